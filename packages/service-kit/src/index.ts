@@ -1,0 +1,5 @@
+export * from './logger.ts';
+export * from './metrics.ts';
+export * from './health.ts';
+export * from './run.ts';
+export * from './errors.ts';

@@ -1,0 +1,4 @@
+export * from './infra.ts';
+export * from './tcp-proxy.ts';
+export * from './process.ts';
+export * from './private-redis.ts';
