@@ -1,3 +1,4 @@
 export * from './pool.ts';
 export * from './migrate.ts';
 export * from './directory.ts';
+export * from './messages.ts';

@@ -1,0 +1,48 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newMessageId } from '@hopmail/mail';
+import { createTestDatabase, type TestDatabase } from '@hopmail/test-kit';
+import { insertMessage } from './messages.ts';
+import pg from 'pg';
+import { baseUrls, uniqueName } from '@hopmail/test-kit';
+import { ensureDatabase, migrate } from './migrate.ts';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+describe('insertMessage', () => {
+  it('stores the raw bytes and one queued row per distinct recipient', async () => {
+    const id = newMessageId();
+    const raw = Buffer.from('Subject: x\r\n\r\n\u00ff body\r\n', 'latin1');
+    await insertMessage(db.pool, { id, raw, mailFrom: 'a@x.org', recipients: ['B@Example.org', 'b@example.org', 'c@other.net'] });
+    const m = await db.pool.query('SELECT raw, size FROM messages WHERE id = $1', [id]);
+    expect(Buffer.compare(m.rows[0].raw, raw)).toBe(0);
+    expect(m.rows[0].size).toBe(raw.length);
+    const r = await db.pool.query('SELECT address, domain, status FROM recipients WHERE message_id = $1 ORDER BY id', [id]);
+    expect(r.rows).toEqual([
+      { address: 'B@Example.org', domain: 'example.org', status: 'queued' },
+      { address: 'c@other.net', domain: 'other.net', status: 'queued' },
+    ]);
+  });
+});
+
+describe('migrate', () => {
+  it('creates the database and applies each migration once when replicas race', async () => {
+    const url = new URL(baseUrls().databaseUrl);
+    url.pathname = '/' + uniqueName('hm_mig');
+    await Promise.all([ensureDatabase(url.toString()), ensureDatabase(url.toString())]);
+    const results = await Promise.all([migrate(url.toString()), migrate(url.toString()), migrate(url.toString())]);
+    const all = results.flat();
+    expect(all.length).toBeGreaterThan(0);
+    expect(new Set(all).size).toBe(all.length);
+    expect(await migrate(url.toString())).toEqual([]);
+    const admin = new pg.Client({ connectionString: baseUrls().databaseUrl });
+    await admin.connect();
+    await admin.query(`DROP DATABASE ${url.pathname.slice(1)} WITH (FORCE)`);
+    await admin.end();
+  });
+});
