@@ -31,7 +31,9 @@ export async function ensureDatabase(url: string): Promise<void> {
   try {
     await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
   } catch (err) {
-    if ((err as { code?: string }).code !== '42P04') throw err;
+    // 42P04 duplicate_database; 23505 when two CREATE DATABASE race in the catalog.
+    const code = (err as { code?: string }).code;
+    if (code !== '42P04' && code !== '23505') throw err;
   } finally {
     await client.end();
   }
