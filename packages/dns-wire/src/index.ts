@@ -1,0 +1,2 @@
+// DNS message codec (RFC 1035): filled in by the dns-cache work.
+export {};
