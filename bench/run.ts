@@ -1,0 +1,146 @@
+// `pnpm bench`: figures, not pass/fail. Runs the services as separate processes (as
+// `pnpm start` does) against a fresh database and Redis prefix, then prints:
+//   ingress throughput at 2 KiB and 100 KiB over N connections, the whole path to the
+//   mailbox, end-to-end latency p50/p99 at light load, and each service's peak memory.
+// Settings come from BENCH_* variables (printed with the results).
+import { readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { createTestDatabase, freePort, redisPrefix, startServiceProcess, type ServiceProcess } from '@hopmail/test-kit';
+import { smtpLoad } from './smtp-load.ts';
+
+process.env.DATABASE_URL ??= 'postgres://root@127.0.0.1:5432/postgres';
+process.env.REDIS_URL ??= 'redis://127.0.0.1:6379';
+
+const num = (k: string, d: number) => Number(process.env[k] ?? d);
+const settings = {
+  connections: num('BENCH_CONNECTIONS', 50),
+  smallCount: num('BENCH_SMALL_MESSAGES', 10_000),
+  smallSize: 2 * 1024,
+  largeCount: num('BENCH_LARGE_MESSAGES', 2_000),
+  largeSize: 100 * 1024,
+  latencyCount: num('BENCH_LATENCY_MESSAGES', 200),
+  only: (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean),
+};
+
+function memKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  try {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! : NaN;
+}
+
+const out: string[] = [];
+const print = (line: string) => {
+  out.push(line);
+  process.stdout.write(line + '\n');
+};
+
+async function benchCore() {
+  const db = await createTestDatabase();
+  const env: Record<string, string> = {
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'warn',
+    DATABASE_URL: db.url,
+    REDIS_URL: process.env.REDIS_URL!,
+    REDIS_PREFIX: redisPrefix(),
+    SMTP_PORT: String(await freePort()),
+    SMTP_HOST: '127.0.0.1',
+    ADMIN_PORT: String(await freePort()),
+    ADMIN_HOST: '127.0.0.1',
+    ADMIN_TOKEN: 'bench-token-' + 'x'.repeat(24),
+    HEALTH_HOST: '127.0.0.1',
+    SMTP_MAX_CLIENTS: '1000',
+    SMTP_MAX_CLIENTS_PER_IP: '1000',
+  };
+  await db.pool.query(`INSERT INTO domains (name) VALUES ('bench.test')`);
+  const d = await db.pool.query(`SELECT id FROM domains WHERE name = 'bench.test'`);
+  await db.pool.query(`INSERT INTO mailboxes (domain_id, local_part, address, password_hash) VALUES ($1, 'user', 'user@bench.test', 'x')`, [d.rows[0].id]);
+
+  const procs: ServiceProcess[] = [];
+  for (const name of ['smtp-ingress', 'routing']) {
+    const p = startServiceProcess(name, { ...env, HEALTH_PORT: String(await freePort()) });
+    procs.push(p);
+    await p.ready;
+  }
+  const rssSamples = new Map<string, number[]>(procs.map((p) => [p.name, []]));
+  const sampler = setInterval(() => {
+    for (const p of procs) rssSamples.get(p.name)!.push(memKiB(p.child.pid!, 'VmRSS'));
+  }, 1000);
+  const port = Number(env.SMTP_PORT);
+  const inMailbox = async () => (await db.pool.query(`SELECT count(*)::int AS n FROM mailbox_messages`)).rows[0].n as number;
+
+  print(`settings: ${JSON.stringify(settings)} cores=2`);
+  // Warm-up (JIT, pools).
+  await smtpLoad({ port, connections: 10, count: 500, size: settings.smallSize, rcpt: 'user@bench.test' });
+  let base = 500;
+  while ((await inMailbox()) < base) await new Promise((r) => setTimeout(r, 100));
+
+  for (const [label, count, size] of [
+    ['2 KiB', settings.smallCount, settings.smallSize],
+    ['100 KiB', settings.largeCount, settings.largeSize],
+  ] as const) {
+    const t0 = performance.now();
+    const r = await smtpLoad({ port, connections: settings.connections, count, size, rcpt: 'user@bench.test' });
+    const acceptRate = r.sent / r.seconds;
+    while ((await inMailbox()) < base + r.sent) await new Promise((res) => setTimeout(res, 20));
+    const pathSeconds = (performance.now() - t0) / 1000;
+    base += r.sent;
+    print(`ingress ${label}: ${count} messages over ${settings.connections} connections: ${acceptRate.toFixed(0)} msg/s accepted+committed (${r.failed} failed), ${((r.sent * size) / r.seconds / 1048576).toFixed(1)} MiB/s; whole path to mailbox ${(r.sent / pathSeconds).toFixed(0)} msg/s`);
+  }
+
+  // Light load: one connection, paced; latency from the client's 250 to the mailbox row.
+  const tStart = Date.now() - performance.now();
+  const lat = await smtpLoad({ port, connections: 1, count: settings.latencyCount, size: settings.smallSize, rcpt: 'user@bench.test', delayMs: 20 });
+  while ((await inMailbox()) < base + lat.sent) await new Promise((res) => setTimeout(res, 20));
+  const rows = await db.pool.query<{ seq: string; added: number }>(
+    `SELECT substring(convert_from(substring(m.raw from 1 for 2000), 'LATIN1') from 'X-Seq: (\\d+)') AS seq, extract(epoch from mm.added_at) * 1000 AS added
+       FROM mailbox_messages mm JOIN messages m ON m.id = mm.message_id ORDER BY mm.id DESC LIMIT $1`,
+    [lat.sent],
+  );
+  const lats = rows.rows.map((row) => Number(row.added) - (tStart + lat.acceptedAt[Number(row.seq)]!)).sort((a, b) => a - b);
+  print(`end-to-end latency (250 → in mailbox, ${lat.sent} messages at light load): p50 ${pct(lats, 50).toFixed(1)} ms, p99 ${pct(lats, 99).toFixed(1)} ms`);
+
+  clearInterval(sampler);
+  for (const p of procs) {
+    const s = rssSamples.get(p.name)!;
+    const third = Math.max(1, Math.floor(s.length / 3));
+    const avg = (a: number[]) => (a.length ? a.reduce((x, y) => x + y, 0) / a.length / 1024 : 0);
+    print(`memory ${p.name}: peak RSS ${(memKiB(p.child.pid!, 'VmHWM') / 1024).toFixed(0)} MiB; RSS first/middle/last third of run ${avg(s.slice(0, third)).toFixed(0)}/${avg(s.slice(third, 2 * third)).toFixed(0)}/${avg(s.slice(2 * third)).toFixed(0)} MiB`);
+  }
+  await Promise.all(procs.map((p) => p.kill('SIGTERM')));
+  await db.drop();
+}
+
+const sections: Record<string, () => Promise<void>> = { core: benchCore };
+// Per-service benchmarks live beside this file; each exports a function printing its figures.
+for (const [name, file, fn] of [
+  ['pop3', './pop3.ts', 'benchPop3'],
+  ['dns-cache', './dns-cache.ts', 'benchDnsCache'],
+  ['outbound-relay', './outbound-relay.ts', 'benchOutboundRelay'],
+] as const) {
+  if (existsSync(new URL(file, import.meta.url))) {
+    sections[name] = async () => {
+      const mod = (await import(file)) as Record<string, (opts?: unknown) => Promise<unknown>>;
+      const result = await mod[fn]!();
+      if (result !== undefined) print(`${name}: ${JSON.stringify(result)}`);
+    };
+  }
+}
+
+for (const [name, run] of Object.entries(sections)) {
+  if (settings.only.length && !settings.only.includes(name)) continue;
+  print(`== ${name}`);
+  try {
+    await run();
+  } catch (err) {
+    print(`${name}: FAILED ${(err as Error).stack}`);
+    process.exitCode = 1;
+  }
+}
+process.exit();

@@ -1,0 +1,91 @@
+// A lean SMTP load generator: raw sockets, EHLO once, MAIL/RCPT/DATA pipelined (RFC 2920),
+// so that the generator costs far less CPU than the server it measures.
+import { connect, type Socket } from 'node:net';
+
+class ReplyReader {
+  private buf = '';
+  private waiters: { n: number; resolve: (lines: string[]) => void; reject: (e: Error) => void }[] = [];
+  private replies: string[] = [];
+  constructor(socket: Socket) {
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => {
+      this.buf += d;
+      let i: number;
+      while ((i = this.buf.indexOf('\r\n')) >= 0) {
+        const line = this.buf.slice(0, i);
+        this.buf = this.buf.slice(i + 2);
+        if (line[3] === '-') continue; // multi-line reply continuation
+        this.replies.push(line);
+      }
+      this.flush();
+    });
+    socket.on('close', () => {
+      for (const w of this.waiters) w.reject(new Error('connection closed'));
+      this.waiters = [];
+    });
+  }
+  private flush() {
+    while (this.waiters.length && this.replies.length >= this.waiters[0]!.n) {
+      const w = this.waiters.shift()!;
+      w.resolve(this.replies.splice(0, w.n));
+    }
+  }
+  next(n: number): Promise<string[]> {
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ n, resolve, reject });
+      this.flush();
+    });
+  }
+}
+
+export interface LoadResult {
+  sent: number;
+  failed: number;
+  seconds: number;
+  /** Client-side time of each 250 after DATA, by sequence number. */
+  acceptedAt: Float64Array;
+}
+
+/** Sends `count` messages of about `size` bytes over `connections` sockets. */
+export async function smtpLoad(options: { port: number; host?: string; connections: number; count: number; size: number; rcpt: string; from?: string; delayMs?: number }): Promise<LoadResult> {
+  const { port, connections, count, size, rcpt } = options;
+  const host = options.host ?? '127.0.0.1';
+  const from = options.from ?? 'bench@load.test';
+  const filler = ('Lorem ipsum dolor sit amet, consectetur adipiscing elit. 0123456789 ABCDEFGHIJKLMN\r\n').repeat(Math.ceil(size / 84));
+  const body = (seq: number) => `From: <${from}>\r\nTo: <${rcpt}>\r\nSubject: bench ${seq}\r\nX-Seq: ${seq}\r\nMessage-ID: <bench-${seq}-${Date.now()}@load.test>\r\n\r\n${filler.slice(0, Math.max(0, size - 150))}\r\n.\r\n`;
+  const acceptedAt = new Float64Array(count);
+  let nextSeq = 0;
+  let failed = 0;
+  const t0 = performance.now();
+
+  async function worker() {
+    const socket = connect(port, host);
+    socket.setNoDelay(true);
+    const reader = new ReplyReader(socket);
+    await new Promise<void>((res, rej) => socket.once('connect', () => res()).once('error', rej));
+    await reader.next(1); // greeting
+    socket.write('EHLO load.test\r\n');
+    await reader.next(1);
+    while (nextSeq < count) {
+      const seq = nextSeq++;
+      socket.write(`MAIL FROM:<${from}>\r\nRCPT TO:<${rcpt}>\r\nDATA\r\n`);
+      const r = await reader.next(3);
+      if (!r[2]!.startsWith('354')) {
+        failed++;
+        socket.write('RSET\r\n');
+        await reader.next(1);
+        continue;
+      }
+      socket.write(body(seq));
+      const [done] = await reader.next(1);
+      if (done!.startsWith('250')) acceptedAt[seq] = performance.now();
+      else failed++;
+      if (options.delayMs) await new Promise((r) => setTimeout(r, options.delayMs));
+    }
+    socket.write('QUIT\r\n');
+    await reader.next(1).catch(() => {});
+    socket.destroy();
+  }
+  await Promise.all(Array.from({ length: connections }, worker));
+  return { sent: count - failed, failed, seconds: (performance.now() - t0) / 1000, acceptedAt };
+}

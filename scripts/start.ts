@@ -1,0 +1,116 @@
+// `pnpm start`: the whole cluster in the foreground, every service its own process, after
+// migrations. A supervisor in the manner of Postfix's master(8): a service that dies is
+// restarted with backoff; SIGINT/SIGTERM stop everything in order; a second signal kills.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { commonConfig, loadConfig, z } from '@hopmail/config';
+import { ensureDatabase, migrate } from '@hopmail/db';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+const schema = z.object({
+  NODE_ENV: commonConfig.NODE_ENV,
+  DATABASE_URL: commonConfig.DATABASE_URL,
+  REDIS_URL: commonConfig.REDIS_URL,
+  HOPMAIL_SERVICES: z.string().default('').describe('comma-separated subset of services to run; empty runs all'),
+  HOPMAIL_STATE_DIR: z.string().default('.hopmail').describe('where development state lives (generated admin token, dev certificates)'),
+});
+const config = loadConfig('start', schema);
+
+function log(event: string, msg: string, extra: Record<string, unknown> = {}, level = 'info') {
+  process.stdout.write(JSON.stringify({ level, time: new Date().toISOString(), service: 'start', event, msg, ...extra }) + '\n');
+}
+
+const available = readdirSync(join(root, 'services')).filter((s) => existsSync(join(root, 'services', s, 'src', 'main.ts')));
+const wanted = config.HOPMAIL_SERVICES ? config.HOPMAIL_SERVICES.split(',').map((s) => s.trim()) : available;
+const unknown = wanted.filter((s) => !available.includes(s));
+if (unknown.length) {
+  log('start.unknown-service', `unknown services: ${unknown.join(', ')}`, { available }, 'error');
+  process.exit(2);
+}
+
+const env: Record<string, string> = { DATABASE_URL: config.DATABASE_URL, REDIS_URL: config.REDIS_URL };
+
+// Development convenience: a generated admin token kept in the state dir, never printed.
+if (!process.env.ADMIN_TOKEN && config.NODE_ENV !== 'production' && wanted.includes('admin-api')) {
+  const dir = join(root, config.HOPMAIL_STATE_DIR);
+  const file = join(dir, 'admin-token');
+  if (!existsSync(file)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(file, randomBytes(24).toString('base64url') + '\n', { mode: 0o600 });
+  }
+  env.ADMIN_TOKEN = readFileSync(file, 'utf8').trim();
+  log('start.admin-token', `admin API token is in ${file}`);
+}
+
+try {
+  await ensureDatabase(config.DATABASE_URL);
+  const applied = await migrate(config.DATABASE_URL);
+  log('start.migrated', 'migrations applied', { applied });
+} catch (err) {
+  log('start.migrate-failed', `cannot prepare the database: ${(err as Error).message}`, {}, 'fatal');
+  process.exit(1);
+}
+
+interface Supervised {
+  name: string;
+  child?: ChildProcess;
+  restarts: number;
+  startedAt: number;
+}
+const services: Supervised[] = wanted.map((name) => ({ name, restarts: 0, startedAt: 0 }));
+let stopping = false;
+
+function launch(s: Supervised) {
+  s.startedAt = Date.now();
+  const child = spawn(process.execPath, [join('services', s.name, 'src', 'main.ts')], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+    // Own process group: a terminal's Ctrl-C reaches only this supervisor, which then
+    // sends exactly one SIGTERM (a second signal would force the child to exit at once).
+    detached: true,
+  });
+  s.child = child;
+  child.on('exit', (code, signal) => {
+    s.child = undefined;
+    if (stopping) return maybeDone();
+    // Backoff grows with rapid repeated failures, resets after a minute of uptime.
+    if (Date.now() - s.startedAt > 60_000) s.restarts = 0;
+    const delay = Math.min(30_000, 500 * 2 ** s.restarts++);
+    log('start.service-exited', `${s.name} exited (${signal ?? code}); restarting in ${delay} ms`, { child: s.name, code, signal, delay }, 'warn');
+    setTimeout(() => !stopping && launch(s), delay);
+  });
+}
+
+let exitCode = 0;
+function maybeDone() {
+  if (services.every((s) => !s.child)) {
+    log('start.stopped', 'all services stopped');
+    process.exit(exitCode);
+  }
+}
+
+function stop(signal: NodeJS.Signals) {
+  if (stopping) {
+    log('start.forced', 'second signal: killing every service', {}, 'warn');
+    for (const s of services) s.child?.kill('SIGKILL');
+    process.exit(1);
+  }
+  stopping = true;
+  log('start.stopping', `${signal}: stopping services`);
+  for (const s of services) s.child?.kill('SIGTERM');
+  maybeDone();
+}
+process.on('SIGINT', () => stop('SIGINT'));
+process.on('exit', () => {
+  for (const s of services) s.child?.kill('SIGKILL');
+});
+process.on('SIGTERM', () => stop('SIGTERM'));
+
+for (const s of services) launch(s);
+log('start.running', `running ${wanted.join(', ')}`, { services: wanted });
