@@ -1,0 +1,153 @@
+// What routing does with each recipient of a message: pure decisions, no I/O.
+//
+// Two steps, because the second needs facts only the delivery transaction can see:
+//   planRecipient()  Resolution (from @hopmail/mail) → deliver / relay / bounce
+//   decide()         plans + the state of each target mailbox (exists, over quota)
+//                    → mailbox rows to insert, recipient rows to add, statuses to set.
+
+import type { MailboxRef, Resolution } from '@hopmail/mail';
+
+export type BounceReason = 'unknown' | 'loop' | 'too-many' | 'invalid' | 'quota';
+
+export type RecipientPlan =
+  /** Resolved inside our domains: copies for these mailboxes, relay rows for these addresses. */
+  | { kind: 'deliver'; mailboxes: MailboxRef[]; remote: string[] }
+  /** The envelope recipient itself is not at a local domain (authenticated submission, DSNs). */
+  | { kind: 'relay' }
+  | { kind: 'bounce'; reason: BounceReason };
+
+export function planRecipient(res: Resolution): RecipientPlan {
+  switch (res.kind) {
+    case 'ok':
+      return { kind: 'deliver', mailboxes: res.mailboxes, remote: res.remote };
+    case 'not-local':
+      return { kind: 'relay' };
+    case 'unknown':
+    case 'loop':
+    case 'too-many':
+    case 'invalid':
+      return { kind: 'bounce', reason: res.kind };
+    default: {
+      const never: never = res;
+      throw new Error(`unhandled resolution ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/**
+ * The text stored in recipients.last_reply, in the shape of an SMTP reply so the DSN
+ * (RFC 3464 Diagnostic-Code: smtp; …) can quote it as is. RFC 3463 codes:
+ * 5.1.1 bad mailbox, 5.1.3 bad address syntax, 5.2.2 mailbox full (Dovecot LMTP's
+ * answer for quota), 5.4.6 routing loop, 5.5.3 too many recipients.
+ */
+export function bounceReply(reason: BounceReason, address: string): string {
+  switch (reason) {
+    case 'unknown':
+      return `550 5.1.1 <${address}>: no such user`;
+    case 'loop':
+      return `550 5.4.6 <${address}>: alias loop`;
+    case 'too-many':
+      return `550 5.5.3 <${address}>: alias expands to too many recipients`;
+    case 'invalid':
+      return `550 5.1.3 <${address}>: bad recipient address syntax`;
+    case 'quota':
+      return `552 5.2.2 <${address}>: mailbox full`;
+    default: {
+      const never: never = reason;
+      throw new Error(`unhandled bounce reason ${String(never)}`);
+    }
+  }
+}
+
+export interface QuotaFacts {
+  /** 0 means unlimited. */
+  quotaBytes: number;
+  /** Sum of mailbox_messages.size in the mailbox now. */
+  usedBytes: number;
+  /** The mailbox already holds this message (a redelivered job): never "full" then. */
+  alreadyHas: boolean;
+}
+
+/** Hard quota: the message is refused when it would take the mailbox past its quota. */
+export function overQuota(q: QuotaFacts, messageSize: number): boolean {
+  return q.quotaBytes > 0 && !q.alreadyHas && q.usedBytes + messageSize > q.quotaBytes;
+}
+
+/** What the delivery transaction found about a target mailbox. */
+export type MailboxState = 'ok' | 'full' | 'gone';
+
+export interface PlannedRecipient {
+  id: number;
+  address: string;
+  plan: RecipientPlan;
+}
+
+export type FinalStatus = 'delivered' | 'expanded' | 'relay' | 'bounced' | 'failed';
+
+export interface Outcome {
+  /** One row per mailbox, whatever number of recipients led there (duplicate elimination). */
+  mailboxRows: { mailboxId: number; recipientId: number }[];
+  /** New recipient rows: relay targets of aliases, and failed targets of multi-target aliases. */
+  children: { originalId: number; address: string; domain: string; status: 'relay' | 'bounced' | 'failed'; reply: string | null }[];
+  /** New status of each original recipient. */
+  updates: { id: number; status: FinalStatus; reply: string | null; reason: BounceReason | null }[];
+}
+
+export function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+}
+
+/**
+ * Turns plans into rows. Rules:
+ * - a recipient whose only target is a mailbox: delivered, or bounced (552 full / 550 gone);
+ * - remote targets become `relay` rows (original_id set) and the original is `expanded`;
+ * - a multi-target alias keeps its delivered copies; each failed target gets its own
+ *   bounced row so the DSN names it; if every target failed the original itself bounces;
+ * - with the null sender no DSN can go anywhere (RFC 5321 §4.5.5): `failed` instead of `bounced`.
+ */
+export function decide(recipients: readonly PlannedRecipient[], mailboxState: (id: number) => MailboxState, nullSender: boolean): Outcome {
+  const bounced = nullSender ? 'failed' : 'bounced';
+  const out: Outcome = { mailboxRows: [], children: [], updates: [] };
+  const copied = new Set<number>();
+
+  for (const r of recipients) {
+    const plan = r.plan;
+    if (plan.kind === 'relay') {
+      out.updates.push({ id: r.id, status: 'relay', reply: null, reason: null });
+      continue;
+    }
+    if (plan.kind === 'bounce') {
+      out.updates.push({ id: r.id, status: bounced, reply: bounceReply(plan.reason, r.address), reason: plan.reason });
+      continue;
+    }
+    const failed: { address: string; reason: BounceReason }[] = [];
+    for (const mb of plan.mailboxes) {
+      const state = mailboxState(mb.id);
+      if (state === 'ok') {
+        if (!copied.has(mb.id)) {
+          copied.add(mb.id);
+          out.mailboxRows.push({ mailboxId: mb.id, recipientId: r.id });
+        }
+      } else {
+        failed.push({ address: mb.address, reason: state === 'full' ? 'quota' : 'unknown' });
+      }
+    }
+    const targets = plan.mailboxes.length + plan.remote.length;
+    if (failed.length === targets) {
+      // Nothing reached: the original address is the one the sender knows.
+      const first = failed[0]?.reason ?? 'unknown';
+      const reason = failed.every((f) => f.reason === first) ? first : 'unknown';
+      out.updates.push({ id: r.id, status: bounced, reply: bounceReply(reason, r.address), reason });
+      continue;
+    }
+    for (const address of plan.remote) {
+      out.children.push({ originalId: r.id, address, domain: domainOf(address), status: 'relay', reply: null });
+    }
+    for (const f of failed) {
+      out.children.push({ originalId: r.id, address: f.address, domain: domainOf(f.address), status: bounced, reply: bounceReply(f.reason, f.address) });
+    }
+    const status: FinalStatus = plan.remote.length > 0 || failed.length > 0 ? 'expanded' : 'delivered';
+    out.updates.push({ id: r.id, status, reply: null, reason: null });
+  }
+  return out;
+}
