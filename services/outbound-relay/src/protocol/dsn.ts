@@ -1,0 +1,113 @@
+// Delivery Status Notifications: RFC 3464 (message/delivery-status) inside RFC 6522
+// multipart/report (obsoletes RFC 3462), original headers as text/rfc822-headers.
+// Pure: every input, including the clock, ids and boundary, is passed in.
+
+export interface DsnRecipient {
+  /** Address the delivery was attempted to. */
+  finalRecipient: string;
+  /** The address as the sender gave it, when alias expansion changed it. */
+  originalRecipient?: string | null;
+  /** RFC 3463 enhanced status, e.g. 5.1.1. */
+  status: string;
+  /** MX host that produced the diagnostic, when it came from a remote server. */
+  remoteMta?: string | null;
+  /** The reply text (SMTP reply for remote failures, our own reason otherwise). */
+  diagnostic?: string | null;
+  lastAttemptDate?: Date | null;
+}
+
+export interface DsnInput {
+  action: 'failed' | 'delayed';
+  reportingMta: string;
+  /** Our queue id of the original message (X-Hopmail-Queue-ID, RFC 3464 §2.2.2 extension). */
+  queueId: string;
+  arrivalDate: Date;
+  now: Date;
+  /** Envelope sender of the original message: the DSN's To and envelope recipient. */
+  to: string;
+  messageId: string;
+  boundary: string;
+  recipients: readonly DsnRecipient[];
+  /** For delayed DSNs (RFC 3464 §2.3.9). */
+  willRetryUntil?: Date;
+  originalHeaders: Buffer;
+}
+
+export function rfc5322Date(d: Date): string {
+  return d.toUTCString().replace(/GMT$/, '+0000');
+}
+
+const nonAscii = (s: string) => /[^\x00-\x7f]/.test(s);
+
+/** RFC 3464 §2.3.2 address-type; utf-8 for internationalised addresses (RFC 6533 §3). */
+function typedAddress(a: string): string {
+  return `${nonAscii(a) ? 'utf-8' : 'rfc822'}; ${a}`;
+}
+
+/** Field values must not contain CR/LF (a remote reply can be multi-line). */
+function oneLine(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\r\n]+/g, ' ').replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g, '').trim();
+}
+
+function humanText(input: DsnInput): string {
+  const lines: string[] = [];
+  lines.push(`This is the mail system at host ${input.reportingMta}.`, '');
+  if (input.action === 'failed') {
+    lines.push("I'm sorry to have to inform you that your message could not", 'be delivered to one or more recipients. It\'s attached below.', '');
+  } else {
+    lines.push('####################################################################', '# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #', '####################################################################', '');
+    lines.push('Your message could not be delivered for some time. It will be retried', `until ${rfc5322Date(input.willRetryUntil ?? input.now)}.`, '');
+  }
+  for (const r of input.recipients) {
+    const via = r.remoteMta ? ` (host ${r.remoteMta} said: ${oneLine(r.diagnostic ?? '')})` : r.diagnostic ? ` (${oneLine(r.diagnostic)})` : '';
+    lines.push(`<${r.finalRecipient}>: ${r.status}${via}`);
+  }
+  return lines.join('\r\n') + '\r\n';
+}
+
+/** Builds the complete DSN message (headers + body), CRLF line ends. */
+export function buildDsn(input: DsnInput): { raw: Buffer; smtputf8: boolean; body8bit: boolean } {
+  if (input.recipients.length === 0) throw new Error('a DSN needs at least one recipient');
+  const b = input.boundary;
+  const subject = input.action === 'failed' ? 'Undelivered Mail Returned to Sender' : 'Delayed Mail (still being retried)';
+  const head = [
+    `From: Mail Delivery System <MAILER-DAEMON@${input.reportingMta}>`,
+    `To: <${input.to}>`,
+    `Subject: ${subject}`,
+    `Date: ${rfc5322Date(input.now)}`,
+    `Message-ID: <${input.messageId}>`,
+    // RFC 3834 §5: keeps auto-responders from answering the bounce.
+    'Auto-Submitted: auto-replied',
+    'MIME-Version: 1.0',
+    `Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary="${b}"`,
+    'Content-Transfer-Encoding: 8bit',
+  ].join('\r\n');
+
+  const perMessage = [`Reporting-MTA: dns; ${input.reportingMta}`, `X-Hopmail-Queue-ID: ${input.queueId}`, `Arrival-Date: ${rfc5322Date(input.arrivalDate)}`];
+  const perRecipient = input.recipients.map((r) => {
+    const f = [`Final-Recipient: ${typedAddress(r.finalRecipient)}`];
+    if (r.originalRecipient && r.originalRecipient.toLowerCase() !== r.finalRecipient.toLowerCase()) f.push(`Original-Recipient: ${typedAddress(r.originalRecipient)}`);
+    f.push(`Action: ${input.action}`, `Status: ${r.status}`);
+    if (r.remoteMta) f.push(`Remote-MTA: dns; ${r.remoteMta}`);
+    if (r.diagnostic) f.push(`Diagnostic-Code: ${r.remoteMta ? 'smtp' : 'X-Hopmail'}; ${oneLine(r.diagnostic)}`);
+    if (r.lastAttemptDate) f.push(`Last-Attempt-Date: ${rfc5322Date(r.lastAttemptDate)}`);
+    if (input.action === 'delayed' && input.willRetryUntil) f.push(`Will-Retry-Until: ${rfc5322Date(input.willRetryUntil)}`);
+    return f.join('\r\n');
+  });
+  const status = [perMessage.join('\r\n'), ...perRecipient].join('\r\n\r\n') + '\r\n';
+
+  let orig = input.originalHeaders.toString('utf8');
+  if (!orig.endsWith('\r\n')) orig += '\r\n';
+  // The boundary must not occur in any part (RFC 2046 §5.1.1); callers pass a random one.
+  const parts = [
+    `${head}\r\n\r\nThis is a MIME-encapsulated message.\r\n`,
+    `--${b}\r\nContent-Description: Notification\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${humanText(input)}`,
+    `--${b}\r\nContent-Description: Delivery report\r\nContent-Type: ${input.recipients.some((r) => nonAscii(r.finalRecipient) || nonAscii(r.originalRecipient ?? '')) ? 'message/global-delivery-status' : 'message/delivery-status'}\r\n\r\n${status}`,
+    `--${b}\r\nContent-Description: Undelivered Message Headers\r\nContent-Type: text/rfc822-headers\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${orig}`,
+    `--${b}--\r\n`,
+  ];
+  const raw = Buffer.from(parts.join('\r\n'), 'utf8');
+  const body8bit = raw.some((x) => x > 0x7f);
+  return { raw, body8bit, smtputf8: nonAscii(input.to) };
+}
