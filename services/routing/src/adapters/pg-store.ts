@@ -1,0 +1,169 @@
+// PostgreSQL side of routing: read what is still queued, and commit one message's routing
+// decisions in one transaction (mailbox copies, new relay/bounce rows, statuses).
+import { withTransaction, type Pool, type PoolClient } from '@hopmail/db';
+import { decide, overQuota, type MailboxState, type Outcome, type PlannedRecipient } from '../policy/route-policy.ts';
+
+export interface QueuedMessage {
+  size: number;
+  /** '' is the null sender. */
+  mailFrom: string;
+  recipients: { id: number; address: string }[];
+}
+
+/** The message and its recipients still `queued`; null when the message does not exist. */
+export async function loadQueued(pool: Pool, messageId: string): Promise<QueuedMessage | null> {
+  const r = await pool.query<{ size: number; mail_from: string; id: number | null; address: string | null }>(
+    `SELECT m.size, m.mail_from, r.id, r.address
+       FROM messages m LEFT JOIN recipients r ON r.message_id = m.id AND r.status = 'queued'
+      WHERE m.id = $1
+      ORDER BY r.id`,
+    [messageId],
+  );
+  if (r.rows.length === 0) return null;
+  const first = r.rows[0]!;
+  return {
+    size: first.size,
+    mailFrom: first.mail_from,
+    recipients: r.rows.filter((x) => x.id !== null).map((x) => ({ id: x.id!, address: x.address! })),
+  };
+}
+
+/**
+ * Existence and quota state of the target mailboxes, inside the delivery transaction.
+ * FOR KEY SHARE keeps a mailbox from being deleted under us (the FK insert would take it
+ * anyway). Mailboxes with a quota are locked FOR NO KEY UPDATE so that two messages for the
+ * same mailbox cannot both pass the check; unlimited mailboxes are never serialised.
+ */
+async function mailboxStates(c: PoolClient, ids: number[], messageId: string, size: number): Promise<Map<number, MailboxState>> {
+  const states = new Map<number, MailboxState>();
+  if (ids.length === 0) return states;
+  const found = await c.query<{ id: number; quota_bytes: number }>(
+    'SELECT id, quota_bytes FROM mailboxes WHERE id = ANY($1::bigint[]) ORDER BY id FOR KEY SHARE',
+    [ids],
+  );
+  const limited: number[] = [];
+  for (const row of found.rows) {
+    states.set(row.id, 'ok');
+    if (row.quota_bytes > 0) limited.push(row.id);
+  }
+  if (limited.length > 0) {
+    await c.query('SELECT id FROM mailboxes WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE', [limited]);
+    const usage = await c.query<{ mailbox_id: number; used: number; has: boolean }>(
+      `SELECT mailbox_id, sum(size)::bigint AS used, bool_or(message_id = $2) AS has
+         FROM mailbox_messages WHERE mailbox_id = ANY($1::bigint[]) GROUP BY mailbox_id`,
+      [limited, messageId],
+    );
+    const byId = new Map(usage.rows.map((u) => [u.mailbox_id, u]));
+    for (const row of found.rows) {
+      if (row.quota_bytes <= 0) continue;
+      const u = byId.get(row.id);
+      if (overQuota({ quotaBytes: row.quota_bytes, usedBytes: u?.used ?? 0, alreadyHas: u?.has ?? false }, size)) states.set(row.id, 'full');
+    }
+  }
+  return states;
+}
+
+/**
+ * One transaction per message. The recipient rows are locked first (FOR UPDATE) and only
+ * those still `queued` are processed, so two jobs for the same message (a redelivered job,
+ * a reconciler re-add racing the original) cannot both act: the second waits, then finds
+ * nothing queued. Returns null when there was nothing left to do.
+ */
+export async function commitRouting(pool: Pool, messageId: string, size: number, planned: readonly PlannedRecipient[], nullSender: boolean): Promise<Outcome | null> {
+  return withTransaction(pool, async (c) => {
+    const locked = await c.query<{ id: number }>(
+      `SELECT id FROM recipients WHERE message_id = $1 AND status = 'queued' ORDER BY id FOR UPDATE`,
+      [messageId],
+    );
+    const still = new Set(locked.rows.map((r) => r.id));
+    const live = planned.filter((p) => still.has(p.id));
+    if (live.length === 0) return null;
+
+    const mailboxIds = [...new Set(live.flatMap((p) => (p.plan.kind === 'deliver' ? p.plan.mailboxes.map((m) => m.id) : [])))];
+    const states = await mailboxStates(c, mailboxIds, messageId, size);
+    const outcome = decide(live, (id) => states.get(id) ?? 'gone', nullSender);
+
+    if (outcome.mailboxRows.length > 0) {
+      // uidl = the message id: unique per mailbox because (mailbox, message) is.
+      await c.query(
+        `INSERT INTO mailbox_messages (mailbox_id, message_id, recipient_id, uidl, size)
+         SELECT u.mailbox_id, $1, u.recipient_id, $1::text, $2
+           FROM unnest($3::bigint[], $4::bigint[]) AS u(mailbox_id, recipient_id)
+         ON CONFLICT DO NOTHING`,
+        [messageId, size, outcome.mailboxRows.map((m) => m.mailboxId), outcome.mailboxRows.map((m) => m.recipientId)],
+      );
+    }
+    if (outcome.children.length > 0) {
+      // A target equal to another recipient of the same message is already that row's job.
+      await c.query(
+        `INSERT INTO recipients (message_id, address, domain, original_id, status, last_reply, next_attempt_at)
+         SELECT $1, u.address, u.domain, u.original_id, u.status, u.reply, CASE WHEN u.status = 'relay' THEN now() END
+           FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[]) AS u(address, domain, original_id, status, reply)
+         ON CONFLICT (message_id, lower(address)) DO NOTHING`,
+        [
+          messageId,
+          outcome.children.map((x) => x.address),
+          outcome.children.map((x) => x.domain),
+          outcome.children.map((x) => x.originalId),
+          outcome.children.map((x) => x.status),
+          outcome.children.map((x) => x.reply),
+        ],
+      );
+    }
+    await c.query(
+      `UPDATE recipients r
+          SET status = u.status, last_reply = u.reply, updated_at = now(),
+              next_attempt_at = CASE WHEN u.status = 'relay' THEN now() ELSE r.next_attempt_at END
+         FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, status, reply)
+        WHERE r.id = u.id`,
+      [outcome.updates.map((u) => u.id), outcome.updates.map((u) => u.status), outcome.updates.map((u) => u.reply)],
+    );
+    return outcome;
+  });
+}
+
+/** Destination domains of this message's `relay` rows that are due now. */
+export async function dueRelayDomains(pool: Pool, messageId: string): Promise<string[]> {
+  const r = await pool.query<{ domain: string }>(
+    `SELECT DISTINCT domain FROM recipients
+      WHERE message_id = $1 AND status = 'relay' AND coalesce(next_attempt_at, now()) <= now()
+      ORDER BY domain`,
+    [messageId],
+  );
+  return r.rows.map((x) => x.domain);
+}
+
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+
+/**
+ * Messages with recipients still `queued` for longer than `graceMs`, one keyset page at a
+ * time (ordered by message id) so a large backlog never sits in memory at once.
+ */
+export async function staleQueuedPage(db: Pool | PoolClient, graceMs: number, after: string | null, limit: number): Promise<string[]> {
+  const r = await db.query<{ message_id: string }>(
+    `SELECT message_id FROM recipients
+      WHERE status = 'queued' AND created_at <= now() - make_interval(secs => $1::double precision / 1000)
+        AND message_id > $2::uuid
+      GROUP BY message_id ORDER BY message_id LIMIT $3`,
+    [graceMs, after ?? NIL_UUID, limit],
+  );
+  return r.rows.map((x) => x.message_id);
+}
+
+/** (message, domain) pairs with `relay` rows overdue by more than `graceMs`, keyset-paged. */
+export async function overdueRelayPage(
+  db: Pool | PoolClient,
+  graceMs: number,
+  after: { messageId: string; domain: string } | null,
+  limit: number,
+): Promise<{ messageId: string; domain: string }[]> {
+  const r = await db.query<{ message_id: string; domain: string }>(
+    `SELECT message_id, domain FROM recipients
+      WHERE status = 'relay'
+        AND coalesce(next_attempt_at, updated_at) <= now() - make_interval(secs => $1::double precision / 1000)
+        AND (message_id, domain) > ($2::uuid, $3::text)
+      GROUP BY message_id, domain ORDER BY message_id, domain LIMIT $4`,
+    [graceMs, after?.messageId ?? NIL_UUID, after?.domain ?? '', limit],
+  );
+  return r.rows.map((x) => ({ messageId: x.message_id, domain: x.domain }));
+}

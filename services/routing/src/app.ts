@@ -1,0 +1,114 @@
+// The routing service: a BullMQ worker on route-message plus the reconciler.
+import { PgDirectory, type Pool } from '@hopmail/db';
+import type { ResolveOptions } from '@hopmail/mail';
+import { createProducer, createWorker, UnrecoverableError, type Job } from '@hopmail/queue';
+import type { Logger } from '@hopmail/service-kit';
+import type { Redis } from 'ioredis';
+import type { Worker } from 'bullmq';
+import type { Config } from './config.ts';
+import { isPermanent } from './errors.ts';
+import { createReconciler, type Reconciler } from './jobs/reconciler.ts';
+import { createRouteMessageHandler, type RouteResult } from './jobs/route-message.ts';
+import { createMetrics, type RoutingMetrics } from './metrics.ts';
+
+type Registry = Parameters<typeof createMetrics>[0];
+
+export interface RoutingDeps {
+  config: Config;
+  logger: Logger;
+  registry: Registry;
+  pool: Pool;
+  redis: Redis;
+}
+
+export interface RoutingApp {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** The handler without BullMQ around it (tests run it directly, twice, concurrently). */
+  route(messageId: string): Promise<RouteResult>;
+  reconciler: Reconciler;
+  metrics: RoutingMetrics;
+  readonly worker: Worker | undefined;
+}
+
+export function resolveOptionsFrom(config: Config): ResolveOptions {
+  return {
+    localPartCaseSensitive: config.LOCAL_PART_CASE_SENSITIVE,
+    subaddressDelimiter: config.SUBADDRESS_DELIMITER,
+    maxDepth: config.ALIAS_MAX_DEPTH,
+    maxTargets: config.ALIAS_MAX_TARGETS,
+  };
+}
+
+export function createApp(deps: RoutingDeps): RoutingApp {
+  const { config, logger, registry, pool, redis } = deps;
+  const metrics = createMetrics(registry);
+  const directory = new PgDirectory(pool, { localPartCaseSensitive: config.LOCAL_PART_CASE_SENSITIVE, cacheMs: config.DIRECTORY_CACHE_MS });
+  const relay = createProducer('deliver-remote', redis, config.REDIS_PREFIX);
+  const route = createProducer('route-message', redis, config.REDIS_PREFIX);
+  const handler = createRouteMessageHandler({ pool, directory, resolveOptions: resolveOptionsFrom(config), relay, logger, metrics });
+  const reconciler = createReconciler({
+    pool,
+    route,
+    relay,
+    logger,
+    metrics,
+    intervalMs: config.RECONCILE_INTERVAL_MS,
+    graceMs: config.RECONCILE_GRACE_MS,
+    batch: config.RECONCILE_BATCH,
+  });
+  let worker: Worker | undefined;
+  let lastWorkerError = 0;
+
+  async function process(payload: { messageId: string }, job: Job): Promise<void> {
+    const end = metrics.jobSeconds.startTimer();
+    try {
+      await handler(payload, job);
+    } catch (err) {
+      if (isPermanent(err)) throw new UnrecoverableError((err as Error).message);
+      throw err;
+    } finally {
+      end();
+    }
+  }
+
+  return {
+    route: (messageId) => handler({ messageId }),
+    reconciler,
+    metrics,
+    get worker() {
+      return worker;
+    },
+    async start() {
+      worker = createWorker('route-message', process, redis, config.REDIS_PREFIX, {
+        concurrency: config.ROUTING_CONCURRENCY,
+        lockDuration: config.ROUTING_LOCK_MS,
+        stalledInterval: config.ROUTING_LOCK_MS,
+      });
+      worker.on('completed', () => metrics.jobs.inc({ result: 'completed' }));
+      worker.on('failed', (job, err) => {
+        const attempts = job?.opts.attempts ?? 1;
+        const final = err instanceof UnrecoverableError || (job?.attemptsMade ?? 0) >= attempts;
+        metrics.jobs.inc({ result: final ? 'failed' : 'retry' });
+        const fields = { jobId: job?.id, msgId: (job?.data as { messageId?: string } | undefined)?.messageId, queue: 'route-message', attemptsMade: job?.attemptsMade, err };
+        if (final) logger.error({ event: 'job.failed', ...fields }, 'route-message job failed for good; the reconciler retries it while recipients stay queued');
+        else logger.warn({ event: 'job.retry', ...fields }, 'route-message job failed; BullMQ retries with backoff');
+      });
+      worker.on('error', (err) => {
+        // ioredis repeats connection errors while Redis is down: one line per 5 s is enough.
+        const now = Date.now();
+        if (now - lastWorkerError < 5000) return;
+        lastWorkerError = now;
+        logger.warn({ event: 'worker.error', queue: 'route-message', err }, 'route-message worker error');
+      });
+      await worker.waitUntilReady();
+      reconciler.start();
+    },
+    async stop() {
+      await reconciler.stop();
+      // close() without force waits for the jobs in flight to finish.
+      await worker?.close();
+      await Promise.all([route.close(), relay.close()]);
+    },
+  };
+}
