@@ -1,0 +1,503 @@
+// The POP3 engine (RFC 1939, RFC 2449, RFC 5034): bytes in, actions out. No sockets, no
+// timers, no SQL: storage and credentials sit behind `Backend`, and the socket adapter
+// performs the actions (write, delay, close) in order, awaiting each. Because the adapter
+// awaits every yielded write before asking for the next action, a RETR streams with
+// backpressure and pipelined commands are answered strictly in order (RFC 2449 §6.6).
+
+import type { AuthOutcome, Backend, Maildrop } from './backend.ts';
+import { DotStuffer, TopLimiter } from './dot-stuff.ts';
+import { LineReader } from './line-reader.ts';
+
+export interface EngineOptions {
+  /** USER/PASS and AUTH PLAIN without TLS. The TLS issue turns the default to false. */
+  allowPlaintextAuth: boolean;
+  /** RFC 2449 §4: at least 255 octets per command line, CRLF included. */
+  maxCommandOctets: number;
+  /** RFC 5034 §4: a SASL response line may exceed the command limit. */
+  maxAuthLineOctets: number;
+  /** Failed logins after which the connection is closed. */
+  maxAuthFailures: number;
+  /** Unknown commands and overlong lines after which the connection is closed. */
+  maxBadCommands: number;
+  /** Delay before answering a failed login; grows with each failure on the connection. */
+  authFailureDelayMs: number;
+  implementation: string;
+}
+
+export type SessionEvent =
+  | { event: 'auth.succeeded'; user: string; mechanism: 'USER' | 'PLAIN'; messages: number }
+  | { event: 'auth.failed'; user: string; mechanism: 'USER' | 'PLAIN'; reason: 'invalid' | 'limited' | 'authzid' }
+  | { event: 'auth.unavailable'; user: string }
+  | { event: 'maildrop.in-use'; user: string }
+  | { event: 'maildrop.unavailable'; user: string }
+  | { event: 'update.done'; user: string; deleted: number; left: number }
+  | { event: 'update.failed'; user: string; err: unknown }
+  | { event: 'read.failed'; user: string; err: unknown; midStream: boolean }
+  | { event: 'session.too-many-failures' | 'session.too-many-bad-commands' };
+
+export type Action =
+  | { type: 'write'; data: Buffer }
+  /** Wait before the next action (failed-login delay). */
+  | { type: 'delay'; ms: number }
+  /** For the log only. */
+  | { type: 'event'; detail: SessionEvent }
+  /** Close the connection after the writes before it. */
+  | { type: 'close' };
+
+type Gen = AsyncGenerator<Action, void, void>;
+
+// RFC 1939 §3 states. Each variant holds only what is valid in it: no maildrop before
+// login, no pending USER name after it.
+export type Pending = { kind: 'none' } | { kind: 'user'; name: string } | { kind: 'sasl-plain' };
+export type AuthorizationState = { kind: 'authorization'; pending: Pending; failures: number };
+export type TransactionState = { kind: 'transaction'; user: string; drop: Maildrop; deleted: Set<number> };
+export type UpdateState = { kind: 'update'; user: string; drop: Maildrop; deleted: ReadonlySet<number> };
+export type ClosedState = { kind: 'closed' };
+export type State = AuthorizationState | TransactionState | UpdateState | ClosedState;
+
+interface CommandSpec<S> {
+  /** Argument count bounds (RFC 1939 §3: arguments up to 40 characters, space separated). */
+  min: number;
+  max: number;
+  /** The whole rest of the line is one argument (PASS: passwords may contain spaces). */
+  rest?: boolean;
+  /** Arguments may exceed 40 characters (AUTH's initial response, RFC 5034 §4). */
+  longArgs?: boolean;
+  run(e: Pop3Engine, s: S, args: string[]): Gen;
+}
+
+const enc = (s: string) => Buffer.from(s, 'latin1');
+const line = (s: string): Action => ({ type: 'write', data: enc(s + '\r\n') });
+const ok = (s: string): Action => line(s ? `+OK ${s}` : '+OK');
+const err = (s: string): Action => line(`-ERR ${s}`);
+const multi = (first: string, lines: string[]): Action => ({
+  type: 'write',
+  // Only used for lines we generate (LIST, UIDL, CAPA): none begins with '.'.
+  data: enc(`+OK ${first}\r\n${lines.map((l) => l + '\r\n').join('')}.\r\n`),
+});
+
+const NUMBER_RE = /^\d{1,10}$/;
+const PLAIN_B64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+export class Pop3Engine {
+  state: State = { kind: 'authorization', pending: { kind: 'none' }, failures: 0 };
+  readonly backend: Backend;
+  readonly options: EngineOptions;
+  readonly remoteIp: string;
+  /** TLS is active on this connection. Always false until STLS/995 exist. */
+  secure = false;
+  private readonly reader = new LineReader();
+  private badCommands = 0;
+  /** Whatever maildrop is open, whatever the state: dispose() must release it. */
+  private openDrop: Maildrop | null = null;
+
+  constructor(backend: Backend, options: EngineOptions, remoteIp: string) {
+    this.backend = backend;
+    this.options = options;
+    this.remoteIp = remoteIp;
+  }
+
+  /** RFC 1939 §4: no timestamp in the greeting, because there is no APOP. */
+  greeting(): Action[] {
+    return [ok(`${this.options.implementation} POP3 server ready`)];
+  }
+
+  get closed(): boolean {
+    return this.state.kind === 'closed';
+  }
+
+  get plaintextAuthAllowed(): boolean {
+    return this.secure || this.options.allowPlaintextAuth;
+  }
+
+  /** Feeds bytes; yields the actions for every complete command, in order. */
+  async *receive(chunk: Buffer): Gen {
+    if (this.closed) return;
+    this.reader.push(chunk);
+    while (!this.closed) {
+      const s = this.state;
+      const sasl = s.kind === 'authorization' && s.pending.kind === 'sasl-plain';
+      const r = this.reader.next(sasl ? this.options.maxAuthLineOctets : this.options.maxCommandOctets);
+      if (r.kind === 'none') return;
+      if (r.kind === 'overlong') {
+        if (s.kind === 'authorization') s.pending = { kind: 'none' };
+        yield* this.bad('line too long');
+        continue;
+      }
+      if (sasl && s.kind === 'authorization') yield* this.saslResponse(s, r.text);
+      else yield* this.command(r.text);
+    }
+  }
+
+  /** RFC 1939 §3 autologout: close without entering UPDATE, so nothing is deleted. */
+  autologout(): Action[] {
+    this.state = { kind: 'closed' };
+    return [err('autologout; idle for too long'), { type: 'close' }];
+  }
+
+  /** Refuses the connection before the greeting (server full, shutting down). */
+  static refuse(text: string): Action[] {
+    return [err(`[SYS/TEMP] ${text}`), { type: 'close' }];
+  }
+
+  /** The connection is gone (or the session ended): release the lock, delete nothing. */
+  async dispose(): Promise<void> {
+    this.state = { kind: 'closed' };
+    const drop = this.openDrop;
+    this.openDrop = null;
+    if (drop) await drop.release();
+  }
+
+  private async *command(text: string): Gen {
+    const m = /^([A-Za-z]{1,8})(?: (.*))?$/s.exec(text);
+    const keyword = m?.[1]?.toUpperCase() ?? '';
+    const s = this.state;
+    if (!m || !KNOWN.has(keyword)) return yield* this.bad('unknown command');
+    // RFC 1939 §7: PASS only immediately after a successful USER.
+    if (s.kind === 'authorization' && keyword !== 'PASS') s.pending = { kind: 'none' };
+    const restText = m[2] ?? '';
+    if (s.kind === 'authorization') return yield* this.dispatch(AUTHORIZATION_COMMANDS, s, keyword, restText);
+    if (s.kind === 'transaction') return yield* this.dispatch(TRANSACTION_COMMANDS, s, keyword, restText);
+  }
+
+  // Guards run here, once, before any handler: state, argument count and length.
+  private async *dispatch<S>(table: Record<string, CommandSpec<S>>, s: S, keyword: string, restText: string): Gen {
+    const spec = table[keyword];
+    if (!spec) return yield err('command not valid in this state');
+    let args: string[];
+    if (spec.rest) args = restText === '' ? [] : [restText];
+    else {
+      args = restText === '' ? [] : restText.split(' ');
+      if (args.some((a) => a.length === 0)) return yield err('malformed command');
+      if (!spec.longArgs && args.some((a) => a.length > 40)) return yield err('argument too long');
+    }
+    if (args.length < spec.min || args.length > spec.max) return yield err(`wrong number of arguments for ${keyword}`);
+    yield* spec.run(this, s, args);
+  }
+
+  private async *bad(text: string): Gen {
+    if (++this.badCommands >= this.options.maxBadCommands) {
+      yield { type: 'event', detail: { event: 'session.too-many-bad-commands' } };
+      yield err(`${text}; too many bad commands, closing connection`);
+      return yield* this.close();
+    }
+    yield err(text);
+  }
+
+  async *close(): Gen {
+    this.state = { kind: 'closed' };
+    yield { type: 'close' };
+  }
+
+  capabilities(): string[] {
+    const caps = ['TOP', 'UIDL', 'RESP-CODES', 'AUTH-RESP-CODE', 'PIPELINING'];
+    // STLS (RFC 2595 §4) joins here, before USER/SASL, when TLS is configured and !secure.
+    if (this.state.kind === 'authorization' && this.plaintextAuthAllowed) caps.push('USER', 'SASL PLAIN');
+    caps.push(`IMPLEMENTATION ${this.options.implementation}`);
+    return caps;
+  }
+
+  // RFC 5034 §4: the client's response to "+ ".
+  private async *saslResponse(s: AuthorizationState, text: string): Gen {
+    s.pending = { kind: 'none' };
+    if (text === '*') return yield err('authentication cancelled');
+    yield* this.plain(s, text);
+  }
+
+  /** RFC 4616 PLAIN message: [authzid] NUL authcid NUL passwd. */
+  async *plain(s: AuthorizationState, b64: string): Gen {
+    if (b64 === '=') b64 = '';
+    if (!PLAIN_B64_RE.test(b64)) return yield err('malformed SASL response (not base64)');
+    const raw = Buffer.from(b64, 'base64');
+    const first = raw.indexOf(0);
+    const second = first < 0 ? -1 : raw.indexOf(0, first + 1);
+    if (first < 0 || second < 0 || raw.indexOf(0, second + 1) >= 0) return yield err('malformed SASL PLAIN message');
+    const authzid = raw.subarray(0, first).toString('utf8');
+    const authcid = raw.subarray(first + 1, second).toString('utf8');
+    const password = raw.subarray(second + 1);
+    if (authcid === '' || password.length === 0) return yield err('malformed SASL PLAIN message');
+    // We offer no proxy authorization: the identity acted as must be the one proven.
+    if (authzid !== '' && authzid !== authcid) {
+      return yield* this.failed(s, authcid, 'PLAIN', 'authzid', 'authorization identity not permitted');
+    }
+    yield* this.login(s, authcid, password, 'PLAIN');
+  }
+
+  async *login(s: AuthorizationState, user: string, password: Buffer, mechanism: 'USER' | 'PLAIN'): Gen {
+    let auth: AuthOutcome;
+    try {
+      auth = await this.backend.authenticate(user, password, { remoteIp: this.remoteIp });
+    } catch {
+      auth = { ok: false, reason: 'unavailable' };
+    }
+    if (!auth.ok) {
+      if (auth.reason === 'unavailable') {
+        yield { type: 'event', detail: { event: 'auth.unavailable', user } };
+        return yield err('[SYS/TEMP] authentication temporarily unavailable');
+      }
+      return yield* this.failed(s, user, mechanism, auth.reason, 'invalid user name or password');
+    }
+    let opened;
+    try {
+      opened = await this.backend.openMaildrop(auth.mailboxId);
+    } catch {
+      opened = { ok: false, reason: 'unavailable' } as const;
+    }
+    if (!opened.ok) {
+      if (opened.reason === 'in-use') {
+        yield { type: 'event', detail: { event: 'maildrop.in-use', user: auth.address } };
+        return yield err('[IN-USE] maildrop already locked by another session');
+      }
+      yield { type: 'event', detail: { event: 'maildrop.unavailable', user: auth.address } };
+      return yield err('[SYS/TEMP] maildrop temporarily unavailable');
+    }
+    this.openDrop = opened.drop;
+    if (this.state !== s) {
+      // The connection ended while we were opening (autologout): dispose() releases.
+      return;
+    }
+    this.state = { kind: 'transaction', user: auth.address, drop: opened.drop, deleted: new Set() };
+    const { count, octets } = totals(opened.drop, new Set());
+    yield { type: 'event', detail: { event: 'auth.succeeded', user: auth.address, mechanism, messages: count } };
+    yield ok(`${auth.address} has ${count} message${count === 1 ? '' : 's'} (${octets} octets)`);
+  }
+
+  private async *failed(s: AuthorizationState, user: string, mechanism: 'USER' | 'PLAIN', reason: 'invalid' | 'limited' | 'authzid', text: string): Gen {
+    s.failures++;
+    yield { type: 'event', detail: { event: 'auth.failed', user, mechanism, reason } };
+    if (this.options.authFailureDelayMs > 0) yield { type: 'delay', ms: this.options.authFailureDelayMs * s.failures };
+    if (s.failures >= this.options.maxAuthFailures) {
+      yield { type: 'event', detail: { event: 'session.too-many-failures' } };
+      yield err(`[AUTH] ${text}; too many failures, closing connection`);
+      return yield* this.close();
+    }
+    yield err(`[AUTH] ${text}`);
+  }
+
+  async *quitTransaction(s: TransactionState): Gen {
+    const update: UpdateState = { kind: 'update', user: s.user, drop: s.drop, deleted: s.deleted };
+    this.state = update;
+    const { count } = totals(s.drop, s.deleted);
+    try {
+      if (update.deleted.size > 0) await update.drop.commit([...update.deleted].sort((a, b) => a - b));
+      yield { type: 'event', detail: { event: 'update.done', user: s.user, deleted: update.deleted.size, left: count } };
+      yield ok(`${this.options.implementation} POP3 server signing off (${count === 0 ? 'maildrop empty' : `${count} message${count === 1 ? '' : 's'} left`})`);
+    } catch (e) {
+      // RFC 1939 §6: -ERR when removal failed; the commit is one transaction, so nothing was removed.
+      yield { type: 'event', detail: { event: 'update.failed', user: s.user, err: e } };
+      yield err('[SYS/TEMP] some deleted messages not removed');
+    }
+    yield* this.close();
+  }
+
+  /** Resolves "n" to an index of a live message, or the -ERR text. */
+  message(s: TransactionState, arg: string): number | string {
+    if (!NUMBER_RE.test(arg)) return 'invalid message number';
+    const n = Number(arg);
+    if (n < 1 || n > s.drop.messages.length) return 'no such message';
+    if (s.deleted.has(n - 1)) return `message ${n} already deleted`;
+    return n - 1;
+  }
+
+  async *send(s: TransactionState, index: number, bodyLines: number | null): Gen {
+    const iterator = s.drop.read(index)[Symbol.asyncIterator]();
+    let r: IteratorResult<Buffer>;
+    try {
+      r = await iterator.next();
+    } catch (e) {
+      yield { type: 'event', detail: { event: 'read.failed', user: s.user, err: e, midStream: false } };
+      return yield err('[SYS/TEMP] cannot read message now');
+    }
+    const size = s.drop.messages[index]!.size;
+    yield ok(bodyLines === null ? `${size} octets` : 'top of message follows');
+    const stuffer = new DotStuffer();
+    const top = bodyLines === null ? null : new TopLimiter(bodyLines);
+    try {
+      while (!r.done) {
+        const data = stuffer.push(top ? top.push(r.value) : r.value);
+        if (data.length > 0) yield { type: 'write', data };
+        if (top?.done) break;
+        r = await iterator.next();
+      }
+    } catch (e) {
+      // Half a message is on the wire: the only honest signal left is closing.
+      yield { type: 'event', detail: { event: 'read.failed', user: s.user, err: e, midStream: true } };
+      return yield* this.close();
+    } finally {
+      if (top?.done) await iterator.return?.();
+    }
+    yield { type: 'write', data: stuffer.end() };
+  }
+}
+
+function totals(drop: Maildrop, deleted: ReadonlySet<number>): { count: number; octets: number } {
+  let count = 0;
+  let octets = 0;
+  drop.messages.forEach((m, i) => {
+    if (!deleted.has(i)) {
+      count++;
+      octets += m.size;
+    }
+  });
+  return { count, octets };
+}
+
+// --- AUTHORIZATION state (RFC 1939 §4, RFC 2449 §5, RFC 5034) ---------------------------
+
+const AUTHORIZATION_COMMANDS: Record<string, CommandSpec<AuthorizationState>> = {
+  // RFC 2449 §5
+  CAPA: {
+    min: 0, max: 0,
+    async *run(e) {
+      yield multi('Capability list follows', e.capabilities());
+    },
+  },
+  // RFC 1939 §7 USER. Always +OK: the reply must not tell whether the mailbox exists.
+  USER: {
+    min: 1, max: 1,
+    async *run(e, s, [name]) {
+      if (!e.plaintextAuthAllowed) return yield err('plaintext authentication is disabled on this connection');
+      s.pending = { kind: 'user', name: name! };
+      yield ok('send PASS');
+    },
+  },
+  // RFC 1939 §7 PASS
+  PASS: {
+    min: 1, max: 1, rest: true,
+    async *run(e, s, [password]) {
+      const pending = s.pending;
+      s.pending = { kind: 'none' };
+      if (!e.plaintextAuthAllowed) return yield err('plaintext authentication is disabled on this connection');
+      if (pending.kind !== 'user') return yield err('send USER first');
+      yield* e.login(s, pending.name, Buffer.from(password!, 'latin1'), 'USER');
+    },
+  },
+  // RFC 5034 §4 AUTH; only PLAIN (RFC 4616) is offered.
+  AUTH: {
+    min: 1, max: 2, longArgs: true,
+    async *run(e, s, [mechanism, initial]) {
+      if (mechanism!.toUpperCase() !== 'PLAIN') return yield err('unsupported authentication mechanism');
+      if (!e.plaintextAuthAllowed) return yield err('plaintext authentication is disabled on this connection');
+      if (initial === undefined) {
+        s.pending = { kind: 'sasl-plain' };
+        return yield line('+ ');
+      }
+      yield* e.plain(s, initial);
+    },
+  },
+  // RFC 1939 §5 QUIT in AUTHORIZATION: no UPDATE state.
+  QUIT: {
+    min: 0, max: 0,
+    async *run(e) {
+      yield ok(`${e.options.implementation} POP3 server signing off`);
+      yield* e.close();
+    },
+  },
+};
+
+// --- TRANSACTION state (RFC 1939 §5) ------------------------------------------------------
+
+const TRANSACTION_COMMANDS: Record<string, CommandSpec<TransactionState>> = {
+  CAPA: AUTHORIZATION_COMMANDS.CAPA as unknown as CommandSpec<TransactionState>,
+  // RFC 1939 §5 STAT
+  STAT: {
+    min: 0, max: 0,
+    async *run(_e, s) {
+      const { count, octets } = totals(s.drop, s.deleted);
+      yield ok(`${count} ${octets}`);
+    },
+  },
+  // RFC 1939 §5 LIST [msg]
+  LIST: {
+    min: 0, max: 1,
+    async *run(e, s, [arg]) {
+      if (arg !== undefined) {
+        const i = e.message(s, arg);
+        if (typeof i === 'string') return yield err(i);
+        return yield ok(`${i + 1} ${s.drop.messages[i]!.size}`);
+      }
+      const { count, octets } = totals(s.drop, s.deleted);
+      const lines: string[] = [];
+      s.drop.messages.forEach((m, i) => {
+        if (!s.deleted.has(i)) lines.push(`${i + 1} ${m.size}`);
+      });
+      yield multi(`${count} message${count === 1 ? '' : 's'} (${octets} octets)`, lines);
+    },
+  },
+  // RFC 1939 §5 RETR msg
+  RETR: {
+    min: 1, max: 1,
+    async *run(e, s, [arg]) {
+      const i = e.message(s, arg!);
+      if (typeof i === 'string') return yield err(i);
+      yield* e.send(s, i, null);
+    },
+  },
+  // RFC 1939 §5 DELE msg: only marks; UPDATE removes.
+  DELE: {
+    min: 1, max: 1,
+    async *run(e, s, [arg]) {
+      const i = e.message(s, arg!);
+      if (typeof i === 'string') return yield err(i);
+      s.deleted.add(i);
+      yield ok(`message ${i + 1} deleted`);
+    },
+  },
+  // RFC 1939 §5 NOOP
+  NOOP: {
+    min: 0, max: 0,
+    async *run() {
+      yield ok('');
+    },
+  },
+  // RFC 1939 §5 RSET
+  RSET: {
+    min: 0, max: 0,
+    async *run(_e, s) {
+      s.deleted.clear();
+      const { count, octets } = totals(s.drop, s.deleted);
+      yield ok(`maildrop has ${count} message${count === 1 ? '' : 's'} (${octets} octets)`);
+    },
+  },
+  // RFC 1939 §7 TOP msg n
+  TOP: {
+    min: 2, max: 2,
+    async *run(e, s, [arg, lines]) {
+      const i = e.message(s, arg!);
+      if (typeof i === 'string') return yield err(i);
+      if (!NUMBER_RE.test(lines!)) return yield err('invalid number of lines');
+      yield* e.send(s, i, Number(lines));
+    },
+  },
+  // RFC 1939 §7 UIDL [msg]
+  UIDL: {
+    min: 0, max: 1,
+    async *run(e, s, [arg]) {
+      if (arg !== undefined) {
+        const i = e.message(s, arg);
+        if (typeof i === 'string') return yield err(i);
+        return yield ok(`${i + 1} ${s.drop.messages[i]!.uidl}`);
+      }
+      const lines: string[] = [];
+      s.drop.messages.forEach((m, i) => {
+        if (!s.deleted.has(i)) lines.push(`${i + 1} ${m.uidl}`);
+      });
+      yield multi('unique-id listing follows', lines);
+    },
+  },
+  // RFC 1939 §6 QUIT in TRANSACTION: enter UPDATE.
+  QUIT: {
+    min: 0, max: 0,
+    async *run(e, s) {
+      yield* e.quitTransaction(s);
+    },
+  },
+};
+
+const KNOWN = new Set([...Object.keys(AUTHORIZATION_COMMANDS), ...Object.keys(TRANSACTION_COMMANDS)]);
+
+/** Which commands each state allows (for documentation and tests). */
+export const COMMANDS_BY_STATE = {
+  authorization: Object.keys(AUTHORIZATION_COMMANDS),
+  transaction: Object.keys(TRANSACTION_COMMANDS),
+} as const;

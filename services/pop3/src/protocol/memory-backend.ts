@@ -1,0 +1,109 @@
+// In-memory Backend for transcript tests: same contract as the PostgreSQL adapter,
+// deliberately tiny chunks so that every chunk-boundary path of RETR/TOP runs.
+import type { AuthOutcome, Backend, DropMessage, Maildrop, OpenOutcome } from './backend.ts';
+import { Pop3Engine, type Action, type EngineOptions, type SessionEvent } from './engine.ts';
+
+export interface MemoryMessage {
+  uidl: string;
+  raw: Buffer;
+}
+
+export class MemoryBackend implements Backend {
+  readonly users = new Map<string, { password: string; mailboxId: string }>();
+  readonly boxes = new Map<string, MemoryMessage[]>();
+  readonly locks = new Set<string>();
+  chunkSize = 5;
+  /** Test switches. */
+  failAuth = false;
+  failOpen = false;
+  failReadAfterChunks: number | null = null;
+  failCommit = false;
+  authCalls = 0;
+
+  addUser(address: string, password: string, messages: MemoryMessage[] = []): void {
+    const id = String(this.users.size + 1);
+    this.users.set(address.toLowerCase(), { password, mailboxId: id });
+    this.boxes.set(id, messages);
+  }
+
+  async authenticate(user: string, password: Buffer): Promise<AuthOutcome> {
+    this.authCalls++;
+    if (this.failAuth) throw new Error('auth store down');
+    const u = this.users.get(user.toLowerCase());
+    if (!u || u.password !== password.toString('utf8')) return { ok: false, reason: 'invalid' };
+    return { ok: true, mailboxId: u.mailboxId, address: user.toLowerCase() };
+  }
+
+  async openMaildrop(mailboxId: string): Promise<OpenOutcome> {
+    if (this.failOpen) return { ok: false, reason: 'unavailable' };
+    if (this.locks.has(mailboxId)) return { ok: false, reason: 'in-use' };
+    this.locks.add(mailboxId);
+    const box = this.boxes.get(mailboxId)!;
+    const snapshot = [...box];
+    const messages: DropMessage[] = snapshot.map((m) => ({ uidl: m.uidl, size: m.raw.length }));
+    let released = false;
+    const self = this;
+    const drop: Maildrop = {
+      messages,
+      async *read(index) {
+        const raw = snapshot[index]!.raw;
+        let n = 0;
+        for (let off = 0; off < raw.length; off += self.chunkSize) {
+          if (self.failReadAfterChunks !== null && n++ >= self.failReadAfterChunks) throw new Error('read failed');
+          yield raw.subarray(off, off + self.chunkSize);
+        }
+      },
+      async commit(indexes) {
+        if (self.failCommit) throw new Error('commit failed');
+        const gone = new Set(indexes.map((i) => snapshot[i]));
+        self.boxes.set(mailboxId, self.boxes.get(mailboxId)!.filter((m) => !gone.has(m)));
+      },
+      async release() {
+        if (!released) self.locks.delete(mailboxId);
+        released = true;
+      },
+    };
+    return { ok: true, drop };
+  }
+}
+
+export const TEST_OPTIONS: EngineOptions = {
+  allowPlaintextAuth: true,
+  maxCommandOctets: 255,
+  maxAuthLineOctets: 1024,
+  maxAuthFailures: 3,
+  maxBadCommands: 5,
+  authFailureDelayMs: 100,
+  implementation: 'Hopmail',
+};
+
+export interface Transcript {
+  output: string;
+  outputBytes: Buffer;
+  events: SessionEvent[];
+  delays: number[];
+  closed: boolean;
+}
+
+/** Replays client packets through a fresh engine; returns every byte the server wrote. */
+export async function replay(backend: Backend, packets: (string | Buffer)[], options: Partial<EngineOptions> = {}): Promise<Transcript> {
+  const engine = new Pop3Engine(backend, { ...TEST_OPTIONS, ...options }, '192.0.2.1');
+  const out: Buffer[] = [];
+  const events: SessionEvent[] = [];
+  const delays: number[] = [];
+  let closed = false;
+  const perform = (a: Action) => {
+    if (a.type === 'write') out.push(a.data);
+    else if (a.type === 'event') events.push(a.detail);
+    else if (a.type === 'delay') delays.push(a.ms);
+    else closed = true;
+  };
+  engine.greeting().forEach(perform);
+  for (const p of packets) {
+    if (closed) break;
+    for await (const a of engine.receive(typeof p === 'string' ? Buffer.from(p, 'latin1') : p)) perform(a);
+  }
+  await engine.dispose();
+  const outputBytes = Buffer.concat(out);
+  return { output: outputBytes.toString('latin1'), outputBytes, events, delays, closed };
+}
