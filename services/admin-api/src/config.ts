@@ -1,0 +1,23 @@
+import { commonConfig, int, port, str, z } from '@hopmail/config';
+
+export const configSchema = z.object({
+  ...commonConfig,
+  HEALTH_PORT: port(9106, 'port of /healthz, /readyz and /metrics (kept apart from the API so probes never need the token)'),
+  ADMIN_PORT: port(8080, 'port of the management API; 0 picks a free one (tests)'),
+  ADMIN_HOST: str('127.0.0.1', 'address the API listens on; the API changes mailboxes and passwords, so it stays on loopback unless you put TLS and a firewall in front of it'),
+  // Deliberately no default, in development as in production: a guessable default token
+  // on a port that changes passwords would be worse than refusing to start.
+  ADMIN_TOKEN: z
+    .string()
+    .min(24, 'must be at least 24 characters (e.g. `openssl rand -base64 32`)')
+    .max(1024)
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+    .describe('bearer token every /v1 request must present; required, no default'),
+  ADMIN_BODY_LIMIT: int(65_536, 1024, 10 * 1024 * 1024, 'largest request body in bytes (413 beyond it); requests are small JSON documents'),
+  ADMIN_LIST_DEFAULT_LIMIT: int(100, 1, 500, 'page size of list routes when the client gives no ?limit='),
+  ARGON2_MEMORY_KIB: int(19_456, 1024, 1_048_576, 'Argon2id memory cost per password hash (OWASP minimum 19 MiB); raise it on big machines'),
+  ARGON2_TIME_COST: int(2, 1, 20, 'Argon2id passes per password hash'),
+  ARGON2_PARALLELISM: int(1, 1, 16, 'Argon2id lanes per password hash'),
+});
+
+export type Config = z.output<typeof configSchema>;

@@ -1,0 +1,83 @@
+import type { FastifyInstance } from 'fastify';
+import { badRequest, conflict, isForeignKeyViolation, isUniqueViolation, notFound } from '../../errors.ts';
+import { checkAliasSource, checkAliasTargets, checkDomainName } from '../../policy/names.ts';
+import { aliasSource, aliasTarget, bodyErrors, domainName, errors, listQuery, noContent, page, timestamp } from '../schemas.ts';
+import { must, pageArgs, pageOut, type RouteDeps } from './context.ts';
+
+export const MAX_TARGETS = 100;
+
+const targets = { type: 'array', minItems: 1, maxItems: MAX_TARGETS, items: aliasTarget } as const;
+
+const alias = {
+  type: 'object',
+  required: ['source', 'domain', 'targets', 'createdAt'],
+  additionalProperties: false,
+  properties: { source: aliasSource, domain: domainName, targets, createdAt: timestamp },
+} as const;
+
+const sourceParams = { type: 'object', required: ['source'], additionalProperties: false, properties: { source: aliasSource } } as const;
+const tags = ['aliases'];
+
+export function aliasRoutes(app: FastifyInstance, { store, defaultLimit }: RouteDeps): void {
+  app.post<{ Body: { source: string; targets: string[] } }>(
+    '/v1/aliases',
+    {
+      schema: {
+        tags,
+        summary: 'Create an alias',
+        description:
+          "source is 'local@domain' or '@domain' (catch-all) in an existing local domain. An alias may share its address with a mailbox: the alias wins " +
+          '(add the mailbox address to the targets to keep a copy). Loops are not refused here; routing detects them at delivery.',
+        body: { type: 'object', required: ['source', 'targets'], additionalProperties: false, properties: { source: aliasSource, targets } },
+        response: { 201: alias, ...errors(409, ...bodyErrors) },
+      },
+    },
+    async (req, reply) => {
+      const s = must(checkAliasSource('body.source', req.body.source));
+      const t = must(checkAliasTargets('body.targets', req.body.targets));
+      const d = await store.findDomain(s.domain);
+      if (!d) throw conflict(`domain ${s.domain} does not exist; create it first with POST /v1/domains`);
+      if (d.kind !== 'local') throw badRequest(`domain ${s.domain} is a relay domain; alias sources must be in a local domain`);
+      try {
+        const row = await store.createAlias(d.id, s.source, t);
+        req.log.info({ event: 'alias.created', source: row.source, targets: row.targets.length }, 'alias created');
+        return reply.code(201).send(row);
+      } catch (err) {
+        if (isUniqueViolation(err)) throw conflict(`alias ${s.source} already exists`);
+        if (isForeignKeyViolation(err)) throw conflict(`domain ${s.domain} was deleted meanwhile`);
+        throw err;
+      }
+    },
+  );
+
+  app.get<{ Querystring: { limit?: number; cursor?: string; domain?: string } }>(
+    '/v1/aliases',
+    { schema: { tags, summary: 'List aliases', querystring: listQuery(true), response: { 200: page(alias), ...errors() } } },
+    async (req) => {
+      const domain = req.query.domain === undefined ? undefined : must(checkDomainName('querystring.domain', req.query.domain));
+      return pageOut(await store.listAliases({ ...pageArgs(req.query, defaultLimit), domain }));
+    },
+  );
+
+  app.get<{ Params: { source: string } }>(
+    '/v1/aliases/:source',
+    { schema: { tags, summary: 'Show an alias', params: sourceParams, response: { 200: alias, ...errors(404) } } },
+    async (req) => {
+      const s = must(checkAliasSource('params.source', req.params.source));
+      const row = await store.getAlias(s.source);
+      if (!row) throw notFound(`alias ${s.source} does not exist`);
+      return row;
+    },
+  );
+
+  app.delete<{ Params: { source: string } }>(
+    '/v1/aliases/:source',
+    { schema: { tags, summary: 'Delete an alias', params: sourceParams, response: { 204: noContent, ...errors(404) } } },
+    async (req, reply) => {
+      const s = must(checkAliasSource('params.source', req.params.source));
+      if (!(await store.deleteAlias(s.source))) throw notFound(`alias ${s.source} does not exist`);
+      req.log.info({ event: 'alias.deleted', source: s.source }, 'alias deleted');
+      return reply.code(204).send();
+    },
+  );
+}

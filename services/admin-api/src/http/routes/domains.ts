@@ -1,0 +1,89 @@
+import type { FastifyInstance } from 'fastify';
+import type { DomainKind } from '../../adapters/store.ts';
+import { conflict, isUniqueViolation, notFound } from '../../errors.ts';
+import { checkDomainName } from '../../policy/names.ts';
+import { bodyErrors, domainName, errors, listQuery, noContent, page, timestamp } from '../schemas.ts';
+import { must, pageArgs, pageOut, type RouteDeps } from './context.ts';
+
+const kind = { type: 'string', enum: ['local', 'relay'], description: "'local' has mailboxes; 'relay' is accepted and forwarded out" } as const;
+
+const domain = {
+  type: 'object',
+  required: ['name', 'kind', 'createdAt'],
+  additionalProperties: false,
+  properties: { name: domainName, kind, createdAt: timestamp },
+} as const;
+
+const domainDetail = {
+  ...domain,
+  required: [...domain.required, 'mailboxCount', 'aliasCount'],
+  properties: { ...domain.properties, mailboxCount: { type: 'integer' }, aliasCount: { type: 'integer' } },
+} as const;
+
+const nameParams = { type: 'object', required: ['name'], additionalProperties: false, properties: { name: domainName } } as const;
+const tags = ['domains'];
+
+export function domainRoutes(app: FastifyInstance, { store, defaultLimit }: RouteDeps): void {
+  app.post<{ Body: { name: string; kind?: DomainKind } }>(
+    '/v1/domains',
+    {
+      schema: {
+        tags,
+        summary: 'Create a domain',
+        body: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: domainName, kind: { ...kind, default: 'local' } } },
+        response: { 201: domain, ...errors(409, ...bodyErrors) },
+      },
+    },
+    async (req, reply) => {
+      const name = must(checkDomainName('body.name', req.body.name));
+      try {
+        const row = await store.createDomain(name, req.body.kind ?? 'local');
+        req.log.info({ event: 'domain.created', domain: name, kind: row.kind }, 'domain created');
+        return reply.code(201).send(row);
+      } catch (err) {
+        if (isUniqueViolation(err)) throw conflict(`domain ${name} already exists`);
+        throw err;
+      }
+    },
+  );
+
+  app.get<{ Querystring: { limit?: number; cursor?: string } }>(
+    '/v1/domains',
+    { schema: { tags, summary: 'List domains', querystring: listQuery(false), response: { 200: page(domain), ...errors() } } },
+    async (req) => pageOut(await store.listDomains(pageArgs(req.query, defaultLimit))),
+  );
+
+  app.get<{ Params: { name: string } }>(
+    '/v1/domains/:name',
+    { schema: { tags, summary: 'Show a domain with its mailbox and alias counts', params: nameParams, response: { 200: domainDetail, ...errors(404) } } },
+    async (req) => {
+      const name = must(checkDomainName('params.name', req.params.name));
+      const row = await store.getDomain(name);
+      if (!row) throw notFound(`domain ${name} does not exist`);
+      return row;
+    },
+  );
+
+  app.delete<{ Params: { name: string }; Querystring: { cascade?: boolean } }>(
+    '/v1/domains/:name',
+    {
+      schema: {
+        tags,
+        summary: 'Delete a domain',
+        description: 'Refused with 409 while the domain has mailboxes or aliases, unless ?cascade=true, which deletes them (and the mail in those mailboxes) too.',
+        params: nameParams,
+        querystring: { type: 'object', additionalProperties: false, properties: { cascade: { type: 'boolean', default: false } } },
+        response: { 204: noContent, ...errors(404, 409) },
+      },
+    },
+    async (req, reply) => {
+      const name = must(checkDomainName('params.name', req.params.name));
+      const cascade = req.query.cascade === true;
+      const r = await store.deleteDomain(name, cascade);
+      if (r === 'missing') throw notFound(`domain ${name} does not exist`);
+      if (r !== 'deleted') throw conflict(`domain ${name} still has ${r.mailboxes} mailbox(es) and ${r.aliases} alias(es); delete them first or pass ?cascade=true`);
+      req.log.info({ event: 'domain.deleted', domain: name, cascade }, 'domain deleted');
+      return reply.code(204).send();
+    },
+  );
+}

@@ -1,0 +1,31 @@
+import { ConfigError, loadConfig } from '@hopmail/config';
+import { createPool, ping } from '@hopmail/db';
+import { createLogger, createRegistry, runService } from '@hopmail/service-kit';
+import { createApp } from './app.ts';
+import { configSchema, type Config } from './config.ts';
+
+let config: Config;
+try {
+  config = loadConfig('admin-api', configSchema);
+} catch (err) {
+  // ADMIN_TOKEN has no default: say so plainly instead of printing a stack trace.
+  if (!(err instanceof ConfigError)) throw err;
+  process.stderr.write(`${err.message}\n`);
+  const log = createLogger('admin-api', 'info');
+  log.fatal({ event: 'config.invalid', problems: err.problems }, 'invalid configuration');
+  await new Promise<void>((resolve) => log.flush(() => resolve()));
+  process.exit(78); // EX_CONFIG
+}
+const logger = createLogger('admin-api', config.LOG_LEVEL);
+const registry = createRegistry('admin-api');
+const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE, 'hopmail-admin-api');
+const app = createApp({ config, logger, registry, pool });
+await runService({
+  name: 'admin-api',
+  logger,
+  config,
+  registry,
+  checks: { postgres: () => ping(pool) },
+  app,
+  resources: [{ name: 'postgres', close: () => pool.end() }],
+});
