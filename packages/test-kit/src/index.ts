@@ -2,3 +2,4 @@ export * from './infra.ts';
 export * from './tcp-proxy.ts';
 export * from './process.ts';
 export * from './private-redis.ts';
+export * from './fake-dns.ts';
