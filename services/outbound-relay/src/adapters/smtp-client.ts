@@ -1,0 +1,235 @@
+// SMTP client sessions over nodemailer's SMTPConnection (EHLO, STARTTLS, PIPELINING, SIZE,
+// 8BITMIME, AUTH; dot-stuffing and CRLF in its data stream), plus a small pool of idle
+// sessions keyed by destination so several messages to one MX share a connection.
+import { Readable } from 'node:stream';
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import type { Logger } from 'pino';
+import type { Lease, Limits } from './limits.ts';
+
+export interface SmtpTarget {
+  /** MX host name (or smarthost name): the unit of concurrency and rate limits. */
+  mxHost: string;
+  ip: string;
+  port: number;
+  auth?: { user: string; pass: string } | undefined;
+  /** Smarthost with credentials: never AUTH in plaintext. */
+  requireTls?: boolean;
+}
+
+export interface SmtpClientOptions {
+  name: string;
+  connectTimeoutMs: number;
+  greetingTimeoutMs: number;
+  socketTimeoutMs: number;
+  verifyTls: boolean;
+  idleMs: number;
+  maxMessages: number;
+  limits: Limits;
+  logger: Logger;
+}
+
+export type ConnectOutcome =
+  | { kind: 'ok'; session: Session }
+  | { kind: 'throttled' }
+  /** Connect failure, 4xx/421 greeting, TLS or AUTH failure: try the next address/MX. */
+  | { kind: 'failed'; reply: string | undefined; error: string; permanent: boolean };
+
+export interface TxResult {
+  /** Reply per recipient address (the DATA reply for accepted ones). */
+  replies: Map<string, string>;
+  /** The session broke mid-transaction (no usable reply). */
+  lost: boolean;
+  /** Our whole message had been handed to the socket before the loss: possible duplicate. */
+  dataSent: boolean;
+  /** Remote reply to the final '.', when we got one. */
+  dataReply: string | undefined;
+}
+
+interface NmError extends Error {
+  code?: string;
+  response?: string;
+  responseCode?: number;
+  command?: string;
+  recipient?: string;
+  rejectedErrors?: NmError[];
+}
+
+type Conn = InstanceType<typeof SMTPConnection> & {
+  _supportedExtensions?: string[];
+  _maxAllowedSize?: number;
+  _envelope?: { rejectedErrors?: NmError[] } | false;
+};
+
+export class Session {
+  readonly target: SmtpTarget;
+  readonly conn: Conn;
+  readonly lease: Lease;
+  messages = 0;
+  alive = true;
+  idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(target: SmtpTarget, conn: Conn, lease: Lease) {
+    this.target = target;
+    this.conn = conn;
+    this.lease = lease;
+    conn.on('end', () => (this.alive = false));
+    conn.on('error', () => (this.alive = false));
+  }
+
+  get tls(): boolean {
+    return this.conn.secure;
+  }
+
+  /** EHLO keywords (upper case) as nodemailer parsed them. */
+  get extensions(): string[] {
+    return this.conn._supportedExtensions ?? [];
+  }
+
+  get maxSize(): number {
+    return this.conn._maxAllowedSize ?? 0;
+  }
+
+  send(envelope: { from: string; to: string[]; size: number; use8BitMime: boolean }, message: Buffer): Promise<TxResult> {
+    return new Promise((resolve) => {
+      let dataSent = false;
+      const source = Readable.from([message]);
+      source.on('end', () => (dataSent = true));
+      this.messages++;
+      this.conn.send(envelope, source, (err: NmError | null, info?: { accepted?: string[]; rejectedErrors?: NmError[]; response?: string }) => {
+        const replies = new Map<string, string>();
+        if (!err && info) {
+          for (const a of info.accepted ?? []) replies.set(a, info.response ?? '250 OK');
+          for (const e of info.rejectedErrors ?? []) if (e.recipient) replies.set(e.recipient, e.response ?? '451 4.0.0 rejected');
+          return resolve({ replies, lost: false, dataSent: true, dataReply: info.response });
+        }
+        const e = err!;
+        const rejected = e.rejectedErrors ?? (this.conn._envelope ? this.conn._envelope.rejectedErrors : undefined) ?? [];
+        for (const r of rejected) if (r.recipient) replies.set(r.recipient, r.response ?? '451 4.0.0 rejected');
+        if (e.response && e.responseCode) {
+          // A reply to MAIL FROM, DATA or the final '.': it applies to every recipient it did
+          // not already answer individually.
+          for (const a of envelope.to) if (!replies.has(a)) replies.set(a, e.response);
+          const afterData = e.command === 'DATA' && dataSent;
+          return resolve({ replies, lost: false, dataSent: afterData, dataReply: afterData ? e.response : undefined });
+        }
+        // No reply at all: the connection broke or timed out.
+        this.alive = false;
+        const why = `451 4.4.2 Connection lost with ${this.target.mxHost}[${this.target.ip}] (${e.code ?? 'ERROR'}: ${e.message})`;
+        for (const a of envelope.to) if (!replies.has(a)) replies.set(a, why);
+        resolve({ replies, lost: true, dataSent, dataReply: undefined });
+      });
+    });
+  }
+
+  reset(): Promise<boolean> {
+    return new Promise((resolve) => this.conn.reset((err) => resolve(!err)));
+  }
+
+  quit(): void {
+    this.alive = false;
+    try {
+      this.conn.quit();
+    } catch {
+      this.conn.close();
+    }
+  }
+}
+
+export class SmtpPool {
+  private readonly idle = new Map<string, Session[]>();
+  private readonly opts: SmtpClientOptions;
+  private closed = false;
+
+  constructor(opts: SmtpClientOptions) {
+    this.opts = opts;
+  }
+
+  private key(t: SmtpTarget): string {
+    return `${t.mxHost}|${t.ip}|${t.port}|${t.auth?.user ?? ''}`;
+  }
+
+  /** An idle session to `target` (after RSET), or a new connection within the host's limits. */
+  async session(target: SmtpTarget): Promise<ConnectOutcome> {
+    const list = this.idle.get(this.key(target));
+    while (list && list.length) {
+      const s = list.pop()!;
+      clearTimeout(s.idleTimer);
+      if (s.alive && (await s.reset())) return { kind: 'ok', session: s };
+      await this.discard(s);
+    }
+    const lease = await this.opts.limits.acquire(target.mxHost);
+    if (!lease) return { kind: 'throttled' };
+    const out = await this.connect(target, lease);
+    if (out.kind !== 'ok') await this.opts.limits.release(lease).catch(() => {});
+    return out;
+  }
+
+  private connect(target: SmtpTarget, lease: Lease): Promise<ConnectOutcome> {
+    const o = this.opts;
+    const conn = new SMTPConnection({
+      host: target.ip,
+      port: target.port,
+      name: o.name,
+      secure: false,
+      // Opportunistic STARTTLS (RFC 7435): upgrade when offered, carry on in plaintext when the
+      // upgrade fails; certificates unverified unless RELAY_TLS_VERIFY (MX certs rarely match).
+      opportunisticTLS: !target.requireTls,
+      requireTLS: !!target.requireTls,
+      tls: { rejectUnauthorized: o.verifyTls, servername: target.mxHost },
+      connectionTimeout: o.connectTimeoutMs,
+      greetingTimeout: o.greetingTimeoutMs,
+      socketTimeout: o.socketTimeoutMs,
+      allowInternalNetworkInterfaces: true,
+    } as ConstructorParameters<typeof SMTPConnection>[0]) as Conn;
+    return new Promise((resolve) => {
+      let done = false;
+      const fail = (err: NmError) => {
+        if (done) return;
+        done = true;
+        conn.close();
+        const reply = err.response;
+        resolve({ kind: 'failed', reply, error: `${err.code ?? 'ERROR'}: ${err.message}`, permanent: !!err.responseCode && err.responseCode >= 500 && err.code === 'EAUTH' });
+      };
+      conn.once('error', fail);
+      conn.connect((err?: NmError) => {
+        if (err) return fail(err);
+        const ready = () => {
+          if (done) return;
+          done = true;
+          conn.removeListener('error', fail);
+          resolve({ kind: 'ok', session: new Session(target, conn, lease) });
+        };
+        if (!target.auth) return ready();
+        conn.login({ user: target.auth.user, pass: target.auth.pass }, (e) => (e ? fail(e as NmError) : ready()));
+      });
+    });
+  }
+
+  /** Returns a session after a transaction: kept for reuse when healthy, else closed. */
+  async release(s: Session, reusable: boolean): Promise<void> {
+    if (this.closed || !reusable || !s.alive || s.messages >= this.opts.maxMessages || this.opts.idleMs <= 0) return this.discard(s);
+    const k = this.key(s.target);
+    const list = this.idle.get(k) ?? [];
+    list.push(s);
+    this.idle.set(k, list);
+    s.idleTimer = setTimeout(() => {
+      const l = this.idle.get(k);
+      if (l) this.idle.set(k, l.filter((x) => x !== s));
+      void this.discard(s);
+    }, this.opts.idleMs);
+    s.idleTimer.unref();
+  }
+
+  private async discard(s: Session): Promise<void> {
+    clearTimeout(s.idleTimer);
+    s.quit();
+    await this.opts.limits.release(s.lease).catch((err) => this.opts.logger.warn({ event: 'relay.lease-release-failed', err }, 'lease release failed'));
+  }
+
+  async closeAll(): Promise<void> {
+    this.closed = true;
+    const all = [...this.idle.values()].flat();
+    this.idle.clear();
+    await Promise.all(all.map((s) => this.discard(s)));
+  }
+}

@@ -1,0 +1,165 @@
+// PostgreSQL access of the relay: due work, attempts, per-recipient results.
+import type { Pool, PoolClient } from '@hopmail/db';
+
+export interface WorkMessage {
+  id: string;
+  mailFrom: string;
+  receivedAt: Date;
+  size: number;
+  smtputf8: boolean;
+  body8bit: boolean;
+}
+
+export interface WorkRecipient {
+  id: number;
+  address: string;
+  attempts: number;
+  delayWarnedAt: Date | null;
+}
+
+export interface RecipientUpdate {
+  id: number;
+  status: 'delivered' | 'deferred' | 'bounced' | 'failed';
+  nextAttemptAt: Date | null;
+  reply: string;
+  mx: string | null;
+}
+
+export interface AttemptStart {
+  messageId: string;
+  domain: string;
+  recipients: readonly WorkRecipient[];
+  mxHost: string | null;
+  ip: string | null;
+  port: number | null;
+  tls: boolean;
+  worker: string;
+  at: Date;
+}
+
+export type AttemptOutcome = 'delivered' | 'deferred' | 'bounced' | 'mixed' | 'failover' | 'possible-duplicate';
+
+export class RelayStore {
+  private readonly pool: Pool;
+  constructor(pool: Pool) {
+    this.pool = pool;
+  }
+
+  async loadWork(messageId: string, domain: string, now: Date): Promise<{ message: WorkMessage; recipients: WorkRecipient[] } | null> {
+    const m = await this.pool.query(
+      'SELECT id, mail_from, received_at, size, smtputf8, body_8bit FROM messages WHERE id = $1',
+      [messageId],
+    );
+    const row = m.rows[0];
+    if (!row) return null;
+    const r = await this.pool.query(
+      `SELECT id, address, attempts, delay_warned_at FROM recipients
+        WHERE message_id = $1 AND domain = lower($2) AND status IN ('relay', 'deferred')
+          AND (next_attempt_at IS NULL OR next_attempt_at <= $3)
+        ORDER BY id`,
+      [messageId, domain, now],
+    );
+    return {
+      message: { id: row.id, mailFrom: row.mail_from, receivedAt: row.received_at, size: row.size, smtputf8: row.smtputf8, body8bit: row.body_8bit },
+      recipients: r.rows.map((x) => ({ id: Number(x.id), address: x.address, attempts: x.attempts, delayWarnedAt: x.delay_warned_at })),
+    };
+  }
+
+  async loadRaw(messageId: string): Promise<Buffer> {
+    const r = await this.pool.query<{ raw: Buffer }>('SELECT raw FROM messages WHERE id = $1', [messageId]);
+    if (!r.rows[0]) throw new Error(`message ${messageId} vanished`);
+    return r.rows[0].raw;
+  }
+
+  /**
+   * Marks attempts left 'in-progress' by a process that died mid-session as possible duplicates
+   * and returns them: the remote may have accepted the message before we could record it.
+   */
+  async claimCrashedAttempts(messageId: string, domain: string): Promise<{ id: number; mx_host: string | null; recipients: string[] }[]> {
+    const r = await this.pool.query(
+      `UPDATE relay_attempts SET outcome = 'possible-duplicate', finished_at = now()
+        WHERE message_id = $1 AND domain = lower($2) AND outcome = 'in-progress'
+        RETURNING id, mx_host, recipients`,
+      [messageId, domain],
+    );
+    return r.rows;
+  }
+
+  async startAttempt(a: AttemptStart, outcome: 'in-progress' | AttemptOutcome = 'in-progress', reply: string | null = null): Promise<number> {
+    const r = await this.pool.query<{ id: number }>(
+      `INSERT INTO relay_attempts (message_id, domain, recipient_ids, recipients, started_at, mx_host, ip, port, tls, outcome, remote_reply, worker, finished_at)
+       VALUES ($1, lower($2), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $10 = 'in-progress' THEN NULL ELSE now() END)
+       RETURNING id`,
+      [a.messageId, a.domain, a.recipients.map((x) => x.id), a.recipients.map((x) => x.address), a.at, a.mxHost, a.ip, a.port, a.tls, outcome, reply, a.worker],
+    );
+    return Number(r.rows[0]!.id);
+  }
+
+  /**
+   * Records the outcome of one attempt and every recipient's new state in one transaction,
+   * right after the remote reply (the at-least-once window). Only rows still waiting for the
+   * relay change, so a late duplicate job cannot undo a recorded delivery.
+   */
+  async record(attemptId: number | null, attemptOutcome: AttemptOutcome, attemptReply: string | null, tls: boolean, updates: readonly RecipientUpdate[]): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await this.applyUpdates(client, updates);
+      if (attemptId !== null) {
+        await client.query('UPDATE relay_attempts SET outcome = $2, remote_reply = $3, tls = $4, finished_at = now() WHERE id = $1', [attemptId, attemptOutcome, attemptReply, tls]);
+      }
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  private async applyUpdates(db: PoolClient, updates: readonly RecipientUpdate[]): Promise<void> {
+    if (!updates.length) return;
+    await db.query(
+      `UPDATE recipients r SET status = u.status, next_attempt_at = u.next, last_reply = u.reply, last_mx = u.mx,
+              attempts = r.attempts + 1, updated_at = now()
+         FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::text[]) AS u(id, status, next, reply, mx)
+        WHERE r.id = u.id AND r.status IN ('relay', 'deferred')`,
+      [updates.map((u) => u.id), updates.map((u) => u.status), updates.map((u) => u.nextAttemptAt), updates.map((u) => u.reply), updates.map((u) => u.mx)],
+    );
+  }
+
+  /** Host at its concurrency or rate limit: try again later without counting an attempt. */
+  async postpone(ids: readonly number[], until: Date): Promise<void> {
+    await this.pool.query(`UPDATE recipients SET next_attempt_at = $2, updated_at = now() WHERE id = ANY($1::bigint[]) AND status IN ('relay', 'deferred')`, [ids, until]);
+  }
+
+  /** (message, domain) pairs with recipients due now, for the scheduler. */
+  async due(now: Date, limit: number): Promise<{ message_id: string; domain: string }[]> {
+    const r = await this.pool.query(
+      `SELECT message_id, domain FROM recipients
+        WHERE status IN ('relay', 'deferred') AND (next_attempt_at IS NULL OR next_attempt_at <= $1)
+        GROUP BY message_id, domain ORDER BY min(next_attempt_at) NULLS FIRST LIMIT $2`,
+      [now, limit],
+    );
+    return r.rows;
+  }
+
+  /** Messages with bounced recipients still owing a DSN (routing's and ours). */
+  async dsnOwed(limit: number): Promise<string[]> {
+    const r = await this.pool.query<{ message_id: string }>(
+      `SELECT DISTINCT message_id FROM recipients WHERE status = 'bounced' AND dsn_sent_at IS NULL LIMIT $1`,
+      [limit],
+    );
+    return r.rows.map((x) => x.message_id);
+  }
+
+  /** Age in seconds of the oldest due relay work (queue lag). */
+  async lagSeconds(now: Date): Promise<number> {
+    const r = await this.pool.query<{ lag: number | null }>(
+      `SELECT extract(epoch FROM ($1::timestamptz - min(coalesce(next_attempt_at, created_at))))::float8 AS lag
+         FROM recipients WHERE status IN ('relay', 'deferred') AND (next_attempt_at IS NULL OR next_attempt_at <= $1)`,
+      [now],
+    );
+    return Math.max(0, r.rows[0]?.lag ?? 0);
+  }
+}
