@@ -87,10 +87,10 @@ export async function commitRouting(pool: Pool, messageId: string, size: number,
       // uidl = the message id: unique per mailbox because (mailbox, message) is.
       await c.query(
         `INSERT INTO mailbox_messages (mailbox_id, message_id, recipient_id, uidl, size)
-         SELECT u.mailbox_id, $1, u.recipient_id, $1::text, $2
-           FROM unnest($3::bigint[], $4::bigint[]) AS u(mailbox_id, recipient_id)
+         SELECT u.mailbox_id, $1::uuid, u.recipient_id, $2::text, $3::integer
+           FROM unnest($4::bigint[], $5::bigint[]) AS u(mailbox_id, recipient_id)
          ON CONFLICT DO NOTHING`,
-        [messageId, size, outcome.mailboxRows.map((m) => m.mailboxId), outcome.mailboxRows.map((m) => m.recipientId)],
+        [messageId, messageId, size, outcome.mailboxRows.map((m) => m.mailboxId), outcome.mailboxRows.map((m) => m.recipientId)],
       );
     }
     if (outcome.children.length > 0) {

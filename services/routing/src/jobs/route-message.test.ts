@@ -1,0 +1,270 @@
+// Integration: the route-message handler against real PostgreSQL and Redis.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPool } from '@hopmail/db';
+import { createProducer, jobIdFor } from '@hopmail/queue';
+import { baseUrls, createTestDatabase, redisPrefix, startTcpProxy, waitFor, type TestDatabase } from '@hopmail/test-kit';
+import type { Redis } from 'ioredis';
+import type { RoutingApp } from '../app.ts';
+import { CodedError } from '@hopmail/service-kit';
+import { addAlias, addDomain, addMailbox, buildApp, copies, newMessage, recipients, redisFor } from '../test/fixtures.ts';
+
+let db: TestDatabase;
+let redis: Redis;
+let prefix: string;
+let app: RoutingApp;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  redis = redisFor(baseUrls().redisUrl);
+  prefix = redisPrefix();
+  env = { DATABASE_URL: db.url, REDIS_URL: baseUrls().redisUrl, REDIS_PREFIX: prefix };
+  app = buildApp(db.pool, redis, env);
+  const p = db.pool;
+  await addDomain(p, 'example.org');
+  await addDomain(p, 'other.org');
+  await addDomain(p, 'catch.org');
+  await addDomain(p, 'rewrite.org');
+  await addDomain(p, 'backup.test', 'relay');
+  for (const a of ['alice@example.org', 'bob@example.org', 'carol@other.org', 'Mixed@example.org', 'gone@example.org']) await addMailbox(p, a);
+  await addMailbox(p, 'small@example.org', 1000);
+  await addMailbox(p, 'tiny@example.org', 1000);
+  await addAlias(p, 'team@example.org', ['alice@example.org', 'bob@example.org', 'Ext@Remote.TEST']);
+  await addAlias(p, 'nested@example.org', ['team@example.org', 'carol@other.org']);
+  await addAlias(p, 'loop1@example.org', ['loop2@example.org']);
+  await addAlias(p, 'loop2@example.org', ['loop1@example.org']);
+  await addAlias(p, '@catch.org', ['alice@example.org']);
+  await addAlias(p, '@rewrite.org', ['@other.org']);
+  await addAlias(p, 'dup1@example.org', ['alice@example.org']);
+  await addAlias(p, 'dup2@example.org', ['alice@example.org', 'bob@example.org']);
+  await addAlias(p, 'fans@example.org', ['tiny@example.org', 'bob@example.org']);
+});
+
+afterAll(async () => {
+  await app?.stop();
+  await redis?.quit();
+  await db?.drop();
+});
+
+async function deliverRemoteJob(messageId: string, domain: string) {
+  const q = createProducer('deliver-remote', redis, prefix);
+  try {
+    return await q.queue.getJob(jobIdFor('deliver-remote', { messageId, domain }));
+  } finally {
+    await q.close();
+  }
+}
+
+describe('route-message handler', () => {
+  it('delivers to a mailbox: one copy, uidl = message id, size, recipient delivered', async () => {
+    const id = await newMessage(db.pool, ['alice@example.org']);
+    await app.route(id);
+    const mm = await db.pool.query('SELECT uidl, size, recipient_id IS NOT NULL AS has_rcpt FROM mailbox_messages WHERE message_id = $1', [id]);
+    const m = await db.pool.query<{ size: number }>('SELECT size FROM messages WHERE id = $1', [id]);
+    expect(mm.rows).toEqual([{ uidl: id, size: m.rows[0]!.size, has_rcpt: true }]);
+    expect((await recipients(db.pool, id)).map((r) => r.status)).toEqual(['delivered']);
+  });
+
+  it('expands an alias to several targets: local copies, a relay row, a deliver-remote job', async () => {
+    const id = await newMessage(db.pool, ['team@example.org']);
+    const r = await app.route(id);
+    expect(await copies(db.pool, id)).toEqual(['alice@example.org', 'bob@example.org']);
+    expect(await recipients(db.pool, id)).toEqual([
+      { address: 'team@example.org', domain: 'example.org', status: 'expanded', last_reply: null, original: null, due: false },
+      { address: 'Ext@remote.test', domain: 'remote.test', status: 'relay', last_reply: null, original: 'team@example.org', due: true },
+    ]);
+    expect(r.relayJobs).toEqual([`${id}@remote.test`]);
+    const job = await deliverRemoteJob(id, 'remote.test');
+    expect(job?.data).toEqual({ messageId: id, domain: 'remote.test' });
+  });
+
+  it('follows nested aliases', async () => {
+    const id = await newMessage(db.pool, ['nested@example.org']);
+    await app.route(id);
+    expect(await copies(db.pool, id)).toEqual(['alice@example.org', 'bob@example.org', 'carol@other.org']);
+    const rows = await recipients(db.pool, id);
+    expect(rows.map((x) => [x.address, x.status])).toEqual([
+      ['nested@example.org', 'expanded'],
+      ['Ext@remote.test', 'relay'],
+    ]);
+  });
+
+  it('bounces an alias loop 550 5.4.6', async () => {
+    const id = await newMessage(db.pool, ['loop1@example.org']);
+    await app.route(id);
+    expect(await copies(db.pool, id)).toEqual([]);
+    const [row] = await recipients(db.pool, id);
+    expect(row).toMatchObject({ status: 'bounced', last_reply: '550 5.4.6 <loop1@example.org>: alias loop' });
+  });
+
+  it('delivers through a catch-all @domain', async () => {
+    const id = await newMessage(db.pool, ['whoever@catch.org']);
+    await app.route(id);
+    expect(await copies(db.pool, id)).toEqual(['alice@example.org']);
+    expect((await recipients(db.pool, id))[0]!.status).toBe('delivered');
+  });
+
+  it("rewrites the domain for a '@other.org' target", async () => {
+    const id = await newMessage(db.pool, ['carol@rewrite.org']);
+    await app.route(id);
+    expect(await copies(db.pool, id)).toEqual(['carol@other.org']);
+  });
+
+  it('delivers user+tag to user', async () => {
+    const id = await newMessage(db.pool, ['bob+news@example.org']);
+    await app.route(id);
+    expect(await copies(db.pool, id)).toEqual(['bob@example.org']);
+  });
+
+  it('compares local parts case-insensitively by default, domains always', async () => {
+    const id = await newMessage(db.pool, ['ALICE@Example.ORG', 'mixed@EXAMPLE.org']);
+    await app.route(id);
+    expect(await copies(db.pool, id)).toEqual(['Mixed@example.org', 'alice@example.org']);
+  });
+
+  it('eliminates duplicates: several recipients reaching one mailbox give one copy', async () => {
+    const id = await newMessage(db.pool, ['dup1@example.org', 'dup2@example.org', 'alice@example.org', 'Alice+x@example.org']);
+    await app.route(id);
+    expect(await copies(db.pool, id)).toEqual(['alice@example.org', 'bob@example.org']);
+    expect((await recipients(db.pool, id)).map((r) => r.status)).toEqual(['delivered', 'delivered', 'delivered', 'delivered']);
+  });
+
+  it('is idempotent: the handler run again, or twice at once, leaves exactly one copy', async () => {
+    const id = await newMessage(db.pool, ['alice@example.org', 'team@example.org']);
+    await Promise.all([app.route(id), app.route(id), app.route(id)]);
+    await app.route(id);
+    const mm = await db.pool.query('SELECT mailbox_id FROM mailbox_messages WHERE message_id = $1', [id]);
+    expect(mm.rows).toHaveLength(2);
+    const rows = await recipients(db.pool, id);
+    expect(rows.map((r) => [r.address, r.status])).toEqual([
+      ['alice@example.org', 'delivered'],
+      ['team@example.org', 'expanded'],
+      ['Ext@remote.test', 'relay'],
+    ]);
+  });
+
+  it('bounces 552 5.2.2 when the mailbox would go over quota, and leaves usage unchanged', async () => {
+    const first = await newMessage(db.pool, ['small@example.org'], { body: 'x'.repeat(500) });
+    await app.route(first);
+    expect(await copies(db.pool, first)).toEqual(['small@example.org']);
+    const second = await newMessage(db.pool, ['small@example.org'], { body: 'y'.repeat(500) });
+    await app.route(second);
+    expect(await copies(db.pool, second)).toEqual([]);
+    expect(await recipients(db.pool, second)).toMatchObject([{ status: 'bounced', last_reply: '552 5.2.2 <small@example.org>: mailbox full' }]);
+    const used = await db.pool.query(`SELECT count(*)::int AS n FROM mailbox_messages mm JOIN mailboxes mb ON mb.id = mm.mailbox_id WHERE mb.address = 'small@example.org'`);
+    expect(used.rows[0].n).toBe(1);
+    // Running the first message's job again never counts it against itself.
+    await db.pool.query(`UPDATE recipients SET status = 'queued' WHERE message_id = $1`, [first]);
+    await app.route(first);
+    expect(await recipients(db.pool, first)).toMatchObject([{ status: 'delivered' }]);
+  });
+
+  it('an alias with one full target delivers the others and bounces that target on its own row', async () => {
+    const fill = await newMessage(db.pool, ['tiny@example.org'], { body: 'z'.repeat(900) });
+    await app.route(fill);
+    const id = await newMessage(db.pool, ['fans@example.org'], { body: 'w'.repeat(200) });
+    await app.route(id);
+    expect(await copies(db.pool, id)).toEqual(['bob@example.org']);
+    expect((await recipients(db.pool, id)).map((r) => [r.address, r.status, r.last_reply, r.original])).toEqual([
+      ['fans@example.org', 'expanded', null, null],
+      ['tiny@example.org', 'bounced', '552 5.2.2 <tiny@example.org>: mailbox full', 'fans@example.org'],
+    ]);
+  });
+
+  it('bounces an unknown recipient 550 5.1.1 (mailbox deleted since RCPT); with the null sender it is failed', async () => {
+    const id = await newMessage(db.pool, ['gone@example.org', 'alice@example.org']);
+    await db.pool.query(`DELETE FROM mailboxes WHERE address = 'gone@example.org'`);
+    await app.route(id);
+    expect((await recipients(db.pool, id)).map((r) => [r.status, r.last_reply])).toEqual([
+      ['bounced', '550 5.1.1 <gone@example.org>: no such user'],
+      ['delivered', null],
+    ]);
+    const dsnLike = await newMessage(db.pool, ['nobody@example.org'], { mailFrom: '' });
+    await app.route(dsnLike);
+    expect(await recipients(db.pool, dsnLike)).toMatchObject([{ status: 'failed', last_reply: '550 5.1.1 <nobody@example.org>: no such user' }]);
+  });
+
+  it('relays an envelope recipient at a non-local or relay domain as is', async () => {
+    const id = await newMessage(db.pool, ['x@Far.Example', 'y@backup.test']);
+    const r = await app.route(id);
+    expect((await recipients(db.pool, id)).map((x) => [x.address, x.domain, x.status, x.due])).toEqual([
+      ['x@Far.Example', 'far.example', 'relay', true],
+      ['y@backup.test', 'backup.test', 'relay', true],
+    ]);
+    expect(r.relayJobs.sort()).toEqual([`${id}@backup.test`, `${id}@far.example`]);
+  });
+
+  it('a missing message is a permanent error; a database outage is a temporary one', async () => {
+    const err = await app.route('01890000-0000-7000-8000-000000000000').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CodedError);
+    expect((err as CodedError).temporary).toBe(false);
+
+    const url = new URL(db.url);
+    const proxy = await startTcpProxy(url.hostname, Number(url.port || 5432));
+    const pool = createPool(proxy.url(db.url), 2);
+    const viaProxy = buildApp(pool, redis, env);
+    try {
+      const id = await newMessage(db.pool, ['alice@example.org']);
+      proxy.down();
+      const down = await viaProxy.route(id).catch((e: unknown) => e);
+      expect(down).toBeInstanceOf(Error);
+      expect(down instanceof CodedError && !down.temporary).toBe(false);
+      proxy.up();
+      await viaProxy.route(id);
+      expect(await copies(db.pool, id)).toEqual(['alice@example.org']);
+    } finally {
+      await viaProxy.stop();
+      await pool.end();
+      await proxy.close();
+    }
+  });
+});
+
+describe('case-sensitive local parts and no subaddressing', () => {
+  it('honours LOCAL_PART_CASE_SENSITIVE and SUBADDRESS_DELIMITER=none', async () => {
+    const strict = buildApp(db.pool, redis, { ...env, LOCAL_PART_CASE_SENSITIVE: 'true', SUBADDRESS_DELIMITER: 'none' });
+    try {
+      // Separate messages: recipients(message_id, lower(address)) is unique, so one message
+      // cannot carry two recipients differing only in case.
+      const wrongCase = await newMessage(db.pool, ['mixed@example.org', 'bob+news@example.org']);
+      await strict.route(wrongCase);
+      expect(await copies(db.pool, wrongCase)).toEqual([]);
+      expect((await recipients(db.pool, wrongCase)).map((r) => [r.status, r.last_reply])).toEqual([
+        ['bounced', '550 5.1.1 <mixed@example.org>: no such user'],
+        ['bounced', '550 5.1.1 <bob+news@example.org>: no such user'],
+      ]);
+      const rightCase = await newMessage(db.pool, ['Mixed@EXAMPLE.ORG']);
+      await strict.route(rightCase);
+      expect(await copies(db.pool, rightCase)).toEqual(['Mixed@example.org']);
+    } finally {
+      await strict.stop();
+    }
+  });
+});
+
+describe('the BullMQ worker', () => {
+  it('routes enqueued jobs; a re-added job after completion leaves one copy; a missing message fails without retries', async () => {
+    await app.start();
+    const producer = createProducer('route-message', redis, prefix);
+    try {
+      const id = await newMessage(db.pool, ['bob@example.org']);
+      await producer.add({ messageId: id });
+      await waitFor(async () => (await copies(db.pool, id)).length === 1, { what: 'delivery through the worker' });
+      await waitFor(async () => !(await producer.queue.getJob(id)), { what: 'completed job removed' });
+      await producer.add({ messageId: id });
+      await waitFor(async () => !(await producer.queue.getJob(id)), { what: 'second run' });
+      expect(await copies(db.pool, id)).toEqual(['bob@example.org']);
+
+      const missing = '01890000-0000-7000-8000-000000000001';
+      await producer.add({ messageId: missing });
+      const failed = await waitFor(async () => {
+        const j = await producer.queue.getJob(missing);
+        return j && (await j.getState()) === 'failed' ? j : undefined;
+      }, { what: 'permanent failure' });
+      expect(failed.attemptsMade).toBe(1);
+      expect(await app.metrics.jobs.get()).toMatchObject({ values: expect.arrayContaining([expect.objectContaining({ labels: { result: 'completed' } })]) });
+    } finally {
+      await producer.close();
+    }
+  });
+});
