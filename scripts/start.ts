@@ -5,10 +5,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { commonConfig, loadConfig, z } from '@hopmail/config';
 import { ensureDatabase, migrate } from '@hopmail/db';
+import { serviceCommand, serviceEntry } from './services.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -25,7 +26,7 @@ function log(event: string, msg: string, extra: Record<string, unknown> = {}, le
   process.stdout.write(JSON.stringify({ level, time: new Date().toISOString(), service: 'start', event, msg, ...extra }) + '\n');
 }
 
-const available = readdirSync(join(root, 'services')).filter((s) => existsSync(join(root, 'services', s, 'src', 'main.ts')));
+const available = readdirSync(join(root, 'services')).filter((s) => existsSync(join(root, serviceEntry(s))));
 const wanted = config.HOPMAIL_SERVICES ? config.HOPMAIL_SERVICES.split(',').map((s) => s.trim()) : available;
 const unknown = wanted.filter((s) => !available.includes(s));
 if (unknown.length) {
@@ -37,7 +38,7 @@ const env: Record<string, string> = { DATABASE_URL: config.DATABASE_URL, REDIS_U
 
 // Development convenience: a generated admin token kept in the state dir, never printed.
 if (!process.env.ADMIN_TOKEN && config.NODE_ENV !== 'production' && wanted.includes('admin-api')) {
-  const dir = join(root, config.HOPMAIL_STATE_DIR);
+  const dir = resolve(root, config.HOPMAIL_STATE_DIR);
   const file = join(dir, 'admin-token');
   if (!existsSync(file)) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -67,7 +68,9 @@ let stopping = false;
 
 function launch(s: Supervised) {
   s.startedAt = Date.now();
-  const child = spawn(process.execPath, [join('services', s.name, 'src', 'main.ts')], {
+  // The table's argv with this very Node binary (the repository's Node 24, not the PATH's).
+  const [, ...args] = serviceCommand(s.name);
+  const child = spawn(process.execPath, args, {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'inherit', 'inherit'],

@@ -1,0 +1,33 @@
+// How each process of Hopmail starts, in one place. `pnpm start` (scripts/start.ts) spawns
+// exactly these commands, the images run them as their CMD (Dockerfile), and
+// test/deploy checks that the Dockerfile, docker-compose.yml and deploy/ agree with this
+// table, so what CI runs is what ships.
+//
+// The same paths work in both trees: the repository runs the TypeScript sources (Node strips
+// the types), the compiled build (`pnpm build` → dist/, what the images contain) has the
+// same layout with .js files. A module knows which tree it runs from by its own extension.
+
+export type Tree = '.ts' | '.js';
+
+/** '.js' when this module runs from the compiled build, '.ts' from the repository. */
+export const currentTree: Tree = import.meta.url.endsWith('.js') ? '.js' : '.ts';
+
+/** Entry point of a service, relative to the repository (or image) root. */
+export function serviceEntry(name: string, tree: Tree = currentTree): string {
+  return `services/${name}/src/main${tree}`;
+}
+
+/** argv of one service process. */
+export function serviceCommand(name: string, tree: Tree = currentTree): string[] {
+  return ['node', serviceEntry(name, tree)];
+}
+
+/** argv of the migration step (`pnpm migrate`, the compose one-shot, the Kubernetes Job). */
+export function migrateCommand(tree: Tree = currentTree): string[] {
+  return ['node', `packages/db/src/migrate-cli${tree}`];
+}
+
+/** argv of the supervisor that runs several services in one place (`pnpm start`). */
+export function superviseCommand(tree: Tree = currentTree): string[] {
+  return ['node', `scripts/start${tree}`];
+}
