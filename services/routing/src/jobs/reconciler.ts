@@ -51,6 +51,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> | undefined;
   let stopped = true;
+  // Set by stop() only: a pass cut short by shutdown leaves the rest to the next replica.
+  let closing = false;
 
   async function ensureAll<N extends QueueName>(
     producer: Producer<N>,
@@ -86,7 +88,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
           const page = await staleQueuedPage(client, deps.graceMs, after, deps.batch);
           result.route.scanned += page.length;
           await ensureAll(route, 'route-message', page.map((messageId) => ({ messageId })), result.route);
-          if (page.length < deps.batch || stopped) break;
+          if (page.length < deps.batch || closing) break;
           after = page[page.length - 1]!;
         }
         let afterPair: { messageId: string; domain: string } | null = null;
@@ -94,7 +96,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
           const page = await overdueRelayPage(client, deps.graceMs, afterPair, deps.batch);
           result.relay.scanned += page.length;
           await ensureAll(relay, 'deliver-remote', page, result.relay);
-          if (page.length < deps.batch || stopped) break;
+          if (page.length < deps.batch || closing) break;
           afterPair = page[page.length - 1]!;
         }
       } finally {
@@ -136,11 +138,13 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     start() {
       if (!stopped) return;
       stopped = false;
+      closing = false;
       // First pass right away: a replica that starts after an outage catches up at once.
       schedule(0);
     },
     async stop() {
       stopped = true;
+      closing = true;
       clearTimeout(timer);
       // A pass blocked on an unreachable Redis must not hold shutdown hostage; its
       // connection is closed with the pool, which releases the lock.
