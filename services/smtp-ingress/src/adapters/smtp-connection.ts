@@ -1,0 +1,86 @@
+// smtp-server's SMTPConnection with three corrections, each a few lines on top of the
+// library rather than a second SMTP parser:
+//
+// 1. Every reply carries an enhanced status code (RFC 2034): send() routes through
+//    enhanceReply(), see protocol/replies.ts for the gaps it closes.
+// 2. Command lines are limited to SMTP_MAX_LINE_LENGTH octets including CRLF (RFC 5321
+//    §4.5.3.1.4) and answered "500 5.5.2 Line too long" with the session going on.
+//    smtp-server only knows a buffer cap (maxCommandLength), past which its parser fails
+//    and it sends 421 without an enhanced code; past that cap we still say 500 5.5.2,
+//    then 421 4.7.0, since the parser cannot resynchronise.
+// 3. Syntax and sequence errors (500–504) are counted; at SMTP_MAX_BAD_COMMANDS the
+//    session ends with 421 4.7.0 (Postfix's smtpd_hard_error_limit). smtp-server's own
+//    counter covers only unrecognised commands and is fixed at 10.
+
+import type { Socket } from 'node:net';
+import type { SMTPServer } from 'smtp-server';
+import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import type { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
+import { enhanceReply, isBadCommandReply } from '../protocol/replies.ts';
+
+export interface ConnectionLimits {
+  /** Octets including CRLF. */
+  maxLineLength: number;
+  maxBadCommands: number;
+  hostname: string;
+  /** Reports protocol-level events for logs and metrics. */
+  onEvent(conn: HopmailConnection, event: 'line-too-long' | 'too-many-bad-commands'): void;
+}
+
+export class HopmailConnection extends SMTPConnection {
+  // Assigned after super(): smtp-server's constructor calls _createParser() first, which
+  // must therefore not read these.
+  limits: ConnectionLimits;
+  badCommands = 0;
+
+  constructor(server: SMTPServer, socket: Socket, options: ConstructorParameters<typeof SMTPConnection>[2], limits: ConnectionLimits) {
+    super(server, socket, options);
+    this.limits = limits;
+  }
+
+  override send(code: number, data?: string | string[] | null, context?: string | false): void {
+    // Multi-line replies come from EHLO only: no enhanced codes there (RFC 2034 §3).
+    if (Array.isArray(data)) return super.send(code, data, false);
+    const reply = enhanceReply(code, data ?? '', context);
+    super.send(reply.code, reply.text, false);
+    if (isBadCommandReply(code) && ++this.badCommands === this.limits.maxBadCommands && !this._closing) {
+      this.limits.onEvent(this, 'too-many-bad-commands');
+      super.send(421, `4.7.0 ${this.limits.hostname} Error: too many errors, closing connection`, false);
+    }
+  }
+
+  override _onCommand(command: Buffer, callback?: () => void): void {
+    // The parser hands us the line without its line end.
+    if (command.length + 2 > this.limits.maxLineLength && this._ready && !this._upgrading && !this._nextHandler) {
+      this.limits.onEvent(this, 'line-too-long');
+      this.send(500, '5.5.2 Line too long');
+      const next = callback ?? (() => false);
+      setImmediate(() => this._whenWritable(next));
+      return;
+    }
+    super._onCommand(command, callback);
+  }
+
+  override _createParser(): SMTPStream {
+    const parser = super._createParser();
+    parser.removeAllListeners('error');
+    // The only parser error is a line longer than its buffer cap; it has dropped its input.
+    parser.on('error', () => {
+      this.limits?.onEvent(this, 'line-too-long');
+      this.send(500, '5.5.2 Line too long');
+      this.send(421, '4.7.0 Line too long, closing connection');
+    });
+    return parser;
+  }
+}
+
+/** Makes `server` create HopmailConnections (same steps as SMTPServer#connect). */
+export function useHopmailConnections(server: SMTPServer, limits: ConnectionLimits): void {
+  server.connect = (socket, socketOptions) => {
+    const connection = new HopmailConnection(server, socket as Socket, socketOptions, limits);
+    server.connections.add(connection);
+    connection.on('error', (err: Error) => server._onError(err));
+    connection.on('connect', (data) => server._onClientConnect(data));
+    connection.init();
+  };
+}

@@ -1,0 +1,37 @@
+import { hostname } from 'node:os';
+import { bool, commonConfig, int, port, str, z } from '@hopmail/config';
+
+export const configSchema = z.object({
+  ...commonConfig,
+  HEALTH_PORT: port(9101, 'port of /healthz, /readyz and /metrics for smtp-ingress'),
+  SMTP_HOST: str('0.0.0.0', 'address the MX listener binds to (`::` for dual stack, 127.0.0.1 to keep it local)'),
+  SMTP_PORT: port(2525, 'MX listener port (25 in a container; 0 picks a free port, for tests)'),
+  SMTP_HOSTNAME: z
+    .string()
+    .regex(/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/, 'a host name')
+    .default(hostname())
+    .describe('our name in the 220 greeting, the EHLO reply and Received: headers; should be the MX host name'),
+  SMTP_MAX_MESSAGE_SIZE: int(26_214_400, 1024, 536_870_912, 'largest message accepted, in bytes (advertised as SIZE; larger gets 552 5.3.4 and nothing is stored)'),
+  SMTP_MAX_RECIPIENTS: int(100, 100, 100_000, 'envelope recipients per message; RFC 5321 §4.5.3.1.8 requires at least 100; past it 452 4.5.3'),
+  SMTP_MAX_LINE_LENGTH: int(512, 512, 16_384, 'longest command line in octets including CRLF (RFC 5321 §4.5.3.1.4: 512); longer gets 500 5.5.2'),
+  SMTP_MAX_CONNECTIONS: int(500, 1, 100_000, 'concurrent SMTP sessions this process serves; one more gets 421 4.7.0 and is closed'),
+  SMTP_MAX_CONNECTIONS_PER_IP: int(100, 1, 100_000, 'concurrent sessions from one client address (per process); one more gets 421 4.7.0'),
+  SMTP_IDLE_TIMEOUT_MS: int(300_000, 100, 3_600_000, 'idle time while we wait for the client before 421 4.4.2 (RFC 5321 §4.5.3.2.7: at least 5 minutes)'),
+  SMTP_MAX_BAD_COMMANDS: int(10, 1, 1000, 'syntax and sequence errors (500-504) one session may make before 421 4.7.0'),
+  SMTP_MAX_RECEIVED_HEADERS: int(50, 1, 1000, 'a message carrying more Received: headers than this is a mail loop: 554 5.4.6'),
+  SMTP_REVERSE_LOOKUP: bool(true, 'look up the client address in DNS (PTR) for the Received: header; loopback clients are never looked up'),
+  SMTP_CLOSE_TIMEOUT_MS: int(20_000, 100, 600_000, 'on shutdown, how long sessions in a mail transaction may run on before 421 4.3.2; keep below SHUTDOWN_TIMEOUT_MS'),
+  SMTP_ENQUEUE_TIMEOUT_MS: int(2_000, 10, 60_000, 'how long to wait for Redis when adding the route-message job after the commit; past it we answer 250 anyway (the reconciler re-enqueues)'),
+  LOCAL_PART_CASE_SENSITIVE: bool(false, 'compare local parts case-sensitively (RFC 5321 allows it; must match routing)'),
+  SUBADDRESS_DELIMITER: z
+    .string()
+    .regex(/^(none|[^@\s"\\]?)$/, 'one character (not @, space, quote or backslash), or none')
+    .default('+')
+    .transform((v) => (v === 'none' ? '' : v))
+    .describe('RFC 5233 subaddress delimiter (user+tag is user); `none` disables it; must match routing'),
+  ALIAS_MAX_DEPTH: int(10, 1, 100, 'longest alias → alias chain before RCPT is refused as a loop (550 5.4.6); must match routing'),
+  ALIAS_MAX_TARGETS: int(1000, 1, 100_000, 'most addresses one recipient may expand to before RCPT is refused (550 5.5.3); must match routing'),
+  DIRECTORY_CACHE_MS: int(2000, 0, 300_000, 'how long RCPT lookups (domains, mailboxes, aliases) are cached; admin changes take effect after at most this long'),
+});
+
+export type Config = z.output<typeof configSchema>;

@@ -1,0 +1,211 @@
+// What each SMTP step does: gather the facts, ask the pure policy, act on its verdict.
+// Sockets and smtp-server's callbacks stay in adapters/smtp-listener.ts.
+
+import { newMessageId, resolveRecipient, type Directory, type ResolveOptions } from '@hopmail/mail';
+import type { Logger } from 'pino';
+import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import type { MessageStore } from './adapters/store.ts';
+import { EVENTS, IngressError } from './errors.ts';
+import type { IngressMetrics } from './metrics.ts';
+import { connectPolicy } from './policy/connect-policy.ts';
+import { dataPolicy } from './policy/data-policy.ts';
+import { mailPolicy } from './policy/mail-policy.ts';
+import { rcptPolicy, rcptSyntaxPolicy } from './policy/rcpt-policy.ts';
+import { defer, type Verdict } from './policy/verdict.ts';
+import { scanMessage } from './protocol/message.ts';
+import { protocolType, receivedHeader } from './protocol/received.ts';
+import { SessionRegistry, type ConnectionState } from './session.ts';
+
+export interface IngressOptions {
+  hostname: string;
+  maxConnectionsPerIp: number;
+  maxMessageSize: number;
+  maxReceivedHeaders: number;
+  resolve: ResolveOptions;
+}
+
+export interface IngressDeps {
+  options: IngressOptions;
+  directory: Directory;
+  store: MessageStore;
+  logger: Logger;
+  metrics: IngressMetrics;
+}
+
+export type DataOutcome = { verdict: Verdict; reply?: string };
+
+export function createIngress(deps: IngressDeps) {
+  const { options, directory, store, logger, metrics } = deps;
+  const sessions = new SessionRegistry();
+  let closing = false;
+
+  const rejected = (stage: string, v: Verdict) => {
+    if (v.kind !== 'accept') metrics.rejected.inc({ stage, reason: v.reason });
+  };
+  const stateOf = (session: SMTPServerSession, listener = 'mx'): ConnectionState =>
+    sessions.get(session.id) ??
+    // A hook for a session whose onConnect we never saw cannot happen; stay safe anyway.
+    { sessionId: session.id, remoteIp: session.remoteAddress, listener, log: logger.child({ sessionId: session.id, remoteIp: session.remoteAddress }), user: null, openedAt: Date.now(), messages: 0 };
+
+  return {
+    sessions,
+    setClosing() {
+      closing = true;
+    },
+
+    /** Protocol-level refusals decided in the connection adapter (line length, error limit). */
+    recordProtocolReject(reason: string): void {
+      metrics.rejected.inc({ stage: 'protocol', reason });
+    },
+
+    connect(session: SMTPServerSession, listener: string): Verdict {
+      const remoteIp = session.remoteAddress;
+      const v = connectPolicy({ remoteIp, openFromIp: sessions.openFrom(remoteIp), maxPerIp: options.maxConnectionsPerIp, closing, hostname: options.hostname });
+      const log = logger.child({ sessionId: session.id, remoteIp });
+      metrics.connections.inc({ listener, result: v.kind === 'accept' ? 'accepted' : v.reason });
+      if (v.kind !== 'accept') {
+        rejected('connect', v);
+        log.warn({ event: EVENTS.connectRefused, reason: v.reason }, 'connection refused');
+        return v;
+      }
+      sessions.open({ sessionId: session.id, remoteIp, listener, log, user: null, openedAt: Date.now(), messages: 0 });
+      metrics.activeConnections.inc({ listener });
+      log.debug({ event: EVENTS.connect, rdns: session.clientHostname }, 'connect');
+      return v;
+    },
+
+    close(session: SMTPServerSession): void {
+      const state = sessions.close(session.id);
+      if (!state) return;
+      metrics.activeConnections.dec({ listener: state.listener });
+      state.log.debug({ event: EVENTS.disconnect, messages: state.messages, ms: Date.now() - state.openedAt }, 'disconnect');
+    },
+
+    mailFrom(address: SMTPServerAddress, session: SMTPServerSession): Verdict {
+      const state = stateOf(session);
+      const v = mailPolicy({ address: address.address, smtputf8: session.envelope.smtpUtf8 === true });
+      if (v.kind === 'accept') sessions.beginTransaction(session.envelope, { mailFrom: address.address, startedAt: Date.now() });
+      else {
+        rejected('mail', v);
+        state.log.info({ event: EVENTS.mailRejected, from: address.address, reason: v.reason }, 'sender rejected');
+      }
+      return v;
+    },
+
+    async rcptTo(address: SMTPServerAddress, session: SMTPServerSession): Promise<Verdict> {
+      const state = stateOf(session);
+      // RFC 5321 §4.1.1.3: <postmaster> without a domain must be accepted; it is ours.
+      if (address.address.toLowerCase() === 'postmaster') address.address = `postmaster@${options.hostname}`;
+      const to = address.address;
+      let v = rcptSyntaxPolicy({ address: to, smtputf8: session.envelope.smtpUtf8 === true });
+      if (!v) {
+        try {
+          const resolution = await resolveRecipient(to, directory, options.resolve);
+          v = rcptPolicy({ address: to, resolution, authenticated: state.user !== null });
+        } catch (err) {
+          state.log.error({ event: EVENTS.lookupFailed, to, err }, 'recipient lookup failed');
+          const e = new IngressError('lookupFailed', 'lookup failed', err).smtp!;
+          v = defer(e.code, e.enhanced, e.text, 'lookup-failed');
+        }
+      }
+      if (v.kind !== 'accept') {
+        rejected('rcpt', v);
+        state.log.info({ event: EVENTS.rcptRejected, from: session.envelope.mailFrom && session.envelope.mailFrom.address, to, reason: v.reason, code: v.code }, 'recipient rejected');
+      }
+      return v;
+    },
+
+    /** Reads the message and decides; 250 only once it is committed. */
+    data(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<DataOutcome> {
+      const state = stateOf(session);
+      const id = newMessageId();
+      const envelope = session.envelope;
+      const recipients = envelope.rcptTo.map((r) => r.address);
+      const mailFrom = envelope.mailFrom ? envelope.mailFrom.address : '';
+      const smtputf8 = envelope.smtpUtf8 === true;
+      return new Promise<DataOutcome>((resolve) => {
+        let chunks: Buffer[] = [];
+        let size = 0;
+        let ended = false;
+        stream.on('data', (chunk: Buffer) => {
+          if (stream.sizeExceeded) {
+            // Keep draining (the client is still sending) but hold on to nothing.
+            if (chunks.length) chunks = [];
+            return;
+          }
+          chunks.push(chunk);
+          size += chunk.length;
+        });
+        stream.on('error', () => {});
+        stream.on('close', () => {
+          if (ended) return;
+          chunks = [];
+          state.log.info({ event: EVENTS.messageAborted, msgId: id, bytes: stream.byteLength }, 'connection lost during DATA; nothing stored');
+          resolve({ verdict: defer(451, '4.4.2', 'Connection lost during DATA', 'aborted') });
+        });
+        stream.on('end', () => {
+          ended = true;
+          const header = Buffer.from(
+            receivedHeader({
+              helo: session.hostNameAppearsAs || session.remoteAddress,
+              rdns: session.clientHostname && !session.clientHostname.startsWith('[') ? session.clientHostname : null,
+              ip: session.remoteAddress,
+              hostname: options.hostname,
+              protocol: protocolType({ ehlo: session.openingCommand === 'EHLO', tls: session.secure, auth: state.user !== null, smtputf8 }),
+              id,
+              recipients,
+              date: new Date(),
+            }),
+            'utf8',
+          );
+          const sizeExceeded = stream.sizeExceeded;
+          const raw = sizeExceeded ? null : Buffer.concat([header, ...chunks], header.length + size);
+          chunks = [];
+          const scan = raw ? scanMessage(raw.subarray(header.length)) : null;
+          const v = dataPolicy({ sizeExceeded, maxSize: options.maxMessageSize, scan, maxReceived: options.maxReceivedHeaders });
+          if (v.kind !== 'accept' || !raw || !scan) {
+            rejected('data', v);
+            state.log.info({ event: EVENTS.messageRejected, msgId: id, from: mailFrom, reason: v.kind === 'accept' ? 'unknown' : v.reason, bytes: stream.byteLength }, 'message rejected');
+            return resolve({ verdict: v });
+          }
+          store
+            .commit({
+              id,
+              raw,
+              mailFrom,
+              recipients,
+              clientIp: session.remoteAddress,
+              clientHelo: session.hostNameAppearsAs || null,
+              authUser: state.user,
+              tls: session.secure,
+              smtputf8,
+              body8bit: scan.eightBit,
+              headerMessageId: scan.messageId,
+            })
+            .then(
+              (r) => {
+                state.messages++;
+                metrics.accepted.inc({ listener: state.listener });
+                metrics.messageSize.observe(size);
+                if (!r.enqueued) {
+                  metrics.enqueueFailures.inc();
+                  state.log.warn({ event: EVENTS.enqueueFailed, msgId: id, err: r.error }, 'message committed but route-message job not added; the reconciler will re-enqueue it');
+                }
+                state.log.info({ event: EVENTS.messageAccepted, msgId: id, from: mailFrom, rcpts: recipients.length, size }, 'message accepted');
+                resolve({ verdict: { kind: 'accept' }, reply: `2.0.0 Ok: queued as ${id}` });
+              },
+              (err: unknown) => {
+                const e = err instanceof IngressError ? err : new IngressError('storeFailed', String(err), err);
+                state.log.error({ event: EVENTS.storeFailed, msgId: id, err: e.cause ?? e }, 'message not stored');
+                const v = defer(e.smtp!.code, e.smtp!.enhanced, e.smtp!.text, 'store-failed');
+                rejected('data', v);
+                resolve({ verdict: v });
+              },
+            );
+        });
+      });
+    },
+  };
+}
+
+export type Ingress = ReturnType<typeof createIngress>;

@@ -1,0 +1,25 @@
+import { loadConfig } from '@hopmail/config';
+import { createPool, ping } from '@hopmail/db';
+import { createRedis } from '@hopmail/queue';
+import { createLogger, createRegistry, runService } from '@hopmail/service-kit';
+import { createApp } from './app.ts';
+import { configSchema } from './config.ts';
+
+const config = loadConfig('smtp-ingress', configSchema);
+const logger = createLogger('smtp-ingress', config.LOG_LEVEL);
+const registry = createRegistry('smtp-ingress');
+const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE, 'hopmail-smtp-ingress');
+const redis = createRedis(config.REDIS_URL);
+const app = createApp({ config, logger, registry, pool, redis });
+await runService({
+  name: 'smtp-ingress',
+  logger,
+  config,
+  registry,
+  checks: { postgres: () => ping(pool), redis: () => redis.ping() },
+  app,
+  resources: [
+    { name: 'redis', close: () => redis.quit() },
+    { name: 'postgres', close: () => pool.end() },
+  ],
+});

@@ -1,0 +1,27 @@
+
+import { createRegistry, prom } from '@hopmail/service-kit';
+
+export type Registry = ReturnType<typeof createRegistry>;
+export type IngressMetrics = ReturnType<typeof createMetrics>;
+
+export function createMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    accepted: new prom.Counter({ name: 'hopmail_smtp_messages_accepted_total', help: 'messages committed and answered 250', labelNames: ['listener'], registers }),
+    rejected: new prom.Counter({
+      name: 'hopmail_smtp_rejections_total',
+      help: 'refused connections, senders, recipients and messages, by SMTP stage and reason',
+      labelNames: ['stage', 'reason'],
+      registers,
+    }),
+    messageSize: new prom.Histogram({
+      name: 'hopmail_smtp_message_size_bytes',
+      help: 'size of accepted messages as received (before the Received: header)',
+      buckets: [1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864],
+      registers,
+    }),
+    activeConnections: new prom.Gauge({ name: 'hopmail_smtp_connections_active', help: 'open SMTP sessions', labelNames: ['listener'], registers }),
+    connections: new prom.Counter({ name: 'hopmail_smtp_connections_total', help: 'SMTP sessions by outcome of the connect policy', labelNames: ['listener', 'result'], registers }),
+    enqueueFailures: new prom.Counter({ name: 'hopmail_smtp_enqueue_failures_total', help: 'committed messages whose route-message job could not be added (the reconciler re-enqueues them)', registers }),
+  };
+}

@@ -1,0 +1,23 @@
+import type { MessageScan } from '../protocol/message.ts';
+import { ACCEPT, reject, type Verdict } from './verdict.ts';
+
+export interface DataInput {
+  /** The client sent more than SMTP_MAX_MESSAGE_SIZE octets (smtp-server counted them). */
+  sizeExceeded: boolean;
+  maxSize: number;
+  /** Null when the size was exceeded: the bytes were not kept. */
+  scan: MessageScan | null;
+  maxReceived: number;
+}
+
+/** The message as received, before anything is stored. */
+export function dataPolicy(i: DataInput): Verdict {
+  if (i.sizeExceeded || !i.scan) return reject(552, '5.3.4', `Message size exceeds fixed limit of ${i.maxSize} bytes`, 'too-big');
+  // Decided: reject rather than normalise. A bare CR or LF is what SMTP smuggling needs
+  // (a second message hidden behind "\n.\n" for a server that ends DATA there); no
+  // compliant client sends one (RFC 5321 §2.3.8), so refusing costs legitimate mail nothing.
+  if (i.scan.bareLineEnding !== -1) return reject(550, '5.6.0', 'Message contains bare CR or LF line endings (RFC 5321 section 2.3.8); send CRLF only', 'bare-line-ending');
+  // RFC 5321 §6.3: a message that has been relayed this often is looping.
+  if (i.scan.receivedCount > i.maxReceived) return reject(554, '5.4.6', `Too many Received: headers (${i.scan.receivedCount}), mail loop`, 'mail-loop');
+  return ACCEPT;
+}
