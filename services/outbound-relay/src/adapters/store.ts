@@ -15,6 +15,7 @@ export interface WorkRecipient {
   address: string;
   attempts: number;
   delayWarnedAt: Date | null;
+  lastReply: string | null;
 }
 
 export interface RecipientUpdate {
@@ -53,7 +54,7 @@ export class RelayStore {
     const row = m.rows[0];
     if (!row) return null;
     const r = await this.pool.query(
-      `SELECT id, address, attempts, delay_warned_at FROM recipients
+      `SELECT id, address, attempts, delay_warned_at, last_reply FROM recipients
         WHERE message_id = $1 AND domain = lower($2) AND status IN ('relay', 'deferred')
           AND (next_attempt_at IS NULL OR next_attempt_at <= $3)
         ORDER BY id`,
@@ -61,7 +62,7 @@ export class RelayStore {
     );
     return {
       message: { id: row.id, mailFrom: row.mail_from, receivedAt: row.received_at, size: row.size, smtputf8: row.smtputf8, body8bit: row.body_8bit },
-      recipients: r.rows.map((x) => ({ id: Number(x.id), address: x.address, attempts: x.attempts, delayWarnedAt: x.delay_warned_at })),
+      recipients: r.rows.map((x) => ({ id: Number(x.id), address: x.address, attempts: x.attempts, delayWarnedAt: x.delay_warned_at, lastReply: x.last_reply })),
     };
   }
 

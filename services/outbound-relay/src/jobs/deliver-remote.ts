@@ -54,7 +54,9 @@ export function createDeliverRemote(d: DeliverDeps) {
     }
 
     if (isExpired(d.policy, message.receivedAt, now)) {
-      return finish(message, recipients.map((r) => ({ r, v: { outcome: 'bounced' as const, reply: `554 5.4.7 Delivery time expired (message older than ${Math.round(d.policy.maxAgeMs / 1000)}s)`, mx: null } })), null, 'bounced', null, false, ctx);
+      // RFC 3463 X.4.7; the DSN reports it as Action: failed with the last reason we had.
+      const expired = (r: WorkRecipient) => `451 4.4.7 Delivery time expired after ${Math.round(d.policy.maxAgeMs / 1000)}s${r.lastReply ? ` (last: ${r.lastReply.replace(/[\r\n]+/g, ' ')})` : ''}`;
+      return finish(message, recipients.map((r) => ({ r, v: { outcome: 'bounced' as const, reply: expired(r), mx: null } })), null, 'bounced', null, false, ctx);
     }
 
     const all = (v: Verdict) => recipients.map((r) => ({ r, v }));
