@@ -144,17 +144,17 @@ export class SmtpClient {
   }
 
   /** Connects without reading the greeting. */
-  static open(port: number, host = '127.0.0.1'): Promise<SmtpClient> {
+  static open(port: number, host = '127.0.0.1', localAddress?: string): Promise<SmtpClient> {
     return new Promise((resolve, reject) => {
-      const s = connect(port, host);
+      const s = connect({ port, host, localAddress });
       s.once('connect', () => resolve(new SmtpClient(s)));
       s.once('error', reject);
     });
   }
 
   /** Connects and reads the 220 greeting. */
-  static async connect(port: number, host = '127.0.0.1'): Promise<SmtpClient> {
-    const c = await SmtpClient.open(port, host);
+  static async connect(port: number, host = '127.0.0.1', localAddress?: string): Promise<SmtpClient> {
+    const c = await SmtpClient.open(port, host, localAddress);
     const g = await c.reply();
     if (!g.startsWith('220 ')) throw new Error(`unexpected greeting ${g}`);
     return c;
@@ -236,3 +236,27 @@ export async function countMessages(pool: Pool): Promise<number> {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Reply lines in a byte transcript that lack an RFC 2034 enhanced status code. Exempt:
+ * the 220 greeting, the 250 reply to EHLO/HELO (RFC 2034 §3) and 354 (no class 3).
+ */
+export function repliesWithoutEnhancedCode(received: string): string[] {
+  const lines = received.split('\r\n').filter(Boolean);
+  const bad: string[] = [];
+  let inEhlo = false;
+  for (const [i, line] of lines.entries()) {
+    if (i === 0 && line.startsWith('220 ')) continue;
+    if (/^250[ -]\S+ Hello /.test(line)) {
+      inEhlo = line[3] === '-';
+      continue;
+    }
+    if (inEhlo) {
+      inEhlo = line[3] === '-';
+      continue;
+    }
+    if (line.startsWith('354 ')) continue;
+    if (!/^[245]\d\d[ -][245]\.\d{1,3}\.\d{1,3} /.test(line)) bad.push(line);
+  }
+  return bad;
+}
