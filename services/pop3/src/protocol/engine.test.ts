@@ -206,9 +206,11 @@ describe('state guards (command table)', () => {
     expect(t.output).toBe(GREETING + '-ERR unknown command\r\n'.repeat(4) + '-ERR unknown command; too many bad commands, closing connection\r\n');
     expect(t.closed).toBe(true);
   });
-  it('rejects arguments over 40 characters and doubled spaces', async () => {
-    const t = await replay(backend(), [`USER ${'a'.repeat(41)}\r\nUSER  a\r\n`]);
-    expect(t.output).toBe(GREETING + '-ERR argument too long\r\n-ERR malformed command\r\n');
+  it('rejects arguments over 40 characters (except user names) and doubled spaces', async () => {
+    const t = await afterLogin(`LIST ${'1'.repeat(41)}\r\nLIST  1\r\n`);
+    expect(t.rest).toBe('-ERR argument too long\r\n-ERR malformed command\r\n');
+    const user = await replay(backend(), [`USER ${'a'.repeat(60)}@example.org\r\n`]);
+    expect(user.output).toBe(GREETING + '+OK send PASS\r\n');
   });
 });
 

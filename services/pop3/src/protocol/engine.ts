@@ -354,7 +354,7 @@ const AUTHORIZATION_COMMANDS: Record<string, CommandSpec<AuthorizationState>> = 
   },
   // RFC 1939 §7 USER. Always +OK: the reply must not tell whether the mailbox exists.
   USER: {
-    min: 1, max: 1,
+    min: 1, max: 1, longArgs: true, // real addresses often exceed RFC 1939's 40 characters
     async *run(e, s, [name]) {
       if (!e.plaintextAuthAllowed) return yield err('plaintext authentication is disabled on this connection');
       s.pending = { kind: 'user', name: name! };

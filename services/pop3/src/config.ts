@@ -1,0 +1,24 @@
+import { bool, commonConfig, int, port, str, z } from '@hopmail/config';
+
+export const configSchema = z.object({
+  ...commonConfig,
+  HEALTH_PORT: port(9105, 'port of /healthz, /readyz and /metrics for this service'),
+  POP3_HOST: str('0.0.0.0', 'address the POP3 listener binds; 127.0.0.1 to keep it local'),
+  POP3_PORT: port(1110, 'POP3 listener (110 in a container); 0 lets the OS choose (tests)'),
+  ALLOW_PLAINTEXT_AUTH: bool(true, 'allow USER/PASS and AUTH PLAIN without TLS; true only until STLS/995 exist (the TLS issue flips the default)'),
+  IDLE_TIMEOUT_MS: int(600_000, 1_000, 86_400_000, 'autologout after this much silence; RFC 1939 §3 asks for at least 10 minutes, lower only for tests'),
+  MAX_CONNECTIONS: int(1_000, 1, 100_000, 'concurrent POP3 connections per replica; each logged-in session holds one PostgreSQL connection'),
+  MAX_CONNECTIONS_PER_IP: int(20, 1, 100_000, 'concurrent connections per client address per replica; raise for large NATs'),
+  MAX_COMMAND_OCTETS: int(255, 255, 8_192, 'longest command line including CRLF; RFC 2449 §4 requires at least 255'),
+  MAX_AUTH_LINE_OCTETS: int(2_048, 255, 65_536, 'longest SASL response line (AUTH PLAIN after "+ "), RFC 5034 §4'),
+  MAX_BAD_COMMANDS: int(10, 1, 1_000, 'unknown commands and overlong lines before the connection is closed'),
+  MAX_AUTH_FAILURES_PER_CONNECTION: int(3, 1, 100, 'failed logins before the connection is closed'),
+  AUTH_FAILURE_DELAY_MS: int(1_000, 0, 60_000, 'delay before a failed-login reply, multiplied by the failures on the connection'),
+  AUTH_FAILURE_WINDOW_SECONDS: int(900, 1, 86_400, 'window of the per-account and per-address failure counters in Redis'),
+  AUTH_MAX_FAILURES_PER_ACCOUNT: int(10, 1, 100_000, 'failed logins per account within the window before every login to it is refused, across replicas'),
+  AUTH_MAX_FAILURES_PER_IP: int(30, 1, 1_000_000, 'failed logins per client address within the window before its logins are refused, across replicas'),
+  RATE_LIMIT_TIMEOUT_MS: int(500, 10, 10_000, 'how long a login waits for Redis before going on without the cross-replica counters'),
+  RETR_CHUNK_BYTES: int(262_144, 1_024, 16_777_216, 'bytes read from PostgreSQL per round trip when streaming RETR/TOP; bounds per-session memory'),
+});
+
+export type Config = z.output<typeof configSchema>;

@@ -1,0 +1,51 @@
+// Pure decisions about connections and logins; the adapters supply the counts.
+
+export interface ConnectionLimits {
+  maxTotal: number;
+  maxPerIp: number;
+}
+
+export type Admission = { admit: true } | { admit: false; reason: 'server-full' | 'ip-full' };
+
+/** Counts are those already open, not including the new connection. */
+export function admitConnection(open: { total: number; fromIp: number }, limits: ConnectionLimits): Admission {
+  if (open.total >= limits.maxTotal) return { admit: false, reason: 'server-full' };
+  if (open.fromIp >= limits.maxPerIp) return { admit: false, reason: 'ip-full' };
+  return { admit: true };
+}
+
+export interface LoginLimits {
+  maxPerAccount: number;
+  maxPerIp: number;
+}
+
+/**
+ * Whether a login may even be tried, from the failures recorded in the window. Unknown
+ * accounts are counted like real ones, so being refused says nothing about existence.
+ * `null` counts (Redis unreachable) do not block: the per-connection limit and the
+ * failure delay still apply.
+ */
+export function loginAllowed(failures: { account: number | null; ip: number | null }, limits: LoginLimits): boolean {
+  if (failures.account !== null && failures.account >= limits.maxPerAccount) return false;
+  if (failures.ip !== null && failures.ip >= limits.maxPerIp) return false;
+  return true;
+}
+
+const UIDL_RE = /^[\x21-\x7e]{1,70}$/;
+
+/**
+ * RFC 1939 §7: a unique-id is 1–70 characters in 0x21–0x7E. The stored uidl is used
+ * when it qualifies; otherwise the message id (unique, stable) stands in.
+ */
+export function uidlFor(stored: string, messageId: string): string {
+  return UIDL_RE.test(stored) ? stored : messageId.replace(/-/g, '');
+}
+
+/** Advisory-lock key pair (RFC 1939 §8 exclusive maildrop access): a namespace and the mailbox. */
+export const MAILDROP_LOCK_NAMESPACE = 0x706f7033; // "pop3"
+export function maildropLockKey(mailboxId: string): [number, number] {
+  // The two-int form of pg_advisory_lock: ids past 2^31 wrap, sharing a lock with another
+  // mailbox at worst (a spurious [IN-USE]), never breaking exclusivity.
+  const id = BigInt(mailboxId) % 4294967296n;
+  return [MAILDROP_LOCK_NAMESPACE, Number(BigInt.asIntN(32, id))];
+}
