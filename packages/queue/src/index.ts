@@ -125,3 +125,4 @@ export async function ensureJob<N extends QueueName>(producer: Producer<N>, name
   }
   return 'present';
 }
+export * from './redis-policy.ts';
