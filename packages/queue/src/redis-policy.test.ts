@@ -58,6 +58,17 @@ describe('assertQueueRedis', () => {
     expect(log.lines).toEqual([]);
   });
 
+  it('waits for a connection made without an offline queue to be ready', async () => {
+    const first = await redisWith(['--maxmemory-policy', 'noeviction', '--appendonly', 'yes']);
+    const redis = new Redis(first.options.port!, '127.0.0.1', { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    try {
+      expect(redis.status).not.toBe('ready');
+      expect((await assertQueueRedis(redis, recorder())).persistence).toBe('aof');
+    } finally {
+      redis.disconnect();
+    }
+  });
+
   it.each(['allkeys-lru', 'volatile-lru', 'allkeys-random', 'volatile-ttl'])('refuses maxmemory-policy %s', async (policy) => {
     const redis = await redisWith(['--maxmemory-policy', policy, '--appendonly', 'yes']);
     const log = recorder();

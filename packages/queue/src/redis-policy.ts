@@ -42,6 +42,11 @@ function parseInfo(text: string): Record<string, string> {
   return out;
 }
 
+function whenReady(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => redis.once('ready', () => resolve()));
+}
+
 /** Reads the eviction policy and the kind of persistence of the Redis behind `redis`. */
 export async function readRedisPolicy(redis: Redis): Promise<RedisPolicy> {
   const memory = parseInfo(await redis.info('memory'));
@@ -70,7 +75,8 @@ export async function assertQueueRedis(redis: Redis, logger: RedisPolicyLogger, 
   const timeoutMs = options.timeoutMs ?? 60_000;
   let timer: NodeJS.Timeout | undefined;
   const policy = await Promise.race([
-    readRedisPolicy(redis),
+    // Connections made with enableOfflineQueue: false fail commands until they are ready.
+    whenReady(redis).then(() => readRedisPolicy(redis)),
     new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`Redis did not answer the policy check within ${timeoutMs} ms`)), timeoutMs);
     }),
