@@ -41,8 +41,18 @@ export function createApp(deps: Deps): AdminApp {
       deps.logger.info({ event: 'http.listening', host: config.ADMIN_HOST, port: (server.server.address() as AddressInfo).port }, 'admin API listening');
     },
     async stop() {
-      // Stops accepting, lets in-flight requests finish; the pool is closed by runService after.
-      await server?.close();
+      if (!server) return;
+      // Stops accepting and lets in-flight requests finish; the pool is closed by runService
+      // after. fastify.close() only drops connections idle at that instant: a keep-alive
+      // connection whose request finishes later would hold close() open for the whole
+      // keep-alive timeout, so sweep idle connections until it is done.
+      const http = server.server;
+      const sweep = setInterval(() => http.closeIdleConnections(), 50);
+      try {
+        await server.close();
+      } finally {
+        clearInterval(sweep);
+      }
     },
     port() {
       if (!server) throw new Error('admin-api not started');

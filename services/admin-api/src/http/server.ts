@@ -70,6 +70,15 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
     }
   });
 
+  // While closing, tell keep-alive clients to reconnect (to another replica) next time.
+  app.addHook('onSend', async (_req, reply) => {
+    if (closing) void reply.header('connection', 'close');
+  });
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     const status = reply.statusCode;
