@@ -54,8 +54,8 @@ export function createIngress(deps: IngressDeps) {
     },
 
     /** Protocol-level refusals decided in the connection adapter (line length, error limit). */
-    recordProtocolReject(reason: string): void {
-      metrics.rejected.inc({ stage: 'protocol', reason });
+    recordProtocolReject(stage: 'connect' | 'protocol', reason: string): void {
+      metrics.rejected.inc({ stage, reason });
     },
 
     connect(session: SMTPServerSession, listener: string): Verdict {

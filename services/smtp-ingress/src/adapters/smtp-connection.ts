@@ -18,13 +18,15 @@ import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 import { enhanceReply, isBadCommandReply } from '../protocol/replies.ts';
 
+export type ConnectionEvent = 'line-too-long' | 'too-many-bad-commands' | 'too-many-connections';
+
 export interface ConnectionLimits {
   /** Octets including CRLF. */
   maxLineLength: number;
   maxBadCommands: number;
   hostname: string;
   /** Reports protocol-level events for logs and metrics. */
-  onEvent(conn: HopmailConnection, event: 'line-too-long' | 'too-many-bad-commands'): void;
+  onEvent(conn: HopmailConnection, event: ConnectionEvent): void;
 }
 
 export class HopmailConnection extends SMTPConnection {
@@ -42,6 +44,8 @@ export class HopmailConnection extends SMTPConnection {
     // Multi-line replies come from EHLO only: no enhanced codes there (RFC 2034 §3).
     if (Array.isArray(data)) return super.send(code, data, false);
     const reply = enhanceReply(code, data ?? '', context);
+    // smtp-server's SMTP_MAX_CONNECTIONS refusal happens before onConnect: report it here.
+    if (code === 421 && reply.text.startsWith('4.7.0') && /too many connected clients/i.test(reply.text)) this.limits.onEvent(this, 'too-many-connections');
     super.send(reply.code, reply.text, false);
     if (isBadCommandReply(code) && ++this.badCommands === this.limits.maxBadCommands && !this._closing) {
       this.limits.onEvent(this, 'too-many-bad-commands');

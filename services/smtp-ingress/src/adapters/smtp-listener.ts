@@ -133,8 +133,9 @@ export function createSmtpListener(spec: ListenerSpec, limits: ListenerLimits, i
     onEvent(conn: HopmailConnection, event) {
       const log = ingress.sessions.get(conn.id)?.log ?? logger.child({ sessionId: conn.id, remoteIp: conn.remoteAddress });
       if (event === 'line-too-long') log.info({ event: EVENTS.lineTooLong }, 'command line too long');
+      else if (event === 'too-many-connections') log.warn({ event: EVENTS.connectRefused, reason: event, listener: spec.name }, 'connection refused: SMTP_MAX_CONNECTIONS reached');
       else log.warn({ event: EVENTS.tooManyBadCommands }, 'too many bad commands, closing');
-      ingress.recordProtocolReject(event);
+      ingress.recordProtocolReject(event === 'too-many-connections' ? 'connect' : 'protocol', event);
     },
   });
   // Socket errors of sessions (ECONNRESET in a transaction…) arrive here; an unhandled
