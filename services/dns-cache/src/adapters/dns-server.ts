@@ -1,0 +1,132 @@
+// UDP and TCP listeners on one port: bytes in, `handle`, bytes out. TCP follows RFC 7766:
+// several queries per connection, answered as they complete, idle connections closed.
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createServer, type Server, type Socket } from 'node:net';
+import { TcpFrameReader, frameTcp } from '@hopmail/dns-wire';
+import type { Logger } from '@hopmail/service-kit';
+import { EVENT } from '../errors.ts';
+
+export type Transport = 'udp' | 'tcp';
+export type QueryHandler = (query: Buffer, transport: Transport, remote: string) => Promise<Buffer | undefined>;
+
+export interface DnsListeners {
+  port: number;
+  /** Stop taking queries, finish those in flight, close everything. */
+  close(): Promise<void>;
+}
+
+export async function startDnsListeners(o: { host: string; port: number; handle: QueryHandler; tcpIdleMs: number; tcpMaxConnections: number; logger: Logger }): Promise<DnsListeners> {
+  const { logger } = o;
+  let closing = false;
+  const pending = new Set<Promise<unknown>>();
+  /** open TCP connections and the queries each has in flight */
+  const connections = new Map<Socket, { inflight: number }>();
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    pending.add(p);
+    void p.finally(() => pending.delete(p)).catch(() => {});
+    return p;
+  };
+
+  const family = o.host.includes(':') ? 'udp6' : 'udp4';
+  const open = async (wanted: number): Promise<{ udp: UdpSocket; tcp: Server; port: number }> => {
+    const udp = createSocket({ type: family });
+    udp.on('message', (msg, rinfo) => {
+      if (closing) return;
+      void track(
+        o.handle(msg, 'udp', rinfo.address).then(
+          (reply) =>
+            // resolved once the datagram left, so close() never drops an answer
+            reply && new Promise<void>((r) => udp.send(reply, rinfo.port, rinfo.address, () => r())),
+          (err: Error) => logger.error({ event: EVENT.handlerFailed, err: err.message, remoteIp: rinfo.address }, 'query handler failed'),
+        ),
+      );
+    });
+    const tcp = createServer((sock) => {
+      if (closing || connections.size >= o.tcpMaxConnections) {
+        if (!closing) logger.warn({ event: EVENT.tcpLimit, remoteIp: sock.remoteAddress, max: o.tcpMaxConnections }, 'too many TCP connections, refusing');
+        sock.destroy();
+        return;
+      }
+      const state = { inflight: 0 };
+      connections.set(sock, state);
+      const frames = new TcpFrameReader();
+      sock.setTimeout(o.tcpIdleMs, () => sock.destroy());
+      sock.on('data', (chunk) => {
+        if (closing) return;
+        for (const msg of frames.push(chunk)) {
+          state.inflight++;
+          void track(
+            o.handle(msg, 'tcp', sock.remoteAddress ?? '').then(
+              (reply) => {
+                state.inflight--;
+                if (reply && !sock.destroyed) sock.write(frameTcp(reply));
+                else if (!reply) sock.destroy(); // unanswerable on a stream: close rather than leave the client waiting
+                if (closing && state.inflight === 0) sock.end();
+              },
+              (err: Error) => {
+                state.inflight--;
+                logger.error({ event: EVENT.handlerFailed, err: err.message, remoteIp: sock.remoteAddress }, 'query handler failed');
+                sock.destroy();
+              },
+            ),
+          );
+        }
+      });
+      sock.on('error', () => {});
+      sock.on('close', () => connections.delete(sock));
+    });
+    tcp.on('error', (err) => logger.error({ event: EVENT.socketError, err: err.message }, 'TCP listener error'));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        udp.once('error', reject);
+        udp.bind(wanted, o.host, () => {
+          udp.off('error', reject);
+          resolve();
+        });
+      });
+      const bound = udp.address().port;
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen(bound, o.host, () => {
+          tcp.off('error', reject);
+          resolve();
+        });
+      });
+      udp.on('error', (err) => logger.error({ event: EVENT.socketError, err: err.message }, 'UDP socket error'));
+      return { udp, tcp, port: bound };
+    } catch (err) {
+      try {
+        udp.close();
+      } catch {
+        /* never bound */
+      }
+      tcp.close();
+      throw err;
+    }
+  };
+
+  // Port 0: UDP picks, TCP must take the same number; retry when it is taken.
+  let opened: Awaited<ReturnType<typeof open>> | undefined;
+  for (let attempt = 0; !opened; attempt++) {
+    try {
+      opened = await open(o.port);
+    } catch (err) {
+      if (o.port !== 0 || attempt >= 20) throw err;
+    }
+  }
+  const { udp, tcp, port } = opened;
+
+  return {
+    port,
+    async close() {
+      if (closing) return;
+      closing = true;
+      const tcpClosed = new Promise<void>((r) => tcp.close(() => r()));
+      for (const [s, st] of connections) if (st.inflight === 0) s.end();
+      await Promise.allSettled([...pending]);
+      await new Promise<void>((r) => udp.close(() => r()));
+      for (const s of connections.keys()) s.destroy();
+      await tcpClosed;
+    },
+  };
+}

@@ -1,0 +1,152 @@
+// Asking the upstream resolvers. Each UDP exchange uses a fresh socket (random source port)
+// and a random id, and only a reply from that upstream with that id and our question is
+// taken (RFC 5452 spoofing resistance). TC=1 → the same upstream again over TCP.
+// Failures (timeout, SERVFAIL, REFUSED, garbage) move on to the next upstream.
+import { randomInt } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { connect } from 'node:net';
+import { RCODE, TcpFrameReader, canonicalName, decodeMessage, encodeQuery, frameTcp, typeName, type DnsMessage, type DnsQuestion } from '@hopmail/dns-wire';
+import type { Logger } from '@hopmail/service-kit';
+import { EVENT, UpstreamError, type UpstreamFailure } from '../errors.ts';
+import type { Metrics } from '../metrics.ts';
+import { formatUpstream, type Upstream } from '../policy/upstreams.ts';
+
+export interface UpstreamClient {
+  /** An answer with rcode NOERROR or NXDOMAIN, or throws UpstreamError after every attempt failed. */
+  resolve(q: DnsQuestion): Promise<DnsMessage>;
+  close(): void;
+}
+
+export interface UpstreamOptions {
+  upstreams: Upstream[];
+  timeoutMs: number;
+  attempts: number;
+  udpPayload: number;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+function matches(reply: DnsMessage, id: number, q: DnsQuestion): boolean {
+  const rq = reply.questions[0];
+  return reply.header.id === id && reply.header.qr && reply.questions.length === 1 && !!rq && rq.type === q.type && rq.class === q.class && canonicalName(rq.name) === canonicalName(q.name);
+}
+
+export function createUpstreamClient(o: UpstreamOptions): UpstreamClient {
+  let rotate = 0;
+  const open = new Set<{ abort(): void }>();
+
+  const exchangeUdp = (u: Upstream, q: DnsQuestion, timeoutMs: number): Promise<DnsMessage> =>
+    new Promise((resolve, reject) => {
+      const id = randomInt(0, 0x10000);
+      const sock = createSocket(u.host.includes(':') ? 'udp6' : 'udp4');
+      const handle = { abort: () => finish(new UpstreamError('network', formatUpstream(u), 'stopped')) };
+      open.add(handle);
+      let done = false;
+      const finish = (err?: Error, reply?: DnsMessage) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        open.delete(handle);
+        try {
+          sock.close();
+        } catch {
+          /* already closed */
+        }
+        if (err) reject(err);
+        else resolve(reply!);
+      };
+      const timer = setTimeout(() => finish(new UpstreamError('timeout', formatUpstream(u), `no UDP answer within ${timeoutMs} ms`)), timeoutMs);
+      sock.on('error', (err) => finish(new UpstreamError('network', formatUpstream(u), err.message, err)));
+      sock.on('message', (buf, rinfo) => {
+        if (rinfo.port !== u.port) return;
+        let reply: DnsMessage;
+        try {
+          reply = decodeMessage(buf);
+        } catch {
+          return; // not ours or broken: keep waiting for the real one until the timeout
+        }
+        if (matches(reply, id, q)) finish(undefined, reply);
+      });
+      sock.connect(u.port, u.host, (err?: Error) => {
+        if (err) return finish(new UpstreamError('network', formatUpstream(u), err.message, err));
+        sock.send(encodeQuery({ id, name: q.name, type: q.type, class: q.class, rd: true, udpSize: o.udpPayload }), (e) => {
+          if (e) finish(new UpstreamError('network', formatUpstream(u), e.message, e));
+        });
+      });
+    });
+
+  const exchangeTcp = (u: Upstream, q: DnsQuestion, timeoutMs: number): Promise<DnsMessage> =>
+    new Promise((resolve, reject) => {
+      const id = randomInt(0, 0x10000);
+      const sock = connect({ host: u.host, port: u.port });
+      const handle = { abort: () => finish(new UpstreamError('network', formatUpstream(u), 'stopped')) };
+      open.add(handle);
+      const frames = new TcpFrameReader();
+      let done = false;
+      const finish = (err?: Error, reply?: DnsMessage) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        open.delete(handle);
+        sock.destroy();
+        if (err) reject(err);
+        else resolve(reply!);
+      };
+      const timer = setTimeout(() => finish(new UpstreamError('timeout', formatUpstream(u), `no TCP answer within ${timeoutMs} ms`)), timeoutMs);
+      sock.on('error', (err) => finish(new UpstreamError('network', formatUpstream(u), err.message, err)));
+      sock.on('close', () => finish(new UpstreamError('network', formatUpstream(u), 'connection closed before the answer')));
+      sock.on('connect', () => sock.write(frameTcp(encodeQuery({ id, name: q.name, type: q.type, class: q.class, rd: true }))));
+      sock.on('data', (chunk) => {
+        for (const buf of frames.push(chunk)) {
+          let reply: DnsMessage;
+          try {
+            reply = decodeMessage(buf);
+          } catch (err) {
+            return finish(new UpstreamError('bad-reply', formatUpstream(u), (err as Error).message, err));
+          }
+          if (matches(reply, id, q)) return finish(undefined, reply);
+        }
+      });
+    });
+
+  const timed = async (transport: 'udp' | 'tcp', fn: () => Promise<DnsMessage>): Promise<DnsMessage> => {
+    const end = o.metrics.upstreamLatency.startTimer({ transport });
+    try {
+      const reply = await fn();
+      end({ outcome: reply.header.tc ? 'truncated' : rcodeOutcome(reply.header.rcode) });
+      return reply;
+    } catch (err) {
+      end({ outcome: err instanceof UpstreamError ? err.reason : 'network' });
+      throw err;
+    }
+  };
+
+  return {
+    async resolve(q) {
+      if (o.upstreams.length === 0) throw new UpstreamError('network', '-', 'no upstream resolvers configured');
+      const start = rotate++ % o.upstreams.length;
+      let last: UpstreamError | undefined;
+      for (let attempt = 0; attempt < o.attempts; attempt++) {
+        const u = o.upstreams[(start + attempt) % o.upstreams.length]!;
+        try {
+          let reply = await timed('udp', () => exchangeUdp(u, q, o.timeoutMs));
+          if (reply.header.tc) reply = await timed('tcp', () => exchangeTcp(u, q, o.timeoutMs));
+          const rcode = reply.header.rcode;
+          if (rcode === RCODE.NOERROR || rcode === RCODE.NXDOMAIN) return reply;
+          throw new UpstreamError(rcode === RCODE.SERVFAIL ? 'servfail' : rcode === RCODE.REFUSED ? 'refused' : 'bad-reply', formatUpstream(u), `upstream answered rcode ${rcode}`);
+        } catch (err) {
+          last = err instanceof UpstreamError ? err : new UpstreamError('network', formatUpstream(u), String(err), err);
+          o.logger.warn({ event: EVENT.upstreamFailed, upstream: last.upstream, reason: last.reason, qname: q.name, qtype: typeName(q.type), attempt: attempt + 1 }, last.message);
+        }
+      }
+      throw last!;
+    },
+    close() {
+      for (const h of [...open]) h.abort();
+    },
+  };
+}
+
+function rcodeOutcome(rcode: number): string {
+  return rcode === RCODE.NOERROR ? 'noerror' : rcode === RCODE.NXDOMAIN ? 'nxdomain' : rcode === RCODE.SERVFAIL ? 'servfail' : rcode === RCODE.REFUSED ? 'refused' : `rcode-${rcode}`;
+}

@@ -1,0 +1,54 @@
+// Building answers for clients. Pure.
+import { encodeMessage, type DnsHeader, type DnsMessage, type DnsQuestion, type DnsRecord, type Edns } from '@hopmail/dns-wire';
+
+/** Our OPT record in answers to clients that sent one (RFC 6891 §7). */
+export function ourEdns(udpPayload: number): Edns {
+  return { udpSize: udpPayload, extendedRcode: 0, version: 0, dnssecOk: false, flags: 0, options: Buffer.alloc(0) };
+}
+
+function replyHeader(q: Pick<DnsHeader, 'id' | 'opcode' | 'rd' | 'cd'>, rcode: number): DnsHeader {
+  return { id: q.id, qr: true, opcode: q.opcode, aa: false, tc: false, rd: q.rd, ra: true, ad: false, cd: q.cd, rcode };
+}
+
+export function errorReply(h: Pick<DnsHeader, 'id' | 'opcode' | 'rd' | 'cd'>, questions: DnsQuestion[], rcode: number, clientEdns?: Edns, udpPayload = 1232): DnsMessage {
+  const m: DnsMessage = { header: replyHeader(h, rcode), questions, answers: [], authorities: [], additionals: [] };
+  if (clientEdns) m.edns = ourEdns(udpPayload);
+  return m;
+}
+
+/**
+ * An answer to `query`: its id, flags and question exactly as sent (case included), the
+ * records given, owner names spelled as the client spelled the question (DNS 0x20 clients
+ * compare them).
+ */
+export function answerReply(query: DnsMessage, rcode: number, sections: { answers: DnsRecord[]; authorities: DnsRecord[]; additionals: DnsRecord[] }, udpPayload: number): DnsMessage {
+  const q = query.questions[0]!;
+  const lower = q.name.toLowerCase();
+  const spell = (r: DnsRecord): DnsRecord => (r.name !== q.name && r.name.toLowerCase() === lower ? { ...r, name: q.name } : r);
+  const m: DnsMessage = {
+    header: replyHeader(query.header, rcode),
+    questions: query.questions,
+    answers: sections.answers.map(spell),
+    authorities: sections.authorities,
+    additionals: sections.additionals,
+  };
+  if (query.edns) m.edns = ourEdns(udpPayload);
+  return m;
+}
+
+/** Largest UDP answer this client accepts: 512 without EDNS (RFC 1035 §4.2.1), else its size capped by ours. */
+export function udpLimit(query: DnsMessage | undefined, udpPayload: number): number {
+  if (!query?.edns) return 512;
+  return Math.max(512, Math.min(query.edns.udpSize, udpPayload));
+}
+
+/**
+ * Bytes for the wire. Over UDP, an answer larger than `limit` is replaced by an empty one
+ * with TC set so the client retries over TCP (RFC 1035 §4.2.1, RFC 7766 §5).
+ */
+export function encodeReply(m: DnsMessage, limit: number | undefined): { bytes: Buffer; truncated: boolean } {
+  const bytes = encodeMessage(m);
+  if (limit === undefined || bytes.length <= limit) return { bytes, truncated: false };
+  const empty: DnsMessage = { ...m, header: { ...m.header, tc: true }, answers: [], authorities: [], additionals: [] };
+  return { bytes: encodeMessage(empty), truncated: true };
+}

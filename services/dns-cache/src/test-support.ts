@@ -1,0 +1,106 @@
+// Helpers for dns-cache tests and the benchmark: start an in-process cache against fake
+// upstreams, and send raw queries over UDP and TCP.
+import { createSocket } from 'node:dgram';
+import { Resolver } from 'node:dns/promises';
+import { connect } from 'node:net';
+import { loadConfig } from '@hopmail/config';
+import { TcpFrameReader, decodeMessage, encodeQuery, frameTcp, type DnsMessage } from '@hopmail/dns-wire';
+import { createRedis } from '@hopmail/queue';
+import { createLogger, createRegistry } from '@hopmail/service-kit';
+import type { Redis } from 'ioredis';
+import { createApp, type DnsCacheApp } from './app.ts';
+import { configSchema, type Config } from './config.ts';
+
+export interface TestCache {
+  app: DnsCacheApp;
+  config: Config;
+  port: number;
+  redis: Redis;
+  /** node:dns pointed at the cache, as the other services use it */
+  resolver: Resolver;
+  stop(): Promise<void>;
+}
+
+export async function startTestCache(o: { upstreams: { host: string; port: number }[]; redisUrl: string; prefix: string; env?: Record<string, string> }): Promise<TestCache> {
+  const config = loadConfig('dns-cache', configSchema, {
+    env: {
+      DNS_HOST: '127.0.0.1',
+      DNS_PORT: '0',
+      REDIS_URL: o.redisUrl,
+      REDIS_PREFIX: o.prefix,
+      DNS_UPSTREAMS: o.upstreams.map((u) => `${u.host}:${u.port}`).join(','),
+      DNS_UPSTREAM_TIMEOUT_MS: '300',
+      DNS_ANSWER_BUDGET_MS: '1500',
+      ...o.env,
+    },
+    argv: [],
+  });
+  const logger = createLogger('dns-cache', process.env.DNS_TEST_LOG ?? 'silent');
+  const redis = createRedis(o.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  redis.on('error', () => {});
+  if (redis.status !== 'ready') await new Promise((r) => redis.once('ready', r));
+  const app = createApp({ config, logger, registry: createRegistry('dns-cache'), redis });
+  await app.start();
+  const resolver = new Resolver({ timeout: 4000, tries: 1 });
+  resolver.setServers([`127.0.0.1:${app.port}`]);
+  return {
+    app,
+    config,
+    port: app.port,
+    redis,
+    resolver,
+    async stop() {
+      resolver.cancel();
+      await app.stop();
+      redis.disconnect();
+    },
+  };
+}
+
+export async function udpExchange(port: number, query: Buffer, timeoutMs = 3000, host = '127.0.0.1'): Promise<Buffer | undefined> {
+  const sock = createSocket('udp4');
+  try {
+    return await new Promise<Buffer | undefined>((resolve) => {
+      const t = setTimeout(() => resolve(undefined), timeoutMs);
+      sock.once('message', (m) => {
+        clearTimeout(t);
+        resolve(m);
+      });
+      sock.send(query, port, host);
+    });
+  } finally {
+    sock.close();
+  }
+}
+
+export async function udpQuery(port: number, q: { id?: number; name: string; type: number; udpSize?: number }): Promise<DnsMessage> {
+  const reply = await udpExchange(port, encodeQuery({ id: q.id ?? 4711, name: q.name, type: q.type, udpSize: q.udpSize }));
+  if (!reply) throw new Error(`no UDP answer for ${q.name}`);
+  return decodeMessage(reply);
+}
+
+/** Sends each message on one TCP connection; resolves with the replies (undefined when the server closed instead). */
+export async function tcpExchange(port: number, queries: Buffer[], timeoutMs = 3000): Promise<(Buffer | undefined)[]> {
+  const sock = connect(port, '127.0.0.1');
+  const frames = new TcpFrameReader();
+  const replies: Buffer[] = [];
+  try {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, timeoutMs);
+      const done = () => {
+        clearTimeout(t);
+        resolve();
+      };
+      sock.on('error', done);
+      sock.on('close', done);
+      sock.on('data', (c) => {
+        replies.push(...frames.push(c));
+        if (replies.length >= queries.length) done();
+      });
+      sock.write(Buffer.concat(queries.map(frameTcp)));
+    });
+  } finally {
+    sock.destroy();
+  }
+  return queries.map((_, i) => replies[i]);
+}
