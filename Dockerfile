@@ -1,15 +1,91 @@
-# Minimal image running the whole cluster with `pnpm start` (the per-service production images
-# with a compiled build come with the containers issue).
-FROM node:24-slim
-ENV PNPM_HOME=/usr/local/pnpm PATH=/usr/local/pnpm:$PATH CI=true
+# syntax=docker/dockerfile:1
+#
+# Hopmail images: one build, one runtime layer set, one small final stage per process.
+#
+#   docker build --target smtp-ingress -t hopmail/smtp-ingress .   (likewise routing,
+#   outbound-relay, dns-cache, pop3, admin-api, migrate)
+#
+# Each final stage's CMD is the command `pnpm start` runs for that service
+# (scripts/services.ts), on the compiled tree `pnpm build` makes; test/deploy checks that
+# they agree. CMDs are exec form, so SIGTERM reaches Node itself, whose service kit shuts
+# down in order within SHUTDOWN_TIMEOUT_MS. Every process listens on unprivileged ports
+# (2525, 1110, 5353, 8080, 91xx); 25/110/53 are mapped by compose or the Kubernetes Service,
+# so the containers need no capabilities at all.
+
+ARG NODE_IMAGE=node:24-slim
+
+# ---- build: all dependencies, type-check and compile, then production dependencies only
+FROM ${NODE_IMAGE} AS build
+ENV CI=true PNPM_HOME=/usr/local/pnpm PATH=/usr/local/pnpm:$PATH
 RUN npm install -g pnpm@12.4.2
+WORKDIR /src
+# The lockfile alone fills the store: this layer is reused until dependencies change.
+COPY pnpm-lock.yaml pnpm-workspace.yaml ./
+RUN --mount=type=cache,id=hopmail-pnpm,target=/pnpm/store pnpm fetch --store-dir /pnpm/store
+COPY . .
+RUN --mount=type=cache,id=hopmail-pnpm,target=/pnpm/store pnpm install --frozen-lockfile --prefer-offline --store-dir /pnpm/store
+RUN pnpm build
+# dist/ is a workspace of its own (same lockfile): install what the compiled code needs to
+# run, and nothing the tests need (test-kit, vitest, typescript stay out).
+RUN --mount=type=cache,id=hopmail-pnpm,target=/pnpm/store cd dist \
+ && pnpm install --prod --frozen-lockfile --prefer-offline --store-dir /pnpm/store --package-import-method copy \
+      --filter hopmail --filter "@hopmail/*" --filter "!@hopmail/test-kit"
+
+# ---- runtime: the compiled tree, owned by root and read-only to the service user
+FROM ${NODE_IMAGE} AS runtime
+ENV NODE_ENV=production
 WORKDIR /app
-COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./
-COPY packages ./packages
-COPY services ./services
-COPY scripts ./scripts
-COPY tsconfig.base.json tsconfig.json ./
-RUN pnpm install --frozen-lockfile && chown -R node:node /app
-USER node
-# exec form: signals reach the supervisor, which forwards SIGTERM to each service.
-CMD ["node", "scripts/start.ts"]
+COPY --from=build /src/dist /app
+# /var/lib/hopmail: state of the supervisor (generated admin token); a volume in compose.
+# /etc/hopmail/certs: TLS certificate and key, mounted from a folder or a Secret.
+RUN mkdir -p /var/lib/hopmail /etc/hopmail/certs && chown node:node /var/lib/hopmail
+# The node image's unprivileged user (uid 1000); Kubernetes checks runAsNonRoot by uid.
+USER 1000:1000
+
+# ---- one stage per process. HEALTHCHECK asks the service kit's /healthz on the service's
+# default HEALTH_PORT (slim images have no curl; Node has fetch).
+
+FROM runtime AS migrate
+CMD ["node", "packages/db/src/migrate-cli.js"]
+
+FROM runtime AS smtp-ingress
+EXPOSE 2525 9101
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||9101)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+CMD ["node", "services/smtp-ingress/src/main.js"]
+
+FROM runtime AS routing
+EXPOSE 9102
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||9102)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+CMD ["node", "services/routing/src/main.js"]
+
+FROM runtime AS outbound-relay
+EXPOSE 9103
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||9103)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+CMD ["node", "services/outbound-relay/src/main.js"]
+
+FROM runtime AS dns-cache
+EXPOSE 5353/udp 5353/tcp 9104
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||9104)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+CMD ["node", "services/dns-cache/src/main.js"]
+
+FROM runtime AS pop3
+EXPOSE 1110 9105
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||9105)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+CMD ["node", "services/pop3/src/main.js"]
+
+FROM runtime AS admin-api
+EXPOSE 8080 9106
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||9106)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+CMD ["node", "services/admin-api/src/main.js"]
+
+# The whole cluster in one container (`pnpm start`): migrations, then every service under the
+# supervisor. For trying Hopmail out; compose and Kubernetes run one service per container.
+FROM runtime AS all-in-one
+EXPOSE 2525 1110 8080
+CMD ["node", "scripts/start.js"]

@@ -7,6 +7,8 @@
 // the types), the compiled build (`pnpm build` → dist/, what the images contain) has the
 // same layout with .js files. A module knows which tree it runs from by its own extension.
 
+import { commonConfig, z } from '@hopmail/config';
+
 export type Tree = '.ts' | '.js';
 
 /** '.js' when this module runs from the compiled build, '.ts' from the repository. */
@@ -31,3 +33,12 @@ export function migrateCommand(tree: Tree = currentTree): string[] {
 export function superviseCommand(tree: Tree = currentTree): string[] {
   return ['node', `scripts/start${tree}`];
 }
+
+/** What the supervisor itself reads (the services it starts read their own schemas). */
+export const supervisorConfigSchema = z.object({
+  NODE_ENV: commonConfig.NODE_ENV,
+  DATABASE_URL: commonConfig.DATABASE_URL,
+  REDIS_URL: commonConfig.REDIS_URL,
+  HOPMAIL_SERVICES: z.string().default('').describe('comma-separated subset of services to run; empty runs all'),
+  HOPMAIL_STATE_DIR: z.string().default('.hopmail').describe('where development state lives (generated admin token, dev certificates); relative to the repository'),
+});

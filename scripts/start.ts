@@ -7,20 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { commonConfig, loadConfig, z } from '@hopmail/config';
+import { loadConfig } from '@hopmail/config';
 import { ensureDatabase, migrate } from '@hopmail/db';
-import { serviceCommand, serviceEntry } from './services.ts';
+import { serviceCommand, serviceEntry, supervisorConfigSchema } from './services.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-const schema = z.object({
-  NODE_ENV: commonConfig.NODE_ENV,
-  DATABASE_URL: commonConfig.DATABASE_URL,
-  REDIS_URL: commonConfig.REDIS_URL,
-  HOPMAIL_SERVICES: z.string().default('').describe('comma-separated subset of services to run; empty runs all'),
-  HOPMAIL_STATE_DIR: z.string().default('.hopmail').describe('where development state lives (generated admin token, dev certificates)'),
-});
-const config = loadConfig('start', schema);
+const config = loadConfig('start', supervisorConfigSchema);
 
 function log(event: string, msg: string, extra: Record<string, unknown> = {}, level = 'info') {
   process.stdout.write(JSON.stringify({ level, time: new Date().toISOString(), service: 'start', event, msg, ...extra }) + '\n');
