@@ -129,7 +129,7 @@ describe('routing process', () => {
       expect(counts.failed).toBe(0);
       // Nothing half-done: each message is either delivered (job gone) or still has its job.
       const done = await delivered(ids);
-      expect(counts.waiting + done).toBe(ids.length);
+      expect((counts.waiting ?? 0) + done).toBe(ids.length);
 
       const again = start(env);
       await again.ready;

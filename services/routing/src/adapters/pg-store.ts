@@ -29,94 +29,95 @@ export async function loadQueued(pool: Pool, messageId: string): Promise<QueuedM
 }
 
 /**
- * Existence and quota state of the target mailboxes, inside the delivery transaction.
- * FOR KEY SHARE keeps a mailbox from being deleted under us (the FK insert would take it
- * anyway). Mailboxes with a quota are locked FOR NO KEY UPDATE so that two messages for the
- * same mailbox cannot both pass the check; unlimited mailboxes are never serialised.
+ * Quota state of the limited mailboxes, inside the delivery transaction. They are locked
+ * FOR NO KEY UPDATE (in id order) so that two messages for the same mailbox cannot both
+ * pass the check; unlimited mailboxes are never serialised.
  */
-async function mailboxStates(c: PoolClient, ids: number[], messageId: string, size: number): Promise<Map<number, MailboxState>> {
-  const states = new Map<number, MailboxState>();
-  if (ids.length === 0) return states;
-  const found = await c.query<{ id: number; quota_bytes: number }>(
-    'SELECT id, quota_bytes FROM mailboxes WHERE id = ANY($1::bigint[]) ORDER BY id FOR KEY SHARE',
-    [ids],
+async function quotaStates(c: PoolClient, limited: { id: number; quota_bytes: number }[], messageId: string, size: number, states: Map<number, MailboxState>): Promise<void> {
+  const ids = limited.map((m) => m.id);
+  await c.query('SELECT id FROM mailboxes WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE', [ids]);
+  const usage = await c.query<{ mailbox_id: number; used: number; has: boolean }>(
+    `SELECT mailbox_id, sum(size)::bigint AS used, bool_or(message_id = $2) AS has
+       FROM mailbox_messages WHERE mailbox_id = ANY($1::bigint[]) GROUP BY mailbox_id`,
+    [ids, messageId],
   );
-  const limited: number[] = [];
-  for (const row of found.rows) {
-    states.set(row.id, 'ok');
-    if (row.quota_bytes > 0) limited.push(row.id);
+  const byId = new Map(usage.rows.map((u) => [u.mailbox_id, u]));
+  for (const m of limited) {
+    const u = byId.get(m.id);
+    if (overQuota({ quotaBytes: m.quota_bytes, usedBytes: u?.used ?? 0, alreadyHas: u?.has ?? false }, size)) states.set(m.id, 'full');
   }
-  if (limited.length > 0) {
-    await c.query('SELECT id FROM mailboxes WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE', [limited]);
-    const usage = await c.query<{ mailbox_id: number; used: number; has: boolean }>(
-      `SELECT mailbox_id, sum(size)::bigint AS used, bool_or(message_id = $2) AS has
-         FROM mailbox_messages WHERE mailbox_id = ANY($1::bigint[]) GROUP BY mailbox_id`,
-      [limited, messageId],
-    );
-    const byId = new Map(usage.rows.map((u) => [u.mailbox_id, u]));
-    for (const row of found.rows) {
-      if (row.quota_bytes <= 0) continue;
-      const u = byId.get(row.id);
-      if (overQuota({ quotaBytes: row.quota_bytes, usedBytes: u?.used ?? 0, alreadyHas: u?.has ?? false }, size)) states.set(row.id, 'full');
-    }
-  }
-  return states;
 }
 
 /**
- * One transaction per message. The recipient rows are locked first (FOR UPDATE) and only
- * those still `queued` are processed, so two jobs for the same message (a redelivered job,
- * a reconciler re-add racing the original) cannot both act: the second waits, then finds
- * nothing queued. Returns null when there was nothing left to do.
+ * One transaction per message, four round trips in the common case (BEGIN, lock, write,
+ * COMMIT). The recipient rows are locked first (FOR UPDATE) and only those still `queued`
+ * are processed, so two jobs for the same message (a redelivered job, a reconciler re-add
+ * racing the original) cannot both act: the second waits, then finds nothing queued.
+ * The target mailboxes are locked FOR KEY SHARE in the same statement, which tells which
+ * still exist and keeps them from being deleted before the insert.
+ * Returns null when there was nothing left to do.
  */
 export async function commitRouting(pool: Pool, messageId: string, size: number, planned: readonly PlannedRecipient[], nullSender: boolean): Promise<Outcome | null> {
+  const mailboxIds = [...new Set(planned.flatMap((p) => (p.plan.kind === 'deliver' ? p.plan.mailboxes.map((m) => m.id) : [])))];
   return withTransaction(pool, async (c) => {
-    const locked = await c.query<{ id: number }>(
-      `SELECT id FROM recipients WHERE message_id = $1 AND status = 'queued' ORDER BY id FOR UPDATE`,
-      [messageId],
+    const locked = await c.query<{ kind: 'r' | 'm'; id: number; quota_bytes: number | null }>(
+      `WITH r AS (SELECT id FROM recipients WHERE message_id = $1 AND status = 'queued' ORDER BY id FOR UPDATE),
+            m AS (SELECT id, quota_bytes FROM mailboxes WHERE id = ANY($2::bigint[]) ORDER BY id FOR KEY SHARE)
+       SELECT 'r' AS kind, id, NULL::bigint AS quota_bytes FROM r
+       UNION ALL SELECT 'm', id, quota_bytes FROM m`,
+      [messageId, mailboxIds],
     );
-    const still = new Set(locked.rows.map((r) => r.id));
+    const still = new Set<number>();
+    const states = new Map<number, MailboxState>();
+    const limited: { id: number; quota_bytes: number }[] = [];
+    for (const row of locked.rows) {
+      if (row.kind === 'r') still.add(row.id);
+      else {
+        states.set(row.id, 'ok');
+        if ((row.quota_bytes ?? 0) > 0) limited.push({ id: row.id, quota_bytes: row.quota_bytes! });
+      }
+    }
     const live = planned.filter((p) => still.has(p.id));
     if (live.length === 0) return null;
-
-    const mailboxIds = [...new Set(live.flatMap((p) => (p.plan.kind === 'deliver' ? p.plan.mailboxes.map((m) => m.id) : [])))];
-    const states = await mailboxStates(c, mailboxIds, messageId, size);
+    if (limited.length > 0) await quotaStates(c, limited, messageId, size, states);
     const outcome = decide(live, (id) => states.get(id) ?? 'gone', nullSender);
 
-    if (outcome.mailboxRows.length > 0) {
-      // uidl = the message id: unique per mailbox because (mailbox, message) is.
-      await c.query(
-        `INSERT INTO mailbox_messages (mailbox_id, message_id, recipient_id, uidl, size)
+    // One statement for every write. uidl = the message id: unique per mailbox because
+    // (mailbox, message) is. A child equal to another recipient of the same message is
+    // already that row's business (ON CONFLICT DO NOTHING).
+    const { mailboxRows: mm, children: ch, updates: up } = outcome;
+    await c.query(
+      `WITH mm AS (
+         INSERT INTO mailbox_messages (mailbox_id, message_id, recipient_id, uidl, size)
          SELECT u.mailbox_id, $1::uuid, u.recipient_id, $2::text, $3::integer
            FROM unnest($4::bigint[], $5::bigint[]) AS u(mailbox_id, recipient_id)
-         ON CONFLICT DO NOTHING`,
-        [messageId, messageId, size, outcome.mailboxRows.map((m) => m.mailboxId), outcome.mailboxRows.map((m) => m.recipientId)],
-      );
-    }
-    if (outcome.children.length > 0) {
-      // A target equal to another recipient of the same message is already that row's job.
-      await c.query(
-        `INSERT INTO recipients (message_id, address, domain, original_id, status, last_reply, next_attempt_at)
-         SELECT $1, u.address, u.domain, u.original_id, u.status, u.reply, CASE WHEN u.status = 'relay' THEN now() END
-           FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[]) AS u(address, domain, original_id, status, reply)
-         ON CONFLICT (message_id, lower(address)) DO NOTHING`,
-        [
-          messageId,
-          outcome.children.map((x) => x.address),
-          outcome.children.map((x) => x.domain),
-          outcome.children.map((x) => x.originalId),
-          outcome.children.map((x) => x.status),
-          outcome.children.map((x) => x.reply),
-        ],
-      );
-    }
-    await c.query(
-      `UPDATE recipients r
+         ON CONFLICT DO NOTHING
+       ), ch AS (
+         INSERT INTO recipients (message_id, address, domain, original_id, status, last_reply, next_attempt_at)
+         SELECT $1::uuid, u.address, u.domain, u.original_id, u.status, u.reply, CASE WHEN u.status = 'relay' THEN now() END
+           FROM unnest($6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[]) AS u(address, domain, original_id, status, reply)
+         ON CONFLICT (message_id, lower(address)) DO NOTHING
+       )
+       UPDATE recipients r
           SET status = u.status, last_reply = u.reply, updated_at = now(),
               next_attempt_at = CASE WHEN u.status = 'relay' THEN now() ELSE r.next_attempt_at END
-         FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, status, reply)
+         FROM unnest($11::bigint[], $12::text[], $13::text[]) AS u(id, status, reply)
         WHERE r.id = u.id`,
-      [outcome.updates.map((u) => u.id), outcome.updates.map((u) => u.status), outcome.updates.map((u) => u.reply)],
+      [
+        messageId,
+        messageId,
+        size,
+        mm.map((m) => m.mailboxId),
+        mm.map((m) => m.recipientId),
+        ch.map((x) => x.address),
+        ch.map((x) => x.domain),
+        ch.map((x) => x.originalId),
+        ch.map((x) => x.status),
+        ch.map((x) => x.reply),
+        up.map((u) => u.id),
+        up.map((u) => u.status),
+        up.map((u) => u.reply),
+      ],
     );
     return outcome;
   });

@@ -58,9 +58,11 @@ export function createRouteMessageHandler(deps: RouteMessageDeps): (payload: Pay
     }
 
     // After the commit, and also when an earlier attempt committed but died before this
-    // point: the relay rows in PostgreSQL say which jobs must exist.
+    // point (nothing was queued this time): the relay rows in PostgreSQL say which jobs
+    // must exist. A pass that created no relay rows has nothing to add.
     const relayJobs: string[] = [];
-    for (const domain of await dueRelayDomains(pool, messageId)) {
+    const mayRelay = !outcome || outcome.children.some((c) => c.status === 'relay') || outcome.updates.some((u) => u.status === 'relay');
+    for (const domain of mayRelay ? await dueRelayDomains(pool, messageId) : []) {
       relayJobs.push(await relay.add({ messageId, domain }));
     }
     if (relayJobs.length > 0) log.debug({ event: 'route.relay-enqueued', relayJobs }, 'deliver-remote jobs added');
