@@ -218,10 +218,4 @@ export class Store {
     const r = await this.pool.query('DELETE FROM aliases WHERE lower(source) = lower($1)', [source]);
     return (r.rowCount ?? 0) > 0;
   }
-
-  /** For tests and diagnostics only: the stored hash, which no route ever returns. */
-  async passwordHash(address: string): Promise<string | null> {
-    const r = await this.pool.query<{ password_hash: string }>('SELECT password_hash FROM mailboxes WHERE lower(address) = lower($1)', [address]);
-    return r.rows[0]?.password_hash ?? null;
-  }
 }

@@ -1,6 +1,7 @@
 // JSON schemas shared by the routes. Every string has a length cap and refuses control
 // characters at the schema level; the route handlers then apply the mail-specific checks
 // (address syntax, domain syntax) that a schema cannot express with a clear message.
+import { ERROR_CODES } from '../errors.ts';
 import { NO_CONTROL_CHARS_PATTERN } from '../policy/names.ts';
 
 export const text = (maxLength: number, extra: Record<string, unknown> = {}) =>
@@ -30,10 +31,7 @@ export const errorBody = {
       required: ['code', 'message'],
       additionalProperties: false,
       properties: {
-        code: {
-          type: 'string',
-          enum: ['invalid_request', 'invalid_cursor', 'unauthorized', 'not_found', 'conflict', 'payload_too_large', 'unsupported_media_type', 'internal', 'unavailable'],
-        },
+        code: { type: 'string', enum: Object.keys(ERROR_CODES) },
         message: { type: 'string' },
       },
     },

@@ -133,7 +133,6 @@ describe('PostgreSQL unreachable', () => {
   test('routes answer 503 unavailable with Retry-After, and recover', async () => {
     const url = new URL(api.db.url);
     const proxy = await startTcpProxy(url.hostname, Number(url.port || 5432));
-    const other = await startTestApi();
     // Point a second app at the same test database through the proxy.
     const { createPool } = await import('@hopmail/db');
     const { createApp } = await import('../app.ts');
@@ -161,7 +160,6 @@ describe('PostgreSQL unreachable', () => {
       await app.stop();
       await pool.end();
       await proxy.close();
-      await other.close();
     }
   });
 });

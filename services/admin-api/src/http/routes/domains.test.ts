@@ -32,6 +32,12 @@ describe('POST /v1/domains', () => {
     expect(r.json).toEqual({ error: { code: 'conflict', message: 'domain dup.example already exists' } });
   });
 
+  test('concurrent creates differing only in case: exactly one wins, the unique index refuses the rest', async () => {
+    const names = ['race.example', 'RACE.example', 'Race.Example', 'race.EXAMPLE', 'rAcE.example'];
+    const results = await Promise.all(names.map((name) => api.call('POST', '/v1/domains', { name })));
+    expect(results.map((r) => r.status).sort()).toEqual([201, 409, 409, 409, 409]);
+  });
+
   test.each([
     [{ name: 'bad..example' }, 'body.name is not a valid domain name'],
     [{ name: 'evil.example\r\nX-Injected: 1' }, 'body.name must not contain control characters (CR, LF, NUL, TAB…)'],
