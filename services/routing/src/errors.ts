@@ -1,13 +1,11 @@
 // Coded errors of the routing service (CONVENTIONS §6). Each says whether a retry can help:
-// temporary ones are rethrown so BullMQ retries with backoff, permanent ones become
-// UnrecoverableError.
+// permanent ones become UnrecoverableError. Anything uncoded (PostgreSQL or Redis down,
+// a timeout) is temporary and rethrown so BullMQ retries with backoff.
 import { CodedError } from '@hopmail/service-kit';
 
 export const ERRORS = {
   /** The job names a message PostgreSQL does not have (deleted, or a forged job). */
   messageMissing: { code: 'route.message-missing', temporary: false },
-  /** A target mailbox vanished or the store refused the write; the next attempt resolves afresh. */
-  storeConflict: { code: 'route.store-conflict', temporary: true },
 } as const;
 
 export type RoutingErrorCode = (typeof ERRORS)[keyof typeof ERRORS]['code'];
