@@ -2,7 +2,7 @@
 import { PgDirectory, type Pool } from '@hopmail/db';
 import type { ResolveOptions } from '@hopmail/mail';
 import { createProducer, createWorker, UnrecoverableError, type Job } from '@hopmail/queue';
-import type { Logger } from '@hopmail/service-kit';
+import type { CodedError, Logger } from '@hopmail/service-kit';
 import type { Redis } from 'ioredis';
 import type { Worker } from 'bullmq';
 import type { Config } from './config.ts';
@@ -65,7 +65,11 @@ export function createApp(deps: RoutingDeps): RoutingApp {
     try {
       await handler(payload, job);
     } catch (err) {
-      if (isPermanent(err)) throw new UnrecoverableError((err as Error).message);
+      if (isPermanent(err)) {
+        const code = (err as CodedError).code;
+        logger.error({ event: code, jobId: job.id, msgId: payload.messageId, queue: 'route-message', err }, 'permanent failure, not retried');
+        throw new UnrecoverableError(`${code}: ${(err as Error).message}`);
+      }
       throw err;
     } finally {
       end();
@@ -91,6 +95,7 @@ export function createApp(deps: RoutingDeps): RoutingApp {
         const final = err instanceof UnrecoverableError || (job?.attemptsMade ?? 0) >= attempts;
         metrics.jobs.inc({ result: final ? 'failed' : 'retry' });
         const fields = { jobId: job?.id, msgId: (job?.data as { messageId?: string } | undefined)?.messageId, queue: 'route-message', attemptsMade: job?.attemptsMade, err };
+        if (err instanceof UnrecoverableError) return; // logged with its own event code above
         if (final) logger.error({ event: 'job.failed', ...fields }, 'route-message job failed for good; the reconciler retries it while recipients stay queued');
         else logger.warn({ event: 'job.retry', ...fields }, 'route-message job failed; BullMQ retries with backoff');
       });
