@@ -22,6 +22,9 @@ describe('parseAddress', () => {
     ['user@-bad.org', 'syntax'],
     ['user@x.org\r\nRCPT TO:<evil@x.org>', 'control-char'],
     ['x'.repeat(65) + '@x.org', 'local-too-long'],
+    ['user\u0085@x.org', 'control-char'],
+    ['user@x\u2028.org', 'control-char'],
+    ['user\u007f@x.org', 'control-char'],
     ['x'.repeat(60) + '@' + ['b', 'c', 'd', 'e'].map((c) => c.repeat(49)).join('.') + '.org', 'too-long'],
     ['a@' + 'b'.repeat(63) + '.' + 'c'.repeat(63) + '.' + 'd'.repeat(63) + '.' + 'e'.repeat(63) + '.org', 'domain-too-long'],
   ])('rejects %j as %s', (input, error) => {

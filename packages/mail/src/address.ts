@@ -15,8 +15,10 @@ const ATEXT = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~\u0080-\uFFFF-]+$/u;
 /** Parses `local@domain` (no angle brackets). Returns the address or why it is invalid. */
 export function parseAddress(input: string): Address | { error: AddressError } {
   if (!input) return { error: 'empty' };
+  // C0, DEL, C1 and the Unicode line/paragraph separators: none belongs in an address,
+  // and each can split a line somewhere downstream (logs, headers).
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(input)) return { error: 'control-char' };
+  if (/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(input)) return { error: 'control-char' };
   const at = input.lastIndexOf('@');
   if (at <= 0 || at === input.length - 1) return { error: 'syntax' };
   const local = input.slice(0, at);

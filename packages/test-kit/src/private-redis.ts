@@ -17,6 +17,7 @@ export async function startPrivateRedis(): Promise<{ url: string; stop(): Promis
     const url = `redis://127.0.0.1:${port}`;
     await waitFor(async () => {
       const r = new Redis(url, { lazyConnect: true, retryStrategy: () => null });
+      r.on('error', () => {}); // refused until the server listens; waitFor retries
       try {
         await r.connect();
         return (await r.ping()) === 'PONG';
