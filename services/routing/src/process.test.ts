@@ -101,7 +101,10 @@ describe('routing process', () => {
       await p.ready;
       await waitFor(async () => (await delivered(ids)) === ids.length, { timeoutMs: 30_000, what: 'every message after FLUSHALL' });
       await expectExactlyOnce(ids);
-      expect(p.logs.some((l) => l.event === 'reconcile.requeued')).toBe(true);
+      expect(p.logs.find((l) => l.event === 'reconcile.requeued')).toMatchObject({ queue: 'route-message', action: 'added', msgId: expect.any(String) });
+      const done = p.logs.find((l) => l.event === 'route.done');
+      expect(done).toMatchObject({ queue: 'route-message', mailboxes: 1, relayed: 0, bounced: 0 });
+      expect(done!.jobId).toBe(done!.msgId);
       expect(await p.kill('SIGTERM')).toBe(0);
     } finally {
       await route.close();
