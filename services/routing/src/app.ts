@@ -10,6 +10,7 @@ import { isPermanent } from './errors.ts';
 import { createReconciler, type Reconciler } from './jobs/reconciler.ts';
 import { createRouteMessageHandler, type RouteResult } from './jobs/route-message.ts';
 import { createMetrics, type RoutingMetrics } from './metrics.ts';
+import { QuotaCache } from './adapters/pg-store.ts';
 
 type Registry = Parameters<typeof createMetrics>[0];
 
@@ -46,7 +47,8 @@ export function createApp(deps: RoutingDeps): RoutingApp {
   const directory = new PgDirectory(pool, { localPartCaseSensitive: config.LOCAL_PART_CASE_SENSITIVE, cacheMs: config.DIRECTORY_CACHE_MS });
   const relay = createProducer('deliver-remote', redis, config.REDIS_PREFIX);
   const route = createProducer('route-message', redis, config.REDIS_PREFIX);
-  const handler = createRouteMessageHandler({ pool, directory, resolveOptions: resolveOptionsFrom(config), relay, logger, metrics });
+  const quotas = new QuotaCache(pool, config.DIRECTORY_CACHE_MS);
+  const handler = createRouteMessageHandler({ pool, directory, quotas, resolveOptions: resolveOptionsFrom(config), relay, logger, metrics });
   const reconciler = createReconciler({
     pool,
     route,

@@ -184,6 +184,43 @@ describe('route-message handler', () => {
     expect(await recipients(db.pool, dsnLike)).toMatchObject([{ status: 'failed', last_reply: '550 5.1.1 <nobody@example.org>: no such user' }]);
   });
 
+  it('a mailbox deleted while the lookups are cached: the fast path backs off and the recipient bounces', async () => {
+    const cached = buildApp(db.pool, redis, { ...env, DIRECTORY_CACHE_MS: '60000' });
+    try {
+      await addMailbox(db.pool, 'brief@example.org');
+      const warm = await newMessage(db.pool, ['brief@example.org']);
+      await cached.route(warm);
+      expect(await copies(db.pool, warm)).toEqual(['brief@example.org']);
+      await db.pool.query(`DELETE FROM mailboxes WHERE address = 'brief@example.org'`);
+      const id = await newMessage(db.pool, ['brief@example.org', 'bob@example.org']);
+      await cached.route(id);
+      expect((await recipients(db.pool, id)).map((r) => [r.status, r.last_reply])).toEqual([
+        ['bounced', '550 5.1.1 <brief@example.org>: no such user'],
+        ['delivered', null],
+      ]);
+      expect(await copies(db.pool, id)).toEqual(['bob@example.org']);
+    } finally {
+      await cached.stop();
+    }
+  });
+
+  it('concurrent messages cannot squeeze past a quota together', async () => {
+    await addMailbox(db.pool, 'race@example.org', 2000);
+    const ids = await Promise.all(Array.from({ length: 8 }, (_, i) => newMessage(db.pool, ['race@example.org'], { body: String(i).repeat(400) })));
+    const size = (await db.pool.query<{ size: number }>('SELECT size FROM messages WHERE id = $1', [ids[0]])).rows[0]!.size;
+    await Promise.all(ids.map((id) => app.route(id)));
+    const r = await db.pool.query<{ n: number; used: number }>(
+      `SELECT count(*)::int AS n, coalesce(sum(mm.size), 0)::int AS used FROM mailbox_messages mm JOIN mailboxes mb ON mb.id = mm.mailbox_id WHERE mb.address = 'race@example.org'`,
+    );
+    expect(r.rows[0]!.n).toBe(Math.floor(2000 / size));
+    expect(r.rows[0]!.used).toBeLessThanOrEqual(2000);
+    const st = await db.pool.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM recipients WHERE message_id = ANY($1) GROUP BY status ORDER BY status`, [ids]);
+    expect(st.rows).toEqual([
+      { status: 'bounced', n: 8 - Math.floor(2000 / size) },
+      { status: 'delivered', n: Math.floor(2000 / size) },
+    ]);
+  });
+
   it('relays an envelope recipient at a non-local or relay domain as is', async () => {
     const id = await newMessage(db.pool, ['x@Far.Example', 'y@backup.test']);
     const r = await app.route(id);

@@ -5,7 +5,7 @@ import type { Pool } from '@hopmail/db';
 import { resolveRecipient, type Directory, type ResolveOptions } from '@hopmail/mail';
 import type { Job, Payload, Producer } from '@hopmail/queue';
 import type { Logger } from '@hopmail/service-kit';
-import { commitRouting, dueRelayDomains, loadQueued } from '../adapters/pg-store.ts';
+import { commitFast, commitRouting, dueRelayDomains, loadQueued, QuotaCache } from '../adapters/pg-store.ts';
 import { RoutingError } from '../errors.ts';
 import type { RoutingMetrics } from '../metrics.ts';
 import { planRecipient, type Outcome, type PlannedRecipient } from '../policy/route-policy.ts';
@@ -13,6 +13,7 @@ import { planRecipient, type Outcome, type PlannedRecipient } from '../policy/ro
 export interface RouteMessageDeps {
   pool: Pool;
   directory: Directory;
+  quotas: QuotaCache;
   resolveOptions: ResolveOptions;
   relay: Producer<'deliver-remote'>;
   logger: Logger;
@@ -39,7 +40,7 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
 export type RouteResult = { outcome: Outcome | null; relayJobs: string[] };
 
 export function createRouteMessageHandler(deps: RouteMessageDeps): (payload: Payload<'route-message'>, job?: Pick<Job, 'id'>) => Promise<RouteResult> {
-  const { pool, directory, resolveOptions, relay, logger, metrics } = deps;
+  const { pool, directory, quotas, resolveOptions, relay, logger, metrics } = deps;
 
   return async ({ messageId }, job) => {
     const log = logger.child({ jobId: job?.id, msgId: messageId, queue: 'route-message' });
@@ -53,7 +54,10 @@ export function createRouteMessageHandler(deps: RouteMessageDeps): (payload: Pay
         address: r.address,
         plan: planRecipient(await resolveRecipient(r.address, directory, resolveOptions)),
       }));
-      outcome = await commitRouting(pool, messageId, message.size, planned, message.mailFrom === '');
+      const nullSender = message.mailFrom === '';
+      const mailboxIds = [...new Set(planned.flatMap((p) => (p.plan.kind === 'deliver' ? p.plan.mailboxes.map((m) => m.id) : [])))];
+      const fast = (await quotas.allUnlimited(mailboxIds)) ? await commitFast(pool, messageId, message.size, planned, nullSender) : 'conflict';
+      outcome = fast === 'conflict' ? await commitRouting(pool, messageId, message.size, planned, nullSender) : fast;
       if (outcome) record(outcome, planned, log, metrics);
     }
 
