@@ -150,7 +150,7 @@ describe('dns-cache', () => {
     expect(Date.now() - t0).toBeLessThan(1000);
     expect(count(slowFirst, 'mx.cache.test')).toBe(1);
     // only the slow one: the answer budget wins, SERVFAIL rather than a hang
-    const only = await startTestCache({ upstreams: [slowFirst], redisUrl, prefix: redisPrefix(), env: { DNS_UPSTREAM_TIMEOUT_MS: '5000', DNS_ANSWER_BUDGET_MS: '400' } });
+    const only = await startTestCache({ upstreams: [slowFirst], redisUrl, prefix: redisPrefix(), env: { DNS_UPSTREAM_TIMEOUT_MS: '300', DNS_ANSWER_BUDGET_MS: '500' } });
     extra.push(only);
     const t1 = Date.now();
     expect((await udpQuery(only.port, { name: 'mx.cache.test', type: TYPE.A })).header.rcode).toBe(RCODE.SERVFAIL);

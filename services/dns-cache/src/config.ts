@@ -19,6 +19,9 @@ export const configSchema = z.object({
   DNS_REDIS_TIMEOUT_MS: int(150, 10, 5000, 'a Redis lookup slower than this counts as a miss, so a slow Redis never delays answers'),
   DNS_TCP_IDLE_MS: int(10_000, 100, 300_000, 'idle TCP client connections are closed after this long (RFC 7766 §6.2.3)'),
   DNS_TCP_MAX_CONNECTIONS: int(1000, 1, 100_000, 'concurrent TCP client connections; more are refused'),
+}).superRefine((c, ctx) => {
+  if (c.DNS_MIN_TTL > c.DNS_MAX_TTL) ctx.addIssue({ code: 'custom', path: ['DNS_MIN_TTL'], message: `must not exceed DNS_MAX_TTL (${c.DNS_MAX_TTL})` });
+  if (c.DNS_UPSTREAM_TIMEOUT_MS > c.DNS_ANSWER_BUDGET_MS) ctx.addIssue({ code: 'custom', path: ['DNS_UPSTREAM_TIMEOUT_MS'], message: `must not exceed DNS_ANSWER_BUDGET_MS (${c.DNS_ANSWER_BUDGET_MS}), or no second upstream is ever tried in time` });
 });
 
 export type Config = z.output<typeof configSchema>;
