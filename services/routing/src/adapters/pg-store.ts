@@ -2,7 +2,7 @@
 // decisions in one transaction (mailbox copies, new relay/bounce rows, statuses): one
 // statement on the fast path, BEGIN … COMMIT with row locks when quotas must be checked.
 import { withTransaction, type Pool, type PoolClient } from '@hopmail/db';
-import { decide, overQuota, type MailboxState, type Outcome, type PlannedRecipient } from '../policy/route-policy.ts';
+import { decide, overQuota, targetMailboxIds, type MailboxState, type Outcome, type PlannedRecipient } from '../policy/route-policy.ts';
 
 export interface QueuedMessage {
   size: number;
@@ -59,7 +59,7 @@ async function quotaStates(c: PoolClient, limited: { id: number; quota_bytes: nu
  * Returns null when there was nothing left to do.
  */
 export async function commitRouting(pool: Pool, messageId: string, size: number, planned: readonly PlannedRecipient[], nullSender: boolean): Promise<Outcome | null> {
-  const mailboxIds = [...new Set(planned.flatMap((p) => (p.plan.kind === 'deliver' ? p.plan.mailboxes.map((m) => m.id) : [])))];
+  const mailboxIds = targetMailboxIds(planned);
   return withTransaction(pool, async (c) => {
     const locked = await c.query<{ kind: 'r' | 'm'; id: number; quota_bytes: number | null }>(
       `WITH r AS (SELECT id FROM recipients WHERE message_id = $1 AND status = 'queued' ORDER BY id FOR UPDATE),

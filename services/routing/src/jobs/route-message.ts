@@ -8,7 +8,7 @@ import type { Logger } from '@hopmail/service-kit';
 import { commitFast, commitRouting, dueRelayDomains, loadQueued, QuotaCache } from '../adapters/pg-store.ts';
 import { RoutingError } from '../errors.ts';
 import type { RoutingMetrics } from '../metrics.ts';
-import { planRecipient, type Outcome, type PlannedRecipient } from '../policy/route-policy.ts';
+import { planRecipient, targetMailboxIds, type Outcome, type PlannedRecipient } from '../policy/route-policy.ts';
 
 export interface RouteMessageDeps {
   pool: Pool;
@@ -55,8 +55,9 @@ export function createRouteMessageHandler(deps: RouteMessageDeps): (payload: Pay
         plan: planRecipient(await resolveRecipient(r.address, directory, resolveOptions)),
       }));
       const nullSender = message.mailFrom === '';
-      const mailboxIds = [...new Set(planned.flatMap((p) => (p.plan.kind === 'deliver' ? p.plan.mailboxes.map((m) => m.id) : [])))];
-      const fast = (await quotas.allUnlimited(mailboxIds)) ? await commitFast(pool, messageId, message.size, planned, nullSender) : 'conflict';
+      // One statement when no target mailbox has a quota (the common case); otherwise, or
+      // when a mailbox vanished, the locking transaction that checks quota and existence.
+      const fast = (await quotas.allUnlimited(targetMailboxIds(planned))) ? await commitFast(pool, messageId, message.size, planned, nullSender) : 'conflict';
       outcome = fast === 'conflict' ? await commitRouting(pool, messageId, message.size, planned, nullSender) : fast;
       if (outcome) record(outcome, planned, log, metrics);
     }

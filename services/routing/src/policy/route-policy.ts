@@ -93,6 +93,11 @@ export interface Outcome {
   updates: { id: number; status: FinalStatus; reply: string | null; reason: BounceReason | null }[];
 }
 
+/** Every mailbox the plans deliver to, once. */
+export function targetMailboxIds(planned: readonly PlannedRecipient[]): number[] {
+  return [...new Set(planned.flatMap((p) => (p.plan.kind === 'deliver' ? p.plan.mailboxes.map((m) => m.id) : [])))];
+}
+
 export function domainOf(address: string): string {
   return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
 }
