@@ -76,6 +76,15 @@ describe('route-message handler', () => {
     expect(r.relayJobs).toEqual([`${id}@remote.test`]);
     const job = await deliverRemoteJob(id, 'remote.test');
     expect(job?.data).toEqual({ messageId: id, domain: 'remote.test' });
+    // The trace triggers (0005) see the one-statement write like any other.
+    const ev = await db.pool.query<{ type: string; recipient: string | null }>(`SELECT type, recipient FROM message_events WHERE message_id = $1 ORDER BY id`, [id]);
+    expect(ev.rows).toEqual(
+      expect.arrayContaining([
+        { type: 'routed', recipient: 'team@example.org' },
+        { type: 'routed', recipient: 'Ext@remote.test' },
+      ]),
+    );
+    expect(ev.rows.filter((e) => e.type === 'delivered-mailbox')).toHaveLength(2);
   });
 
   it('follows nested aliases', async () => {
