@@ -235,7 +235,7 @@ interface ModelClass {
 
 async function modelFor(o: K8sObject): Promise<ModelClass> {
   if (typeof o.apiVersion !== 'string' || typeof o.kind !== 'string' || !/^[A-Za-z]+$/.test(o.kind)) throw new Error(`object without apiVersion/kind: ${JSON.stringify(o).slice(0, 80)}`);
-  const [group, version] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : ['', o.apiVersion];
+  const [group = '', version = ''] = o.apiVersion.includes('/') ? o.apiVersion.split('/') : ['', o.apiVersion];
   const spec = group.endsWith('keda.sh') ? `@kubernetes-models/keda/${group}/${version}/${o.kind}` : group ? `kubernetes-models/${group}/${version}/${o.kind}` : `kubernetes-models/${version}/${o.kind}`;
   try {
     const mod = (await import(spec)) as Record<string, ModelClass>;
