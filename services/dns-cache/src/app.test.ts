@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RCODE, TYPE, decodeHeader, decodeMessage, encodeQuery } from '@hopmail/dns-wire';
-import { baseUrls, redisPrefix, startFakeDns, waitFor, type FakeDns, type FakeDnsRecord } from '@hopmail/test-kit';
+import { baseUrls, redisPrefix, startFakeDns, startPrivateRedis, waitFor, type FakeDns, type FakeDnsRecord } from '@hopmail/test-kit';
 import { startTestCache, tcpExchange, udpExchange, udpQuery, type TestCache } from './test-support.ts';
 
 const SOA = { mname: 'ns1.cache.test', rname: 'hostmaster.cache.test', serial: 1, refresh: 3600, retry: 600, expire: 86400, minimum: 2 };
@@ -248,6 +248,33 @@ describe('dns-cache', () => {
     expect((await m.hitRatio.get()).values[0]!.value).toBeGreaterThan(0);
     expect((await m.upstreamLatency.get()).values.some((v) => v.metricName?.endsWith('_count') && v.value > 0)).toBe(true);
     expect((await m.servfail.get()).values.length).toBeGreaterThan(0);
+  });
+
+  it('Redis down: answers still come from the process cache and the upstreams, quickly', async () => {
+    const priv = await startPrivateRedis();
+    const c = await startTestCache({ upstreams: [fake], redisUrl: priv.url, prefix: redisPrefix() });
+    extra.push(c);
+    expect(await c.resolver.resolve4('www.cache.test')).toEqual(['127.0.0.59']);
+    await priv.stop();
+    await waitFor(async () => c.redis.status !== 'ready', { what: 'redis connection lost' });
+    const t0 = Date.now();
+    expect(await c.resolver.resolve4('www.cache.test')).toEqual(['127.0.0.59']);
+    expect(await c.resolver.resolveMx('cache.test')).toMatchObject([{ exchange: 'mx.cache.test' }]);
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect((await c.app.metrics.redisErrors.get()).values.reduce((a, v) => a + v.value, 0)).toBeGreaterThan(0);
+  });
+
+  it('a flood of distinct misses is bounded by DNS_UPSTREAM_MAX_INFLIGHT (SERVFAIL, not a pile-up)', async () => {
+    const own = await startFakeDns({ host: '127.0.0.27', records: RECORDS, behaviour: { slow: { 'www.cache.test': 300 } } });
+    const c = await startTestCache({ upstreams: [own], redisUrl, prefix: redisPrefix(), env: { DNS_UPSTREAM_MAX_INFLIGHT: '1', DNS_UPSTREAM_TIMEOUT_MS: '1000' } });
+    extra.push(c, own);
+    const first = udpQuery(c.port, { name: 'www.cache.test', type: TYPE.A });
+    await waitFor(async () => count(own, 'www.cache.test') === 1);
+    const t0 = Date.now();
+    expect((await udpQuery(c.port, { name: 'mx.cache.test', type: TYPE.A })).header.rcode).toBe(RCODE.SERVFAIL);
+    expect(Date.now() - t0).toBeLessThan(200);
+    expect((await first).answers).toMatchObject([{ address: '127.0.0.59' }]);
+    expect((await c.app.metrics.servfail.get()).values.find((v) => v.labels.reason === 'overload')?.value).toBe(1);
   });
 
   it('graceful stop answers the query in flight, then refuses', async () => {

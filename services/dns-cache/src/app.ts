@@ -92,6 +92,7 @@ export function createApp(deps: AppDeps) {
         logger,
         metrics,
         budgetMs: config.DNS_ANSWER_BUDGET_MS,
+        maxInflight: config.DNS_UPSTREAM_MAX_INFLIGHT,
         minTtl: config.DNS_MIN_TTL,
         maxTtl: config.DNS_MAX_TTL,
         negativeMaxTtl: config.DNS_NEGATIVE_MAX_TTL,

@@ -29,6 +29,8 @@ export interface ResolverOptions extends TtlPolicy {
   logger: Logger;
   metrics: Metrics;
   budgetMs: number;
+  /** distinct questions in flight upstream at most */
+  maxInflight: number;
   serveStaleMaxS: number;
   staleTtl: number;
   now?: () => number;
@@ -111,6 +113,9 @@ export function createResolver(o: ResolverOptions) {
       let p = inflight.get(key);
       if (p) {
         o.metrics.collapsed.inc();
+      } else if (inflight.size >= o.maxInflight) {
+        if (stale) return serveStale(stale, key, q, 'overloaded', t1);
+        return servfail('overload', q);
       } else {
         p = fetch(q, key).finally(() => inflight.delete(key));
         p.catch(() => {}); // the budget may win the race; the rejection is handled below or nowhere
