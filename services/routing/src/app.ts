@@ -62,7 +62,10 @@ export function createApp(deps: RoutingDeps): RoutingApp {
   let worker: Worker | undefined;
   let lastWorkerError = 0;
 
-  async function process(payload: { messageId: string }, job: Job): Promise<void> {
+  // Errors already logged under their own event code (permanent failures).
+  const logged = new WeakSet<object>();
+
+  async function run(payload: { messageId: string }, job: Job): Promise<void> {
     const end = metrics.jobSeconds.startTimer();
     try {
       await handler(payload, job);
@@ -70,7 +73,9 @@ export function createApp(deps: RoutingDeps): RoutingApp {
       if (isPermanent(err)) {
         const code = (err as CodedError).code;
         logger.error({ event: code, jobId: job.id, msgId: payload.messageId, queue: 'route-message', err }, 'permanent failure, not retried');
-        throw new UnrecoverableError(`${code}: ${(err as Error).message}`);
+        const wrapped = new UnrecoverableError(`${code}: ${(err as Error).message}`);
+        logged.add(wrapped);
+        throw wrapped;
       }
       throw err;
     } finally {
@@ -86,7 +91,7 @@ export function createApp(deps: RoutingDeps): RoutingApp {
       return worker;
     },
     async start() {
-      worker = createWorker('route-message', process, redis, config.REDIS_PREFIX, {
+      worker = createWorker('route-message', run, redis, config.REDIS_PREFIX, {
         concurrency: config.ROUTING_CONCURRENCY,
         lockDuration: config.ROUTING_LOCK_MS,
         stalledInterval: config.ROUTING_LOCK_MS,
@@ -97,7 +102,7 @@ export function createApp(deps: RoutingDeps): RoutingApp {
         const final = err instanceof UnrecoverableError || (job?.attemptsMade ?? 0) >= attempts;
         metrics.jobs.inc({ result: final ? 'failed' : 'retry' });
         const fields = { jobId: job?.id, msgId: (job?.data as { messageId?: string } | undefined)?.messageId, queue: 'route-message', attemptsMade: job?.attemptsMade, err };
-        if (err instanceof UnrecoverableError) return; // logged with its own event code above
+        if (logged.has(err)) return;
         if (final) logger.error({ event: 'job.failed', ...fields }, 'route-message job failed for good; the reconciler retries it while recipients stay queued');
         else logger.warn({ event: 'job.retry', ...fields }, 'route-message job failed; BullMQ retries with backoff');
       });

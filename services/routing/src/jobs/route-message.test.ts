@@ -289,6 +289,36 @@ describe('case-sensitive local parts and no subaddressing', () => {
 });
 
 describe('the BullMQ worker', () => {
+  it('retries with backoff while PostgreSQL is unreachable, then delivers', async () => {
+    const url = new URL(db.url);
+    const proxy = await startTcpProxy(url.hostname, Number(url.port || 5432));
+    const pool = createPool(proxy.url(db.url), 4);
+    const p2 = redisPrefix();
+    const viaProxy = buildApp(pool, redis, { ...env, REDIS_PREFIX: p2, RECONCILE_INTERVAL_MS: '3600000' });
+    const producer = createProducer('route-message', redis, p2);
+    try {
+      const id = await newMessage(db.pool, ['alice@example.org']);
+      proxy.down();
+      await viaProxy.start();
+      await producer.add({ messageId: id });
+      await waitFor(async () => {
+        const j = await producer.queue.getJob(id);
+        return j && j.attemptsMade >= 1 && (await j.getState()) === 'delayed';
+      }, { what: 'a failed attempt waiting for its backoff' });
+      expect(await copies(db.pool, id)).toEqual([]);
+      proxy.up();
+      await waitFor(async () => (await copies(db.pool, id)).length === 1, { timeoutMs: 20_000, what: 'delivery after PostgreSQL came back' });
+      const jobs = (await viaProxy.metrics.jobs.get()).values;
+      expect(jobs.find((v) => v.labels.result === 'retry')?.value).toBeGreaterThanOrEqual(1);
+    } finally {
+      await viaProxy.stop();
+      await producer.close();
+      await pool.end();
+      await proxy.close();
+    }
+  });
+
+
   it('routes enqueued jobs; a re-added job after completion leaves one copy; a missing message fails without retries', async () => {
     await app.start();
     const producer = createProducer('route-message', redis, prefix);
