@@ -19,6 +19,7 @@ const RECORDS: FakeDnsRecord[] = [
   { name: 'stale.cache.test', type: 'A', ttl: 1, data: '127.0.0.57' },
   { name: 'shared.cache.test', type: 'A', ttl: 60, data: '127.0.0.58' },
   { name: 'www.cache.test', type: 'A', ttl: 60, data: '127.0.0.59' },
+  { name: 'peer.cache.test', type: 'A', ttl: 60, data: '127.0.0.60' },
   ...Array.from({ length: 60 }, (_, i): FakeDnsRecord => ({ name: 'big.cache.test', type: 'A', ttl: 60, data: `127.0.1.${i}` })),
 ];
 
@@ -34,7 +35,7 @@ describe('dns-cache', () => {
     fake = await startFakeDns({
       host: '127.0.0.21',
       records: RECORDS,
-      behaviour: { slow: { 'slow.cache.test': 150 }, truncateUdp: ['tc.cache.test'], servfail: ['broken.cache.test'], drop: ['silent.cache.test'] },
+      behaviour: { slow: { 'slow.cache.test': 150, 'peer.cache.test': 200 }, truncateUdp: ['tc.cache.test'], servfail: ['broken.cache.test'], drop: ['silent.cache.test'] },
     });
     cache = await startTestCache({ upstreams: [fake], redisUrl, prefix: redisPrefix() });
   });
@@ -113,6 +114,16 @@ describe('dns-cache', () => {
     expect(count(fake, 'shared.cache.test')).toBe(before);
     const metrics = await b.app.metrics.answers.get();
     expect(metrics.values.find((v) => v.labels.source === 'redis')?.value).toBe(1);
+  });
+
+  it('identical concurrent misses on two replicas: one upstream query, the other replica waits for it in Redis', async () => {
+    const prefix = redisPrefix();
+    const a = await startTestCache({ upstreams: [fake], redisUrl, prefix });
+    const b = await startTestCache({ upstreams: [fake], redisUrl, prefix });
+    extra.push(a, b);
+    const answers = await Promise.all([a.resolver.resolve4('peer.cache.test'), b.resolver.resolve4('peer.cache.test'), a.resolver.resolve4('peer.cache.test')]);
+    expect(answers).toEqual([['127.0.0.60'], ['127.0.0.60'], ['127.0.0.60']]);
+    expect(count(fake, 'peer.cache.test')).toBe(1);
   });
 
   it('identical concurrent queries are collapsed into one upstream query', async () => {

@@ -93,6 +93,9 @@ export function createApp(deps: AppDeps) {
         metrics,
         budgetMs: config.DNS_ANSWER_BUDGET_MS,
         maxInflight: config.DNS_UPSTREAM_MAX_INFLIGHT,
+        collapseAcrossReplicas: config.DNS_COLLAPSE_ACROSS_REPLICAS,
+        // a peer gives up after all its attempts; waiting longer than the budget helps nobody
+        peerWaitMs: Math.min(config.DNS_UPSTREAM_TIMEOUT_MS * config.DNS_UPSTREAM_ATTEMPTS, config.DNS_ANSWER_BUDGET_MS),
         minTtl: config.DNS_MIN_TTL,
         maxTtl: config.DNS_MAX_TTL,
         negativeMaxTtl: config.DNS_NEGATIVE_MAX_TTL,

@@ -1,4 +1,4 @@
-import { commonConfig, int, port, str, z } from '@hopmail/config';
+import { bool, commonConfig, int, port, str, z } from '@hopmail/config';
 
 export const configSchema = z.object({
   ...commonConfig,
@@ -15,6 +15,7 @@ export const configSchema = z.object({
   DNS_SERVE_STALE_MAX_S: int(86_400, 0, 604_800, 'how long past expiry an answer may still be served when every upstream fails (RFC 8767; 0 disables)'),
   DNS_STALE_TTL: int(30, 1, 3600, 'TTL of stale answers, and how long a failing name waits before the upstreams are asked again (RFC 8767 §4)'),
   DNS_UPSTREAM_MAX_INFLIGHT: int(2000, 1, 100_000, 'distinct questions being asked upstream at once; beyond it new misses get stale data or SERVFAIL (a flood of random names must not exhaust sockets)'),
+  DNS_COLLAPSE_ACROSS_REPLICAS: bool(true, 'one replica asks upstream for a missed name while the others wait for its answer in Redis (costs one Redis round trip per miss)'),
   DNS_LRU_SIZE: int(10_000, 0, 10_000_000, 'entries kept in process in front of Redis; 0 = Redis only'),
   DNS_UDP_PAYLOAD: int(1232, 512, 4096, 'EDNS UDP payload size we advertise and the largest UDP answer we send (1232 avoids IP fragmentation)'),
   DNS_REDIS_TIMEOUT_MS: int(150, 10, 5000, 'a Redis lookup slower than this counts as a miss, so a slow Redis never delays answers'),

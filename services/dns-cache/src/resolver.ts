@@ -31,6 +31,10 @@ export interface ResolverOptions extends TtlPolicy {
   budgetMs: number;
   /** distinct questions in flight upstream at most */
   maxInflight: number;
+  /** collapse identical misses across replicas too: one replica asks, the others wait for its entry in Redis */
+  collapseAcrossReplicas: boolean;
+  /** how long a replica waits for another's answer before asking itself */
+  peerWaitMs: number;
   serveStaleMaxS: number;
   staleTtl: number;
   now?: () => number;
@@ -56,16 +60,51 @@ export function createResolver(o: ResolverOptions) {
     };
   };
 
+  /** Another replica is asking: wait for its entry to appear in Redis, or for its claim to go. */
+  const awaitPeer = async (key: string): Promise<CacheEntry | undefined> => {
+    const until = now() + o.peerWaitMs;
+    while (now() < until) {
+      await new Promise((r) => setTimeout(r, 10));
+      const seen = await o.shared.peek(key);
+      if (!seen) return undefined;
+      if (seen.entry && remainingTtl(seen.entry, now()) > 0) return seen.entry;
+      if (!seen.claimed) return undefined;
+    }
+    return undefined;
+  };
+
   const fetch = async (q: DnsQuestion, key: string): Promise<Fetched> => {
-    const reply = await o.upstream.resolve(q);
-    const d = decideCaching(reply, o);
-    if (!d.cache || d.ttl <= 0) return { uncached: reply };
-    const entry: CacheEntry = { kind: d.kind, rcode: reply.header.rcode, storedAt: now(), ttl: d.ttl, answers: d.answers, authorities: d.authorities, additionals: d.additionals };
-    o.lru.set(key, entry);
-    failedUntil.delete(key);
-    // Not awaited by the client's answer; shared.set never throws.
-    void o.shared.set(key, entry, (entry.ttl + o.serveStaleMaxS) * 1000);
-    return { entry };
+    let claimed = false;
+    if (o.collapseAcrossReplicas) {
+      const claim = await o.shared.claim(key, o.peerWaitMs);
+      if (claim === false) {
+        const peer = await awaitPeer(key);
+        if (peer) {
+          o.metrics.collapsed.inc();
+          o.lru.set(key, peer);
+          return { entry: peer };
+        }
+      }
+      claimed = claim === true;
+    }
+    try {
+      const reply = await o.upstream.resolve(q);
+      const d = decideCaching(reply, o);
+      if (!d.cache || d.ttl <= 0) return { uncached: reply };
+      const entry: CacheEntry = { kind: d.kind, rcode: reply.header.rcode, storedAt: now(), ttl: d.ttl, answers: d.answers, authorities: d.authorities, additionals: d.additionals };
+      o.lru.set(key, entry);
+      failedUntil.delete(key);
+      // The client's answer does not wait for Redis (shared.set never throws). The claim is
+      // released only after the write, so a waiting replica finds the entry, not a gap.
+      const stored = o.shared.set(key, entry, (entry.ttl + o.serveStaleMaxS) * 1000);
+      if (claimed) {
+        claimed = false;
+        void stored.then(() => o.shared.release(key));
+      }
+      return { entry };
+    } finally {
+      if (claimed) void o.shared.release(key);
+    }
   };
 
   const servfail = (reason: string, q: DnsQuestion): Resolution => {

@@ -10,13 +10,35 @@ import { deserializeEntry, serializeEntry, type CacheEntry } from '../protocol/e
 export interface SharedCache {
   get(key: string): Promise<CacheEntry | undefined>;
   set(key: string, entry: CacheEntry, keepMs: number): Promise<void>;
+  /**
+   * Claims the upstream query for `key` across replicas (SET NX PX). true: ours to ask;
+   * false: another replica is asking; undefined: Redis unavailable (ask anyway).
+   */
+  claim(key: string, ms: number): Promise<boolean | undefined>;
+  release(key: string): Promise<void>;
+  /** The entry and whether a claim is still held, in one round trip; undefined on Redis trouble. */
+  peek(key: string): Promise<{ entry: CacheEntry | undefined; claimed: boolean } | undefined>;
 }
 
 export function createRedisCache(opts: { redis: Redis; prefix: string; timeoutMs: number; logger: Logger; metrics: Metrics }): SharedCache {
   const { redis, logger, metrics } = opts;
   const k = (key: string) => `${opts.prefix}:dns:${key}`;
+  const lock = (key: string) => `${opts.prefix}:dns-asking:${key}`;
+  const withTimeout = async <T>(p: Promise<T>): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        p,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`redis slower than ${opts.timeoutMs} ms`)), opts.timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
   let lastLog = 0;
-  const failed = (op: 'get' | 'set', err: unknown) => {
+  const failed = (op: string, err: unknown) => {
     metrics.redisErrors.inc({ op });
     // one line per 10 s is enough to notice; per query would drown the log
     if (Date.now() - lastLog > 10_000) {
@@ -26,20 +48,12 @@ export function createRedisCache(opts: { redis: Redis; prefix: string; timeoutMs
   };
   return {
     async get(key) {
-      let timer: NodeJS.Timeout | undefined;
       try {
-        const raw = await Promise.race([
-          redis.getBuffer(k(key)),
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`redis get slower than ${opts.timeoutMs} ms`)), opts.timeoutMs);
-          }),
-        ]);
+        const raw = await withTimeout(redis.getBuffer(k(key)));
         return raw ? deserializeEntry(raw) : undefined;
       } catch (err) {
         failed('get', err);
         return undefined;
-      } finally {
-        clearTimeout(timer);
       }
     },
     async set(key, entry, keepMs) {
@@ -47,6 +61,32 @@ export function createRedisCache(opts: { redis: Redis; prefix: string; timeoutMs
         await redis.set(k(key), serializeEntry(entry), 'PX', Math.max(1, Math.ceil(keepMs)));
       } catch (err) {
         failed('set', err);
+      }
+    },
+    async claim(key, ms) {
+      try {
+        return (await withTimeout(redis.set(lock(key), String(process.pid), 'PX', Math.max(1, Math.ceil(ms)), 'NX'))) === 'OK';
+      } catch (err) {
+        failed('claim', err);
+        return undefined;
+      }
+    },
+    async release(key) {
+      try {
+        await redis.del(lock(key));
+      } catch (err) {
+        failed('release', err);
+      }
+    },
+    async peek(key) {
+      try {
+        const res = await withTimeout(redis.pipeline().getBuffer(k(key)).exists(lock(key)).exec());
+        if (!res || res.some(([e]) => e)) return undefined;
+        const raw = res[0]![1] as Buffer | null;
+        return { entry: raw ? deserializeEntry(raw) : undefined, claimed: res[1]![1] === 1 };
+      } catch (err) {
+        failed('peek', err);
+        return undefined;
       }
     },
   };
