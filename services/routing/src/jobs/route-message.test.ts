@@ -223,6 +223,11 @@ describe('route-message handler', () => {
     );
     expect(r.rows[0]!.n).toBe(Math.floor(2000 / size));
     expect(r.rows[0]!.used).toBeLessThanOrEqual(2000);
+    // The same message three times at once on the locking path: still one copy.
+    await addMailbox(db.pool, 'roomy@example.org', 1_000_000);
+    const once = await newMessage(db.pool, ['roomy@example.org']);
+    await Promise.all([app.route(once), app.route(once), app.route(once)]);
+    expect(await copies(db.pool, once)).toEqual(['roomy@example.org']);
     const st = await db.pool.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM recipients WHERE message_id = ANY($1) GROUP BY status ORDER BY status`, [ids]);
     expect(st.rows).toEqual([
       { status: 'bounced', n: 8 - Math.floor(2000 / size) },
