@@ -82,6 +82,8 @@ export class PgMaildropStore {
         const row = rows[index]!;
         // substring() on an uncompressed (STORAGE EXTERNAL) bytea fetches only the TOAST
         // chunks it needs, so memory per session is one chunk whatever the message size.
+        // Text result format (hex, decoded natively by pg). Per-query binary format is not
+        // an option: pg decodes DataRow fields as UTF-8 unless the whole client is binary.
         for (let offset = 0; ; ) {
           check();
           const r = await client.query<{ chunk: Buffer }>('SELECT substring(raw FROM $2 FOR $3) AS chunk FROM messages WHERE id = $1', [
