@@ -183,6 +183,18 @@ describe.each(overlays)('deploy/overlays/%s', (overlay) => {
     expect(deployment(svc).spec.template.metadata.annotations?.['prometheus.io/port']).toBe(String(cfg.HEALTH_PORT));
   });
 
+  it.each(services)('%s: passes TLS files when its schema knows them, from the mounted Secret', (svc) => {
+    const keys = ['TLS_CERT_FILE', 'TLS_KEY_FILE'].filter((k) => k in schemas.get(svc)!.shape);
+    const { env } = serviceEnv(svc);
+    const mounts: Any[] = container(svc).volumeMounts ?? [];
+    for (const k of keys) {
+      expect(env[k], `${svc} ${k}`).toMatch(/^\/etc\/hopmail\/certs\//);
+      const mount = mounts.find((m) => env[k]!.startsWith(m.mountPath + '/'));
+      const volume = deployment(svc).spec.template.spec.volumes.find((v: Any) => v.name === mount?.name);
+      expect(volume?.secret?.secretName, `${svc} ${k}`).toBe('hopmail-tls');
+    }
+  });
+
   it.each(services)('%s: probes on the service kit endpoints', (svc) => {
     const c = container(svc);
     const cfg = config(svc);
