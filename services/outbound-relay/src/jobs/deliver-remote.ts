@@ -67,7 +67,7 @@ export function createDeliverRemote(d: DeliverDeps) {
 
     let last: Verdict = { outcome: 'deferred', reply: `451 4.4.1 No MX host of ${p.domain} reachable`, mx: null };
     for (const host of target.hosts) {
-      if (isLoop({ mxHost: host, ourHostname: d.hostname, ownAddresses: d.ownAddresses, allowLoopback: d.allowLoopback })) {
+      if (!target.smarthost && isLoop({ mxHost: host, ourHostname: d.hostname, ownAddresses: d.ownAddresses, allowLoopback: d.allowLoopback })) {
         return finish(message, all({ outcome: 'bounced', reply: `554 5.4.6 Mail for ${p.domain} loops back to myself (MX ${host})`, mx: null }), null, 'bounced', null, false, ctx);
       }
       let ips: string[];
@@ -82,7 +82,8 @@ export function createDeliverRemote(d: DeliverDeps) {
         ips = a.value;
       }
       for (const ip of ips) {
-        if (!target.fixedIp && isLoop({ mxHost: host, ip, ourHostname: d.hostname, ownAddresses: d.ownAddresses, allowLoopback: d.allowLoopback })) {
+        // A configured smarthost may well be on loopback (a local filter); only MX data is suspect.
+        if (!target.smarthost && isLoop({ mxHost: host, ip, ourHostname: d.hostname, ownAddresses: d.ownAddresses, allowLoopback: d.allowLoopback })) {
           return finish(message, all({ outcome: 'bounced', reply: `554 5.4.6 Mail for ${p.domain} loops back to myself (MX ${host}[${ip}])`, mx: null }), null, 'bounced', null, false, ctx);
         }
         if (!(await d.limits.takeRate(host))) return throttle(recipients, host, 'rate', ctx);
@@ -105,12 +106,12 @@ export function createDeliverRemote(d: DeliverDeps) {
 
   async function plan(domain: string): Promise<
     | { kind: 'verdict'; v: Verdict }
-    | { kind: 'hosts'; hosts: string[]; port: number; fixedIp?: string; auth?: { user: string; pass: string } | undefined; requireTls: boolean }
+    | { kind: 'hosts'; hosts: string[]; port: number; fixedIp?: string; auth?: { user: string; pass: string } | undefined; requireTls: boolean; smarthost: boolean }
   > {
     const sh = d.smarthost;
     if (sh && (sh.domains.length === 0 || sh.domains.includes(domain.toLowerCase()))) {
       const literal = /^[\d.]+$|:/.test(sh.host) ? sh.host : undefined;
-      return { kind: 'hosts', hosts: [sh.host], port: sh.port, ...(literal ? { fixedIp: literal } : {}), auth: sh.auth, requireTls: sh.requireTls && !!sh.auth };
+      return { kind: 'hosts', hosts: [sh.host], port: sh.port, ...(literal ? { fixedIp: literal } : {}), auth: sh.auth, requireTls: sh.requireTls && !!sh.auth, smarthost: true };
     }
     const mx = await d.dns.mx(domain);
     if (!mx.ok && mx.kind === 'nxdomain') return { kind: 'verdict', v: { outcome: 'bounced', reply: `550 5.1.2 Host or domain name not found: ${domain} (NXDOMAIN)`, mx: null } };
@@ -122,7 +123,7 @@ export function createDeliverRemote(d: DeliverDeps) {
       const a = await d.dns.addresses(domain);
       if (!a.ok && a.kind !== 'temporary') return { kind: 'verdict', v: { outcome: 'bounced', reply: `550 5.1.2 ${domain} has no MX and no address records`, mx: null } };
     }
-    return { kind: 'hosts', hosts: planned.hosts, port: d.port, requireTls: false };
+    return { kind: 'hosts', hosts: planned.hosts, port: d.port, requireTls: false, smarthost: false };
   }
 
   async function transaction(message: WorkMessage, recipients: WorkRecipient[], s: Session, domain: string, ctx: Record<string, unknown>): Promise<void> {
