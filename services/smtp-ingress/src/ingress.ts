@@ -141,7 +141,9 @@ export function createIngress(deps: IngressDeps) {
           if (ended) return;
           chunks = [];
           state.log.info({ event: EVENTS.messageAborted, msgId: id, bytes: stream.byteLength }, 'connection lost during DATA; nothing stored');
-          resolve({ verdict: defer(451, '4.4.2', 'Connection lost during DATA', 'aborted') });
+          const v = defer(451, '4.4.2', 'Connection lost during DATA', 'aborted');
+          rejected('data', v);
+          resolve({ verdict: v });
         });
         stream.on('end', () => {
           ended = true;
@@ -191,7 +193,8 @@ export function createIngress(deps: IngressDeps) {
                   metrics.enqueueFailures.inc();
                   state.log.warn({ event: EVENTS.enqueueFailed, msgId: id, err: r.error }, 'message committed but route-message job not added; the reconciler will re-enqueue it');
                 }
-                state.log.info({ event: EVENTS.messageAccepted, msgId: id, from: mailFrom, rcpts: recipients.length, size }, 'message accepted');
+                const tx = sessions.transaction(envelope);
+                state.log.info({ event: EVENTS.messageAccepted, msgId: id, from: mailFrom, rcpts: recipients.length, size, ms: tx ? Date.now() - tx.startedAt : undefined }, 'message accepted');
                 resolve({ verdict: { kind: 'accept' }, reply: `2.0.0 Ok: queued as ${id}` });
               },
               (err: unknown) => {
