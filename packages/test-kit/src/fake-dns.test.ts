@@ -48,6 +48,7 @@ describe('fake-dns', () => {
         { name: 'mx1.example.test', type: 'A', ttl: 30, data: '127.0.0.10' },
         { name: 'mx1.example.test', type: 'AAAA', data: '::1' },
         { name: 'alias.example.test', type: 'CNAME', data: 'mx1.example.test' },
+        { name: 'nullmx.example.test', type: 'MX', data: { preference: 0, exchange: '.' } },
         { name: 'deep.sub.example.test', type: 'TXT', data: 'x'.repeat(300) },
         ...Array.from({ length: 60 }, (_, i) => ({ name: 'big.example.test', type: 'A' as const, data: `127.0.1.${i}` })),
       ],
@@ -97,6 +98,10 @@ describe('fake-dns', () => {
     expect(out.header.rcode).toBe(RCODE.NXDOMAIN);
     expect(out.authorities).toEqual([]);
     await expect(resolver.resolve4('nope.example.test')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+  });
+
+  it('Null MX (RFC 7505) is served as preference 0, exchange "."', async () => {
+    expect(await resolver.resolveMx('nullmx.example.test')).toMatchObject([{ priority: 0, exchange: '' }]);
   });
 
   it('CNAME is followed within the records', async () => {

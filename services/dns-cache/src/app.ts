@@ -50,7 +50,8 @@ export function createApp(deps: AppDeps) {
       return undefined;
     }
     if (c.kind === 'reply') {
-      metrics.malformed.inc({ reason: c.reason.startsWith('dns.') ? 'formerr' : c.reason.split(' ')[0]! });
+      // label by the answer (a fixed set), the detail goes to the debug log
+      metrics.malformed.inc({ reason: c.reason === 'badvers' ? 'badvers' : (RCODE_NAMES[c.reply.header.rcode] ?? 'other') });
       logger.debug({ event: EVENT.queryMalformed, remoteIp: remote, reason: c.reason, transport }, 'query refused before lookup');
       return answered(encodeReply(c.reply, undefined).bytes, c.reply.header.rcode, 'local');
     }

@@ -19,9 +19,9 @@ export function classifyQuery(buf: Buffer): ClientQuery {
   try {
     header = decodeHeader(buf);
   } catch {
-    return { kind: 'drop', reason: 'short header' };
+    return { kind: 'drop', reason: 'short-header' };
   }
-  if (header.qr) return { kind: 'drop', reason: 'response sent as query' };
+  if (header.qr) return { kind: 'drop', reason: 'response' };
   let msg: DnsMessage;
   try {
     msg = decodeMessage(buf);
