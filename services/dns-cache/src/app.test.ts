@@ -261,6 +261,16 @@ describe('dns-cache', () => {
     expect((await m.servfail.get()).values.length).toBeGreaterThan(0);
   });
 
+  it('an IPv6 upstream ([::1]:port) works over UDP and TCP', async () => {
+    const v6 = await startFakeDns({ host: '::1', records: RECORDS, behaviour: { truncateUdp: ['tc.cache.test'] } });
+    extra.push(v6);
+    const c = await startTestCache({ upstreams: [], redisUrl, prefix: redisPrefix(), env: { DNS_UPSTREAMS: `[::1]:${v6.port}` } });
+    extra.push(c);
+    expect(await c.resolver.resolve4('www.cache.test')).toEqual(['127.0.0.59']);
+    expect(await c.resolver.resolveMx('tc.cache.test')).toMatchObject([{ exchange: 'mx.cache.test' }]);
+    expect(v6.queries.map((q) => q.transport)).toEqual(['udp', 'udp', 'tcp']);
+  });
+
   it('Redis down: answers still come from the process cache and the upstreams, quickly', async () => {
     const priv = await startPrivateRedis();
     const c = await startTestCache({ upstreams: [fake], redisUrl: priv.url, prefix: redisPrefix() });

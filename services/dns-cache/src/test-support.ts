@@ -28,7 +28,7 @@ export async function startTestCache(o: { upstreams: { host: string; port: numbe
       DNS_PORT: '0',
       REDIS_URL: o.redisUrl,
       REDIS_PREFIX: o.prefix,
-      DNS_UPSTREAMS: o.upstreams.map((u) => `${u.host}:${u.port}`).join(','),
+      DNS_UPSTREAMS: o.upstreams.map((u) => (u.host.includes(':') ? `[${u.host}]:${u.port}` : `${u.host}:${u.port}`)).join(','),
       DNS_UPSTREAM_TIMEOUT_MS: '300',
       DNS_ANSWER_BUDGET_MS: '1500',
       ...o.env,
