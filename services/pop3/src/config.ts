@@ -18,7 +18,7 @@ export const configSchema = z.object({
   AUTH_MAX_FAILURES_PER_ACCOUNT: int(10, 1, 100_000, 'failed logins per account within the window before every login to it is refused, across replicas'),
   AUTH_MAX_FAILURES_PER_IP: int(30, 1, 1_000_000, 'failed logins per client address within the window before its logins are refused, across replicas'),
   RATE_LIMIT_TIMEOUT_MS: int(500, 10, 10_000, 'how long a login waits for Redis before going on without the cross-replica counters'),
-  RETR_CHUNK_BYTES: int(262_144, 1_024, 16_777_216, 'bytes read from PostgreSQL per round trip when streaming RETR/TOP; bounds per-session memory'),
+  RETR_CHUNK_BYTES: int(131_072, 1_024, 16_777_216, 'bytes read from PostgreSQL per round trip when streaming RETR/TOP; bounds per-session memory'),
 });
 
 export type Config = z.output<typeof configSchema>;

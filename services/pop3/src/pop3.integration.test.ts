@@ -286,6 +286,19 @@ describe('security and limits', () => {
     }
   });
 
+  it('stop() closes idle sessions with [SYS/TEMP], deleting nothing, and refuses new ones', async () => {
+    const r = await startTestApp(env);
+    const box = await mailbox([DOTS]);
+    const c = await login(box.address, r);
+    expect(await c.cmd('DELE 1')).toMatch(/^\+OK/);
+    await r.stop();
+    expect(await c.line()).toBe('-ERR [SYS/TEMP] server shutting down');
+    await c.closed();
+    expect(await rows(box.id)).toEqual(box.ids);
+    const again = await login(box.address);
+    again.close();
+  });
+
   it('refuses plaintext logins when ALLOW_PLAINTEXT_AUTH=false', async () => {
     const r = await startTestApp({ ...env, ALLOW_PLAINTEXT_AUTH: 'false' });
     try {
