@@ -1,4 +1,4 @@
-import { commonConfig, int, port, str, z } from '@hopmail/config';
+import { bool, commonConfig, int, port, str, z } from '@hopmail/config';
 
 export const configSchema = z.object({
   ...commonConfig,
@@ -18,6 +18,20 @@ export const configSchema = z.object({
   ARGON2_MEMORY_KIB: int(19_456, 1024, 1_048_576, 'Argon2id memory cost per password hash (OWASP minimum 19 MiB); raise it on big machines'),
   ARGON2_TIME_COST: int(2, 1, 20, 'Argon2id passes per password hash'),
   ARGON2_PARALLELISM: int(1, 1, 16, 'Argon2id lanes per password hash'),
+  ADMIN_AUTH_FAIL_LIMIT: int(20, 1, 100_000, 'failed authentications per client IP within ADMIN_AUTH_FAIL_WINDOW_S before every request from it is refused 429 (counted in Redis, shared by replicas)'),
+  ADMIN_AUTH_FAIL_WINDOW_S: int(300, 1, 86_400, 'window of the authentication-failure limit, seconds'),
+  QUEUE_BULK_BATCH: int(500, 1, 10_000, 'recipient rows changed per transaction by bulk queue actions; smaller batches hold row locks for less time'),
+  EVENTS_PUBLISH: bool(true, 'run the outbox publisher that moves public trace events from PostgreSQL to the Redis stream (one replica at a time holds its lock)'),
+  EVENTS_PUBLISH_INTERVAL_MS: int(500, 20, 60_000, 'how often the publisher looks for new events'),
+  EVENTS_STREAM_MAXLEN: int(100_000, 100, 100_000_000, 'approximate length the Redis event stream is trimmed to (XADD MAXLEN ~)'),
+  WEBHOOK_DISPATCH: bool(true, 'run the webhook dispatcher in this process (consumer group on the event stream; safe in every replica)'),
+  WEBHOOK_POLL_INTERVAL_MS: int(500, 20, 60_000, 'how often due webhook deliveries are looked for; the stream read blocks at most this long'),
+  WEBHOOK_TIMEOUT_MS: int(5000, 100, 60_000, 'timeout of one webhook POST, connect to last byte'),
+  WEBHOOK_CONCURRENCY: int(8, 1, 256, 'webhook POSTs in flight at once in this process'),
+  WEBHOOK_RETRY_MIN_MS: int(10_000, 10, 86_400_000, 'first retry delay of a failed webhook delivery; doubles per attempt'),
+  WEBHOOK_RETRY_MAX_MS: int(3_600_000, 10, 86_400_000, 'longest delay between tries of one delivery'),
+  WEBHOOK_MAX_ATTEMPTS: int(10, 1, 100, 'tries of one delivery before it is given up (status failed)'),
+  WEBHOOK_DISABLE_AFTER: int(50, 1, 100_000, 'consecutive failed POSTs after which a webhook is disabled (re-enable with PATCH enabled=true)'),
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -6,10 +6,12 @@ export const ERROR_CODES = {
   invalid_request: 400,
   invalid_cursor: 400,
   unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  rate_limited: 429,
   internal: 500,
   unavailable: 503,
 } as const;
@@ -29,6 +31,7 @@ export class ApiError extends CodedError {
 
 export const badRequest = (message: string) => new ApiError('invalid_request', message);
 export const notFound = (message: string) => new ApiError('not_found', message);
+export const forbidden = (message: string) => new ApiError('forbidden', message);
 export const conflict = (message: string) => new ApiError('conflict', message);
 
 /** PostgreSQL SQLSTATEs and socket errors that mean "the database is not reachable now". */

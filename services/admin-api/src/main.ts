@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from '@hopmail/config';
 import { createPool, ping } from '@hopmail/db';
+import { createRedis } from '@hopmail/queue';
 import { createLogger, createRegistry, runService } from '@hopmail/service-kit';
 import { createApp } from './app.ts';
 import { configSchema, type Config } from './config.ts';
@@ -19,13 +20,14 @@ try {
 const logger = createLogger('admin-api', config.LOG_LEVEL);
 const registry = createRegistry('admin-api');
 const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE, 'hopmail-admin-api');
-const app = createApp({ config, logger, registry, pool });
+const redis = createRedis(config.REDIS_URL);
+const app = createApp({ config, logger, registry, pool, redis });
 await runService({
   name: 'admin-api',
   logger,
   config,
   registry,
-  checks: { postgres: () => ping(pool) },
+  checks: { postgres: () => ping(pool), redis: () => redis.ping() },
   app,
-  resources: [{ name: 'postgres', close: () => pool.end() }],
+  resources: [{ name: 'redis', close: () => redis.quit() }, { name: 'postgres', close: () => pool.end() }],
 });

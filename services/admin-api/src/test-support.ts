@@ -1,6 +1,8 @@
 // Helpers for this service's integration tests (not a test file itself).
 import { Writable } from 'node:stream';
-import { createTestDatabase, type TestDatabase } from '@hopmail/test-kit';
+import { baseUrls, createTestDatabase, redisPrefix, type TestDatabase } from '@hopmail/test-kit';
+import { createRedis } from '@hopmail/queue';
+import type { Redis } from 'ioredis';
 import { createLogger, createRegistry, type prom } from '@hopmail/service-kit';
 import { argon2idHasher } from './adapters/password.ts';
 import { createApp, type AdminApp } from './app.ts';
@@ -10,6 +12,8 @@ export const TOKEN = 'test-token-0123456789abcdefghijklmnop';
 
 export interface TestApi {
   db: TestDatabase;
+  redis: Redis;
+  prefix: string;
   app: AdminApp;
   registry: prom.Registry;
   base: string;
@@ -17,12 +21,26 @@ export interface TestApi {
   logText(): string;
   /** fetch with the bearer token and a JSON body when given. */
   call(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: any; headers: Headers }>;
+  /** The same with another bearer token (an API key). */
+  as(token: string): (method: string, path: string, body?: unknown) => Promise<{ status: number; json: any; headers: Headers }>;
   close(): Promise<void>;
 }
 
 export async function startTestApi(env: Record<string, string> = {}): Promise<TestApi> {
   const db = await createTestDatabase();
-  const config = configSchema.parse({ DATABASE_URL: db.url, ADMIN_TOKEN: TOKEN, ADMIN_PORT: '0', HEALTH_PORT: '0', ...env });
+  const prefix = redisPrefix();
+  const config = configSchema.parse({
+    DATABASE_URL: db.url,
+    REDIS_URL: baseUrls().redisUrl,
+    REDIS_PREFIX: prefix,
+    ADMIN_TOKEN: TOKEN,
+    ADMIN_PORT: '0',
+    HEALTH_PORT: '0',
+    EVENTS_PUBLISH_INTERVAL_MS: '50',
+    WEBHOOK_POLL_INTERVAL_MS: '50',
+    ...env,
+  });
+  const redis = createRedis(baseUrls().redisUrl);
   const chunks: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -33,34 +51,39 @@ export async function startTestApi(env: Record<string, string> = {}): Promise<Te
   const logger = createLogger('admin-api', 'debug', sink);
   const registry = createRegistry('admin-api');
   // Small Argon2id parameters keep the tests fast; the format ($argon2id$) is the same.
-  const app = createApp({ config, logger, registry, pool: db.pool, hasher: argon2idHasher({ memoryKib: 1024, timeCost: 1, parallelism: 1 }) });
+  const app = createApp({ config, logger, registry, pool: db.pool, redis, hasher: argon2idHasher({ memoryKib: 1024, timeCost: 1, parallelism: 1 }) });
   await app.start();
   const base = `http://127.0.0.1:${app.port()}`;
+  const call = async (method: string, path: string, body: unknown, headers: Record<string, string>) => {
+    const h: Record<string, string> = { authorization: `Bearer ${TOKEN}`, ...headers };
+    let payload: string | undefined;
+    if (body !== undefined) {
+      payload = typeof body === 'string' ? body : JSON.stringify(body);
+      h['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(base + path, { method, headers: h, body: payload });
+    const text = await res.text();
+    let json: unknown = undefined;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = text;
+    }
+    return { status: res.status, json: json as any, headers: res.headers };
+  };
   return {
     db,
+    redis,
+    prefix,
     app,
     registry,
     base,
     logText: () => chunks.join(''),
-    async call(method, path, body, headers = {}) {
-      const h: Record<string, string> = { authorization: `Bearer ${TOKEN}`, ...headers };
-      let payload: string | undefined;
-      if (body !== undefined) {
-        payload = typeof body === 'string' ? body : JSON.stringify(body);
-        h['content-type'] ??= 'application/json';
-      }
-      const res = await fetch(base + path, { method, headers: h, body: payload });
-      const text = await res.text();
-      let json: unknown = undefined;
-      try {
-        json = text ? JSON.parse(text) : undefined;
-      } catch {
-        json = text;
-      }
-      return { status: res.status, json, headers: res.headers };
-    },
+    call: (method, path, body, headers = {}) => call(method, path, body, headers),
+    as: (token) => (method, path, body) => call(method, path, body, { authorization: `Bearer ${token}` }),
     async close() {
       await app.stop();
+      await redis.quit();
       await db.drop();
     },
   };

@@ -46,6 +46,8 @@ export interface ListOptions {
   limit: number;
   after: string | null;
   domain?: string | undefined;
+  /** Only these (lower-case) domains: a domain-admin key's. */
+  only?: readonly string[] | null | undefined;
 }
 
 function page<T>(rows: (T & { sortKey: string })[], limit: number): Page<T> {
@@ -92,8 +94,9 @@ export class Store {
     const r = await this.pool.query<DomainRow & { sortKey: string }>(
       `SELECT ${DOMAIN_COLS}, lower(d.name) AS "sortKey" FROM domains d
         WHERE ($1::text IS NULL OR lower(d.name) > $1)
+          AND ($3::text[] IS NULL OR lower(d.name) = ANY($3::text[]))
         ORDER BY lower(d.name) LIMIT $2`,
-      [o.after, o.limit + 1],
+      [o.after, o.limit + 1, o.only ?? null],
     );
     return page(r.rows, o.limit);
   }
@@ -103,8 +106,10 @@ export class Store {
    * domain row is locked first: a concurrent mailbox insert needs a KEY SHARE lock on it
    * (foreign key), so nothing can slip in between the count and the delete.
    */
-  async deleteDomain(name: string, cascade: boolean): Promise<'deleted' | 'missing' | { mailboxes: number; aliases: number }> {
+  async deleteDomain(name: string, cascade: boolean, actor: string): Promise<'deleted' | 'missing' | { mailboxes: number; aliases: number }> {
     return withTransaction(this.pool, async (c: PoolClient) => {
+      // Cascaded mailbox_messages deletions are traced as this admin's action, not as POP3's.
+      await c.query(`SELECT set_config('hopmail.actor', $1, true)`, [actor]);
       const d = await c.query<{ id: number }>('SELECT id FROM domains WHERE lower(name) = lower($1) FOR UPDATE', [name]);
       const id = d.rows[0]?.id;
       if (id === undefined) return 'missing';
@@ -155,8 +160,9 @@ export class Store {
          FROM mailboxes m JOIN domains d ON d.id = m.domain_id
         WHERE ($1::text IS NULL OR lower(m.address) > $1)
           AND ($3::text IS NULL OR lower(d.name) = lower($3))
+          AND ($4::text[] IS NULL OR lower(d.name) = ANY($4::text[]))
         ORDER BY lower(m.address) LIMIT $2`,
-      [o.after, o.limit + 1, o.domain ?? null],
+      [o.after, o.limit + 1, o.domain ?? null, o.only ?? null],
     );
     return page(r.rows, o.limit);
   }
@@ -176,11 +182,14 @@ export class Store {
     return r.rows[0] ?? null;
   }
 
-  async deleteMailbox(address: string): Promise<boolean> {
+  async deleteMailbox(address: string, actor: string): Promise<boolean> {
     // mailbox_messages go with it (ON DELETE CASCADE); the messages and recipient rows stay
-    // as the record of what was delivered.
-    const r = await this.pool.query('DELETE FROM mailboxes WHERE lower(address) = lower($1)', [address]);
-    return (r.rowCount ?? 0) > 0;
+    // as the record of what was delivered. The trace records the removal as this admin's.
+    return withTransaction(this.pool, async (c: PoolClient) => {
+      await c.query(`SELECT set_config('hopmail.actor', $1, true)`, [actor]);
+      const r = await c.query('DELETE FROM mailboxes WHERE lower(address) = lower($1)', [address]);
+      return (r.rowCount ?? 0) > 0;
+    });
   }
 
   // ---- aliases ----
@@ -208,8 +217,9 @@ export class Store {
          FROM aliases a JOIN domains d ON d.id = a.domain_id
         WHERE ($1::text IS NULL OR lower(a.source) > $1)
           AND ($3::text IS NULL OR lower(d.name) = lower($3))
+          AND ($4::text[] IS NULL OR lower(d.name) = ANY($4::text[]))
         ORDER BY lower(a.source) LIMIT $2`,
-      [o.after, o.limit + 1, o.domain ?? null],
+      [o.after, o.limit + 1, o.domain ?? null, o.only ?? null],
     );
     return page(r.rows, o.limit);
   }

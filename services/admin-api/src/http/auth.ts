@@ -6,6 +6,12 @@ const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
 
 export type AuthVerdict = 'ok' | 'missing' | 'invalid';
 
+/** The credential of an `Authorization: Bearer <x>` header, or null. */
+export function parseBearer(authorization: string | undefined): string | null {
+  const m = authorization ? /^Bearer[ ]+([^\s]+)[ ]*$/i.exec(authorization) : null;
+  return m ? m[1]! : null;
+}
+
 export function bearerChecker(token: string): (authorization: string | undefined) => AuthVerdict {
   const expected = digest(token);
   return (authorization) => {

@@ -41,7 +41,7 @@ export const errorBody = {
 /** Error responses every /v1 route may give. */
 export function errors(...extra: number[]): Record<number, typeof errorBody> {
   const out: Record<number, typeof errorBody> = {};
-  for (const s of [400, 401, 500, 503, ...extra]) out[s] = { ...errorBody, description: describeStatus(s) } as typeof errorBody;
+  for (const s of new Set([400, 401, 403, 429, 500, 503, ...extra])) out[s] = { ...errorBody, description: describeStatus(s) } as typeof errorBody;
   return out;
 }
 
@@ -49,6 +49,8 @@ function describeStatus(s: number): string {
   switch (s) {
     case 400: return 'invalid request (the message names the field)';
     case 401: return 'missing or wrong bearer token';
+    case 403: return 'the key\'s scope does not allow this (read-only key, or a domain-admin key outside its domains)';
+    case 429: return 'too many failed authentications from this address; see Retry-After';
     case 404: return 'no such resource';
     case 409: return 'conflicts with existing data';
     case 413: return 'request body too large';

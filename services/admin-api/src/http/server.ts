@@ -5,20 +5,32 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from '@hopmail/service-kit';
 import { ApiError } from '../errors.ts';
-import { bearerChecker, challenge } from './auth.ts';
+import { KEY_PREFIX } from '../adapters/keys.ts';
+import type { AuthLimiter } from '../adapters/rate-limit.ts';
+import { permits, type Principal } from '../policy/scope.ts';
+import { bearerChecker, challenge, parseBearer } from './auth.ts';
+import { auditEntry } from './audit.ts';
 import { errorHandler } from './error-handler.ts';
 import type { HttpMetrics } from './metrics.ts';
 import { aliasRoutes } from './routes/aliases.ts';
 import type { RouteDeps } from './routes/context.ts';
 import { domainRoutes } from './routes/domains.ts';
 import { mailboxRoutes } from './routes/mailboxes.ts';
+import { auditRoutes } from './routes/audit.ts';
+import { keyRoutes } from './routes/keys.ts';
+import { messageRoutes } from './routes/messages.ts';
+import { queueRoutes } from './routes/queue.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 
 export interface ServerOptions extends RouteDeps {
   logger: Logger;
   token: string;
   bodyLimit: number;
   metrics: HttpMetrics;
+  limiter: AuthLimiter;
 }
+
+const BOOTSTRAP: Principal = { actor: 'bootstrap', keyId: null, scope: 'admin', domains: [] };
 
 const isPublic = (route: string | undefined) => route === '/docs' || (route?.startsWith('/docs/') ?? false);
 
@@ -29,6 +41,9 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
     bodyLimit: o.bodyLimit,
     exposeHeadRoutes: false,
+    // A request that arrives while closing is still served (with Connection: close, below)
+    // rather than refused with Fastify's own 503 body, which is not our error shape.
+    return503OnClosing: false,
     ajv: {
       customOptions: {
         // Unknown properties are an error, not silently dropped (Fastify's default).
@@ -50,12 +65,47 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   });
 
   const check = bearerChecker(o.token);
+  app.decorateRequest('principal', null);
+  app.decorateRequest('audit', null);
   app.addHook('onRequest', async (req, reply) => {
     if (isPublic(req.routeOptions.url)) return;
-    const verdict = check(req.headers.authorization);
-    if (verdict === 'ok') return;
-    void reply.header('www-authenticate', challenge(verdict));
-    throw new ApiError('unauthorized', verdict === 'missing' ? 'Authorization: Bearer <ADMIN_TOKEN> required' : 'invalid bearer token');
+    const wait = await o.limiter.blockedFor(req.ip);
+    if (wait > 0) {
+      void reply.header('retry-after', String(wait));
+      throw new ApiError('rate_limited', `too many failed authentications from this address; retry in ${wait} s`);
+    }
+    let verdict = check(req.headers.authorization);
+    if (verdict === 'ok') req.principal = BOOTSTRAP;
+    else if (verdict === 'invalid') {
+      const token = parseBearer(req.headers.authorization);
+      const p = token?.startsWith(KEY_PREFIX) ? await o.keys.authenticate(token) : null;
+      if (p) {
+        req.principal = p;
+        verdict = 'ok';
+      }
+    }
+    if (verdict !== 'ok') {
+      if (verdict === 'invalid') await o.limiter.fail(req.ip);
+      void reply.header('www-authenticate', challenge(verdict));
+      throw new ApiError('unauthorized', verdict === 'missing' ? 'Authorization: Bearer <ADMIN_TOKEN> required' : 'invalid bearer token');
+    }
+    if (req.routeOptions.url === undefined) return; // 404 follows
+    const access = req.routeOptions.config.access ?? (req.method === 'GET' ? 'read' : 'write');
+    if (!permits(req.principal!, access)) {
+      throw new ApiError('forbidden', `a ${req.principal!.scope} key may not ${req.method === 'GET' ? 'read this' : 'change anything here'}`);
+    }
+  });
+
+  // Every change (and every refused attempt at one) is in the audit log before the client
+  // hears back, so a 2xx seen means an audit row exists.
+  app.addHook('onSend', async (req, reply) => {
+    const e = auditEntry(req, reply.statusCode);
+    if (!e) return;
+    try {
+      await o.auditLog.write(e);
+    } catch (err) {
+      req.log.error({ event: 'audit.write-failed', err, action: e.action, actor: e.actor }, 'audit entry not written');
+    }
   });
 
   app.addHook('preValidation', async (req) => {
@@ -94,11 +144,18 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
       info: {
         title: 'Hopmail admin API',
         version: '1.0.0',
-        description: 'Domains, mailboxes and aliases. Every /v1 route needs `Authorization: Bearer <ADMIN_TOKEN>`. Errors are `{ "error": { "code", "message" } }`.',
+        description:
+          'Domains, mailboxes, aliases, message trace, queue control, webhooks, API keys and the audit log. Every /v1 route needs ' +
+          '`Authorization: Bearer <ADMIN_TOKEN or API key>`. Errors are `{ "error": { "code", "message" } }`. Lists are paged with opaque cursors.',
       },
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearerAuth: [] }],
-      tags: [{ name: 'domains' }, { name: 'mailboxes' }, { name: 'aliases' }],
+      tags: [
+        { name: 'domains' }, { name: 'mailboxes' }, { name: 'aliases' },
+        { name: 'messages', description: 'search and trace' },
+        { name: 'queue', description: 'queue control: list, retry, hold, release, delete' },
+        { name: 'webhooks' }, { name: 'keys', description: 'API keys (admin only)' }, { name: 'audit' },
+      ],
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
@@ -106,5 +163,10 @@ export async function buildServer(o: ServerOptions): Promise<FastifyInstance> {
   domainRoutes(app, o);
   mailboxRoutes(app, o);
   aliasRoutes(app, o);
+  messageRoutes(app, o);
+  queueRoutes(app, o);
+  webhookRoutes(app, o);
+  keyRoutes(app, o);
+  auditRoutes(app, o);
   return app;
 }

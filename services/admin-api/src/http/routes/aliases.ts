@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { badRequest, conflict, isForeignKeyViolation, isUniqueViolation, notFound } from '../../errors.ts';
 import { checkAliasSource, checkAliasTargets, checkDomainName } from '../../policy/names.ts';
 import { aliasSource, aliasTarget, bodyErrors, domainName, errors, listQuery, noContent, page, timestamp } from '../schemas.ts';
-import { must, pageArgs, pageOut, type RouteDeps } from './context.ts';
+import { must, pageArgs, pageOut, principalOf, requireDomain, type RouteDeps } from './context.ts';
+import { domainLimit } from '../../policy/scope.ts';
 
 export const MAX_TARGETS = 100;
 
@@ -22,6 +23,7 @@ export function aliasRoutes(app: FastifyInstance, { store, defaultLimit }: Route
   app.post<{ Body: { source: string; targets: string[] } }>(
     '/v1/aliases',
     {
+      config: { action: 'alias.create' },
       schema: {
         tags,
         summary: 'Create an alias',
@@ -29,11 +31,12 @@ export function aliasRoutes(app: FastifyInstance, { store, defaultLimit }: Route
           "source is 'local@domain' or '@domain' (catch-all) in an existing local domain. An alias may share its address with a mailbox: the alias wins " +
           '(add the mailbox address to the targets to keep a copy). Loops are not refused here; routing detects them at delivery.',
         body: { type: 'object', required: ['source', 'targets'], additionalProperties: false, properties: { source: aliasSource, targets } },
-        response: { 201: alias, ...errors(409, ...bodyErrors) },
+        response: { 201: alias, ...errors(403, 409, ...bodyErrors) },
       },
     },
     async (req, reply) => {
       const s = must(checkAliasSource('body.source', req.body.source));
+      requireDomain(req, s.domain);
       const t = must(checkAliasTargets('body.targets', req.body.targets));
       const d = await store.findDomain(s.domain);
       if (!d) throw conflict(`domain ${s.domain} does not exist; create it first with POST /v1/domains`);
@@ -52,18 +55,20 @@ export function aliasRoutes(app: FastifyInstance, { store, defaultLimit }: Route
 
   app.get<{ Querystring: { limit?: number; cursor?: string; domain?: string } }>(
     '/v1/aliases',
-    { schema: { tags, summary: 'List aliases', querystring: listQuery(true), response: { 200: page(alias), ...errors() } } },
+    { schema: { tags, summary: 'List aliases', querystring: listQuery(true), response: { 200: page(alias), ...errors(403) } } },
     async (req) => {
       const domain = req.query.domain === undefined ? undefined : must(checkDomainName('querystring.domain', req.query.domain));
-      return pageOut(await store.listAliases({ ...pageArgs(req.query, defaultLimit), domain }));
+      if (domain !== undefined) requireDomain(req, domain);
+      return pageOut(await store.listAliases({ ...pageArgs(req.query, defaultLimit), domain, only: domainLimit(principalOf(req)) }));
     },
   );
 
   app.get<{ Params: { source: string } }>(
     '/v1/aliases/:source',
-    { schema: { tags, summary: 'Show an alias', params: sourceParams, response: { 200: alias, ...errors(404) } } },
+    { schema: { tags, summary: 'Show an alias', params: sourceParams, response: { 200: alias, ...errors(403, 404) } } },
     async (req) => {
       const s = must(checkAliasSource('params.source', req.params.source));
+      requireDomain(req, s.domain);
       const row = await store.getAlias(s.source);
       if (!row) throw notFound(`alias ${s.source} does not exist`);
       return row;
@@ -72,9 +77,10 @@ export function aliasRoutes(app: FastifyInstance, { store, defaultLimit }: Route
 
   app.delete<{ Params: { source: string } }>(
     '/v1/aliases/:source',
-    { schema: { tags, summary: 'Delete an alias', params: sourceParams, response: { 204: noContent, ...errors(404) } } },
+    { config: { action: 'alias.delete' }, schema: { tags, summary: 'Delete an alias', params: sourceParams, response: { 204: noContent, ...errors(403, 404) } } },
     async (req, reply) => {
       const s = must(checkAliasSource('params.source', req.params.source));
+      requireDomain(req, s.domain);
       if (!(await store.deleteAlias(s.source))) throw notFound(`alias ${s.source} does not exist`);
       req.log.info({ event: 'alias.deleted', source: s.source }, 'alias deleted');
       return reply.code(204).send();

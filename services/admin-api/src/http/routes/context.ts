@@ -1,13 +1,43 @@
+import type { FastifyRequest } from 'fastify';
+import type { Producer } from '@hopmail/queue';
 import type { PasswordHasher } from '../../adapters/password.ts';
 import type { Store } from '../../adapters/store.ts';
-import { ApiError, badRequest } from '../../errors.ts';
+import type { KeyStore } from '../../adapters/keys.ts';
+import type { AuditStore } from '../../adapters/audit.ts';
+import type { QueueStore } from '../../adapters/queue.ts';
+import type { MessageStore } from '../../adapters/messages.ts';
+import type { WebhookStore } from '../../adapters/webhooks.ts';
+import { ApiError, badRequest, forbidden } from '../../errors.ts';
 import type { Checked } from '../../policy/names.ts';
 import { decodeCursor, encodeCursor } from '../../policy/cursor.ts';
+import { coversDomain, type Access, type Principal } from '../../policy/scope.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null;
+    /** What the audit entry of this request says beyond method, route and params. */
+    audit: { target?: string; details?: Record<string, unknown> } | null;
+  }
+  interface FastifyContextConfig {
+    /** Default: 'read' for GET, 'write' otherwise. */
+    access?: Access;
+    /** Audit action name of a changing route, e.g. 'mailbox.create'. */
+    action?: string;
+  }
+}
 
 export interface RouteDeps {
   store: Store;
   hasher: PasswordHasher;
   defaultLimit: number;
+  keys: KeyStore;
+  auditLog: AuditStore;
+  queue: QueueStore;
+  messages: MessageStore;
+  webhooks: WebhookStore;
+  routeProducer: Producer<'route-message'>;
+  relayProducer: Producer<'deliver-remote'>;
+  bulkBatch: number;
 }
 
 /** The value of a policy check, or a 400 naming the field. */
@@ -27,4 +57,18 @@ export function pageArgs(q: { limit?: number; cursor?: string }, defaultLimit: n
 
 export function pageOut<T>(p: { items: T[]; nextKey: string | null }): { items: T[]; nextCursor: string | null } {
   return { items: p.items, nextCursor: p.nextKey === null ? null : encodeCursor(p.nextKey) };
+}
+
+export function principalOf(req: FastifyRequest): Principal {
+  if (!req.principal) throw new ApiError('unauthorized', 'not authenticated');
+  return req.principal;
+}
+
+/** 403 unless the caller may act on `domain`. */
+export function requireDomain(req: FastifyRequest, domain: string): void {
+  if (!coversDomain(principalOf(req), domain)) throw forbidden(`this key is not allowed to access domain ${domain.toLowerCase()}`);
+}
+
+export function noteAudit(req: FastifyRequest, target: string | undefined, details: Record<string, unknown> = {}): void {
+  req.audit = { ...(target === undefined ? {} : { target }), details: { ...(req.audit?.details ?? {}), ...details } };
 }

@@ -3,7 +3,8 @@ import type { DomainKind } from '../../adapters/store.ts';
 import { conflict, isUniqueViolation, notFound } from '../../errors.ts';
 import { checkDomainName } from '../../policy/names.ts';
 import { bodyErrors, domainName, errors, listQuery, noContent, page, timestamp } from '../schemas.ts';
-import { must, pageArgs, pageOut, type RouteDeps } from './context.ts';
+import { must, pageArgs, pageOut, principalOf, requireDomain, type RouteDeps } from './context.ts';
+import { domainLimit } from '../../policy/scope.ts';
 
 const kind = { type: 'string', enum: ['local', 'relay'], description: "'local' has mailboxes; 'relay' is accepted and forwarded out" } as const;
 
@@ -27,11 +28,12 @@ export function domainRoutes(app: FastifyInstance, { store, defaultLimit }: Rout
   app.post<{ Body: { name: string; kind?: DomainKind } }>(
     '/v1/domains',
     {
+      config: { access: 'admin', action: 'domain.create' },
       schema: {
         tags,
-        summary: 'Create a domain',
+        summary: 'Create a domain (admin)',
         body: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: domainName, kind: { ...kind, default: 'local' } } },
-        response: { 201: domain, ...errors(409, ...bodyErrors) },
+        response: { 201: domain, ...errors(403, 409, ...bodyErrors) },
       },
     },
     async (req, reply) => {
@@ -50,14 +52,15 @@ export function domainRoutes(app: FastifyInstance, { store, defaultLimit }: Rout
   app.get<{ Querystring: { limit?: number; cursor?: string } }>(
     '/v1/domains',
     { schema: { tags, summary: 'List domains', querystring: listQuery(false), response: { 200: page(domain), ...errors() } } },
-    async (req) => pageOut(await store.listDomains(pageArgs(req.query, defaultLimit))),
+    async (req) => pageOut(await store.listDomains({ ...pageArgs(req.query, defaultLimit), only: domainLimit(principalOf(req)) })),
   );
 
   app.get<{ Params: { name: string } }>(
     '/v1/domains/:name',
-    { schema: { tags, summary: 'Show a domain with its mailbox and alias counts', params: nameParams, response: { 200: domainDetail, ...errors(404) } } },
+    { schema: { tags, summary: 'Show a domain with its mailbox and alias counts', params: nameParams, response: { 200: domainDetail, ...errors(403, 404) } } },
     async (req) => {
       const name = must(checkDomainName('params.name', req.params.name));
+      requireDomain(req, name);
       const row = await store.getDomain(name);
       if (!row) throw notFound(`domain ${name} does not exist`);
       return row;
@@ -67,19 +70,20 @@ export function domainRoutes(app: FastifyInstance, { store, defaultLimit }: Rout
   app.delete<{ Params: { name: string }; Querystring: { cascade?: boolean } }>(
     '/v1/domains/:name',
     {
+      config: { access: 'admin', action: 'domain.delete' },
       schema: {
         tags,
-        summary: 'Delete a domain',
+        summary: 'Delete a domain (admin)',
         description: 'Refused with 409 while the domain has mailboxes or aliases, unless ?cascade=true, which deletes them (and the mail in those mailboxes) too.',
         params: nameParams,
         querystring: { type: 'object', additionalProperties: false, properties: { cascade: { type: 'boolean', default: false } } },
-        response: { 204: noContent, ...errors(404, 409) },
+        response: { 204: noContent, ...errors(403, 404, 409) },
       },
     },
     async (req, reply) => {
       const name = must(checkDomainName('params.name', req.params.name));
       const cascade = req.query.cascade === true;
-      const r = await store.deleteDomain(name, cascade);
+      const r = await store.deleteDomain(name, cascade, principalOf(req).actor);
       if (r === 'missing') throw notFound(`domain ${name} does not exist`);
       if (r !== 'deleted') throw conflict(`domain ${name} still has ${r.mailboxes} mailbox(es) and ${r.aliases} alias(es); delete them first or pass ?cascade=true`);
       req.log.info({ event: 'domain.deleted', domain: name, cascade }, 'domain deleted');

@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { badRequest, conflict, isForeignKeyViolation, isUniqueViolation, notFound } from '../../errors.ts';
 import { checkAddress, checkDomainName } from '../../policy/names.ts';
 import { address, bodyErrors, domainName, errors, listQuery, noContent, page, password, quotaBytes, timestamp } from '../schemas.ts';
-import { must, pageArgs, pageOut, type RouteDeps } from './context.ts';
+import { must, pageArgs, pageOut, principalOf, requireDomain, type RouteDeps } from './context.ts';
+import { domainLimit } from '../../policy/scope.ts';
 
 const mailbox = {
   type: 'object',
@@ -28,16 +29,18 @@ export function mailboxRoutes(app: FastifyInstance, { store, hasher, defaultLimi
   app.post<{ Body: { address: string; password: string; quotaBytes?: number } }>(
     '/v1/mailboxes',
     {
+      config: { action: 'mailbox.create' },
       schema: {
         tags,
         summary: 'Create a mailbox',
         description: "The domain must exist (else 409) and be of kind 'local' (else 400). The password is stored as an Argon2id hash and never returned.",
         body: { type: 'object', required: ['address', 'password'], additionalProperties: false, properties: { address, password, quotaBytes: { ...quotaBytes, default: 0 } } },
-        response: { 201: mailbox, ...errors(409, ...bodyErrors) },
+        response: { 201: mailbox, ...errors(403, 409, ...bodyErrors) },
       },
     },
     async (req, reply) => {
       const a = must(checkAddress('body.address', req.body.address));
+      requireDomain(req, a.domain);
       const d = await store.findDomain(a.domain);
       if (!d) throw conflict(`domain ${a.domain} does not exist; create it first with POST /v1/domains`);
       if (d.kind !== 'local') throw badRequest(`domain ${a.domain} is a relay domain; mailboxes live only in local domains`);
@@ -56,10 +59,11 @@ export function mailboxRoutes(app: FastifyInstance, { store, hasher, defaultLimi
 
   app.get<{ Querystring: { limit?: number; cursor?: string; domain?: string } }>(
     '/v1/mailboxes',
-    { schema: { tags, summary: 'List mailboxes', querystring: listQuery(true), response: { 200: page(mailbox), ...errors() } } },
+    { schema: { tags, summary: 'List mailboxes', querystring: listQuery(true), response: { 200: page(mailbox), ...errors(403) } } },
     async (req) => {
       const domain = req.query.domain === undefined ? undefined : must(checkDomainName('querystring.domain', req.query.domain));
-      return pageOut(await store.listMailboxes({ ...pageArgs(req.query, defaultLimit), domain }));
+      if (domain !== undefined) requireDomain(req, domain);
+      return pageOut(await store.listMailboxes({ ...pageArgs(req.query, defaultLimit), domain, only: domainLimit(principalOf(req)) }));
     },
   );
 
@@ -70,11 +74,12 @@ export function mailboxRoutes(app: FastifyInstance, { store, hasher, defaultLimi
         tags,
         summary: 'Show a mailbox with its message count and size',
         params: addressParams,
-        response: { 200: mailboxDetail, ...errors(404) },
+        response: { 200: mailboxDetail, ...errors(403, 404) },
       },
     },
     async (req) => {
       const a = must(checkAddress('params.address', req.params.address));
+      requireDomain(req, a.domain);
       const row = await store.getMailbox(a.address);
       if (!row) throw notFound(`mailbox ${a.address} does not exist`);
       return row;
@@ -84,16 +89,18 @@ export function mailboxRoutes(app: FastifyInstance, { store, hasher, defaultLimi
   app.patch<{ Params: { address: string }; Body: { password?: string; quotaBytes?: number } }>(
     '/v1/mailboxes/:address',
     {
+      config: { action: 'mailbox.update' },
       schema: {
         tags,
         summary: 'Change the password and/or the quota of a mailbox',
         params: addressParams,
         body: { type: 'object', minProperties: 1, additionalProperties: false, properties: { password, quotaBytes } },
-        response: { 200: mailbox, ...errors(404, ...bodyErrors) },
+        response: { 200: mailbox, ...errors(403, 404, ...bodyErrors) },
       },
     },
     async (req) => {
       const a = must(checkAddress('params.address', req.params.address));
+      requireDomain(req, a.domain);
       const passwordHash = req.body.password === undefined ? undefined : await hasher.hash(req.body.password);
       const row = await store.updateMailbox(a.address, { passwordHash, quotaBytes: req.body.quotaBytes });
       if (!row) throw notFound(`mailbox ${a.address} does not exist`);
@@ -105,16 +112,18 @@ export function mailboxRoutes(app: FastifyInstance, { store, hasher, defaultLimi
   app.delete<{ Params: { address: string } }>(
     '/v1/mailboxes/:address',
     {
+      config: { action: 'mailbox.delete' },
       schema: {
         tags,
         summary: 'Delete a mailbox and the mail in it',
         params: addressParams,
-        response: { 204: noContent, ...errors(404) },
+        response: { 204: noContent, ...errors(403, 404) },
       },
     },
     async (req, reply) => {
       const a = must(checkAddress('params.address', req.params.address));
-      if (!(await store.deleteMailbox(a.address))) throw notFound(`mailbox ${a.address} does not exist`);
+      requireDomain(req, a.domain);
+      if (!(await store.deleteMailbox(a.address, principalOf(req).actor))) throw notFound(`mailbox ${a.address} does not exist`);
       req.log.info({ event: 'mailbox.deleted', address: a.address }, 'mailbox deleted');
       return reply.code(204).send();
     },

@@ -1,0 +1,286 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ensureJob, type Producer } from '@hopmail/queue';
+import type { QueueAction } from '../../adapters/queue.ts';
+import { domainLimit, coversDomain } from '../../policy/scope.ts';
+import { RECIPIENT_STATUSES, type QueueFilter, type RecipientStatus } from '../../policy/queue-filter.ts';
+import { checkDomainName } from '../../policy/names.ts';
+import { forbidden } from '../../errors.ts';
+import { address, bodyErrors, domainName, errors, page, text, timestamp } from '../schemas.ts';
+import { must, noteAudit, pageArgs, pageOut, principalOf, type RouteDeps } from './context.ts';
+import { uuid } from './messages.ts';
+
+const tags = ['queue'];
+const statusList = RECIPIENT_STATUSES.join('|');
+
+const filterProps = {
+  domain: { ...domainName, description: 'destination (recipient) domain' },
+  sender: text(254, { description: "envelope sender; '<>' for the null sender, '@example.org' for a whole sender domain" }),
+  recipient: address,
+  messageId: { ...uuid, description: 'one message (queue id)' },
+  minAgeSeconds: { type: 'integer', minimum: 0, maximum: 10 * 365 * 86400, description: 'received at least this long ago' },
+  maxAgeSeconds: { type: 'integer', minimum: 0, maximum: 10 * 365 * 86400, description: 'received at most this long ago' },
+  reply: text(200, { description: 'substring of the last remote reply, case-insensitive' }),
+} as const;
+
+const bodyFilter = {
+  type: 'object',
+  minProperties: 1,
+  additionalProperties: false,
+  description: 'which recipients; at least one condition (an empty filter would touch the whole queue)',
+  properties: { status: { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', enum: [...RECIPIENT_STATUSES] } }, ...filterProps },
+} as const;
+
+const queryFilter = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    status: { type: 'string', pattern: `^(${statusList})(,(${statusList}))*$`, description: 'comma-separated statuses (default deferred,held,relay,failed,bounced)' },
+    ...filterProps,
+    limit: { type: 'integer', minimum: 1, maximum: 500, description: 'page size (1 to 500)' },
+    cursor: { type: 'string', minLength: 1, maxLength: 2048, pattern: '^[A-Za-z0-9_-]+$', description: 'opaque; the nextCursor of the previous page' },
+  },
+} as const;
+
+const { limit: _l, cursor: _c, ...countProps } = queryFilter.properties;
+const countQuery = { ...queryFilter, properties: countProps } as const;
+
+const recipient = {
+  type: 'object',
+  required: ['id', 'messageId', 'address', 'domain', 'status', 'attempts', 'nextAttemptAt', 'lastReply', 'lastMx', 'sender', 'receivedAt', 'size', 'updatedAt'],
+  additionalProperties: false,
+  properties: {
+    id: { type: 'integer' },
+    messageId: uuid,
+    address: { type: 'string' },
+    domain: { type: 'string' },
+    status: { type: 'string', enum: [...RECIPIENT_STATUSES] },
+    attempts: { type: 'integer' },
+    nextAttemptAt: { type: ['string', 'null'], format: 'date-time' },
+    lastReply: { type: ['string', 'null'] },
+    lastMx: { type: ['string', 'null'] },
+    sender: { type: 'string' },
+    receivedAt: timestamp,
+    size: { type: 'integer' },
+    updatedAt: timestamp,
+  },
+} as const;
+
+const actionResult = {
+  type: 'object',
+  required: ['action', 'matched', 'changed', 'jobs', 'nextCursor'],
+  additionalProperties: false,
+  properties: {
+    action: { type: 'string', enum: ['retry', 'hold', 'release', 'delete'] },
+    matched: { type: 'integer', description: 'recipients matching the filter in a state the action applies to' },
+    changed: { type: 'integer', description: 'recipients this call changed (0 when repeated)' },
+    jobs: { type: 'integer', description: 'deliver-remote jobs added or revived' },
+    nextCursor: { type: ['string', 'null'], description: 'set when maxRows stopped the walk: pass back as cursor to continue' },
+  },
+} as const;
+
+type Filter = Omit<QueueFilter, 'status'> & { status?: string | RecipientStatus[] };
+const DEFAULT_LIST: RecipientStatus[] = ['deferred', 'held', 'relay', 'failed', 'bounced'];
+
+function toFilter(req: FastifyRequest, f: Filter, defaults: RecipientStatus[] | undefined): QueueFilter {
+  const status = typeof f.status === 'string' ? (f.status.split(',') as RecipientStatus[]) : (f.status ?? defaults);
+  if (f.domain !== undefined) {
+    const d = must(checkDomainName('filter.domain', f.domain));
+    if (!coversDomain(principalOf(req), d)) throw forbidden(`this key is not allowed to access domain ${d}`);
+  }
+  return {
+    status,
+    domain: f.domain,
+    sender: f.sender,
+    recipient: f.recipient,
+    messageId: f.messageId?.toLowerCase(),
+    minAgeSeconds: f.minAgeSeconds,
+    maxAgeSeconds: f.maxAgeSeconds,
+    reply: f.reply,
+  };
+}
+
+/** ensureJob for each pair, a few at a time. */
+async function wakeAll(producer: Producer<'deliver-remote'>, pairs: { messageId: string; domain: string }[]): Promise<number> {
+  let n = 0;
+  for (let i = 0; i < pairs.length; i += 50) {
+    const r = await Promise.all(pairs.slice(i, i + 50).map((p) => ensureJob(producer, 'deliver-remote', p)));
+    n += r.filter((x) => x !== 'present').length;
+  }
+  return n;
+}
+
+async function oldestAge(q: Producer<'deliver-remote'>['queue']): Promise<number> {
+  let oldest = Infinity;
+  for (const state of ['wait', 'prioritized', 'delayed', 'active'] as const) {
+    const jobs = await q.getJobs([state], 0, 0, true);
+    for (const j of jobs) if (j?.timestamp) oldest = Math.min(oldest, j.timestamp);
+  }
+  return oldest === Infinity ? 0 : Math.max(0, Math.round((Date.now() - oldest) / 1000));
+}
+
+export function queueRoutes(app: FastifyInstance, d: RouteDeps): void {
+  const { queue, defaultLimit } = d;
+
+  app.get<{ Querystring: Filter & { limit?: number; cursor?: string } }>(
+    '/v1/queue/recipients',
+    {
+      schema: {
+        tags,
+        summary: 'List recipients in the queue with their next attempt and last reply',
+        description: 'Oldest first. Without ?status=, lists deferred, held, relay (waiting for the relay), failed and bounced recipients.',
+        querystring: queryFilter,
+        response: { 200: page(recipient), ...errors() },
+      },
+    },
+    async (req) => pageOut(await queue.list(toFilter(req, req.query, DEFAULT_LIST), domainLimit(principalOf(req)), pageArgs(req.query, defaultLimit))),
+  );
+
+  app.get<{ Querystring: Filter }>(
+    '/v1/queue/count',
+    {
+      schema: {
+        tags,
+        summary: 'How many recipients match a filter',
+        querystring: countQuery,
+        response: { 200: { type: 'object', required: ['count'], additionalProperties: false, properties: { count: { type: 'integer' } } }, ...errors() },
+      },
+    },
+    async (req) => ({ count: await queue.count(toFilter(req, req.query, DEFAULT_LIST), domainLimit(principalOf(req))) }),
+  );
+
+  const describe: Record<QueueAction, string> = {
+    retry: 'Retry now: deferred and relay recipients get next attempt = now and a deliver-remote job right away.',
+    hold: 'Hold: relay and deferred recipients become held; nothing delivers them until released (they still age towards expiry).',
+    release: 'Release: held recipients go back to relay/deferred with next attempt = now and a deliver-remote job.',
+    delete: 'Delete: queued, relay, deferred and held recipients are given up, with a DSN to the sender (dsn: true, sent by the outbound relay) or without (status failed).',
+  };
+  for (const action of ['retry', 'hold', 'release', 'delete'] as const) {
+    app.post<{ Body: { filter: Filter; dsn?: boolean; maxRows?: number; cursor?: string } }>(
+      `/v1/queue/${action}`,
+      {
+        config: { action: `queue.${action}` },
+        schema: {
+          tags,
+          summary: describe[action].split(':')[0],
+          description: `${describe[action]} Safe to repeat: rows already in the target state are not touched again, and the counts say what this call did.`,
+          body: {
+            type: 'object',
+            required: ['filter'],
+            additionalProperties: false,
+            properties: {
+              filter: bodyFilter,
+              ...(action === 'delete' ? { dsn: { type: 'boolean', default: false, description: 'send a DSN to the sender' } } : {}),
+              maxRows: { type: 'integer', minimum: 1, maximum: 1_000_000, description: 'stop after this many rows and return nextCursor (progress reporting); default: all' },
+              cursor: { type: 'string', minLength: 1, maxLength: 2048, pattern: '^[A-Za-z0-9_-]+$', description: 'continue a walk that maxRows stopped' },
+            },
+          },
+          response: { 200: actionResult, ...errors(...bodyErrors) },
+        },
+      },
+      async (req) => {
+        const p = principalOf(req);
+        const filter = toFilter(req, req.body.filter, undefined);
+        const { after } = pageArgs({ cursor: req.body.cursor }, 1);
+        const r = await queue.apply(action, filter, domainLimit(p), { actor: p.actor, dsn: req.body.dsn === true, batch: d.bulkBatch, after, maxRows: req.body.maxRows ?? null });
+        const jobs = await wakeAll(d.relayProducer, r.wake);
+        noteAudit(req, undefined, { matched: r.matched, changed: r.changed, jobs });
+        req.log.info({ event: `queue.${action}`, actor: p.actor, matched: r.matched, changed: r.changed, jobs }, `queue ${action}`);
+        return { action, matched: r.matched, changed: r.changed, jobs, nextCursor: pageOut({ items: [], nextKey: r.nextKey }).nextCursor };
+      },
+    );
+  }
+
+  const counts = {
+    type: 'object',
+    required: ['count', 'oldestAgeSeconds'],
+    additionalProperties: false,
+    properties: { count: { type: 'integer' }, oldestAgeSeconds: { type: 'integer' } },
+  } as const;
+
+  app.get(
+    '/v1/queue/stats',
+    {
+      config: { access: 'read-global' },
+      schema: {
+        tags,
+        summary: 'Depth and oldest item of each BullMQ queue, and unfinished recipients in PostgreSQL by status',
+        response: {
+          200: {
+            type: 'object',
+            required: ['queues', 'recipients'],
+            additionalProperties: false,
+            properties: {
+              queues: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  required: ['name', 'waiting', 'active', 'delayed', 'prioritized', 'failed', 'oldestAgeSeconds'],
+                  additionalProperties: false,
+                  properties: {
+                    name: { type: 'string' },
+                    waiting: { type: 'integer' },
+                    active: { type: 'integer' },
+                    delayed: { type: 'integer' },
+                    prioritized: { type: 'integer' },
+                    failed: { type: 'integer' },
+                    oldestAgeSeconds: { type: 'integer', description: 'age of the oldest waiting, delayed or active job' },
+                  },
+                },
+              },
+              recipients: {
+                type: 'object',
+                required: ['queued', 'relay', 'deferred', 'held'],
+                additionalProperties: false,
+                properties: { queued: counts, relay: counts, deferred: counts, held: counts },
+              },
+            },
+          },
+          ...errors(),
+        },
+      },
+    },
+    async () => {
+      const queues = [];
+      for (const pr of [d.routeProducer, d.relayProducer]) {
+        const c = await pr.queue.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'failed');
+        queues.push({ name: pr.queue.name, waiting: c.wait ?? 0, active: c.active ?? 0, delayed: c.delayed ?? 0, prioritized: c.prioritized ?? 0, failed: c.failed ?? 0, oldestAgeSeconds: await oldestAge(pr.queue) });
+      }
+      return { queues, recipients: await queue.totals(null) };
+    },
+  );
+
+  app.get<{ Querystring: { limit?: number; cursor?: string } }>(
+    '/v1/queue/domains',
+    {
+      schema: {
+        tags,
+        summary: 'Waiting recipients per destination domain, with the oldest message age',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: 500 },
+            cursor: { type: 'string', minLength: 1, maxLength: 2048, pattern: '^[A-Za-z0-9_-]+$' },
+          },
+        },
+        response: {
+          200: page({
+            type: 'object',
+            required: ['domain', 'relay', 'deferred', 'held', 'oldestAgeSeconds', 'nextAttemptAt'],
+            additionalProperties: false,
+            properties: {
+              domain: { type: 'string' },
+              relay: { type: 'integer' },
+              deferred: { type: 'integer' },
+              held: { type: 'integer' },
+              oldestAgeSeconds: { type: 'integer' },
+              nextAttemptAt: { type: ['string', 'null'], format: 'date-time' },
+            },
+          }),
+          ...errors(),
+        },
+      },
+    },
+    async (req) => pageOut(await queue.domains(domainLimit(principalOf(req)), pageArgs(req.query, defaultLimit))),
+  );
+}

@@ -1,0 +1,158 @@
+// Webhook delivery, apart from the mail path: mail services only append events in
+// PostgreSQL; this reads the public event stream with a consumer group, writes one delivery
+// row per subscribed webhook (idempotent), acknowledges, and POSTs due deliveries with a
+// timeout and a bounded number in flight. A slow or failing endpoint costs only its own
+// retries here, never a mail transaction.
+import { hostname } from 'node:os';
+import { parseEntry, streamKey, type PublicEvent } from '@hopmail/events';
+import type { Logger } from '@hopmail/service-kit';
+import type { Redis } from 'ioredis';
+import type { ClaimedDelivery, WebhookStore } from '../adapters/webhooks.ts';
+import { retryDelay, sign, SIGNATURE_HEADER } from '../policy/webhook.ts';
+
+export const WEBHOOK_GROUP = 'webhooks';
+
+export interface DispatcherOptions {
+  store: WebhookStore;
+  /** A connection of its own: XREADGROUP BLOCK holds it. */
+  redis: Redis;
+  prefix: string;
+  logger: Logger;
+  pollMs: number;
+  timeoutMs: number;
+  concurrency: number;
+  retry: { minMs: number; maxMs: number; maxAttempts: number };
+  disableAfter: number;
+}
+
+type Entries = [string, string[]][];
+
+export function createWebhookDispatcher(o: DispatcherOptions) {
+  const key = streamKey(o.prefix);
+  const consumer = `${hostname()}:${process.pid}`;
+  let stopped = false;
+  let inFlight = 0;
+  const running = new Set<Promise<unknown>>();
+  let readLoop: Promise<void> | undefined;
+  let sendTimer: NodeJS.Timeout | undefined;
+
+  async function ensureGroup(): Promise<void> {
+    try {
+      // '$': a new group starts with events published from now on.
+      await o.redis.xgroup('CREATE', key, WEBHOOK_GROUP, '$', 'MKSTREAM');
+    } catch (err) {
+      if (!/BUSYGROUP/.test(String((err as Error).message))) throw err;
+    }
+  }
+
+  async function handle(entries: Entries): Promise<void> {
+    if (!entries.length) return;
+    const events = entries.map(([, fields]) => parseEntry(fields)).filter((e): e is PublicEvent => e !== null);
+    const created = await o.store.fanOut(events);
+    await o.redis.xack(key, WEBHOOK_GROUP, ...entries.map(([id]) => id));
+    if (created > 0) pump();
+  }
+
+  async function read(): Promise<void> {
+    await ensureGroup();
+    // Our own unacknowledged entries first (a previous run of this consumer), then entries
+    // another consumer left pending for over a minute (it died), then new ones.
+    const own = (await o.redis.xreadgroup('GROUP', WEBHOOK_GROUP, consumer, 'COUNT', 500, 'STREAMS', key, '0')) as [string, Entries][] | null;
+    await handle(own?.[0]?.[1] ?? []);
+    const claimed = (await o.redis.xautoclaim(key, WEBHOOK_GROUP, consumer, 60_000, '0-0', 'COUNT', 500)) as [string, Entries];
+    await handle(claimed?.[1] ?? []);
+    while (!stopped) {
+      try {
+        const r = (await o.redis.xreadgroup('GROUP', WEBHOOK_GROUP, consumer, 'COUNT', 500, 'BLOCK', o.pollMs, 'STREAMS', key, '>')) as [string, Entries][] | null;
+        await handle(r?.[0]?.[1] ?? []);
+      } catch (err) {
+        if (stopped) return;
+        if (/NOGROUP/.test(String((err as Error).message))) await ensureGroup().catch(() => {});
+        o.logger.warn({ event: 'webhook.stream-read-failed', err }, 'reading the event stream failed; retrying');
+        await new Promise((r) => setTimeout(r, o.pollMs));
+      }
+    }
+  }
+
+  async function send(d: ClaimedDelivery): Promise<void> {
+    const body = JSON.stringify(d.payload);
+    let status: number | null = null;
+    let error = '';
+    try {
+      const res = await fetch(d.url, {
+        method: 'POST',
+        redirect: 'manual',
+        signal: AbortSignal.timeout(o.timeoutMs),
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'Hopmail-Webhooks/1',
+          'hopmail-event-id': d.payload.id,
+          'hopmail-event-type': d.payload.type,
+          [SIGNATURE_HEADER]: sign(d.secret, body, Math.floor(Date.now() / 1000)),
+        },
+        body,
+      });
+      status = res.status;
+      await res.body?.cancel().catch(() => {});
+      if (status >= 200 && status < 300) {
+        await o.store.succeeded(d, status);
+        return;
+      }
+      error = `HTTP ${status}`;
+    } catch (err) {
+      error = (err as Error).name === 'TimeoutError' ? `timeout after ${o.timeoutMs} ms` : String((err as Error).message ?? err);
+    }
+    const retryInMs = retryDelay(d.attempts, o.retry);
+    const disabled = await o.store.failed(d, { httpStatus: status, error, retryInMs, disableAfter: o.disableAfter });
+    o.logger.warn({ event: 'webhook.delivery-failed', webhookId: d.webhookId, eventId: d.payload.id, attempt: d.attempts, status, error, retryInMs }, 'webhook delivery failed');
+    if (disabled) o.logger.warn({ event: 'webhook.disabled', webhookId: d.webhookId }, 'webhook disabled after persistent failures');
+  }
+
+  /** Claims as many due deliveries as there are free slots and sends them. */
+  function pump(): void {
+    if (stopped) return;
+    const free = o.concurrency - inFlight;
+    if (free <= 0) return;
+    inFlight += free; // reserve the slots while claiming
+    const p = o.store
+      .claim(free, o.timeoutMs * 2 + 1000)
+      .then((claimed) => {
+        inFlight -= free - claimed.length;
+        for (const d of claimed) {
+          const s = send(d)
+            .catch((err) => o.logger.error({ event: 'webhook.send-error', err, webhookId: d.webhookId }, 'webhook delivery bookkeeping failed'))
+            .finally(() => {
+              inFlight--;
+              running.delete(s);
+              pump();
+            });
+          running.add(s);
+        }
+      })
+      .catch((err) => {
+        inFlight -= free;
+        o.logger.warn({ event: 'webhook.claim-failed', err }, 'could not claim webhook deliveries');
+      })
+      .finally(() => running.delete(p));
+    running.add(p);
+  }
+
+  return {
+    async start() {
+      await ensureGroup();
+      readLoop = read().catch((err) => o.logger.error({ event: 'webhook.reader-stopped', err }, 'event stream reader stopped'));
+      const tick = () => {
+        pump();
+        if (!stopped) sendTimer = setTimeout(tick, o.pollMs);
+      };
+      tick();
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(sendTimer);
+      // The blocking read returns within pollMs; in-flight POSTs end within timeoutMs.
+      await readLoop;
+      await Promise.allSettled([...running]);
+    },
+  };
+}
