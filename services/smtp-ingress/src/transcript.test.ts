@@ -53,6 +53,22 @@ describe('greeting and EHLO', () => {
   });
 });
 
+describe('clients that do not wait', () => {
+  it('answers 421 4.7.0 to a client that talks before the greeting', async () => {
+    const c = await SmtpClient.open(t.port);
+    clients.push(c);
+    c.write('EHLO early.test\r\n');
+    expect(await c.reply()).toMatch(/^421 4\.7\.0 .*talk too soon/);
+    await c.waitClosed();
+  });
+
+  it('answers 421 4.7.0 to an HTTP request (cross-protocol attack from a browser)', async () => {
+    const c = await client();
+    expect(await c.cmd('POST / HTTP/1.1')).toMatch(/^421 4\.7\.0 /);
+    await c.waitClosed();
+  });
+});
+
 describe('command order (RFC 5321 §4.1.4)', () => {
   it('answers 503 5.5.1 to MAIL before EHLO, RCPT before MAIL, DATA before RCPT, nested MAIL', async () => {
     const c = await client();

@@ -34,6 +34,7 @@ export class HopmailConnection extends SMTPConnection {
   // must therefore not read these.
   limits: ConnectionLimits;
   badCommands = 0;
+  private corked = false;
 
   constructor(server: SMTPServer, socket: Socket, options: ConstructorParameters<typeof SMTPConnection>[2], limits: ConnectionLimits) {
     super(server, socket, options);
@@ -41,6 +42,17 @@ export class HopmailConnection extends SMTPConnection {
   }
 
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
+    // Replies produced in one event-loop turn (a pipelined MAIL/RCPT/DATA batch, RFC 2920)
+    // leave in one write instead of one syscall each. end() uncorks, so a 421 still flushes.
+    const socket = this._socket;
+    if (!this.corked && !socket.destroyed) {
+      this.corked = true;
+      socket.cork();
+      setImmediate(() => {
+        this.corked = false;
+        socket.uncork();
+      });
+    }
     // Multi-line replies come from EHLO only: no enhanced codes there (RFC 2034 §3).
     if (Array.isArray(data)) return super.send(code, data, false);
     const reply = enhanceReply(code, data ?? '', context);
