@@ -268,6 +268,14 @@ describe('TRANSACTION commands (RFC 1939 §5, §7)', () => {
     );
   });
 
+  it.each(['LIST', 'RETR', 'DELE', 'UIDL', 'TOP'])('%s with a bad message number', async (cmd) => {
+    const k = cmd === 'TOP' ? ' 1' : '';
+    const t = await afterLogin(['0', '4', '99999999999', 'x', '1x', '+1', '-1', '1.0'].map((n) => `${cmd} ${n}${k}\r\n`).join(''));
+    expect(t.rest).toBe(
+      '-ERR no such message\r\n'.repeat(2) + '-ERR invalid message number\r\n'.repeat(6),
+    );
+  });
+
   it('NOOP', async () => {
     expect((await afterLogin('NOOP\r\nNOOP x\r\n')).rest).toBe('+OK\r\n-ERR wrong number of arguments for NOOP\r\n');
   });
