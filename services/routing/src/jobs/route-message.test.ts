@@ -293,6 +293,32 @@ describe('case-sensitive local parts and no subaddressing', () => {
   });
 });
 
+describe('expansion limits', () => {
+  it('bounces past ALIAS_MAX_TARGETS (5.5.3) and ALIAS_MAX_DEPTH (5.4.6)', async () => {
+    const limited = buildApp(db.pool, redis, { ...env, ALIAS_MAX_TARGETS: '2', ALIAS_MAX_DEPTH: '1' });
+    try {
+      const id = await newMessage(db.pool, ['team@example.org', 'nested@example.org', 'dup1@example.org']);
+      await limited.route(id);
+      expect((await recipients(db.pool, id)).map((r) => [r.address, r.status, r.last_reply])).toEqual([
+        ['team@example.org', 'bounced', '550 5.5.3 <team@example.org>: alias expands to too many recipients'],
+        ['nested@example.org', 'bounced', '550 5.5.3 <nested@example.org>: alias expands to too many recipients'],
+        ['dup1@example.org', 'delivered', null],
+      ]);
+      // chain1 → chain2 → alice is two alias hops; with ALIAS_MAX_DEPTH=1 the only path is too deep.
+      await addAlias(db.pool, 'chain1@example.org', ['chain2@example.org']);
+      await addAlias(db.pool, 'chain2@example.org', ['alice@example.org']);
+      const deep = await newMessage(db.pool, ['chain1@example.org', 'chain2@example.org']);
+      await limited.route(deep);
+      expect((await recipients(db.pool, deep)).map((r) => [r.address, r.status, r.last_reply])).toEqual([
+        ['chain1@example.org', 'bounced', '550 5.4.6 <chain1@example.org>: alias loop'],
+        ['chain2@example.org', 'delivered', null],
+      ]);
+    } finally {
+      await limited.stop();
+    }
+  });
+});
+
 describe('the BullMQ worker', () => {
   it('retries with backoff while PostgreSQL is unreachable, then delivers', async () => {
     const url = new URL(db.url);
