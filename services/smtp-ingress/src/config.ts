@@ -32,6 +32,9 @@ export const configSchema = z.object({
   ALIAS_MAX_DEPTH: int(10, 1, 100, 'longest alias → alias chain before RCPT is refused as a loop (550 5.4.6); must match routing'),
   ALIAS_MAX_TARGETS: int(1000, 1, 100_000, 'most addresses one recipient may expand to before RCPT is refused (550 5.5.3); must match routing'),
   DIRECTORY_CACHE_MS: int(2000, 0, 300_000, 'how long RCPT lookups (domains, mailboxes, aliases) are cached; admin changes take effect after at most this long'),
+}).refine((c) => c.SMTP_CLOSE_TIMEOUT_MS < c.SHUTDOWN_TIMEOUT_MS, {
+  message: 'SMTP_CLOSE_TIMEOUT_MS must be below SHUTDOWN_TIMEOUT_MS, or shutdown is cut short while sessions still finish',
+  path: ['SMTP_CLOSE_TIMEOUT_MS'],
 });
 
 export type Config = z.output<typeof configSchema>;
