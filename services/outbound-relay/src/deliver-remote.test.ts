@@ -307,6 +307,15 @@ describe('outbound-relay deliver-remote', () => {
     expect(mx.transactions.filter((t) => t.to.includes('eight@best.test'))[0]!.params).toMatchObject({ BODY: '8BITMIME' });
   });
 
+  it('SMTPUTF8 message to an SMTPUTF8 server carries the keyword; a DSN goes out with MAIL FROM:<>', async () => {
+    const id = await submit(['utf@best.test'], { smtputf8: true, body8bit: true, raw: MSG('utf', 'ok\r\n') });
+    await settled(id, { 'utf@best.test': 'delivered' });
+    expect(mx.transactions.filter((t) => t.to.includes('utf@best.test'))[0]!.params).toMatchObject({ SMTPUTF8: true, BODY: '8BITMIME' });
+    const bounce = await submit(['sender@best.test'], { from: '' });
+    await settled(bounce, { 'sender@best.test': 'delivered' });
+    expect(mx.transactions.filter((t) => t.to.includes('sender@best.test'))[0]!.from).toBe('');
+  });
+
   it('never bounces a bounce: null-sender failures are marked failed, no DSN', async () => {
     const id = await submit(['x@nx.test'], { from: '' });
     const r = await settled(id, { 'x@nx.test': 'failed' });

@@ -58,6 +58,7 @@ type Conn = InstanceType<typeof SMTPConnection> & {
   _supportedExtensions?: string[];
   _maxAllowedSize?: number;
   _envelope?: { rejectedErrors?: NmError[] } | false;
+  _sendCommand: (str: string, logStr?: string) => void;
 };
 
 export class Session {
@@ -89,8 +90,16 @@ export class Session {
     return this.conn._maxAllowedSize ?? 0;
   }
 
-  send(envelope: { from: string; to: string[]; size: number; use8BitMime: boolean }, message: Buffer): Promise<TxResult> {
-    return new Promise((resolve) => {
+  send(envelope: { from: string; to: string[]; size: number; use8BitMime: boolean; smtputf8?: boolean }, message: Buffer): Promise<TxResult> {
+    // nodemailer adds SMTPUTF8 to MAIL FROM only for non-ASCII addresses; a message with UTF-8
+    // headers needs it too (RFC 6531 §3.4), so add the keyword to this transaction's MAIL FROM.
+    const plain = this.conn._sendCommand;
+    if (envelope.smtputf8 && this.extensions.includes('SMTPUTF8')) {
+      this.conn._sendCommand = (str: string, logStr?: string) => {
+        plain.call(this.conn, /^MAIL FROM:/i.test(str) && !/ SMTPUTF8\b/i.test(str) ? `${str} SMTPUTF8` : str, logStr);
+      };
+    }
+    return new Promise<TxResult>((resolve) => {
       let dataSent = false;
       const source = Readable.from([message]);
       source.on('end', () => (dataSent = true));
@@ -118,6 +127,8 @@ export class Session {
         for (const a of envelope.to) if (!replies.has(a)) replies.set(a, why);
         resolve({ replies, lost: true, dataSent, dataReply: undefined });
       });
+    }).finally(() => {
+      this.conn._sendCommand = plain;
     });
   }
 

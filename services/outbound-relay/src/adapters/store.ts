@@ -46,22 +46,21 @@ export class RelayStore {
     this.pool = pool;
   }
 
+  /** The message and its due recipients at `domain`, in one round trip; null when nothing is due. */
   async loadWork(messageId: string, domain: string, now: Date): Promise<{ message: WorkMessage; recipients: WorkRecipient[] } | null> {
-    const m = await this.pool.query(
-      'SELECT id, mail_from, received_at, size, smtputf8, body_8bit FROM messages WHERE id = $1',
-      [messageId],
-    );
-    const row = m.rows[0];
-    if (!row) return null;
     const r = await this.pool.query(
-      `SELECT id, address, attempts, delay_warned_at, last_reply FROM recipients
-        WHERE message_id = $1 AND domain = lower($2) AND status IN ('relay', 'deferred')
-          AND (next_attempt_at IS NULL OR next_attempt_at <= $3)
-        ORDER BY id`,
+      `SELECT m.id AS message_id, m.mail_from, m.received_at, m.size, m.smtputf8, m.body_8bit,
+              r.id, r.address, r.attempts, r.delay_warned_at, r.last_reply
+         FROM recipients r JOIN messages m ON m.id = r.message_id
+        WHERE r.message_id = $1 AND r.domain = lower($2) AND r.status IN ('relay', 'deferred')
+          AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= $3)
+        ORDER BY r.id`,
       [messageId, domain, now],
     );
+    const row = r.rows[0];
+    if (!row) return null;
     return {
-      message: { id: row.id, mailFrom: row.mail_from, receivedAt: row.received_at, size: row.size, smtputf8: row.smtputf8, body8bit: row.body_8bit },
+      message: { id: row.message_id, mailFrom: row.mail_from, receivedAt: row.received_at, size: row.size, smtputf8: row.smtputf8, body8bit: row.body_8bit },
       recipients: r.rows.map((x) => ({ id: Number(x.id), address: x.address, attempts: x.attempts, delayWarnedAt: x.delay_warned_at, lastReply: x.last_reply })),
     };
   }
@@ -84,6 +83,19 @@ export class RelayStore {
       [messageId, domain],
     );
     return r.rows;
+  }
+
+  /** The in-progress attempt row and the message bytes, in one round trip (the hot path). */
+  async startAttemptWithRaw(a: AttemptStart): Promise<{ attemptId: number; raw: Buffer }> {
+    const r = await this.pool.query<{ id: number; raw: Buffer }>(
+      `WITH a AS (
+         INSERT INTO relay_attempts (message_id, domain, recipient_ids, recipients, started_at, mx_host, ip, port, tls, outcome, worker)
+         VALUES ($1, lower($2), $3, $4, $5, $6, $7, $8, $9, 'in-progress', $10) RETURNING id)
+       SELECT a.id, m.raw FROM a, messages m WHERE m.id = $1`,
+      [a.messageId, a.domain, a.recipients.map((x) => x.id), a.recipients.map((x) => x.address), a.at, a.mxHost, a.ip, a.port, a.tls, a.worker],
+    );
+    if (!r.rows[0]) throw new Error(`message ${a.messageId} vanished`);
+    return { attemptId: Number(r.rows[0].id), raw: r.rows[0].raw };
   }
 
   async startAttempt(a: AttemptStart, outcome: 'in-progress' | AttemptOutcome = 'in-progress', reply: string | null = null): Promise<number> {

@@ -144,10 +144,11 @@ export function createDeliverRemote(d: DeliverDeps) {
       await d.smtp.release(s, true);
       return finish(message, recipients.map((r) => ({ r, v: { outcome: 'bounced', reply: refuse, mx: host } })), id, 'bounced', refuse, s.tls, ctx);
     }
-    const raw = toCrlf(await d.store.loadRaw(message.id));
-    const attemptId = await d.store.startAttempt({ ...base, at: d.now() });
+    const started0 = await d.store.startAttemptWithRaw({ ...base, at: d.now() });
+    const attemptId = started0.attemptId;
+    const raw = toCrlf(started0.raw);
     const started = Date.now();
-    const res = await s.send({ from: message.mailFrom, to: recipients.map((r) => r.address), size: raw.length, use8BitMime: message.body8bit }, raw);
+    const res = await s.send({ from: message.mailFrom, to: recipients.map((r) => r.address), size: raw.length, use8BitMime: message.body8bit, smtputf8: message.smtputf8 }, raw);
     if (d.testHoldAfterDataMs > 0) await new Promise((r) => setTimeout(r, d.testHoldAfterDataMs));
     if (res.lost && res.dataSent) {
       log.warn({ event: 'relay.possible-duplicate', ...ctx, mx: host, remoteIp: s.target.ip }, 'connection lost after the end of data; the remote may have accepted the message');
