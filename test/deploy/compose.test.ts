@@ -1,5 +1,6 @@
 // docker-compose.yml against the services' configuration schemas, the start-command table
 // and the service kit, as a fresh machine without .env would run it. No Docker needed.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { migrateCommand, serviceCommand, superviseCommand, supervisorConfigSchema } from '../../scripts/services.ts';
@@ -180,6 +181,21 @@ describe('docker-compose.yml', () => {
   it('points every service at the same PostgreSQL, Redis and key prefix', () => {
     const urls = new Set(services.map((s) => `${config(s).DATABASE_URL} ${config(s).REDIS_URL} ${config(s).REDIS_PREFIX}`));
     expect(urls.size).toBe(1);
+  });
+
+  it('.env.example documents exactly the variables docker-compose.yml reads, with their defaults', () => {
+    const text = readFileSync(join(root, 'docker-compose.yml'), 'utf8');
+    const used = new Map<string, string>();
+    for (const m of text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}/g)) used.set(m[1]!, m[2] ?? '');
+    const documented = new Map(
+      readFileSync(join(root, '.env.example'), 'utf8')
+        .split('\n')
+        .filter((l) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(l))
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as [string, string]),
+    );
+    expect([...used.keys()].filter((k) => !documented.has(k))).toEqual([]);
+    expect([...documented.keys()].filter((k) => !used.has(k))).toEqual([]);
+    for (const [k, def] of used) expect(documented.get(k), k).toBe(def);
   });
 
   it('outbound-relay resolves through dns-cache at its fixed address', () => {
