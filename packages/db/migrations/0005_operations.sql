@@ -105,18 +105,19 @@ END $$;
 CREATE TRIGGER recipients_events_upd AFTER UPDATE ON recipients REFERENCING OLD TABLE AS ev_old NEW TABLE AS ev_new
   FOR EACH STATEMENT EXECUTE FUNCTION hopmail_ev_recipients_upd();
 
--- One event per finished attempt (an attempt row is written 'in-progress' before DATA).
+-- One event per finished attempt (an attempt row is written 'in-progress' before DATA), dated
+-- when the attempt started so that it sorts before the recipient outcomes it led to.
 CREATE FUNCTION hopmail_ev_relay_attempts() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    INSERT INTO message_events (message_id, type, data)
-    SELECT n.message_id, 'relay-attempt', jsonb_strip_nulls(jsonb_build_object('attemptId', n.id, 'domain', n.domain, 'mx', n.mx_host, 'ip', n.ip, 'port', n.port,
-             'tls', n.tls, 'outcome', n.outcome, 'reply', n.remote_reply, 'recipients', n.recipients, 'startedAt', n.started_at))
+    INSERT INTO message_events (message_id, type, at, data)
+    SELECT n.message_id, 'relay-attempt', n.started_at, jsonb_strip_nulls(jsonb_build_object('attemptId', n.id, 'domain', n.domain, 'mx', n.mx_host, 'ip', n.ip, 'port', n.port,
+             'tls', n.tls, 'outcome', n.outcome, 'reply', n.remote_reply, 'recipients', n.recipients, 'finishedAt', coalesce(n.finished_at, now())))
       FROM ev_new n WHERE n.outcome <> 'in-progress';
   ELSE
-    INSERT INTO message_events (message_id, type, data)
-    SELECT n.message_id, 'relay-attempt', jsonb_strip_nulls(jsonb_build_object('attemptId', n.id, 'domain', n.domain, 'mx', n.mx_host, 'ip', n.ip, 'port', n.port,
-             'tls', n.tls, 'outcome', n.outcome, 'reply', n.remote_reply, 'recipients', n.recipients, 'startedAt', n.started_at))
+    INSERT INTO message_events (message_id, type, at, data)
+    SELECT n.message_id, 'relay-attempt', n.started_at, jsonb_strip_nulls(jsonb_build_object('attemptId', n.id, 'domain', n.domain, 'mx', n.mx_host, 'ip', n.ip, 'port', n.port,
+             'tls', n.tls, 'outcome', n.outcome, 'reply', n.remote_reply, 'recipients', n.recipients, 'finishedAt', coalesce(n.finished_at, now())))
       FROM ev_new n JOIN ev_old o ON o.id = n.id
      WHERE o.outcome = 'in-progress' AND n.outcome <> 'in-progress';
   END IF;

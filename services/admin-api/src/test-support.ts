@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import { createLogger, createRegistry, type prom } from '@hopmail/service-kit';
 import { argon2idHasher } from './adapters/password.ts';
 import { createApp, type AdminApp } from './app.ts';
-import { configSchema } from './config.ts';
+import { configSchema, type Config } from './config.ts';
 
 export const TOKEN = 'test-token-0123456789abcdefghijklmnop';
 
@@ -14,6 +14,7 @@ export interface TestApi {
   db: TestDatabase;
   redis: Redis;
   prefix: string;
+  config: Config;
   app: AdminApp;
   registry: prom.Registry;
   base: string;
@@ -75,6 +76,7 @@ export async function startTestApi(env: Record<string, string> = {}): Promise<Te
     db,
     redis,
     prefix,
+    config,
     app,
     registry,
     base,
