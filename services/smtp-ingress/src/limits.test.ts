@@ -1,6 +1,6 @@
 // Connection limits, idle timeout and graceful shutdown: each needs its own settings.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '@hopmail/test-kit';
+import { createTestDatabase, waitFor, type TestDatabase } from '@hopmail/test-kit';
 import { SmtpClient, countMessages, repliesWithoutEnhancedCode, seedDirectory, sendMessage, simpleMessage, sleep, startIngress } from './test-helpers.ts';
 
 let db: TestDatabase;
@@ -29,7 +29,7 @@ describe('connection limits', () => {
       await fourth.waitClosed();
       // A slot freed is a slot usable.
       open.shift()!.close();
-      await sleep(100);
+      await waitFor(async () => t.app.ingress.sessions.size === 2, { what: 'the closed session to be released' });
       const again = await SmtpClient.connect(t.port, '127.0.0.1', '127.0.0.1');
       expect(await again.cmd('NOOP')).toBe('250 2.0.0 OK');
       open.push(again);
