@@ -96,11 +96,8 @@ export function createResolver(o: ResolverOptions) {
       failedUntil.delete(key);
       // The client's answer does not wait for Redis (shared.set never throws). The claim is
       // released only after the write, so a waiting replica finds the entry, not a gap.
-      const stored = o.shared.set(key, entry, (entry.ttl + o.serveStaleMaxS) * 1000);
-      if (claimed) {
-        claimed = false;
-        void stored.then(() => o.shared.release(key));
-      }
+      void o.shared.set(key, entry, (entry.ttl + o.serveStaleMaxS) * 1000, claimed);
+      claimed = false;
       return { entry };
     } finally {
       if (claimed) void o.shared.release(key);

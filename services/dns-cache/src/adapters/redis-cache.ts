@@ -9,7 +9,8 @@ import { deserializeEntry, serializeEntry, type CacheEntry } from '../protocol/e
 
 export interface SharedCache {
   get(key: string): Promise<CacheEntry | undefined>;
-  set(key: string, entry: CacheEntry, keepMs: number): Promise<void>;
+  /** Stores the entry; with `release`, drops our claim in the same round trip (after the write). */
+  set(key: string, entry: CacheEntry, keepMs: number, release?: boolean): Promise<void>;
   /**
    * Claims the upstream query for `key` across replicas (SET NX PX). true: ours to ask;
    * false: another replica is asking; undefined: Redis unavailable (ask anyway).
@@ -56,9 +57,16 @@ export function createRedisCache(opts: { redis: Redis; prefix: string; timeoutMs
         return undefined;
       }
     },
-    async set(key, entry, keepMs) {
+    async set(key, entry, keepMs, release) {
       try {
-        await redis.set(k(key), serializeEntry(entry), 'PX', Math.max(1, Math.ceil(keepMs)));
+        const px = Math.max(1, Math.ceil(keepMs));
+        if (release) {
+          const res = await redis.pipeline().set(k(key), serializeEntry(entry), 'PX', px).del(lock(key)).exec();
+          const err = res?.find(([e]) => e)?.[0];
+          if (err) throw err;
+        } else {
+          await redis.set(k(key), serializeEntry(entry), 'PX', px);
+        }
       } catch (err) {
         failed('set', err);
       }
