@@ -80,14 +80,14 @@ describe('routing process', () => {
 
       const second = start(env);
       await second.ready;
-      await waitFor(async () => (await delivered(ids)) === ids.length, { timeoutMs: 30_000, what: 'every message after the restart' });
+      await waitFor(async () => (await delivered(ids)) === ids.length, { timeoutMs: 60_000, what: 'every message after the restart' });
       await expectExactlyOnce(ids);
       expect(await second.kill('SIGTERM')).toBe(0);
     } finally {
       await route.close();
       await redis.quit();
     }
-  }, 60_000);
+  }, 120_000);
 
   it('FLUSHALL before routing ran: the reconciler re-enqueues from PostgreSQL and every message arrives once', async () => {
     const priv = await startPrivateRedis();
@@ -102,7 +102,7 @@ describe('routing process', () => {
       await redis.flushall();
       const p = start({ REDIS_URL: priv.url, REDIS_PREFIX: prefix, RECONCILE_GRACE_MS: '0' });
       await p.ready;
-      await waitFor(async () => (await delivered(ids)) === ids.length, { timeoutMs: 30_000, what: 'every message after FLUSHALL' });
+      await waitFor(async () => (await delivered(ids)) === ids.length, { timeoutMs: 60_000, what: 'every message after FLUSHALL' });
       await expectExactlyOnce(ids);
       expect(p.logs.find((l) => l.event === 'reconcile.requeued')).toMatchObject({ queue: 'route-message', action: 'added', msgId: expect.any(String) });
       const done = p.logs.find((l) => l.event === 'route.done');
@@ -114,7 +114,7 @@ describe('routing process', () => {
       await redis.quit();
       await priv.stop();
     }
-  }, 60_000);
+  }, 120_000);
 
   it('SIGTERM with jobs in flight: finishes them, leaves no job active, exits 0', async () => {
     const prefix = redisPrefix();
@@ -141,7 +141,7 @@ describe('routing process', () => {
       const again = buildApp(db.pool, redis, { DATABASE_URL: db.url, ...env });
       await again.start();
       try {
-        await waitFor(async () => (await delivered(ids)) === ids.length, { timeoutMs: 30_000, what: 'the rest after restart' });
+        await waitFor(async () => (await delivered(ids)) === ids.length, { timeoutMs: 60_000, what: 'the rest after restart' });
       } finally {
         await again.stop();
       }
@@ -150,5 +150,5 @@ describe('routing process', () => {
       await route.close();
       await redis.quit();
     }
-  }, 60_000);
+  }, 120_000);
 });
