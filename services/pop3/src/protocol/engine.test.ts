@@ -365,14 +365,27 @@ describe('storage failures while reading', () => {
     const t = await afterLogin('RETR 1\r\nNOOP\r\n', b);
     expect(t.rest).toBe('-ERR [SYS/TEMP] cannot read message now\r\n+OK\r\n');
   });
-  it('closes the connection when a read fails mid-message, deleting nothing', async () => {
+  it('answers -ERR [SYS/TEMP] when a later chunk fails before anything was sent', async () => {
     const b = backend();
     b.failReadAfterChunks = 2;
-    const t = await afterLogin('DELE 2\r\nRETR 1\r\nNOOP\r\n', b);
+    const t = await afterLogin('RETR 1\r\nNOOP\r\n', b);
+    expect(t.rest).toBe('-ERR [SYS/TEMP] cannot read message now\r\n+OK\r\n');
+    expect(t.events).toContainEqual(expect.objectContaining({ event: 'read.failed', midStream: false }));
+  });
+  it('closes the connection when a read fails once part of the message is out, deleting nothing', async () => {
+    const b = backend();
+    b.chunkSize = 10_000;
+    const big = Buffer.from('Subject: big\r\n\r\n' + 'x'.repeat(40_000) + '\r\n');
+    b.addUser('big@example.org', 'pw', [{ uidl: 'b', raw: big }, { uidl: 'c', raw: M2 }]);
+    b.failReadAfterChunks = 2;
+    const t = await replay(b, ['USER big@example.org\r\nPASS pw\r\nDELE 2\r\nRETR 1\r\nNOOP\r\n']);
     expect(t.closed).toBe(true);
-    expect(t.rest).toBe('+OK message 2 deleted\r\n' + `+OK ${M1.length} octets\r\n` + M1.subarray(0, 10).toString());
+    expect(t.output).toBe(
+      GREETING + '+OK send PASS\r\n+OK big@example.org has 2 messages (' + (big.length + M2.length) + ' octets)\r\n+OK message 2 deleted\r\n' +
+        `+OK ${big.length} octets\r\n` + big.subarray(0, 20_000).toString(),
+    );
     expect(t.events).toContainEqual(expect.objectContaining({ event: 'read.failed', midStream: true }));
-    expect(b.boxes.get('1')!).toHaveLength(3);
+    expect(b.boxes.get('3')!).toHaveLength(2);
   });
 });
 

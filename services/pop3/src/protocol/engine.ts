@@ -76,6 +76,7 @@ const multi = (first: string, lines: string[]): Action => ({
   data: enc(`+OK ${first}\r\n${lines.map((l) => l + '\r\n').join('')}.\r\n`),
 });
 
+const COALESCE_BYTES = 16_384;
 const NUMBER_RE = /^\d{1,10}$/;
 const PLAIN_B64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
@@ -309,24 +310,38 @@ export class Pop3Engine {
       return yield err('[SYS/TEMP] cannot read message now');
     }
     const size = s.drop.messages[index]!.size;
-    yield ok(bodyLines === null ? `${size} octets` : 'top of message follows');
     const stuffer = new DotStuffer();
     const top = bodyLines === null ? null : new TopLimiter(bodyLines);
+    // Status line, body and terminator go out in as few writes as possible (a small
+    // message is one write); anything over COALESCE_BYTES is flushed at once.
+    let pending: Buffer[] = [enc(`+OK ${bodyLines === null ? `${size} octets` : 'top of message follows'}\r\n`)];
+    let pendingBytes = 0;
+    let flushed = false;
     try {
       while (!r.done) {
         const data = stuffer.push(top ? top.push(r.value) : r.value);
-        if (data.length > 0) yield { type: 'write', data };
+        pending.push(data);
+        pendingBytes += data.length;
         if (top?.done) break;
+        if (pendingBytes >= COALESCE_BYTES) {
+          flushed = true;
+          yield { type: 'write', data: Buffer.concat(pending) };
+          pending = [];
+          pendingBytes = 0;
+        }
         r = await iterator.next();
       }
     } catch (e) {
-      // Half a message is on the wire: the only honest signal left is closing.
-      yield { type: 'event', detail: { event: 'read.failed', user: s.user, err: e, midStream: true } };
+      yield { type: 'event', detail: { event: 'read.failed', user: s.user, err: e, midStream: flushed } };
+      // Nothing sent yet: a plain -ERR, and the session goes on.
+      if (!flushed) return yield err('[SYS/TEMP] cannot read message now');
+      // Part of the message is on the wire: the only honest signal left is closing.
       return yield* this.close();
     } finally {
       if (top?.done) await iterator.return?.();
     }
-    yield { type: 'write', data: stuffer.end() };
+    pending.push(stuffer.end());
+    yield { type: 'write', data: Buffer.concat(pending) };
   }
 }
 
