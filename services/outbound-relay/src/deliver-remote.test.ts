@@ -301,6 +301,12 @@ describe('outbound-relay deliver-remote', () => {
     expect(plainTx.filter((t) => t.to.includes('x@plain.test'))).toHaveLength(0);
   });
 
+  it('a message larger than the server\'s SIZE bounces 5.3.4 without being sent', async () => {
+    const id = await submit(['big@plain.test'], { raw: MSG('big', 'z'.repeat(76) + '\r\n'.repeat(1) + ('y'.repeat(76) + '\r\n').repeat(1000)) });
+    expect((await settled(id, { 'big@plain.test': 'bounced' }))['big@plain.test']!.last_reply).toMatch(/^552 5\.3\.4 /);
+    expect(plainTx.filter((t) => t.to.includes('big@plain.test'))).toHaveLength(0);
+  });
+
   it('8-bit message to an 8BITMIME server is sent with BODY=8BITMIME', async () => {
     const id = await submit(['eight@best.test'], { body8bit: true, raw: MSG('eight', 'Grüße\r\n') });
     await settled(id, { 'eight@best.test': 'delivered' });

@@ -120,11 +120,12 @@ export async function startFakeMx(ips: readonly string[]): Promise<FakeMx> {
   }
 }
 
-/** A server offering neither 8BITMIME nor SMTPUTF8, on its own address and the same port. */
+/** A server offering neither 8BITMIME nor SMTPUTF8, with SIZE 50000, on its own address and the same port. */
 export async function startPlainMx(ip: string, port: number, transactions: Transaction[]): Promise<{ stop(): Promise<void> }> {
   const s = new SMTPServer({
     logger: false,
     authOptional: true,
+    size: 50_000,
     hide8BITMIME: true,
     hideSMTPUTF8: true,
     onData(stream, session, cb) {
