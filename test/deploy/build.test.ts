@@ -52,7 +52,7 @@ beforeAll(async () => {
   });
   linkProductionDependencies();
   db = await createTestDatabase();
-}, 180_000);
+}, 300_000);
 
 afterAll(async () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
@@ -77,7 +77,7 @@ describe('the compiled tree (pnpm build)', () => {
     const p = start([...serviceCommand(s, '.js'), '--print-config'], { ADMIN_TOKEN: 'x'.repeat(32), NODE_ENV: 'production' });
     expect(await p.exited, p.output()).toBe(0);
     expect(JSON.parse(p.output())).toMatchObject({ NODE_ENV: 'production' });
-  }, 30_000);
+  }, 60_000);
 
   it('the compiled `pnpm migrate` creates and migrates a database', async () => {
     const url = new URL(baseUrls().databaseUrl);
@@ -97,7 +97,7 @@ describe('the compiled tree (pnpm build)', () => {
       await admin.query(`DROP DATABASE IF EXISTS ${url.pathname.slice(1)} WITH (FORCE)`);
       await admin.end();
     }
-  }, 30_000);
+  }, 60_000);
 
   it('a compiled service runs for real: ready against PostgreSQL and Redis, exits 0 on SIGTERM', async () => {
     const healthPort = await freePort();
