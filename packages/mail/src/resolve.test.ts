@@ -25,6 +25,7 @@ const dir = directory({
     'alice@example.org': ['alice@example.org', 'archive@remote.com'],
     '@other.org': ['@example.org'],
     'dup@example.org': ['team@example.org', 'alice@example.org'],
+    'partial@example.org': ['bob@example.org', 'loop1@example.org'],
   },
 });
 
@@ -48,6 +49,8 @@ describe('resolveRecipient', () => {
     ['nobody@nowhere.com', 'not-local'],
     ['x@relay.net', 'not-local'],
     ['loop1@example.org', 'loop'],
+    // one looping branch fails the recipient instead of silently dropping that branch
+    ['partial@example.org', 'loop'],
     ['not an address', 'invalid'],
   ])('%s', async (addr, expected) => {
     expect(ids(await resolveRecipient(addr, dir))).toEqual(expected);

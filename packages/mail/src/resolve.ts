@@ -117,6 +117,9 @@ export async function resolveRecipient(address: string, dir: Directory, opts: Re
   const known = await visit(parsed, new Set(), 0);
   if (tooMany) return { kind: 'too-many' };
   if (!known) return { kind: 'unknown' };
-  if (mailboxes.size === 0 && remote.size === 0) return loop ? { kind: 'loop' } : { kind: 'unknown' };
+  // A loop or an over-deep chain in any branch fails the whole recipient (5.4.6) rather
+  // than delivering to the other branches and silently dropping that one.
+  if (loop) return { kind: 'loop' };
+  if (mailboxes.size === 0 && remote.size === 0) return { kind: 'unknown' };
   return { kind: 'ok', mailboxes: [...mailboxes.values()], remote: [...remote.values()] };
 }
