@@ -183,6 +183,12 @@ describe('dns-cache', () => {
     expect(await c.resolver.resolve4('stale.cache.test')).toEqual(['127.0.0.57']);
     expect(Date.now() - t1).toBeLessThan(300);
     expect((await c.app.metrics.stale.get()).values[0]!.value).toBe(2);
+    // RFC 8914: EDNS clients are told the answer is stale (EDE 3), and why a SERVFAIL failed
+    const edns = await udpQuery(c.port, { name: 'stale.cache.test', type: TYPE.A, udpSize: 1232 });
+    expect(edns.edns?.options.toString('hex')).toBe('000f00020003');
+    const failed = await udpQuery(c.port, { name: 'mx.cache.test', type: TYPE.A, udpSize: 1232 });
+    expect(failed.header.rcode).toBe(RCODE.SERVFAIL);
+    expect(failed.edns?.options.readUInt16BE(0)).toBe(15);
     expect((await udpQuery(c.port, { name: 'www.cache.test', type: TYPE.A })).header.rcode).toBe(RCODE.SERVFAIL);
   });
 

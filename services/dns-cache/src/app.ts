@@ -14,7 +14,7 @@ import { createMetrics, type AnswerSource, type Metrics, type Registry } from '.
 import type { Upstream } from './policy/upstreams.ts';
 import type { CacheEntry } from './protocol/entry.ts';
 import { classifyQuery } from './protocol/query.ts';
-import { answerReply, encodeReply, errorReply, udpLimit } from './protocol/reply.ts';
+import { EDE, answerReply, encodeReply, errorReply, udpLimit } from './protocol/reply.ts';
 import { createResolver, type Resolver } from './resolver.ts';
 
 export interface AppDeps {
@@ -60,9 +60,10 @@ export function createApp(deps: AppDeps) {
     try {
       const res = await resolver!.resolve(c.question, c.key);
       if (res.source === 'servfail') {
-        return answered(encodeReply(errorReply(msg.header, msg.questions, RCODE.SERVFAIL, msg.edns, config.DNS_UDP_PAYLOAD), limit).bytes, RCODE.SERVFAIL, 'servfail');
+        const ede = res.reason === 'timeout' || res.reason === 'budget' ? EDE.noReachableAuthority : EDE.networkError;
+        return answered(encodeReply(errorReply(msg.header, msg.questions, RCODE.SERVFAIL, msg.edns, config.DNS_UDP_PAYLOAD, ede), limit).bytes, RCODE.SERVFAIL, 'servfail');
       }
-      const out = encodeReply(answerReply(msg, res.rcode, res.sections, config.DNS_UDP_PAYLOAD), limit);
+      const out = encodeReply(answerReply(msg, res.rcode, res.sections, config.DNS_UDP_PAYLOAD, res.source === 'stale' ? EDE.staleAnswer : undefined), limit);
       if (out.truncated) metrics.truncated.inc();
       return answered(out.bytes, res.rcode, res.source);
     } catch (err) {

@@ -1,18 +1,28 @@
 // Building answers for clients. Pure.
 import { encodeMessage, type DnsHeader, type DnsMessage, type DnsQuestion, type DnsRecord, type Edns } from '@hopmail/dns-wire';
 
-/** Our OPT record in answers to clients that sent one (RFC 6891 §7). */
-export function ourEdns(udpPayload: number): Edns {
-  return { udpSize: udpPayload, extendedRcode: 0, version: 0, dnssecOk: false, flags: 0, options: Buffer.alloc(0) };
+/** RFC 8914 Extended DNS Error info-codes we use. */
+export const EDE = { staleAnswer: 3, noReachableAuthority: 22, networkError: 23 } as const;
+
+/** Our OPT record in answers to clients that sent one (RFC 6891 §7), with an EDE option (RFC 8914) when given. */
+export function ourEdns(udpPayload: number, ede?: number): Edns {
+  let options = Buffer.alloc(0);
+  if (ede !== undefined) {
+    options = Buffer.alloc(6);
+    options.writeUInt16BE(15, 0); // OPTION-CODE 15: Extended DNS Error
+    options.writeUInt16BE(2, 2);
+    options.writeUInt16BE(ede, 4);
+  }
+  return { udpSize: udpPayload, extendedRcode: 0, version: 0, dnssecOk: false, flags: 0, options };
 }
 
 function replyHeader(q: Pick<DnsHeader, 'id' | 'opcode' | 'rd' | 'cd'>, rcode: number): DnsHeader {
   return { id: q.id, qr: true, opcode: q.opcode, aa: false, tc: false, rd: q.rd, ra: true, ad: false, cd: q.cd, rcode };
 }
 
-export function errorReply(h: Pick<DnsHeader, 'id' | 'opcode' | 'rd' | 'cd'>, questions: DnsQuestion[], rcode: number, clientEdns?: Edns, udpPayload = 1232): DnsMessage {
+export function errorReply(h: Pick<DnsHeader, 'id' | 'opcode' | 'rd' | 'cd'>, questions: DnsQuestion[], rcode: number, clientEdns?: Edns, udpPayload = 1232, ede?: number): DnsMessage {
   const m: DnsMessage = { header: replyHeader(h, rcode), questions, answers: [], authorities: [], additionals: [] };
-  if (clientEdns) m.edns = ourEdns(udpPayload);
+  if (clientEdns) m.edns = ourEdns(udpPayload, ede);
   return m;
 }
 
@@ -21,7 +31,7 @@ export function errorReply(h: Pick<DnsHeader, 'id' | 'opcode' | 'rd' | 'cd'>, qu
  * records given, owner names spelled as the client spelled the question (DNS 0x20 clients
  * compare them).
  */
-export function answerReply(query: DnsMessage, rcode: number, sections: { answers: DnsRecord[]; authorities: DnsRecord[]; additionals: DnsRecord[] }, udpPayload: number): DnsMessage {
+export function answerReply(query: DnsMessage, rcode: number, sections: { answers: DnsRecord[]; authorities: DnsRecord[]; additionals: DnsRecord[] }, udpPayload: number, ede?: number): DnsMessage {
   const q = query.questions[0]!;
   const lower = q.name.toLowerCase();
   const spell = (r: DnsRecord): DnsRecord => (r.name !== q.name && r.name.toLowerCase() === lower ? { ...r, name: q.name } : r);
@@ -32,7 +42,7 @@ export function answerReply(query: DnsMessage, rcode: number, sections: { answer
     authorities: sections.authorities,
     additionals: sections.additionals,
   };
-  if (query.edns) m.edns = ourEdns(udpPayload);
+  if (query.edns) m.edns = ourEdns(udpPayload, ede);
   return m;
 }
 
