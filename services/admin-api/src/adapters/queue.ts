@@ -122,8 +122,8 @@ export class QueueStore {
     try {
       await client.query('BEGIN');
       await client.query(`SELECT set_config('hopmail.actor', $1, true)`, [o.actor]);
-      const sel = await client.query<{ id: string }>(
-        `SELECT r.id FROM recipients r JOIN messages m ON m.id = r.message_id
+      const sel = await client.query<{ id: string; message_id: string; address: string }>(
+        `SELECT r.id, r.message_id, r.address FROM recipients r JOIN messages m ON m.id = r.message_id
           WHERE ${where} AND r.status = ANY($${n - 2}::text[]) AND ($${n - 1}::bigint IS NULL OR r.id > $${n - 1})
           ORDER BY r.id LIMIT $${n} FOR UPDATE OF r`,
         params,
@@ -140,14 +140,12 @@ export class QueueStore {
                 ? `status = CASE WHEN attempts = 0 THEN 'relay' ELSE 'deferred' END, next_attempt_at = now()`
                 : o.dsn
                   ? `status = 'bounced', next_attempt_at = NULL, dsn_sent_at = NULL, last_reply = '550 5.7.0 Deleted from the queue by an administrator'`
-                  : `status = 'failed', next_attempt_at = NULL, dsn_sent_at = now(), last_reply = '550 5.7.0 Deleted from the queue by an administrator (no DSN)'`;
-        // A deleted 'queued' row is no longer 'queued', so routing skips it.
-        const u = await client.query<{ id: string; message_id: string; domain: string; address: string }>(
-          `UPDATE recipients SET ${set}, updated_at = now() WHERE id = ANY($1::bigint[]) AND status = ANY($2::text[]) RETURNING id, message_id, domain, address`,
-          [ids, statuses],
-        );
-        changed = u.rows;
-        const events: MessageEvent[] = changed.map((c) => ({
+                  : `status = 'failed', next_attempt_at = NULL, last_reply = '550 5.7.0 Deleted from the queue by an administrator (no DSN)'`;
+        // The selected rows are locked and in a state the action applies to, so every one of
+        // them changes. Their admin-action events go in first so that they sort before the
+        // events the status change itself triggers (bounced, …). A deleted 'queued' row is no
+        // longer 'queued', so routing skips it.
+        const events: MessageEvent[] = sel.rows.map((c) => ({
           type: 'admin-action',
           messageId: c.message_id,
           recipient: c.address,
@@ -156,9 +154,14 @@ export class QueueStore {
           data: { action: action === 'delete' ? (o.dsn ? 'delete-with-dsn' : 'delete') : action },
         }));
         await recordEvents(client, events);
+        const u = await client.query<{ id: string; message_id: string; domain: string; address: string }>(
+          `UPDATE recipients SET ${set}, updated_at = now() WHERE id = ANY($1::bigint[]) AND status = ANY($2::text[]) RETURNING id, message_id, domain, address`,
+          [ids, statuses],
+        );
+        changed = u.rows;
       }
       await client.query('COMMIT');
-      return { scanned: ids.length, last: ids.at(-1) ?? o.after, changed };
+      return { scanned: ids.length, last: ids.length ? String(ids.at(-1)) : o.after, changed };
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
       throw err;
