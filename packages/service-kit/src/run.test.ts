@@ -34,7 +34,7 @@ await runService({ name: 't', logger, registry: createRegistry('t'), checks: {},
 
 describe('runService', () => {
   it('on SIGTERM stops intake, then closes resources in order, and exits 0', async () => {
-    const c = child(100, 5000);
+    const c = child(100, 30_000);
     await c.started;
     c.p.kill('SIGTERM');
     expect(await c.exited).toBe(0);

@@ -1,6 +1,8 @@
 // Services as separate processes, the way `pnpm start` runs them.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+// The same start-command table `pnpm start` and the images use.
+import { serviceCommand } from '../../../scripts/services.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -16,7 +18,8 @@ export interface ServiceProcess {
 }
 
 export function startServiceProcess(name: string, env: Record<string, string>): ServiceProcess {
-  const child = spawn(process.execPath, [`services/${name}/src/main.ts`], {
+  const [, ...args] = serviceCommand(name);
+  const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
