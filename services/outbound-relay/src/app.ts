@@ -1,7 +1,7 @@
 import { networkInterfaces } from 'node:os';
 import type { Pool } from '@hopmail/db';
-import { createProducer, createWorker, QUEUE } from '@hopmail/queue';
-import type { Logger, createRegistry } from '@hopmail/service-kit';
+import { createProducer, createWorker, QUEUE, UnrecoverableError } from '@hopmail/queue';
+import { CodedError, type Logger, type createRegistry } from '@hopmail/service-kit';
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
@@ -102,7 +102,14 @@ export function createApp(deps: AppDeps) {
       worker = createWorker(
         QUEUE.deliverRemote,
         async (payload, job) => {
-          await deliver(payload, job.id);
+          try {
+            await deliver(payload, job.id);
+          } catch (err) {
+            // Permanent errors are not retried by BullMQ; temporary ones fail the job and the
+            // scheduler retries it (ensureJob) while PostgreSQL says the work is due.
+            if (err instanceof CodedError && !err.temporary) throw new UnrecoverableError(`${err.code}: ${err.message}`);
+            throw err;
+          }
         },
         deps.redis,
         c.REDIS_PREFIX,

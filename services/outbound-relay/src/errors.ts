@@ -1,12 +1,12 @@
 import { CodedError } from '@hopmail/service-kit';
 
-// Coded errors of the outbound relay (CONVENTIONS §6).
+// Coded errors of the outbound relay (CONVENTIONS §6). Remote SMTP replies are not errors:
+// they are classified (policy/classify.ts) and recorded per recipient.
 export const ERR = {
-  dnsTemporary: 'relay.dns-temporary',
-  invalidConfig: 'relay.invalid-config',
-  smarthostNoTls: 'relay.smarthost-no-tls',
+  messageMissing: 'relay.message-missing',
 } as const;
 
-export function dnsTemporary(message: string, cause?: unknown): CodedError {
-  return new CodedError(ERR.dnsTemporary, message, { temporary: true, smtp: { code: 451, enhanced: '4.4.3', text: message }, cause });
+/** The message row disappeared (deleted by an operator) while being delivered: nothing to retry. */
+export function messageMissing(messageId: string): CodedError {
+  return new CodedError(ERR.messageMissing, `message ${messageId} no longer exists`, { temporary: false });
 }

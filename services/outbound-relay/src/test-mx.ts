@@ -31,6 +31,9 @@ export interface FakeMx {
   transactions: Transaction[];
   /** connections accepted per ip */
   connections: Record<string, number>;
+  /** connections open right now, and the most ever open at once (all ips) */
+  open: number;
+  maxOpen: number;
   /** called when a transaction's data has arrived, before the reply */
   onData?: (t: Transaction) => void;
   behave(ip: string, b: MxBehaviour): void;
@@ -44,6 +47,8 @@ export async function startFakeMx(ips: readonly string[]): Promise<FakeMx> {
     port: 0,
     transactions: [],
     connections: {},
+    open: 0,
+    maxOpen: 0,
     behave: (ip, b) => behaviour.set(ip, b),
     stop: async () => {},
   };
@@ -56,9 +61,14 @@ export async function startFakeMx(ips: readonly string[]): Promise<FakeMx> {
       ...opts,
       onConnect(_session, cb) {
         fake.connections[ip] = (fake.connections[ip] ?? 0) + 1;
+        fake.open++;
+        fake.maxOpen = Math.max(fake.maxOpen, fake.open);
         const g = behaviour.get(ip)?.greeting;
         if (g) return cb(Object.assign(new Error(`${g === 421 ? '4.3.2' : '5.3.2'} go away`), { responseCode: g }));
         cb();
+      },
+      onClose() {
+        fake.open--;
       },
       onRcptTo(addr, session, cb) {
         const b = behaviour.get(ip) ?? {};

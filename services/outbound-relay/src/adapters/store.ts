@@ -1,5 +1,6 @@
 // PostgreSQL access of the relay: due work, attempts, per-recipient results.
 import type { Pool, PoolClient } from '@hopmail/db';
+import { messageMissing } from '../errors.ts';
 
 export interface WorkMessage {
   id: string;
@@ -67,7 +68,7 @@ export class RelayStore {
 
   async loadRaw(messageId: string): Promise<Buffer> {
     const r = await this.pool.query<{ raw: Buffer }>('SELECT raw FROM messages WHERE id = $1', [messageId]);
-    if (!r.rows[0]) throw new Error(`message ${messageId} vanished`);
+    if (!r.rows[0]) throw messageMissing(messageId);
     return r.rows[0].raw;
   }
 
@@ -94,7 +95,7 @@ export class RelayStore {
        SELECT a.id, m.raw FROM a, messages m WHERE m.id = $1`,
       [a.messageId, a.domain, a.recipients.map((x) => x.id), a.recipients.map((x) => x.address), a.at, a.mxHost, a.ip, a.port, a.tls, a.worker],
     );
-    if (!r.rows[0]) throw new Error(`message ${a.messageId} vanished`);
+    if (!r.rows[0]) throw messageMissing(a.messageId);
     return { attemptId: Number(r.rows[0].id), raw: r.rows[0].raw };
   }
 

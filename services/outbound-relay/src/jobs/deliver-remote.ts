@@ -75,7 +75,7 @@ export function createDeliverRemote(d: DeliverDeps) {
       else {
         const a = await d.dns.addresses(host);
         if (!a.ok) {
-          last = { outcome: a.kind === 'temporary' || last.outcome === 'deferred' ? 'deferred' : 'bounced', reply: `451 4.4.3 Address lookup of ${host} failed (${a.code})`, mx: null };
+          last = { outcome: 'deferred', reply: `451 4.4.3 Address lookup of ${host} failed (${a.code})`, mx: null };
           log.info({ event: 'relay.mx-unresolvable', ...ctx, mx: host, code: a.code }, 'MX host has no usable address');
           continue;
         }

@@ -61,8 +61,9 @@ export function classify(reply: Reply | undefined, rules: readonly Rule[] = RULE
     if (r.codes && !r.codes.includes(reply.code)) continue;
     if (r.enhanced && !(reply.enhanced && r.enhanced.test(reply.enhanced))) continue;
     if (r.text && !r.text.test(reply.text)) continue;
-    const status = r.outcome === 'deferred' && reply.enhanced?.startsWith('5.') ? '4' + reply.enhanced.slice(1) : (reply.enhanced ?? r.status ?? defaultStatus(reply.code));
-    return { outcome: r.outcome, status: r.outcome === 'deferred' && status.startsWith('5') ? '4' + status.slice(1) : status, rule: r.name };
+    const raw = reply.enhanced ?? r.status ?? defaultStatus(reply.code);
+    // A reply re-classified as temporary reports a 4.x.x status (RFC 3463: class 4 = persistent transient).
+    return { outcome: r.outcome, status: r.outcome === 'deferred' && raw.startsWith('5') ? '4' + raw.slice(1) : raw, rule: r.name };
   }
   const cls = Math.floor(reply.code / 100);
   const enhancedOk = reply.enhanced && reply.enhanced[0] === String(cls);
