@@ -35,6 +35,8 @@ export interface BenchPop3Result {
   /** VmHWM of the service process after the session, and its RSS when idle before it. */
   peakRssMiB: number;
   idleRssMiB: number;
+  /** Service CPU time for the session (LIST + RETRs): comparable on a busy machine. */
+  serviceCpuMs: number;
 }
 
 function message(i: number, size: number): Buffer {
@@ -155,6 +157,13 @@ class StreamClient {
   }
 }
 
+/** User + system CPU time of a process, in ms (/proc/<pid>/stat, clock ticks of 10 ms). */
+function procCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 function procStatusKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
@@ -213,6 +222,7 @@ export async function benchPop3(opts: BenchPop3Options = {}): Promise<BenchPop3R
     c.send(`USER ${address}\r\nPASS bench password\r\n`);
     const [, pass] = await Promise.all([c.reply(false), c.reply(false)]);
     if (!pass.status.startsWith('+OK')) throw new Error(`login failed: ${pass.status}`);
+    const cpu0 = procCpuMs(pid);
     const t0 = performance.now();
     c.send('LIST\r\n');
     const list = await c.reply(true);
@@ -240,6 +250,7 @@ export async function benchPop3(opts: BenchPop3Options = {}): Promise<BenchPop3R
       sendMore();
     }
     const seconds = (performance.now() - t0) / 1000;
+    const serviceCpuMs = procCpuMs(pid) - cpu0;
     c.send('QUIT\r\n');
     const quit = await c.reply(false);
     if (!quit.status.startsWith('+OK')) throw new Error(`QUIT: ${quit.status}`);
@@ -256,10 +267,11 @@ export async function benchPop3(opts: BenchPop3Options = {}): Promise<BenchPop3R
       listMs: round(listMs),
       peakRssMiB: round(peakRssMiB),
       idleRssMiB: round(idleRssMiB),
+      serviceCpuMs,
     };
     log(
       `pop3 bench: ${count} × ${size} B, window ${window}: ${result.messagesPerSecond} msg/s, ${result.mibPerSecond} MiB/s, ` +
-        `LIST ${result.listMs} ms, service RSS idle ${result.idleRssMiB} MiB / peak ${result.peakRssMiB} MiB`,
+        `LIST ${result.listMs} ms, service CPU ${serviceCpuMs} ms, RSS idle ${result.idleRssMiB} MiB / peak ${result.peakRssMiB} MiB`,
     );
     return result;
   } finally {

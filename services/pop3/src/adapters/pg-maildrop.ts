@@ -76,6 +76,15 @@ export class PgMaildropStore {
       const e = lost();
       if (e || released) throw new Pop3Error('pop3.maildrop-lost', e);
     };
+    let prefetched: { index: number; chunk: Promise<Buffer | undefined> } | null = null;
+    const fetchChunk = async (messageId: string, offset: number): Promise<Buffer | undefined> => {
+      const r = await client.query<{ chunk: Buffer }>('SELECT substring(raw FROM $2 FOR $3) AS chunk FROM messages WHERE id = $1', [
+        messageId,
+        offset + 1,
+        chunkBytes,
+      ]);
+      return r.rows[0]?.chunk;
+    };
     return {
       messages: rows.map((r) => ({ uidl: uidlFor(r.uidl, r.message_id), size: r.size })),
       async *read(index) {
@@ -84,18 +93,24 @@ export class PgMaildropStore {
         // chunks it needs, so memory per session is one chunk whatever the message size.
         // Text result format (hex, decoded natively by pg). Per-query binary format is not
         // an option: pg decodes DataRow fields as UTF-8 unless the whole client is binary.
+        const ahead = prefetched;
+        prefetched = null;
         for (let offset = 0; ; ) {
           check();
-          const r = await client.query<{ chunk: Buffer }>('SELECT substring(raw FROM $2 FOR $3) AS chunk FROM messages WHERE id = $1', [
-            row.message_id,
-            offset + 1,
-            chunkBytes,
-          ]);
-          const chunk = r.rows[0]?.chunk;
+          const chunk = offset === 0 && ahead?.index === index ? await ahead.chunk : await fetchChunk(row.message_id, offset);
           if (!chunk) throw new Pop3Error('pop3.message-gone');
           if (chunk.length > 0) yield chunk;
           offset += chunk.length;
-          if (chunk.length < chunkBytes || offset >= row.size) return;
+          if (chunk.length < chunkBytes || offset >= row.size) break;
+        }
+        // Clients read mailboxes in order: start fetching the next message's first chunk
+        // now, so its PostgreSQL round trip overlaps this reply's trip to the client.
+        // (Not after TOP: a TOP that stops early never gets here.) One chunk at most.
+        const next = index + 1;
+        if (next < rows.length && !released) {
+          const chunk = fetchChunk(rows[next]!.message_id, 0);
+          chunk.catch(() => {});
+          prefetched = { index: next, chunk };
         }
       },
       async commit(indexes) {
