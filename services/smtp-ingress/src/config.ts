@@ -1,6 +1,10 @@
 import { hostname } from 'node:os';
 import { bool, commonConfig, int, port, str, z } from '@hopmail/config';
 
+const HOSTNAME_RE = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/;
+// A machine name that is no valid host name (underscores…) must not make the defaults fail.
+const defaultHostname = HOSTNAME_RE.test(hostname()) ? hostname() : 'localhost';
+
 export const configSchema = z.object({
   ...commonConfig,
   HEALTH_PORT: port(9101, 'port of /healthz, /readyz and /metrics for smtp-ingress'),
@@ -8,8 +12,8 @@ export const configSchema = z.object({
   SMTP_PORT: port(2525, 'MX listener port (25 in a container; 0 picks a free port, for tests)'),
   SMTP_HOSTNAME: z
     .string()
-    .regex(/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/, 'a host name')
-    .default(hostname())
+    .regex(HOSTNAME_RE, 'a host name')
+    .default(defaultHostname)
     .describe('our name in the 220 greeting, the EHLO reply and Received: headers; should be the MX host name'),
   SMTP_MAX_MESSAGE_SIZE: int(26_214_400, 1024, 536_870_912, 'largest message accepted, in bytes (advertised as SIZE; larger gets 552 5.3.4 and nothing is stored)'),
   SMTP_MAX_RECIPIENTS: int(100, 100, 100_000, 'envelope recipients per message; RFC 5321 §4.5.3.1.8 requires at least 100; past it 452 4.5.3'),

@@ -30,6 +30,8 @@ export function rcptPolicy(i: RcptInput): Verdict {
   switch (i.resolution.kind) {
     case 'ok':
       return ACCEPT;
+    // 554 as Postfix's relay_domains_reject_code; the issue fixes it (RFC 5321 §4.3.2 would
+    // list 550 for RCPT, and clients treat both as permanent).
     case 'not-local':
       return i.authenticated ? ACCEPT : reject(554, '5.7.1', `${a}: Relay access denied`, 'relay-denied');
     case 'unknown':
