@@ -85,6 +85,19 @@ export function createApp(deps: AppDeps) {
       return resolver;
     },
     async start(): Promise<void> {
+      // Commands fail at once while Redis is not connected (no offline queue), so an early
+      // answer would be cached in this process only. Wait a little for Redis, never forever.
+      if (redis.status !== 'ready' && config.DNS_REDIS_START_WAIT_MS > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        const ready = await Promise.race([
+          new Promise<boolean>((r) => redis.once('ready', () => r(true))),
+          new Promise<boolean>((r) => {
+            timer = setTimeout(() => r(false), config.DNS_REDIS_START_WAIT_MS);
+          }),
+        ]);
+        clearTimeout(timer);
+        if (!ready) logger.warn({ event: EVENT.redisFailed, op: 'connect', waitedMs: config.DNS_REDIS_START_WAIT_MS }, 'redis not ready; starting with the process cache only');
+      }
       const upstreams = deps.upstreams ?? loadUpstreams({ configured: config.DNS_UPSTREAMS, self: { host: config.DNS_HOST, port: config.DNS_PORT }, logger });
       upstream = createUpstreamClient({ upstreams, timeoutMs: config.DNS_UPSTREAM_TIMEOUT_MS, attempts: config.DNS_UPSTREAM_ATTEMPTS, udpPayload: config.DNS_UDP_PAYLOAD, logger, metrics });
       resolver = createResolver({

@@ -19,6 +19,7 @@ export const configSchema = z.object({
   DNS_LRU_SIZE: int(10_000, 0, 10_000_000, 'entries kept in process in front of Redis; 0 = Redis only'),
   DNS_UDP_PAYLOAD: int(1232, 512, 4096, 'EDNS UDP payload size we advertise and the largest UDP answer we send (1232 avoids IP fragmentation)'),
   DNS_REDIS_TIMEOUT_MS: int(150, 10, 5000, 'a Redis lookup slower than this counts as a miss, so a slow Redis never delays answers'),
+  DNS_REDIS_START_WAIT_MS: int(5000, 0, 60_000, 'at start, wait this long for Redis before answering (otherwise the first answers never reach the shared cache); then start anyway, degraded'),
   DNS_TCP_IDLE_MS: int(10_000, 100, 300_000, 'idle TCP client connections are closed after this long (RFC 7766 §6.2.3)'),
   DNS_TCP_MAX_CONNECTIONS: int(1000, 1, 100_000, 'concurrent TCP client connections; more are refused'),
 }).superRefine((c, ctx) => {

@@ -2,7 +2,8 @@
 // Redis, so the second answers from the cache the first filled; SIGTERM stops cleanly.
 import { Resolver } from 'node:dns/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import { baseUrls, freePort, redisPrefix, startFakeDns, startServiceProcess, type FakeDns, type ServiceProcess } from '@hopmail/test-kit';
+import { Redis } from 'ioredis';
+import { baseUrls, freePort, redisPrefix, startFakeDns, startServiceProcess, waitFor, type FakeDns, type ServiceProcess } from '@hopmail/test-kit';
 
 describe('dns-cache processes', () => {
   const procs: ServiceProcess[] = [];
@@ -25,18 +26,21 @@ describe('dns-cache processes', () => {
         REDIS_PREFIX: prefix,
         HEALTH_HOST: '127.0.0.1',
         HEALTH_PORT: '0',
+        DNS_REDIS_TIMEOUT_MS: '1000', // a loaded CI machine can stall Redis past the default
       });
       procs.push(p);
       await p.ready;
-      const r = new Resolver({ timeout: 3000, tries: 1 });
+      const r = new Resolver({ timeout: 5000, tries: 1 });
       r.setServers([`127.0.0.1:${port}`]);
       return { p, r };
     };
     const [one, two] = await Promise.all([start(), start()]);
     expect(await one.r.resolveMx('relay.proc.test')).toMatchObject([{ priority: 10, exchange: 'mx.proc.test' }]);
     expect(fake.queries).toHaveLength(1);
-    // the write to Redis is not on the answer path: give it a moment
-    await new Promise((r) => setTimeout(r, 100));
+    // the write to Redis is not on the answer path: wait until it landed
+    const redis = new Redis(baseUrls().redisUrl);
+    await waitFor(async () => (await redis.exists(`${prefix}:dns:1:15:relay.proc.test`)) === 1, { what: 'entry in redis' });
+    redis.disconnect();
     expect(await two.r.resolveMx('relay.proc.test')).toMatchObject([{ priority: 10, exchange: 'mx.proc.test' }]);
     expect(fake.queries).toHaveLength(1);
     expect(await one.p.kill('SIGTERM')).toBe(0);
