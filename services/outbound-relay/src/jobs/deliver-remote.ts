@@ -139,31 +139,38 @@ export function createDeliverRemote(d: DeliverDeps) {
         : s.maxSize > 0 && message.size > s.maxSize
           ? `552 5.3.4 Message size ${message.size} exceeds ${host}'s limit ${s.maxSize}`
           : null;
-    if (refuse) {
-      const id = await d.store.startAttempt({ ...base, at: d.now() });
-      await d.smtp.release(s, true);
-      return finish(message, recipients.map((r) => ({ r, v: { outcome: 'bounced', reply: refuse, mx: host } })), id, 'bounced', refuse, s.tls, ctx);
+    let reusable = false;
+    try {
+      if (refuse) {
+        reusable = true;
+        const id = await d.store.startAttempt({ ...base, at: d.now() });
+        return await finish(message, recipients.map((r) => ({ r, v: { outcome: 'bounced', reply: refuse, mx: host } })), id, 'bounced', refuse, s.tls, ctx);
+      }
+      const started0 = await d.store.startAttemptWithRaw({ ...base, at: d.now() });
+      const attemptId = started0.attemptId;
+      const raw = toCrlf(started0.raw);
+      const started = Date.now();
+      const res = await s.send({ from: message.mailFrom, to: recipients.map((r) => r.address), size: raw.length, use8BitMime: message.body8bit, smtputf8: message.smtputf8 }, raw);
+      if (d.testHoldAfterDataMs > 0) await new Promise((r) => setTimeout(r, d.testHoldAfterDataMs));
+      if (res.lost && res.dataSent) {
+        log.warn({ event: 'relay.possible-duplicate', ...ctx, mx: host, remoteIp: s.target.ip }, 'connection lost after the end of data; the remote may have accepted the message');
+      }
+      const verdicts = recipients.map((r) => {
+        const reply = res.replies.get(r.address) ?? '451 4.4.2 No reply for this recipient';
+        const c = classify(parseReply(reply));
+        return { r, v: { outcome: c.outcome, reply: reply.trim(), mx: host } };
+      });
+      const outcomes = new Set(verdicts.map((x) => x.v.outcome));
+      const attemptOutcome: AttemptOutcome = res.lost && res.dataSent ? 'possible-duplicate' : outcomes.size > 1 ? 'mixed' : [...outcomes][0]!;
+      d.metrics.sessionSeconds.observe((Date.now() - started) / 1000);
+      reusable = !res.lost && !/^421/.test(res.dataReply ?? '');
+      // If recording fails (PostgreSQL down) the attempt stays in-progress: the next run logs a
+      // possible duplicate and delivers again. At-least-once, never lost.
+      await finish(message, verdicts, attemptId, attemptOutcome, res.dataReply ?? verdicts[0]?.v.reply ?? null, s.tls, ctx);
+    } finally {
+      // Always hand the connection and its Redis slot back, whatever failed above.
+      await d.smtp.release(s, reusable);
     }
-    const started0 = await d.store.startAttemptWithRaw({ ...base, at: d.now() });
-    const attemptId = started0.attemptId;
-    const raw = toCrlf(started0.raw);
-    const started = Date.now();
-    const res = await s.send({ from: message.mailFrom, to: recipients.map((r) => r.address), size: raw.length, use8BitMime: message.body8bit, smtputf8: message.smtputf8 }, raw);
-    if (d.testHoldAfterDataMs > 0) await new Promise((r) => setTimeout(r, d.testHoldAfterDataMs));
-    if (res.lost && res.dataSent) {
-      log.warn({ event: 'relay.possible-duplicate', ...ctx, mx: host, remoteIp: s.target.ip }, 'connection lost after the end of data; the remote may have accepted the message');
-    }
-    const verdicts = recipients.map((r) => {
-      const reply = res.replies.get(r.address) ?? '451 4.4.2 No reply for this recipient';
-      const c = classify(parseReply(reply));
-      return { r, v: { outcome: c.outcome, reply: reply.trim(), mx: host } };
-    });
-    const outcomes = new Set(verdicts.map((x) => x.v.outcome));
-    const attemptOutcome: AttemptOutcome = res.lost && res.dataSent ? 'possible-duplicate' : outcomes.size > 1 ? 'mixed' : [...outcomes][0]!;
-    d.metrics.sessionSeconds.observe((Date.now() - started) / 1000);
-    await finish(message, verdicts, attemptId, attemptOutcome, res.dataReply ?? verdicts[0]?.v.reply ?? null, s.tls, ctx);
-    const reusable = !res.lost && !/^421/.test(res.dataReply ?? '');
-    await d.smtp.release(s, reusable);
   }
 
   async function throttle(recipients: WorkRecipient[], host: string, why: string, ctx: Record<string, unknown>): Promise<void> {
