@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, redisPrefix, startServiceProcess, baseUrls, waitFor, type TestDatabase } from '@hopmail/test-kit';
+import { createTestDatabase, redisPrefix, startPrivateRedis, startServiceProcess, baseUrls, waitFor, type TestDatabase } from '@hopmail/test-kit';
 import { deliver, RawClient, seedMailbox, startTestApp, type TestApp } from './test-support.ts';
 
 let db: TestDatabase;
@@ -235,6 +235,24 @@ describe('security and limits', () => {
       c.close();
     } finally {
       await r.stop();
+    }
+  });
+
+  it('logins go on when Redis is down (per-connection limits still apply)', async () => {
+    const redis = await startPrivateRedis();
+    const r = await startTestApp({ ...env, REDIS_URL: redis.url, RATE_LIMIT_TIMEOUT_MS: '200' });
+    try {
+      const box = await mailbox([DOTS]);
+      await redis.stop();
+      const bad = await RawClient.connect(r.app.port);
+      expect(await bad.login(box.address, 'wrong')).toBe('-ERR [AUTH] invalid user name or password');
+      bad.close();
+      const c = await login(box.address, r);
+      expect(await c.cmd('STAT')).toBe(`+OK 1 ${DOTS.length}`);
+      c.close();
+    } finally {
+      await r.stop();
+      await redis.stop();
     }
   });
 

@@ -48,6 +48,7 @@ export async function startTestApp(env: Record<string, string>, logger?: Logger)
     argv: [],
   });
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
+  redis.on('error', () => {}); // tests stop Redis on purpose
   await redis.connect();
   const { createPool } = await import('@hopmail/db');
   const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE, 'hopmail-pop3-test');
