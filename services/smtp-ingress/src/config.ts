@@ -21,7 +21,7 @@ export const configSchema = z.object({
   SMTP_MAX_CONNECTIONS: int(500, 1, 100_000, 'concurrent SMTP sessions this process serves; one more gets 421 4.7.0 and is closed'),
   SMTP_MAX_CONNECTIONS_PER_IP: int(100, 1, 100_000, 'concurrent sessions from one client address (per process); one more gets 421 4.7.0'),
   SMTP_IDLE_TIMEOUT_MS: int(300_000, 100, 3_600_000, 'idle time while we wait for the client before 421 4.4.2 (RFC 5321 §4.5.3.2.7: at least 5 minutes)'),
-  SMTP_MAX_BAD_COMMANDS: int(10, 1, 1000, 'syntax and sequence errors (500-504) one session may make before 421 4.7.0'),
+  SMTP_MAX_BAD_COMMANDS: int(10, 1, 1000, 'syntax errors (500, 501, 502, 504 replies) one session may make before 421 4.7.0'),
   SMTP_MAX_RECEIVED_HEADERS: int(50, 1, 1000, 'a message carrying more Received: headers than this is a mail loop: 554 5.4.6'),
   SMTP_REVERSE_LOOKUP: bool(true, 'look up the client address in DNS (PTR) for the Received: header; loopback clients are never looked up'),
   SMTP_CLOSE_TIMEOUT_MS: int(20_000, 100, 600_000, 'on shutdown, how long sessions in a mail transaction may run on before 421 4.3.2; keep below SHUTDOWN_TIMEOUT_MS'),

@@ -171,6 +171,14 @@ describe('command line length (RFC 5321 §4.5.3.1.4)', () => {
 });
 
 describe('bad commands', () => {
+  it('does not count the 503s a pipelining client gets behind a refused MAIL', async () => {
+    const c = await ehlo();
+    c.write('MAIL FROM:<jörg@remote.test>\r\n' + 'RCPT TO:<alice@example.org>\r\n'.repeat(20) + 'DATA\r\n');
+    expect(await c.reply()).toMatch(/^553 5\.6\.7 /);
+    for (let i = 0; i < 21; i++) expect(await c.reply()).toMatch(/^503 5\.5\.1 /);
+    expect(await c.cmd('NOOP')).toBe('250 2.0.0 OK');
+  });
+
   it('closes with 421 4.7.0 after SMTP_MAX_BAD_COMMANDS syntax errors', async () => {
     const c = await ehlo();
     for (let i = 0; i < 9; i++) expect(await c.cmd('MAIL FROM:<broken')).toMatch(/^501 5\.1\.7 /);

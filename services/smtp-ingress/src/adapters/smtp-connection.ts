@@ -8,7 +8,7 @@
 //    smtp-server only knows a buffer cap (maxCommandLength), past which its parser fails
 //    and it sends 421 without an enhanced code; past that cap we still say 500 5.5.2,
 //    then 421 4.7.0, since the parser cannot resynchronise.
-// 3. Syntax and sequence errors (500–504) are counted; at SMTP_MAX_BAD_COMMANDS the
+// 3. Syntax errors (500, 501, 502, 504) are counted; at SMTP_MAX_BAD_COMMANDS the
 //    session ends with 421 4.7.0 (Postfix's smtpd_hard_error_limit). smtp-server's own
 //    counter covers only unrecognised commands and is fixed at 10.
 

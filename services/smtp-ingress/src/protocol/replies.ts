@@ -85,7 +85,11 @@ function enhancedFor(code: number, text: string, context: string | false | undef
   return BY_CODE[code] ?? `${Math.floor(code / 100)}.0.0`;
 }
 
-/** True for the replies that count towards SMTP_MAX_BAD_COMMANDS (syntax and sequence errors). */
+/**
+ * True for the replies that count towards SMTP_MAX_BAD_COMMANDS: syntax errors (500, 501,
+ * 502, 504). Not 503: a pipelining client (RFC 2920) whose MAIL was refused gets one 503 per
+ * RCPT it sent behind it, and that is no misbehaviour.
+ */
 export function isBadCommandReply(code: number): boolean {
-  return code >= 500 && code <= 504;
+  return code >= 500 && code <= 504 && code !== 503;
 }
