@@ -38,6 +38,7 @@ export function createUpstreamClient(o: UpstreamOptions): UpstreamClient {
   const exchangeUdp = (u: Upstream, q: DnsQuestion, timeoutMs: number): Promise<DnsMessage> =>
     new Promise((resolve, reject) => {
       const id = randomInt(0, 0x10000);
+      const query = encodeQuery({ id, name: q.name, type: q.type, class: q.class, rd: true, udpSize: o.udpPayload }); // a throw here rejects
       const sock = createSocket(u.host.includes(':') ? 'udp6' : 'udp4');
       const handle = { abort: () => finish(new UpstreamError('network', formatUpstream(u), 'stopped')) };
       open.add(handle);
@@ -68,16 +69,22 @@ export function createUpstreamClient(o: UpstreamOptions): UpstreamClient {
         if (matches(reply, id, q)) finish(undefined, reply);
       });
       sock.connect(u.port, u.host, (err?: Error) => {
+        if (done) return; // timed out or stopped meanwhile: the socket is closed
         if (err) return finish(new UpstreamError('network', formatUpstream(u), err.message, err));
-        sock.send(encodeQuery({ id, name: q.name, type: q.type, class: q.class, rd: true, udpSize: o.udpPayload }), (e) => {
-          if (e) finish(new UpstreamError('network', formatUpstream(u), e.message, e));
-        });
+        try {
+          sock.send(query, (e) => {
+            if (e) finish(new UpstreamError('network', formatUpstream(u), e.message, e));
+          });
+        } catch (e) {
+          finish(new UpstreamError('network', formatUpstream(u), (e as Error).message, e));
+        }
       });
     });
 
   const exchangeTcp = (u: Upstream, q: DnsQuestion, timeoutMs: number): Promise<DnsMessage> =>
     new Promise((resolve, reject) => {
       const id = randomInt(0, 0x10000);
+      const query = frameTcp(encodeQuery({ id, name: q.name, type: q.type, class: q.class, rd: true }));
       const sock = connect({ host: u.host, port: u.port });
       const handle = { abort: () => finish(new UpstreamError('network', formatUpstream(u), 'stopped')) };
       open.add(handle);
@@ -95,7 +102,7 @@ export function createUpstreamClient(o: UpstreamOptions): UpstreamClient {
       const timer = setTimeout(() => finish(new UpstreamError('timeout', formatUpstream(u), `no TCP answer within ${timeoutMs} ms`)), timeoutMs);
       sock.on('error', (err) => finish(new UpstreamError('network', formatUpstream(u), err.message, err)));
       sock.on('close', () => finish(new UpstreamError('network', formatUpstream(u), 'connection closed before the answer')));
-      sock.on('connect', () => sock.write(frameTcp(encodeQuery({ id, name: q.name, type: q.type, class: q.class, rd: true }))));
+      sock.on('connect', () => sock.write(query));
       sock.on('data', (chunk) => {
         for (const buf of frames.push(chunk)) {
           let reply: DnsMessage;
