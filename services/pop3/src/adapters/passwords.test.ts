@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { hash } from '@node-rs/argon2';
+import { waitFor } from '@hopmail/test-kit';
 import { dummyHash, hashPassword, verifyPassword } from './passwords.ts';
 
 describe('verifyPassword', () => {
@@ -17,6 +18,15 @@ describe('verifyPassword', () => {
     const argon2i = await hash('pw', { algorithm: 1 as never });
     expect(argon2i.startsWith('$argon2i$')).toBe(true);
     expect(await verifyPassword(argon2i, Buffer.from('pw'))).toBe(false);
+  });
+
+  it('the dummy hash follows the parameters of the real hashes it meets', async () => {
+    await dummyHash();
+    const heavier = await hash('pw', { memoryCost: 8192, timeCost: 3, parallelism: 1 });
+    expect(await verifyPassword(heavier, Buffer.from('pw'))).toBe(true);
+    await waitFor(async () => /^\$argon2id\$v=19\$m=8192,t=3,p=1\$/.test(await dummyHash()), { what: 'heavier dummy' });
+    await verifyPassword(await hashPassword('x'), Buffer.from('x'));
+    await waitFor(async () => /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/.test(await dummyHash()), { what: 'default dummy' });
   });
 
   it('costs about the same for an unknown user (dummy hash) as for a real one', async () => {
