@@ -37,14 +37,16 @@ export async function insertMessage(db: pg.Pool | pg.PoolClient, m: NewMessage):
       rcpts.push(r);
     }
   }
-  await db.query(
-    `WITH m AS (
+  // A named statement is parsed and planned once per connection: this is the hot path.
+  await db.query({
+    name: 'hopmail-insert-message',
+    text: `WITH m AS (
        INSERT INTO messages (id, raw, size, mail_from, client_ip, client_helo, auth_user, tls, smtputf8, body_8bit, header_message_id)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
        RETURNING id)
      INSERT INTO recipients (message_id, address, domain)
      SELECT m.id, r.address, r.domain FROM m, unnest($12::text[], $13::text[]) AS r(address, domain)`,
-    [
+    values: [
       m.id,
       m.raw,
       m.raw.length,
@@ -59,5 +61,5 @@ export async function insertMessage(db: pg.Pool | pg.PoolClient, m: NewMessage):
       rcpts,
       rcpts.map(domainOf),
     ],
-  );
+  });
 }

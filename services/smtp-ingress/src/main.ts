@@ -1,15 +1,16 @@
-import { loadConfig } from '@hopmail/config';
+import { loadConfigOrExit } from '@hopmail/config';
 import { createPool, ping } from '@hopmail/db';
-import { createRedis } from '@hopmail/queue';
+import { assertQueueRedis, createRedis } from '@hopmail/queue';
 import { createLogger, createRegistry, runService } from '@hopmail/service-kit';
 import { createApp } from './app.ts';
 import { configSchema } from './config.ts';
 
-const config = loadConfig('smtp-ingress', configSchema);
+const config = loadConfigOrExit('smtp-ingress', configSchema);
 const logger = createLogger('smtp-ingress', config.LOG_LEVEL);
 const registry = createRegistry('smtp-ingress');
 const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE, 'hopmail-smtp-ingress');
 const redis = createRedis(config.REDIS_URL);
+await assertQueueRedis(redis, logger);
 const app = createApp({ config, logger, registry, pool, redis });
 await runService({
   name: 'smtp-ingress',
