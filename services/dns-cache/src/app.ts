@@ -53,7 +53,7 @@ export function createApp(deps: AppDeps) {
       // label by the answer (a fixed set), the detail goes to the debug log
       metrics.malformed.inc({ reason: c.reason === 'badvers' ? 'badvers' : (RCODE_NAMES[c.reply.header.rcode] ?? 'other') });
       logger.debug({ event: EVENT.queryMalformed, remoteIp: remote, reason: c.reason, transport }, 'query refused before lookup');
-      return answered(encodeReply(c.reply, undefined).bytes, c.reply.header.rcode, 'local');
+      return answered(encodeReply(c.reply, transport === 'udp' ? 512 : undefined).bytes, c.reply.header.rcode, 'local');
     }
     const { msg } = c;
     const limit = transport === 'udp' ? udpLimit(msg, config.DNS_UDP_PAYLOAD) : undefined;
