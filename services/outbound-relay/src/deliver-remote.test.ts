@@ -83,7 +83,7 @@ beforeAll(async () => {
       RELAY_GREETING_TIMEOUT_MS: '2000',
       RELAY_SOCKET_TIMEOUT_MS: '5000',
       RELAY_DELAY_WARNING_MS: String(4 * 3600_000),
-      RELAY_POOL_IDLE_MS: '2000',
+      RELAY_POOL_IDLE_MS: '10000',
     },
   });
   const sink = new Writable({
@@ -201,7 +201,7 @@ describe('outbound-relay deliver-remote', () => {
       expect(dsns[0]!.raw).not.toContain('busy@best.test\r\nAction');
       expect(dsns[0]!.raw).toContain(`Subject: ${id}`); // original headers attached
       // delivered like any other mail: a route-message job for the DSN
-      expect(await routeQueue.queue.getJob(dsns[0]!.id)).toBeTruthy();
+      await waitFor(() => routeQueue.queue.getJob(dsns[0]!.id), { what: 'route-message job of the DSN' }); // added right after the DSN commit
       expect((await rcpts(id))['gone@best.test']!.dsn_sent_at).not.toBeNull();
     } finally {
       mx.behave(MX1, {});

@@ -1,6 +1,7 @@
 // SMTP client sessions over nodemailer's SMTPConnection (EHLO, STARTTLS, PIPELINING, SIZE,
 // 8BITMIME, AUTH; dot-stuffing and CRLF in its data stream), plus a small pool of idle
 // sessions keyed by destination so several messages to one MX share a connection.
+import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Logger } from 'pino';
@@ -186,7 +187,8 @@ export class SmtpPool {
       // upgrade fails; certificates unverified unless RELAY_TLS_VERIFY (MX certs rarely match).
       opportunisticTLS: !target.requireTls,
       requireTLS: !!target.requireTls,
-      tls: { rejectUnauthorized: o.verifyTls, servername: target.mxHost },
+      // SNI carries host names only (RFC 6066 §3), never an address literal.
+      tls: { rejectUnauthorized: o.verifyTls, ...(isIP(target.mxHost) ? {} : { servername: target.mxHost }) },
       connectionTimeout: o.connectTimeoutMs,
       greetingTimeout: o.greetingTimeoutMs,
       socketTimeout: o.socketTimeoutMs,
