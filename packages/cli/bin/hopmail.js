@@ -1,3 +1,5 @@
 #!/usr/bin/env node
 // Node 24 runs the TypeScript source directly (type stripping).
-import '../src/main.ts';
+import { main } from '../src/main.ts';
+
+await main();

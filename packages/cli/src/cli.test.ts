@@ -1,0 +1,136 @@
+// The `hopmail` binary as its own process against a running admin-api (real HTTP, PG, Redis).
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { insertMessage } from '@hopmail/db';
+import { newMessageId } from '@hopmail/mail';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startTestApi, TOKEN, type TestApi } from '../../../services/admin-api/src/test-support.ts';
+import { parseAge, parseArgs } from './args.ts';
+
+const BIN = fileURLToPath(new URL('../bin/hopmail.js', import.meta.url));
+let api: TestApi;
+
+function hopmail(args: string[], o: { token?: string; stdin?: string; url?: string } = {}): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [BIN, ...args], {
+      env: { PATH: process.env.PATH, HOPMAIL_API_URL: o.url ?? api.base, ...(o.token === '' ? {} : { HOPMAIL_API_TOKEN: o.token ?? TOKEN }) },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    p.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code: code ?? -1, out, err }));
+    p.stdin.end(o.stdin ?? '');
+  });
+}
+
+beforeAll(async () => {
+  api = await startTestApi();
+});
+afterAll(async () => {
+  await api?.close();
+});
+
+test('argument parsing', () => {
+  expect(parseArgs(['queue', 'list', '--status', 'deferred', '--domain=a.example', '--all', '--', '--x'])).toEqual({
+    words: ['queue', 'list', '--x'],
+    flags: new Map([['status', ['deferred']], ['domain', ['a.example']], ['all', ['true']]]),
+  });
+  expect(parseAge('90')).toBe(90);
+  expect(parseAge('2h')).toBe(7200);
+  expect(() => parseAge('2 weeks')).toThrow(/bad age/);
+});
+
+describe('hopmail', () => {
+  test('domains, mailboxes and aliases: human tables and --json', async () => {
+    expect(await hopmail(['domains', 'add', 'cli.example'])).toMatchObject({ code: 0, out: 'domain cli.example created (local)\n' });
+    const mb = await hopmail(['mailboxes', 'add', 'ann@cli.example', '--password-stdin', '--quota', '1000'], { stdin: 'a-long-password\n' });
+    expect(mb).toMatchObject({ code: 0, out: 'mailbox ann@cli.example created\n' });
+    expect((await hopmail(['aliases', 'add', 'info@cli.example', 'ann@cli.example', 'ext@other.example'])).code).toBe(0);
+    const table = await hopmail(['mailboxes', 'list', '--domain', 'cli.example']);
+    expect(table.code).toBe(0);
+    expect(table.out.split('\n')[0]).toMatch(/^ADDRESS\s+QUOTABYTES\s+CREATEDAT$/);
+    expect(table.out).toMatch(/ann@cli\.example\s+1000\s+\d{4}-/);
+    const json = await hopmail(['--json', 'aliases', 'list']);
+    expect(JSON.parse(json.out)).toEqual({ items: [expect.objectContaining({ source: 'info@cli.example', targets: ['ann@cli.example', 'ext@other.example'] })], nextCursor: null });
+    const shown = await hopmail(['mailboxes', 'show', 'ann@cli.example', '--json']);
+    expect(JSON.parse(shown.out)).toMatchObject({ address: 'ann@cli.example', messageCount: 0 });
+  });
+
+  test('exit codes: usage 2, auth 3, not found 4, conflict 5, unreachable 6, API error 1', async () => {
+    expect((await hopmail(['frobnicate'])).code).toBe(2);
+    expect((await hopmail([])).code).toBe(2);
+    expect((await hopmail(['queue', 'retry'])).code).toBe(2); // no filter: refused before any request
+    expect((await hopmail(['queue', 'delete', '--domain', 'cli.example'])).code).toBe(2); // bulk delete needs --yes
+    expect((await hopmail(['queue', 'list', '--domian', 'x.example'])).code).toBe(2); // typo never widens a filter
+    const auth = await hopmail(['domains', 'list'], { token: 'wrong-token-wrong-token' });
+    expect(auth.code).toBe(3);
+    expect(auth.err).toMatch(/invalid bearer token \(401 unauthorized\)/);
+    expect((await hopmail(['domains', 'list'], { token: '' })).code).toBe(3);
+    const nf = await hopmail(['domains', 'show', 'nope.example', '--json']);
+    expect(nf.code).toBe(4);
+    expect(JSON.parse(nf.out)).toEqual({ error: { status: 404, code: 'not_found', message: expect.stringContaining('does not exist') } });
+    expect((await hopmail(['domains', 'add', 'cli.example'])).code).toBe(5);
+    expect((await hopmail(['domains', 'list'], { url: 'http://127.0.0.1:1' })).code).toBe(6);
+    expect((await hopmail(['domains', 'add', 'bad..example'])).code).toBe(1);
+    expect((await hopmail(['--help'])).code).toBe(0);
+  });
+
+  test('keys: an admin creates a read-only key; with it changes exit 3', async () => {
+    const k = await hopmail(['keys', 'add', 'viewer', '--scope', 'read-only', '--json']);
+    expect(k.code).toBe(0);
+    const key = JSON.parse(k.out).key as string;
+    expect((await hopmail(['domains', 'list'], { token: key })).code).toBe(0);
+    const denied = await hopmail(['domains', 'add', 'ro.example'], { token: key });
+    expect(denied.code).toBe(3);
+    expect(denied.err).toMatch(/403 forbidden/);
+    expect((await hopmail(['keys', 'list'])).out).toMatch(/viewer\s+read-only/);
+  });
+
+  test('queue list / retry / hold / release / delete with progress, and the trace', async () => {
+    // 30 deferred recipients at broken.example, as the relay leaves them after an outage.
+    const ids: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const id = newMessageId();
+      ids.push(id);
+      await insertMessage(api.db.pool, { id, raw: Buffer.from(`Subject: ${i}\r\n\r\nx\r\n`), mailFrom: 'ann@cli.example', recipients: [`u${i}@broken.example`] });
+    }
+    await api.db.pool.query(`UPDATE recipients SET status = 'deferred', attempts = 3, next_attempt_at = now() + interval '1 hour', last_reply = '451 4.4.1 connection refused' WHERE domain = 'broken.example'`);
+
+    const list = await hopmail(['queue', 'list', '--domain', 'broken.example', '--reply', 'refused', '--limit', '5']);
+    expect(list.code).toBe(0);
+    expect(list.out.split('\n')[0]).toMatch(/^QUEUE ID\s+ADDRESS\s+STATUS\s+ATTEMPTS\s+NEXT ATTEMPT\s+LAST REPLY$/);
+    expect(list.out.trim().split('\n')).toHaveLength(6);
+    expect(list.err).toMatch(/^more: --cursor \S+ \(or --all\)/);
+    const all = JSON.parse((await hopmail(['queue', 'list', '--domain', 'broken.example', '--all', '--json'])).out);
+    expect(all.items).toHaveLength(30);
+
+    const hold = await hopmail(['queue', 'hold', '--domain', 'broken.example', '--batch', '10', '--progress']);
+    expect(hold.code).toBe(0);
+    expect(hold.out).toBe('hold: 30 changed of 30 matching\n');
+    expect(hold.err.trim().split('\n')).toEqual(['hold [#######.............] 10/30 33%', 'hold [#############.......] 20/30 67%', 'hold [####################] 30/30 100%']);
+    expect(JSON.parse((await hopmail(['queue', 'hold', '--domain', 'broken.example', '--json'])).out)).toEqual({ action: 'hold', matched: 0, changed: 0, jobs: 0 });
+    const rel = JSON.parse((await hopmail(['queue', 'release', '--domain', 'broken.example', '--json'])).out);
+    expect(rel).toMatchObject({ action: 'release', matched: 30, changed: 30, jobs: 30 });
+    const retry = await hopmail(['queue', 'retry', ids[0]!]);
+    expect(retry.out).toBe('retry: 1 changed of 1 matching, 0 delivery jobs queued\n');
+    const del = await hopmail(['queue', 'delete', '--domain', 'broken.example', '--min-age', '0', '--yes', '--json']);
+    expect(JSON.parse(del.out)).toMatchObject({ action: 'delete', changed: 30 });
+
+    const trace = await hopmail(['trace', ids[0]!]);
+    expect(trace.code).toBe(0);
+    expect(trace.out).toMatch(new RegExp(`^message ${ids[0]}  from <ann@cli.example>`));
+    expect(trace.out).toMatch(/received\s+-\s+from <ann@cli\.example> local/);
+    for (const a of ['hold', 'release', 'retry', 'delete']) expect(trace.out).toMatch(new RegExp(`admin-action\\s+u0@broken\\.example\\s+${a}\\b`));
+    expect((await hopmail(['trace', '01900000-0000-7000-8000-000000000000'])).code).toBe(4);
+
+    const stats = await hopmail(['queue', 'stats']);
+    expect(stats.code).toBe(0);
+    expect(stats.out).toMatch(/deliver-remote/);
+    expect((await hopmail(['messages', 'search', '--sender', 'ann@cli.example', '--json'])).out).toContain(ids[0]!);
+    const audit = await hopmail(['audit', '--action', 'queue.delete']);
+    expect(audit.out).toMatch(/bootstrap\s+queue\.delete/);
+  });
+});
