@@ -1,10 +1,10 @@
-import { loadConfig } from '@hopmail/config';
+import { loadConfigOrExit } from '@hopmail/config';
 import { createRedis } from '@hopmail/queue';
 import { createLogger, createRegistry, runService } from '@hopmail/service-kit';
 import { configSchema } from './config.ts';
 import { createApp } from './app.ts';
 
-const config = loadConfig('dns-cache', configSchema);
+const config = loadConfigOrExit('dns-cache', configSchema);
 const logger = createLogger('dns-cache', config.LOG_LEVEL);
 const registry = createRegistry('dns-cache');
 // A cache must not wait for Redis: no offline queue, so commands fail at once while it is
