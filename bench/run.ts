@@ -45,7 +45,7 @@ async function benchCore() {
   const db = await createTestDatabase();
   const env: Record<string, string> = {
     NODE_ENV: 'production',
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: 'info', // start.done is an info line; production logs at info too
     DATABASE_URL: db.url,
     REDIS_URL: process.env.REDIS_URL!,
     REDIS_PREFIX: redisPrefix(),
