@@ -8,6 +8,7 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
 import { createSecureContext, type SecureContext, type Server, type TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
+import { createSelfSignedCertificate } from './self-signed.ts';
 
 /**
  * TLS 1.2 and 1.3 only (RFC 8996 deprecates 1.0/1.1; RFC 8314 §4.1). TLS 1.3 suites first,
@@ -48,6 +49,12 @@ export interface CertificateStoreOptions extends CertificateFiles {
   pollIntervalMs?: number;
   /** Wait this long after a change event before reloading (renewals write several files). Default 250 ms. */
   debounceMs?: number;
+  /**
+   * Development only: while the default pair's files do not exist, serve an in-memory
+   * self-signed certificate for these names instead of failing; the files are picked up
+   * by the next reload once they appear.
+   */
+  selfSignedFallback?: string[];
 }
 
 export interface CertificateInfo {
@@ -128,7 +135,28 @@ export function createCertificateStore(o: CertificateStoreOptions): CertificateS
   const pairs = new Map<string, CertificateFiles>([['default', { certFile: o.certFile, keyFile: o.keyFile }]]);
   for (const [host, files] of Object.entries(o.sni ?? {})) pairs.set(host.toLowerCase(), files);
   const loaded = new Map<string, Loaded>();
-  for (const [name, files] of pairs) loaded.set(name, load(name, files));
+  const fallback = (name: string, err: unknown): Loaded | null => {
+    if (name !== 'default' || !o.selfSignedFallback || (err as NodeJS.ErrnoException).code !== 'ENOENT') return null;
+    const { cert, key } = createSelfSignedCertificate({ names: o.selfSignedFallback });
+    const x = new X509Certificate(cert);
+    o.logger?.warn({ event: 'tls.self-signed', certFile: o.certFile, fingerprint: x.fingerprint256 }, 'certificate files missing: serving an in-memory self-signed certificate (development only)');
+    return {
+      ctx: createSecureContext({ cert, key, ...TLS_SERVER_OPTIONS }),
+      cert: Buffer.from(cert),
+      key: Buffer.from(key),
+      digest: 'self-signed',
+      info: { name, fingerprint: x.fingerprint256, subject: x.subject, validTo: x.validTo },
+    };
+  };
+  for (const [name, files] of pairs) {
+    try {
+      loaded.set(name, load(name, files));
+    } catch (err) {
+      const f = fallback(name, err);
+      if (!f) throw err;
+      loaded.set(name, f);
+    }
+  }
   const sni = new Map<string, Loaded>([...loaded].filter(([n]) => n !== 'default'));
   const listeners = new Set<(info: CertificateInfo[]) => void>();
   const watchers: FSWatcher[] = [];
@@ -171,6 +199,7 @@ export function createCertificateStore(o: CertificateStoreOptions): CertificateS
           changed = true;
           o.logger?.info({ event: 'tls.reloaded', name, reason, fingerprint: next.info.fingerprint, validTo: next.info.validTo }, 'certificate reloaded');
         } catch (err) {
+          if (loaded.get(name)?.digest === 'self-signed' && (err as NodeJS.ErrnoException).code === 'ENOENT') continue;
           o.logger?.warn({ event: 'tls.reload-failed', name, reason, certFile: files.certFile, err: (err as Error).message }, 'certificate not reloaded; the previous one stays in use');
         }
       }

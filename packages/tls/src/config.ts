@@ -67,9 +67,11 @@ export class TlsConfigError extends Error {
  * The store for a service's config, already loaded (throws if a file cannot be read), not
  * yet watching (call `.watch()` in start()). Null when no certificate is configured outside
  * production: the service then runs without TLS and says so. In production a missing
- * certificate throws TlsConfigError.
+ * certificate throws TlsConfigError; outside production, configured files that do not exist
+ * are replaced by an in-memory self-signed certificate for `selfSignedNames` (the files are
+ * picked up once they appear).
  */
-export function certificateStoreFromConfig(config: TlsConfigValues, logger?: Logger): CertificateStore | null {
+export function certificateStoreFromConfig(config: TlsConfigValues, logger?: Logger, opts: { selfSignedNames?: string[] } = {}): CertificateStore | null {
   const hasCert = config.TLS_CERT_FILE !== '' || config.TLS_KEY_FILE !== '';
   if (!hasCert) {
     if (config.NODE_ENV === 'production') throw new TlsConfigError('TLS_CERT_FILE and TLS_KEY_FILE are required when NODE_ENV=production');
@@ -83,6 +85,9 @@ export function certificateStoreFromConfig(config: TlsConfigValues, logger?: Log
     sni: config.TLS_SNI_CERTS,
     pollIntervalMs: config.TLS_RELOAD_POLL_MS,
     logger,
+    // Outside production a configured but absent pair (compose without ./certs) is no reason
+    // not to start: an in-memory self-signed certificate stands in until the files appear.
+    selfSignedFallback: config.NODE_ENV === 'production' ? undefined : (opts.selfSignedNames ?? ['localhost', '127.0.0.1', '::1']),
   });
   for (const i of store.info()) logger?.info({ event: 'tls.loaded', name: i.name, fingerprint: i.fingerprint, subject: i.subject, validTo: i.validTo }, 'certificate loaded');
   return store;

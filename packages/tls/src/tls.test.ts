@@ -155,6 +155,9 @@ describe('configuration', () => {
     const base = { TLS_CERT_FILE: '', TLS_KEY_FILE: '', TLS_SNI_CERTS: {}, TLS_RELOAD_POLL_MS: 0 };
     expect(() => certificateStoreFromConfig({ ...base, NODE_ENV: 'production' })).toThrow(/required when NODE_ENV=production/);
     expect(certificateStoreFromConfig({ ...base, NODE_ENV: 'development' })).toBeNull();
-    expect(() => certificateStoreFromConfig({ ...base, NODE_ENV: 'development', TLS_CERT_FILE: '/nonexistent.crt', TLS_KEY_FILE: '/nonexistent.key' })).toThrow(/ENOENT/);
+    expect(() => certificateStoreFromConfig({ ...base, NODE_ENV: 'production', TLS_CERT_FILE: '/nonexistent.crt', TLS_KEY_FILE: '/nonexistent.key' })).toThrow(/ENOENT/);
+    // Development with configured but absent files: a self-signed stand-in for the names given.
+    const dev = certificateStoreFromConfig({ ...base, NODE_ENV: 'development', TLS_CERT_FILE: '/nonexistent.crt', TLS_KEY_FILE: '/nonexistent.key' }, undefined, { selfSignedNames: ['dev.test'] });
+    expect(dev!.info()[0]!.subject).toBe('CN=dev.test');
   });
 });

@@ -1,9 +1,12 @@
 import { PgDirectory, type Pool } from '@hopmail/db';
 import { createProducer } from '@hopmail/queue';
 import type { App } from '@hopmail/service-kit';
+import { certificateStoreFromConfig, type CertificateStore } from '@hopmail/tls';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createSmtpListener, type ListenerSpec, type SmtpListener } from './adapters/smtp-listener.ts';
+import { createAccounts } from './adapters/accounts.ts';
+import { createAuthLimiter } from './adapters/auth-limiter.ts';
 import { createMessageStore } from './adapters/store.ts';
 import type { Config } from './config.ts';
 import { EVENTS } from './errors.ts';
@@ -16,37 +19,75 @@ export interface AppDeps {
   registry: Registry;
   pool: Pool;
   redis: Redis;
+  /** Certificates; by default built from TLS_CERT_FILE/TLS_KEY_FILE (null: no TLS, development only). */
+  certificates?: CertificateStore | null;
+  /** Waits before failed AUTH replies (tests). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface IngressApp extends App {
-  /** Bound port of each listener by name (`mx`), known after start(). */
+  /** Bound port of each listener by name (`mx`, `submission`, `submissions`), known after start(). */
   ports: Record<string, number>;
   ingress: ReturnType<typeof createIngress>;
+  certificates: CertificateStore | null;
 }
 
-/** Listeners this process runs; issue 5 adds `submission` (587) and `submissions` (465). */
-export function listenerSpecs(config: Config): ListenerSpec[] {
-  return [{ name: 'mx', role: 'mx', host: config.SMTP_HOST, port: config.SMTP_PORT }];
+/**
+ * Listeners this process runs. Without a certificate (development only) there is no
+ * submission at all: passwords never travel in clear.
+ */
+export function listenerSpecs(config: Config, tls: boolean): ListenerSpec[] {
+  const mxTls = tls && config.SMTP_MX_STARTTLS;
+  const specs: ListenerSpec[] = [
+    { name: 'mx', role: 'mx', host: config.SMTP_HOST, port: config.SMTP_PORT, tls: mxTls ? 'starttls' : 'none', auth: mxTls && config.SMTP_MX_AUTH, requireAuth: false },
+  ];
+  if (tls) {
+    specs.push(
+      { name: 'submission', role: 'submission', host: config.SMTP_HOST, port: config.SUBMISSION_PORT, tls: 'starttls', auth: true, requireAuth: true },
+      { name: 'submissions', role: 'submissions', host: config.SMTP_HOST, port: config.SUBMISSIONS_PORT, tls: 'implicit', auth: true, requireAuth: true },
+    );
+  }
+  return specs;
 }
 
 export function createApp(deps: AppDeps): IngressApp {
   const { config, logger } = deps;
   const producer = createProducer('route-message', deps.redis, config.REDIS_PREFIX);
   const directory = new PgDirectory(deps.pool, { localPartCaseSensitive: config.LOCAL_PART_CASE_SENSITIVE, cacheMs: config.DIRECTORY_CACHE_MS });
+  const certificates =
+    deps.certificates !== undefined
+      ? deps.certificates
+      : certificateStoreFromConfig(config, logger, { selfSignedNames: [...new Set([config.SMTP_HOSTNAME, 'localhost', '127.0.0.1', '::1'])] });
+  if (!certificates) logger.warn({ event: EVENTS.tlsDisabled }, 'no certificate: STARTTLS, AUTH and the submission listeners are off (development only)');
+  const resolve = {
+    localPartCaseSensitive: config.LOCAL_PART_CASE_SENSITIVE,
+    subaddressDelimiter: config.SUBADDRESS_DELIMITER,
+    maxDepth: config.ALIAS_MAX_DEPTH,
+    maxTargets: config.ALIAS_MAX_TARGETS,
+  };
   const ingress = createIngress({
     options: {
       hostname: config.SMTP_HOSTNAME,
       maxConnectionsPerIp: config.SMTP_MAX_CONNECTIONS_PER_IP,
       maxMessageSize: config.SMTP_MAX_MESSAGE_SIZE,
       maxReceivedHeaders: config.SMTP_MAX_RECEIVED_HEADERS,
-      resolve: {
-        localPartCaseSensitive: config.LOCAL_PART_CASE_SENSITIVE,
-        subaddressDelimiter: config.SUBADDRESS_DELIMITER,
-        maxDepth: config.ALIAS_MAX_DEPTH,
-        maxTargets: config.ALIAS_MAX_TARGETS,
+      resolve,
+      auth: {
+        maxPerIp: config.AUTH_MAX_FAILURES_PER_IP,
+        maxPerAccount: config.AUTH_MAX_FAILURES_PER_ACCOUNT,
+        baseDelayMs: config.AUTH_DELAY_BASE_MS,
+        maxDelayMs: config.AUTH_DELAY_MAX_MS,
       },
     },
     directory,
+    accounts: createAccounts({ pool: deps.pool, directory, resolve }),
+    limiter: createAuthLimiter({
+      redis: deps.redis,
+      prefix: config.REDIS_PREFIX,
+      windowMs: config.AUTH_FAILURE_WINDOW_MS,
+      onError: (err) => logger.warn({ event: EVENTS.authLimiterFailed, err }, 'failed-AUTH counters unavailable (Redis); logins go on unthrottled across replicas'),
+    }),
+    sleep: deps.sleep,
     store: createMessageStore({ pool: deps.pool, producer, enqueueTimeoutMs: config.SMTP_ENQUEUE_TIMEOUT_MS }),
     logger,
     metrics: createMetrics(deps.registry),
@@ -61,21 +102,25 @@ export function createApp(deps: AppDeps): IngressApp {
     idleTimeoutMs: config.SMTP_IDLE_TIMEOUT_MS,
     closeTimeoutMs: config.SMTP_CLOSE_TIMEOUT_MS,
     reverseLookup: config.SMTP_REVERSE_LOOKUP,
+    maxAuthFailures: config.AUTH_MAX_FAILURES_PER_CONNECTION,
   };
-  const listeners: SmtpListener[] = listenerSpecs(config).map((spec) => createSmtpListener(spec, limits, ingress, logger));
+  const specs = listenerSpecs(config, certificates !== null);
+  const listeners: SmtpListener[] = specs.map((spec) => createSmtpListener(spec, limits, ingress, logger, certificates));
   const ports: Record<string, number> = {};
 
   return {
     ports,
     ingress,
+    certificates,
     async start() {
-      const specs = listenerSpecs(config);
+      certificates?.watch();
       for (const [i, l] of listeners.entries()) ports[specs[i]!.name] = await l.listen();
     },
     async stop() {
       ingress.setClosing();
       logger.info({ event: EVENTS.drain, sessions: ingress.sessions.size, timeoutMs: config.SMTP_CLOSE_TIMEOUT_MS }, 'closing listeners');
       await Promise.all(listeners.map((l) => l.close()));
+      certificates?.close();
       await producer.close();
     },
   };

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { bool, commonConfig, int, port, str, z } from '@hopmail/config';
+import { tlsConfig } from '@hopmail/tls';
 
 const HOSTNAME_RE = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/;
 // A machine name that is no valid host name (underscores…) must not make the defaults fail.
@@ -10,6 +11,17 @@ export const configSchema = z.object({
   HEALTH_PORT: port(9101, 'port of /healthz, /readyz and /metrics for smtp-ingress'),
   SMTP_HOST: str('0.0.0.0', 'address the MX listener binds to (`::` for dual stack, 127.0.0.1 to keep it local)'),
   SMTP_PORT: port(2525, 'MX listener port (25 in a container; 0 picks a free port, for tests)'),
+  SUBMISSION_PORT: port(2587, 'message submission listener, STARTTLS then AUTH (RFC 6409; 587 in a container); needs a certificate'),
+  SUBMISSIONS_PORT: port(2465, 'message submission over implicit TLS (RFC 8314; 465 in a container); needs a certificate'),
+  ...tlsConfig,
+  SMTP_MX_STARTTLS: bool(true, 'offer STARTTLS on the MX listener when a certificate is configured (RFC 3207; opportunistic, never required)'),
+  SMTP_MX_AUTH: bool(false, 'also offer AUTH on the MX listener (only after STARTTLS); off: port 25 never takes passwords'),
+  AUTH_MAX_FAILURES_PER_CONNECTION: int(3, 1, 100, 'failed AUTH attempts in one session before 421 4.7.0 and close'),
+  AUTH_MAX_FAILURES_PER_IP: int(30, 1, 1_000_000, 'failed AUTH attempts from one client address (all replicas, Redis) within AUTH_FAILURE_WINDOW_MS before AUTH is refused with 454 4.7.0'),
+  AUTH_MAX_FAILURES_PER_ACCOUNT: int(10, 1, 1_000_000, 'failed AUTH attempts for one user name (all replicas, Redis) within AUTH_FAILURE_WINDOW_MS before AUTH is refused with 454 4.7.0'),
+  AUTH_FAILURE_WINDOW_MS: int(900_000, 1000, 86_400_000, 'how long a failed AUTH is remembered per address and per account'),
+  AUTH_DELAY_BASE_MS: int(500, 0, 60_000, 'delay before answering a failed AUTH, doubled for each failure already recorded for the address or account'),
+  AUTH_DELAY_MAX_MS: int(10_000, 0, 300_000, 'longest delay before answering a failed AUTH'),
   SMTP_HOSTNAME: z
     .string()
     .regex(HOSTNAME_RE, 'a host name')
@@ -39,6 +51,9 @@ export const configSchema = z.object({
 }).refine((c) => c.SMTP_CLOSE_TIMEOUT_MS < c.SHUTDOWN_TIMEOUT_MS, {
   message: 'SMTP_CLOSE_TIMEOUT_MS must be below SHUTDOWN_TIMEOUT_MS, or shutdown is cut short while sessions still finish',
   path: ['SMTP_CLOSE_TIMEOUT_MS'],
+}).refine((c) => c.NODE_ENV !== 'production' || (c.TLS_CERT_FILE !== '' && c.TLS_KEY_FILE !== ''), {
+  message: 'NODE_ENV=production needs TLS_CERT_FILE and TLS_KEY_FILE: submission takes passwords only over TLS',
+  path: ['TLS_CERT_FILE'],
 });
 
 export type Config = z.output<typeof configSchema>;

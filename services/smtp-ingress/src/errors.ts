@@ -38,4 +38,12 @@ export const EVENTS = {
   serverError: 'smtp.server-error',
   internal: 'smtp.internal',
   drain: 'smtp.drain',
+  tls: 'smtp.tls',
+  authOk: 'smtp.auth-ok',
+  authFailed: 'smtp.auth-failed',
+  authLocked: 'smtp.auth-locked',
+  authTooManyFailures: 'smtp.auth-too-many-failures',
+  authInClear: 'smtp.auth-in-clear',
+  authLimiterFailed: 'smtp.auth-limiter-failed',
+  tlsDisabled: 'smtp.tls-disabled',
 } as const;

@@ -4,16 +4,21 @@
 import { newMessageId, resolveRecipient, type Directory, type ResolveOptions } from '@hopmail/mail';
 import type { Logger } from 'pino';
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import type { Accounts } from './adapters/accounts.ts';
+import type { AuthLimiter } from './adapters/auth-limiter.ts';
 import type { MessageStore } from './adapters/store.ts';
 import { EVENTS, IngressError } from './errors.ts';
 import type { IngressMetrics } from './metrics.ts';
+import { AUTH_FAILED, AUTH_LOCKED, authzidPolicy, throttlePolicy } from './policy/auth-policy.ts';
 import { connectPolicy } from './policy/connect-policy.ts';
+import { fromHeaderPolicy, senderPolicy } from './policy/sender-policy.ts';
 import { dataPolicy } from './policy/data-policy.ts';
 import { mailPolicy } from './policy/mail-policy.ts';
 import { rcptPolicy, rcptSyntaxPolicy } from './policy/rcpt-policy.ts';
-import { defer, type Verdict } from './policy/verdict.ts';
+import { ACCEPT, defer, type Verdict } from './policy/verdict.ts';
 import { scanMessage } from './protocol/message.ts';
 import { protocolType, receivedHeader } from './protocol/received.ts';
+import { fromAddresses, missingSubmissionFields } from './protocol/submission.ts';
 import { SessionRegistry, type ConnectionState } from './session.ts';
 
 export interface IngressOptions {
@@ -22,20 +27,39 @@ export interface IngressOptions {
   maxMessageSize: number;
   maxReceivedHeaders: number;
   resolve: ResolveOptions;
+  auth: {
+    maxPerIp: number;
+    maxPerAccount: number;
+    baseDelayMs: number;
+    maxDelayMs: number;
+  };
+}
+
+export interface AuthAttempt {
+  method: string;
+  username: string;
+  password: string;
+  /** PLAIN's authorization identity ('' when absent or for LOGIN). */
+  authzid: string;
 }
 
 export interface IngressDeps {
   options: IngressOptions;
   directory: Directory;
   store: MessageStore;
+  accounts: Accounts;
+  limiter: AuthLimiter;
   logger: Logger;
   metrics: IngressMetrics;
+  /** Waits before a failed AUTH is answered (tests may shorten it). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export type DataOutcome = { verdict: Verdict; reply?: string };
 
 export function createIngress(deps: IngressDeps) {
-  const { options, directory, store, logger, metrics } = deps;
+  const { options, directory, store, accounts, limiter, logger, metrics } = deps;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const sessions = new SessionRegistry();
   let closing = false;
 
@@ -45,7 +69,7 @@ export function createIngress(deps: IngressDeps) {
   const stateOf = (session: SMTPServerSession, listener = 'mx'): ConnectionState =>
     sessions.get(session.id) ??
     // A hook for a session whose onConnect we never saw cannot happen; stay safe anyway.
-    { sessionId: session.id, remoteIp: session.remoteAddress, listener, log: logger.child({ sessionId: session.id, remoteIp: session.remoteAddress }), user: null, openedAt: Date.now(), messages: 0 };
+    { sessionId: session.id, remoteIp: session.remoteAddress, listener, log: logger.child({ sessionId: session.id, remoteIp: session.remoteAddress }), user: null, mailbox: null, requireAuth: true, openedAt: Date.now(), messages: 0 };
 
   return {
     sessions,
@@ -54,11 +78,11 @@ export function createIngress(deps: IngressDeps) {
     },
 
     /** Protocol-level refusals decided in the connection adapter (line length, error limit). */
-    recordProtocolReject(stage: 'connect' | 'protocol', reason: string): void {
+    recordProtocolReject(stage: 'connect' | 'protocol' | 'auth', reason: string): void {
       metrics.rejected.inc({ stage, reason });
     },
 
-    connect(session: SMTPServerSession, listener: string): Verdict {
+    connect(session: SMTPServerSession, listener: string, requireAuth = false): Verdict {
       const remoteIp = session.remoteAddress;
       const v = connectPolicy({ remoteIp, openFromIp: sessions.openFrom(remoteIp), maxPerIp: options.maxConnectionsPerIp, closing, hostname: options.hostname });
       const log = logger.child({ sessionId: session.id, remoteIp });
@@ -68,7 +92,7 @@ export function createIngress(deps: IngressDeps) {
         log.warn({ event: EVENTS.connectRefused, reason: v.reason }, 'connection refused');
         return v;
       }
-      sessions.open({ sessionId: session.id, remoteIp, listener, log, user: null, openedAt: Date.now(), messages: 0 });
+      sessions.open({ sessionId: session.id, remoteIp, listener, log: log.child({ listener }), user: null, mailbox: null, requireAuth, openedAt: Date.now(), messages: 0 });
       metrics.activeConnections.inc({ listener });
       log.debug({ event: EVENTS.connect, rdns: session.clientHostname }, 'connect');
       return v;
@@ -81,9 +105,61 @@ export function createIngress(deps: IngressDeps) {
       state.log.debug({ event: EVENTS.disconnect, messages: state.messages, ms: Date.now() - state.openedAt }, 'disconnect');
     },
 
-    mailFrom(address: SMTPServerAddress, session: SMTPServerSession): Verdict {
+    /** RFC 3207 §4.2: after the handshake nothing learnt before it counts (smtp-server resets EHLO and the envelope). */
+    secure(session: SMTPServerSession): void {
       const state = stateOf(session);
-      const v = mailPolicy({ address: address.address, smtputf8: session.envelope.smtpUtf8 === true });
+      state.user = null;
+      state.mailbox = null;
+      const c = session.tlsOptions as { name?: string; standardName?: string; version?: string } | false | undefined;
+      metrics.tlsHandshakes.inc({ listener: state.listener, version: (c && c.version) || 'unknown' });
+      state.log.debug({ event: EVENTS.tls, cipher: c ? c.standardName ?? c.name : undefined, version: c ? c.version : undefined, servername: (session as { servername?: string }).servername }, 'TLS established');
+    },
+
+    /**
+     * AUTH PLAIN / LOGIN (RFC 4954, RFC 4616). Smtp-server only calls this inside TLS (the
+     * connection answers 538 5.7.11 in clear). Unknown user and wrong password: the same
+     * Argon2id cost, the same delay, the same reply.
+     */
+    async auth(a: AuthAttempt, session: SMTPServerSession): Promise<{ verdict: Verdict; user?: string }> {
+      const state = stateOf(session);
+      const ip = session.remoteAddress;
+      const fail = (v: Verdict, extra: Record<string, unknown> = {}) => {
+        rejected('auth', v);
+        const reason = v.kind === 'accept' ? 'unknown' : v.reason;
+        metrics.auth.inc({ listener: state.listener, result: reason });
+        state.log.info({ event: EVENTS.authFailed, user: a.username, method: a.method, reason, ...extra }, 'authentication failed');
+        return { verdict: v };
+      };
+      const idv = authzidPolicy({ authzid: a.authzid, username: a.username });
+      if (idv.kind !== 'accept') return fail(idv);
+      const counts = await limiter.failures(ip, a.username);
+      const t = throttlePolicy({ ipFailures: counts.ip, accountFailures: counts.account, ...options.auth });
+      if (t.locked) {
+        state.log.warn({ event: EVENTS.authLocked, user: a.username, ipFailures: counts.ip, accountFailures: counts.account }, 'authentication refused: too many failures for this address or account');
+        await sleep(t.delayMs);
+        return fail(AUTH_LOCKED, { ipFailures: counts.ip, accountFailures: counts.account });
+      }
+      const mailbox = await accounts.authenticate(a.username, a.password);
+      if (!mailbox) {
+        await limiter.recordFailure(ip, a.username);
+        await sleep(t.delayMs);
+        return fail(AUTH_FAILED, { delayMs: t.delayMs });
+      }
+      await limiter.recordSuccess(a.username);
+      state.user = mailbox.address;
+      state.mailbox = mailbox;
+      metrics.auth.inc({ listener: state.listener, result: 'ok' });
+      state.log.info({ event: EVENTS.authOk, user: mailbox.address, method: a.method }, 'authenticated');
+      return { verdict: { kind: 'accept' }, user: mailbox.address };
+    },
+
+    async mailFrom(address: SMTPServerAddress, session: SMTPServerSession): Promise<Verdict> {
+      const state = stateOf(session);
+      let v = mailPolicy({ address: address.address, smtputf8: session.envelope.smtpUtf8 === true, requireAuth: state.requireAuth, authenticated: state.user !== null });
+      if (v.kind === 'accept' && state.mailbox) {
+        const owned = address.address === '' ? false : await accounts.owns(state.mailbox, address.address);
+        v = senderPolicy({ address: address.address, owned, stage: 'envelope', user: state.mailbox.address });
+      }
       if (v.kind === 'accept') sessions.beginTransaction(session.envelope, { mailFrom: address.address, startedAt: Date.now() });
       else {
         rejected('mail', v);
@@ -161,19 +237,46 @@ export function createIngress(deps: IngressDeps) {
             'utf8',
           );
           const sizeExceeded = stream.sizeExceeded;
-          const raw = sizeExceeded ? null : Buffer.concat([header, ...chunks], header.length + size);
+          let raw = sizeExceeded ? null : Buffer.concat([header, ...chunks], header.length + size);
           chunks = [];
           const scan = raw ? scanMessage(raw.subarray(header.length)) : null;
           const v = dataPolicy({ sizeExceeded, maxSize: options.maxMessageSize, scan, maxReceived: options.maxReceivedHeaders });
-          if (v.kind !== 'accept' || !raw || !scan) {
+          const refuse = (v: Verdict) => {
             rejected('data', v);
             state.log.info({ event: EVENTS.messageRejected, msgId: id, from: mailFrom, reason: v.kind === 'accept' ? 'unknown' : v.reason, bytes: stream.byteLength }, 'message rejected');
-            return resolve({ verdict: v });
-          }
-          store
-            .commit({
+            resolve({ verdict: v });
+          };
+          if (v.kind !== 'accept' || !raw || !scan) return refuse(v);
+          const mailbox = state.mailbox;
+          // Submission (RFC 6409): the author must be the user, and Date / Message-ID are
+          // added when the client left them out (§8.2, §8.3).
+          const submitted = async (): Promise<Verdict> => {
+            if (!mailbox || !raw) return ACCEPT;
+            const body = raw.subarray(header.length);
+            const from = fromAddresses(body);
+            const fv = fromHeaderPolicy({ addresses: from });
+            if (fv.kind !== 'accept') return fv;
+            for (const a of from!) {
+              const sv = senderPolicy({ address: a, owned: await accounts.owns(mailbox, a), stage: 'header', user: mailbox.address });
+              if (sv.kind !== 'accept') return sv;
+            }
+            const added = missingSubmissionFields(body, { id, hostname: options.hostname, date: new Date() });
+            if (added.fields) {
+              const extra = Buffer.from(added.fields, 'utf8');
+              raw = Buffer.concat([header, extra, body], raw.length + extra.length);
+              if (added.messageId) scan.messageId = added.messageId;
+            }
+            return ACCEPT;
+          };
+          submitted()
+            .then((sv) => {
+              if (sv.kind !== 'accept') {
+                refuse(sv);
+                return null;
+              }
+              return store.commit({
               id,
-              raw,
+              raw: raw!,
               mailFrom,
               recipients,
               clientIp: session.remoteAddress,
@@ -183,9 +286,11 @@ export function createIngress(deps: IngressDeps) {
               smtputf8,
               body8bit: scan.eightBit,
               headerMessageId: scan.messageId,
+            });
             })
             .then(
               (r) => {
+                if (r === null) return;
                 state.messages++;
                 metrics.accepted.inc({ listener: state.listener });
                 metrics.messageSize.observe(size);

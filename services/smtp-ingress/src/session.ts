@@ -9,8 +9,12 @@ export interface ConnectionState {
   remoteIp: string;
   listener: string;
   log: Logger;
-  /** Authenticated identity (submission listeners, later); MX sessions never have one. */
+  /** Authenticated identity: the mailbox address (AUTH after TLS); null before AUTH. */
   user: string | null;
+  /** The authenticated mailbox (id for alias checks). */
+  mailbox: { id: number; address: string } | null;
+  /** This listener refuses MAIL before AUTH (submission, RFC 6409 §4.3). */
+  requireAuth: boolean;
   openedAt: number;
   messages: number;
 }

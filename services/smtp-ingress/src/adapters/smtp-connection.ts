@@ -11,6 +11,10 @@
 // 3. Syntax errors (500, 501, 502, 504) are counted; at SMTP_MAX_BAD_COMMANDS the
 //    session ends with 421 4.7.0 (Postfix's smtpd_hard_error_limit). smtp-server's own
 //    counter covers only unrecognised commands and is fixed at 10.
+// 4. AUTH only inside TLS (RFC 4954 §4, RFC 8314): not advertised in clear, and tried in
+//    clear it is `538 5.7.11 Encryption required` (smtp-server would say 538 5.7.0, and
+//    lists AUTH before STARTTLS). Failed AUTH replies (535, 454) are counted; at
+//    AUTH_MAX_FAILURES_PER_CONNECTION the session ends with 421 4.7.0.
 
 import type { Socket } from 'node:net';
 import type { SMTPServer } from 'smtp-server';
@@ -18,13 +22,16 @@ import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 import { enhanceReply, isBadCommandReply } from '../protocol/replies.ts';
 
-export type ConnectionEvent = 'line-too-long' | 'too-many-bad-commands' | 'too-many-connections';
+export type ConnectionEvent = 'line-too-long' | 'too-many-bad-commands' | 'too-many-connections' | 'auth-in-clear' | 'auth-too-many-failures';
 
 export interface ConnectionLimits {
   /** Octets including CRLF. */
   maxLineLength: number;
   maxBadCommands: number;
   hostname: string;
+  /** This listener takes AUTH once TLS is up: in clear AUTH is hidden and answered 538 5.7.11. */
+  authAfterTls: boolean;
+  maxAuthFailures: number;
   /** Reports protocol-level events for logs and metrics. */
   onEvent(conn: HopmailConnection, event: ConnectionEvent): void;
 }
@@ -34,6 +41,7 @@ export class HopmailConnection extends SMTPConnection {
   // must therefore not read these.
   limits: ConnectionLimits;
   badCommands = 0;
+  authFailures = 0;
   private corked = false;
 
   constructor(server: SMTPServer, socket: Socket, options: ConstructorParameters<typeof SMTPConnection>[2], limits: ConnectionLimits) {
@@ -59,6 +67,11 @@ export class HopmailConnection extends SMTPConnection {
     // smtp-server's SMTP_MAX_CONNECTIONS refusal happens before onConnect: report it here.
     if (code === 421 && reply.text.startsWith('4.7.0') && /too many connected clients/i.test(reply.text)) this.limits.onEvent(this, 'too-many-connections');
     super.send(reply.code, reply.text, false);
+    if ((code === 535 || code === 454) && ++this.authFailures === this.limits.maxAuthFailures && !this._closing) {
+      this.limits.onEvent(this, 'auth-too-many-failures');
+      super.send(421, `4.7.0 ${this.limits.hostname} Error: too many failed authentication attempts, closing connection`, false);
+      return;
+    }
     if (isBadCommandReply(code) && ++this.badCommands === this.limits.maxBadCommands && !this._closing) {
       this.limits.onEvent(this, 'too-many-bad-commands');
       super.send(421, `4.7.0 ${this.limits.hostname} Error: too many errors, closing connection`, false);
@@ -74,7 +87,22 @@ export class HopmailConnection extends SMTPConnection {
       setImmediate(() => this._whenWritable(next));
       return;
     }
+    // A SASL continuation line (_nextHandler) is data, not a command.
+    if (this.limits?.authAfterTls && !this.secure && this._ready && !this._upgrading && !this._nextHandler && /^AUTH\b/i.test(command.toString('latin1', 0, 5))) {
+      this.limits.onEvent(this, 'auth-in-clear');
+      // RFC 4954 §6 / RFC 3207: 538 5.7.11 Encryption required for requested authentication mechanism.
+      this.send(538, '5.7.11 Encryption required: issue STARTTLS first');
+      const next = callback ?? (() => false);
+      setImmediate(() => this._whenWritable(next));
+      return;
+    }
     super._onCommand(command, callback);
+  }
+
+  /** AUTH exists for this session only once TLS is up: not in the EHLO list before. */
+  override _isSupported(command: string): boolean {
+    if (!this.secure && (command || '').toString().trim().toUpperCase() === 'AUTH') return false;
+    return super._isSupported(command);
   }
 
   override _createParser(): SMTPStream {

@@ -1,14 +1,17 @@
 // One smtp-server instance per listening port. Each hook is a few lines: ask the ingress
 // (which asks a pure policy), turn the verdict into smtp-server's callback.
 //
-// Listener roles: `mx` (port 25 / 2525 locally: no AUTH, no relaying) is the only one
-// today. Submission (587 with STARTTLS + AUTH) and submissions (465, implicit TLS) are
-// further ListenerSpecs with their own options (secure, key/cert, authMethods, onAuth
-// setting ConnectionState.user) on the same hooks: the relay decision already reads
-// `authenticated` from the connection state.
+// Listener roles: `mx` (port 25 / 2525 locally: STARTTLS when a certificate exists, no
+// AUTH unless SMTP_MX_AUTH), `submission` (587 / 2587: STARTTLS, then AUTH, MAIL only
+// after AUTH) and `submissions` (465 / 2465: implicit TLS, RFC 8314). Same hooks for all;
+// the ListenerSpec says what differs. Certificates come from @hopmail/tls: the store's
+// SNICallback picks the context of each new handshake, and the server's default context
+// (clients without SNI) follows every reload, so renewals need no restart.
 
 import dns from 'node:dns';
 import { isIP } from 'node:net';
+import type { SecureContext } from 'node:tls';
+import type { CertificateStore } from '@hopmail/tls';
 import type { Logger } from 'pino';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { EVENTS, IngressError } from '../errors.ts';
@@ -16,14 +19,20 @@ import type { Ingress } from '../ingress.ts';
 import { replyText, type Verdict } from '../policy/verdict.ts';
 import { useHopmailConnections, type HopmailConnection } from './smtp-connection.ts';
 
-export type ListenerRole = 'mx';
+export type ListenerRole = 'mx' | 'submission' | 'submissions';
 
 export interface ListenerSpec {
-  /** Metric label and log field: `mx`, later `submission`, `submissions`. */
+  /** Metric label and log field: `mx`, `submission`, `submissions`. */
   name: string;
   role: ListenerRole;
   host: string;
   port: number;
+  /** `starttls`: offered (RFC 3207); `implicit`: TLS from the first byte (RFC 8314). */
+  tls: 'none' | 'starttls' | 'implicit';
+  /** AUTH PLAIN/LOGIN offered, inside TLS only. */
+  auth: boolean;
+  /** MAIL before AUTH is 530 5.7.0 (submission, RFC 6409 §4.3). */
+  requireAuth: boolean;
 }
 
 export interface ListenerLimits {
@@ -36,6 +45,7 @@ export interface ListenerLimits {
   idleTimeoutMs: number;
   closeTimeoutMs: number;
   reverseLookup: boolean;
+  maxAuthFailures: number;
 }
 
 /** smtp-server's buffer cap for one command line; lines past SMTP_MAX_LINE_LENGTH but under this get 500 5.5.2 and the session goes on. */
@@ -63,18 +73,29 @@ export interface SmtpListener {
   close(): Promise<void>;
 }
 
-export function createSmtpListener(spec: ListenerSpec, limits: ListenerLimits, ingress: Ingress, logger: Logger): SmtpListener {
+export function createSmtpListener(spec: ListenerSpec, limits: ListenerLimits, ingress: Ingress, logger: Logger, certificates: CertificateStore | null = null): SmtpListener {
+  if (spec.tls !== 'none' && !certificates) throw new Error(`listener ${spec.name} needs a certificate`);
+  const tls = spec.tls !== 'none' ? certificates : null;
+  const disabled = ['XCLIENT', 'XFORWARD', 'WIZ', 'SHELL', 'KILL'];
+  if (!spec.auth) disabled.push('AUTH');
+  if (!tls) disabled.push('STARTTLS');
   const options: SMTPServerOptions = {
     name: limits.hostname,
     banner: 'Hopmail',
     heloResponse: '%s Hello %s',
     logger: false,
-    secure: false,
-    // AUTH and STARTTLS come with the submission listeners; XCLIENT/XFORWARD would let a
-    // client choose the address we log; the sendmail jokes (WIZ, SHELL, KILL) stay out.
-    disabledCommands: ['AUTH', 'STARTTLS', 'XCLIENT', 'XFORWARD', 'WIZ', 'SHELL', 'KILL'],
-    hideSTARTTLS: true,
+    secure: spec.tls === 'implicit',
+    // XCLIENT/XFORWARD would let a client choose the address we log; the sendmail jokes
+    // (WIZ, SHELL, KILL) stay out; AUTH only where the spec offers it, STARTTLS only with
+    // a certificate (on an implicit-TLS listener it stays enabled, to answer 503 5.5.1).
+    disabledCommands: disabled,
+    hideSTARTTLS: !tls || spec.tls === 'implicit',
+    authMethods: ['PLAIN', 'LOGIN'],
+    allowInsecureAuth: false,
+    // MAIL before AUTH on submission is our mail policy's 530 5.7.0, so smtp-server's own
+    // check (and its unauthenticated-command counter) stays off.
     authOptional: true,
+    ...(tls ? { SNICallback: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => tls.SNICallback(name, cb) } : {}),
     hideENHANCEDSTATUSCODES: false,
     // We do not keep NOTIFY/ORCPT/RET/ENVID, so we must not advertise DSN (RFC 3461).
     hideDSN: true,
@@ -97,17 +118,31 @@ export function createSmtpListener(spec: ListenerSpec, limits: ListenerLimits, i
     },
     onConnect(session, cb) {
       try {
-        cb(toSmtpError(ingress.connect(session, spec.name)));
+        cb(toSmtpError(ingress.connect(session, spec.name, spec.requireAuth)));
       } catch (err) {
         cb(internalError(logger, err));
       }
     },
-    onMailFrom(address, session, cb) {
+    onSecure(_socket, session, cb) {
       try {
-        cb(toSmtpError(ingress.mailFrom(address, session)));
+        ingress.secure(session);
+        cb();
       } catch (err) {
         cb(internalError(logger, err));
       }
+    },
+    onAuth(auth, session, cb) {
+      const a = auth as typeof auth & { authzid?: string };
+      ingress.auth({ method: a.method, username: a.username ?? '', password: a.password ?? '', authzid: a.authzid ?? '' }, session).then(
+        (r) => (r.verdict.kind === 'accept' ? cb(null, { user: r.user }) : cb(toSmtpError(r.verdict))),
+        (err: unknown) => cb(internalError(logger, err)),
+      );
+    },
+    onMailFrom(address, session, cb) {
+      ingress.mailFrom(address, session).then(
+        (v) => cb(toSmtpError(v)),
+        (err: unknown) => cb(internalError(logger, err)),
+      );
     },
     onRcptTo(address, session, cb) {
       ingress.rcptTo(address, session).then(
@@ -126,12 +161,33 @@ export function createSmtpListener(spec: ListenerSpec, limits: ListenerLimits, i
     },
   };
   const server = new SMTPServer(options);
+  let detach = () => {};
+  if (tls) {
+    // smtp-server hands clients without SNI its '*' context, built once from options:
+    // point it at the store's default context now and after every reload.
+    const contexts = (server as unknown as { secureContext: Map<string, SecureContext> }).secureContext;
+    contexts.set('*', tls.getSecureContext());
+    const off = tls.onReload(() => contexts.set('*', tls.getSecureContext()));
+    detach = () => void off();
+  }
   useHopmailConnections(server, {
     maxLineLength: limits.maxLineLength,
     maxBadCommands: limits.maxBadCommands,
     hostname: limits.hostname,
+    authAfterTls: spec.auth && spec.tls === 'starttls',
+    maxAuthFailures: limits.maxAuthFailures,
     onEvent(conn: HopmailConnection, event) {
       const log = ingress.sessions.get(conn.id)?.log ?? logger.child({ sessionId: conn.id, remoteIp: conn.remoteAddress });
+      if (event === 'auth-in-clear') {
+        log.info({ event: EVENTS.authInClear }, 'AUTH before STARTTLS refused');
+        ingress.recordProtocolReject('auth', event);
+        return;
+      }
+      if (event === 'auth-too-many-failures') {
+        log.warn({ event: EVENTS.authTooManyFailures, failures: conn.authFailures }, 'too many failed AUTH attempts, closing');
+        ingress.recordProtocolReject('auth', event);
+        return;
+      }
       if (event === 'line-too-long') log.info({ event: EVENTS.lineTooLong }, 'command line too long');
       else if (event === 'too-many-connections') log.warn({ event: EVENTS.connectRefused, reason: event, listener: spec.name }, 'connection refused: SMTP_MAX_CONNECTIONS reached');
       else log.warn({ event: EVENTS.tooManyBadCommands }, 'too many bad commands, closing');
@@ -168,6 +224,7 @@ export function createSmtpListener(spec: ListenerSpec, limits: ListenerLimits, i
             if (!c._handlerPending && !c._dataStream && !c._closing) c.send(421, `4.3.2 ${limits.hostname} Service shutting down, try again later`);
           }
         }, 50);
+        detach();
         server.close(() => {
           if (done) return;
           done = true;

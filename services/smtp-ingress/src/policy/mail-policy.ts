@@ -6,12 +6,17 @@ export interface MailInput {
   address: string;
   /** The client gave SMTPUTF8 on MAIL FROM (RFC 6531). */
   smtputf8: boolean;
+  /** Submission listeners: MAIL needs a prior AUTH (RFC 6409 §4.3). */
+  requireAuth?: boolean;
+  authenticated?: boolean;
 }
 
 const NON_ASCII = /[^\x00-\x7f]/;
 
 /** MAIL FROM: syntax only. smtp-server already answered 501 5.1.7 to what it could not parse. */
 export function mailPolicy(i: MailInput): Verdict {
+  // RFC 4954 §6: 530 5.7.0 Authentication required.
+  if (i.requireAuth && !i.authenticated) return reject(530, '5.7.0', 'Authentication required', 'auth-required');
   if (i.address === '') return ACCEPT;
   const parsed = parseAddress(i.address);
   if ('error' in parsed) return reject(501, '5.1.7', `Bad sender address syntax (${parsed.error})`, 'sender-syntax');

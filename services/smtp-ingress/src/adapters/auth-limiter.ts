@@ -1,0 +1,52 @@
+// Failed AUTH counters shared by every replica: one Redis key per client address and one
+// per user name (attempted, existing or not), each expiring AUTH_FAILURE_WINDOW_MS after
+// its first failure. Redis trouble never blocks logins: the counters then read 0.
+
+import type { Redis } from 'ioredis';
+
+export interface AuthLimiter {
+  failures(ip: string, username: string): Promise<{ ip: number; account: number }>;
+  recordFailure(ip: string, username: string): Promise<void>;
+  /** A successful login forgets the account's failures (not the address's). */
+  recordSuccess(username: string): Promise<void>;
+}
+
+const MAX_USER_KEY = 320;
+
+export function createAuthLimiter(deps: { redis: Redis; prefix: string; windowMs: number; timeoutMs?: number; onError(err: unknown): void }): AuthLimiter {
+  const timeoutMs = deps.timeoutMs ?? 500;
+  const ipKey = (ip: string) => `${deps.prefix}:smtp:auth-fail:ip:${ip}`;
+  const userKey = (u: string) => `${deps.prefix}:smtp:auth-fail:user:${u.toLowerCase().slice(0, MAX_USER_KEY)}`;
+  // ioredis queues commands while disconnected: never let that hold a login.
+  const bounded = async <T>(p: Promise<T>, fallback: T): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`redis timeout after ${timeoutMs} ms`)), timeoutMs)))]);
+    } catch (err) {
+      deps.onError(err);
+      return fallback;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  return {
+    failures: (ip, username) =>
+      bounded(
+        deps.redis.mget(ipKey(ip), userKey(username)).then(([a, b]) => ({ ip: Number(a ?? 0), account: Number(b ?? 0) })),
+        { ip: 0, account: 0 },
+      ),
+    recordFailure: (ip, username) =>
+      bounded(
+        deps.redis
+          .multi()
+          .incr(ipKey(ip))
+          .pexpire(ipKey(ip), deps.windowMs, 'NX')
+          .incr(userKey(username))
+          .pexpire(userKey(username), deps.windowMs, 'NX')
+          .exec()
+          .then(() => undefined),
+        undefined,
+      ),
+    recordSuccess: (username) => bounded(deps.redis.del(userKey(username)).then(() => undefined), undefined),
+  };
+}
