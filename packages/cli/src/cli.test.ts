@@ -44,7 +44,7 @@ test('argument parsing', () => {
 });
 
 describe('hopmail', () => {
-  test('domains, mailboxes and aliases: human tables and --json', async () => {
+  test('domains, mailboxes and aliases: human tables and --json', { timeout: 60_000 }, async () => {
     expect(await hopmail(['domains', 'add', 'cli.example'])).toMatchObject({ code: 0, out: 'domain cli.example created (local)\n' });
     const mb = await hopmail(['mailboxes', 'add', 'ann@cli.example', '--password-stdin', '--quota', '1000'], { stdin: 'a-long-password\n' });
     expect(mb).toMatchObject({ code: 0, out: 'mailbox ann@cli.example created\n' });
@@ -59,7 +59,7 @@ describe('hopmail', () => {
     expect(JSON.parse(shown.out)).toMatchObject({ address: 'ann@cli.example', messageCount: 0 });
   });
 
-  test('exit codes: usage 2, auth 3, not found 4, conflict 5, unreachable 6, API error 1', async () => {
+  test('exit codes: usage 2, auth 3, not found 4, conflict 5, unreachable 6, API error 1', { timeout: 120_000 }, async () => {
     expect((await hopmail(['frobnicate'])).code).toBe(2);
     expect((await hopmail([])).code).toBe(2);
     expect((await hopmail(['queue', 'retry'])).code).toBe(2); // no filter: refused before any request
@@ -78,7 +78,7 @@ describe('hopmail', () => {
     expect((await hopmail(['--help'])).code).toBe(0);
   });
 
-  test('keys: an admin creates a read-only key; with it changes exit 3', async () => {
+  test('keys: an admin creates a read-only key; with it changes exit 3', { timeout: 60_000 }, async () => {
     const k = await hopmail(['keys', 'add', 'viewer', '--scope', 'read-only', '--json']);
     expect(k.code).toBe(0);
     const key = JSON.parse(k.out).key as string;
@@ -89,7 +89,7 @@ describe('hopmail', () => {
     expect((await hopmail(['keys', 'list'])).out).toMatch(/viewer\s+read-only/);
   });
 
-  test('queue list / retry / hold / release / delete with progress, and the trace', async () => {
+  test('queue list / retry / hold / release / delete with progress, and the trace', { timeout: 120_000 }, async () => {
     // 30 deferred recipients at broken.example, as the relay leaves them after an outage.
     const ids: string[] = [];
     for (let i = 0; i < 30; i++) {

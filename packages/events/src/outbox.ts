@@ -5,8 +5,8 @@
 // Ordering: ids are assigned at insert, not at commit, so "id > last" would skip an event
 // whose transaction commits late. Instead events are read by (txid, id) and only below
 // pg_snapshot_xmin(pg_current_snapshot()): every transaction older than that has finished,
-// so no event can still appear behind the cursor. A long-open transaction delays publishing
-// (never loses events). Publishing is at-least-once: a crash between XADD and the cursor
+// so no event can still appear behind the cursor. A long-open transaction (in any database of
+// the server: the horizon is cluster-wide) delays publishing, never loses events. Publishing is at-least-once: a crash between XADD and the cursor
 // update republishes; consumers deduplicate on the event id.
 import type { Pool } from '@hopmail/db';
 import type { Redis } from 'ioredis';
