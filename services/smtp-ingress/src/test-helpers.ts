@@ -2,11 +2,16 @@
 // per-file test database and Redis prefix, and a raw-socket SMTP client that sees the
 // exact bytes (transcript tests). Candidates for packages/test-kit.
 
+import { X509Certificate } from 'node:crypto';
+import { renameSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { createPool, type Pool } from '@hopmail/db';
 import { createRedis } from '@hopmail/queue';
 import { createLogger, createRegistry } from '@hopmail/service-kit';
 import { baseUrls, createTestDatabase, redisPrefix, type TestDatabase } from '@hopmail/test-kit';
+import { createSelfSignedCertificate } from '@hopmail/tls';
 import type { Redis } from 'ioredis';
 import { Writable } from 'node:stream';
 import { createApp, type IngressApp } from './app.ts';
@@ -47,6 +52,10 @@ export interface StartOptions {
   db?: TestDatabase;
   /** DATABASE_URL for the service's pool (e.g. through startTcpProxy); defaults to db.url. */
   databaseUrl?: string;
+  /** Share a Redis prefix with another instance (two replicas); defaults to a fresh one. */
+  prefix?: string;
+  /** Waits before failed AUTH replies; defaults to real timers. */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /** Starts the service in-process on 127.0.0.1:0. */
@@ -54,7 +63,7 @@ export async function startIngress(opts: StartOptions = {}): Promise<TestIngress
   const ownDb = !opts.db;
   const db = opts.db ?? (await createTestDatabase());
   if (ownDb) await seedDirectory(db.pool);
-  const prefix = redisPrefix();
+  const prefix = opts.prefix ?? redisPrefix();
   const config = configSchema.parse({
     NODE_ENV: 'test',
     DATABASE_URL: opts.databaseUrl ?? db.url,
@@ -78,7 +87,7 @@ export async function startIngress(opts: StartOptions = {}): Promise<TestIngress
   const logger = createLogger('smtp-ingress', 'debug', sink);
   const pool = createPool(config.DATABASE_URL, 5, 'hopmail-smtp-ingress-test');
   const redis = createRedis(config.REDIS_URL);
-  const app = createApp({ config, logger, registry: createRegistry('smtp-ingress'), pool, redis });
+  const app = createApp({ config, logger, registry: createRegistry('smtp-ingress'), pool, redis, sleep: opts.sleep });
   await app.start();
   return {
     app,
@@ -103,7 +112,7 @@ export async function startIngress(opts: StartOptions = {}): Promise<TestIngress
  * into replies (RFC 5321 §4.2: lines "NNN-" continue, "NNN " ends a reply).
  */
 export class SmtpClient {
-  readonly socket: Socket;
+  readonly socket: Socket | TLSSocket;
   /** Every byte received, latin1-decoded (byte-exact). */
   received = '';
   private pending = '';
@@ -112,7 +121,7 @@ export class SmtpClient {
   private waiter: (() => void) | null = null;
   closed = false;
 
-  private constructor(socket: Socket) {
+  private constructor(socket: Socket | TLSSocket) {
     this.socket = socket;
     socket.on('data', (d: Buffer) => {
       const s = d.toString('latin1');
@@ -141,6 +150,42 @@ export class SmtpClient {
     const w = this.waiter;
     this.waiter = null;
     w?.();
+  }
+
+  /**
+   * Starts TLS on this connection (after the server's 220 to STARTTLS) and returns a new
+   * client reading from the TLS socket. Replies not yet read on this one stay here.
+   */
+  async startTls(options: ConnectionOptions = {}): Promise<SmtpClient> {
+    const s = tlsConnect({ socket: this.socket as Socket, rejectUnauthorized: false, ...options });
+    await new Promise<void>((resolve, reject) => {
+      s.once('secureConnect', () => resolve());
+      s.once('error', reject);
+    });
+    const c = new SmtpClient(s);
+    c.peerFingerprint = s.getPeerX509Certificate()?.fingerprint256 ?? '';
+    return c;
+  }
+
+  /** Connects with implicit TLS (RFC 8314) and reads the greeting. */
+  static async connectTls(port: number, options: ConnectionOptions = {}): Promise<SmtpClient> {
+    const s = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false, ...options });
+    await new Promise<void>((resolve, reject) => {
+      s.once('secureConnect', () => resolve());
+      s.once('error', reject);
+    });
+    const c = new SmtpClient(s);
+    c.peerFingerprint = s.getPeerX509Certificate()?.fingerprint256 ?? '';
+    const g = await c.reply();
+    if (!g.startsWith('220 ')) throw new Error(`unexpected greeting ${g}`);
+    return c;
+  }
+
+  /** SHA-256 fingerprint of the server certificate (TLS clients; read once at the handshake: Node hands it out once). */
+  peerFingerprint = '';
+
+  get tlsSocket(): TLSSocket {
+    return this.socket as TLSSocket;
   }
 
   /** Connects without reading the greeting. */
@@ -223,6 +268,23 @@ export async function sendMessage(c: SmtpClient, from: string, to: string[], dat
 
 export function expectCode(reply: string, code: number): void {
   if (!reply.startsWith(String(code))) throw new Error(`expected ${code}, got ${JSON.stringify(reply)}`);
+}
+
+/** AUTH PLAIN's initial response (RFC 4616): authzid NUL authcid NUL password, base64. */
+export function plain(user: string, password: string, authzid = ''): string {
+  return Buffer.from(`${authzid}\0${user}\0${password}`, 'utf8').toString('base64');
+}
+
+/** A self-signed certificate pair written to `dir` (renamed into place, as certbot does). */
+export function writeCertificate(dir: string, name: string, names: string[]): { certFile: string; keyFile: string; fingerprint: string } {
+  const { cert, key } = createSelfSignedCertificate({ names });
+  const certFile = join(dir, `${name}.crt`);
+  const keyFile = join(dir, `${name}.key`);
+  writeFileSync(`${keyFile}.new`, key);
+  writeFileSync(`${certFile}.new`, cert);
+  renameSync(`${keyFile}.new`, keyFile);
+  renameSync(`${certFile}.new`, certFile);
+  return { certFile, keyFile, fingerprint: new X509Certificate(cert).fingerprint256 };
 }
 
 /** A small valid message, CRLF throughout, ending with the terminator. */

@@ -15,6 +15,8 @@ const BY_CODE: Record<number, string> = {
   211: '2.0.0',
   214: '2.0.0',
   221: '2.0.0',
+  // RFC 4954 §6: 235 2.7.0 Authentication Succeeded.
+  235: '2.7.0',
   250: '2.0.0',
   252: '2.1.5',
   421: '4.3.0',
@@ -28,6 +30,9 @@ const BY_CODE: Record<number, string> = {
   503: '5.5.1',
   504: '5.5.4',
   530: '5.7.0',
+  // RFC 4954 §6: 535 5.7.8 credentials invalid; 538 5.7.11 encryption required.
+  535: '5.7.8',
+  538: '5.7.11',
   550: '5.7.1',
   552: '5.3.4',
   553: '5.1.3',
