@@ -65,7 +65,7 @@ describe('greeting and CAPA (RFC 1939 §4, RFC 2449 §5)', () => {
     expect(t.output).toBe(
       GREETING +
         '+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nIMPLEMENTATION Hopmail\r\n.\r\n' +
-        '-ERR plaintext authentication is disabled on this connection\r\n'.repeat(3),
+        '-ERR [AUTH] plaintext authentication is disabled; use TLS on port 995\r\n'.repeat(3),
     );
   });
 });
@@ -197,12 +197,13 @@ describe('state guards (command table)', () => {
   });
   it('refuses every AUTHORIZATION-only command in TRANSACTION', async () => {
     const onlyAuth = COMMANDS_BY_STATE.authorization.filter((c) => !COMMANDS_BY_STATE.transaction.includes(c));
-    expect(onlyAuth.sort()).toEqual(['AUTH', 'PASS', 'USER']);
-    const t = await afterLogin('USER x\r\nPASS y\r\nAUTH PLAIN\r\n');
-    expect(t.rest).toBe('-ERR command not valid in this state\r\n'.repeat(3));
+    expect(onlyAuth.sort()).toEqual(['AUTH', 'PASS', 'STLS', 'USER']);
+    // RFC 2595 §4: STLS only in AUTHORIZATION.
+    const t = await afterLogin('USER x\r\nPASS y\r\nAUTH PLAIN\r\nSTLS\r\n', backend());
+    expect(t.rest).toBe('-ERR command not valid in this state\r\n'.repeat(4));
   });
   it('answers unknown commands and closes after maxBadCommands', async () => {
-    const t = await replay(backend(), ['APOP a b\r\n\r\nSTLS\r\nXYZZY1\r\n', 'FOO\r\nNOOP\r\n']);
+    const t = await replay(backend(), ['APOP a b\r\n\r\nSTARTTLS\r\nXYZZY1\r\n', 'FOO\r\nNOOP\r\n']);
     expect(t.output).toBe(GREETING + '-ERR unknown command\r\n'.repeat(4) + '-ERR unknown command; too many bad commands, closing connection\r\n');
     expect(t.closed).toBe(true);
   });
@@ -454,5 +455,80 @@ describe('byte stuffing across chunk boundaries', () => {
         expect(tail).toBe('');
       }
     }
+  });
+});
+
+describe('STLS (RFC 2595 §4) and plaintext-login refusal', () => {
+  const TLS_OPTS = { stls: true, allowPlaintextAuth: false };
+  const CAPS_HEAD = '+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n';
+  const BEGIN = '+OK Begin TLS negotiation\r\n';
+  const REFUSED = '-ERR [AUTH] plaintext authentication is disabled; use STLS first (or port 995)\r\n';
+
+  it('lists STLS but neither USER nor SASL before TLS, and refuses USER, PASS and AUTH with [AUTH]', async () => {
+    const t = await replay(backend(), ['CAPA\r\nUSER alice@example.org\r\nPASS secret pw\r\nAUTH PLAIN ' + plain('\0alice@example.org\0secret pw') + '\r\nAUTH PLAIN\r\n'], TLS_OPTS);
+    expect(t.output).toBe(GREETING + CAPS_HEAD + 'STLS\r\nIMPLEMENTATION Hopmail\r\n.\r\n' + REFUSED.repeat(4));
+    expect(t.events).toEqual([]); // no login was even attempted
+  });
+
+  it('after STLS: CAPA drops STLS and lists USER and SASL PLAIN; logins work', async () => {
+    const t = await replay(backend(), ['STLS\r\n', 'CAPA\r\n' + LOGIN + 'STAT\r\n'], TLS_OPTS);
+    expect(t.tlsAt).toEqual([GREETING.length + BEGIN.length]);
+    expect(t.output).toBe(
+      GREETING + BEGIN + CAPS_HEAD + 'USER\r\nSASL PLAIN\r\nIMPLEMENTATION Hopmail\r\n.\r\n' + LOGGED_IN + `+OK 3 ${M1.length + M2.length + M3.length}\r\n`,
+    );
+  });
+
+  it('discards everything pipelined after STLS in the same packet: nothing of it runs inside TLS', async () => {
+    const injected = 'USER alice@example.org\r\nPASS secret pw\r\n';
+    const t = await replay(backend(), ['STLS\r\n' + injected, 'STAT\r\n'], TLS_OPTS);
+    expect(t.output).toBe(GREETING + BEGIN + '-ERR command not valid in this state\r\n');
+    expect(t.events).toEqual([{ event: 'tls.stls', discarded: injected.length }]);
+    // The same with the injection not even ending in CRLF.
+    // A partial line is not joined to what comes after the handshake.
+    const u = await replay(backend(), ['STLS\r\nUSER alice@example.org\r\nCA', 'PA\r\nCAPA\r\n'], TLS_OPTS);
+    expect(u.output).toBe(GREETING + BEGIN + '-ERR unknown command\r\n' + CAPS_HEAD + 'USER\r\nSASL PLAIN\r\nIMPLEMENTATION Hopmail\r\n.\r\n');
+  });
+
+  it('reads nothing between STLS and the end of the handshake', async () => {
+    const e = new Pop3Engine(backend(), { ...TEST_OPTIONS, ...TLS_OPTS }, '192.0.2.1');
+    const drain = async (chunk: string) => {
+      const out: string[] = [];
+      for await (const a of e.receive(Buffer.from(chunk))) out.push(a.type === 'write' ? a.data.toString() : `<${a.type}>`);
+      return out.join('');
+    };
+    expect(await drain('STLS\r\n')).toBe('<event>' + BEGIN + '<starttls>');
+    expect(await drain('USER alice@example.org\r\nPASS secret pw\r\n')).toBe('');
+    e.tlsStarted();
+    expect(e.secure).toBe(true);
+    expect(await drain('PASS secret pw\r\nNOOP\r\n')).toBe('-ERR send USER first\r\n-ERR command not valid in this state\r\n');
+    await e.dispose();
+  });
+
+  it('resets the session: a USER given before STLS is forgotten', async () => {
+    const t = await replay(backend(), ['USER alice@example.org\r\nSTLS\r\n', 'PASS secret pw\r\n'], { stls: true, allowPlaintextAuth: true });
+    expect(t.output).toBe(GREETING + '+OK send PASS\r\n' + BEGIN + '-ERR send USER first\r\n');
+  });
+
+  it('refuses a second STLS, and STLS on the implicit-TLS port', async () => {
+    const t = await replay(backend(), ['STLS\r\n', 'STLS\r\nCAPA\r\n'], TLS_OPTS);
+    expect(t.tlsAt).toHaveLength(1);
+    expect(t.output).toBe(GREETING + BEGIN + '-ERR command not permitted when TLS active\r\n' + CAPS_HEAD + 'USER\r\nSASL PLAIN\r\nIMPLEMENTATION Hopmail\r\n.\r\n');
+    const s = await replay(backend(), ['CAPA\r\nSTLS\r\n' + LOGIN], { ...TLS_OPTS, stls: false }, { secure: true });
+    expect(s.tlsAt).toEqual([]);
+    expect(s.output).toBe(GREETING + CAPS_HEAD + 'USER\r\nSASL PLAIN\r\nIMPLEMENTATION Hopmail\r\n.\r\n' + '-ERR command not permitted when TLS active\r\n' + LOGGED_IN);
+  });
+
+  it('refuses STLS without a certificate, with arguments, and in TRANSACTION', async () => {
+    const t = await replay(backend(), ['STLS\r\nSTLS now\r\n'], { stls: false, allowPlaintextAuth: false });
+    expect(t.output).toBe(GREETING + '-ERR STLS not available (no certificate configured)\r\n-ERR wrong number of arguments for STLS\r\n');
+    const tx = await replay(backend(), [LOGIN + 'STLS\r\nCAPA\r\n'], { stls: true, allowPlaintextAuth: true });
+    expect(tx.output).toBe(GREETING + LOGGED_IN + '-ERR command not valid in this state\r\n' + CAPS_HEAD + 'IMPLEMENTATION Hopmail\r\n.\r\n');
+  });
+
+  it('keeps the failed-login count across STLS (it is ours, not the client’s)', async () => {
+    const bad = 'USER alice@example.org\r\nPASS wrong\r\n';
+    const t = await replay(backend(), [bad + bad + 'STLS\r\n', bad], { stls: true, allowPlaintextAuth: true });
+    expect(t.closed).toBe(true);
+    expect(t.output.endsWith('-ERR [AUTH] invalid user name or password; too many failures, closing connection\r\n')).toBe(true);
   });
 });

@@ -9,8 +9,10 @@ import { DotStuffer, TopLimiter } from './dot-stuff.ts';
 import { LineReader } from './line-reader.ts';
 
 export interface EngineOptions {
-  /** USER/PASS and AUTH PLAIN without TLS. The TLS issue turns the default to false. */
+  /** USER/PASS and AUTH PLAIN without TLS: local development only. */
   allowPlaintextAuth: boolean;
+  /** STLS is offered (RFC 2595 §4): a certificate is configured and the connection is not yet TLS. */
+  stls: boolean;
   /** RFC 2449 §4: at least 255 octets per command line, CRLF included. */
   maxCommandOctets: number;
   /** RFC 5034 §4: a SASL response line may exceed the command limit. */
@@ -33,7 +35,9 @@ export type SessionEvent =
   | { event: 'update.done'; user: string; deleted: number; left: number }
   | { event: 'update.failed'; user: string; err: unknown }
   | { event: 'read.failed'; user: string; err: unknown; midStream: boolean }
-  | { event: 'session.too-many-failures' | 'session.too-many-bad-commands' };
+  | { event: 'session.too-many-failures' | 'session.too-many-bad-commands' }
+  /** STLS accepted; `discarded` octets the client pipelined after it were thrown away. */
+  | { event: 'tls.stls'; discarded: number };
 
 export type Action =
   | { type: 'write'; data: Buffer }
@@ -42,7 +46,13 @@ export type Action =
   /** For the log only. */
   | { type: 'event'; detail: SessionEvent }
   /** Close the connection after the writes before it. */
-  | { type: 'close' };
+  | { type: 'close' }
+  /**
+   * RFC 2595 §4: start the TLS handshake now, on the raw socket, before reading another
+   * byte. The adapter drops whatever it has buffered, and calls tlsStarted() once the
+   * handshake is done (or closes the connection if it fails).
+   */
+  | { type: 'starttls' };
 
 type Gen = AsyncGenerator<Action, void, void>;
 
@@ -85,17 +95,22 @@ export class Pop3Engine {
   readonly backend: Backend;
   readonly options: EngineOptions;
   readonly remoteIp: string;
-  /** TLS is active on this connection. Always false until STLS/995 exist. */
-  secure = false;
+  /** TLS is active on this connection (port 995, or after STLS). */
+  secure: boolean;
   private readonly reader = new LineReader();
+  /** Bumped by STLS: a receive() call started before it must not read on after it. */
+  private epoch = 0;
+  /** Between STLS's +OK and the end of the handshake: no input is read. */
+  private awaitingTls = false;
   private badCommands = 0;
   /** Whatever maildrop is open, whatever the state: dispose() must release it. */
   private openDrop: Maildrop | null = null;
 
-  constructor(backend: Backend, options: EngineOptions, remoteIp: string) {
+  constructor(backend: Backend, options: EngineOptions, remoteIp: string, opts: { secure?: boolean } = {}) {
     this.backend = backend;
     this.options = options;
     this.remoteIp = remoteIp;
+    this.secure = opts.secure ?? false;
   }
 
   /** RFC 1939 §4: no timestamp in the greeting, because there is no APOP. */
@@ -111,11 +126,19 @@ export class Pop3Engine {
     return this.secure || this.options.allowPlaintextAuth;
   }
 
+  /** STLS may be issued now: offered, not yet in TLS, still in AUTHORIZATION. */
+  get stlsAvailable(): boolean {
+    return this.options.stls && !this.secure && !this.awaitingTls && this.state.kind === 'authorization';
+  }
+
   /** Feeds bytes; yields the actions for every complete command, in order. */
   async *receive(chunk: Buffer): Gen {
-    if (this.closed) return;
+    // After STLS nothing is read until the handshake is done; bytes that arrive here in
+    // the meantime were sent in clear after STLS and are dropped (RFC 2595 §4).
+    if (this.closed || this.awaitingTls) return;
+    const epoch = this.epoch;
     this.reader.push(chunk);
-    while (!this.closed) {
+    while (!this.closed && this.epoch === epoch) {
       const s = this.state;
       const sasl = s.kind === 'authorization' && s.pending.kind === 'sasl-plain';
       const r = this.reader.next(sasl ? this.options.maxAuthLineOctets : this.options.maxCommandOctets);
@@ -128,6 +151,27 @@ export class Pop3Engine {
       if (sasl && s.kind === 'authorization') yield* this.saslResponse(s, r.text);
       else yield* this.command(r.text);
     }
+  }
+
+  /**
+   * RFC 2595 §4 STLS, accepted: everything the client sent after the command line is
+   * discarded (it came in clear and could have been injected by a man in the middle), and
+   * the session goes back to a fresh AUTHORIZATION state, forgetting anything learned
+   * from the client before TLS. The failure counters are ours, not the client's: they stay.
+   */
+  beginTls(s: AuthorizationState): number {
+    const discarded = this.reader.clear();
+    this.epoch++;
+    this.awaitingTls = true;
+    this.state = { kind: 'authorization', pending: { kind: 'none' }, failures: s.failures };
+    return discarded;
+  }
+
+  /** The adapter finished the TLS handshake after STLS. */
+  tlsStarted(): void {
+    this.awaitingTls = false;
+    this.secure = true;
+    this.reader.clear();
   }
 
   /** RFC 1939 §3 autologout: close without entering UPDATE, so nothing is deleted. */
@@ -192,7 +236,8 @@ export class Pop3Engine {
 
   capabilities(): string[] {
     const caps = ['TOP', 'UIDL', 'RESP-CODES', 'AUTH-RESP-CODE', 'PIPELINING'];
-    // STLS (RFC 2595 §4) joins here, before USER/SASL, when TLS is configured and !secure.
+    // RFC 2595 §4: STLS only before TLS and only in AUTHORIZATION (it is valid nowhere else).
+    if (this.stlsAvailable) caps.push('STLS');
     if (this.state.kind === 'authorization' && this.plaintextAuthAllowed) caps.push('USER', 'SASL PLAIN');
     caps.push(`IMPLEMENTATION ${this.options.implementation}`);
     return caps;
@@ -291,6 +336,15 @@ export class Pop3Engine {
     yield* this.close();
   }
 
+  /** RFC 2449 §8.1.1 [AUTH]: this connection may not carry a password. */
+  plaintextRefusal(): Action {
+    return err(
+      this.options.stls
+        ? '[AUTH] plaintext authentication is disabled; use STLS first (or port 995)'
+        : '[AUTH] plaintext authentication is disabled; use TLS on port 995',
+    );
+  }
+
   /** Resolves "n" to an index of a live message, or the -ERR text. */
   message(s: TransactionState, arg: string): number | string {
     if (!NUMBER_RE.test(arg)) return 'invalid message number';
@@ -371,7 +425,7 @@ const AUTHORIZATION_COMMANDS: Record<string, CommandSpec<AuthorizationState>> = 
   USER: {
     min: 1, max: 1, longArgs: true, // real addresses often exceed RFC 1939's 40 characters
     async *run(e, s, [name]) {
-      if (!e.plaintextAuthAllowed) return yield err('plaintext authentication is disabled on this connection');
+      if (!e.plaintextAuthAllowed) return yield e.plaintextRefusal();
       s.pending = { kind: 'user', name: name! };
       yield ok('send PASS');
     },
@@ -382,7 +436,7 @@ const AUTHORIZATION_COMMANDS: Record<string, CommandSpec<AuthorizationState>> = 
     async *run(e, s, [password]) {
       const pending = s.pending;
       s.pending = { kind: 'none' };
-      if (!e.plaintextAuthAllowed) return yield err('plaintext authentication is disabled on this connection');
+      if (!e.plaintextAuthAllowed) return yield e.plaintextRefusal();
       if (pending.kind !== 'user') return yield err('send USER first');
       yield* e.login(s, pending.name, Buffer.from(password!, 'latin1'), 'USER');
     },
@@ -392,12 +446,24 @@ const AUTHORIZATION_COMMANDS: Record<string, CommandSpec<AuthorizationState>> = 
     min: 1, max: 2, longArgs: true,
     async *run(e, s, [mechanism, initial]) {
       if (mechanism!.toUpperCase() !== 'PLAIN') return yield err('unsupported authentication mechanism');
-      if (!e.plaintextAuthAllowed) return yield err('plaintext authentication is disabled on this connection');
+      if (!e.plaintextAuthAllowed) return yield e.plaintextRefusal();
       if (initial === undefined) {
         s.pending = { kind: 'sasl-plain' };
         return yield line('+ ');
       }
       yield* e.plain(s, initial);
+    },
+  },
+  // RFC 2595 §4 STLS: AUTHORIZATION state only, once, and never on port 995.
+  STLS: {
+    min: 0, max: 0,
+    async *run(e, s) {
+      if (e.secure) return yield err('command not permitted when TLS active');
+      if (!e.options.stls) return yield err('STLS not available (no certificate configured)');
+      const discarded = e.beginTls(s);
+      yield { type: 'event', detail: { event: 'tls.stls', discarded } };
+      yield ok('Begin TLS negotiation');
+      yield { type: 'starttls' };
     },
   },
   // RFC 1939 §5 QUIT in AUTHORIZATION: no UPDATE state.

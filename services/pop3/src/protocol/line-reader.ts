@@ -27,6 +27,14 @@ export class LineReader {
     this.buf = this.buf.length === 0 ? Buffer.from(chunk) : Buffer.concat([this.buf, chunk]);
   }
 
+  /** Drops everything buffered (RFC 2595 §4: nothing sent before the TLS handshake counts after it). Returns the bytes dropped. */
+  clear(): number {
+    const n = this.buf.length;
+    this.buf = Buffer.alloc(0);
+    this.discarding = false;
+    return n;
+  }
+
   /** Bytes buffered and not yet taken. */
   get pending(): number {
     return this.buf.length;

@@ -69,6 +69,7 @@ export class MemoryBackend implements Backend {
 
 export const TEST_OPTIONS: EngineOptions = {
   allowPlaintextAuth: true,
+  stls: false,
   maxCommandOctets: 255,
   maxAuthLineOctets: 1024,
   maxAuthFailures: 3,
@@ -83,20 +84,30 @@ export interface Transcript {
   events: SessionEvent[];
   delays: number[];
   closed: boolean;
+  /** Output offsets (in octets) at which a TLS handshake took place. */
+  tlsAt: number[];
 }
 
 /** Replays client packets through a fresh engine; returns every byte the server wrote. */
-export async function replay(backend: Backend, packets: (string | Buffer)[], options: Partial<EngineOptions> = {}): Promise<Transcript> {
-  const engine = new Pop3Engine(backend, { ...TEST_OPTIONS, ...options }, '192.0.2.1');
+/**
+ * Each packet after the first STLS is taken to arrive after the handshake (a simulated one:
+ * the engine's tlsStarted() is called right away). `secure` starts the session in TLS (port 995).
+ */
+export async function replay(backend: Backend, packets: (string | Buffer)[], options: Partial<EngineOptions> = {}, opts: { secure?: boolean } = {}): Promise<Transcript> {
+  const engine = new Pop3Engine(backend, { ...TEST_OPTIONS, ...options }, '192.0.2.1', opts);
   const out: Buffer[] = [];
   const events: SessionEvent[] = [];
   const delays: number[] = [];
+  const tlsAt: number[] = [];
   let closed = false;
   const perform = (a: Action) => {
     if (a.type === 'write') out.push(a.data);
     else if (a.type === 'event') events.push(a.detail);
     else if (a.type === 'delay') delays.push(a.ms);
-    else closed = true;
+    else if (a.type === 'starttls') {
+      tlsAt.push(Buffer.concat(out).length);
+      engine.tlsStarted();
+    } else closed = true;
   };
   engine.greeting().forEach(perform);
   for (const p of packets) {
@@ -105,5 +116,5 @@ export async function replay(backend: Backend, packets: (string | Buffer)[], opt
   }
   await engine.dispose();
   const outputBytes = Buffer.concat(out);
-  return { output: outputBytes.toString('latin1'), outputBytes, events, delays, closed };
+  return { output: outputBytes.toString('latin1'), outputBytes, events, delays, closed, tlsAt };
 }
