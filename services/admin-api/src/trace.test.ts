@@ -113,6 +113,22 @@ describe('trace', () => {
   });
 });
 
+describe('scopes on messages', () => {
+  test('a domain-admin key sees only messages for its domains; read-only sees all', async () => {
+    const id = await c.send('alice@local.test', ['bob@local.test']);
+    await traceUntil(id, 'delivered-mailbox');
+    const other = (await c.api.call('POST', '/v1/keys', { name: 'other', scope: 'domain-admin', domains: ['remote.test'] })).json.key;
+    const mine = (await c.api.call('POST', '/v1/keys', { name: 'mine', scope: 'domain-admin', domains: ['local.test'] })).json.key;
+    const ro = (await c.api.call('POST', '/v1/keys', { name: 'ro', scope: 'read-only' })).json.key;
+    expect((await c.api.as(other)('GET', `/v1/messages/${id}/trace`)).status).toBe(403);
+    expect((await c.api.as(other)('GET', `/v1/messages?queueId=${id}`)).json.items).toEqual([]);
+    expect((await c.api.as(other)('POST', '/v1/queue/hold', { filter: { messageId: id } })).json.changed).toBe(0);
+    expect((await c.api.as(mine)('GET', `/v1/messages/${id}/trace`)).status).toBe(200);
+    expect((await c.api.as(ro)('GET', `/v1/messages/${id}/trace`)).status).toBe(200);
+    expect((await c.api.as(ro)('POST', '/v1/queue/retry', { filter: { messageId: id } })).status).toBe(403);
+  });
+});
+
 describe('search', () => {
   test('by queue id, Message-ID header, sender, recipient, status and time, newest first with cursors', async () => {
     const a = await c.send('alice@local.test', ['bob@local.test']);

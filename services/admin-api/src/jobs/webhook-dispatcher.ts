@@ -55,14 +55,18 @@ export function createWebhookDispatcher(o: DispatcherOptions) {
 
   async function read(): Promise<void> {
     await ensureGroup();
-    // Our own unacknowledged entries first (a previous run of this consumer), then entries
-    // another consumer left pending for over a minute (it died), then new ones.
+    // Our own unacknowledged entries first (a previous run of this consumer); then new ones,
+    // and every 30 s the entries another consumer left pending for over a minute (it died).
     const own = (await o.redis.xreadgroup('GROUP', WEBHOOK_GROUP, consumer, 'COUNT', 500, 'STREAMS', key, '0')) as [string, Entries][] | null;
     await handle(own?.[0]?.[1] ?? []);
-    const claimed = (await o.redis.xautoclaim(key, WEBHOOK_GROUP, consumer, 60_000, '0-0', 'COUNT', 500)) as [string, Entries];
-    await handle(claimed?.[1] ?? []);
+    let lastClaim = 0;
     while (!stopped) {
       try {
+        if (Date.now() - lastClaim > 30_000) {
+          lastClaim = Date.now();
+          const claimed = (await o.redis.xautoclaim(key, WEBHOOK_GROUP, consumer, 60_000, '0-0', 'COUNT', 500)) as [string, Entries];
+          await handle(claimed?.[1] ?? []);
+        }
         const r = (await o.redis.xreadgroup('GROUP', WEBHOOK_GROUP, consumer, 'COUNT', 500, 'BLOCK', o.pollMs, 'STREAMS', key, '>')) as [string, Entries][] | null;
         await handle(r?.[0]?.[1] ?? []);
       } catch (err) {
