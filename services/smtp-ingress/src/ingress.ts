@@ -136,6 +136,8 @@ export function createIngress(deps: IngressDeps) {
       const t = throttlePolicy({ ipFailures: counts.ip, accountFailures: counts.account, ...options.auth });
       if (t.locked) {
         state.log.warn({ event: EVENTS.authLocked, user: a.username, ipFailures: counts.ip, accountFailures: counts.account }, 'authentication refused: too many failures for this address or account');
+        // Hammering a locked account keeps costing the address (the windows are not extended).
+        await limiter.recordFailure(ip, a.username);
         await sleep(t.delayMs);
         return fail(AUTH_LOCKED, { ipFailures: counts.ip, accountFailures: counts.account });
       }
