@@ -1,5 +1,5 @@
 // main.ts as its own process, the way `pnpm start` runs it.
-import { createTestDatabase, freePort, startServiceProcess, waitFor, type TestDatabase } from '@hopmail/test-kit';
+import { baseUrls, createTestDatabase, freePort, redisPrefix, startServiceProcess, waitFor, type TestDatabase } from '@hopmail/test-kit';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 
 const TOKEN = 'process-test-token-0123456789abcdef';
@@ -32,7 +32,7 @@ test('refuses a short ADMIN_TOKEN without echoing it', async () => {
 
 test('serves the API and health endpoints, then stops cleanly on SIGTERM', async () => {
   const healthPort = await freePort();
-  const p = startServiceProcess('admin-api', { DATABASE_URL: db.url, ADMIN_TOKEN: TOKEN, HEALTH_PORT: String(healthPort), ADMIN_PORT: '0', ADMIN_HOST: '127.0.0.1' });
+  const p = startServiceProcess('admin-api', { DATABASE_URL: db.url, REDIS_URL: baseUrls().redisUrl, REDIS_PREFIX: redisPrefix(), ADMIN_TOKEN: TOKEN, HEALTH_PORT: String(healthPort), ADMIN_PORT: '0', ADMIN_HOST: '127.0.0.1' });
   try {
     await p.ready;
     const listening = p.logs.find((l) => l.event === 'http.listening') as { port: number } | undefined;
@@ -47,7 +47,9 @@ test('serves the API and health endpoints, then stops cleanly on SIGTERM', async
     const h = await db.pool.query<{ password_hash: string }>("SELECT password_hash FROM mailboxes WHERE address = 'p@proc.example'");
     expect(h.rows[0]!.password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
 
-    expect((await fetch(`http://127.0.0.1:${healthPort}/readyz`)).status).toBe(200);
+    const ready = await fetch(`http://127.0.0.1:${healthPort}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.text()).toMatch(/redis/);
     const metrics = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
     expect(metrics).toMatch(/hopmail_admin_http_requests_total\{method="POST",route="\/v1\/mailboxes",status="201"/);
     // The health port is not the API: no /v1 there, and the API has no /healthz.
