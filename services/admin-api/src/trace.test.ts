@@ -1,5 +1,7 @@
 // Message trace completeness across routing and the outbound relay (real PostgreSQL, Redis,
 // fake DNS and fake MX), read back through GET /v1/messages/{id}/trace.
+import { insertMessage } from '@hopmail/db';
+import { newMessageId } from '@hopmail/mail';
 import { waitFor } from '@hopmail/test-kit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { MX_IP, MX_IP2, startCluster, type Cluster } from './test-cluster.ts';
@@ -81,6 +83,20 @@ describe('trace', () => {
     const dt = await traceUntil(dsn.id, 'delivered-mailbox');
     expect(types(dt)).toEqual(['received', 'routed', 'delivered-mailbox']);
     expect(dt.events[0]!.data.sender).toBe('');
+  });
+
+  test('a message deferred past the warning time gets a delay-warning event (and its DSN)', async () => {
+    c.mx.behave(MX_IP, { rcpt: { 'nobody@remote.test': 550, 'slow@remote.test': 451 } });
+    const id = newMessageId();
+    await insertMessage(c.api.db.pool, { id, raw: Buffer.from(`Subject: slow\r\nMessage-ID: <${id}@local.test>\r\n\r\nx\r\n`), mailFrom: 'alice@local.test', recipients: ['slow@remote.test'] });
+    // Received five hours ago: past the default 4 h delay warning.
+    await c.api.db.pool.query(`UPDATE messages SET received_at = now() - interval '5 hours' WHERE id = $1`, [id]);
+    await c.route.add({ messageId: id });
+    const t = await traceUntil(id, 'delay-warning');
+    expect(types(t).slice(0, 4)).toEqual(['received', 'routed', 'relay-attempt', 'deferred']);
+    expect(t.events.find((e) => e.type === 'delay-warning')).toMatchObject({ recipient: 'slow@remote.test', data: { reply: expect.stringMatching(/^451/) } });
+    await c.api.call('POST', '/v1/queue/delete', { filter: { messageId: id } });
+    c.mx.behave(MX_IP, { rcpt: { 'nobody@remote.test': 550 } });
   });
 
   test('admin actions appear in the trace with the actor', async () => {
