@@ -3,13 +3,14 @@ import type { Logger } from '@hopmail/service-kit';
 import type { prom } from '@hopmail/service-kit';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
+import { certificateStoreFromConfig, type CertificateStore } from '@hopmail/tls';
 import type { Backend } from './protocol/backend.ts';
 import { Authenticator } from './adapters/authenticator.ts';
 import { FailureCounter } from './adapters/failure-counter.ts';
 import { createMetrics } from './adapters/metrics.ts';
 import { dummyHash } from './adapters/passwords.ts';
 import { PgMaildropStore } from './adapters/pg-maildrop.ts';
-import { Pop3Listener } from './adapters/pop3-listener.ts';
+import { ConnectionCounters, Pop3Listener, type ListenerOptions } from './adapters/pop3-listener.ts';
 
 export interface AppDeps {
   config: Config;
@@ -17,6 +18,8 @@ export interface AppDeps {
   registry: prom.Registry;
   pool: pg.Pool;
   redis: Redis;
+  /** Certificates; by default from TLS_CERT_FILE/TLS_KEY_FILE (null: no TLS, development only). */
+  certificates?: CertificateStore | null;
 }
 
 export interface Pop3App {
@@ -24,7 +27,10 @@ export interface Pop3App {
   stop(): Promise<void>;
   /** The bound POP3 port (after start). */
   readonly port: number;
+  /** The bound POP3S (implicit TLS) port, or null without a certificate. */
+  readonly tlsPort: number | null;
   readonly connections: number;
+  readonly certificates: CertificateStore | null;
 }
 
 export function createApp(deps: AppDeps): Pop3App {
@@ -44,13 +50,26 @@ export function createApp(deps: AppDeps): Pop3App {
     authenticate: (user, password, ctx) => authenticator.authenticate(user, password, ctx),
     openMaildrop: (mailboxId) => store.open(mailboxId),
   };
-  const listener = new Pop3Listener({
+  const certificates = deps.certificates !== undefined ? deps.certificates : certificateStoreFromConfig(config, logger);
+  if (!certificates) {
+    logger.warn(
+      { event: 'tls.disabled', plaintextAuth: config.ALLOW_PLAINTEXT_AUTH },
+      config.ALLOW_PLAINTEXT_AUTH
+        ? 'no certificate: no STLS and no POP3S port; plaintext logins allowed (development only)'
+        : 'no certificate: no STLS and no POP3S port, and ALLOW_PLAINTEXT_AUTH=false, so nobody can log in',
+    );
+  }
+  const counters = new ConnectionCounters();
+  const common: Omit<ListenerOptions, 'port' | 'tls' | 'name'> = {
     host: config.POP3_HOST,
-    port: config.POP3_PORT,
+    certificates,
+    handshakeTimeoutMs: config.TLS_HANDSHAKE_TIMEOUT_MS,
+    counters,
     idleTimeoutMs: config.IDLE_TIMEOUT_MS,
     limits: { maxTotal: config.MAX_CONNECTIONS, maxPerIp: config.MAX_CONNECTIONS_PER_IP },
     engine: {
       allowPlaintextAuth: config.ALLOW_PLAINTEXT_AUTH,
+      stls: certificates !== null, // per listener: never on the implicit-TLS port
       maxCommandOctets: config.MAX_COMMAND_OCTETS,
       maxAuthLineOctets: config.MAX_AUTH_LINE_OCTETS,
       maxAuthFailures: config.MAX_AUTH_FAILURES_PER_CONNECTION,
@@ -61,19 +80,36 @@ export function createApp(deps: AppDeps): Pop3App {
     backend,
     logger,
     metrics: createMetrics(registry),
-  });
+  };
+  const plain = new Pop3Listener({ ...common, port: config.POP3_PORT, tls: 'plain', name: 'pop3' });
+  const implicit = certificates ? new Pop3Listener({ ...common, port: config.POP3S_PORT, tls: 'implicit', name: 'pop3s' }) : null;
+  const listeners = implicit ? [plain, implicit] : [plain];
   return {
     async start() {
       await dummyHash(); // first unknown-user login must not be cheaper than the rest
-      await listener.listen();
-      logger.info({ event: 'pop3.listening', port: listener.port, host: config.POP3_HOST, plaintextAuth: config.ALLOW_PLAINTEXT_AUTH }, 'POP3 listening');
+      // Renewed certificates are picked up for new handshakes; sessions keep theirs.
+      certificates?.watch();
+      for (const l of listeners) {
+        await l.listen();
+        logger.info(
+          { event: 'pop3.listening', listener: l === plain ? 'pop3' : 'pop3s', port: l.port, host: config.POP3_HOST, tls: l === plain ? (certificates ? 'stls' : 'none') : 'implicit', plaintextAuth: config.ALLOW_PLAINTEXT_AUTH },
+          'POP3 listening',
+        );
+      }
     },
-    stop: () => listener.close(),
+    async stop() {
+      await Promise.all(listeners.map((l) => l.close()));
+      certificates?.close();
+    },
     get port() {
-      return listener.port;
+      return plain.port;
+    },
+    get tlsPort() {
+      return implicit ? implicit.port : null;
     },
     get connections() {
-      return listener.connectionCount;
+      return counters.total;
     },
+    certificates,
   };
 }

@@ -1,11 +1,15 @@
 import { bool, commonConfig, int, port, str, z } from '@hopmail/config';
+import { tlsConfig } from '@hopmail/tls';
 
 export const configSchema = z.object({
   ...commonConfig,
   HEALTH_PORT: port(9105, 'port of /healthz, /readyz and /metrics for this service'),
   POP3_HOST: str('0.0.0.0', 'address the POP3 listener binds; 127.0.0.1 to keep it local'),
-  POP3_PORT: port(1110, 'POP3 listener (110 in a container); 0 lets the OS choose (tests)'),
-  ALLOW_PLAINTEXT_AUTH: bool(true, 'allow USER/PASS and AUTH PLAIN without TLS; true only until STLS/995 exist (the TLS issue flips the default)'),
+  POP3_PORT: port(1110, 'POP3 listener with STLS (RFC 2595; 110 in a container); 0 lets the OS choose (tests)'),
+  POP3S_PORT: port(1995, 'POP3 over implicit TLS (RFC 8314; 995 in a container); needs a certificate; 0 lets the OS choose (tests)'),
+  ...tlsConfig,
+  TLS_HANDSHAKE_TIMEOUT_MS: int(30_000, 1_000, 600_000, 'a TLS handshake (port 995, or after STLS) must finish within this time or the connection is closed'),
+  ALLOW_PLAINTEXT_AUTH: bool(false, 'allow USER/PASS and AUTH PLAIN before TLS on POP3_PORT; local development only (refused when NODE_ENV=production): passwords then cross the network in clear'),
   IDLE_TIMEOUT_MS: int(600_000, 1_000, 86_400_000, 'autologout after this much silence; RFC 1939 §3 asks for at least 10 minutes, lower only for tests'),
   MAX_CONNECTIONS: int(1_000, 1, 100_000, 'concurrent POP3 connections per replica; each logged-in session holds one PostgreSQL connection'),
   MAX_CONNECTIONS_PER_IP: int(20, 1, 100_000, 'concurrent connections per client address per replica; raise for large NATs'),
@@ -19,6 +23,14 @@ export const configSchema = z.object({
   AUTH_MAX_FAILURES_PER_IP: int(30, 1, 1_000_000, 'failed logins per client address within the window before its logins are refused, across replicas'),
   RATE_LIMIT_TIMEOUT_MS: int(500, 10, 10_000, 'how long a login waits for Redis before going on without the cross-replica counters'),
   RETR_CHUNK_BYTES: int(131_072, 1_024, 16_777_216, 'bytes read from PostgreSQL per round trip when streaming RETR/TOP; bounds per-session memory'),
-});
+})
+  .refine((c) => c.NODE_ENV !== 'production' || !c.ALLOW_PLAINTEXT_AUTH, {
+    message: 'ALLOW_PLAINTEXT_AUTH=true is for local development only: passwords would cross the network in clear',
+    path: ['ALLOW_PLAINTEXT_AUTH'],
+  })
+  .refine((c) => c.NODE_ENV !== 'production' || (c.TLS_CERT_FILE !== '' && c.TLS_KEY_FILE !== ''), {
+    message: 'NODE_ENV=production needs TLS_CERT_FILE and TLS_KEY_FILE: POP3 takes passwords only over TLS',
+    path: ['TLS_CERT_FILE'],
+  });
 
 export type Config = z.output<typeof configSchema>;

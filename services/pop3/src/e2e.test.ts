@@ -1,5 +1,8 @@
 // Mail delivered the real way — SMTP into smtp-ingress (nodemailer as the client), routed
 // into the mailbox by routing's handler — then read back over POP3 byte for byte.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import nodemailer from 'nodemailer';
 import { createPool } from '@hopmail/db';
@@ -9,13 +12,14 @@ import { baseUrls, createTestDatabase, type TestDatabase } from '@hopmail/test-k
 import { startIngress, type TestIngress } from '../../smtp-ingress/src/test-helpers.ts';
 import { createApp as createRouting, type RoutingApp } from '../../routing/src/app.ts';
 import { configSchema as routingConfigSchema } from '../../routing/src/config.ts';
-import { RawClient, seedMailbox, startTestApp, type TestApp } from './test-support.ts';
+import { RawClient, seedMailbox, startTestApp, writeCertificate, type TestApp } from './test-support.ts';
 
 let db: TestDatabase;
 let ingress: TestIngress;
 let routing: RoutingApp;
 let routingClose: () => Promise<void>;
 let pop3: TestApp;
+const certDir = mkdtempSync(join(tmpdir(), 'hopmail-pop3-e2e-'));
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -30,7 +34,18 @@ beforeAll(async () => {
     redis.disconnect();
     await pool.end();
   };
-  pop3 = await startTestApp({ DATABASE_URL: db.url, REDIS_URL: baseUrls().redisUrl, REDIS_PREFIX: ingress.prefix, AUTH_FAILURE_DELAY_MS: '0', RETR_CHUNK_BYTES: '1024' });
+  // Read back the way a mail client would: over TLS (port 995 style), plaintext logins off.
+  const { certFile, keyFile } = writeCertificate(certDir);
+  pop3 = await startTestApp({
+    DATABASE_URL: db.url,
+    REDIS_URL: baseUrls().redisUrl,
+    REDIS_PREFIX: ingress.prefix,
+    AUTH_FAILURE_DELAY_MS: '0',
+    RETR_CHUNK_BYTES: '1024',
+    POP3S_PORT: '0',
+    TLS_CERT_FILE: certFile,
+    TLS_KEY_FILE: keyFile,
+  });
 });
 
 afterAll(async () => {
@@ -38,6 +53,7 @@ afterAll(async () => {
   await routingClose?.();
   await ingress?.stop();
   await db?.drop();
+  rmSync(certDir, { recursive: true, force: true });
 });
 
 describe('SMTP in, POP3 out', () => {
@@ -55,7 +71,7 @@ describe('SMTP in, POP3 out', () => {
     expect(stored.raw.subarray(stored.raw.length - original.length).toString()).toBe(original);
     await routing.route(stored.id);
 
-    const c = await RawClient.connect(pop3.app.port);
+    const c = await RawClient.connectTls(pop3.app.tlsPort!);
     expect(await c.login('reader@example.org', 'e2e password')).toBe(`+OK reader@example.org has 1 message (${stored.raw.length} octets)`);
     expect(await c.cmd('UIDL 1')).toBe(`+OK 1 ${stored.id}`);
     expect(await c.cmd('RETR 1')).toBe(`+OK ${stored.raw.length} octets`);

@@ -1,6 +1,10 @@
 // Shared by the integration tests and bench/pop3.ts: seed mailboxes and mail, start the
 // app in-process, and a minimal raw POP3 client that checks exact bytes.
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createSelfSignedCertificate } from '@hopmail/tls';
 import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import { createLogger, createRegistry, type Logger } from '@hopmail/service-kit';
@@ -66,23 +70,41 @@ export async function startTestApp(env: Record<string, string>, logger?: Logger)
   };
 }
 
+/** A self-signed pair written the way certbot does (key first, renamed into place). */
+export function writeCertificate(dir: string, names: string[] = ['localhost', '127.0.0.1']): { certFile: string; keyFile: string } {
+  const { cert, key } = createSelfSignedCertificate({ names });
+  const certFile = join(dir, 'pop3.crt');
+  const keyFile = join(dir, 'pop3.key');
+  writeFileSync(keyFile + '.new', key);
+  renameSync(keyFile + '.new', keyFile);
+  writeFileSync(certFile + '.new', cert);
+  renameSync(certFile + '.new', certFile);
+  return { certFile, keyFile };
+}
+
 /** A raw POP3 client: exact bytes, no un-stuffing unless asked. */
 export class RawClient {
-  readonly socket: Socket;
+  socket: Socket;
   private buf = Buffer.alloc(0);
   private waiters: (() => void)[] = [];
   ended = false;
+  private readonly onData = (d: Buffer) => {
+    this.buf = Buffer.concat([this.buf, d]);
+    this.wake();
+  };
+  private readonly onClose = () => {
+    this.ended = true;
+    this.wake();
+  };
 
   private constructor(socket: Socket) {
     this.socket = socket;
-    socket.on('data', (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      this.wake();
-    });
-    socket.on('close', () => {
-      this.ended = true;
-      this.wake();
-    });
+    this.listen(socket);
+  }
+
+  private listen(socket: Socket) {
+    socket.on('data', this.onData);
+    socket.on('close', this.onClose);
     socket.on('error', () => {});
   }
 
@@ -90,6 +112,30 @@ export class RawClient {
     const s = connect(port, '127.0.0.1');
     await new Promise<void>((resolve, reject) => s.once('connect', resolve).once('error', reject));
     return new RawClient(s);
+  }
+
+  /** Implicit TLS (port 995). Certificates are not verified (self-signed test pairs). */
+  static async connectTls(port: number, servername?: string): Promise<RawClient> {
+    const s = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false, servername });
+    await new Promise<void>((resolve, reject) => s.once('secureConnect', resolve).once('error', reject));
+    return new RawClient(s);
+  }
+
+  /** After `+OK` to STLS: the TLS handshake over the same TCP connection. */
+  async startTls(servername?: string): Promise<TLSSocket> {
+    if (this.buf.length > 0) throw new Error(`unread bytes before TLS: ${JSON.stringify(this.buf.toString('latin1'))}`);
+    const raw = this.socket;
+    raw.off('data', this.onData);
+    raw.off('close', this.onClose);
+    const s = tlsConnect({ socket: raw, rejectUnauthorized: false, servername });
+    await new Promise<void>((resolve, reject) => s.once('secureConnect', resolve).once('error', reject));
+    this.socket = s;
+    this.listen(s);
+    return s;
+  }
+
+  get tls(): TLSSocket | null {
+    return 'encrypted' in this.socket ? (this.socket as TLSSocket) : null;
   }
 
   private wake() {

@@ -7,6 +7,7 @@ export interface Pop3Metrics {
   updates: prom.Counter<'result'>;
   deleted: prom.Counter;
   bytesSent: prom.Counter;
+  tlsHandshakes: prom.Counter<'how' | 'result'>;
 }
 
 export function createMetrics(registry: prom.Registry): Pop3Metrics {
@@ -18,5 +19,6 @@ export function createMetrics(registry: prom.Registry): Pop3Metrics {
     updates: new prom.Counter({ name: 'hopmail_pop3_updates_total', help: 'UPDATE states by result', labelNames: ['result'], registers }),
     deleted: new prom.Counter({ name: 'hopmail_pop3_deleted_messages_total', help: 'messages removed from mailboxes by QUIT', registers }),
     bytesSent: new prom.Counter({ name: 'hopmail_pop3_bytes_sent_total', help: 'octets written to POP3 clients', registers }),
+    tlsHandshakes: new prom.Counter({ name: 'hopmail_pop3_tls_handshakes_total', help: 'TLS handshakes by kind (stls, implicit) and result', labelNames: ['how', 'result'], registers }),
   };
 }

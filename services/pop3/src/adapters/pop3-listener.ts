@@ -3,7 +3,9 @@
 // the PostgreSQL reads instead of growing memory).
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { TLSSocket } from 'node:tls';
 import type { Logger } from '@hopmail/service-kit';
+import type { CertificateStore } from '@hopmail/tls';
 import type { Backend } from '../protocol/backend.ts';
 import { Pop3Engine, type Action, type EngineOptions, type SessionEvent } from '../protocol/engine.ts';
 import { admitConnection, type ConnectionLimits } from '../policy/limits.ts';
@@ -12,7 +14,20 @@ import type { Pop3Metrics } from './metrics.ts';
 export interface ListenerOptions {
   host: string;
   port: number;
+  /**
+   * `plain`: POP3 on 110, STLS offered when `certificates` is set (RFC 2595).
+   * `implicit`: TLS from the first byte, POP3 inside (port 995, RFC 8314).
+   */
+  tls: 'plain' | 'implicit';
+  /** Null: no TLS at all (development without a certificate). Required for `implicit`. */
+  certificates: CertificateStore | null;
+  /** A TLS handshake (995, or after STLS) must finish within this time. */
+  handshakeTimeoutMs: number;
+  /** For logs and metrics: `pop3` or `pop3s`. */
+  name: string;
   idleTimeoutMs: number;
+  /** Shared by the listeners of one process: MAX_CONNECTIONS counts both ports. */
+  counters?: ConnectionCounters;
   limits: ConnectionLimits;
   engine: EngineOptions;
   backend: Backend;
@@ -23,7 +38,15 @@ export interface ListenerOptions {
 interface Connection {
   socket: Socket;
   busy: boolean;
+  /** A TLS handshake is running on the raw socket: nothing may be written to it. */
+  handshaking: boolean;
   done: Promise<void>;
+}
+
+/** Connections per process and per client address, across the POP3 and POP3S listeners. */
+export class ConnectionCounters {
+  total = 0;
+  readonly perIp = new Map<string, number>();
 }
 
 export function normalizeIp(address: string | undefined): string {
@@ -35,11 +58,13 @@ export class Pop3Listener {
   private readonly options: ListenerOptions;
   private readonly server: Server;
   private readonly connections = new Set<Connection>();
-  private readonly perIp = new Map<string, number>();
+  private readonly counters: ConnectionCounters;
   private stopping = false;
 
   constructor(options: ListenerOptions) {
+    if (options.tls === 'implicit' && !options.certificates) throw new Error('an implicit-TLS listener needs certificates');
     this.options = options;
+    this.counters = options.counters ?? new ConnectionCounters();
     this.server = createServer({ noDelay: true }, (socket) => this.accept(socket));
   }
 
@@ -66,7 +91,10 @@ export class Pop3Listener {
   async close(): Promise<void> {
     this.stopping = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const c of this.connections) if (!c.busy) this.shutdownIdle(c.socket);
+    for (const c of this.connections) {
+      if (c.handshaking) c.socket.destroy();
+      else if (!c.busy) this.shutdownIdle(c.socket);
+    }
     await Promise.all([...this.connections].map((c) => c.done));
     await closed;
   }
@@ -78,40 +106,119 @@ export class Pop3Listener {
 
   private accept(socket: Socket): void {
     const { logger, metrics, limits } = this.options;
+    const { perIp } = this.counters;
     const ip = normalizeIp(socket.remoteAddress);
     socket.on('error', () => {}); // ECONNRESET and friends end the session below
     const admission = this.stopping
       ? ({ admit: false, reason: 'shutting-down' } as const)
-      : admitConnection({ total: this.connections.size, fromIp: this.perIp.get(ip) ?? 0 }, limits);
+      : admitConnection({ total: this.counters.total, fromIp: perIp.get(ip) ?? 0 }, limits);
     if (!admission.admit) {
       metrics.connections.inc({ result: admission.reason });
-      logger.warn({ event: 'conn.refused', remoteIp: ip, reason: admission.reason }, 'connection refused');
+      logger.warn({ event: 'conn.refused', remoteIp: ip, reason: admission.reason, listener: this.options.name }, 'connection refused');
+      if (this.options.tls === 'implicit') {
+        // No plaintext on a TLS port, and no handshake spent on a connection we refuse.
+        socket.destroy();
+        return;
+      }
       const [line] = Pop3Engine.refuse(admission.reason === 'shutting-down' ? 'server shutting down' : 'too many connections');
       socket.end((line as { data: Buffer }).data);
       setTimeout(() => socket.destroy(), 1_000).unref();
       return;
     }
     metrics.connections.inc({ result: 'accepted' });
-    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
-    const conn: Connection = { socket, busy: false, done: Promise.resolve() };
+    perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
+    this.counters.total++;
+    const conn: Connection = { socket, busy: false, handshaking: false, done: Promise.resolve() };
     this.connections.add(conn);
     metrics.sessions.inc();
     conn.done = this.session(conn, ip).finally(() => {
       this.connections.delete(conn);
-      const n = (this.perIp.get(ip) ?? 1) - 1;
-      if (n > 0) this.perIp.set(ip, n);
-      else this.perIp.delete(ip);
+      this.counters.total--;
+      const n = (perIp.get(ip) ?? 1) - 1;
+      if (n > 0) perIp.set(ip, n);
+      else perIp.delete(ip);
       metrics.sessions.dec();
     });
   }
 
   private async session(conn: Conn, ip: string): Promise<void> {
-    const { socket } = conn;
-    const { logger, metrics } = this.options;
+    const raw = conn.socket;
+    const { logger, metrics, certificates } = this.options;
     const sessionId = randomBytes(6).toString('hex');
-    const log = logger.child({ sessionId, remoteIp: ip });
-    const engine = new Pop3Engine(this.options.backend, this.options.engine, ip);
+    const log = logger.child({ sessionId, remoteIp: ip, listener: this.options.name });
+    // `socket` is the raw TCP socket until TLS starts, then the TLSSocket over it.
+    let socket: Socket = raw;
+    let reader: ChunkReader | null = null;
     let closed = false;
+
+    const onTimeout = () => {
+      if (conn.busy) {
+        // No byte moved either way for the whole idle period while a command ran: the
+        // client stopped reading. Drop it; the lock goes with dispose().
+        log.info({ event: 'session.stalled' }, 'no progress, closing');
+        socket.destroy();
+        return;
+      }
+      log.info({ event: 'session.autologout' }, 'idle, autologout');
+      const [line] = engine.autologout();
+      closed = true;
+      socket.end((line as { data: Buffer }).data);
+      setTimeout(() => raw.destroy(), 1_000).unref();
+    };
+    const use = (s: Socket) => {
+      if (s !== raw) {
+        raw.setTimeout(0);
+        raw.off('timeout', onTimeout);
+        s.on('error', () => {});
+      }
+      socket = s;
+      conn.socket = s;
+      s.setTimeout(this.options.idleTimeoutMs);
+      s.on('timeout', onTimeout);
+      reader = new ChunkReader(s);
+    };
+
+    /** Handshake on the raw socket; false (and logged) when it fails or times out. */
+    const handshake = async (how: 'implicit' | 'stls'): Promise<boolean> => {
+      reader?.detach();
+      // RFC 2595 §4: bytes that reached us after STLS but before the handshake were sent
+      // in clear; drop them rather than hand them to TLS or to the engine.
+      let dropped = 0;
+      for (let b: Buffer | null; (b = raw.read() as Buffer | null) !== null; ) dropped += b.length;
+      if (dropped > 0) log.debug({ event: 'tls.discarded', octets: dropped }, 'dropped bytes sent in clear after STLS');
+      raw.setTimeout(0);
+      raw.off('timeout', onTimeout);
+      const tls = new TLSSocket(raw, { isServer: true, ...certificates!.socketOptions() });
+      conn.handshaking = true;
+      const ok = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => done(false, 'timeout'), this.options.handshakeTimeoutMs);
+        const done = (result: boolean, reason?: string) => {
+          clearTimeout(timer);
+          tls.off('secure', onSecure);
+          tls.off('error', onError);
+          tls.off('close', onClose);
+          if (!result) log.info({ event: 'tls.handshake-failed', how, reason }, 'TLS handshake failed');
+          resolve(result);
+        };
+        const onSecure = () => done(true);
+        const onError = (e: Error) => done(false, e.message);
+        const onClose = () => done(false, 'closed');
+        tls.on('secure', onSecure);
+        tls.on('error', onError);
+        tls.on('close', onClose);
+      });
+      conn.handshaking = false;
+      if (!ok) {
+        metrics.tlsHandshakes.inc({ how, result: 'failed' });
+        tls.destroy();
+        raw.destroy();
+        return false;
+      }
+      metrics.tlsHandshakes.inc({ how, result: 'ok' });
+      log.debug({ event: 'tls.established', how, protocol: tls.getProtocol(), cipher: tls.getCipher()?.name, servername: tls.servername || undefined }, 'TLS established');
+      use(tls);
+      return true;
+    };
 
     const perform = async (a: Action): Promise<boolean> => {
       switch (a.type) {
@@ -126,6 +233,13 @@ export class Pop3Listener {
         case 'event':
           logEvent(log, metrics, a.detail);
           return true;
+        case 'starttls':
+          if (!(await handshake('stls'))) {
+            closed = true;
+            return false;
+          }
+          engine.tlsStarted();
+          return true;
         case 'close':
           closed = true;
           socket.end();
@@ -133,27 +247,21 @@ export class Pop3Listener {
       }
     };
 
-    socket.setTimeout(this.options.idleTimeoutMs);
-    socket.on('timeout', () => {
-      if (conn.busy) {
-        // No byte moved either way for the whole idle period while a command ran: the
-        // client stopped reading. Drop it; the lock goes with dispose().
-        log.info({ event: 'session.stalled' }, 'no progress, closing');
-        socket.destroy();
-        return;
-      }
-      log.info({ event: 'session.autologout' }, 'idle, autologout');
-      const [line] = engine.autologout();
-      closed = true;
-      socket.end((line as { data: Buffer }).data);
-      setTimeout(() => socket.destroy(), 1_000).unref();
-    });
-
+    const implicit = this.options.tls === 'implicit';
+    const engine = new Pop3Engine(
+      this.options.backend,
+      { ...this.options.engine, stls: !implicit && certificates !== null },
+      ip,
+      { secure: implicit },
+    );
+    use(raw);
     log.debug({ event: 'session.start' }, 'connected');
     try {
+      if (implicit && !(await handshake('implicit'))) return;
       for (const a of engine.greeting()) await perform(a);
-      for await (const chunk of socket as AsyncIterable<Buffer>) {
-        if (closed) break;
+      for (;;) {
+        const chunk = await reader!.next();
+        if (chunk === null || closed) break;
         conn.busy = true;
         for await (const a of engine.receive(chunk)) {
           if (!(await perform(a))) break;
@@ -172,11 +280,74 @@ export class Pop3Listener {
       }
     } finally {
       conn.busy = false;
+      (reader as ChunkReader | null)?.detach();
       await engine.dispose().catch((err: unknown) => log.warn({ event: 'session.release-failed', err }, 'releasing the maildrop failed'));
       if (!socket.destroyed) socket.end();
-      setTimeout(() => socket.destroy(), 1_000).unref();
+      setTimeout(() => {
+        socket.destroy();
+        raw.destroy();
+      }, 1_000).unref();
       log.debug({ event: 'session.end' }, 'disconnected');
     }
+  }
+}
+
+/**
+ * Pulls chunks from a socket one at a time, pausing it while a chunk waits, so that on
+ * STLS the reader can be detached with nothing consumed beyond the STLS chunk: whatever
+ * else arrived stays in the socket's buffer, where the handshake code drops it.
+ */
+class ChunkReader {
+  private readonly socket: Socket;
+  private readonly queue: Buffer[] = [];
+  private ended = false;
+  private waiter: (() => void) | null = null;
+  private readonly onData = (d: Buffer) => {
+    this.queue.push(d);
+    this.socket.pause();
+    this.wake();
+  };
+  private readonly onEnd = () => {
+    this.ended = true;
+    this.wake();
+  };
+
+  constructor(socket: Socket) {
+    this.socket = socket;
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('close', this.onEnd);
+    socket.resume();
+  }
+
+  private wake() {
+    const w = this.waiter;
+    this.waiter = null;
+    w?.();
+  }
+
+  /** The next chunk, or null once the peer has closed. */
+  async next(): Promise<Buffer | null> {
+    for (;;) {
+      const chunk = this.queue.shift();
+      if (chunk) return chunk;
+      if (this.ended) return null;
+      this.socket.resume();
+      await new Promise<void>((r) => (this.waiter = r));
+    }
+  }
+
+  /** Stops reading; queued chunks are dropped (they arrived before TLS). */
+  detach(): number {
+    this.socket.off('data', this.onData);
+    this.socket.off('end', this.onEnd);
+    this.socket.off('close', this.onEnd);
+    this.socket.pause();
+    this.ended = true;
+    this.wake();
+    let n = 0;
+    for (const b of this.queue.splice(0)) n += b.length;
+    return n;
   }
 }
 
@@ -223,5 +394,7 @@ function logEvent(log: Logger, metrics: Pop3Metrics, d: SessionEvent): void {
     case 'session.too-many-failures':
     case 'session.too-many-bad-commands':
       return log.warn(d, 'closing connection');
+    case 'tls.stls':
+      return log.debug(d, 'STLS accepted');
   }
 }
