@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '@hopmail/config';
 import { ensureDatabase, migrate } from '@hopmail/db';
+import { ensureDevCertificate } from '../packages/tls/src/index.ts';
 import { serviceCommand, serviceEntry, supervisorConfigSchema } from './services.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -39,6 +40,21 @@ if (!process.env.ADMIN_TOKEN && config.NODE_ENV !== 'production' && wanted.inclu
   }
   env.ADMIN_TOKEN = readFileSync(file, 'utf8').trim();
   log('start.admin-token', `admin API token is in ${file}`);
+}
+
+// Development convenience: a self-signed certificate for STARTTLS and the submission and
+// POP3S listeners when none is configured. In production the services refuse to start
+// without TLS_CERT_FILE/TLS_KEY_FILE (exit 78), so nothing is generated there.
+if (!process.env.TLS_CERT_FILE && !process.env.TLS_KEY_FILE && config.NODE_ENV !== 'production') {
+  const dir = join(resolve(root, config.HOPMAIL_STATE_DIR), 'certs');
+  const cert = ensureDevCertificate(dir, ['localhost', '127.0.0.1', '::1']);
+  env.TLS_CERT_FILE = cert.certFile;
+  env.TLS_KEY_FILE = cert.keyFile;
+  log(
+    'start.dev-certificate',
+    cert.created ? `created a self-signed development certificate ${cert.certFile} (clients will not trust it)` : `using the self-signed development certificate ${cert.certFile}`,
+    { certFile: cert.certFile, keyFile: cert.keyFile, created: cert.created },
+  );
 }
 
 try {

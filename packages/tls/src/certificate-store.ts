@@ -197,10 +197,10 @@ export function createCertificateStore(o: CertificateStoreOptions): CertificateS
           loaded.set(name, next);
           if (name !== 'default') sni.set(name, next);
           changed = true;
-          o.logger?.info({ event: 'tls.reloaded', name, reason, fingerprint: next.info.fingerprint, validTo: next.info.validTo }, 'certificate reloaded');
+          o.logger?.info({ event: 'tls.reloaded', certificate: name, reason, fingerprint: next.info.fingerprint, validTo: next.info.validTo }, 'certificate reloaded');
         } catch (err) {
           if (loaded.get(name)?.digest === 'self-signed' && (err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-          o.logger?.warn({ event: 'tls.reload-failed', name, reason, certFile: files.certFile, err: (err as Error).message }, 'certificate not reloaded; the previous one stays in use');
+          o.logger?.warn({ event: 'tls.reload-failed', certificate: name, reason, certFile: files.certFile, err: (err as Error).message }, 'certificate not reloaded; the previous one stays in use');
         }
       }
       if (changed) for (const l of listeners) l(info());

@@ -89,6 +89,6 @@ export function certificateStoreFromConfig(config: TlsConfigValues, logger?: Log
     // not to start: an in-memory self-signed certificate stands in until the files appear.
     selfSignedFallback: config.NODE_ENV === 'production' ? undefined : (opts.selfSignedNames ?? ['localhost', '127.0.0.1', '::1']),
   });
-  for (const i of store.info()) logger?.info({ event: 'tls.loaded', name: i.name, fingerprint: i.fingerprint, subject: i.subject, validTo: i.validTo }, 'certificate loaded');
+  for (const i of store.info()) logger?.info({ event: 'tls.loaded', certificate: i.name, fingerprint: i.fingerprint, subject: i.subject, validTo: i.validTo }, 'certificate loaded');
   return store;
 }
