@@ -49,7 +49,7 @@ FROM runtime AS migrate
 CMD ["node", "packages/db/src/migrate-cli.js"]
 
 FROM runtime AS smtp-ingress
-EXPOSE 2525 9101
+EXPOSE 2525 2587 2465 9101
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||9101)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 CMD ["node", "services/smtp-ingress/src/main.js"]
@@ -73,7 +73,7 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
 CMD ["node", "services/dns-cache/src/main.js"]
 
 FROM runtime AS pop3
-EXPOSE 1110 9105
+EXPOSE 1110 1995 9105
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||9105)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 CMD ["node", "services/pop3/src/main.js"]
@@ -87,5 +87,5 @@ CMD ["node", "services/admin-api/src/main.js"]
 # The whole cluster in one container (`pnpm start`): migrations, then every service under the
 # supervisor. For trying Hopmail out; compose and Kubernetes run one service per container.
 FROM runtime AS all-in-one
-EXPOSE 2525 1110 8080
+EXPOSE 2525 2587 2465 1110 1995 8080
 CMD ["node", "scripts/start.js"]

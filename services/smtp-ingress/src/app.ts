@@ -50,14 +50,19 @@ export function listenerSpecs(config: Config, tls: boolean): ListenerSpec[] {
   return specs;
 }
 
+/**
+ * The certificate store for this config (null: no TLS, development only). Throws when
+ * NODE_ENV=production has no certificate or a file cannot be read.
+ */
+export function certificatesFor(config: Config, logger: Logger): CertificateStore | null {
+  return certificateStoreFromConfig(config, logger, { selfSignedNames: [...new Set([config.SMTP_HOSTNAME, 'localhost', '127.0.0.1', '::1'])] });
+}
+
 export function createApp(deps: AppDeps): IngressApp {
   const { config, logger } = deps;
   const producer = createProducer('route-message', deps.redis, config.REDIS_PREFIX);
   const directory = new PgDirectory(deps.pool, { localPartCaseSensitive: config.LOCAL_PART_CASE_SENSITIVE, cacheMs: config.DIRECTORY_CACHE_MS });
-  const certificates =
-    deps.certificates !== undefined
-      ? deps.certificates
-      : certificateStoreFromConfig(config, logger, { selfSignedNames: [...new Set([config.SMTP_HOSTNAME, 'localhost', '127.0.0.1', '::1'])] });
+  const certificates = deps.certificates !== undefined ? deps.certificates : certificatesFor(config, logger);
   if (!certificates) logger.warn({ event: EVENTS.tlsDisabled }, 'no certificate: STARTTLS, AUTH and the submission listeners are off (development only)');
   const resolve = {
     localPartCaseSensitive: config.LOCAL_PART_CASE_SENSITIVE,

@@ -51,9 +51,6 @@ export const configSchema = z.object({
 }).refine((c) => c.SMTP_CLOSE_TIMEOUT_MS < c.SHUTDOWN_TIMEOUT_MS, {
   message: 'SMTP_CLOSE_TIMEOUT_MS must be below SHUTDOWN_TIMEOUT_MS, or shutdown is cut short while sessions still finish',
   path: ['SMTP_CLOSE_TIMEOUT_MS'],
-}).refine((c) => c.NODE_ENV !== 'production' || (c.TLS_CERT_FILE !== '' && c.TLS_KEY_FILE !== ''), {
-  message: 'NODE_ENV=production needs TLS_CERT_FILE and TLS_KEY_FILE: submission takes passwords only over TLS',
-  path: ['TLS_CERT_FILE'],
 });
 
 export type Config = z.output<typeof configSchema>;
