@@ -46,6 +46,7 @@ describe('senderPolicy / fromHeaderPolicy', () => {
     expect(code(fromHeaderPolicy({ addresses: null }))).toBe('550 5.6.0 from-missing');
     expect(code(fromHeaderPolicy({ addresses: [] }))).toBe('550 5.6.0 from-missing');
     expect(code(fromHeaderPolicy({ addresses: ['a@x.org'] }))).toBe('accept');
+    expect(code(fromHeaderPolicy({ addresses: Array.from({ length: 21 }, (_, i) => `a${i}@x.org`) }))).toBe('550 5.6.0 from-too-many');
   });
 });
 

@@ -21,8 +21,12 @@ export function senderPolicy(i: SenderInput): Verdict {
   return reject(553, '5.7.1', `<${i.address}>: ${where} rejected: not owned by user ${i.user}`, i.stage === 'envelope' ? 'sender-not-owned' : 'from-not-owned');
 }
 
+/** Each From: address costs a directory lookup; no real message has more authors than this. */
+export const MAX_FROM_ADDRESSES = 20;
+
 /** A submitted message must name its author (RFC 5322 §3.6: From: is required). */
 export function fromHeaderPolicy(i: { addresses: string[] | null }): Verdict {
   if (!i.addresses || i.addresses.length === 0) return reject(550, '5.6.0', 'Message has no usable From: header address (RFC 5322 section 3.6)', 'from-missing');
+  if (i.addresses.length > MAX_FROM_ADDRESSES) return reject(550, '5.6.0', `More than ${MAX_FROM_ADDRESSES} From: header addresses`, 'from-too-many');
   return ACCEPT;
 }
