@@ -27,10 +27,8 @@ export const configSchema = z.object({
   .refine((c) => c.NODE_ENV !== 'production' || !c.ALLOW_PLAINTEXT_AUTH, {
     message: 'ALLOW_PLAINTEXT_AUTH=true is for local development only: passwords would cross the network in clear',
     path: ['ALLOW_PLAINTEXT_AUTH'],
-  })
-  .refine((c) => c.NODE_ENV !== 'production' || (c.TLS_CERT_FILE !== '' && c.TLS_KEY_FILE !== ''), {
-    message: 'NODE_ENV=production needs TLS_CERT_FILE and TLS_KEY_FILE: POP3 takes passwords only over TLS',
-    path: ['TLS_CERT_FILE'],
   });
+// NODE_ENV=production without TLS_CERT_FILE/TLS_KEY_FILE is refused at start (main.ts, exit
+// 78) rather than here, so that `--print-config` still shows what a deployment would run.
 
 export type Config = z.output<typeof configSchema>;

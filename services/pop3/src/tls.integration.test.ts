@@ -416,3 +416,37 @@ describe('the README first steps', () => {
     }
   });
 });
+
+describe('configuration', () => {
+  const main = new URL('./main.ts', import.meta.url).pathname;
+  const start = (extra: Record<string, string>, args: string[] = []) =>
+    new Promise<{ code: number | null; out: string }>((resolve, reject) => {
+      const p = spawn(process.execPath, [main, ...args], {
+        env: { PATH: process.env.PATH ?? '', ...env, POP3_PORT: '0', HEALTH_PORT: '0', LOG_LEVEL: 'info', TLS_CERT_FILE: '', TLS_KEY_FILE: '', ...extra },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      p.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+      p.on('error', reject);
+      p.on('close', (code) => resolve({ code, out }));
+    });
+
+  it('production refuses to start without a certificate (exit 78) but --print-config works', async () => {
+    const r = await start({ NODE_ENV: 'production' });
+    expect(r.code, r.out).toBe(78);
+    expect(r.out).toContain('"event":"config.invalid"');
+    expect(r.out).toContain('TLS_CERT_FILE and TLS_KEY_FILE are required');
+    const missing = await start({ NODE_ENV: 'production', TLS_CERT_FILE: join(dir, 'absent.crt'), TLS_KEY_FILE: join(dir, 'absent.key') });
+    expect(missing.code, missing.out).toBe(78);
+    const printed = await start({ NODE_ENV: 'production' }, ['--print-config']);
+    expect(printed.code, printed.out).toBe(0);
+    expect(JSON.parse(printed.out)).toMatchObject({ NODE_ENV: 'production', ALLOW_PLAINTEXT_AUTH: false });
+  });
+
+  it('production refuses ALLOW_PLAINTEXT_AUTH=true (exit 78)', async () => {
+    const r = await start({ NODE_ENV: 'production', ALLOW_PLAINTEXT_AUTH: 'true' });
+    expect(r.code, r.out).toBe(78);
+    expect(r.out).toContain('ALLOW_PLAINTEXT_AUTH');
+  });
+});
