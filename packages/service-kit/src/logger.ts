@@ -16,6 +16,11 @@ export function createLogger(service: string, level: string, destination?: pino.
       redact: { paths: ['password', '*.password', 'pass', '*.pass', 'authorization', '*.authorization', 'headers.authorization', 'token', '*.token'], censor: '***' },
       formatters: { level: (label) => ({ level: label }) },
     },
-    destination ?? pino.destination({ fd: 1, sync: false }),
+    destination ?? stdoutDestination(false),
   );
+}
+
+/** stdout; asynchronous (buffered) by default, synchronous where line order must be exact. */
+export function stdoutDestination(sync: boolean): pino.DestinationStream {
+  return pino.destination({ fd: 1, sync });
 }

@@ -16,11 +16,10 @@ function child(stopMs: number, timeoutMs: number) {
   writeFileSync(
     file,
     `import { runService } from '${runTs}';
-import { createLogger } from '${loggerTs}';
+import { createLogger, stdoutDestination } from '${loggerTs}';
 import { createRegistry } from '${metricsTs}';
-import { pino } from 'pino';
 // Synchronous writes: the order of lines is what this test reads, even on a loaded machine.
-const logger = createLogger('t', 'info', pino.destination({ fd: 1, sync: true }));
+const logger = createLogger('t', 'info', stdoutDestination(true));
 await runService({ name: 't', logger, registry: createRegistry('t'), checks: {},
   config: { HEALTH_HOST: '127.0.0.1', HEALTH_PORT: 0, SHUTDOWN_TIMEOUT_MS: ${timeoutMs} },
   app: { start: async () => {}, stop: () => new Promise((r) => setTimeout(r, ${stopMs})) },
