@@ -44,7 +44,7 @@ const print = (line: string) => {
 async function benchCore() {
   const db = await createTestDatabase();
   const env: Record<string, string> = {
-    NODE_ENV: 'production',
+    NODE_ENV: 'test', // no TLS certificate needed; production refuses to start without one
     LOG_LEVEL: 'info', // start.done is an info line; production logs at info too
     DATABASE_URL: db.url,
     REDIS_URL: process.env.REDIS_URL!,

@@ -52,7 +52,8 @@ export function startServiceProcess(name: string, env: Record<string, string>): 
     stderr += c;
   });
   const exited = new Promise<number | null>((resolve) => {
-    child.on('exit', (code) => {
+    // 'close', not 'exit': by then stdout and stderr are drained, so the error says why.
+    child.on('close', (code) => {
       onFail(new Error(`${name} exited with ${code} before it was ready: ${stderr.slice(-2000)}`));
       resolve(code);
     });
