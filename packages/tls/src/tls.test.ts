@@ -96,6 +96,18 @@ describe('certificate store', () => {
     s13.destroy();
   });
 
+  it('honours the server cipher order (TLS 1.2), with and without SNI', async () => {
+    for (const servername of [undefined, 'other.test']) {
+      const s = await new Promise<TLSSocket>((resolve, reject) => {
+        const c = connect({ port, host: '127.0.0.1', servername, rejectUnauthorized: false, maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256' });
+        c.once('secureConnect', () => resolve(c));
+        c.once('error', reject);
+      });
+      expect(s.getCipher().name).toBe('ECDHE-ECDSA-AES128-GCM-SHA256');
+      s.destroy();
+    }
+  });
+
   it('reloads on file change: new handshakes see the new certificate, an open session goes on', async () => {
     const before = await hello(port);
     const oldFp = fp(before);

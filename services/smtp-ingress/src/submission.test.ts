@@ -314,6 +314,10 @@ describe('certificates', () => {
     const v12 = await SmtpClient.connectTls(subs(), { maxVersion: 'TLSv1.2' });
     expect(v12.tlsSocket.getProtocol()).toBe('TLSv1.2');
     v12.close();
+    // The server's cipher order wins (the client would rather have ChaCha20).
+    const order = await SmtpClient.connectTls(subs(), { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256' });
+    expect(order.tlsSocket.getCipher().name).toBe('ECDHE-ECDSA-AES128-GCM-SHA256');
+    order.close();
     const v13 = await SmtpClient.connectTls(subs());
     expect(v13.tlsSocket.getProtocol()).toBe('TLSv1.3');
     v13.close();
