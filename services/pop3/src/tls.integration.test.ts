@@ -222,6 +222,84 @@ describe('implicit TLS on the POP3S port', () => {
   });
 });
 
+describe('limits and shutdown over TLS', () => {
+  it('a client that never completes the handshake is closed after TLS_HANDSHAKE_TIMEOUT_MS, on 995 and after STLS', async () => {
+    const before = logs.length;
+    const silent = await RawClient.connect(a.app.tlsPort!);
+    const afterStls = await RawClient.connect(a.app.port);
+    await afterStls.line();
+    expect(await afterStls.cmd('STLS')).toBe('+OK Begin TLS negotiation');
+    const t0 = Date.now();
+    await Promise.all([silent.closed(), afterStls.closed()]);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1_500);
+    const failed = logs.slice(before).filter((l) => l.event === 'tls.handshake-failed');
+    expect(failed.map((l) => [l.how, l.reason]).sort()).toEqual([['implicit', 'timeout'], ['stls', 'timeout']]);
+  });
+
+  it('connection limits count both ports; over the limit, 995 closes without a byte in clear', async () => {
+    const r = await startTestApp({ ...env, MAX_CONNECTIONS_PER_IP: '2' });
+    try {
+      const one = await RawClient.connect(r.app.port);
+      const two = await RawClient.connectTls(r.app.tlsPort!);
+      expect(await one.line()).toMatch(/^\+OK/);
+      expect(await two.line()).toMatch(/^\+OK/);
+      const third = await RawClient.connect(r.app.tlsPort!);
+      await third.closed();
+      await expect(third.line()).rejects.toThrow(/connection closed; have ""/);
+      const fourth = await RawClient.connect(r.app.port);
+      expect(await fourth.line()).toBe('-ERR [SYS/TEMP] too many connections');
+      one.close();
+      two.close();
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it('autologout and shutdown reach sessions inside TLS, in TLS', async () => {
+    const r = await startTestApp({ ...env, IDLE_TIMEOUT_MS: '1000' });
+    try {
+      const box = await mailbox([DOTS]);
+      const idle = await RawClient.connectTls(r.app.tlsPort!);
+      expect(await idle.login(box.address, pw(box.address))).toMatch(/^\+OK/);
+      expect(await idle.line()).toBe('-ERR autologout; idle for too long');
+      await idle.closed();
+      expect(await rows(box.id)).toEqual(box.ids);
+      const c = await RawClient.connect(r.app.port);
+      await c.line();
+      expect(await c.cmd('STLS')).toBe('+OK Begin TLS negotiation');
+      await c.startTls();
+      const stopping = r.stop();
+      expect(await c.line()).toBe('-ERR [SYS/TEMP] server shutting down');
+      await stopping;
+    } finally {
+      await r.stop().catch(() => {});
+    }
+  });
+
+  it('TLS_SNI_CERTS: a client asking for another name gets its certificate, on both ports', async () => {
+    const sniDir = mkdtempSync(join(tmpdir(), 'hopmail-pop3-sni-'));
+    const other = writeCertificate(sniDir, ['pop.other.test']);
+    const r = await startTestApp({ ...env, TLS_SNI_CERTS: `pop.other.test=${other.certFile}:${other.keyFile}` });
+    try {
+      const implicit = await RawClient.connectTls(r.app.tlsPort!, 'pop.other.test');
+      expect(implicit.tls!.getPeerX509Certificate()!.subject).toBe('CN=pop.other.test');
+      implicit.close();
+      const c = await RawClient.connect(r.app.port);
+      await c.line();
+      expect(await c.cmd('STLS')).toBe('+OK Begin TLS negotiation');
+      const tls = await c.startTls('pop.other.test');
+      expect(tls.getPeerX509Certificate()!.subject).toBe('CN=pop.other.test');
+      c.close();
+      const plain = await RawClient.connectTls(r.app.tlsPort!);
+      expect(plain.tls!.getPeerX509Certificate()!.subject).toBe('CN=localhost');
+      plain.close();
+    } finally {
+      await r.stop();
+      rmSync(sniDir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('certificate rotation', () => {
   it('new connections on both ports get the new certificate; sessions in progress continue', async () => {
     const box1 = await mailbox([DOTS]);
@@ -433,13 +511,16 @@ describe('configuration', () => {
     });
 
   it('production refuses to start without a certificate (exit 78) but --print-config works', async () => {
-    const r = await start({ NODE_ENV: 'production' });
+    const [r, missing, printed] = await Promise.all([
+      start({ NODE_ENV: 'production' }),
+      start({ NODE_ENV: 'production', TLS_CERT_FILE: join(dir, 'absent.crt'), TLS_KEY_FILE: join(dir, 'absent.key') }),
+      start({ NODE_ENV: 'production' }, ['--print-config']),
+    ]);
     expect(r.code, r.out).toBe(78);
     expect(r.out).toContain('"event":"config.invalid"');
     expect(r.out).toContain('TLS_CERT_FILE and TLS_KEY_FILE are required');
-    const missing = await start({ NODE_ENV: 'production', TLS_CERT_FILE: join(dir, 'absent.crt'), TLS_KEY_FILE: join(dir, 'absent.key') });
     expect(missing.code, missing.out).toBe(78);
-    const printed = await start({ NODE_ENV: 'production' }, ['--print-config']);
+    expect(missing.out).toContain('ENOENT');
     expect(printed.code, printed.out).toBe(0);
     expect(JSON.parse(printed.out)).toMatchObject({ NODE_ENV: 'production', ALLOW_PLAINTEXT_AUTH: false });
   });

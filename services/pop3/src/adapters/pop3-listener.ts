@@ -92,7 +92,9 @@ export class Pop3Listener {
     this.stopping = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const c of this.connections) {
-      if (c.handshaking) c.socket.destroy();
+      // A handshake in progress gets a moment to finish; the session then sees `stopping`
+      // and says goodbye inside TLS. One that hangs is cut.
+      if (c.handshaking) setTimeout(() => c.handshaking && c.socket.destroy(), 1_000).unref();
       else if (!c.busy) this.shutdownIdle(c.socket);
     }
     await Promise.all([...this.connections].map((c) => c.done));
@@ -258,6 +260,7 @@ export class Pop3Listener {
     log.debug({ event: 'session.start' }, 'connected');
     try {
       if (implicit && !(await handshake('implicit'))) return;
+      if (this.stopping) return this.shutdownIdle(socket);
       for (const a of engine.greeting()) await perform(a);
       for (;;) {
         const chunk = await reader!.next();
