@@ -2,3 +2,4 @@ export * from './pool.ts';
 export * from './migrate.ts';
 export * from './directory.ts';
 export * from './messages.ts';
+export * from './group-commit.ts';

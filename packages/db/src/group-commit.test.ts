@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newMessageId } from '@hopmail/mail';
+import { createTestDatabase, type TestDatabase } from '@hopmail/test-kit';
+import { createGroupCommitter, insertMessages } from './group-commit.ts';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => {
+  await db.drop();
+});
+
+const msg = (i: number, recipients = [`u${i}@x.org`]) => ({
+  id: newMessageId(),
+  raw: Buffer.concat([Buffer.from(`Subject: ${i}\r\n\r\n`), Buffer.from([0, 0xff, 0x80, 0x0d, 0x0a])]),
+  mailFrom: i % 2 ? '' : 'a@b.org',
+  recipients,
+  tls: i % 3 === 0,
+});
+
+describe('insertMessages', () => {
+  it('stores several messages byte for byte with their recipients in one statement', async () => {
+    const ms = [msg(1, ['A@X.org', 'a@x.org', 'b@y.org']), msg(2), msg(3)];
+    await insertMessages(db.pool, ms);
+    for (const m of ms) {
+      const r = await db.pool.query('SELECT raw, size, mail_from, tls FROM messages WHERE id = $1', [m.id]);
+      expect(Buffer.compare(r.rows[0].raw, m.raw)).toBe(0);
+      expect(r.rows[0]).toMatchObject({ size: m.raw.length, mail_from: m.mailFrom, tls: m.tls });
+    }
+    const r = await db.pool.query('SELECT address, domain FROM recipients WHERE message_id = $1 ORDER BY id', [ms[0]!.id]);
+    expect(r.rows).toEqual([{ address: 'A@X.org', domain: 'x.org' }, { address: 'b@y.org', domain: 'y.org' }]);
+  });
+});
+
+describe('createGroupCommitter', () => {
+  it('commits 300 concurrent messages, each exactly once', async () => {
+    const gc = createGroupCommitter(db.pool, { maxInFlight: 2 });
+    const ms = Array.from({ length: 300 }, (_, i) => msg(i));
+    await Promise.all(ms.map((m) => gc.insert(m)));
+    const r = await db.pool.query('SELECT count(*)::int AS n FROM messages WHERE id = ANY($1::uuid[])', [ms.map((m) => m.id)]);
+    expect(r.rows[0].n).toBe(300);
+  });
+
+  it('a bad message in a batch fails alone; the others commit', async () => {
+    const gc = createGroupCommitter(db.pool, { maxInFlight: 1 });
+    const dup = msg(7);
+    await gc.insert(dup);
+    const others = Array.from({ length: 5 }, (_, i) => msg(100 + i));
+    const results = await Promise.allSettled([gc.insert(others[0]!), gc.insert(dup), ...others.slice(1).map((m) => gc.insert(m))]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+    const r = await db.pool.query('SELECT count(*)::int AS n FROM messages WHERE id = ANY($1::uuid[])', [others.map((m) => m.id)]);
+    expect(r.rows[0].n).toBe(5);
+  });
+
+  it('rejects every caller when the database is unreachable', async () => {
+    const { createPool } = await import('./pool.ts');
+    const dead = createPool('postgres://root@127.0.0.1:1/none', 2);
+    const gc = createGroupCommitter(dead);
+    const results = await Promise.allSettled([gc.insert(msg(1)), gc.insert(msg(2))]);
+    expect(results.every((r) => r.status === 'rejected')).toBe(true);
+    await dead.end();
+  });
+});

@@ -1,0 +1,105 @@
+import type pg from 'pg';
+import { insertMessage, type NewMessage } from './messages.ts';
+
+/**
+ * Group commit for the SMTP hot path. Messages that arrive while earlier commits are in
+ * flight are written together in one multi-row statement — one round trip, one WAL flush —
+ * and each caller's promise settles only when its own rows are committed, so "250 after
+ * commit" holds message by message. Under light load a message is written alone at once.
+ *
+ * A failed batch is retried message by message, so one bad message cannot fail others.
+ * Messages larger than `maxBatchBytes` are always written alone (arrays of bytea travel as
+ * hex text, which only pays off for small messages).
+ */
+export interface GroupCommitter {
+  insert(m: NewMessage): Promise<void>;
+}
+
+export function createGroupCommitter(pool: pg.Pool, options: { maxInFlight?: number; maxBatch?: number; maxBatchBytes?: number } = {}): GroupCommitter {
+  const maxInFlight = options.maxInFlight ?? 4;
+  const maxBatch = options.maxBatch ?? 64;
+  const maxBatchBytes = options.maxBatchBytes ?? 64 * 1024;
+  type Pending = { m: NewMessage; resolve: () => void; reject: (e: unknown) => void };
+  let queue: Pending[] = [];
+  let inFlight = 0;
+
+  const settle = (p: Promise<void>, items: Pending[]) =>
+    p.then(
+      () => {
+        for (const i of items) i.resolve();
+      },
+      async () => {
+        // Isolate the failure: each message on its own.
+        await Promise.all(items.map((i) => insertMessage(pool, i.m).then(i.resolve, i.reject)));
+      },
+    );
+
+  const pump = () => {
+    while (inFlight < maxInFlight && queue.length > 0) {
+      const items = queue.splice(0, maxBatch);
+      inFlight++;
+      const write = items.length === 1 ? insertMessage(pool, items[0]!.m) : insertMessages(pool, items.map((i) => i.m));
+      void settle(write, items).finally(() => {
+        inFlight--;
+        pump();
+      });
+    }
+  };
+
+  return {
+    insert(m) {
+      if (m.raw.length > maxBatchBytes) return insertMessage(pool, m);
+      return new Promise<void>((resolve, reject) => {
+        queue.push({ m, resolve, reject });
+        // Let every session that finished DATA in this turn join the batch.
+        if (queue.length === 1) setImmediate(pump);
+      });
+    },
+  };
+}
+
+/** Several messages and their recipients in one statement (one implicit transaction). */
+export async function insertMessages(db: pg.Pool | pg.PoolClient, messages: readonly NewMessage[]): Promise<void> {
+  const cols = {
+    id: [] as string[], raw: [] as Buffer[], size: [] as number[], from: [] as string[], ip: [] as (string | null)[], helo: [] as (string | null)[],
+    auth: [] as (string | null)[], tls: [] as boolean[], utf8: [] as boolean[], b8: [] as boolean[], mid: [] as (string | null)[],
+  };
+  const rMsg: string[] = [];
+  const rAddr: string[] = [];
+  const rDomain: string[] = [];
+  for (const m of messages) {
+    cols.id.push(m.id);
+    cols.raw.push(m.raw);
+    cols.size.push(m.raw.length);
+    cols.from.push(m.mailFrom);
+    cols.ip.push(m.clientIp ?? null);
+    cols.helo.push(m.clientHelo ?? null);
+    cols.auth.push(m.authUser ?? null);
+    cols.tls.push(m.tls ?? false);
+    cols.utf8.push(m.smtputf8 ?? false);
+    cols.b8.push(m.body8bit ?? false);
+    cols.mid.push(m.headerMessageId ?? null);
+    const seen = new Set<string>();
+    for (const r of m.recipients) {
+      const k = r.toLowerCase();
+      if (seen.has(k)) continue;
+      seen.add(k);
+      rMsg.push(m.id);
+      rAddr.push(r);
+      rDomain.push(k.slice(k.lastIndexOf('@') + 1));
+    }
+  }
+  await db.query({
+    name: 'hopmail-insert-messages',
+    // The recipients' foreign key is checked at the end of the statement, after the CTE
+    // has inserted the messages.
+    text: `WITH m AS (
+       INSERT INTO messages (id, raw, size, mail_from, client_ip, client_helo, auth_user, tls, smtputf8, body_8bit, header_message_id)
+       SELECT * FROM unnest($1::uuid[], $2::bytea[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bool[], $9::bool[], $10::bool[], $11::text[])
+       RETURNING id)
+     INSERT INTO recipients (message_id, address, domain)
+     SELECT r.message_id, r.address, r.domain FROM unnest($12::uuid[], $13::text[], $14::text[]) AS r(message_id, address, domain)
+      WHERE r.message_id IN (SELECT id FROM m)`,
+    values: [cols.id, cols.raw, cols.size, cols.from, cols.ip, cols.helo, cols.auth, cols.tls, cols.utf8, cols.b8, cols.mid, rMsg, rAddr, rDomain],
+  });
+}
