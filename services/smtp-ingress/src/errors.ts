@@ -39,6 +39,7 @@ export const EVENTS = {
   internal: 'smtp.internal',
   drain: 'smtp.drain',
   tls: 'smtp.tls',
+  tlsFailed: 'smtp.tls-failed',
   authOk: 'smtp.auth-ok',
   authFailed: 'smtp.auth-failed',
   authLocked: 'smtp.auth-locked',

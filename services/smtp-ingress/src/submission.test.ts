@@ -311,6 +311,12 @@ describe('certificates', () => {
     expectCode(await c.cmd('EHLO client.test'), 250);
     expectCode(await c.cmd('STARTTLS'), 220);
     await expect(c.startTls({ minVersion: 'TLSv1', maxVersion: 'TLSv1.1' })).rejects.toThrow();
+    // Failed handshakes are routine on the Internet: info, with the OpenSSL reason, no stack.
+    await sleep(200);
+    const failed = t.logs.filter((l) => l.event === 'smtp.tls-failed');
+    expect(failed.length).toBeGreaterThanOrEqual(2);
+    expect(failed[0]).toMatchObject({ level: 'info', remoteIp: '127.0.0.1' });
+    expect(t.logs.filter((l) => l.event === 'smtp.session-error')).toEqual([]);
     const v12 = await SmtpClient.connectTls(subs(), { maxVersion: 'TLSv1.2' });
     expect(v12.tlsSocket.getProtocol()).toBe('TLSv1.2');
     v12.close();

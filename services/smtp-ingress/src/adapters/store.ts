@@ -1,8 +1,9 @@
 // "250 only after commit" (DESIGN.md): one INSERT statement commits the message and its
-// recipients, then the route-message job is added. The job is an optimisation of the
+// recipients (group commit: messages finishing together share the statement), then the
+// route-message job is added. The job is an optimisation of the
 // reconciler's scan: when Redis fails after the commit the message is already safe.
 
-import { insertMessage, type NewMessage, type Pool } from '@hopmail/db';
+import { createGroupCommitter, type NewMessage, type Pool } from '@hopmail/db';
 import { jobIdFor, payloadSchemas, QUEUE, type Producer } from '@hopmail/queue';
 import { IngressError } from '../errors.ts';
 
@@ -55,10 +56,13 @@ export function createBatchedEnqueue(producer: Producer<'route-message'>): (mess
 
 export function createMessageStore(deps: { pool: Pool; producer: Producer<'route-message'>; enqueueTimeoutMs: number }): MessageStore {
   const enqueue = createBatchedEnqueue(deps.producer);
+  // Sessions that finish DATA together share one commit; each still gets its 250 only
+  // after its own rows are committed.
+  const committer = createGroupCommitter(deps.pool);
   return {
     async commit(m) {
       try {
-        await insertMessage(deps.pool, m);
+        await committer.insert(m);
       } catch (err) {
         throw new IngressError('storeFailed', `message ${m.id} not stored: ${(err as Error).message}`, err);
       }
