@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Pool } from '@hopmail/db';
@@ -44,19 +45,26 @@ export function createApp(deps: Deps): AdminApp {
   const routeProducer = createProducer('route-message', deps.redis, prefix);
   const relayProducer = createProducer('deliver-remote', deps.redis, prefix);
   const webhooks = new WebhookStore(deps.pool);
-  const publisher = createEventPublisher({ pool: deps.pool, redis: deps.redis, prefix, intervalMs: config.EVENTS_PUBLISH_INTERVAL_MS, maxLen: config.EVENTS_STREAM_MAXLEN, logger });
+  // Fail-fast connection for commands that run while a PostgreSQL transaction or a request is
+  // open (auth-failure counters, the publisher's XADD): with Redis away they fail at once instead
+  // of queueing, so no transaction is held open waiting for Redis.
+  const fastRedis = deps.redis.duplicate({ maxRetriesPerRequest: 0, enableOfflineQueue: false });
+  fastRedis.on('error', () => {}); // reported by readiness and by the callers' own warnings
+  const publisher = createEventPublisher({ pool: deps.pool, redis: fastRedis, prefix, intervalMs: config.EVENTS_PUBLISH_INTERVAL_MS, maxLen: config.EVENTS_STREAM_MAXLEN, logger });
   // XREADGROUP BLOCK holds a connection; it gets its own so API requests never wait behind it.
   let streamRedis: Redis | undefined;
   let dispatcher: ReturnType<typeof createWebhookDispatcher> | undefined;
   return {
     async start() {
+      // Count auth failures from the first request when Redis is there; never wait long for it.
+      if (fastRedis.status !== 'ready') await Promise.race([once(fastRedis, 'ready'), new Promise((r) => setTimeout(r, 2000).unref())]);
       server = await buildServer({
         logger: deps.logger,
         token: config.ADMIN_TOKEN,
         bodyLimit: config.ADMIN_BODY_LIMIT,
         defaultLimit: config.ADMIN_LIST_DEFAULT_LIMIT,
         metrics: httpMetrics(deps.registry),
-        limiter: createAuthLimiter(deps.redis, { prefix, limit: config.ADMIN_AUTH_FAIL_LIMIT, windowS: config.ADMIN_AUTH_FAIL_WINDOW_S, logger }),
+        limiter: createAuthLimiter(fastRedis, { prefix, limit: config.ADMIN_AUTH_FAIL_LIMIT, windowS: config.ADMIN_AUTH_FAIL_WINDOW_S, logger }),
         store: new Store(deps.pool),
         keys: new KeyStore(deps.pool),
         auditLog: new AuditStore(deps.pool),
@@ -70,6 +78,7 @@ export function createApp(deps: Deps): AdminApp {
       });
       if (config.WEBHOOK_DISPATCH) {
         streamRedis = deps.redis.duplicate();
+        streamRedis.on('error', () => {}); // the reader logs its own failures
         dispatcher = createWebhookDispatcher({
           store: webhooks,
           redis: streamRedis,
@@ -81,7 +90,7 @@ export function createApp(deps: Deps): AdminApp {
           retry: { minMs: config.WEBHOOK_RETRY_MIN_MS, maxMs: config.WEBHOOK_RETRY_MAX_MS, maxAttempts: config.WEBHOOK_MAX_ATTEMPTS },
           disableAfter: config.WEBHOOK_DISABLE_AFTER,
         });
-        await dispatcher.start();
+        dispatcher.start();
       }
       if (config.EVENTS_PUBLISH) publisher.start();
       await server.listen({ port: config.ADMIN_PORT, host: config.ADMIN_HOST });
@@ -103,9 +112,9 @@ export function createApp(deps: Deps): AdminApp {
       }
       await publisher.stop();
       await dispatcher?.stop();
-      streamRedis?.disconnect();
-      await routeProducer.close();
-      await relayProducer.close();
+      fastRedis.disconnect();
+      // Closing a BullMQ queue waits for Redis; with Redis away, do not let it hold shutdown.
+      await Promise.race([Promise.all([routeProducer.close(), relayProducer.close()]), new Promise((r) => setTimeout(r, 2000).unref())]);
     },
     port() {
       if (!server) throw new Error('admin-api not started');

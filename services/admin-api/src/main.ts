@@ -21,6 +21,15 @@ const logger = createLogger('admin-api', config.LOG_LEVEL);
 const registry = createRegistry('admin-api');
 const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE, 'hopmail-admin-api');
 const redis = createRedis(config.REDIS_URL);
+// ioredis reconnects by itself; readiness reports the outage. One line per outage, not per retry.
+let redisDown = false;
+redis.on('error', (err) => {
+  if (!redisDown) logger.warn({ event: 'redis.unavailable', err }, 'Redis connection failed; reconnecting');
+  redisDown = true;
+});
+redis.on('ready', () => {
+  redisDown = false;
+});
 const app = createApp({ config, logger, registry, pool, redis });
 await runService({
   name: 'admin-api',

@@ -41,7 +41,8 @@ export async function startTestApi(env: Record<string, string> = {}): Promise<Te
     WEBHOOK_POLL_INTERVAL_MS: '50',
     ...env,
   });
-  const redis = createRedis(baseUrls().redisUrl);
+  const redis = createRedis(config.REDIS_URL);
+  redis.on('error', () => {});
   const chunks: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {

@@ -56,7 +56,7 @@ function describeStatus(s: number): string {
     case 413: return 'request body too large';
     case 415: return 'request body is not application/json';
     case 500: return 'internal error (details are in the server log, not here)';
-    case 503: return 'PostgreSQL unreachable; retry later';
+    case 503: return 'PostgreSQL (or, for queue statistics, Redis) unreachable; retry later';
     default: return 'error';
   }
 }

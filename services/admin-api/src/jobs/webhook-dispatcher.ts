@@ -14,7 +14,7 @@ export const WEBHOOK_GROUP = 'webhooks';
 
 export interface DispatcherOptions {
   store: WebhookStore;
-  /** A connection of its own: XREADGROUP BLOCK holds it. */
+  /** A connection of its own: XREADGROUP BLOCK holds it; stop() disconnects it. */
   redis: Redis;
   prefix: string;
   logger: Logger;
@@ -54,7 +54,17 @@ export function createWebhookDispatcher(o: DispatcherOptions) {
   }
 
   async function read(): Promise<void> {
-    await ensureGroup();
+    // Redis may be away at start: keep trying, start-up does not wait for it.
+    while (!stopped) {
+      try {
+        await ensureGroup();
+        break;
+      } catch (err) {
+        o.logger.warn({ event: 'webhook.stream-read-failed', err }, 'cannot create the consumer group yet; retrying');
+        await new Promise((r) => setTimeout(r, Math.max(o.pollMs, 1000)));
+      }
+    }
+    if (stopped) return;
     // Our own unacknowledged entries first (a previous run of this consumer); then new ones,
     // and every 30 s the entries another consumer left pending for over a minute (it died).
     const own = (await o.redis.xreadgroup('GROUP', WEBHOOK_GROUP, consumer, 'COUNT', 500, 'STREAMS', key, '0')) as [string, Entries][] | null;
@@ -142,8 +152,7 @@ export function createWebhookDispatcher(o: DispatcherOptions) {
   }
 
   return {
-    async start() {
-      await ensureGroup();
+    start() {
       readLoop = read().catch((err) => o.logger.error({ event: 'webhook.reader-stopped', err }, 'event stream reader stopped'));
       const tick = () => {
         pump();
@@ -154,8 +163,12 @@ export function createWebhookDispatcher(o: DispatcherOptions) {
     async stop() {
       stopped = true;
       clearTimeout(sendTimer);
-      // The blocking read returns within pollMs; in-flight POSTs end within timeoutMs.
-      await readLoop;
+      // Cut the blocking read (and anything queued while Redis is away); entries read but not
+      // yet acknowledged are read again later, and fanning out twice is harmless.
+      o.redis.disconnect();
+      // ioredis does not always reject a command queued while it was reconnecting: bound the wait.
+      await Promise.race([readLoop, new Promise((r) => setTimeout(r, o.pollMs + 1000).unref())]);
+      // In-flight POSTs end within timeoutMs.
       await Promise.allSettled([...running]);
     },
   };

@@ -4,7 +4,7 @@ import type { QueueAction } from '../../adapters/queue.ts';
 import { domainLimit, coversDomain } from '../../policy/scope.ts';
 import { RECIPIENT_STATUSES, type QueueFilter, type RecipientStatus } from '../../policy/queue-filter.ts';
 import { checkDomainName } from '../../policy/names.ts';
-import { forbidden } from '../../errors.ts';
+import { ApiError, forbidden } from '../../errors.ts';
 import { address, bodyErrors, domainName, errors, page, text, timestamp } from '../schemas.ts';
 import { must, noteAudit, pageArgs, pageOut, principalOf, type RouteDeps } from './context.ts';
 import { uuid } from './messages.ts';
@@ -99,12 +99,26 @@ function toFilter(req: FastifyRequest, f: Filter, defaults: RecipientStatus[] | 
   };
 }
 
-/** ensureJob for each pair, a few at a time. */
-async function wakeAll(producer: Producer<'deliver-remote'>, pairs: { messageId: string; domain: string }[]): Promise<number> {
+const REDIS_TIMEOUT_MS = 5000;
+
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(t));
+}
+
+/**
+ * ensureJob for each pair, a few at a time. PostgreSQL already says "due now", so if Redis
+ * fails here the relay's scheduler still picks the rows up on its next scan: log and go on.
+ */
+async function wakeAll(producer: Producer<'deliver-remote'>, pairs: { messageId: string; domain: string }[], log: FastifyRequest['log']): Promise<number> {
   let n = 0;
-  for (let i = 0; i < pairs.length; i += 50) {
-    const r = await Promise.all(pairs.slice(i, i + 50).map((p) => ensureJob(producer, 'deliver-remote', p)));
-    n += r.filter((x) => x !== 'present').length;
+  try {
+    for (let i = 0; i < pairs.length; i += 50) {
+      const r = await within(Promise.all(pairs.slice(i, i + 50).map((p) => ensureJob(producer, 'deliver-remote', p))), REDIS_TIMEOUT_MS);
+      n += r.filter((x) => x !== 'present').length;
+    }
+  } catch (err) {
+    log.warn({ event: 'queue.wake-failed', err, pending: pairs.length - n }, 'could not add deliver-remote jobs; the relay scheduler will pick the rows up');
   }
   return n;
 }
@@ -182,7 +196,7 @@ export function queueRoutes(app: FastifyInstance, d: RouteDeps): void {
         const filter = toFilter(req, req.body.filter, undefined);
         const { after } = pageArgs({ cursor: req.body.cursor }, 1);
         const r = await queue.apply(action, filter, domainLimit(p), { actor: p.actor, dsn: req.body.dsn === true, batch: d.bulkBatch, after, maxRows: req.body.maxRows ?? null });
-        const jobs = await wakeAll(d.relayProducer, r.wake);
+        const jobs = await wakeAll(d.relayProducer, r.wake, req.log);
         noteAudit(req, undefined, { matched: r.matched, changed: r.changed, jobs });
         req.log.info({ event: `queue.${action}`, actor: p.actor, matched: r.matched, changed: r.changed, jobs }, `queue ${action}`);
         return { action, matched: r.matched, changed: r.changed, jobs, nextCursor: pageOut({ items: [], nextKey: r.nextKey }).nextCursor };
@@ -242,8 +256,13 @@ export function queueRoutes(app: FastifyInstance, d: RouteDeps): void {
     async () => {
       const queues = [];
       for (const pr of [d.routeProducer, d.relayProducer]) {
-        const c = await pr.queue.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'failed');
-        queues.push({ name: pr.queue.name, waiting: c.wait ?? 0, active: c.active ?? 0, delayed: c.delayed ?? 0, prioritized: c.prioritized ?? 0, failed: c.failed ?? 0, oldestAgeSeconds: await oldestAge(pr.queue) });
+        try {
+          const c = await within(pr.queue.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'failed'), REDIS_TIMEOUT_MS);
+          const oldest = await within(oldestAge(pr.queue), REDIS_TIMEOUT_MS);
+          queues.push({ name: pr.queue.name, waiting: c.wait ?? 0, active: c.active ?? 0, delayed: c.delayed ?? 0, prioritized: c.prioritized ?? 0, failed: c.failed ?? 0, oldestAgeSeconds: oldest });
+        } catch (err) {
+          throw new ApiError('unavailable', `queue statistics unavailable: ${(err as Error).message}`, err);
+        }
       }
       return { queues, recipients: await queue.totals(null) };
     },
