@@ -199,7 +199,7 @@ export function createSmtpListener(spec: ListenerSpec, limits: ListenerLimits, i
   server.on('error', (err: Error & { code?: string; reason?: string; meta?: { remoteAddress?: string; tlsProtocol?: string } }) => {
     // Handshakes that fail (old TLS versions, scanners, clients that distrust a self-signed
     // certificate) are routine on the Internet: info, without a stack.
-    if (err.code?.startsWith('ERR_SSL') || err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' || /TLS session/.test(err.message)) {
+    if (err.code?.startsWith('ERR_SSL') || err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' || /\bTLS\b/.test(err.message)) {
       logger.info({ event: EVENTS.tlsFailed, listener: spec.name, remoteIp: err.meta?.remoteAddress, code: err.code, reason: err.reason ?? err.message }, 'TLS handshake failed');
       return;
     }
