@@ -47,6 +47,9 @@ export class HopmailConnection extends SMTPConnection {
   constructor(server: SMTPServer, socket: Socket, options: ConstructorParameters<typeof SMTPConnection>[2], limits: ConnectionLimits) {
     super(server, socket, options);
     this.limits = limits;
+    // Replies to a pipelined batch are produced in different turns (RCPT waits for a
+    // lookup); with Nagle on, each later reply waits for the client's delayed ACK (~40 ms).
+    socket.setNoDelay(true);
   }
 
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
