@@ -525,6 +525,16 @@ describe('STLS (RFC 2595 §4) and plaintext-login refusal', () => {
     expect(tx.output).toBe(GREETING + LOGGED_IN + '-ERR command not valid in this state\r\n' + CAPS_HEAD + 'IMPLEMENTATION Hopmail\r\n.\r\n');
   });
 
+  it('gives the same transcript however the bytes up to STLS are split', async () => {
+    const pre = 'CAPA\r\nNOOP\r\nSTLS\r\n';
+    const whole = await replay(backend(), [pre, 'CAPA\r\n'], TLS_OPTS);
+    for (let i = 1; i < pre.length; i++) {
+      const t = await replay(backend(), [pre.slice(0, i), pre.slice(i), 'CAPA\r\n'], TLS_OPTS);
+      expect(t.output, `split at ${i}`).toBe(whole.output);
+      expect(t.tlsAt).toEqual(whole.tlsAt);
+    }
+  });
+
   it('keeps the failed-login count across STLS (it is ours, not the client’s)', async () => {
     const bad = 'USER alice@example.org\r\nPASS wrong\r\n';
     const t = await replay(backend(), [bad + bad + 'STLS\r\n', bad], { stls: true, allowPlaintextAuth: true });
