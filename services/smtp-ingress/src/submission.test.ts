@@ -356,3 +356,26 @@ describe('certificates', () => {
     cert = next;
   });
 });
+
+describe('SMTP_MX_AUTH=true', () => {
+  it('port 25 then offers AUTH after STARTTLS only, and still takes unauthenticated mail for local users', async () => {
+    const mx = await startIngress({ db: t.db, env: tlsEnv(cert, { SMTP_MX_AUTH: 'true' }) });
+    try {
+      const c = await SmtpClient.connect(mx.port);
+      expect(await c.cmd('EHLO client.test')).not.toContain('AUTH');
+      expect(await c.cmd(`AUTH PLAIN ${plain('alice@example.org', PASSWORD)}`)).toMatch(/^538 5\.7\.11 /);
+      expectCode(await c.cmd('STARTTLS'), 220);
+      const s = await c.startTls();
+      expect(await s.cmd('EHLO client.test')).toContain('250-AUTH PLAIN LOGIN');
+      expectCode(await s.cmd('MAIL FROM:<someone@remote.test>'), 250); // no AUTH needed on the MX
+      expectCode(await s.cmd('RSET'), 250);
+      expectCode(await login(s), 235);
+      expect(await s.cmd('MAIL FROM:<bob@example.org>')).toMatch(/^553 5\.7\.1 /); // authenticated: own addresses only
+      expectCode(await s.cmd('MAIL FROM:<alice@example.org>'), 250);
+      expectCode(await s.cmd('RCPT TO:<friend@remote.test>'), 250); // and may relay
+      s.close();
+    } finally {
+      await mx.stop();
+    }
+  });
+});
