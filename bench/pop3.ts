@@ -185,6 +185,9 @@ export async function benchPop3(opts: BenchPop3Options = {}): Promise<BenchPop3R
     POP3_HOST: '127.0.0.1',
     POP3_PORT: '0',
     HEALTH_PORT: '0',
+    // The bench measures the maildrop path, not TLS; loopback only.
+    ALLOW_PLAINTEXT_AUTH: 'true',
+    NODE_ENV: 'test',
     ...(opts.chunkBytes ? { RETR_CHUNK_BYTES: String(opts.chunkBytes) } : {}),
   });
   try {
