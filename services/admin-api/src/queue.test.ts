@@ -21,7 +21,9 @@ const count = async (sql: string, params: unknown[] = []) => Number((await c.api
 
 describe('bulk retry after an MX outage', () => {
   const N = 1000;
-  test(`${N} deferred messages are each delivered exactly once, and repeating the retry does nothing`, { timeout: 120_000 }, async () => {
+  // Slow on a loaded 2-core machine: the relay, routing, the fake MX and this API share one
+  // event loop here (about 35 deliveries/s when nothing else runs).
+  test(`${N} deferred messages are each delivered exactly once, and repeating the retry does nothing`, { timeout: 300_000 }, async () => {
     c.mx.behave(MX_IP, { greeting: 421 });
     const t0 = Date.now();
     const lap = (what: string) => process.env.HOPMAIL_TEST_TIMING && console.log(what, Date.now() - t0);
@@ -64,7 +66,7 @@ describe('bulk retry after an MX outage', () => {
     expect(r.json).toMatchObject({ action: 'retry', matched: N, changed: N, nextCursor: null });
     expect(r.json.jobs).toBeGreaterThan(0);
     lap('retried');
-    await waitFor(async () => (await count(`SELECT count(*) n FROM recipients WHERE domain = 'outage.test' AND status = 'delivered'`)) === N, { timeoutMs: 90_000, what: 'all delivered' });
+    await waitFor(async () => (await count(`SELECT count(*) n FROM recipients WHERE domain = 'outage.test' AND status = 'delivered'`)) === N, { timeoutMs: 240_000, what: 'all delivered' });
     lap('delivered');
 
     // Repeating is harmless: nothing is deferred any more.
@@ -136,7 +138,7 @@ describe('hold, release, delete', () => {
   test('bulk filters need at least one condition, and maxRows walks in steps with a cursor', async () => {
     expect((await c.api.call('POST', '/v1/queue/retry', { filter: {} })).status).toBe(400);
     const ids = await Promise.all([1, 2, 3].map((i) => deferredMessage(`step${i}@remote.test`)));
-    const f = { filter: { sender: 'alice@local.test', status: ['deferred'], recipient: undefined } };
+    const f = { filter: { sender: 'alice@local.test', domain: 'remote.test', status: ['deferred'] } };
     let cursor: string | undefined;
     let changed = 0;
     let calls = 0;
@@ -149,6 +151,6 @@ describe('hold, release, delete', () => {
     } while (cursor && calls < 10);
     expect(changed).toBe(3);
     for (const id of ids) expect(await status(id)).toBe('held');
-    await c.api.call('POST', '/v1/queue/delete', { filter: { status: ['held'] } });
+    await c.api.call('POST', '/v1/queue/delete', { filter: { status: ['held'], domain: 'remote.test' } });
   });
 });
