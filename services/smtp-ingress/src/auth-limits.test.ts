@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hash } from '@node-rs/argon2';
-import { createTestDatabase, freePort, redisPrefix, type TestDatabase } from '@hopmail/test-kit';
+import { createTestDatabase, freePort, redisPrefix, startTcpProxy, type TestDatabase } from '@hopmail/test-kit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { expectCode, HOSTNAME, plain, seedDirectory, SmtpClient, startIngress, writeCertificate, type TestIngress } from './test-helpers.ts';
 
@@ -84,5 +84,34 @@ it('logins go on when Redis is unreachable (the counters read 0; smtp.auth-limit
     expect(t.logs.some((l) => l.event === 'smtp.auth-limiter-failed')).toBe(true);
   } finally {
     await t.stop();
+  }
+});
+
+it('PostgreSQL down: AUTH is 454 4.7.0 (temporary, not counted as a wrong password), MAIL and the From: check 451 4.3.0', async () => {
+  const u = new URL(db.url);
+  const proxy = await startTcpProxy(u.hostname, Number(u.port || 5432));
+  const cert = writeCertificate(dir, 'tls3', [HOSTNAME]);
+  const t = await startIngress({ db, databaseUrl: proxy.url(db.url), env: { TLS_CERT_FILE: cert.certFile, TLS_KEY_FILE: cert.keyFile, SUBMISSION_PORT: '0', SUBMISSIONS_PORT: '0', DIRECTORY_CACHE_MS: '0' } });
+  try {
+    const c = await SmtpClient.connectTls(t.app.ports.submissions!);
+    expectCode(await c.cmd('EHLO client.test'), 250);
+    expect(await c.cmd(`AUTH PLAIN ${plain('carol@example.org', PASSWORD)}`)).toMatch(/^235 /);
+    expectCode(await c.cmd('MAIL FROM:<carol@example.org>'), 250);
+    expectCode(await c.cmd('RCPT TO:<bob@example.org>'), 250);
+    expectCode(await c.cmd('DATA'), 354);
+    proxy.down();
+    // A subaddress needs the directory (the bare own address does not).
+    expect(await c.cmd('From: carol+news@example.org\r\n\r\nx\r\n.', 15_000)).toMatch(/^451 4\.3\.0 /);
+    expect(await c.cmd('MAIL FROM:<carol+news@example.org>', 15_000)).toMatch(/^451 4\.3\.0 /);
+    const d = await SmtpClient.connectTls(t.app.ports.submissions!);
+    expectCode(await d.cmd('EHLO client.test'), 250);
+    expect(await d.cmd(`AUTH PLAIN ${plain('dave@example.org', 'whatever')}`, 15_000)).toBe('454 4.7.0 Temporary authentication failure, try again later');
+    expect(t.logs.some((l) => l.event === 'smtp.lookup-failed')).toBe(true);
+    c.close();
+    d.close();
+  } finally {
+    proxy.up();
+    await t.stop();
+    await proxy.close();
   }
 });

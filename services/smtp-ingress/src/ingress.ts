@@ -141,7 +141,14 @@ export function createIngress(deps: IngressDeps) {
         await sleep(t.delayMs);
         return fail(AUTH_LOCKED, { ipFailures: counts.ip, accountFailures: counts.account });
       }
-      const mailbox = await accounts.authenticate(a.username, a.password);
+      let mailbox;
+      try {
+        mailbox = await accounts.authenticate(a.username, a.password);
+      } catch (err) {
+        // PostgreSQL unreachable: RFC 4954 §6's temporary failure, never a 535.
+        state.log.error({ event: EVENTS.lookupFailed, user: a.username, err }, 'password lookup failed');
+        return fail(defer(454, '4.7.0', 'Temporary authentication failure, try again later', 'lookup-failed'));
+      }
       if (!mailbox) {
         await limiter.recordFailure(ip, a.username);
         await sleep(t.delayMs);
@@ -159,8 +166,14 @@ export function createIngress(deps: IngressDeps) {
       const state = stateOf(session);
       let v = mailPolicy({ address: address.address, smtputf8: session.envelope.smtpUtf8 === true, requireAuth: state.requireAuth, authenticated: state.user !== null });
       if (v.kind === 'accept' && state.mailbox) {
-        const owned = address.address === '' ? false : await accounts.owns(state.mailbox, address.address);
-        v = senderPolicy({ address: address.address, owned, stage: 'envelope', user: state.mailbox.address });
+        try {
+          const owned = address.address === '' ? false : await accounts.owns(state.mailbox, address.address);
+          v = senderPolicy({ address: address.address, owned, stage: 'envelope', user: state.mailbox.address });
+        } catch (err) {
+          state.log.error({ event: EVENTS.lookupFailed, from: address.address, err }, 'sender lookup failed');
+          const e = new IngressError('lookupFailed', 'lookup failed', err).smtp!;
+          v = defer(e.code, e.enhanced, e.text, 'lookup-failed');
+        }
       }
       if (v.kind === 'accept') sessions.beginTransaction(session.envelope, { mailFrom: address.address, startedAt: Date.now() });
       else {
@@ -259,7 +272,15 @@ export function createIngress(deps: IngressDeps) {
             const fv = fromHeaderPolicy({ addresses: from });
             if (fv.kind !== 'accept') return fv;
             for (const a of from!) {
-              const sv = senderPolicy({ address: a, owned: await accounts.owns(mailbox, a), stage: 'header', user: mailbox.address });
+              let owned: boolean;
+              try {
+                owned = await accounts.owns(mailbox, a);
+              } catch (err) {
+                state.log.error({ event: EVENTS.lookupFailed, msgId: id, from: a, err }, 'From: address lookup failed');
+                const e = new IngressError('lookupFailed', 'lookup failed', err).smtp!;
+                return defer(e.code, e.enhanced, e.text, 'lookup-failed');
+              }
+              const sv = senderPolicy({ address: a, owned, stage: 'header', user: mailbox.address });
               if (sv.kind !== 'accept') return sv;
             }
             const added = missingSubmissionFields(body, { id, hostname: options.hostname, date: new Date() });
@@ -277,18 +298,18 @@ export function createIngress(deps: IngressDeps) {
                 return null;
               }
               return store.commit({
-              id,
-              raw: raw!,
-              mailFrom,
-              recipients,
-              clientIp: session.remoteAddress,
-              clientHelo: session.hostNameAppearsAs || null,
-              authUser: state.user,
-              tls: session.secure,
-              smtputf8,
-              body8bit: scan.eightBit,
-              headerMessageId: scan.messageId,
-            });
+                id,
+                raw: raw!,
+                mailFrom,
+                recipients,
+                clientIp: session.remoteAddress,
+                clientHelo: session.hostNameAppearsAs || null,
+                authUser: state.user,
+                tls: session.secure,
+                smtputf8,
+                body8bit: scan.eightBit,
+                headerMessageId: scan.messageId,
+              });
             })
             .then(
               (r) => {
