@@ -140,6 +140,10 @@ describe('AUTH inside TLS', () => {
     const ehlo = await s.cmd('EHLO client.test');
     expect(ehlo).toContain('250-AUTH PLAIN LOGIN');
     expect(ehlo).not.toContain('STARTTLS');
+    expect(await s.cmd('AUTH CRAM-MD5')).toMatch(/^504 5\.5\.4 /);
+    expect(await s.cmd('AUTH PLAIN bm90LXRocmVlLWZpZWxkcw==')).toMatch(/^501 5\.5\.4 /); // no NULs
+    expect(await s.cmd('AUTH PLAIN')).toBe('334 ');
+    expect(await s.cmd('*')).toMatch(/^501 5\.5\.4 /); // RFC 4954 §4: client cancels
     expect(await login(s)).toBe('235 2.7.0 Authentication successful');
     expect(await s.cmd('AUTH PLAIN x')).toMatch(/^503 5\.5\.1 /);
     s.close();
