@@ -5,7 +5,7 @@ import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import { createProducer, type Producer } from '@hopmail/queue';
 import { createLogger, createRegistry } from '@hopmail/service-kit';
-import { startFakeDns, type FakeDns } from '@hopmail/test-kit';
+import { freePort, startFakeDns, startServiceProcess, type FakeDns, type ServiceProcess } from '@hopmail/test-kit';
 import { loadConfig } from '@hopmail/config';
 import { createApp as createRouting, type RoutingApp } from '../../routing/src/app.ts';
 import { configSchema as routingSchema } from '../../routing/src/config.ts';
@@ -20,7 +20,8 @@ export const MX_IP2 = '127.0.0.62';
 export interface Cluster {
   api: TestApi;
   routing: RoutingApp;
-  relay: RelayApp;
+  /** In this process, unless the cluster was started with relayProcess (then null). */
+  relay: RelayApp | null;
   mx: FakeMx;
   dns: FakeDns;
   route: Producer<'route-message'>;
@@ -29,7 +30,7 @@ export interface Cluster {
   close(): Promise<void>;
 }
 
-export async function startCluster(env: { api?: Record<string, string>; relay?: Record<string, string> } = {}): Promise<Cluster> {
+export async function startCluster(env: { api?: Record<string, string>; relay?: Record<string, string>; relayProcess?: boolean } = {}): Promise<Cluster> {
   const api = await startTestApi(env.api ?? {});
   const mx = await startFakeMx([MX_IP, MX_IP2]);
   const mxRec = (name: string, exchange: string) => ({ name, type: 'MX' as const, data: { preference: 10, exchange } });
@@ -47,30 +48,36 @@ export async function startCluster(env: { api?: Record<string, string>; relay?: 
   const common = { DATABASE_URL: api.db.url, REDIS_URL: api.config.REDIS_URL, REDIS_PREFIX: api.prefix, LOG_LEVEL: 'silent', DATABASE_POOL_SIZE: '10' };
   const routingConfig = loadConfig('routing', routingSchema, { env: { ...common, DIRECTORY_CACHE_MS: '0', RECONCILE_INTERVAL_MS: '3600000' }, argv: [] });
   const routing = createRouting({ config: routingConfig, logger: createLogger('routing', 'silent'), registry: createRegistry('routing'), pool: api.db.pool, redis: api.redis });
-  const relayConfig = loadConfig('outbound-relay', relaySchema, {
-    argv: [],
-    env: {
-      ...common,
-      RELAY_HOSTNAME: 'relay.hopmail.test',
-      RELAY_PORT: String(mx.port),
-      DNS_SERVERS: `${dns.host}:${dns.port}`,
-      DNS_TIMEOUT_MS: '500',
-      DNS_TRIES: '1',
-      RELAY_ALLOW_LOOPBACK_MX: 'true',
-      RELAY_RETRY_SCHEDULE: '200',
-      RELAY_SCHEDULER_INTERVAL_MS: '50',
-      RELAY_CONNECT_TIMEOUT_MS: '2000',
-      RELAY_GREETING_TIMEOUT_MS: '2000',
-      RELAY_SOCKET_TIMEOUT_MS: '5000',
-      RELAY_POOL_IDLE_MS: '2000',
-      RELAY_CONCURRENCY: '32',
-      RELAY_MAX_CONNECTIONS_PER_HOST: '16',
-      ...(env.relay ?? {}),
-    },
-  });
-  const relay = createRelay({ config: relayConfig, logger: createLogger('outbound-relay', 'silent'), registry: createRegistry('outbound-relay'), pool: api.db.pool, redis: api.redis });
+  const relayEnv: Record<string, string> = {
+    ...common,
+    RELAY_HOSTNAME: 'relay.hopmail.test',
+    RELAY_PORT: String(mx.port),
+    DNS_SERVERS: `${dns.host}:${dns.port}`,
+    DNS_TIMEOUT_MS: '500',
+    DNS_TRIES: '1',
+    RELAY_ALLOW_LOOPBACK_MX: 'true',
+    RELAY_RETRY_SCHEDULE: '200',
+    RELAY_SCHEDULER_INTERVAL_MS: '50',
+    RELAY_CONNECT_TIMEOUT_MS: '2000',
+    RELAY_GREETING_TIMEOUT_MS: '2000',
+    RELAY_SOCKET_TIMEOUT_MS: '5000',
+    RELAY_POOL_IDLE_MS: '2000',
+    RELAY_CONCURRENCY: '32',
+    RELAY_MAX_CONNECTIONS_PER_HOST: '16',
+    ...(env.relay ?? {}),
+  };
+  let relay: RelayApp | null = null;
+  let relayProc: ServiceProcess | null = null;
+  if (env.relayProcess) {
+    // Its own process (its own core), as in production; the fake MX stays here.
+    relayProc = startServiceProcess('outbound-relay', { ...relayEnv, LOG_LEVEL: 'info', HEALTH_PORT: String(await freePort()) });
+  } else {
+    const relayConfig = loadConfig('outbound-relay', relaySchema, { argv: [], env: relayEnv });
+    relay = createRelay({ config: relayConfig, logger: createLogger('outbound-relay', 'silent'), registry: createRegistry('outbound-relay'), pool: api.db.pool, redis: api.redis });
+  }
   await routing.start();
-  await relay.start();
+  await relay?.start();
+  await relayProc?.ready;
   const route = createProducer('route-message', api.redis, api.prefix);
   return {
     api,
@@ -88,7 +95,8 @@ export async function startCluster(env: { api?: Record<string, string>; relay?: 
       return id;
     },
     async close() {
-      await relay.stop();
+      await relay?.stop();
+      if (relayProc) await relayProc.kill('SIGTERM');
       await routing.stop();
       await route.close();
       await mx.stop();
