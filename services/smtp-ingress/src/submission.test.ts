@@ -320,6 +320,8 @@ describe('certificates', () => {
     const failed = t.logs.filter((l) => l.event === 'smtp.tls-failed');
     expect(failed.length).toBeGreaterThanOrEqual(2);
     expect(failed[0]).toMatchObject({ level: 'info', remoteIp: '127.0.0.1' });
+    // One line per failed handshake, with the client address, on both paths.
+    expect(failed.filter((l) => l.listener === 'submission')).toEqual([expect.objectContaining({ remoteIp: '127.0.0.1' })]);
     expect(t.logs.filter((l) => l.event === 'smtp.session-error')).toEqual([]);
     const v12 = await SmtpClient.connectTls(subs(), { maxVersion: 'TLSv1.2' });
     expect(v12.tlsSocket.getProtocol()).toBe('TLSv1.2');

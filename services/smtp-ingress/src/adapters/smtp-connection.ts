@@ -126,7 +126,18 @@ export function useHopmailConnections(server: SMTPServer, limits: ConnectionLimi
   server.connect = (socket, socketOptions) => {
     const connection = new HopmailConnection(server, socket as Socket, socketOptions, limits);
     server.connections.add(connection);
-    connection.on('error', (err: Error) => server._onError(err));
+    // A failed STARTTLS handshake surfaces through several socket events ('error',
+    // '_tlsError'…): report it once per session, with the client address smtp-server's
+    // STARTTLS path leaves out.
+    let tlsErrorReported = false;
+    connection.on('error', (err: Error & { meta?: Record<string, unknown> }) => {
+      if (/\bTLS\b/.test(err.message) || (err as { code?: string }).code?.startsWith('ERR_SSL')) {
+        if (tlsErrorReported) return;
+        tlsErrorReported = true;
+        err.meta = { ...err.meta, remoteAddress: err.meta?.remoteAddress ?? connection.remoteAddress };
+      }
+      server._onError(err);
+    });
     connection.on('connect', (data) => server._onClientConnect(data));
     connection.init();
   };
