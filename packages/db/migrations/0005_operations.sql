@@ -76,6 +76,9 @@ CREATE TRIGGER recipients_events_ins AFTER INSERT ON recipients REFERENCING NEW 
 -- Status changes, another deferral, DSNs and delay warnings. Entering or leaving 'held' is an
 -- operator's doing and is logged by admin-api as an admin-action instead.
 CREATE FUNCTION hopmail_ev_recipients_upd() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  -- The DSN sender may name the DSN it queued (SET LOCAL hopmail.dsn_id) so the trace links it.
+  dsn_id text := nullif(current_setting('hopmail.dsn_id', true), '');
 BEGIN
   INSERT INTO message_events (message_id, recipient, type, data)
   SELECT e.message_id, e.address, e.type, e.data FROM (
@@ -92,11 +95,11 @@ BEGIN
      WHERE (n.status IS DISTINCT FROM o.status OR (n.status = 'deferred' AND n.attempts <> o.attempts))
        AND n.status <> 'held' AND NOT (o.status = 'held' AND n.status IN ('relay', 'deferred', 'queued'))
     UNION ALL
-    SELECT n.message_id, n.address, 'dsn-sent', jsonb_build_object('action', 'failed', 'suppressed', n.status = 'failed')
+    SELECT n.message_id, n.address, 'dsn-sent', jsonb_strip_nulls(jsonb_build_object('action', 'failed', 'suppressed', n.status = 'failed', 'dsnMessageId', dsn_id))
       FROM ev_new n JOIN ev_old o ON o.id = n.id
      WHERE o.dsn_sent_at IS NULL AND n.dsn_sent_at IS NOT NULL
     UNION ALL
-    SELECT n.message_id, n.address, 'delay-warning', jsonb_strip_nulls(jsonb_build_object('reply', n.last_reply, 'nextAttemptAt', n.next_attempt_at))
+    SELECT n.message_id, n.address, 'delay-warning', jsonb_strip_nulls(jsonb_build_object('reply', n.last_reply, 'nextAttemptAt', n.next_attempt_at, 'dsnMessageId', dsn_id))
       FROM ev_new n JOIN ev_old o ON o.id = n.id
      WHERE o.delay_warned_at IS NULL AND n.delay_warned_at IS NOT NULL
   ) e WHERE e.type IS NOT NULL;
