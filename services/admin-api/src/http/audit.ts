@@ -20,7 +20,9 @@ export function auditEntry(req: FastifyRequest, status: number): Omit<AuditEntry
   if (req.method === 'GET' || req.method === 'HEAD' || !req.principal || req.routeOptions.url === undefined) return null;
   if (!((status >= 200 && status < 300) || status === 403)) return null;
   const params = (req.params ?? {}) as Record<string, string>;
-  const target = req.audit?.target ?? (Object.values(params).join(' ') || null);
+  const body = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
+  const named = [body.name, body.address, body.source].find((v) => typeof v === 'string') as string | undefined;
+  const target = req.audit?.target ?? (Object.values(params).join(' ') || named || null);
   return {
     actor: req.principal.actor,
     keyId: req.principal.keyId,

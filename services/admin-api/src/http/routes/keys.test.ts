@@ -161,9 +161,9 @@ describe('audit log', () => {
     const r = await api.call('GET', `/v1/audit?since=${encodeURIComponent(since)}`);
     expect(r.status).toBe(200);
     const entries = r.json.items as any[];
-    const created = entries.find((e) => e.action === 'domain.create' && e.target === null && e.details.request?.name === 'audited.example');
+    const created = entries.find((e) => e.action === 'domain.create' && e.target === 'audited.example');
     expect(created).toMatchObject({ actor: 'bootstrap', keyId: null, status: 201, remoteIp: '127.0.0.1', at: expect.any(String), requestId: expect.any(String) });
-    const mb = entries.find((e) => e.action === 'mailbox.create' && e.details.request?.address === 'a@mine.example');
+    const mb = entries.find((e) => e.action === 'mailbox.create' && e.target === 'a@mine.example');
     expect(mb).toMatchObject({ actor: `key:${domainAdminId}`, keyId: domainAdminId, status: 201 });
     expect(mb.details.request.password).toBe('[redacted]');
     expect(JSON.stringify(entries)).not.toContain('secret-password-1');
