@@ -112,6 +112,16 @@ describe('trace', () => {
     expect(admin.every((e: any) => e.actor === 'bootstrap' && e.recipient === 'erin@remote.test')).toBe(true);
   });
 
+  test('deleting a mailbox through the API is traced as the admin\'s action, not as POP3', async () => {
+    expect((await c.api.call('POST', '/v1/mailboxes', { address: 'temp@local.test', password: 'password-1' })).status).toBe(201);
+    const id = await c.send('alice@local.test', ['temp@local.test']);
+    await traceUntil(id, 'delivered-mailbox');
+    expect((await c.api.call('DELETE', '/v1/mailboxes/temp@local.test')).status).toBe(204);
+    const t = await trace(id);
+    expect(types(t)).toEqual(['received', 'routed', 'delivered-mailbox', 'admin-action']);
+    expect(t.events[3]).toMatchObject({ actor: 'bootstrap', data: { action: 'mailbox-message-deleted', uidl: expect.any(String) } });
+  });
+
   test('traces page with a cursor', async () => {
     const id = await c.send('alice@local.test', ['bob@local.test']);
     await traceUntil(id, 'delivered-mailbox');
