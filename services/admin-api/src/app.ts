@@ -17,6 +17,7 @@ import type { Config } from './config.ts';
 import { httpMetrics } from './http/metrics.ts';
 import { buildServer } from './http/server.ts';
 import { createEventPublisher } from './jobs/event-publisher.ts';
+import { createHousekeeping } from './jobs/housekeeping.ts';
 import { createWebhookDispatcher } from './jobs/webhook-dispatcher.ts';
 
 export interface Deps {
@@ -36,6 +37,8 @@ export interface AdminApp extends App {
   server(): FastifyInstance;
   /** Publishes pending trace events to the stream now (tests). */
   publishEvents(): Promise<void>;
+  /** One retention pass now (tests); null when another replica holds the lock. */
+  prune(): Promise<{ events: number; deliveries: number } | null>;
 }
 
 export function createApp(deps: Deps): AdminApp {
@@ -51,6 +54,7 @@ export function createApp(deps: Deps): AdminApp {
   const fastRedis = deps.redis.duplicate({ maxRetriesPerRequest: 0, enableOfflineQueue: false });
   fastRedis.on('error', () => {}); // reported by readiness and by the callers' own warnings
   const publisher = createEventPublisher({ pool: deps.pool, redis: fastRedis, prefix, intervalMs: config.EVENTS_PUBLISH_INTERVAL_MS, maxLen: config.EVENTS_STREAM_MAXLEN, logger });
+  const housekeeping = createHousekeeping({ pool: deps.pool, logger, intervalMs: config.HOUSEKEEPING_INTERVAL_MS, eventsDays: config.EVENTS_RETENTION_DAYS, deliveriesDays: config.WEBHOOK_DELIVERY_RETENTION_DAYS });
   // XREADGROUP BLOCK holds a connection; it gets its own so API requests never wait behind it.
   let streamRedis: Redis | undefined;
   let dispatcher: ReturnType<typeof createWebhookDispatcher> | undefined;
@@ -93,6 +97,7 @@ export function createApp(deps: Deps): AdminApp {
         dispatcher.start();
       }
       if (config.EVENTS_PUBLISH) publisher.start();
+      housekeeping.start();
       await server.listen({ port: config.ADMIN_PORT, host: config.ADMIN_HOST });
       deps.logger.info({ event: 'http.listening', host: config.ADMIN_HOST, port: (server.server.address() as AddressInfo).port }, 'admin API listening');
     },
@@ -111,6 +116,7 @@ export function createApp(deps: Deps): AdminApp {
         }
       }
       await publisher.stop();
+      await housekeeping.stop();
       await dispatcher?.stop();
       fastRedis.disconnect();
       // Closing a BullMQ queue waits for Redis; with Redis away, do not let it hold shutdown.
@@ -125,5 +131,6 @@ export function createApp(deps: Deps): AdminApp {
       return server;
     },
     publishEvents: () => publisher.drain(),
+    prune: () => housekeeping.pass(),
   };
 }

@@ -31,6 +31,9 @@ export const configSchema = z.object({
   WEBHOOK_RETRY_MIN_MS: int(10_000, 10, 86_400_000, 'first retry delay of a failed webhook delivery; doubles per attempt'),
   WEBHOOK_RETRY_MAX_MS: int(3_600_000, 10, 86_400_000, 'longest delay between tries of one delivery'),
   WEBHOOK_MAX_ATTEMPTS: int(10, 1, 100, 'tries of one delivery before it is given up (status failed)'),
+  EVENTS_RETENTION_DAYS: int(30, 1, 3650, 'message trace events older than this are deleted (hourly, in batches, one replica at a time)'),
+  WEBHOOK_DELIVERY_RETENTION_DAYS: int(7, 1, 3650, 'finished webhook deliveries older than this are deleted'),
+  HOUSEKEEPING_INTERVAL_MS: int(3_600_000, 1000, 86_400_000, 'how often the retention pass runs'),
   WEBHOOK_DISABLE_AFTER: int(50, 1, 100_000, 'consecutive failed POSTs after which a webhook is disabled (re-enable with PATCH enabled=true)'),
 });
 

@@ -1,0 +1,34 @@
+import { recordEvents } from '@hopmail/events';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { startTestApi, type TestApi } from '../test-support.ts';
+
+let api: TestApi;
+beforeAll(async () => {
+  api = await startTestApi({ EVENTS_RETENTION_DAYS: '30', WEBHOOK_DELIVERY_RETENTION_DAYS: '7' });
+});
+afterAll(async () => {
+  await api?.close();
+});
+
+test('trace events and finished webhook deliveries past retention are deleted; the rest stay', async () => {
+  const M = '01900000-0000-7000-8000-0000000000aa';
+  const day = 86_400_000;
+  await recordEvents(api.db.pool, [
+    { type: 'received', messageId: M, data: { sender: 'old@x.example', size: 1, tls: false }, at: new Date(Date.now() - 31 * day) },
+    { type: 'routed', messageId: M, data: { status: 'relay' }, at: new Date(Date.now() - 29 * day) },
+  ]);
+  const w = (await api.call('POST', '/v1/webhooks', { url: 'http://127.0.0.1:9/x', events: ['message.received'], secret: 'x'.repeat(16) })).json;
+  await api.db.pool.query(
+    `INSERT INTO webhook_deliveries (webhook_id, event_id, event_type, payload, status, created_at) VALUES
+       ($1, 1, 'message.received', '{}', 'delivered', now() - interval '8 days'),
+       ($1, 2, 'message.received', '{}', 'pending', now() - interval '8 days'),
+       ($1, 3, 'message.received', '{}', 'failed', now() - interval '1 day')`,
+    [w.id],
+  );
+  expect(await api.app.prune()).toEqual({ events: 1, deliveries: 1 });
+  const left = await api.db.pool.query<{ type: string }>('SELECT type FROM message_events WHERE message_id = $1', [M]);
+  expect(left.rows.map((r) => r.type)).toEqual(['routed']);
+  const d = await api.db.pool.query<{ event_id: number }>('SELECT event_id FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY event_id', [w.id]);
+  expect(d.rows.map((r) => Number(r.event_id))).toEqual([2, 3]);
+  expect(await api.app.prune()).toEqual({ events: 0, deliveries: 0 });
+});
