@@ -78,6 +78,18 @@ describe('hopmail', () => {
     expect((await hopmail(['--help'])).code).toBe(0);
   });
 
+  test('webhooks: add shows the secret once, list shows health, rm deletes', { timeout: 60_000 }, async () => {
+    const add = await hopmail(['webhooks', 'add', 'http://127.0.0.1:9/hook', '--event', 'message.delivered', '--event', 'message.bounced']);
+    expect(add.code).toBe(0);
+    const [, id, secret] = /^webhook (\S+) created; signing secret \(shown only now\):\n(whsec_\S+)\n$/.exec(add.out) ?? [];
+    expect(secret).toBeTruthy();
+    const list = await hopmail(['webhooks', 'list']);
+    expect(list.out).toMatch(new RegExp(`${id}\\s+http://127.0.0.1:9/hook\\s+message.delivered,message.bounced\\s+true`));
+    expect(list.out).not.toContain(secret!);
+    expect((await hopmail(['webhooks', 'add', 'http://127.0.0.1:9/hook'])).code).toBe(2);
+    expect((await hopmail(['webhooks', 'rm', id!])).code).toBe(0);
+  });
+
   test('keys: an admin creates a read-only key; with it changes exit 3', { timeout: 60_000 }, async () => {
     const k = await hopmail(['keys', 'add', 'viewer', '--scope', 'read-only', '--json']);
     expect(k.code).toBe(0);
