@@ -9,7 +9,12 @@ import { MX_IP, startCluster, type Cluster } from './test-cluster.ts';
 let c: Cluster;
 beforeAll(async () => {
   // No automatic retry within the test: only the API's retry brings deferred mail back.
-  c = await startCluster({ relay: { RELAY_RETRY_SCHEDULE: '3600000' }, relayProcess: true });
+  c = await startCluster({
+    // Generous network timeouts: on a loaded machine a slow answer must not turn into a deferral
+    // (or, after DATA, a possible duplicate) that this test would mistake for a retry problem.
+    relay: { RELAY_RETRY_SCHEDULE: '3600000', RELAY_CONNECT_TIMEOUT_MS: '30000', RELAY_GREETING_TIMEOUT_MS: '30000', RELAY_SOCKET_TIMEOUT_MS: '60000' },
+    relayProcess: true,
+  });
   await c.api.call('POST', '/v1/domains', { name: 'local.test' });
   expect((await c.api.call('POST', '/v1/mailboxes', { address: 'alice@local.test', password: 'password-1' })).status).toBe(201);
 });
@@ -65,7 +70,11 @@ describe('bulk retry after an MX outage', () => {
     expect(r.json).toMatchObject({ action: 'retry', matched: N, changed: N, nextCursor: null });
     expect(r.json.jobs).toBeGreaterThan(0);
     lap('retried');
-    await waitFor(async () => (await count(`SELECT count(*) n FROM recipients WHERE domain = 'outage.test' AND status = 'delivered'`)) === N, { timeoutMs: 240_000, what: 'all delivered' });
+    await waitFor(async () => (await count(`SELECT count(*) n FROM recipients WHERE domain = 'outage.test' AND status = 'delivered'`)) === N, { timeoutMs: 240_000, what: 'all delivered' }).catch(async (err) => {
+      const by = await c.api.db.pool.query(`SELECT status, left(last_reply, 80) AS reply, count(*)::int n FROM recipients WHERE domain = 'outage.test' GROUP BY 1, 2`);
+      throw new Error(`${(err as Error).message}: ${JSON.stringify(by.rows)}`);
+    });
+    expect(await count(`SELECT count(*) n FROM relay_attempts WHERE domain = 'outage.test' AND outcome = 'possible-duplicate'`)).toBe(0);
     lap('delivered');
 
     // Repeating is harmless: nothing is deferred any more.
