@@ -1,6 +1,6 @@
 import { loadConfigOrExit } from '@hopmail/config';
 import { createPool, ping } from '@hopmail/db';
-import { createRedis } from '@hopmail/queue';
+import { assertQueueRedis, createRedis } from '@hopmail/queue';
 import { createLogger, createRegistry, runService } from '@hopmail/service-kit';
 import { certificateStoreFromConfig, type CertificateStore } from '@hopmail/tls';
 import { configSchema } from './config.ts';
@@ -23,6 +23,8 @@ const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE, 'hopmail
 // Fail fast instead of queueing while Redis is away: logins go on without the shared counters.
 const redis = createRedis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
 redis.on('error', () => {}); // reported by /readyz
+// Login-failure counters must not be evicted (brute-force limits): same rule as the queues.
+await assertQueueRedis(redis, logger);
 const app = createApp({ config, logger, registry, pool, redis, certificates });
 await runService({
   name: 'pop3',
