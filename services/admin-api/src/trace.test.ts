@@ -74,12 +74,10 @@ describe('trace', () => {
     const t = await traceUntil(id, 'dsn-sent');
     expect(types(t)).toEqual(['received', 'routed', 'relay-attempt', 'bounced', 'dsn-sent']);
     expect(t.events[3]).toMatchObject({ recipient: 'nobody@remote.test', data: { status: 'bounced', reply: expect.stringMatching(/^550/) } });
-    expect(t.events[4]).toMatchObject({ recipient: 'nobody@remote.test', data: { action: 'failed', suppressed: false } });
+    expect(t.events[4]).toMatchObject({ recipient: 'nobody@remote.test', data: { action: 'failed', suppressed: false, dsnMessageId: expect.any(String) } });
     // The DSN is a message of its own, received (null sender) and delivered to alice.
-    const dsn = await waitFor(async () => {
-      const r = await c.api.call('GET', '/v1/messages?sender=%3C%3E&recipient=alice@local.test');
-      return r.json.items[0];
-    });
+    const dsn = (await c.api.call('GET', `/v1/messages?queueId=${t.events[4]!.data.dsnMessageId}`)).json.items[0];
+    expect(dsn).toMatchObject({ sender: '', recipients: [{ address: 'alice@local.test' }] });
     const dt = await traceUntil(dsn.id, 'delivered-mailbox');
     expect(types(dt)).toEqual(['received', 'routed', 'delivered-mailbox']);
     expect(dt.events[0]!.data.sender).toBe('');

@@ -107,6 +107,8 @@ export function createDsnSender(deps: DsnDeps) {
         headerMessageId: `<${dsnId}@${deps.hostname}>`,
       });
       const col = action === 'failed' ? 'dsn_sent_at' : 'delay_warned_at';
+      // Names the DSN in the trace's dsn-sent / delay-warning events (0005_operations.sql).
+      await client.query(`SELECT set_config('hopmail.dsn_id', $1, true)`, [dsnId]);
       await client.query(`UPDATE recipients SET ${col} = now() WHERE id = ANY($1::bigint[])`, [ids]);
       await client.query('COMMIT');
     } catch (err) {
