@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig } from '@hopmail/config';
 import { createPool, ping } from '@hopmail/db';
-import { createRedis } from '@hopmail/queue';
+import { assertQueueRedis, createRedis } from '@hopmail/queue';
 import { createLogger, createRegistry, runService } from '@hopmail/service-kit';
 import { createApp } from './app.ts';
 import { configSchema, type Config } from './config.ts';
@@ -30,6 +30,8 @@ redis.on('error', (err) => {
 redis.on('ready', () => {
   redisDown = false;
 });
+// Queue actions, the event stream and auth-failure counters live here: refuse an evicting Redis.
+await assertQueueRedis(redis, logger);
 const app = createApp({ config, logger, registry, pool, redis });
 await runService({
   name: 'admin-api',
