@@ -364,10 +364,9 @@ describe('the BullMQ worker', () => {
 
       const missing = '01890000-0000-7000-8000-000000000001';
       await producer.add({ messageId: missing });
-      const failed = await waitFor(async () => {
-        const j = await producer.queue.getJob(missing);
-        return j && (await j.getState()) === 'failed' ? j : undefined;
-      }, { what: 'permanent failure' });
+      await waitFor(async () => (await producer.queue.getJob(missing))?.getState().then((s) => s === 'failed'), { what: 'permanent failure' });
+      // Read the job again: a snapshot taken before the state changed still says 0 attempts.
+      const failed = (await producer.queue.getJob(missing))!;
       expect(failed.attemptsMade).toBe(1);
       expect(await app.metrics.jobs.get()).toMatchObject({ values: expect.arrayContaining([expect.objectContaining({ labels: { result: 'completed' } })]) });
     } finally {
