@@ -87,3 +87,19 @@ export async function runService(options: RunOptions): Promise<void> {
   }
   logger.info({ event: 'start.done', healthPort: health.port }, `${options.name} started`);
 }
+
+/**
+ * The readiness checks and shutdown order of a service that uses PostgreSQL and Redis:
+ * both must answer to be ready; Redis closes before PostgreSQL (queues flush, then the store).
+ * Extra resources (closed first) go in `before`.
+ */
+export function postgresAndRedis(
+  pool: { query(sql: string): Promise<unknown>; end(): Promise<void> },
+  redis: { ping(): Promise<unknown>; quit(): Promise<unknown> },
+  before: Resource[] = [],
+): { checks: ReadinessChecks; resources: Resource[] } {
+  return {
+    checks: { postgres: () => pool.query('SELECT 1'), redis: () => redis.ping() },
+    resources: [...before, { name: 'redis', close: () => redis.quit() }, { name: 'postgres', close: () => pool.end() }],
+  };
+}

@@ -37,7 +37,7 @@ export async function startTestCache(o: { upstreams: { host: string; port: numbe
     },
     argv: [],
   });
-  const logger = createLogger('dns-cache', process.env.DNS_TEST_LOG ?? 'silent');
+  const logger = createLogger('dns-cache', 'silent');
   const redis = createRedis(o.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   redis.on('error', () => {});
   if (redis.status !== 'ready') await new Promise((r) => redis.once('ready', r));

@@ -1,7 +1,7 @@
 import { loadConfigOrExit } from '@hopmail/config';
-import { createPool, ping } from '@hopmail/db';
+import { createPool } from '@hopmail/db';
 import { assertQueueRedis, createRedis } from '@hopmail/queue';
-import { createLogger, createRegistry, runService } from '@hopmail/service-kit';
+import { createLogger, createRegistry, postgresAndRedis, runService } from '@hopmail/service-kit';
 import { configSchema } from './config.ts';
 import { createApp } from './app.ts';
 
@@ -17,10 +17,6 @@ await runService({
   logger,
   config,
   registry,
-  checks: { postgres: () => ping(pool), redis: () => redis.ping() },
   app,
-  resources: [
-    { name: 'redis', close: () => redis.quit() },
-    { name: 'postgres', close: () => pool.end() },
-  ],
+  ...postgresAndRedis(pool, redis),
 });
