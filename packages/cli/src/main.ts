@@ -1,5 +1,6 @@
 // hopmail — command-line client of the admin API. Reads HOPMAIL_API_URL and HOPMAIL_API_TOKEN.
 // Exit codes (stable, for scripts): see EXIT in client.ts and USAGE below.
+import { readCliEnv, type CliEnv } from './config.ts';
 import { parseArgs, has, flag, UsageError, type Parsed } from './args.ts';
 import { ApiFailure, createClient, EXIT } from './client.ts';
 import { COMMANDS, type Io } from './commands.ts';
@@ -27,7 +28,7 @@ environment: HOPMAIL_API_URL (default http://127.0.0.1:8080), HOPMAIL_API_TOKEN 
 exit codes: 0 ok, 1 API error, 2 usage, 3 auth (401/403/429), 4 not found, 5 conflict, 6 API unreachable/unavailable
 `;
 
-export async function run(argv: readonly string[], env: Record<string, string | undefined>, io: Io): Promise<number> {
+export async function run(argv: readonly string[], env: CliEnv, io: Io): Promise<number> {
   let p: Parsed;
   try {
     p = parseArgs(argv);
@@ -82,7 +83,7 @@ export async function main(): Promise<void> {
       return Buffer.concat(chunks).toString('utf8');
     },
   };
-  process.exitCode = await run(process.argv.slice(2), process.env, io);
+  process.exitCode = await run(process.argv.slice(2), readCliEnv(), io);
 }
 
 if (import.meta.main) await main();

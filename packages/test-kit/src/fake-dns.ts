@@ -25,15 +25,8 @@ import {
   type SoaRecord,
 } from '@hopmail/dns-wire';
 
-export interface FakeDnsSoaData {
-  mname: string;
-  rname: string;
-  serial: number;
-  refresh: number;
-  retry: number;
-  expire: number;
-  minimum: number;
-}
+/** SOA rdata, as the codec's SoaRecord carries it. */
+export type FakeDnsSoaData = Omit<SoaRecord, 'type' | 'name' | 'class' | 'ttl'>;
 
 export interface FakeDnsRecord {
   name: string;
