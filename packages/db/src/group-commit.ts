@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { createBatcher } from './batcher.ts';
 import { insertMessage, type NewMessage } from './messages.ts';
 
 /**
@@ -16,45 +17,17 @@ export interface GroupCommitter {
 }
 
 export function createGroupCommitter(pool: pg.Pool, options: { maxInFlight?: number; maxBatch?: number; maxBatchBytes?: number } = {}): GroupCommitter {
-  const maxInFlight = options.maxInFlight ?? 4;
-  const maxBatch = options.maxBatch ?? 64;
   const maxBatchBytes = options.maxBatchBytes ?? 64 * 1024;
-  type Pending = { m: NewMessage; resolve: () => void; reject: (e: unknown) => void };
-  let queue: Pending[] = [];
-  let inFlight = 0;
-
-  const settle = (p: Promise<void>, items: Pending[]) =>
-    p.then(
-      () => {
-        for (const i of items) i.resolve();
-      },
-      async () => {
-        // Isolate the failure: each message on its own.
-        await Promise.all(items.map((i) => insertMessage(pool, i.m).then(i.resolve, i.reject)));
-      },
-    );
-
-  const pump = () => {
-    while (inFlight < maxInFlight && queue.length > 0) {
-      const items = queue.splice(0, maxBatch);
-      inFlight++;
-      const write = items.length === 1 ? insertMessage(pool, items[0]!.m) : insertMessages(pool, items.map((i) => i.m));
-      void settle(write, items).finally(() => {
-        inFlight--;
-        pump();
-      });
-    }
-  };
-
-  return {
-    insert(m) {
-      if (m.raw.length > maxBatchBytes) return insertMessage(pool, m);
-      return new Promise<void>((resolve, reject) => {
-        queue.push({ m, resolve, reject });
-        // Let every session that finished DATA in this turn join the batch.
-        if (queue.length === 1) setImmediate(pump);
-      });
+  const batched = createBatcher<NewMessage, void>(
+    async (ms) => {
+      await insertMessages(pool, ms);
+      return ms.map(() => undefined);
     },
+    (m) => insertMessage(pool, m),
+    { maxInFlight: options.maxInFlight ?? 4, maxBatch: options.maxBatch ?? 64 },
+  );
+  return {
+    insert: (m) => (m.raw.length > maxBatchBytes ? insertMessage(pool, m) : batched(m)),
   };
 }
 

@@ -3,3 +3,4 @@ export * from './migrate.ts';
 export * from './directory.ts';
 export * from './messages.ts';
 export * from './group-commit.ts';
+export * from './batcher.ts';

@@ -13,20 +13,26 @@ export interface QueuedMessage {
 
 /** The message and its recipients still `queued`; null when the message does not exist. */
 export async function loadQueued(pool: Pool, messageId: string): Promise<QueuedMessage | null> {
-  const r = await pool.query<{ size: number; mail_from: string; id: number | null; address: string | null }>(
-    `SELECT m.size, m.mail_from, r.id, r.address
+  return (await loadQueuedMany(pool, [messageId]))[0]!;
+}
+
+/** loadQueued for several messages in one round trip; results in the order of `messageIds`. */
+export async function loadQueuedMany(pool: Pool, messageIds: readonly string[]): Promise<(QueuedMessage | null)[]> {
+  const r = await pool.query<{ message_id: string; size: number; mail_from: string; id: number | null; address: string | null }>({
+    name: 'hopmail-routing-load-queued',
+    text: `SELECT m.id AS message_id, m.size, m.mail_from, r.id, r.address
        FROM messages m LEFT JOIN recipients r ON r.message_id = m.id AND r.status = 'queued'
-      WHERE m.id = $1
-      ORDER BY r.id`,
-    [messageId],
-  );
-  if (r.rows.length === 0) return null;
-  const first = r.rows[0]!;
-  return {
-    size: first.size,
-    mailFrom: first.mail_from,
-    recipients: r.rows.filter((x) => x.id !== null).map((x) => ({ id: x.id!, address: x.address! })),
-  };
+      WHERE m.id = ANY($1::uuid[])
+      ORDER BY m.id, r.id`,
+    values: [messageIds],
+  });
+  const byId = new Map<string, QueuedMessage>();
+  for (const row of r.rows) {
+    let m = byId.get(row.message_id);
+    if (!m) byId.set(row.message_id, (m = { size: row.size, mailFrom: row.mail_from, recipients: [] }));
+    if (row.id !== null) m.recipients.push({ id: row.id, address: row.address! });
+  }
+  return messageIds.map((id) => byId.get(id) ?? null);
 }
 
 /**
@@ -83,60 +89,81 @@ export async function commitRouting(pool: Pool, messageId: string, size: number,
     if (limited.length > 0) await quotaStates(c, limited, messageId, size, states);
     const outcome = decide(live, (id) => states.get(id) ?? 'gone', nullSender);
 
-    await writeOutcome(c, messageId, size, outcome);
+    await writeOutcomes(c, [{ messageId, size, outcome }]);
     return outcome;
   });
 }
 
+/** One message's routing decisions, as writeOutcomes takes them. */
+export interface MessageOutcome {
+  messageId: string;
+  size: number;
+  outcome: Outcome;
+}
+
 /**
- * Every write of one message in one statement. The UPDATE only takes recipients still
- * `queued` (a concurrent job blocks on the row locks, then re-checks the status and finds
- * them taken), and the inserts happen only if it took any. uidl = the message id: unique
- * per mailbox because (mailbox, message) is. A child equal to another recipient of the
- * same message is already that row's business (ON CONFLICT DO NOTHING).
- * Returns how many recipients it took.
+ * Every write of one or more messages in one statement (one implicit transaction). The
+ * UPDATE only takes recipients still `queued` (a concurrent job blocks on the row locks,
+ * then re-checks the status and finds them taken), and a message's inserts happen only if
+ * it took any of that message's recipients. uidl = the message id: unique per mailbox
+ * because (mailbox, message) is. A child equal to another recipient of the same message is
+ * already that row's business (ON CONFLICT DO NOTHING). The rows are locked in id order, so
+ * two batches cannot deadlock on each other's recipients.
+ * Returns how many recipients it took, per message, in the order given.
  */
-async function writeOutcome(db: Pool | PoolClient, messageId: string, size: number, outcome: Outcome): Promise<number> {
-  const { mailboxRows: mm, children: ch, updates: up } = outcome;
-  const r = await db.query<{ taken: number }>(
-    `WITH up AS (
+async function writeOutcomes(db: Pool | PoolClient, items: readonly MessageOutcome[]): Promise<number[]> {
+  const up = { id: [] as number[], status: [] as string[], reply: [] as (string | null)[] };
+  const mm = { mailbox: [] as number[], message: [] as string[], recipient: [] as number[], size: [] as number[] };
+  const ch = { message: [] as string[], address: [] as string[], domain: [] as string[], original: [] as number[], status: [] as string[], reply: [] as (string | null)[] };
+  const updates = items.flatMap((it) => it.outcome.updates).sort((a, b) => a.id - b.id);
+  for (const u of updates) {
+    up.id.push(u.id);
+    up.status.push(u.status);
+    up.reply.push(u.reply);
+  }
+  for (const { messageId, size, outcome } of items) {
+    for (const m of outcome.mailboxRows) {
+      mm.mailbox.push(m.mailboxId);
+      mm.message.push(messageId);
+      mm.recipient.push(m.recipientId);
+      mm.size.push(size);
+    }
+    for (const c of outcome.children) {
+      ch.message.push(messageId);
+      ch.address.push(c.address);
+      ch.domain.push(c.domain);
+      ch.original.push(c.originalId);
+      ch.status.push(c.status);
+      ch.reply.push(c.reply);
+    }
+  }
+  const r = await db.query<{ message_id: string; taken: number }>({
+    name: 'hopmail-routing-write-outcomes',
+    text: `WITH up AS (
        UPDATE recipients r
           SET status = u.status, last_reply = u.reply, updated_at = now(),
               next_attempt_at = CASE WHEN u.status = 'relay' THEN now() ELSE r.next_attempt_at END
-         FROM unnest($11::bigint[], $12::text[], $13::text[]) AS u(id, status, reply)
+         FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, status, reply)
         WHERE r.id = u.id AND r.status = 'queued'
-       RETURNING r.id
+       RETURNING r.id, r.message_id
      ), mm AS (
        INSERT INTO mailbox_messages (mailbox_id, message_id, recipient_id, uidl, size)
-       SELECT u.mailbox_id, $1::uuid, u.recipient_id, $2::text, $3::integer
-         FROM unnest($4::bigint[], $5::bigint[]) AS u(mailbox_id, recipient_id)
-        WHERE EXISTS (SELECT 1 FROM up)
+       SELECT u.mailbox_id, u.message_id, u.recipient_id, u.message_id::text, u.size
+         FROM unnest($4::bigint[], $5::uuid[], $6::bigint[], $7::integer[]) AS u(mailbox_id, message_id, recipient_id, size)
+        WHERE u.message_id IN (SELECT message_id FROM up)
        ON CONFLICT DO NOTHING
      ), ch AS (
        INSERT INTO recipients (message_id, address, domain, original_id, status, last_reply, next_attempt_at)
-       SELECT $1::uuid, u.address, u.domain, u.original_id, u.status, u.reply, CASE WHEN u.status = 'relay' THEN now() END
-         FROM unnest($6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[]) AS u(address, domain, original_id, status, reply)
-        WHERE EXISTS (SELECT 1 FROM up)
+       SELECT u.message_id, u.address, u.domain, u.original_id, u.status, u.reply, CASE WHEN u.status = 'relay' THEN now() END
+         FROM unnest($8::uuid[], $9::text[], $10::text[], $11::bigint[], $12::text[], $13::text[]) AS u(message_id, address, domain, original_id, status, reply)
+        WHERE u.message_id IN (SELECT message_id FROM up)
        ON CONFLICT (message_id, lower(address)) DO NOTHING
      )
-     SELECT count(*)::int AS taken FROM up`,
-    [
-      messageId,
-      messageId,
-      size,
-      mm.map((m) => m.mailboxId),
-      mm.map((m) => m.recipientId),
-      ch.map((x) => x.address),
-      ch.map((x) => x.domain),
-      ch.map((x) => x.originalId),
-      ch.map((x) => x.status),
-      ch.map((x) => x.reply),
-      up.map((u) => u.id),
-      up.map((u) => u.status),
-      up.map((u) => u.reply),
-    ],
-  );
-  return r.rows[0]!.taken;
+     SELECT message_id::text AS message_id, count(*)::int AS taken FROM up GROUP BY message_id`,
+    values: [up.id, up.status, up.reply, mm.mailbox, mm.message, mm.recipient, mm.size, ch.message, ch.address, ch.domain, ch.original, ch.status, ch.reply],
+  });
+  const taken = new Map(r.rows.map((row) => [row.message_id, row.taken]));
+  return items.map((it) => taken.get(it.messageId) ?? 0);
 }
 
 const FOREIGN_KEY_VIOLATION = '23503';
@@ -149,15 +176,30 @@ const FOREIGN_KEY_VIOLATION = '23503';
  * deleted meanwhile (nothing was written; use commitRouting, which bounces it), null when
  * another job had already taken the recipients.
  */
-export async function commitFast(pool: Pool, messageId: string, size: number, planned: readonly PlannedRecipient[], nullSender: boolean): Promise<Outcome | null | 'conflict'> {
-  const outcome = decide(planned, () => 'ok', nullSender);
+export async function commitFast(pool: Pool, item: FastCommit): Promise<Outcome | null | 'conflict'> {
   try {
-    const taken = await writeOutcome(pool, messageId, size, outcome);
-    return taken > 0 ? outcome : null;
+    return (await commitFastMany(pool, [item]))[0]!;
   } catch (err) {
     if ((err as { code?: string }).code === FOREIGN_KEY_VIOLATION) return 'conflict';
     throw err;
   }
+}
+
+export interface FastCommit {
+  messageId: string;
+  size: number;
+  planned: readonly PlannedRecipient[];
+  nullSender: boolean;
+}
+
+/**
+ * commitFast for several messages in one statement. Any error fails all of them (a deleted
+ * mailbox's foreign-key violation included): the caller runs them again one by one.
+ */
+export async function commitFastMany(pool: Pool, items: readonly FastCommit[]): Promise<(Outcome | null)[]> {
+  const outcomes = items.map((it) => ({ messageId: it.messageId, size: it.size, outcome: decide(it.planned, () => 'ok', it.nullSender) }));
+  const taken = await writeOutcomes(pool, outcomes);
+  return outcomes.map((o, i) => (taken[i]! > 0 ? o.outcome : null));
 }
 
 /**

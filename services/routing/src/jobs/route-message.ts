@@ -1,11 +1,11 @@
 // The route-message handler. Idempotent: it only acts on recipients still `queued`, under a
 // row lock, in one transaction; whatever it did before a crash is either committed in full
 // or not at all, and the relay jobs it adds afterwards have deterministic ids.
-import type { Pool } from '@hopmail/db';
+import { createBatcher, type Pool } from '@hopmail/db';
 import { resolveRecipient, type Directory, type ResolveOptions } from '@hopmail/mail';
 import type { Job, Payload, Producer } from '@hopmail/queue';
 import type { Logger } from '@hopmail/service-kit';
-import { commitFast, commitRouting, dueRelayDomains, loadQueued, QuotaCache } from '../adapters/pg-store.ts';
+import { commitFast, commitFastMany, commitRouting, dueRelayDomains, loadQueued, loadQueuedMany, QuotaCache, type FastCommit } from '../adapters/pg-store.ts';
 import { RoutingError } from '../errors.ts';
 import type { RoutingMetrics } from '../metrics.ts';
 import { planRecipient, targetMailboxIds, type Outcome, type PlannedRecipient } from '../policy/route-policy.ts';
@@ -37,14 +37,31 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
   return out;
 }
 
+// Jobs in flight at once share round trips: their reads are one SELECT and their fast-path
+// writes one statement (createBatcher), so PostgreSQL pays one plan, one trigger run and one
+// commit per batch rather than per message. Batches in flight per stage:
+const BATCHES_IN_FLIGHT = 3;
+
 export type RouteResult = { outcome: Outcome | null; relayJobs: string[] };
 
 export function createRouteMessageHandler(deps: RouteMessageDeps): (payload: Payload<'route-message'>, job?: Pick<Job, 'id'>) => Promise<RouteResult> {
   const { pool, directory, quotas, resolveOptions, relay, logger, metrics } = deps;
+  const load = createBatcher(
+    (ids: readonly string[]) => loadQueuedMany(pool, ids),
+    (id: string) => loadQueued(pool, id),
+    { maxInFlight: BATCHES_IN_FLIGHT },
+  );
+  // A message twice in one statement would be ambiguous (which copy took the rows?): the
+  // key keeps a redelivered job out of the batch that holds the original.
+  const write = createBatcher<FastCommit, Awaited<ReturnType<typeof commitFast>>>(
+    (items) => commitFastMany(pool, items),
+    (item) => commitFast(pool, item),
+    { maxInFlight: BATCHES_IN_FLIGHT, key: (item) => item.messageId },
+  );
 
   return async ({ messageId }, job) => {
     const log = logger.child({ jobId: job?.id, msgId: messageId, queue: 'route-message' });
-    const message = await loadQueued(pool, messageId);
+    const message = await load(messageId);
     if (!message) throw new RoutingError('messageMissing', `message ${messageId} does not exist`);
 
     let outcome: Outcome | null = null;
@@ -57,7 +74,7 @@ export function createRouteMessageHandler(deps: RouteMessageDeps): (payload: Pay
       const nullSender = message.mailFrom === '';
       // One statement when no target mailbox has a quota (the common case); otherwise, or
       // when a mailbox vanished, the locking transaction that checks quota and existence.
-      const fast = (await quotas.allUnlimited(targetMailboxIds(planned))) ? await commitFast(pool, messageId, message.size, planned, nullSender) : 'conflict';
+      const fast = (await quotas.allUnlimited(targetMailboxIds(planned))) ? await write({ messageId, size: message.size, planned, nullSender }) : 'conflict';
       outcome = fast === 'conflict' ? await commitRouting(pool, messageId, message.size, planned, nullSender) : fast;
       if (outcome) record(outcome, planned, log, metrics);
     }
