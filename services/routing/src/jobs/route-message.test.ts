@@ -213,6 +213,50 @@ describe('route-message handler', () => {
     }
   });
 
+  it('jobs in flight share statements; a mailbox deleted mid-batch bounces alone; a message twice in flight is one copy', async () => {
+    let statements = 0;
+    const counted = new Proxy(db.pool, {
+      get(target, key) {
+        if (key === 'query') return (...args: Parameters<typeof target.query>) => (statements++, target.query(...args));
+        const v = Reflect.get(target, key);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const batched = buildApp(counted, redis, { ...env, DIRECTORY_CACHE_MS: '60000' });
+    try {
+      await addMailbox(db.pool, 'doomed@example.org');
+      const warm = await newMessage(db.pool, ['doomed@example.org', 'alice@example.org', 'bob@example.org']);
+      await batched.route(warm);
+      await db.pool.query(`DELETE FROM mailboxes WHERE address = 'doomed@example.org'`);
+      const many = await Promise.all(Array.from({ length: 60 }, (_, i) => newMessage(db.pool, [i % 2 ? 'alice@example.org' : 'bob@example.org'])));
+      statements = 0;
+      await Promise.all([...many, many[0]!, many[1]!].map((id) => batched.route(id)));
+      // Alone, 62 jobs are at least 124 statements (a read and a write each).
+      expect(statements).toBeLessThan(30);
+      // A batch that fails (here: the foreign key to the deleted mailbox) is run again
+      // message by message: only the message for the deleted mailbox bounces.
+      const more = await Promise.all(Array.from({ length: 10 }, () => newMessage(db.pool, ['alice@example.org'])));
+      const doomed = await newMessage(db.pool, ['doomed@example.org', 'alice@example.org']);
+      await Promise.all([...more, doomed].map((id) => batched.route(id)));
+      const all = [...many, ...more];
+      const counts = await db.pool.query<{ message_id: string; n: number }>(
+        `SELECT message_id, count(*)::int AS n FROM mailbox_messages WHERE message_id = ANY($1::uuid[]) GROUP BY message_id`,
+        [all],
+      );
+      expect(counts.rows).toHaveLength(70);
+      expect(counts.rows.every((r) => r.n === 1)).toBe(true);
+      const st = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM recipients WHERE message_id = ANY($1::uuid[]) AND status = 'delivered'`, [all]);
+      expect(st.rows[0]!.n).toBe(70);
+      expect((await recipients(db.pool, doomed)).map((r) => [r.address, r.status, r.last_reply])).toEqual([
+        ['doomed@example.org', 'bounced', '550 5.1.1 <doomed@example.org>: no such user'],
+        ['alice@example.org', 'delivered', null],
+      ]);
+      expect(await copies(db.pool, doomed)).toEqual(['alice@example.org']);
+    } finally {
+      await batched.stop();
+    }
+  });
+
   it('concurrent messages cannot squeeze past a quota together', async () => {
     await addMailbox(db.pool, 'race@example.org', 2000);
     const ids = await Promise.all(Array.from({ length: 8 }, (_, i) => newMessage(db.pool, ['race@example.org'], { body: String(i).repeat(400) })));
