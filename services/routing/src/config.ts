@@ -3,7 +3,7 @@ import { bool, commonConfig, int, port, z } from '@hopmail/config';
 export const configSchema = z.object({
   ...commonConfig,
   HEALTH_PORT: port(9102, 'port of /healthz, /readyz and /metrics for routing'),
-  ROUTING_CONCURRENCY: int(16, 1, 512, 'route-message jobs one process handles at once; raise with DATABASE_POOL_SIZE'),
+  ROUTING_CONCURRENCY: int(64, 1, 512, 'route-message jobs one process handles at once (their reads and writes share batched statements)'),
   ROUTING_LOCK_MS: int(15_000, 1_000, 600_000, 'BullMQ job lock; a job whose worker died (kill -9) is picked up again after about this long'),
   LOCAL_PART_CASE_SENSITIVE: bool(false, 'compare local parts case-sensitively (RFC 5321 allows it; almost nobody wants it)'),
   // @hopmail/config treats an empty variable as unset, so "off" is spelled `none` in the
