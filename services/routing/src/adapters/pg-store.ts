@@ -16,12 +16,21 @@ export async function loadQueued(pool: Pool, messageId: string): Promise<QueuedM
   return (await loadQueuedMany(pool, [messageId]))[0]!;
 }
 
-/** loadQueued for several messages in one round trip; results in the order of `messageIds`. */
+/**
+ * loadQueued for several messages in one round trip; results in the order of `messageIds`.
+ * The plan must not depend on fresh statistics (a new installation, a burst after start:
+ * the tables grow faster than autovacuum analyses them). So the recipients are read per
+ * message through LATERAL … OFFSET 0 (not flattened into a join, which was planned as a
+ * hash join over a scan of every recipient), and with no status condition in SQL (which
+ * was combined with the partial index of unfinished recipients, a walk over the whole
+ * backlog): every row of the message is read and the `queued` ones are kept here.
+ */
 export async function loadQueuedMany(pool: Pool, messageIds: readonly string[]): Promise<(QueuedMessage | null)[]> {
-  const r = await pool.query<{ message_id: string; size: number; mail_from: string; id: number | null; address: string | null }>({
+  const r = await pool.query<{ message_id: string; size: number; mail_from: string; id: number | null; address: string | null; status: string | null }>({
     name: 'hopmail-routing-load-queued',
-    text: `SELECT m.id AS message_id, m.size, m.mail_from, r.id, r.address
-       FROM messages m LEFT JOIN recipients r ON r.message_id = m.id AND r.status = 'queued'
+    text: `SELECT m.id AS message_id, m.size, m.mail_from, r.id, r.address, r.status
+       FROM messages m
+       LEFT JOIN LATERAL (SELECT id, address, status FROM recipients WHERE message_id = m.id OFFSET 0) r ON true
       WHERE m.id = ANY($1::uuid[])
       ORDER BY m.id, r.id`,
     values: [messageIds],
@@ -30,7 +39,7 @@ export async function loadQueuedMany(pool: Pool, messageIds: readonly string[]):
   for (const row of r.rows) {
     let m = byId.get(row.message_id);
     if (!m) byId.set(row.message_id, (m = { size: row.size, mailFrom: row.mail_from, recipients: [] }));
-    if (row.id !== null) m.recipients.push({ id: row.id, address: row.address! });
+    if (row.status === 'queued') m.recipients.push({ id: row.id!, address: row.address! });
   }
   return messageIds.map((id) => byId.get(id) ?? null);
 }
