@@ -52,37 +52,37 @@ FROM runtime AS smtp-ingress
 EXPOSE 2525 2587 2465 9101
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||9101)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "services/smtp-ingress/src/main.js"]
+CMD ["node", "--max-semi-space-size=8", "services/smtp-ingress/src/main.js"]
 
 FROM runtime AS routing
 EXPOSE 9102
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||9102)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "services/routing/src/main.js"]
+CMD ["node", "--max-semi-space-size=8", "services/routing/src/main.js"]
 
 FROM runtime AS outbound-relay
 EXPOSE 9103
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||9103)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "services/outbound-relay/src/main.js"]
+CMD ["node", "--max-semi-space-size=8", "services/outbound-relay/src/main.js"]
 
 FROM runtime AS dns-cache
 EXPOSE 5353/udp 5353/tcp 9104
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||9104)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "services/dns-cache/src/main.js"]
+CMD ["node", "--max-semi-space-size=8", "services/dns-cache/src/main.js"]
 
 FROM runtime AS pop3
 EXPOSE 1110 1995 9105
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||9105)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "services/pop3/src/main.js"]
+CMD ["node", "--max-semi-space-size=8", "services/pop3/src/main.js"]
 
 FROM runtime AS admin-api
 EXPOSE 8080 9106
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||9106)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "services/admin-api/src/main.js"]
+CMD ["node", "--max-semi-space-size=8", "services/admin-api/src/main.js"]
 
 # The whole cluster in one container (`pnpm start`): migrations, then every service under the
 # supervisor. For trying Hopmail out; compose and Kubernetes run one service per container.

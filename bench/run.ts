@@ -1,7 +1,9 @@
 // `pnpm bench`: figures, not pass/fail. Runs the services as separate processes (as
 // `pnpm start` does) against a fresh database and Redis prefix, then prints:
 //   ingress throughput at 2 KiB and 100 KiB over N connections, the whole path to the
-//   mailbox, end-to-end latency p50/p99 at light load, and each service's peak memory.
+//   mailbox, a sustained soak with each service's memory over its thirds (RSS, and the
+//   V8 heap after GC from /metrics: flat means no leak), end-to-end latency p50/p99 at
+//   light load, and each service's peak memory.
 // Settings come from BENCH_* variables (printed with the results).
 import { readFileSync } from 'node:fs';
 import { existsSync } from 'node:fs';
@@ -19,6 +21,7 @@ const settings = {
   largeCount: num('BENCH_LARGE_MESSAGES', 2_000),
   largeSize: 100 * 1024,
   latencyCount: num('BENCH_LATENCY_MESSAGES', 200),
+  soakSeconds: num('BENCH_SOAK_SECONDS', 60),
   only: (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean),
 };
 
@@ -63,11 +66,18 @@ async function benchCore() {
   await db.pool.query(`INSERT INTO mailboxes (domain_id, local_part, address, password_hash) VALUES ($1, 'user', 'user@bench.test', 'x')`, [d.rows[0].id]);
 
   const procs: ServiceProcess[] = [];
+  const healthPort = new Map<ServiceProcess, number>();
   for (const name of ['smtp-ingress', 'routing']) {
-    const p = startServiceProcess(name, { ...env, HEALTH_PORT: String(await freePort()) });
+    const hp = await freePort();
+    const p = startServiceProcess(name, { ...env, HEALTH_PORT: String(hp) }, { keepLogs: false });
+    healthPort.set(p, hp);
     procs.push(p);
     await p.ready;
   }
+  const heapUsedMiB = async (p: ServiceProcess) => {
+    const text = await (await fetch(`http://127.0.0.1:${healthPort.get(p)}/metrics`)).text();
+    return Number(/^hopmail_nodejs_heap_size_used_bytes\{[^}]*\} (\d+)/m.exec(text)?.[1]) / 1048576;
+  };
   const rssSamples = new Map<string, number[]>(procs.map((p) => [p.name, []]));
   const sampler = setInterval(() => {
     for (const p of procs) rssSamples.get(p.name)!.push(memKiB(p.child.pid!, 'VmRSS'));
@@ -100,6 +110,32 @@ async function benchCore() {
     const pathSeconds = (performance.now() - t0) / 1000;
     base += r.sent;
     print(`ingress ${label}: ${count} messages over ${settings.connections} connections: ${acceptRate.toFixed(0)} msg/s accepted+committed (${r.failed} failed), ${((r.sent * size) / r.seconds / 1048576).toFixed(1)} MiB/s; whole path to mailbox ${(r.sent / pathSeconds).toFixed(0)} msg/s`);
+  }
+
+  // Soak: the 2 KiB load sustained for BENCH_SOAK_SECONDS, memory sampled each second.
+  if (settings.soakSeconds > 0) {
+    const samples = new Map<ServiceProcess, { rss: number; heap: number }[]>(procs.map((p) => [p, []]));
+    const soakSampler = setInterval(() => {
+      for (const p of procs) {
+        const rss = memKiB(p.child.pid!, 'VmRSS') / 1024;
+        void heapUsedMiB(p).then((heap) => samples.get(p)!.push({ rss, heap }), () => {});
+      }
+    }, 1000);
+    const t0 = performance.now();
+    const r = await smtpLoad({ port, connections: settings.connections, count: 10_000_000, size: settings.smallSize, rcpt: 'user@bench.test', durationMs: settings.soakSeconds * 1000 });
+    await untilRouted(base + r.sent);
+    const pathSeconds = (performance.now() - t0) / 1000;
+    clearInterval(soakSampler);
+    base += r.sent;
+    print(`soak 2 KiB for ${settings.soakSeconds} s over ${settings.connections} connections: ${r.sent} messages, ${(r.sent / r.seconds).toFixed(0)} msg/s accepted+committed (${r.failed} failed); whole path to mailbox ${(r.sent / pathSeconds).toFixed(0)} msg/s`);
+    for (const p of procs) {
+      const s = samples.get(p)!;
+      const third = Math.max(1, Math.floor(s.length / 3));
+      const parts = [s.slice(0, third), s.slice(third, 2 * third), s.slice(2 * third)];
+      const avgRss = parts.map((a) => (a.length ? a.reduce((x, y) => x + y.rss, 0) / a.length : 0).toFixed(0)).join('/');
+      const minHeap = parts.map((a) => (a.length ? Math.min(...a.map((x) => x.heap)) : 0).toFixed(0)).join('/');
+      print(`memory ${p.name} during the soak: RSS first/middle/last third ${avgRss} MiB; V8 heap used after GC (lowest sample per third) ${minHeap} MiB`);
+    }
   }
 
   // Light load: one connection, paced; latency from the client's 250 to the mailbox row.

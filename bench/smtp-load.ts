@@ -46,8 +46,8 @@ export interface LoadResult {
   acceptedAt: Float64Array;
 }
 
-/** Sends `count` messages of about `size` bytes over `connections` sockets. */
-export async function smtpLoad(options: { port: number; host?: string; connections: number; count: number; size: number; rcpt: string; from?: string; delayMs?: number }): Promise<LoadResult> {
+/** Sends `count` messages of about `size` bytes over `connections` sockets (or fewer: as many as fit in `durationMs`). */
+export async function smtpLoad(options: { port: number; host?: string; connections: number; count: number; size: number; rcpt: string; from?: string; delayMs?: number; durationMs?: number }): Promise<LoadResult> {
   const { port, connections, count, size, rcpt } = options;
   const host = options.host ?? '127.0.0.1';
   const from = options.from ?? 'bench@load.test';
@@ -57,6 +57,7 @@ export async function smtpLoad(options: { port: number; host?: string; connectio
   let nextSeq = 0;
   let failed = 0;
   const t0 = performance.now();
+  const deadline = options.durationMs ? t0 + options.durationMs : Infinity;
 
   async function worker() {
     const socket = connect(port, host);
@@ -66,7 +67,7 @@ export async function smtpLoad(options: { port: number; host?: string; connectio
     await reader.next(1); // greeting
     socket.write('EHLO load.test\r\n');
     await reader.next(1);
-    while (nextSeq < count) {
+    while (nextSeq < count && performance.now() < deadline) {
       const seq = nextSeq++;
       socket.write(`MAIL FROM:<${from}>\r\nRCPT TO:<${rcpt}>\r\nDATA\r\n`);
       const r = await reader.next(3);
@@ -87,5 +88,5 @@ export async function smtpLoad(options: { port: number; host?: string; connectio
     socket.destroy();
   }
   await Promise.all(Array.from({ length: connections }, worker));
-  return { sent: count - failed, failed, seconds: (performance.now() - t0) / 1000, acceptedAt };
+  return { sent: nextSeq - failed, failed, seconds: (performance.now() - t0) / 1000, acceptedAt };
 }

@@ -62,7 +62,7 @@ afterAll(async () => {
 
 describe('the compiled tree (pnpm build)', () => {
   it('has JavaScript for every start command and no TypeScript or tests', () => {
-    for (const s of services) expect(existsSync(join(out, serviceCommand(s, '.js')[1]!)), s).toBe(true);
+    for (const s of services) expect(existsSync(join(out, serviceCommand(s, '.js').at(-1)!)), s).toBe(true);
     expect(existsSync(join(out, migrateCommand('.js')[1]!))).toBe(true);
     expect(existsSync(join(out, superviseCommand('.js')[1]!))).toBe(true);
     expect(existsSync(join(out, 'packages/db/migrations/0001_core.sql'))).toBe(true);

@@ -17,7 +17,14 @@ export interface ServiceProcess {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export function startServiceProcess(name: string, env: Record<string, string>): ServiceProcess {
+/**
+ * `keepLogs: false` (benchmarks) stops parsing stdout once the service is ready: at
+ * thousands of log lines a second, parsing and keeping them would cost the load generator
+ * CPU the services need.
+ */
+export function startServiceProcess(name: string, env: Record<string, string>, options: { keepLogs?: boolean } = {}): ServiceProcess {
+  const keepLogs = options.keepLogs ?? true;
+  let isReady = false;
   const [, ...args] = serviceCommand(name);
   const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
@@ -34,6 +41,7 @@ export function startServiceProcess(name: string, env: Record<string, string>): 
     onFail = reject;
   });
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    if (isReady && !keepLogs) return;
     buf += chunk;
     let i: number;
     while ((i = buf.indexOf('\n')) >= 0) {
@@ -42,7 +50,10 @@ export function startServiceProcess(name: string, env: Record<string, string>): 
       try {
         const rec = JSON.parse(line) as Record<string, unknown>;
         logs.push(rec);
-        if (rec.event === 'start.done') onReady();
+        if (rec.event === 'start.done') {
+          isReady = true;
+          onReady();
+        }
       } catch {
         logs.push({ raw: line });
       }
