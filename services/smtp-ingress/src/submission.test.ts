@@ -174,11 +174,13 @@ describe('AUTH inside TLS', () => {
       unknown.push(await attempt('nobody@example.org'));
     }
     for (const a of [...known, ...unknown]) expect(a.r).toBe('535 5.7.8 Authentication credentials invalid');
-    const median = (xs: { ms: number }[]) => xs.map((x) => x.ms).sort((a, b) => a - b)[2]!;
+    // Fastest of five each: load from other test files can only add time, so the fastest
+    // attempts are the ones that compare the work done (a median drifted with that load).
+    const fastest = (xs: { ms: number }[]) => Math.min(...xs.map((x) => x.ms));
     // Both pay one Argon2id verification (tens of ms); an early return for unknown users
     // would answer in about a millisecond.
-    expect(median(unknown)).toBeGreaterThan(median(known) * 0.4);
-    expect(median(known)).toBeGreaterThan(median(unknown) * 0.4);
+    expect(fastest(unknown)).toBeGreaterThan(fastest(known) * 0.4);
+    expect(fastest(known)).toBeGreaterThan(fastest(unknown) * 0.4);
   });
 
   it('PLAIN with an authorization identity other than the login is refused (535 5.7.8); the same one is fine', async () => {
