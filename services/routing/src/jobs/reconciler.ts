@@ -3,15 +3,14 @@
 // sure a job exists for them (Redis flushed or restarted, a process killed between commit
 // and enqueue, a job that exhausted its attempts while PostgreSQL was down).
 //
-// Safe in every replica: a pass runs only while holding a PostgreSQL advisory lock, taken
-// with pg_try_advisory_lock so other replicas skip rather than queue up behind it. The
-// lock is session-level on a dedicated connection; if the process dies the session ends
-// and the lock goes with it.
+// Safe in every replica: a pass runs only while holding a PostgreSQL advisory lock
+// (withAdvisoryLock: other replicas skip rather than queue up behind it).
 import type { Pool } from '@hopmail/db';
 import { ensureJob, type Producer, type QueueName } from '@hopmail/queue';
 import type { Logger } from '@hopmail/service-kit';
 import { overdueRelayPage, staleQueuedPage } from '../adapters/pg-store.ts';
 import type { RoutingMetrics } from '../metrics.ts';
+import { createPeriodic, withAdvisoryLock } from './periodic.ts';
 
 // Any constant works as long as every replica uses the same one ("hrec").
 export const RECONCILE_LOCK = 0x68726563;
@@ -48,11 +47,6 @@ export interface Reconciler {
 export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const { pool, route, relay, logger, metrics } = deps;
   const log = logger.child({ component: 'reconciler' });
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> | undefined;
-  let stopped = true;
-  // Set by stop() only: a pass cut short by shutdown leaves the rest to the next replica.
-  let closing = false;
 
   async function ensureAll<N extends QueueName>(
     producer: Producer<N>,
@@ -76,41 +70,27 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
   async function pass(): Promise<PassResult> {
     const result: PassResult = { ran: false, route: { scanned: 0, added: 0, retried: 0 }, relay: { scanned: 0, added: 0, retried: 0 } };
-    const client = await pool.connect();
-    let broken: Error | undefined;
-    try {
-      const got = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [RECONCILE_LOCK]);
-      if (!got.rows[0]?.locked) return result;
-      result.ran = true;
-      try {
-        let after: string | null = null;
-        for (;;) {
-          const page = await staleQueuedPage(client, deps.graceMs, after, deps.batch);
-          result.route.scanned += page.length;
-          await ensureAll(route, 'route-message', page.map((messageId) => ({ messageId })), result.route);
-          if (page.length < deps.batch || closing) break;
-          after = page[page.length - 1]!;
-        }
-        let afterPair: { messageId: string; domain: string } | null = null;
-        for (;;) {
-          const page = await overdueRelayPage(client, deps.graceMs, afterPair, deps.batch);
-          result.relay.scanned += page.length;
-          await ensureAll(relay, 'deliver-remote', page, result.relay);
-          if (page.length < deps.batch || closing) break;
-          afterPair = page[page.length - 1]!;
-        }
-      } finally {
-        await client.query('SELECT pg_advisory_unlock($1)', [RECONCILE_LOCK]).catch((err: Error) => {
-          broken = err; // dropping the connection releases the lock
-        });
+    const ran = await withAdvisoryLock(pool, RECONCILE_LOCK, async (client) => {
+      let after: string | null = null;
+      for (;;) {
+        const page = await staleQueuedPage(client, deps.graceMs, after, deps.batch);
+        result.route.scanned += page.length;
+        await ensureAll(route, 'route-message', page.map((messageId) => ({ messageId })), result.route);
+        if (page.length < deps.batch || periodic.closing) break;
+        after = page[page.length - 1]!;
       }
-      return result;
-    } catch (err) {
-      broken = err as Error;
-      throw err;
-    } finally {
-      client.release(broken);
-    }
+      let afterPair: { messageId: string; domain: string } | null = null;
+      for (;;) {
+        const page = await overdueRelayPage(client, deps.graceMs, afterPair, deps.batch);
+        result.relay.scanned += page.length;
+        await ensureAll(relay, 'deliver-remote', page, result.relay);
+        if (page.length < deps.batch || periodic.closing) break;
+        afterPair = page[page.length - 1]!;
+      }
+      return true;
+    });
+    result.ran = ran === true;
+    return result;
   }
 
   async function tick(): Promise<void> {
@@ -125,33 +105,9 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     }
   }
 
-  function schedule(delay: number) {
-    timer = setTimeout(() => {
-      running = tick().finally(() => {
-        running = undefined;
-        if (!stopped) schedule(deps.intervalMs);
-      });
-    }, delay);
-  }
+  // First pass right away: a replica that starts after an outage catches up at once. A pass
+  // cut short by shutdown leaves the rest to the next replica.
+  const periodic = createPeriodic(tick, deps.intervalMs, 0);
 
-  return {
-    start() {
-      if (!stopped) return;
-      stopped = false;
-      closing = false;
-      // First pass right away: a replica that starts after an outage catches up at once.
-      schedule(0);
-    },
-    async stop() {
-      stopped = true;
-      closing = true;
-      clearTimeout(timer);
-      // A pass blocked on an unreachable Redis must not hold shutdown hostage; its
-      // connection is closed with the pool, which releases the lock.
-      let t: NodeJS.Timeout | undefined;
-      await Promise.race([running, new Promise((r) => (t = setTimeout(r, 5000)))]);
-      clearTimeout(t);
-    },
-    runOnce: pass,
-  };
+  return { start: () => periodic.start(), stop: () => periodic.stop(), runOnce: pass };
 }
