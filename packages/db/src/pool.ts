@@ -7,16 +7,8 @@ export type PoolClient = pg.PoolClient;
 // returning numbers keeps JSON and arithmetic simple.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
-/**
- * plan_cache_mode=force_custom_plan: the hot statements are prepared (named), and PostgreSQL
- * would otherwise settle on a generic plan after five runs, made for the table sizes of that
- * moment. On a new installation, or in a burst after start, the tables grow far faster than
- * autovacuum analyses them, and a generic plan made while they were small (a sequential scan
- * of `messages` for `id = ANY($1)`) stays for the life of the connection. A custom plan sees
- * each run's parameters and the tables' current size; planning costs far less than a round trip.
- */
 export function createPool(connectionString: string, max = 10, applicationName = 'hopmail'): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max, application_name: applicationName, connectionTimeoutMillis: 5000, options: '-c plan_cache_mode=force_custom_plan' });
+  const pool = new pg.Pool({ connectionString, max, application_name: applicationName, connectionTimeoutMillis: 5000 });
   // An idle client losing its connection (PostgreSQL restart) must not crash the process;
   // the next query gets a fresh connection.
   pool.on('error', () => {});

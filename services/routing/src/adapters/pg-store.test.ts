@@ -24,8 +24,7 @@ describe('loadQueuedMany', () => {
       for (let i = 0; i < 10; i++) ids.push(await newMessage(db.pool, [`a${i}@x.test`, `b${i}@x.test`]));
       await db.pool.query(`UPDATE recipients SET status = 'delivered' WHERE message_id = $1 AND address LIKE 'b%'`, [ids[0]]);
       for (let i = 0; i < 6; i++) await loadQueuedMany(asPool, ids);
-      // 20,000 more messages, all queued; nothing analyses the tables. (The statement is
-      // prepared: its plan is made again each time, see createPool.)
+      // 20,000 more messages, all queued; nothing analyses the tables.
       await db.pool.query(`
         WITH m AS (INSERT INTO messages (id, raw, size, mail_from) SELECT gen_random_uuid(), '\\x00', 1, 'a@b.test' FROM generate_series(1, 20000) RETURNING id)
         INSERT INTO recipients (message_id, address, domain) SELECT id, 'r@far.test', 'far.test' FROM m`);

@@ -19,7 +19,10 @@ export async function loadQueued(pool: Pool, messageId: string): Promise<QueuedM
 /**
  * loadQueued for several messages in one round trip; results in the order of `messageIds`.
  * The plan must not depend on fresh statistics (a new installation, a burst after start:
- * the tables grow faster than autovacuum analyses them). So the recipients are read per
+ * the tables grow faster than autovacuum analyses them). So the statement is not prepared
+ * (a named statement settles on a generic plan after five runs, made for the table sizes
+ * of that moment — a sequential scan of `messages` while it was small — and keeps it for
+ * the life of the connection; unnamed, it is planned for each run), and the recipients are read per
  * message through LATERAL … OFFSET 0 (not flattened into a join, which was planned as a
  * hash join over a scan of every recipient), and with no status condition in SQL (which
  * was combined with the partial index of unfinished recipients, a walk over the whole
@@ -27,7 +30,6 @@ export async function loadQueued(pool: Pool, messageId: string): Promise<QueuedM
  */
 export async function loadQueuedMany(pool: Pool, messageIds: readonly string[]): Promise<(QueuedMessage | null)[]> {
   const r = await pool.query<{ message_id: string; size: number; mail_from: string; id: number | null; address: string | null; status: string | null }>({
-    name: 'hopmail-routing-load-queued',
     text: `SELECT m.id AS message_id, m.size, m.mail_from, r.id, r.address, r.status
        FROM messages m
        LEFT JOIN LATERAL (SELECT id, address, status FROM recipients WHERE message_id = m.id OFFSET 0) r ON true
@@ -117,7 +119,8 @@ export interface MessageOutcome {
  * it took any of that message's recipients. uidl = the message id: unique per mailbox
  * because (mailbox, message) is. A child equal to another recipient of the same message is
  * already that row's business (ON CONFLICT DO NOTHING). The rows are locked in id order, so
- * two batches cannot deadlock on each other's recipients.
+ * two batches cannot deadlock on each other's recipients. Not prepared, like
+ * loadQueuedMany: the UPDATE's join must be planned for the table's current size.
  * Returns how many recipients it took, per message, in the order given.
  */
 async function writeOutcomes(db: Pool | PoolClient, items: readonly MessageOutcome[]): Promise<number[]> {
@@ -147,7 +150,6 @@ async function writeOutcomes(db: Pool | PoolClient, items: readonly MessageOutco
     }
   }
   const r = await db.query<{ message_id: string; taken: number }>({
-    name: 'hopmail-routing-write-outcomes',
     text: `WITH up AS (
        UPDATE recipients r
           SET status = u.status, last_reply = u.reply, updated_at = now(),
