@@ -21,7 +21,7 @@ const msg = (i: number, recipients = [`u${i}@x.org`]) => ({
 
 describe('insertMessages', () => {
   it('stores several messages byte for byte with their recipients in one statement', async () => {
-    const ms = [msg(1, ['A@X.org', 'a@x.org', 'b@y.org']), msg(2), msg(3)];
+    const ms = [msg(1, ['A@X.org', 'A@x.ORG', 'a@x.org', 'b@y.org']), msg(2), msg(3)];
     await insertMessages(db.pool, ms);
     for (const m of ms) {
       const r = await db.pool.query('SELECT raw, size, mail_from, tls FROM messages WHERE id = $1', [m.id]);
@@ -29,7 +29,7 @@ describe('insertMessages', () => {
       expect(r.rows[0]).toMatchObject({ size: m.raw.length, mail_from: m.mailFrom, tls: m.tls });
     }
     const r = await db.pool.query('SELECT address, domain FROM recipients WHERE message_id = $1 ORDER BY id', [ms[0]!.id]);
-    expect(r.rows).toEqual([{ address: 'A@X.org', domain: 'x.org' }, { address: 'b@y.org', domain: 'y.org' }]);
+    expect(r.rows).toEqual([{ address: 'A@X.org', domain: 'x.org' }, { address: 'a@x.org', domain: 'x.org' }, { address: 'b@y.org', domain: 'y.org' }]);
   });
 });
 

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { createBatcher } from './batcher.ts';
-import { insertMessage, type NewMessage } from './messages.ts';
+import { distinctRecipients, insertMessage, type NewMessage } from './messages.ts';
 
 /**
  * Group commit for the SMTP hot path. Messages that arrive while earlier commits are in
@@ -52,14 +52,10 @@ export async function insertMessages(db: pg.Pool | pg.PoolClient, messages: read
     cols.utf8.push(m.smtputf8 ?? false);
     cols.b8.push(m.body8bit ?? false);
     cols.mid.push(m.headerMessageId ?? null);
-    const seen = new Set<string>();
-    for (const r of m.recipients) {
-      const k = r.toLowerCase();
-      if (seen.has(k)) continue;
-      seen.add(k);
+    for (const r of distinctRecipients(m.recipients)) {
       rMsg.push(m.id);
-      rAddr.push(r);
-      rDomain.push(k.slice(k.lastIndexOf('@') + 1));
+      rAddr.push(r.address);
+      rDomain.push(r.domain);
     }
   }
   await db.query({

@@ -15,16 +15,17 @@ afterAll(async () => {
 });
 
 describe('insertMessage', () => {
-  it('stores the raw bytes and one queued row per distinct recipient', async () => {
+  it('stores the raw bytes and one queued row per distinct recipient (domain in any case, local part exact)', async () => {
     const id = newMessageId();
     const raw = Buffer.from('Subject: x\r\n\r\n\u00ff body\r\n', 'latin1');
-    await insertMessage(db.pool, { id, raw, mailFrom: 'a@x.org', recipients: ['B@Example.org', 'b@example.org', 'c@other.net'] });
+    await insertMessage(db.pool, { id, raw, mailFrom: 'a@x.org', recipients: ['B@Example.org', 'B@example.ORG', 'b@example.org', 'c@other.net'] });
     const m = await db.pool.query('SELECT raw, size FROM messages WHERE id = $1', [id]);
     expect(Buffer.compare(m.rows[0].raw, raw)).toBe(0);
     expect(m.rows[0].size).toBe(raw.length);
     const r = await db.pool.query('SELECT address, domain, status FROM recipients WHERE message_id = $1 ORDER BY id', [id]);
     expect(r.rows).toEqual([
       { address: 'B@Example.org', domain: 'example.org', status: 'queued' },
+      { address: 'b@example.org', domain: 'example.org', status: 'queued' },
       { address: 'c@other.net', domain: 'other.net', status: 'queued' },
     ]);
   });

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { envelopeKey } from '@hopmail/mail';
 
 export interface NewMessage {
   /** UUIDv7 from newMessageId(). */
@@ -17,26 +18,30 @@ export interface NewMessage {
   headerMessageId?: string | null;
 }
 
-function domainOf(address: string): string {
-  return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+/**
+ * The distinct envelope recipients of a message, each with its lower-cased domain: the same
+ * address twice collapses into one row, compared as `envelopeKey()` does (domain in any
+ * case, local part exactly).
+ */
+export function distinctRecipients(recipients: readonly string[]): { address: string; domain: string }[] {
+  const seen = new Set<string>();
+  const out: { address: string; domain: string }[] = [];
+  for (const address of recipients) {
+    const k = envelopeKey(address);
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push({ address, domain: k.slice(k.lastIndexOf('@') + 1) });
+  }
+  return out;
 }
 
 /**
- * Commits a message and one `queued` row per distinct recipient in one statement (one
- * implicit transaction, one round trip): the "250 only after commit" primitive shared by
- * smtp-ingress and by services that inject mail themselves (DSNs). Duplicate recipients
- * (same address, any case) collapse into one row.
+ * Commits a message and one `queued` row per distinct recipient (`distinctRecipients`) in
+ * one statement (one implicit transaction, one round trip): the "250 only after commit"
+ * primitive shared by smtp-ingress and by services that inject mail themselves (DSNs).
  */
 export async function insertMessage(db: pg.Pool | pg.PoolClient, m: NewMessage): Promise<void> {
-  const seen = new Set<string>();
-  const rcpts: string[] = [];
-  for (const r of m.recipients) {
-    const k = r.toLowerCase();
-    if (!seen.has(k)) {
-      seen.add(k);
-      rcpts.push(r);
-    }
-  }
+  const rcpts = distinctRecipients(m.recipients);
   // A named statement is parsed and planned once per connection: this is the hot path.
   await db.query({
     name: 'hopmail-insert-message',
@@ -58,8 +63,8 @@ export async function insertMessage(db: pg.Pool | pg.PoolClient, m: NewMessage):
       m.smtputf8 ?? false,
       m.body8bit ?? false,
       m.headerMessageId ?? null,
-      rcpts,
-      rcpts.map(domainOf),
+      rcpts.map((r) => r.address),
+      rcpts.map((r) => r.domain),
     ],
   });
 }

@@ -53,6 +53,18 @@ export function addressKey(a: Address, localPartCaseSensitive: boolean): string 
   return `${localPartCaseSensitive ? a.local : a.local.toLowerCase()}@${a.domain}`;
 }
 
+/**
+ * When two envelope recipients of one message are the same: the domain compared
+ * case-insensitively, the local part exactly. RFC 5321 §2.4 leaves local-part case to the
+ * host that owns the mailbox, so `Foo@remote.test` and `foo@remote.test` may be two people;
+ * for local domains routing applies LOCAL_PART_CASE_SENSITIVE and writes one copy per
+ * mailbox whatever led there. The recipients table's unique key is the same (migration 0008).
+ */
+export function envelopeKey(address: string): string {
+  const at = address.lastIndexOf('@');
+  return at < 0 ? address : `${address.slice(0, at)}@${address.slice(at + 1).toLowerCase()}`;
+}
+
 /** `user+tag` → `user` (RFC 5233 subaddressing); undefined when there is no tag. */
 export function stripSubaddress(local: string, delimiter: string): string | undefined {
   if (!delimiter) return undefined;

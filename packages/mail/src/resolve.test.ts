@@ -26,6 +26,7 @@ const dir = directory({
     '@other.org': ['@example.org'],
     'dup@example.org': ['team@example.org', 'alice@example.org'],
     'partial@example.org': ['bob@example.org', 'loop1@example.org'],
+    'cased@example.org': ['Dave@Remote.com', 'dave@remote.com', 'dave@REMOTE.COM'],
   },
 });
 
@@ -45,6 +46,8 @@ describe('resolveRecipient', () => {
     ['bob@other.org', { mailboxes: ['bob@example.org'], remote: [] }],
     // two paths to one mailbox: one copy
     ['dup@example.org', { mailboxes: ['alice@example.org', 'bob@example.org'], remote: ['archive@remote.com', 'dave@remote.com'] }],
+    // remote local parts are the remote host's business: case kept apart, domain case not
+    ['cased@example.org', { mailboxes: [], remote: ['Dave@remote.com', 'dave@remote.com'] }],
     ['nobody@example.org', 'unknown'],
     ['nobody@nowhere.com', 'not-local'],
     ['x@relay.net', 'not-local'],

@@ -64,8 +64,10 @@ export async function resolveRecipient(address: string, dir: Directory, opts: Re
     }
     const domainKind = await dir.domainKind(a.domain);
     if (domainKind !== 'local') {
+      // The remote host decides whether its local parts are case-sensitive: keep
+      // `Ext@` and `ext@` apart (envelopeKey); a.domain is already lower case.
       const k = `${a.local}@${a.domain}`;
-      if (!remote.has(k.toLowerCase())) remote.set(k.toLowerCase(), k);
+      if (!remote.has(k)) remote.set(k, k);
       return true;
     }
     const k = key(a);

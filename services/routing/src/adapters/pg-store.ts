@@ -168,7 +168,7 @@ async function writeOutcomes(db: Pool | PoolClient, items: readonly MessageOutco
        SELECT u.message_id, u.address, u.domain, u.original_id, u.status, u.reply, CASE WHEN u.status = 'relay' THEN now() END
          FROM unnest($8::uuid[], $9::text[], $10::text[], $11::bigint[], $12::text[], $13::text[]) AS u(message_id, address, domain, original_id, status, reply)
         WHERE u.message_id IN (SELECT message_id FROM up)
-       ON CONFLICT (message_id, lower(address)) DO NOTHING
+       ON CONFLICT (message_id, lower(domain), (substring(address from '^(.*)@'))) DO NOTHING
      )
      SELECT message_id::text AS message_id, count(*)::int AS taken FROM up GROUP BY message_id`,
     values: [up.id, up.status, up.reply, mm.mailbox, mm.message, mm.recipient, mm.size, ch.message, ch.address, ch.domain, ch.original, ch.status, ch.reply],

@@ -289,6 +289,25 @@ describe('route-message handler', () => {
     expect(r.relayJobs.sort()).toEqual([`${id}@backup.test`, `${id}@far.example`]);
   });
 
+  it('keeps remote recipients whose local parts differ only in case apart (RFC 5321 §2.4); a local mailbox in two cases gets one copy', async () => {
+    await addAlias(db.pool, 'cases@example.org', ['Ext@Remote.TEST', 'ext@remote.test', 'EXT@remote.test']);
+    const id = await newMessage(db.pool, ['Y@far.example', 'y@far.example', 'Y@FAR.EXAMPLE', 'cases@example.org', 'Alice@example.org', 'alice@example.org']);
+    await app.route(id);
+    const rows = (await recipients(db.pool, id)).map((x) => [x.address, x.status]);
+    expect(rows).toEqual([
+      ['Y@far.example', 'relay'],
+      ['y@far.example', 'relay'],
+      ['cases@example.org', 'expanded'],
+      ['Alice@example.org', 'delivered'],
+      ['alice@example.org', 'delivered'],
+      // Alias targets: the resolver writes their domain in lower case.
+      ['Ext@remote.test', 'relay'],
+      ['ext@remote.test', 'relay'],
+      ['EXT@remote.test', 'relay'],
+    ]);
+    expect(await copies(db.pool, id)).toEqual(['alice@example.org']);
+  });
+
   it('a missing message is a permanent error; a database outage is a temporary one', async () => {
     const err = await app.route('01890000-0000-7000-8000-000000000000').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CodedError);
