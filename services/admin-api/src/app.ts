@@ -38,7 +38,7 @@ export interface AdminApp extends App {
   /** Publishes pending trace events to the stream now (tests). */
   publishEvents(): Promise<void>;
   /** One retention pass now (tests); null when another replica holds the lock. */
-  prune(): Promise<{ events: number; deliveries: number } | null>;
+  prune(): Promise<{ messages: number; events: number; deliveries: number } | null>;
 }
 
 export function createApp(deps: Deps): AdminApp {
@@ -54,7 +54,7 @@ export function createApp(deps: Deps): AdminApp {
   const fastRedis = deps.redis.duplicate({ maxRetriesPerRequest: 0, enableOfflineQueue: false });
   fastRedis.on('error', () => {}); // reported by readiness and by the callers' own warnings
   const publisher = createEventPublisher({ pool: deps.pool, redis: fastRedis, prefix, intervalMs: config.EVENTS_PUBLISH_INTERVAL_MS, maxLen: config.EVENTS_STREAM_MAXLEN, logger });
-  const housekeeping = createHousekeeping({ pool: deps.pool, logger, intervalMs: config.HOUSEKEEPING_INTERVAL_MS, eventsDays: config.EVENTS_RETENTION_DAYS, deliveriesDays: config.WEBHOOK_DELIVERY_RETENTION_DAYS });
+  const housekeeping = createHousekeeping({ pool: deps.pool, logger, intervalMs: config.HOUSEKEEPING_INTERVAL_MS, eventsDays: config.EVENTS_RETENTION_DAYS, deliveriesDays: config.WEBHOOK_DELIVERY_RETENTION_DAYS, messagesDays: config.MESSAGE_RETENTION_DAYS });
   // XREADGROUP BLOCK holds a connection; it gets its own so API requests never wait behind it.
   let streamRedis: Redis | undefined;
   let dispatcher: ReturnType<typeof createWebhookDispatcher> | undefined;

@@ -7,7 +7,6 @@ import type { Redis } from 'ioredis';
 import type { Worker } from 'bullmq';
 import type { Config } from './config.ts';
 import { isPermanent } from './errors.ts';
-import { createJanitor, type Janitor } from './jobs/janitor.ts';
 import { createReconciler, type Reconciler } from './jobs/reconciler.ts';
 import { createRouteMessageHandler, type RouteResult } from './jobs/route-message.ts';
 import { createMetrics, type RoutingMetrics } from './metrics.ts';
@@ -29,7 +28,6 @@ export interface RoutingApp {
   /** The handler without BullMQ around it (tests run it directly, twice, concurrently). */
   route(messageId: string): Promise<RouteResult>;
   reconciler: Reconciler;
-  janitor: Janitor;
   metrics: RoutingMetrics;
   readonly worker: Worker | undefined;
 }
@@ -61,15 +59,6 @@ export function createApp(deps: RoutingDeps): RoutingApp {
     graceMs: config.RECONCILE_GRACE_MS,
     batch: config.RECONCILE_BATCH,
   });
-  const janitor = createJanitor({
-    pool,
-    logger,
-    metrics,
-    intervalMs: config.JANITOR_INTERVAL_MS,
-    messageRetentionMs: config.MESSAGE_RETENTION_MS,
-    eventRetentionMs: config.EVENT_RETENTION_MS,
-    batch: config.JANITOR_BATCH,
-  });
   let worker: Worker | undefined;
   let lastWorkerError = 0;
 
@@ -97,7 +86,6 @@ export function createApp(deps: RoutingDeps): RoutingApp {
   return {
     route: (messageId) => handler({ messageId }),
     reconciler,
-    janitor,
     metrics,
     get worker() {
       return worker;
@@ -127,10 +115,9 @@ export function createApp(deps: RoutingDeps): RoutingApp {
       });
       await worker.waitUntilReady();
       reconciler.start();
-      janitor.start();
     },
     async stop() {
-      await Promise.all([reconciler.stop(), janitor.stop()]);
+      await reconciler.stop();
       // close() without force waits for the jobs in flight to finish.
       await worker?.close();
       await Promise.all([route.close(), relay.close()]);

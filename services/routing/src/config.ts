@@ -20,10 +20,6 @@ export const configSchema = z.object({
   RECONCILE_INTERVAL_MS: int(30_000, 50, 3_600_000, 'how often the reconciler looks in PostgreSQL for unfinished work whose job is missing'),
   RECONCILE_GRACE_MS: int(60_000, 0, 86_400_000, 'age a queued/relay recipient must reach before the reconciler re-enqueues its job (leaves time for the normal path)'),
   RECONCILE_BATCH: int(500, 1, 100_000, 'rows per reconciler scan page; bounds memory on a big backlog'),
-  MESSAGE_RETENTION_MS: int(7 * 86_400_000, 0, 3_650 * 86_400_000, 'finished messages (in no mailbox, every recipient final, DSNs sent) are deleted this long after they were received; 0 keeps them forever'),
-  EVENT_RETENTION_MS: int(30 * 86_400_000, 0, 3_650 * 86_400_000, 'trace events are deleted this long after they happened (published ones once published); 0 keeps them forever'),
-  JANITOR_INTERVAL_MS: int(600_000, 50, 86_400_000, 'how often the janitor deletes expired messages and trace events'),
-  JANITOR_BATCH: int(1000, 1, 100_000, 'rows the janitor deletes per transaction'),
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -11,7 +11,6 @@ export interface RoutingMetrics {
   jobSeconds: Histogram;
   reconcileRequeued: Counter<'queue' | 'action'>;
   reconcileRuns: Counter<'result'>;
-  janitorDeleted: Counter<'kind'>;
 }
 
 export function createMetrics(registry: Registry): RoutingMetrics {
@@ -44,12 +43,6 @@ export function createMetrics(registry: Registry): RoutingMetrics {
       name: 'hopmail_routing_reconcile_runs_total',
       help: 'reconciler passes, by result (scanned, skipped: another replica held the lock, failed)',
       labelNames: ['result'],
-      registers: [registry],
-    }),
-    janitorDeleted: new prom.Counter({
-      name: 'hopmail_routing_janitor_deleted_total',
-      help: 'rows the janitor deleted after their retention, by kind (messages, events)',
-      labelNames: ['kind'],
       registers: [registry],
     }),
   };

@@ -25,10 +25,10 @@ test('trace events and finished webhook deliveries past retention are deleted; t
        ($1, 3, 'message.received', '{}', 'failed', now() - interval '1 day')`,
     [w.id],
   );
-  expect(await api.app.prune()).toEqual({ events: 1, deliveries: 1 });
+  expect(await api.app.prune()).toEqual({ messages: 0, events: 1, deliveries: 1 });
   const left = await api.db.pool.query<{ type: string }>('SELECT type FROM message_events WHERE message_id = $1', [M]);
   expect(left.rows.map((r) => r.type)).toEqual(['routed']);
   const d = await api.db.pool.query<{ event_id: number }>('SELECT event_id FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY event_id', [w.id]);
   expect(d.rows.map((r) => Number(r.event_id))).toEqual([2, 3]);
-  expect(await api.app.prune()).toEqual({ events: 0, deliveries: 0 });
+  expect(await api.app.prune()).toEqual({ messages: 0, events: 0, deliveries: 0 });
 });

@@ -1,5 +1,5 @@
-// What the reconciler and the janitor share: passes on a timer, never two at once, and a
-// PostgreSQL advisory lock so that one replica at a time runs a pass.
+// Passes on a timer, never two at once, and a PostgreSQL advisory lock so that one replica
+// at a time runs a pass (the reconciler).
 
 import type { Pool, PoolClient } from '@hopmail/db';
 
