@@ -4,6 +4,7 @@
 // retention in bounded batches, so no pass holds locks or bloats WAL for long. The audit log
 // is kept: pruning it is a policy decision.
 import type { Pool, PoolClient } from '@hopmail/db';
+import { PUBLISHED_TRACE_TYPES } from '@hopmail/events';
 import type { Logger } from '@hopmail/service-kit';
 
 const HOUSEKEEPING_LOCK = 0x686d686b; // "hmhk"
@@ -52,9 +53,15 @@ export function createHousekeeping(d: { pool: Pool; logger: Logger; intervalMs: 
           if (n < BATCH || stopped) break;
         }
         for (;;) {
+          // An event of a published type goes only once the stream publisher is past it (a
+          // publisher stopped for longer than the retention must not lose events unsent).
           const r = await c.query(
-            `DELETE FROM message_events WHERE id IN (SELECT id FROM message_events WHERE at < now() - make_interval(days => $1) LIMIT $2)`,
-            [d.eventsDays, BATCH],
+            `DELETE FROM message_events WHERE id IN (
+               SELECT e.id FROM message_events e, event_stream_cursor cur
+                WHERE e.at < now() - make_interval(days => $1)
+                  AND (e.type <> ALL($3::text[]) OR (e.txid, e.id) <= (cur.txid, cur.event_id))
+                LIMIT $2)`,
+            [d.eventsDays, BATCH, PUBLISHED_TRACE_TYPES],
           );
           out.events += r.rowCount ?? 0;
           if ((r.rowCount ?? 0) < BATCH || stopped) break;
