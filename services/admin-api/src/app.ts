@@ -78,6 +78,7 @@ export function createApp(deps: Deps): AdminApp {
         routeProducer,
         relayProducer,
         bulkBatch: config.QUEUE_BULK_BATCH,
+        webhookAllowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
         hasher: deps.hasher ?? argon2idHasher({ memoryKib: config.ARGON2_MEMORY_KIB, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM }),
       });
       if (config.WEBHOOK_DISPATCH) {
@@ -93,6 +94,7 @@ export function createApp(deps: Deps): AdminApp {
           concurrency: config.WEBHOOK_CONCURRENCY,
           retry: { minMs: config.WEBHOOK_RETRY_MIN_MS, maxMs: config.WEBHOOK_RETRY_MAX_MS, maxAttempts: config.WEBHOOK_MAX_ATTEMPTS },
           disableAfter: config.WEBHOOK_DISABLE_AFTER,
+          allowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
         });
         dispatcher.start();
       }

@@ -35,6 +35,7 @@ export const configSchema = z.object({
   WEBHOOK_DELIVERY_RETENTION_DAYS: int(7, 1, 3650, 'finished webhook deliveries older than this are deleted'),
   MESSAGE_RETENTION_DAYS: int(7, 0, 3650, 'finished messages (in no mailbox, every recipient final, DSNs sent) received longer ago than this are deleted with their recipients; 0 keeps them'),
   HOUSEKEEPING_INTERVAL_MS: int(3_600_000, 1000, 86_400_000, 'how often the retention pass runs'),
+  WEBHOOK_ALLOW_PRIVATE: bool(false, 'allow webhook URLs that are, or resolve to, loopback, private, link-local or other non-public addresses (a receiver inside your own network); off, an admin key cannot point the server at its own network (SSRF)'),
   WEBHOOK_DISABLE_AFTER: int(50, 1, 100_000, 'consecutive failed POSTs after which a webhook is disabled (re-enable with PATCH enabled=true)'),
 });
 

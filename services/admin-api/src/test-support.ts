@@ -39,6 +39,8 @@ export async function startTestApi(env: Record<string, string> = {}): Promise<Te
     HEALTH_PORT: '0',
     EVENTS_PUBLISH_INTERVAL_MS: '50',
     WEBHOOK_POLL_INTERVAL_MS: '50',
+    // Test receivers listen on 127.0.0.1; the SSRF filter has tests of its own.
+    WEBHOOK_ALLOW_PRIVATE: 'true',
     ...env,
   });
   const redis = createRedis(config.REDIS_URL);

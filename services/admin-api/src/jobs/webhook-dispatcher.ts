@@ -8,6 +8,7 @@ import { parseEntry, streamKey, type PublicEvent } from '@hopmail/events';
 import type { Logger } from '@hopmail/service-kit';
 import type { Redis } from 'ioredis';
 import type { ClaimedDelivery, WebhookStore } from '../adapters/webhooks.ts';
+import { postWebhook } from '../adapters/webhook-post.ts';
 import { retryDelay, sign, SIGNATURE_HEADER } from '../policy/webhook.ts';
 
 export const WEBHOOK_GROUP = 'webhooks';
@@ -23,6 +24,8 @@ export interface DispatcherOptions {
   concurrency: number;
   retry: { minMs: number; maxMs: number; maxAttempts: number };
   disableAfter: number;
+  /** Allow loopback, private and other non-public destinations (policy/destination.ts). */
+  allowPrivate: boolean;
 }
 
 type Entries = [string, string[]][];
@@ -93,11 +96,9 @@ export function createWebhookDispatcher(o: DispatcherOptions) {
     let status: number | null = null;
     let error = '';
     try {
-      const res = await fetch(d.url, {
-        method: 'POST',
-        redirect: 'manual',
-        signal: AbortSignal.timeout(o.timeoutMs),
-        headers: {
+      status = await postWebhook(
+        d.url,
+        {
           'content-type': 'application/json',
           'user-agent': 'Hopmail-Webhooks/1',
           'hopmail-event-id': d.payload.id,
@@ -105,9 +106,8 @@ export function createWebhookDispatcher(o: DispatcherOptions) {
           [SIGNATURE_HEADER]: sign(d.secret, body, Math.floor(Date.now() / 1000)),
         },
         body,
-      });
-      status = res.status;
-      await res.body?.cancel().catch(() => {});
+        { timeoutMs: o.timeoutMs, allowPrivate: o.allowPrivate },
+      );
       if (status >= 200 && status < 300) {
         await o.store.succeeded(d, status);
         return;

@@ -38,6 +38,8 @@ export interface RouteDeps {
   routeProducer: Producer<'route-message'>;
   relayProducer: Producer<'deliver-remote'>;
   bulkBatch: number;
+  /** WEBHOOK_ALLOW_PRIVATE: webhook URLs may name non-public addresses. */
+  webhookAllowPrivate: boolean;
 }
 
 /** The value of a policy check, or a 400 naming the field. */

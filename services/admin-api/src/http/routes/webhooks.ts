@@ -5,6 +5,7 @@ import { newSecret } from '../../adapters/webhooks.ts';
 import { bodyErrors, errors, noContent, page, text, timestamp } from '../schemas.ts';
 import { noteAudit, pageArgs, pageOut, type RouteDeps } from './context.ts';
 import { uuid } from './messages.ts';
+import { isPublicAddress, literalAddress } from '../../policy/destination.ts';
 
 const tags = ['webhooks'];
 const events = { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', enum: PUBLIC_EVENT_TYPES } } as const;
@@ -57,7 +58,7 @@ const listQuery = {
   properties: { limit: { type: 'integer', minimum: 1, maximum: 500 }, cursor: { type: 'string', minLength: 1, maxLength: 2048, pattern: '^[A-Za-z0-9_-]+$' } },
 } as const;
 
-function checkUrl(u: string): string {
+function checkUrl(u: string, allowPrivate: boolean): string {
   let parsed: URL;
   try {
     parsed = new URL(u);
@@ -66,10 +67,15 @@ function checkUrl(u: string): string {
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw badRequest('body.url must be http or https');
   if (parsed.username || parsed.password) throw badRequest('body.url must not carry credentials; authenticate with the signature');
+  // A name is checked on every delivery, on the address it resolves to (policy/destination.ts).
+  const literal = literalAddress(parsed);
+  if (!allowPrivate && literal !== null && !isPublicAddress(literal)) {
+    throw badRequest(`body.url points at ${literal}, which is not a public address; set WEBHOOK_ALLOW_PRIVATE=true to allow receivers inside your own network`);
+  }
   return parsed.toString();
 }
 
-export function webhookRoutes(app: FastifyInstance, { webhooks, defaultLimit }: RouteDeps): void {
+export function webhookRoutes(app: FastifyInstance, { webhooks, defaultLimit, webhookAllowPrivate }: RouteDeps): void {
   app.post<{ Body: { url: string; events: string[]; secret?: string; description?: string } }>(
     '/v1/webhooks',
     {
@@ -89,7 +95,7 @@ export function webhookRoutes(app: FastifyInstance, { webhooks, defaultLimit }: 
     },
     async (req, reply) => {
       const s = req.body.secret ?? newSecret();
-      const row = await webhooks.create({ url: checkUrl(req.body.url), events: req.body.events, secret: s, description: req.body.description ?? '' });
+      const row = await webhooks.create({ url: checkUrl(req.body.url, webhookAllowPrivate), events: req.body.events, secret: s, description: req.body.description ?? '' });
       noteAudit(req, `webhook:${row.id}`);
       req.log.info({ event: 'webhook.created', webhookId: row.id, events: row.events }, 'webhook created');
       return reply.code(201).send({ ...row, secret: s });
@@ -126,7 +132,7 @@ export function webhookRoutes(app: FastifyInstance, { webhooks, defaultLimit }: 
     },
     async (req) => {
       const b = req.body;
-      const row = await webhooks.update(req.params.id.toLowerCase(), { ...b, url: b.url === undefined ? undefined : checkUrl(b.url) });
+      const row = await webhooks.update(req.params.id.toLowerCase(), { ...b, url: b.url === undefined ? undefined : checkUrl(b.url, webhookAllowPrivate) });
       if (!row) throw notFound(`webhook ${req.params.id} does not exist`);
       return row;
     },
