@@ -144,10 +144,9 @@ export class Store {
 
   async getMailbox(address: string): Promise<MailboxDetail | null> {
     const r = await this.pool.query<MailboxDetail>(
-      `SELECT ${MAILBOX_COLS}, s.count AS "messageCount", s.size AS "sizeBytes"
+      // Counters kept by mailbox_messages' triggers (migration 0009).
+      `SELECT ${MAILBOX_COLS}, m.message_count AS "messageCount", m.used_bytes AS "sizeBytes"
          FROM mailboxes m JOIN domains d ON d.id = m.domain_id
-         CROSS JOIN LATERAL (SELECT count(*) AS count, coalesce(sum(mm.size), 0)::bigint AS size
-                               FROM mailbox_messages mm WHERE mm.mailbox_id = m.id) s
         WHERE lower(m.address) = lower($1)`,
       [address],
     );

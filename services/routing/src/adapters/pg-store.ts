@@ -49,17 +49,17 @@ export async function loadQueuedMany(pool: Pool, messageIds: readonly string[]):
 /**
  * Quota state of the limited mailboxes, inside the delivery transaction. They are locked
  * FOR NO KEY UPDATE (in id order) so that two messages for the same mailbox cannot both
- * pass the check; unlimited mailboxes are never serialised.
+ * pass the check; the lock is held to the commit, past the usage trigger's own update.
  */
 async function quotaStates(c: PoolClient, limited: { id: number; quota_bytes: number }[], messageId: string, size: number, states: Map<number, MailboxState>): Promise<void> {
-  const ids = limited.map((m) => m.id);
-  await c.query('SELECT id FROM mailboxes WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE', [ids]);
-  const usage = await c.query<{ mailbox_id: number; used: number; has: boolean }>(
-    `SELECT mailbox_id, sum(size)::bigint AS used, bool_or(message_id = $2) AS has
-       FROM mailbox_messages WHERE mailbox_id = ANY($1::bigint[]) GROUP BY mailbox_id`,
-    [ids, messageId],
+  // used_bytes is kept by mailbox_messages' triggers (migration 0009): O(1) per mailbox,
+  // however many messages it holds.
+  const usage = await c.query<{ id: number; used: number; has: boolean }>(
+    `SELECT id, used_bytes AS used, EXISTS (SELECT 1 FROM mailbox_messages mm WHERE mm.mailbox_id = m.id AND mm.message_id = $2) AS has
+       FROM mailboxes m WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE`,
+    [limited.map((m) => m.id), messageId],
   );
-  const byId = new Map(usage.rows.map((u) => [u.mailbox_id, u]));
+  const byId = new Map(usage.rows.map((u) => [u.id, u]));
   for (const m of limited) {
     const u = byId.get(m.id);
     if (overQuota({ quotaBytes: m.quota_bytes, usedBytes: u?.used ?? 0, alreadyHas: u?.has ?? false }, size)) states.set(m.id, 'full');

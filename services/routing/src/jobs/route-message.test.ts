@@ -168,6 +168,22 @@ describe('route-message handler', () => {
     expect(await recipients(db.pool, first)).toMatchObject([{ status: 'delivered' }]);
   });
 
+  it('checks the quota against the usage counter, not by summing the mailbox (O(1) per delivery)', async () => {
+    await addMailbox(db.pool, 'counted@example.org', 10_000);
+    // The counter says nearly full although no row is there: the check must read the counter.
+    await db.pool.query(`UPDATE mailboxes SET used_bytes = 9990 WHERE address = 'counted@example.org'`);
+    const id = await newMessage(db.pool, ['counted@example.org']);
+    await app.route(id);
+    expect(await recipients(db.pool, id)).toMatchObject([{ status: 'bounced', last_reply: '552 5.2.2 <counted@example.org>: mailbox full' }]);
+    await db.pool.query(`UPDATE mailboxes SET used_bytes = 0 WHERE address = 'counted@example.org'`);
+    const next = await newMessage(db.pool, ['counted@example.org']);
+    await app.route(next);
+    expect(await copies(db.pool, next)).toEqual(['counted@example.org']);
+    const size = (await db.pool.query<{ size: number }>('SELECT size FROM messages WHERE id = $1', [next])).rows[0]!.size;
+    const usage = await db.pool.query(`SELECT used_bytes::int AS used, message_count AS n FROM mailboxes WHERE address = 'counted@example.org'`);
+    expect(usage.rows[0]).toEqual({ used: size, n: 1 });
+  });
+
   it('an alias with one full target delivers the others and bounces that target on its own row', async () => {
     const fill = await newMessage(db.pool, ['tiny@example.org'], { body: 'z'.repeat(900) });
     await app.route(fill);
