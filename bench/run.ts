@@ -1,7 +1,7 @@
 // `pnpm bench`: figures, not pass/fail. Runs the services as separate processes (as
 // `pnpm start` does) against a fresh database and Redis prefix, then prints:
 //   ingress throughput at 2 KiB and 100 KiB over N connections, the whole path to the
-//   mailbox, a sustained soak with each service's memory over its thirds (RSS, and the
+//   mailbox (also into a mailbox with a quota), a sustained soak with each service's memory over its thirds (RSS, and the
 //   V8 heap after GC from /metrics: flat means no leak), end-to-end latency p50/p99 at
 //   light load, and each service's peak memory.
 // Settings come from BENCH_* variables (printed with the results).
@@ -22,6 +22,7 @@ const settings = {
   largeSize: 100 * 1024,
   latencyCount: num('BENCH_LATENCY_MESSAGES', 200),
   soakSeconds: num('BENCH_SOAK_SECONDS', 60),
+  quotaCount: num('BENCH_QUOTA_MESSAGES', 10_000),
   only: (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean),
 };
 
@@ -64,6 +65,8 @@ async function benchCore() {
   await db.pool.query(`INSERT INTO domains (name) VALUES ('bench.test')`);
   const d = await db.pool.query(`SELECT id FROM domains WHERE name = 'bench.test'`);
   await db.pool.query(`INSERT INTO mailboxes (domain_id, local_part, address, password_hash) VALUES ($1, 'user', 'user@bench.test', 'x')`, [d.rows[0].id]);
+  // Hosting platforms give every mailbox a quota: that path (locks, usage counters) is measured too.
+  await db.pool.query(`INSERT INTO mailboxes (domain_id, local_part, address, password_hash, quota_bytes) VALUES ($1, 'quota', 'quota@bench.test', 'x', 1000000000000)`, [d.rows[0].id]);
 
   const procs: ServiceProcess[] = [];
   const healthPort = new Map<ServiceProcess, number>();
@@ -110,6 +113,14 @@ async function benchCore() {
     const pathSeconds = (performance.now() - t0) / 1000;
     base += r.sent;
     print(`ingress ${label}: ${count} messages over ${settings.connections} connections: ${acceptRate.toFixed(0)} msg/s accepted+committed (${r.failed} failed), ${((r.sent * size) / r.seconds / 1048576).toFixed(1)} MiB/s; whole path to mailbox ${(r.sent / pathSeconds).toFixed(0)} msg/s`);
+  }
+
+  if (settings.quotaCount > 0) {
+    const t0 = performance.now();
+    const r = await smtpLoad({ port, connections: settings.connections, count: settings.quotaCount, size: settings.smallSize, rcpt: 'quota@bench.test' });
+    await untilRouted(base + r.sent);
+    base += r.sent;
+    print(`mailbox with a quota, 2 KiB: ${settings.quotaCount} messages over ${settings.connections} connections: ${(r.sent / r.seconds).toFixed(0)} msg/s accepted+committed (${r.failed} failed); whole path to mailbox ${(r.sent / ((performance.now() - t0) / 1000)).toFixed(0)} msg/s`);
   }
 
   // Soak: the 2 KiB load sustained for BENCH_SOAK_SECONDS, memory sampled each second.

@@ -47,62 +47,73 @@ export async function loadQueuedMany(pool: Pool, messageIds: readonly string[]):
 }
 
 /**
- * Quota state of the limited mailboxes, inside the delivery transaction. They are locked
- * FOR NO KEY UPDATE (in id order) so that two messages for the same mailbox cannot both
- * pass the check; the lock is held to the commit, past the usage trigger's own update.
+ * The careful path, taken when a target mailbox has a quota or may have been deleted. Several
+ * messages go through one transaction (the jobs in flight share it, as on the fast path):
+ * BEGIN; the recipient rows locked FOR UPDATE (in id order), and only those still `queued`
+ * processed, so two jobs for the same message (a redelivered job, a reconciler re-add racing
+ * the original) cannot both act: the second waits, then finds nothing queued; the target
+ * mailboxes locked FOR KEY SHARE, which tells which still exist and keeps them from being
+ * deleted before the insert, and those with a quota FOR NO KEY UPDATE (in id order), so
+ * that no other transaction can fill them meanwhile; then the messages are decided in order,
+ * each one's copies counted against the quota before the next, and all written in one
+ * statement; COMMIT. Usage comes from the counters kept by mailbox_messages' triggers
+ * (migration 0009): O(1) per mailbox, however many messages it holds.
+ * Returns, per message, null when there was nothing left to do.
  */
-async function quotaStates(c: PoolClient, limited: { id: number; quota_bytes: number }[], messageId: string, size: number, states: Map<number, MailboxState>): Promise<void> {
-  // used_bytes is kept by mailbox_messages' triggers (migration 0009): O(1) per mailbox,
-  // however many messages it holds.
-  const usage = await c.query<{ id: number; used: number; has: boolean }>(
-    `SELECT id, used_bytes AS used, EXISTS (SELECT 1 FROM mailbox_messages mm WHERE mm.mailbox_id = m.id AND mm.message_id = $2) AS has
-       FROM mailboxes m WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE`,
-    [limited.map((m) => m.id), messageId],
-  );
-  const byId = new Map(usage.rows.map((u) => [u.id, u]));
-  for (const m of limited) {
-    const u = byId.get(m.id);
-    if (overQuota({ quotaBytes: m.quota_bytes, usedBytes: u?.used ?? 0, alreadyHas: u?.has ?? false }, size)) states.set(m.id, 'full');
-  }
+export async function commitRoutingMany(pool: Pool, items: readonly FastCommit[]): Promise<(Outcome | null)[]> {
+  const recipientIds = items.flatMap((it) => it.planned.map((p) => p.id));
+  const mailboxIds = [...new Set(items.flatMap((it) => targetMailboxIds(it.planned)))];
+  return withTransaction(pool, async (c) => {
+    // The status is read, not filtered on, in SQL: see loadQueuedMany.
+    const rows = await c.query<{ id: number; status: string }>('SELECT id, status FROM recipients WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE', [recipientIds]);
+    const still = new Set(rows.rows.filter((r) => r.status === 'queued').map((r) => r.id));
+    const boxes = await c.query<{ id: number; quota_bytes: number }>('SELECT id, quota_bytes FROM mailboxes WHERE id = ANY($1::bigint[]) ORDER BY id FOR KEY SHARE', [mailboxIds]);
+    const exists = new Set(boxes.rows.map((b) => b.id));
+    const quota = new Map(boxes.rows.filter((b) => b.quota_bytes > 0).map((b) => [b.id, b.quota_bytes]));
+    const used = new Map<number, number>();
+    const has = new Set<string>();
+    if (quota.size > 0) {
+      const limited = [...quota.keys()];
+      const usage = await c.query<{ id: number; used: number }>('SELECT id, used_bytes AS used FROM mailboxes WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE', [limited]);
+      for (const u of usage.rows) used.set(u.id, u.used);
+      const pairs = items.flatMap((it) => targetMailboxIds(it.planned).filter((id) => quota.has(id)).map((id) => [id, it.messageId] as const));
+      const held = await c.query<{ mailbox_id: number; message_id: string }>(
+        `SELECT mailbox_id, message_id::text AS message_id FROM mailbox_messages
+          WHERE (mailbox_id, message_id) IN (SELECT * FROM unnest($1::bigint[], $2::uuid[]))`,
+        [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
+      );
+      for (const h of held.rows) has.add(`${h.mailbox_id} ${h.message_id}`);
+    }
+
+    const results: (Outcome | null)[] = [];
+    const writes: MessageOutcome[] = [];
+    for (const it of items) {
+      const live = it.planned.filter((p) => still.has(p.id));
+      if (live.length === 0) {
+        results.push(null);
+        continue;
+      }
+      const alreadyHas = (id: number) => has.has(`${id} ${it.messageId}`);
+      const state = (id: number): MailboxState => {
+        if (!exists.has(id)) return 'gone';
+        const q = quota.get(id);
+        if (q === undefined) return 'ok';
+        return overQuota({ quotaBytes: q, usedBytes: used.get(id) ?? 0, alreadyHas: alreadyHas(id) }, it.size) ? 'full' : 'ok';
+      };
+      const outcome = decide(live, state, it.nullSender);
+      // The next message in this transaction sees this one's copies.
+      for (const row of outcome.mailboxRows) if (quota.has(row.mailboxId) && !alreadyHas(row.mailboxId)) used.set(row.mailboxId, (used.get(row.mailboxId) ?? 0) + it.size);
+      results.push(outcome);
+      writes.push({ messageId: it.messageId, size: it.size, outcome });
+    }
+    if (writes.length > 0) await writeOutcomes(c, writes);
+    return results;
+  });
 }
 
-/**
- * The careful path, taken when a target mailbox has a quota or may have been deleted: one
- * transaction (BEGIN, lock, [quota], write, COMMIT). The recipient rows are locked first (FOR UPDATE) and only those still `queued`
- * are processed, so two jobs for the same message (a redelivered job, a reconciler re-add
- * racing the original) cannot both act: the second waits, then finds nothing queued.
- * The target mailboxes are locked FOR KEY SHARE in the same statement, which tells which
- * still exist and keeps them from being deleted before the insert.
- * Returns null when there was nothing left to do.
- */
-export async function commitRouting(pool: Pool, messageId: string, size: number, planned: readonly PlannedRecipient[], nullSender: boolean): Promise<Outcome | null> {
-  const mailboxIds = targetMailboxIds(planned);
-  return withTransaction(pool, async (c) => {
-    const locked = await c.query<{ kind: 'r' | 'm'; id: number; quota_bytes: number | null }>(
-      `WITH r AS (SELECT id FROM recipients WHERE message_id = $1 AND status = 'queued' ORDER BY id FOR UPDATE),
-            m AS (SELECT id, quota_bytes FROM mailboxes WHERE id = ANY($2::bigint[]) ORDER BY id FOR KEY SHARE)
-       SELECT 'r' AS kind, id, NULL::bigint AS quota_bytes FROM r
-       UNION ALL SELECT 'm', id, quota_bytes FROM m`,
-      [messageId, mailboxIds],
-    );
-    const still = new Set<number>();
-    const states = new Map<number, MailboxState>();
-    const limited: { id: number; quota_bytes: number }[] = [];
-    for (const row of locked.rows) {
-      if (row.kind === 'r') still.add(row.id);
-      else {
-        states.set(row.id, 'ok');
-        if ((row.quota_bytes ?? 0) > 0) limited.push({ id: row.id, quota_bytes: row.quota_bytes! });
-      }
-    }
-    const live = planned.filter((p) => still.has(p.id));
-    if (live.length === 0) return null;
-    if (limited.length > 0) await quotaStates(c, limited, messageId, size, states);
-    const outcome = decide(live, (id) => states.get(id) ?? 'gone', nullSender);
-
-    await writeOutcomes(c, [{ messageId, size, outcome }]);
-    return outcome;
-  });
+/** commitRoutingMany for one message. */
+export async function commitRouting(pool: Pool, item: FastCommit): Promise<Outcome | null> {
+  return (await commitRoutingMany(pool, [item]))[0]!;
 }
 
 /** One message's routing decisions, as writeOutcomes takes them. */

@@ -273,6 +273,37 @@ describe('route-message handler', () => {
     }
   });
 
+  it('jobs in flight on the quota path share transactions, and the quota holds exactly across a batch', async () => {
+    let transactions = 0;
+    const counted = new Proxy(db.pool, {
+      get(target, key) {
+        if (key === 'connect') return () => (transactions++, target.connect());
+        const v = Reflect.get(target, key);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const batched = buildApp(counted, redis, env);
+    try {
+      await addMailbox(db.pool, 'quota10@example.org', 1);
+      const ids = await Promise.all(Array.from({ length: 30 }, () => newMessage(db.pool, ['quota10@example.org'], { body: 'q'.repeat(300) })));
+      const size = (await db.pool.query<{ size: number }>('SELECT size FROM messages WHERE id = $1', [ids[0]])).rows[0]!.size;
+      await db.pool.query(`UPDATE mailboxes SET quota_bytes = $1 WHERE address = 'quota10@example.org'`, [10 * size]);
+      transactions = 0;
+      await Promise.all(ids.map((id) => batched.route(id)));
+      // One transaction per message would be 30.
+      expect(transactions).toBeLessThan(15);
+      const st = await db.pool.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM recipients WHERE message_id = ANY($1) GROUP BY status ORDER BY status`, [ids]);
+      expect(st.rows).toEqual([
+        { status: 'bounced', n: 20 },
+        { status: 'delivered', n: 10 },
+      ]);
+      const usage = await db.pool.query(`SELECT used_bytes::int AS used, message_count AS n FROM mailboxes WHERE address = 'quota10@example.org'`);
+      expect(usage.rows[0]).toEqual({ used: 10 * size, n: 10 });
+    } finally {
+      await batched.stop();
+    }
+  });
+
   it('concurrent messages cannot squeeze past a quota together', async () => {
     await addMailbox(db.pool, 'race@example.org', 2000);
     const ids = await Promise.all(Array.from({ length: 8 }, (_, i) => newMessage(db.pool, ['race@example.org'], { body: String(i).repeat(400) })));

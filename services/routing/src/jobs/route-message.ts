@@ -5,7 +5,7 @@ import { createBatcher, type Pool } from '@hopmail/db';
 import { resolveRecipient, type Directory, type ResolveOptions } from '@hopmail/mail';
 import type { Job, Payload, Producer } from '@hopmail/queue';
 import type { Logger } from '@hopmail/service-kit';
-import { commitFast, commitFastMany, commitRouting, dueRelayDomains, loadQueued, loadQueuedMany, QuotaCache, type FastCommit } from '../adapters/pg-store.ts';
+import { commitFast, commitFastMany, commitRouting, commitRoutingMany, dueRelayDomains, loadQueued, loadQueuedMany, QuotaCache, type FastCommit } from '../adapters/pg-store.ts';
 import { RoutingError } from '../errors.ts';
 import type { RoutingMetrics } from '../metrics.ts';
 import { planRecipient, targetMailboxIds, type Outcome, type PlannedRecipient } from '../policy/route-policy.ts';
@@ -58,6 +58,12 @@ export function createRouteMessageHandler(deps: RouteMessageDeps): (payload: Pay
     (item) => commitFast(pool, item),
     { maxInFlight: BATCHES_IN_FLIGHT, key: (item) => item.messageId },
   );
+  // The careful path (quotas, a mailbox gone) is batched the same way: one transaction.
+  const writeCarefully = createBatcher<FastCommit, Outcome | null>(
+    (items) => commitRoutingMany(pool, items),
+    (item) => commitRouting(pool, item),
+    { maxInFlight: BATCHES_IN_FLIGHT, key: (item) => item.messageId },
+  );
 
   return async ({ messageId }, job) => {
     const log = logger.child({ jobId: job?.id, msgId: messageId, queue: 'route-message' });
@@ -74,8 +80,9 @@ export function createRouteMessageHandler(deps: RouteMessageDeps): (payload: Pay
       const nullSender = message.mailFrom === '';
       // One statement when no target mailbox has a quota (the common case); otherwise, or
       // when a mailbox vanished, the locking transaction that checks quota and existence.
-      const fast = (await quotas.allUnlimited(targetMailboxIds(planned))) ? await write({ messageId, size: message.size, planned, nullSender }) : 'conflict';
-      outcome = fast === 'conflict' ? await commitRouting(pool, messageId, message.size, planned, nullSender) : fast;
+      const item: FastCommit = { messageId, size: message.size, planned, nullSender };
+      const fast = (await quotas.allUnlimited(targetMailboxIds(planned))) ? await write(item) : 'conflict';
+      outcome = fast === 'conflict' ? await writeCarefully(item) : fast;
       if (outcome) record(outcome, planned, log, metrics);
     }
 
