@@ -6,7 +6,7 @@ import { baseUrls, createTestDatabase, redisPrefix, startTcpProxy, waitFor, type
 import type { Redis } from 'ioredis';
 import type { RoutingApp } from '../app.ts';
 import { CodedError } from '@hopmail/service-kit';
-import { addAlias, addDomain, addMailbox, buildApp, copies, newMessage, recipients, redisFor } from '../test/fixtures.ts';
+import { addAlias, addDomain, addMailbox, buildApp, copies, countCalls, newMessage, recipients, redisFor } from '../test/fixtures.ts';
 
 let db: TestDatabase;
 let redis: Redis;
@@ -230,25 +230,18 @@ describe('route-message handler', () => {
   });
 
   it('jobs in flight share statements; a mailbox deleted mid-batch bounces alone; a message twice in flight is one copy', async () => {
-    let statements = 0;
-    const counted = new Proxy(db.pool, {
-      get(target, key) {
-        if (key === 'query') return (...args: Parameters<typeof target.query>) => (statements++, target.query(...args));
-        const v = Reflect.get(target, key);
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
-    });
-    const batched = buildApp(counted, redis, { ...env, DIRECTORY_CACHE_MS: '60000' });
+    const counted = countCalls(db.pool, 'query');
+    const batched = buildApp(counted.pool, redis, { ...env, DIRECTORY_CACHE_MS: '60000' });
     try {
       await addMailbox(db.pool, 'doomed@example.org');
       const warm = await newMessage(db.pool, ['doomed@example.org', 'alice@example.org', 'bob@example.org']);
       await batched.route(warm);
       await db.pool.query(`DELETE FROM mailboxes WHERE address = 'doomed@example.org'`);
       const many = await Promise.all(Array.from({ length: 60 }, (_, i) => newMessage(db.pool, [i % 2 ? 'alice@example.org' : 'bob@example.org'])));
-      statements = 0;
+      counted.reset();
       await Promise.all([...many, many[0]!, many[1]!].map((id) => batched.route(id)));
       // Alone, 62 jobs are at least 124 statements (a read and a write each).
-      expect(statements).toBeLessThan(30);
+      expect(counted.calls()).toBeLessThan(30);
       // A batch that fails (here: the foreign key to the deleted mailbox) is run again
       // message by message: only the message for the deleted mailbox bounces.
       const more = await Promise.all(Array.from({ length: 10 }, () => newMessage(db.pool, ['alice@example.org'])));
@@ -274,24 +267,17 @@ describe('route-message handler', () => {
   });
 
   it('jobs in flight on the quota path share transactions, and the quota holds exactly across a batch', async () => {
-    let transactions = 0;
-    const counted = new Proxy(db.pool, {
-      get(target, key) {
-        if (key === 'connect') return () => (transactions++, target.connect());
-        const v = Reflect.get(target, key);
-        return typeof v === 'function' ? v.bind(target) : v;
-      },
-    });
-    const batched = buildApp(counted, redis, env);
+    const counted = countCalls(db.pool, 'connect');
+    const batched = buildApp(counted.pool, redis, env);
     try {
       await addMailbox(db.pool, 'quota10@example.org', 1);
       const ids = await Promise.all(Array.from({ length: 30 }, () => newMessage(db.pool, ['quota10@example.org'], { body: 'q'.repeat(300) })));
       const size = (await db.pool.query<{ size: number }>('SELECT size FROM messages WHERE id = $1', [ids[0]])).rows[0]!.size;
       await db.pool.query(`UPDATE mailboxes SET quota_bytes = $1 WHERE address = 'quota10@example.org'`, [10 * size]);
-      transactions = 0;
+      counted.reset();
       await Promise.all(ids.map((id) => batched.route(id)));
       // One transaction per message would be 30.
-      expect(transactions).toBeLessThan(15);
+      expect(counted.calls()).toBeLessThan(15);
       const st = await db.pool.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM recipients WHERE message_id = ANY($1) GROUP BY status ORDER BY status`, [ids]);
       expect(st.rows).toEqual([
         { status: 'bounced', n: 20 },

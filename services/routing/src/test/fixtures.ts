@@ -18,6 +18,23 @@ export function buildApp(pool: Pool, redis: Redis, env: Record<string, string>):
   return createApp({ config, logger: createLogger('routing', config.LOG_LEVEL), registry: new prom.Registry(), pool, redis });
 }
 
+/**
+ * The pool with its `query` (statements) or `connect` (transactions) calls counted: how many
+ * round trips a path costs. The database behind it is the real one.
+ */
+export function countCalls(pool: Pool, method: 'query' | 'connect'): { pool: Pool; calls(): number; reset(): void } {
+  let n = 0;
+  const counted = new Proxy(pool, {
+    get(target, key) {
+      const v = Reflect.get(target, key);
+      if (typeof v !== 'function') return v;
+      if (key === method) return (...args: unknown[]) => (n++, (v as (...a: unknown[]) => unknown).apply(target, args));
+      return v.bind(target);
+    },
+  });
+  return { pool: counted, calls: () => n, reset: () => (n = 0) };
+}
+
 export function redisFor(url: string): Redis {
   return createRedis(url);
 }
