@@ -99,7 +99,7 @@ function launch(s: Supervised) {
   });
 }
 
-let exitCode = 0;
+const exitCode = 0;
 function maybeDone() {
   if (services.every((s) => !s.child)) {
     log('start.stopped', 'all services stopped');

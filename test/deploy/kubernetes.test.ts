@@ -17,11 +17,9 @@ import {
   serviceNames,
   splitImage,
   validateObject,
-  type K8sObject,
   type Schema,
 } from './lib.ts';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 type Any = any;
 
 const overlays = readdirSync(join(root, 'deploy', 'overlays')).sort();

@@ -7,7 +7,7 @@ import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { RCODE, TcpFrameReader, canonicalName, decodeMessage, encodeQuery, frameTcp, typeName, type DnsMessage, type DnsQuestion } from '@hopmail/dns-wire';
 import type { Logger } from '@hopmail/service-kit';
-import { EVENT, UpstreamError, type UpstreamFailure } from '../errors.ts';
+import { EVENT, UpstreamError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import { formatUpstream, type Upstream } from '../policy/upstreams.ts';
 

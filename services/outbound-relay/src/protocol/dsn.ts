@@ -37,7 +37,8 @@ export function rfc5322Date(d: Date): string {
   return d.toUTCString().replace(/GMT$/, '+0000');
 }
 
-const nonAscii = (s: string) => /[^\x00-\x7f]/.test(s);
+// Any UTF-16 code unit above 0x7f (surrogates included): not ASCII.
+const nonAscii = (s: string) => /[\u0080-\uffff]/.test(s);
 
 /** RFC 3464 §2.3.2 address-type; utf-8 for internationalised addresses (RFC 6533 §3). */
 function typedAddress(a: string): string {

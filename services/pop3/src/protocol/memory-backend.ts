@@ -42,6 +42,8 @@ export class MemoryBackend implements Backend {
     const snapshot = [...box];
     const messages: DropMessage[] = snapshot.map((m) => ({ uidl: m.uidl, size: m.raw.length }));
     let released = false;
+    // The object literal's generator methods below need the backend, not the literal.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
     const drop: Maildrop = {
       messages,

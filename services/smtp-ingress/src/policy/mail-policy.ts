@@ -11,7 +11,8 @@ export interface MailInput {
   authenticated?: boolean;
 }
 
-const NON_ASCII = /[^\x00-\x7f]/;
+// Any UTF-16 code unit above 0x7f (surrogates included): not ASCII.
+const NON_ASCII = /[\u0080-\uffff]/;
 
 /** MAIL FROM: syntax only. smtp-server already answered 501 5.1.7 to what it could not parse. */
 export function mailPolicy(i: MailInput): Verdict {

@@ -1,7 +1,8 @@
 import type { Resolution } from '@hopmail/mail';
 import { ACCEPT, reject, type Verdict } from './verdict.ts';
 
-const NON_ASCII = /[^\x00-\x7f]/;
+// Any UTF-16 code unit above 0x7f (surrogates included): not ASCII.
+const NON_ASCII = /[\u0080-\uffff]/;
 
 export interface RcptSyntaxInput {
   address: string;
