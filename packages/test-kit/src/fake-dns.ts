@@ -9,6 +9,7 @@
 // UDP answers larger than the client's size (512, or its EDNS size) come back with TC set.
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
+import { listenUdpAndTcp } from '@hopmail/service-kit';
 import {
   CLASS,
   RCODE,
@@ -261,7 +262,7 @@ export async function startFakeDns(options: FakeDnsOptions): Promise<FakeDns> {
   };
 
   const family = host.includes(':') ? 'udp6' : 'udp4';
-  const open = async (wanted: number): Promise<{ udp: UdpSocket; tcp: Server; port: number }> => {
+  const make = (): { udp: UdpSocket; tcp: Server } => {
     const udp = createSocket({ type: family });
     udp.on('message', (msg, rinfo) => {
       const { reply, delayMs } = handle(msg, 'udp');
@@ -279,45 +280,10 @@ export async function startFakeDns(options: FakeDnsOptions): Promise<FakeDns> {
       sock.on('error', () => {});
       sock.on('close', () => sockets.delete(sock));
     });
-    try {
-      await new Promise<void>((resolve, reject) => {
-        udp.once('error', reject);
-        udp.bind(wanted, host, () => {
-          udp.off('error', reject);
-          resolve();
-        });
-      });
-      const bound = udp.address().port;
-      await new Promise<void>((resolve, reject) => {
-        tcp.once('error', reject);
-        tcp.listen(bound, host, () => {
-          tcp.off('error', reject);
-          resolve();
-        });
-      });
-      udp.on('error', () => {});
-      return { udp, tcp, port: bound };
-    } catch (err) {
-      try {
-        udp.close();
-      } catch {
-        /* never bound */
-      }
-      tcp.close();
-      throw err;
-    }
+    return { udp, tcp };
   };
-
-  // Port 0: UDP picks a number and TCP must get the same one; retry if that TCP port is taken.
-  let opened: { udp: UdpSocket; tcp: Server; port: number } | undefined;
-  for (let attempt = 0; !opened; attempt++) {
-    try {
-      opened = await open(options.port ?? 0);
-    } catch (err) {
-      if (options.port || attempt >= 20) throw err;
-    }
-  }
-  const { udp, tcp, port } = opened;
+  const { udp, tcp, port } = await listenUdpAndTcp(make, host, options.port ?? 0);
+  udp.on('error', () => {});
 
   return {
     host,

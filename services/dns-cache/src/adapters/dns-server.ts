@@ -3,7 +3,7 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import { TcpFrameReader, frameTcp } from '@hopmail/dns-wire';
-import type { Logger } from '@hopmail/service-kit';
+import { listenUdpAndTcp, type Logger } from '@hopmail/service-kit';
 import { EVENT } from '../errors.ts';
 
 export type Transport = 'udp' | 'tcp';
@@ -28,7 +28,7 @@ export async function startDnsListeners(o: { host: string; port: number; handle:
   };
 
   const family = o.host.includes(':') ? 'udp6' : 'udp4';
-  const open = async (wanted: number): Promise<{ udp: UdpSocket; tcp: Server; port: number }> => {
+  const make = (): { udp: UdpSocket; tcp: Server } => {
     const udp = createSocket({ type: family });
     udp.on('message', (msg, rinfo) => {
       if (closing) return;
@@ -76,45 +76,10 @@ export async function startDnsListeners(o: { host: string; port: number; handle:
       sock.on('close', () => connections.delete(sock));
     });
     tcp.on('error', (err) => logger.error({ event: EVENT.socketError, err: err.message }, 'TCP listener error'));
-    try {
-      await new Promise<void>((resolve, reject) => {
-        udp.once('error', reject);
-        udp.bind(wanted, o.host, () => {
-          udp.off('error', reject);
-          resolve();
-        });
-      });
-      const bound = udp.address().port;
-      await new Promise<void>((resolve, reject) => {
-        tcp.once('error', reject);
-        tcp.listen(bound, o.host, () => {
-          tcp.off('error', reject);
-          resolve();
-        });
-      });
-      udp.on('error', (err) => logger.error({ event: EVENT.socketError, err: err.message }, 'UDP socket error'));
-      return { udp, tcp, port: bound };
-    } catch (err) {
-      try {
-        udp.close();
-      } catch {
-        /* never bound */
-      }
-      tcp.close();
-      throw err;
-    }
+    return { udp, tcp };
   };
-
-  // Port 0: UDP picks, TCP must take the same number; retry when it is taken.
-  let opened: Awaited<ReturnType<typeof open>> | undefined;
-  for (let attempt = 0; !opened; attempt++) {
-    try {
-      opened = await open(o.port);
-    } catch (err) {
-      if (o.port !== 0 || attempt >= 20) throw err;
-    }
-  }
-  const { udp, tcp, port } = opened;
+  const { udp, tcp, port } = await listenUdpAndTcp(make, o.host, o.port);
+  udp.on('error', (err) => logger.error({ event: EVENT.socketError, err: err.message }, 'UDP socket error'));
 
   return {
     port,
