@@ -6,7 +6,7 @@
 #   outbound-relay, dns-cache, pop3, admin-api, migrate)
 #
 # Each final stage's CMD is the command `pnpm start` runs for that service
-# (scripts/services.ts), on the compiled tree `pnpm build` makes; test/deploy checks that
+# (packages/service-kit/src/services.ts), on the compiled tree `pnpm build` makes; test/deploy checks that
 # they agree. CMDs are exec form, so SIGTERM reaches Node itself, whose service kit shuts
 # down in order within SHUTDOWN_TIMEOUT_MS. Every process listens on unprivileged ports
 # (2525, 1110, 5353, 8080, 91xx); 25/110/53 are mapped by compose or the Kubernetes Service,

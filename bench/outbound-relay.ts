@@ -5,7 +5,8 @@
 import { pathToFileURL } from 'node:url';
 import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
-import { createProducer, createRedis } from '@hopmail/queue';
+import { createProducer } from '@hopmail/queue';
+import { queueRedis } from '@hopmail/service-kit';
 import { baseUrls, createTestDatabase, freePort, redisPrefix, startFakeDns, startServiceProcess } from '@hopmail/test-kit';
 import { startFakeMx } from '../services/outbound-relay/src/test-mx.ts';
 
@@ -48,7 +49,7 @@ export async function benchOutboundRelay(opts: BenchOutboundRelayOptions = {}): 
       ...Array.from({ length: domains }, (_, i) => ({ name: `d${i}.bench.test`, type: 'MX' as const, data: { preference: 10, exchange: 'mx.bench.test' } })),
     ],
   });
-  const redis = createRedis(baseUrls().redisUrl);
+  const redis = queueRedis(baseUrls().redisUrl);
   const producer = createProducer('deliver-remote', redis, prefix);
   const relay = startServiceProcess('outbound-relay', {
     LOG_LEVEL: 'info', // start.done, which startServiceProcess waits for, is an info line

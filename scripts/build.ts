@@ -1,6 +1,6 @@
 // `pnpm build`: the compiled tree the images ship, in dist/ (or the directory given as the
 // first argument). It has the repository's layout with .js files in place of .ts, so every
-// start command in scripts/services.ts works in both trees:
+// start command in packages/service-kit/src/services.ts works in both trees:
 //
 //   dist/package.json, pnpm-workspace.yaml, pnpm-lock.yaml   (unchanged: `pnpm install --prod
 //                                                             --frozen-lockfile` works in dist/)

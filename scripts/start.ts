@@ -9,8 +9,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '@hopmail/config';
 import { ensureDatabase, migrate } from '@hopmail/db';
-import { ensureDevCertificate } from '../packages/tls/src/index.ts';
-import { serviceCommand, serviceEntry, supervisorConfigSchema } from './services.ts';
+import { ensureDevCertificate } from '@hopmail/tls';
+import { serviceCommand, serviceEntry, supervisorConfigSchema } from '@hopmail/service-kit';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 

@@ -1,7 +1,7 @@
 // What the images ship, run for real: `pnpm build` into a temporary directory, production
 // dependencies linked the way `pnpm install --prod` lays them out in the image, then the
 // compiled services, migrations and supervisor started with the commands of
-// scripts/services.ts. The Dockerfile runs exactly this tree (images.test.ts).
+// packages/service-kit/src/services.ts. The Dockerfile runs exactly this tree (images.test.ts).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseUrls, createTestDatabase, freePort, redisPrefix, uniqueName, waitFor, type TestDatabase } from '@hopmail/test-kit';
-import { migrateCommand, serviceCommand, superviseCommand } from '../../scripts/services.ts';
+import { migrateCommand, serviceCommand, superviseCommand } from '@hopmail/service-kit';
 import { root, serviceNames } from './lib.ts';
 
 const run = promisify(execFile);

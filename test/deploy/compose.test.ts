@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { migrateCommand, superviseCommand, supervisorConfigSchema } from '../../scripts/services.ts';
+import { migrateCommand, superviseCommand, supervisorConfigSchema } from '@hopmail/service-kit';
 import { effectiveConfig, interpolateDeep, listenerPortKeys, loadSchema, parseYamlDocs, requiredKeys, root, serviceNames, type Schema } from './lib.ts';
 
 interface ComposeService {

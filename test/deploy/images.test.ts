@@ -1,9 +1,9 @@
-// The Dockerfile's stages against the start-command table (scripts/services.ts) that
+// The Dockerfile's stages against the start-command table (packages/service-kit/src/services.ts) that
 // `pnpm start` uses, and against the service kit's health endpoint. No Docker needed.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { migrateCommand, serviceCommand, superviseCommand } from '../../scripts/services.ts';
+import { migrateCommand, serviceCommand, superviseCommand } from '@hopmail/service-kit';
 import { effectiveConfig, listenerPortKeys, loadSchema, root, serviceNames, type Schema } from './lib.ts';
 
 interface Stage {

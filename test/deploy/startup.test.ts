@@ -1,9 +1,10 @@
 // The issue's start-up rule for the Redis the queues live in: every service that connects to
-// Redis runs assertQueueRedis (@hopmail/queue) before it accepts work, so it refuses an
-// evicting Redis and warns when Redis persists nothing. The check itself is tested in
-// packages/queue/src/redis-policy.test.ts; this guards the wiring in each main.ts.
-// dns-cache is the one exception: Redis is only its shared cache (eviction loses nothing), and
-// it must start and answer while Redis is down, so it does not wait for Redis at all.
+// Redis for queues or limits declares it to runService (`needs.redis: 'queue' | 'fail-fast'`),
+// which runs assertQueueRedis before the service accepts work, so it refuses an evicting Redis
+// and warns when Redis persists nothing. The check itself is tested in
+// packages/service-kit/src/redis.test.ts and run.test.ts; this guards the declaration in each
+// main.ts. dns-cache is the one exception (`cache`): Redis is only its shared cache (eviction
+// loses nothing), and it must start and answer while Redis is down.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -15,15 +16,18 @@ const mains = serviceNames().map((name) => ({ name, source: readFileSync(join(ro
 
 describe('start-up checks in main.ts', () => {
   for (const { name, source } of mains) {
-    if (!source.includes('createRedis(')) continue;
-    const check = source.indexOf('assertQueueRedis(');
+    it(`${name}: main.ts is one runService call`, () => {
+      expect(source.match(/runService\(/g)?.length).toBe(1);
+      expect(source).not.toMatch(/process\.env|process\.exit|new Redis|createPool\(/);
+    });
+    const role = /redis:\s*'([a-z-]+)'/.exec(source)?.[1];
+    if (!role) continue;
     if (name in EXEMPT) {
-      it(`${name}: exempt (${EXEMPT[name]})`, () => expect(check).toBe(-1));
+      it(`${name}: exempt (${EXEMPT[name]})`, () => expect(role).toBe('cache'));
       continue;
     }
-    it(`${name}: main.ts runs assertQueueRedis before it accepts work`, () => {
-      expect(source).toMatch(/await assertQueueRedis\(/);
-      expect(check).toBeLessThan(source.indexOf('runService('));
+    it(`${name}: declares a Redis that runService checks before it accepts work`, () => {
+      expect(['queue', 'fail-fast']).toContain(role);
     });
   }
 });

@@ -100,20 +100,3 @@ export function describeConfig(schema: z.ZodObject): { key: string; default: unk
     return { key, default: parsed.success ? parsed.data : undefined, description: f.description ?? '' };
   });
 }
-
-/**
- * For main.ts: like loadConfig, but a bad configuration prints every problem (text on
- * stderr and one JSON log line on stdout) and exits 78 (EX_CONFIG) instead of a stack trace.
- */
-export function loadConfigOrExit<S extends z.ZodObject>(service: string, schema: S): z.output<S> {
-  try {
-    return loadConfig(service, schema);
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`${err.message}\n`);
-    process.stdout.write(
-      JSON.stringify({ level: 'fatal', time: new Date().toISOString(), service, event: 'config.invalid', problems: err.problems, msg: 'invalid configuration' }) + '\n',
-    );
-    process.exit(78);
-  }
-}

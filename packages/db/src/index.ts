@@ -4,3 +4,4 @@ export * from './directory.ts';
 export * from './messages.ts';
 export * from './group-commit.ts';
 export * from './batcher.ts';
+export * from './locks.ts';

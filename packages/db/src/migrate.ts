@@ -1,11 +1,10 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { LOCKS, withAdvisoryLock } from './locks.ts';
+import { withTransaction } from './pool.ts';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/', import.meta.url));
-
-// Any constant works; it only has to be the same in every replica.
-const MIGRATION_LOCK = 0x686f706d; // "hopm"
 
 /**
  * Creates the database named in `url` when it does not exist. Safe when several
@@ -45,35 +44,37 @@ export async function ensureDatabase(url: string): Promise<void> {
  * Returns the versions it applied.
  */
 export async function migrate(url: string, dir = MIGRATIONS_DIR): Promise<string[]> {
-  const client = new pg.Client({ connectionString: url, application_name: 'hopmail-migrate' });
-  await client.connect();
+  const pool = new pg.Pool({ connectionString: url, application_name: 'hopmail-migrate', max: 1 });
+  pool.on('error', () => {}); // the query that needed the connection reports it
   const applied: string[] = [];
   try {
-    await client.query('SET client_min_messages = warning');
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
-    await client.query(
-      'CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+    await withAdvisoryLock(
+      pool,
+      LOCKS.migrations,
+      async (client) => {
+        await client.query('SET client_min_messages = warning');
+        await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+        const done = new Set((await client.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
+        const files = (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
+        for (const file of files) {
+          const version = file.replace(/\.sql$/, '');
+          if (done.has(version)) continue;
+          const sql = await readFile(new URL(file, `file://${dir.endsWith('/') ? dir : dir + '/'}`), 'utf8');
+          try {
+            await withTransaction(client, async (tx) => {
+              await tx.query(sql);
+              await tx.query('INSERT INTO schema_migrations (version) VALUES ($1)', [version]);
+            });
+          } catch (err) {
+            throw new Error(`migration ${file} failed: ${(err as Error).message}`, { cause: err });
+          }
+          applied.push(version);
+        }
+      },
+      { wait: true },
     );
-    const done = new Set((await client.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version));
-    const files = (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
-    for (const file of files) {
-      const version = file.replace(/\.sql$/, '');
-      if (done.has(version)) continue;
-      const sql = await readFile(new URL(file, `file://${dir.endsWith('/') ? dir : dir + '/'}`), 'utf8');
-      try {
-        await client.query('BEGIN');
-        await client.query(sql);
-        await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [version]);
-        await client.query('COMMIT');
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw new Error(`migration ${file} failed: ${(err as Error).message}`, { cause: err });
-      }
-      applied.push(version);
-    }
   } finally {
-    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
-    await client.end();
+    await pool.end();
   }
   return applied;
 }

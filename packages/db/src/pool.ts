@@ -3,6 +3,9 @@ import pg from 'pg';
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
 
+/** What a transaction or a lock can run on: a pool (a connection is taken and released) or a client already held. */
+export type Queryable = pg.Pool | pg.PoolClient | pg.Client;
+
 // bigint columns (ids, sizes) fit comfortably in a JS number for this schema's lifetime;
 // returning numbers keeps JSON and arithmetic simple.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
@@ -15,20 +18,58 @@ export function createPool(connectionString: string, max = 10, applicationName =
   return pool;
 }
 
-/** Runs `fn` in a transaction, rolling back on any error. */
-export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
+/**
+ * The one BEGIN … COMMIT of the repository. With a pool, `fn` runs on a connection of its
+ * own that is released afterwards; with a client (one that holds a session advisory lock, a
+ * dedicated connection) on that client. Any error rolls back and is rethrown. `fn` may
+ * return `rollback(value)` to end the transaction without committing (nothing to do).
+ */
+export async function withTransaction<T>(db: Queryable, fn: (client: pg.PoolClient) => Promise<T | Rollback<T>>): Promise<T> {
+  if (!isPool(db)) return inTransaction(db as pg.PoolClient, fn);
+  const client = await db.connect();
+  let broken: Error | undefined;
   try {
-    await client.query('BEGIN');
-    const result = await fn(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
+    return await inTransaction(client, fn, (err) => (broken = err));
   } finally {
-    client.release();
+    // A connection whose ROLLBACK failed is in an unknown state: drop it rather than reuse it.
+    client.release(broken);
   }
+}
+
+// A client (pooled or not) has no pool counters.
+const isPool = (db: Queryable): db is pg.Pool => 'totalCount' in db;
+
+const ROLLBACK = Symbol('rollback');
+export interface Rollback<T> {
+  readonly [ROLLBACK]: true;
+  readonly value: T;
+}
+/** Returned from a withTransaction callback: roll back (nothing to commit) and resolve with `value`. */
+export function rollback<T>(value: T): Rollback<T> {
+  return { [ROLLBACK]: true, value };
+}
+const isRollback = <T>(x: unknown): x is Rollback<T> => typeof x === 'object' && x !== null && ROLLBACK in x;
+
+async function inTransaction<T>(client: pg.PoolClient, fn: (client: pg.PoolClient) => Promise<T | Rollback<T>>, onBroken?: (err: Error) => void): Promise<T> {
+  await client.query('BEGIN');
+  let result: T | Rollback<T>;
+  try {
+    result = await fn(client);
+  } catch (err) {
+    await client.query('ROLLBACK').catch((e: Error) => onBroken?.(e));
+    throw err;
+  }
+  if (isRollback<T>(result)) {
+    await client.query('ROLLBACK');
+    return result.value;
+  }
+  try {
+    await client.query('COMMIT');
+  } catch (err) {
+    onBroken?.(err as Error);
+    throw err;
+  }
+  return result;
 }
 
 export async function ping(pool: pg.Pool): Promise<void> {

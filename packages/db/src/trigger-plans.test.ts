@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newMessageId } from '@hopmail/mail';
 import { createTestDatabase, type TestDatabase } from '@hopmail/test-kit';
 import { insertMessage } from './messages.ts';
+import { withTransaction } from './pool.ts';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -40,11 +41,15 @@ describe('trace triggers on a table that grew after the connection planned', () 
       await db.pool.query(`
         WITH m AS (INSERT INTO messages (id, raw, size, mail_from) SELECT gen_random_uuid(), '\\x00', 1, 'a@b.test' FROM generate_series(1, 20000) RETURNING id)
         INSERT INTO recipients (message_id, address, domain) SELECT id, 'r@far.test', 'far.test' FROM m`);
-      // The backend's own counters (not yet flushed to pg_stat_user_tables), before and after.
+      // The backend's own counters for the current transaction, before and after, in one
+      // transaction: between two autocommit statements the backend may flush its pending
+      // counters to pg_stat_user_tables, which made the difference negative.
       const seqScans = async () => (await client.query<{ n: number }>(`SELECT seq_scan AS n FROM pg_stat_xact_user_tables WHERE relname = 'recipients'`)).rows[0]!.n;
-      const before = await seqScans();
-      await deliver();
-      const scans = (await seqScans()) - before;
+      const scans = await withTransaction(client, async () => {
+        const before = await seqScans();
+        await deliver();
+        return (await seqScans()) - before;
+      });
       expect(scans).toBe(0);
     } finally {
       client.release();

@@ -1,6 +1,6 @@
 // The outbox publisher against real PostgreSQL and Redis: commit-order safety, public types
 // only, at-least-once with stable ids, stream trimming, one publisher at a time.
-import { createRedis } from '@hopmail/queue';
+import { queueRedis } from '@hopmail/service-kit';
 import { baseUrls, createTestDatabase, redisPrefix, waitFor, type TestDatabase } from '@hopmail/test-kit';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -13,7 +13,7 @@ const M = '01900000-0000-7000-8000-00000000000';
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  redis = createRedis(baseUrls().redisUrl);
+  redis = queueRedis(baseUrls().redisUrl);
   prefix = redisPrefix();
 });
 afterAll(async () => {

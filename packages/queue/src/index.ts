@@ -1,30 +1,41 @@
 // The one queue contract (CONVENTIONS §5): names, payload schemas, producers, workers.
 // Payloads carry ids only. Job ids are deterministic so that re-adding is harmless.
-
+// The Redis connection a producer or worker takes is service-kit's queueRedis().
 import { Queue, UnrecoverableError, Worker, type Job, type JobsOptions, type WorkerOptions } from 'bullmq';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { z } from 'zod';
 
 export { UnrecoverableError, type Job };
 
 export const QUEUE = {
+  /** smtp-ingress (and DSNs) → routing: decide where each recipient of a committed message goes. */
   routeMessage: 'route-message',
+  /** routing / relay scheduler → outbound-relay: one try at one message's recipients at one domain. */
   deliverRemote: 'deliver-remote',
+  /** routing / outbound-relay → outbound-relay's DSN writer (Postfix's bounce(8)): report failures or delays to the sender. */
+  sendDsn: 'send-dsn',
 } as const;
+
 export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];
 
 const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
 
+/** Why a DSN is owed: recipients that failed for good (RFC 3464 Action: failed), or are late (Action: delayed). */
+export const DSN_REASONS = ['failed', 'delayed'] as const;
+export type DsnReason = (typeof DSN_REASONS)[number];
+
 export const payloadSchemas = {
   'route-message': z.object({ messageId: uuid }).strict(),
   'deliver-remote': z.object({ messageId: uuid, domain: z.string().min(1).max(255) }).strict(),
+  'send-dsn': z.object({ messageId: uuid, reason: z.enum(DSN_REASONS) }).strict(),
 } as const;
 
 export type Payload<N extends QueueName> = z.infer<(typeof payloadSchemas)[N]>;
 
 /**
  * BullMQ forbids ':' in custom ids (it is its key separator), so the relay id is
- * `<messageId>@<domain>` rather than DESIGN.md's `<messageId>:<domain>`.
+ * `<messageId>@<domain>` rather than DESIGN.md's `<messageId>:<domain>`, and a DSN's is
+ * `<messageId>/<reason>`.
  */
 export function jobIdFor<N extends QueueName>(name: N, payload: Payload<N>): string {
   switch (name) {
@@ -32,6 +43,8 @@ export function jobIdFor<N extends QueueName>(name: N, payload: Payload<N>): str
       return payload.messageId;
     case 'deliver-remote':
       return `${payload.messageId}@${(payload as Payload<'deliver-remote'>).domain.toLowerCase()}`;
+    case 'send-dsn':
+      return `${payload.messageId}/${(payload as Payload<'send-dsn'>).reason}`;
     default: {
       const never: never = name;
       throw new Error(`unknown queue ${String(never)}`);
@@ -40,38 +53,78 @@ export function jobIdFor<N extends QueueName>(name: N, payload: Payload<N>): str
 }
 
 const defaultJobOptions: Record<QueueName, JobsOptions> = {
-  // Completed jobs are removed so that a later re-add (reconciler, admin retry) is not a
-  // silent no-op against a stale completed id. Failed ones are kept for inspection.
+  // Completed jobs are removed so that a later re-add (reconciler, admin retry, a second
+  // bounce of the same message) is not a silent no-op against a stale completed id. Failed
+  // ones are kept for inspection.
   'route-message': { attempts: 8, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: true, removeOnFail: { age: 7 * 86400, count: 10_000 } },
   'deliver-remote': { attempts: 1, removeOnComplete: true, removeOnFail: { age: 7 * 86400, count: 10_000 } },
+  'send-dsn': { attempts: 8, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: true, removeOnFail: { age: 7 * 86400, count: 10_000 } },
 };
 
-export interface RedisConfig {
-  url: string;
-  prefix: string;
+export interface QueueStats {
+  name: QueueName;
+  waiting: number;
+  active: number;
+  delayed: number;
+  prioritized: number;
+  failed: number;
+  /** Age of the oldest waiting, prioritized, delayed or active job, seconds (0: none). */
+  oldestAgeSeconds: number;
 }
 
-/** ioredis connection suitable for BullMQ (workers need maxRetriesPerRequest: null). */
-export function createRedis(url: string, extra: RedisOptions = {}): Redis {
-  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false, ...extra });
-}
-
-export type Producer<N extends QueueName> = {
-  queue: Queue;
+export interface Producer<N extends QueueName> {
+  readonly name: N;
+  /** BullMQ's queue, for tests that inspect jobs; services use the methods below. */
+  readonly queue: Queue;
+  /** Adds one job (validated payload, deterministic id); returns the job id. */
   add(payload: Payload<N>, opts?: JobsOptions): Promise<string>;
+  /** Adds many jobs in one Redis round trip; returns their ids in order. */
+  addBulk(payloads: readonly Payload<N>[]): Promise<string[]>;
+  /** The job with this payload's id, if BullMQ has it (reconcilers, admin actions). */
+  getJob(payload: Payload<N>): Promise<Job | undefined>;
+  stats(): Promise<QueueStats>;
   close(): Promise<void>;
-};
+}
 
 export function createProducer<N extends QueueName>(name: N, connection: Redis, prefix: string): Producer<N> {
   const queue = new Queue(name, { connection, prefix, defaultJobOptions: defaultJobOptions[name] });
   queue.on('error', () => {}); // surfaced through readiness and the callers' own errors
+  const prepare = (payload: Payload<N>) => {
+    const data = payloadSchemas[name].parse(payload) as Payload<N>;
+    return { data, jobId: jobIdFor(name, data) };
+  };
   return {
+    name,
     queue,
     async add(payload, opts) {
-      const data = payloadSchemas[name].parse(payload);
-      const jobId = jobIdFor(name, data as Payload<N>);
+      const { data, jobId } = prepare(payload);
       await queue.add(name, data, { ...opts, jobId });
       return jobId;
+    },
+    async addBulk(payloads) {
+      if (payloads.length === 0) return [];
+      const jobs = payloads.map(prepare);
+      await queue.addBulk(jobs.map(({ data, jobId }) => ({ name, data, opts: { jobId } })));
+      return jobs.map((j) => j.jobId);
+    },
+    async getJob(payload) {
+      return (await queue.getJob(prepare(payload).jobId)) ?? undefined;
+    },
+    async stats() {
+      const c = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'failed');
+      let oldest = Infinity;
+      for (const state of ['wait', 'prioritized', 'delayed', 'active'] as const) {
+        for (const j of await queue.getJobs([state], 0, 0, true)) if (j?.timestamp) oldest = Math.min(oldest, j.timestamp);
+      }
+      return {
+        name,
+        waiting: c.wait ?? 0,
+        active: c.active ?? 0,
+        delayed: c.delayed ?? 0,
+        prioritized: c.prioritized ?? 0,
+        failed: c.failed ?? 0,
+        oldestAgeSeconds: oldest === Infinity ? 0 : Math.max(0, Math.round((Date.now() - oldest) / 1000)),
+      };
     },
     close: () => queue.close(),
   };
@@ -106,9 +159,8 @@ export function createWorker<N extends QueueName>(
  * Used by reconcilers, which decide from PostgreSQL that work is unfinished.
  * Returns what it did.
  */
-export async function ensureJob<N extends QueueName>(producer: Producer<N>, name: N, payload: Payload<N>): Promise<'added' | 'retried' | 'present'> {
-  const jobId = jobIdFor(name, payload);
-  const existing = await producer.queue.getJob(jobId);
+export async function ensureJob<N extends QueueName>(producer: Producer<N>, payload: Payload<N>): Promise<'added' | 'retried' | 'present'> {
+  const existing = await producer.getJob(payload);
   if (!existing) {
     await producer.add(payload);
     return 'added';
@@ -125,4 +177,3 @@ export async function ensureJob<N extends QueueName>(producer: Producer<N>, name
   }
   return 'present';
 }
-export * from './redis-policy.ts';

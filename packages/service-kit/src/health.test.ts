@@ -40,19 +40,3 @@ describe('health server', () => {
     expect(Date.now() - t0).toBeLessThan(4000);
   });
 });
-
-describe('postgresAndRedis', () => {
-  it('checks both and closes Redis before PostgreSQL, after any extra resources', async () => {
-    const { postgresAndRedis } = await import('./run.ts');
-    const closed: string[] = [];
-    const r = postgresAndRedis(
-      { query: async () => ({}), end: async () => void closed.push('postgres') },
-      { ping: async () => 'PONG', quit: async () => closed.push('redis') },
-      [{ name: 'listener', close: async () => closed.push('listener') }],
-    );
-    expect(Object.keys(r.checks)).toEqual(['postgres', 'redis']);
-    await Promise.all(Object.values(r.checks).map((c) => c()));
-    for (const res of r.resources) await res.close();
-    expect(closed).toEqual(['listener', 'redis', 'postgres']);
-  });
-});

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type client from 'prom-client';
+import { TimeoutError, withTimeout } from './timeout.ts';
 
 export type ReadinessChecks = Record<string, () => Promise<unknown>>;
 
@@ -18,20 +19,12 @@ async function runChecks(checks: ReadinessChecks): Promise<{ ok: boolean; checks
   let ok = true;
   await Promise.all(
     Object.entries(checks).map(async ([name, check]) => {
-      let timer: NodeJS.Timeout | undefined;
       try {
-        await Promise.race([
-          check(),
-          new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error('timeout')), CHECK_TIMEOUT_MS);
-          }),
-        ]);
+        await withTimeout(check(), CHECK_TIMEOUT_MS, name);
         results[name] = 'ok';
       } catch (err) {
         ok = false;
-        results[name] = (err as Error).message || 'failed';
-      } finally {
-        clearTimeout(timer);
+        results[name] = err instanceof TimeoutError ? 'timeout' : (err as Error).message || 'failed';
       }
     }),
   );

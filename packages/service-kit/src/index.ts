@@ -4,3 +4,7 @@ export * from './health.ts';
 export * from './run.ts';
 export * from './errors.ts';
 export * from './listen.ts';
+export * from './timeout.ts';
+export * from './periodic.ts';
+export * from './redis.ts';
+export * from './services.ts';

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 // The same start-command table `pnpm start` and the images use.
-import { serviceCommand } from '../../../scripts/services.ts';
+import { serviceCommand } from '@hopmail/service-kit';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 

@@ -1,7 +1,7 @@
 // Helpers for this service's integration tests (not a test file itself).
 import { Writable } from 'node:stream';
 import { baseUrls, createTestDatabase, redisPrefix, type TestDatabase } from '@hopmail/test-kit';
-import { createRedis } from '@hopmail/queue';
+import { queueRedis } from '@hopmail/service-kit';
 import type { Redis } from 'ioredis';
 import { createLogger, createRegistry, type prom } from '@hopmail/service-kit';
 import { argon2idHasher } from './adapters/password.ts';
@@ -43,7 +43,7 @@ export async function startTestApi(env: Record<string, string> = {}): Promise<Te
     WEBHOOK_ALLOW_PRIVATE: 'true',
     ...env,
   });
-  const redis = createRedis(config.REDIS_URL);
+  const redis = queueRedis(config.REDIS_URL);
   redis.on('error', () => {});
   const chunks: string[] = [];
   const sink = new Writable({

@@ -77,6 +77,8 @@ export function createApp(deps: AppDeps) {
   return {
     metrics,
     handleQuery,
+    // Redis is deliberately not a readiness condition (see main.ts): listening is.
+    checks: { dns: async () => (listeners && listeners.port > 0 ? true : Promise.reject(new Error('not listening'))) },
     /** the bound UDP/TCP port (after start) */
     get port(): number {
       return listeners?.port ?? 0;

@@ -5,7 +5,7 @@ import { Resolver } from 'node:dns/promises';
 import { connect } from 'node:net';
 import { loadConfig } from '@hopmail/config';
 import { TcpFrameReader, decodeMessage, encodeQuery, frameTcp, type DnsMessage } from '@hopmail/dns-wire';
-import { createRedis } from '@hopmail/queue';
+import { failFastRedis } from '@hopmail/service-kit';
 import { createLogger, createRegistry } from '@hopmail/service-kit';
 import type { Redis } from 'ioredis';
 import { createApp, type DnsCacheApp } from './app.ts';
@@ -38,7 +38,7 @@ export async function startTestCache(o: { upstreams: { host: string; port: numbe
     argv: [],
   });
   const logger = createLogger('dns-cache', 'silent');
-  const redis = createRedis(o.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  const redis = failFastRedis(o.redisUrl);
   redis.on('error', () => {});
   if (redis.status !== 'ready') await new Promise((r) => redis.once('ready', r));
   const app = createApp({ config, logger, registry: createRegistry('dns-cache'), redis });

@@ -3,7 +3,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '@hopmail/config';
 import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
-import { createProducer, createRedis } from '@hopmail/queue';
+import { createProducer } from '@hopmail/queue';
+import { queueRedis } from '@hopmail/service-kit';
 import { createLogger, createRegistry } from '@hopmail/service-kit';
 import { baseUrls, createTestDatabase, redisPrefix, startFakeDns, waitFor, type FakeDns, type TestDatabase } from '@hopmail/test-kit';
 import type { Redis } from 'ioredis';
@@ -34,7 +35,7 @@ let relayProducer: ReturnType<typeof createProducer<'deliver-remote'>>;
 beforeAll(async () => {
   db = await createTestDatabase();
   prefix = redisPrefix();
-  redis = createRedis(baseUrls().redisUrl);
+  redis = queueRedis(baseUrls().redisUrl);
   mx = await startFakeMx([MX1, MX2, MX421, GREY]);
   mx.behave(MX421, { greeting: 421 });
   mx.behave(GREY, { greylist: true });

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '@hopmail/config';
 import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
-import { createRedis } from '@hopmail/queue';
+import { queueRedis } from '@hopmail/service-kit';
 import { createLogger, createRegistry } from '@hopmail/service-kit';
 import { baseUrls, createTestDatabase, redisPrefix, startFakeDns, waitFor, type FakeDns, type TestDatabase } from '@hopmail/test-kit';
 import type { Redis } from 'ioredis';
@@ -31,7 +31,7 @@ beforeAll(async () => {
   });
   const prefix = redisPrefix();
   for (let i = 0; i < 2; i++) {
-    const redis = createRedis(baseUrls().redisUrl);
+    const redis = queueRedis(baseUrls().redisUrl);
     redises.push(redis);
     const config = loadConfig('outbound-relay', configSchema, {
       argv: [],

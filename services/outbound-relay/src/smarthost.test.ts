@@ -6,7 +6,7 @@ import { SMTPServer } from 'smtp-server';
 import { loadConfig } from '@hopmail/config';
 import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
-import { createRedis } from '@hopmail/queue';
+import { queueRedis } from '@hopmail/service-kit';
 import { createLogger, createRegistry } from '@hopmail/service-kit';
 import { baseUrls, createTestDatabase, freePort, redisPrefix, startFakeDns, waitFor, type FakeDns, type TestDatabase } from '@hopmail/test-kit';
 import type { Redis } from 'ioredis';
@@ -32,7 +32,7 @@ const logLines: string[] = [];
 beforeAll(async () => {
   db = await createTestDatabase();
   prefix = redisPrefix();
-  redis = createRedis(baseUrls().redisUrl);
+  redis = queueRedis(baseUrls().redisUrl);
   mx = await startFakeMx([DIRECT]);
   smartPort = await freePort(SMART);
   smart = new SMTPServer({

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import nodemailer from 'nodemailer';
 import { createPool } from '@hopmail/db';
-import { createRedis } from '@hopmail/queue';
+import { queueRedis } from '@hopmail/service-kit';
 import { createLogger, createRegistry } from '@hopmail/service-kit';
 import { baseUrls, createTestDatabase, type TestDatabase } from '@hopmail/test-kit';
 import { startIngress, type TestIngress } from '../../smtp-ingress/src/test-helpers.ts';
@@ -27,7 +27,7 @@ beforeAll(async () => {
   ingress = await startIngress({ db });
   const config = routingConfigSchema.parse({ DATABASE_URL: db.url, REDIS_URL: baseUrls().redisUrl, REDIS_PREFIX: ingress.prefix, DIRECTORY_CACHE_MS: '0', LOG_LEVEL: 'silent' });
   const pool = createPool(db.url, 3, 'hopmail-routing-test');
-  const redis = createRedis(config.REDIS_URL);
+  const redis = queueRedis(config.REDIS_URL);
   routing = createRouting({ config, logger: createLogger('routing', 'silent'), registry: createRegistry('routing'), pool, redis });
   routingClose = async () => {
     await routing.stop().catch(() => {});

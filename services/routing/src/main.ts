@@ -1,22 +1,5 @@
-import { loadConfigOrExit } from '@hopmail/config';
-import { createPool } from '@hopmail/db';
-import { assertQueueRedis, createRedis } from '@hopmail/queue';
-import { createLogger, createRegistry, postgresAndRedis, runService } from '@hopmail/service-kit';
-import { configSchema } from './config.ts';
+import { runService } from '@hopmail/service-kit';
 import { createApp } from './app.ts';
+import { configSchema } from './config.ts';
 
-const config = loadConfigOrExit('routing', configSchema);
-const logger = createLogger('routing', config.LOG_LEVEL);
-const registry = createRegistry('routing');
-const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE, 'hopmail-routing');
-const redis = createRedis(config.REDIS_URL);
-await assertQueueRedis(redis, logger);
-const app = createApp({ config, logger, registry, pool, redis });
-await runService({
-  name: 'routing',
-  logger,
-  config,
-  registry,
-  app,
-  ...postgresAndRedis(pool, redis),
-});
+await runService({ name: 'routing', schema: configSchema, needs: { postgres: true, redis: 'queue' }, build: createApp });

@@ -1,7 +1,8 @@
 // The routing service as its own process, the way `pnpm start` runs it: kill -9 in the
 // middle of a batch, Redis flushed before routing ran, SIGTERM with jobs in flight.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createProducer, createRedis } from '@hopmail/queue';
+import { createProducer } from '@hopmail/queue';
+import { queueRedis } from '@hopmail/service-kit';
 import { baseUrls, createTestDatabase, redisPrefix, startPrivateRedis, startServiceProcess, waitFor, type ServiceProcess, type TestDatabase } from '@hopmail/test-kit';
 import { addDomain, addMailbox, buildApp, newMessage } from './test/fixtures.ts';
 
@@ -61,7 +62,7 @@ async function expectExactlyOnce(ids: string[]): Promise<void> {
 describe('routing process', () => {
   it('kill -9 in the middle of a batch: after a restart every message is in the mailbox exactly once', async () => {
     const prefix = redisPrefix();
-    const redis = createRedis(baseUrls().redisUrl);
+    const redis = queueRedis(baseUrls().redisUrl);
     const route = createProducer('route-message', redis, prefix);
     try {
       const ids = await insertBatch(300);
@@ -91,7 +92,7 @@ describe('routing process', () => {
 
   it('FLUSHALL before routing ran: the reconciler re-enqueues from PostgreSQL and every message arrives once', async () => {
     const priv = await startPrivateRedis();
-    const redis = createRedis(priv.url);
+    const redis = queueRedis(priv.url);
     redis.on('error', () => {}); // the private Redis is stopped at the end
     const prefix = redisPrefix();
     const route = createProducer('route-message', redis, prefix);
@@ -118,7 +119,7 @@ describe('routing process', () => {
 
   it('SIGTERM with jobs in flight: finishes them, leaves no job active, exits 0', async () => {
     const prefix = redisPrefix();
-    const redis = createRedis(baseUrls().redisUrl);
+    const redis = queueRedis(baseUrls().redisUrl);
     const route = createProducer('route-message', redis, prefix);
     try {
       const ids = await insertBatch(120);

@@ -55,7 +55,12 @@ export function listenerSpecs(config: Config, tls: boolean): ListenerSpec[] {
  * NODE_ENV=production has no certificate or a file cannot be read.
  */
 export function certificatesFor(config: Config, logger: Logger): CertificateStore | null {
-  return certificateStoreFromConfig(config, logger, { selfSignedNames: [...new Set([config.SMTP_HOSTNAME, 'localhost', '127.0.0.1', '::1'])] });
+  return certificateStoreFromConfig(config, logger, { selfSignedNames: selfSignedNames(config) });
+}
+
+/** Names of the development self-signed certificate (when TLS_CERT_FILE names files that do not exist yet). */
+export function selfSignedNames(config: Config): string[] {
+  return [...new Set([config.SMTP_HOSTNAME, 'localhost', '127.0.0.1', '::1'])];
 }
 
 export function createApp(deps: AppDeps): IngressApp {

@@ -8,7 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { createPool, type Pool } from '@hopmail/db';
-import { createRedis } from '@hopmail/queue';
+import { queueRedis } from '@hopmail/service-kit';
 import { createLogger, createRegistry } from '@hopmail/service-kit';
 import { baseUrls, createTestDatabase, redisPrefix, type TestDatabase } from '@hopmail/test-kit';
 import { createSelfSignedCertificate } from '@hopmail/tls';
@@ -86,7 +86,7 @@ export async function startIngress(opts: StartOptions = {}): Promise<TestIngress
   });
   const logger = createLogger('smtp-ingress', 'debug', sink);
   const pool = createPool(config.DATABASE_URL, 5, 'hopmail-smtp-ingress-test');
-  const redis = createRedis(config.REDIS_URL);
+  const redis = queueRedis(config.REDIS_URL);
   const app = createApp({ config, logger, registry: createRegistry('smtp-ingress'), pool, redis, sleep: opts.sleep });
   await app.start();
   return {

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRedis } from '@hopmail/queue';
+import { queueRedis } from '@hopmail/service-kit';
 import { baseUrls, redisPrefix } from '@hopmail/test-kit';
 import type { Redis } from 'ioredis';
 import { createLimits } from './limits.ts';
 
 let redis: Redis;
 beforeAll(() => {
-  redis = createRedis(baseUrls().redisUrl);
+  redis = queueRedis(baseUrls().redisUrl);
 });
 afterAll(async () => {
   await redis.quit();

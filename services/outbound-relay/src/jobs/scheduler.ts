@@ -23,7 +23,7 @@ export function createScheduler(d: { pool: Pool; store: RelayStore; producer: Pr
       const now = d.now();
       let enqueued = 0;
       for (const w of await d.store.due(now, d.batch)) {
-        const r = await ensureJob(d.producer, 'deliver-remote', { messageId: w.message_id, domain: w.domain });
+        const r = await ensureJob(d.producer, { messageId: w.message_id, domain: w.domain });
         if (r !== 'present') enqueued++;
       }
       let dsns = 0;

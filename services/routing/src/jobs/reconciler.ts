@@ -58,7 +58,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const worker = async () => {
       while (next < payloads.length) {
         const payload = payloads[next++]!;
-        const action = await ensureJob(producer, queue, payload);
+        const action = await ensureJob(producer, payload);
         if (action === 'present') continue;
         tally[action]++;
         metrics.reconcileRequeued.inc({ queue, action });

@@ -3,7 +3,7 @@
 import { loadConfig } from '@hopmail/config';
 import { insertMessage, type Pool } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
-import { createRedis } from '@hopmail/queue';
+import { queueRedis } from '@hopmail/service-kit';
 import { createLogger, prom } from '@hopmail/service-kit';
 import type { Redis } from 'ioredis';
 import { createApp, type RoutingApp } from '../app.ts';
@@ -36,7 +36,7 @@ export function countCalls(pool: Pool, method: 'query' | 'connect'): { pool: Poo
 }
 
 export function redisFor(url: string): Redis {
-  return createRedis(url);
+  return queueRedis(url);
 }
 
 export async function addDomain(pool: Pool, name: string, kind: 'local' | 'relay' = 'local'): Promise<number> {

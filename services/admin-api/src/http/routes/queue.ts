@@ -114,7 +114,7 @@ async function wakeAll(producer: Producer<'deliver-remote'>, pairs: { messageId:
   let n = 0;
   try {
     for (let i = 0; i < pairs.length; i += 50) {
-      const r = await within(Promise.all(pairs.slice(i, i + 50).map((p) => ensureJob(producer, 'deliver-remote', p))), REDIS_TIMEOUT_MS);
+      const r = await within(Promise.all(pairs.slice(i, i + 50).map((p) => ensureJob(producer, p))), REDIS_TIMEOUT_MS);
       n += r.filter((x) => x !== 'present').length;
     }
   } catch (err) {

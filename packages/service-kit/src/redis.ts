@@ -7,7 +7,29 @@
 // Managed Redis services often disable CONFIG, so the policy and AOF come from INFO, which
 // every Redis answers; CONFIG GET save is only asked to tell "RDB snapshots" from "nothing".
 
-import type { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
+import { TimeoutError, withTimeout } from './timeout.ts';
+
+/**
+ * The connection BullMQ needs (queues, workers, producers): commands wait while Redis is away
+ * (offline queue, maxRetriesPerRequest: null) and go through once it is back.
+ */
+export function queueRedis(url: string, extra: RedisOptions = {}): Redis {
+  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false, ...extra });
+}
+
+/**
+ * For limits, counters, caches and publishers, which must not wait for Redis: no offline
+ * queue, so a command fails at once while Redis is away and the caller goes on without it
+ * (logins unthrottled across replicas, an answer from the process cache, a publish tried
+ * again later). Built from a URL, or duplicated from an existing connection.
+ */
+export function failFastRedis(from: string | Redis, extra: RedisOptions = {}): Redis {
+  const options: RedisOptions = { maxRetriesPerRequest: 1, enableOfflineQueue: false, ...extra };
+  const redis = typeof from === 'string' ? new Redis(from, options) : from.duplicate(options);
+  redis.on('error', () => {}); // its callers report failures (and /readyz does)
+  return redis;
+}
 
 export interface RedisPolicyLogger {
   warn(obj: object, msg: string): void;
@@ -73,14 +95,10 @@ export async function readRedisPolicy(redis: Redis): Promise<RedisPolicy> {
  */
 export async function assertQueueRedis(redis: Redis, logger: RedisPolicyLogger, options: { timeoutMs?: number } = {}): Promise<RedisPolicy> {
   const timeoutMs = options.timeoutMs ?? 60_000;
-  let timer: NodeJS.Timeout | undefined;
-  const policy = await Promise.race([
-    // Connections made with enableOfflineQueue: false fail commands until they are ready.
-    whenReady(redis).then(() => readRedisPolicy(redis)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`Redis did not answer the policy check within ${timeoutMs} ms`)), timeoutMs);
-    }),
-  ]).finally(() => clearTimeout(timer));
+  // Connections made with enableOfflineQueue: false fail commands until they are ready.
+  const policy = await withTimeout(whenReady(redis).then(() => readRedisPolicy(redis)), timeoutMs).catch((err: unknown) => {
+    throw err instanceof TimeoutError ? new Error(`Redis did not answer the policy check within ${timeoutMs} ms`, { cause: err }) : err;
+  });
 
   if (policy.maxmemoryPolicy !== 'noeviction') {
     const err = new RedisPolicyError(policy.maxmemoryPolicy);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, waitFor } from '@hopmail/test-kit';
-import { assertQueueRedis, RedisPolicyError } from './redis-policy.ts';
+import { assertQueueRedis, RedisPolicyError } from './redis.ts';
 
 const started: { child: ChildProcess; redis: Redis; dir: string }[] = [];
 
