@@ -15,7 +15,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.test.ts', '**/test-*.ts', 'test/**', 'packages/test-kit/**', 'packages/cli/**', 'bench/**'],
+    files: ['**/*.test.ts', '**/test-*.ts', 'test/**', 'services/*/test/**', 'packages/test-kit/**', 'packages/cli/**', 'bench/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
 );
