@@ -1,7 +1,7 @@
 // Advisory locks and transactions against a real PostgreSQL: one replica at a time, the
 // others skip; rollbacks leave nothing behind; a lock dies with its connection.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '@hopmail/test-kit';
+import { createTestDatabase, waitFor, type TestDatabase } from '@hopmail/test-kit';
 import { LOCKS, tryAdvisoryLock, withAdvisoryLock } from './locks.ts';
 import { rollback, withTransaction } from './pool.ts';
 
@@ -84,7 +84,8 @@ describe('withAdvisoryLock', () => {
       expect(await tryAdvisoryLock(b, [LOCKS.pop3Maildrop, 7])).toBe(false);
       expect(await tryAdvisoryLock(b, [LOCKS.pop3Maildrop, 8])).toBe(true);
       a.release(new Error('drop this connection'));
-      expect(await tryAdvisoryLock(b, [LOCKS.pop3Maildrop, 7])).toBe(true);
+      // PostgreSQL ends that session (and drops its locks) once it sees the socket close.
+      expect(await waitFor(() => tryAdvisoryLock(b, [LOCKS.pop3Maildrop, 7]), { what: 'the lock of the closed session' })).toBe(true);
     } finally {
       b.release(new Error('drop this connection too'));
     }
