@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { createTestDatabase, redisPrefix, startServiceProcess } from '@hopmail/test-kit';
 import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
-import { seedMailbox } from '../services/pop3/src/test-support.ts';
+import { seedMailbox } from '../services/pop3/test/support.ts';
 
 export interface BenchPop3Options {
   /** Messages in the mailbox (default 2,000). */

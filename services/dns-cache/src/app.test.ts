@@ -1,7 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RCODE, TYPE, decodeHeader, decodeMessage, encodeQuery } from '@hopmail/dns-wire';
-import { baseUrls, redisPrefix, startFakeDns, startPrivateRedis, waitFor, type FakeDns, type FakeDnsRecord } from '@hopmail/test-kit';
-import { startTestCache, tcpExchange, udpExchange, udpQuery, type TestCache } from './test-support.ts';
+import { Redis } from 'ioredis';
+import { baseUrls, freePort, redisPrefix, startFakeDns, startPrivateRedis, startTcpProxy, waitFor, type FakeDns, type FakeDnsRecord } from '@hopmail/test-kit';
+import { startTestCache, tcpExchange, udpExchange, udpQuery, type TestCache } from '../test/support.ts';
 
 const SOA = { mname: 'ns1.cache.test', rname: 'hostmaster.cache.test', serial: 1, refresh: 3600, retry: 600, expire: 86400, minimum: 2 };
 
@@ -289,6 +290,49 @@ describe('dns-cache', () => {
     expect(await c.resolver.resolveMx('cache.test')).toMatchObject([{ exchange: 'mx.cache.test' }]);
     expect(Date.now() - t0).toBeLessThan(1000);
     expect((await c.app.metrics.redisErrors.get()).values.reduce((a, v) => a + v.value, 0)).toBeGreaterThan(0);
+  });
+
+  it('a stalled Redis is a miss after DNS_REDIS_TIMEOUT_MS: the answer does not wait for it', async () => {
+    const priv = await startPrivateRedis();
+    const c = await startTestCache({ upstreams: [fake], redisUrl: priv.url, prefix: redisPrefix(), env: { DNS_REDIS_TIMEOUT_MS: '100' } });
+    extra.push(c, priv);
+    const admin = new Redis(priv.url);
+    try {
+      await admin.call('CLIENT', 'PAUSE', '3000', 'ALL'); // every client's commands wait, this one's too
+      const t0 = Date.now();
+      expect(await c.resolver.resolve4('www.cache.test')).toEqual(['127.0.0.59']);
+      expect(Date.now() - t0).toBeLessThan(1500);
+      const errors = (await c.app.metrics.redisErrors.get()).values;
+      expect(errors.find((v) => v.labels.op === 'get')?.value).toBe(1);
+      expect(errors.find((v) => v.labels.op === 'claim')?.value).toBe(1);
+    } finally {
+      admin.disconnect();
+    }
+  });
+
+  it('start waits at most DNS_REDIS_START_WAIT_MS for Redis, then answers without it', async () => {
+    const logs: Record<string, unknown>[] = [];
+    const t0 = Date.now();
+    const c = await startTestCache({ upstreams: [fake], redisUrl: `redis://127.0.0.1:${await freePort()}`, prefix: redisPrefix(), logs, awaitRedis: false, env: { DNS_REDIS_START_WAIT_MS: '300' } });
+    extra.push(c);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+    expect(logs).toContainEqual(expect.objectContaining({ event: 'dns-cache.redis.failed', op: 'connect', waitedMs: 300 }));
+    expect(await c.resolver.resolve4('www.cache.test')).toEqual(['127.0.0.59']);
+  });
+
+  it('start goes on as soon as Redis is ready, well before DNS_REDIS_START_WAIT_MS', async () => {
+    const redis = new URL(redisUrl);
+    const proxy = await startTcpProxy(redis.hostname, Number(redis.port || 6379));
+    extra.push({ stop: () => proxy.close() });
+    proxy.down();
+    const logs: Record<string, unknown>[] = [];
+    const t0 = Date.now();
+    setTimeout(() => proxy.up(), 200);
+    const c = await startTestCache({ upstreams: [fake], redisUrl: proxy.url(redisUrl), prefix: redisPrefix(), logs, awaitRedis: false, env: { DNS_REDIS_START_WAIT_MS: '20000' } });
+    extra.unshift(c);
+    expect(c.redis.status).toBe('ready');
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(logs.filter((l) => l.event === 'dns-cache.redis.failed')).toEqual([]);
   });
 
   it('a flood of distinct misses is bounded by DNS_UPSTREAM_MAX_INFLIGHT (SERVFAIL, not a pile-up)', async () => {

@@ -1,15 +1,16 @@
-// dns-cache: a caching forwarder for the cluster (issue 4). createApp wires the pieces;
-// `handleQuery` is the whole life of one query, from bytes to bytes.
+// dns-cache: a caching forwarder for the cluster. createApp wires the pieces from what
+// runService() gives it (`needs: { redis: 'cache' }`); `handleQuery` is the whole life of one
+// query, from bytes to bytes.
 import { RCODE } from '@hopmail/dns-wire';
 import type { Redis } from 'ioredis';
-import type { Logger } from '@hopmail/service-kit';
+import { settleWithin, type Logger } from '@hopmail/service-kit';
 import { startDnsListeners, type DnsListeners, type Transport } from './adapters/dns-server.ts';
 import { Lru } from './adapters/lru.ts';
 import { createRedisCache } from './adapters/redis-cache.ts';
 import { createUpstreamClient, type UpstreamClient } from './adapters/upstream.ts';
 import { loadUpstreams } from './adapters/upstreams-source.ts';
 import type { Config } from './config.ts';
-import { EVENT } from './errors.ts';
+import { EVENTS } from './events.ts';
 import { createMetrics, type AnswerSource, type Metrics, type Registry } from './metrics.ts';
 import type { Upstream } from './policy/upstreams.ts';
 import type { CacheEntry } from './protocol/entry.ts';
@@ -21,6 +22,7 @@ export interface AppDeps {
   config: Config;
   logger: Logger;
   registry: Registry;
+  /** The shared cache's connection: fail-fast, never waited for, not a readiness condition. */
   redis: Redis;
   /** overrides DNS_UPSTREAMS / resolv.conf (tests) */
   upstreams?: Upstream[];
@@ -46,13 +48,13 @@ export function createApp(deps: AppDeps) {
     const c = classifyQuery(buf);
     if (c.kind === 'drop') {
       metrics.malformed.inc({ reason: c.reason });
-      logger.debug({ event: EVENT.queryMalformed, remoteIp: remote, reason: c.reason, transport }, 'query dropped');
+      logger.debug({ event: EVENTS.queryMalformed, remoteIp: remote, reason: c.reason, transport }, 'query dropped');
       return undefined;
     }
     if (c.kind === 'reply') {
       // label by the answer (a fixed set), the detail goes to the debug log
       metrics.malformed.inc({ reason: c.reason === 'badvers' ? 'badvers' : (RCODE_NAMES[c.reply.header.rcode] ?? 'other') });
-      logger.debug({ event: EVENT.queryMalformed, remoteIp: remote, reason: c.reason, transport }, 'query refused before lookup');
+      logger.debug({ event: EVENTS.queryMalformed, remoteIp: remote, reason: c.reason, transport }, 'query refused before lookup');
       return answered(encodeReply(c.reply, transport === 'udp' ? 512 : undefined).bytes, c.reply.header.rcode, 'local');
     }
     const { msg } = c;
@@ -68,7 +70,7 @@ export function createApp(deps: AppDeps) {
       return answered(out.bytes, res.rcode, res.source);
     } catch (err) {
       // e.g. an upstream answer we cannot re-encode (over 65535 bytes): fail this query only
-      logger.error({ event: EVENT.handlerFailed, err: (err as Error).message, qname: c.question.name, remoteIp: remote }, 'query failed');
+      logger.error({ event: EVENTS.handlerFailed, err: (err as Error).message, qname: c.question.name, remoteIp: remote }, 'query failed');
       metrics.servfail.inc({ reason: 'internal' });
       return answered(encodeReply(errorReply(msg.header, msg.questions, RCODE.SERVFAIL, msg.edns, config.DNS_UDP_PAYLOAD), limit).bytes, RCODE.SERVFAIL, 'servfail');
     }
@@ -90,15 +92,8 @@ export function createApp(deps: AppDeps) {
       // Commands fail at once while Redis is not connected (no offline queue), so an early
       // answer would be cached in this process only. Wait a little for Redis, never forever.
       if (redis.status !== 'ready' && config.DNS_REDIS_START_WAIT_MS > 0) {
-        let timer: NodeJS.Timeout | undefined;
-        const ready = await Promise.race([
-          new Promise<boolean>((r) => redis.once('ready', () => r(true))),
-          new Promise<boolean>((r) => {
-            timer = setTimeout(() => r(false), config.DNS_REDIS_START_WAIT_MS);
-          }),
-        ]);
-        clearTimeout(timer);
-        if (!ready) logger.warn({ event: EVENT.redisFailed, op: 'connect', waitedMs: config.DNS_REDIS_START_WAIT_MS }, 'redis not ready; starting with the process cache only');
+        const ready = await settleWithin(new Promise<void>((r) => redis.once('ready', () => r())), config.DNS_REDIS_START_WAIT_MS);
+        if (!ready) logger.warn({ event: EVENTS.redisFailed, op: 'connect', waitedMs: config.DNS_REDIS_START_WAIT_MS }, 'redis not ready; starting with the process cache only');
       }
       const upstreams = deps.upstreams ?? loadUpstreams({ configured: config.DNS_UPSTREAMS, self: { host: config.DNS_HOST, port: config.DNS_PORT }, logger });
       upstream = createUpstreamClient({ upstreams, timeoutMs: config.DNS_UPSTREAM_TIMEOUT_MS, attempts: config.DNS_UPSTREAM_ATTEMPTS, udpPayload: config.DNS_UDP_PAYLOAD, logger, metrics });
@@ -120,14 +115,14 @@ export function createApp(deps: AppDeps) {
         staleTtl: config.DNS_STALE_TTL,
       });
       listeners = await startDnsListeners({ host: config.DNS_HOST, port: config.DNS_PORT, handle: handleQuery, tcpIdleMs: config.DNS_TCP_IDLE_MS, tcpMaxConnections: config.DNS_TCP_MAX_CONNECTIONS, logger });
-      logger.info({ event: EVENT.listening, host: config.DNS_HOST, port: listeners.port, upstreams: upstreams.length }, `dns-cache listening on ${config.DNS_HOST}:${listeners.port} udp+tcp`);
+      logger.info({ event: EVENTS.listening, host: config.DNS_HOST, port: listeners.port, upstreams: upstreams.length }, `dns-cache listening on ${config.DNS_HOST}:${listeners.port} udp+tcp`);
     },
     /** Stop taking queries; those in flight are answered (each within the answer budget). */
     async stop(): Promise<void> {
       await listeners?.close();
       upstream?.close();
       await resolver?.drain();
-      logger.info({ event: EVENT.stopped }, 'dns listeners closed');
+      logger.info({ event: EVENTS.stopped }, 'dns listeners closed');
     },
   };
 }

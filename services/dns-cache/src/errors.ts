@@ -1,31 +1,24 @@
-// Event codes of dns-cache (CONVENTIONS §6, §7). Every warn/error log line carries one.
-export const EVENT = {
-  listening: 'dns.listening',
-  upstreamsFromResolvConf: 'dns.upstreams.resolv-conf',
-  noUpstreams: 'dns.upstreams.none',
-  queryMalformed: 'dns.query.malformed',
-  upstreamFailed: 'dns.upstream.failed',
-  upstreamBadReply: 'dns.upstream.bad-reply',
-  allUpstreamsFailed: 'dns.upstream.all-failed',
-  staleServed: 'dns.stale.served',
-  servfail: 'dns.servfail',
-  redisFailed: 'dns.redis.failed',
-  socketError: 'dns.socket.error',
-  tcpLimit: 'dns.tcp.limit',
-  handlerFailed: 'dns.handler.failed',
-  stopped: 'dns.stopped',
-} as const;
+// Coded errors of dns-cache (CONVENTIONS §6). An upstream exchange that gave no usable answer
+// is temporary by nature: the next upstream is tried, then stale data or SERVFAIL. The kind
+// is also the `reason` of logs, metrics (`outcome`) and SERVFAIL answers.
+import { codedErrorClass, defineErrors } from '@hopmail/service-kit';
 
-export type UpstreamFailure = 'timeout' | 'servfail' | 'refused' | 'bad-reply' | 'network' | 'budget';
+export const ERRORS = defineErrors({
+  timeout: { code: 'dns-cache.upstream-timeout', temporary: true, message: 'the upstream did not answer in time' },
+  servfail: { code: 'dns-cache.upstream-servfail', temporary: true, message: 'the upstream answered SERVFAIL' },
+  refused: { code: 'dns-cache.upstream-refused', temporary: true, message: 'the upstream answered REFUSED' },
+  'bad-reply': { code: 'dns-cache.upstream-bad-reply', temporary: true, message: 'the upstream answer could not be used' },
+  network: { code: 'dns-cache.upstream-network', temporary: true, message: 'the upstream could not be reached' },
+});
 
-/** Why an upstream exchange gave no usable answer; temporary by nature. */
-export class UpstreamError extends Error {
-  readonly reason: UpstreamFailure;
+export type UpstreamFailure = keyof typeof ERRORS;
+
+/** Why an upstream exchange gave no usable answer, and which upstream it was. */
+export class UpstreamError extends codedErrorClass('UpstreamError', ERRORS) {
+  /** host:port of the upstream ('-' when none is configured). */
   readonly upstream: string;
-  constructor(reason: UpstreamFailure, upstream: string, message: string, cause?: unknown) {
-    super(message, { cause });
-    this.name = 'UpstreamError';
-    this.reason = reason;
+  constructor(kind: UpstreamFailure, upstream: string, message?: string, cause?: unknown) {
+    super(kind, message, cause);
     this.upstream = upstream;
   }
 }

@@ -1,9 +1,11 @@
-import type { Config } from './config.ts';
-import type { Logger } from '@hopmail/service-kit';
-import type { prom } from '@hopmail/service-kit';
+// pop3: wires the engine to its storage (PostgreSQL), its login limits (Redis) and its
+// listeners; runService() supplies every dependency and owns start-up and shutdown.
+import type { Logger, prom } from '@hopmail/service-kit';
+import type { CertificateStore } from '@hopmail/tls';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { certificateStoreFromConfig, type CertificateStore } from '@hopmail/tls';
+import type { Config } from './config.ts';
+import { EVENTS } from './events.ts';
 import type { Backend } from './protocol/backend.ts';
 import { Authenticator } from './adapters/authenticator.ts';
 import { FailureCounter } from './adapters/failure-counter.ts';
@@ -12,14 +14,16 @@ import { dummyHash } from './adapters/passwords.ts';
 import { PgMaildropStore } from './adapters/pg-maildrop.ts';
 import { ConnectionCounters, Pop3Listener, type ListenerOptions } from './adapters/pop3-listener.ts';
 
+/** What runService() builds for pop3 (`needs: { postgres, redis: 'fail-fast', certificates }`). */
 export interface AppDeps {
   config: Config;
   logger: Logger;
   registry: prom.Registry;
   pool: pg.Pool;
+  /** Fail-fast: the login-failure counters only; logins go on without them while Redis is away. */
   redis: Redis;
-  /** Certificates; by default from TLS_CERT_FILE/TLS_KEY_FILE (null: no TLS, development only). */
-  certificates?: CertificateStore | null;
+  /** From TLS_CERT_FILE/TLS_KEY_FILE; null: no TLS at all (development only). */
+  certificates: CertificateStore | null;
 }
 
 export interface Pop3App {
@@ -34,7 +38,7 @@ export interface Pop3App {
 }
 
 export function createApp(deps: AppDeps): Pop3App {
-  const { config, logger, registry, pool, redis } = deps;
+  const { config, logger, registry, pool, redis, certificates } = deps;
   const authenticator = new Authenticator({
     pool,
     logger,
@@ -50,10 +54,9 @@ export function createApp(deps: AppDeps): Pop3App {
     authenticate: (user, password, ctx) => authenticator.authenticate(user, password, ctx),
     openMaildrop: (mailboxId) => store.open(mailboxId),
   };
-  const certificates = deps.certificates !== undefined ? deps.certificates : certificateStoreFromConfig(config, logger);
   if (!certificates) {
     logger.warn(
-      { event: 'tls.disabled', plaintextAuth: config.ALLOW_PLAINTEXT_AUTH },
+      { event: EVENTS.tlsDisabled, plaintextAuth: config.ALLOW_PLAINTEXT_AUTH },
       config.ALLOW_PLAINTEXT_AUTH
         ? 'no certificate: no STLS and no POP3S port; plaintext logins allowed (development only)'
         : 'no certificate: no STLS and no POP3S port, and ALLOW_PLAINTEXT_AUTH=false, so nobody can log in',
@@ -92,7 +95,7 @@ export function createApp(deps: AppDeps): Pop3App {
       for (const l of listeners) {
         await l.listen();
         logger.info(
-          { event: 'pop3.listening', listener: l === plain ? 'pop3' : 'pop3s', port: l.port, host: config.POP3_HOST, tls: l === plain ? (certificates ? 'stls' : 'none') : 'implicit', plaintextAuth: config.ALLOW_PLAINTEXT_AUTH },
+          { event: EVENTS.listening, listener: l === plain ? 'pop3' : 'pop3s', port: l.port, host: config.POP3_HOST, tls: l === plain ? (certificates ? 'stls' : 'none') : 'implicit', plaintextAuth: config.ALLOW_PLAINTEXT_AUTH },
           'POP3 listening',
         );
       }

@@ -28,7 +28,7 @@ export const configSchema = z.object({
     message: 'ALLOW_PLAINTEXT_AUTH=true is for local development only: passwords would cross the network in clear',
     path: ['ALLOW_PLAINTEXT_AUTH'],
   });
-// NODE_ENV=production without TLS_CERT_FILE/TLS_KEY_FILE is refused at start (main.ts, exit
+// NODE_ENV=production without TLS_CERT_FILE/TLS_KEY_FILE is refused at start (runService, exit
 // 78) rather than here, so that `--print-config` still shows what a deployment would run.
 
 export type Config = z.output<typeof configSchema>;

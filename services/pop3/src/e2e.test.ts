@@ -12,7 +12,7 @@ import { baseUrls, createTestDatabase, type TestDatabase } from '@hopmail/test-k
 import { startIngress, type TestIngress } from '../../smtp-ingress/src/test-helpers.ts';
 import { createApp as createRouting, type RoutingApp } from '../../routing/src/app.ts';
 import { configSchema as routingConfigSchema } from '../../routing/src/config.ts';
-import { RawClient, seedMailbox, startTestApp, writeCertificate, type TestApp } from './test-support.ts';
+import { RawClient, seedMailbox, startTestApp, writeCertificate, type TestApp } from '../test/support.ts';
 
 let db: TestDatabase;
 let ingress: TestIngress;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, redisPrefix, startPrivateRedis, startServiceProcess, baseUrls, waitFor, type TestDatabase } from '@hopmail/test-kit';
-import { deliver, RawClient, seedMailbox, startTestApp, type TestApp } from './test-support.ts';
+import { deliver, RawClient, seedMailbox, startTestApp, type TestApp } from '../test/support.ts';
 
 let db: TestDatabase;
 let prefix: string;

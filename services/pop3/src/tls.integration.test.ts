@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pino from 'pino';
 import { ensureDevCertificate } from '@hopmail/tls';
 import { baseUrls, createTestDatabase, redisPrefix, waitFor, type TestDatabase } from '@hopmail/test-kit';
-import { deliver, RawClient, seedMailbox, startTestApp, writeCertificate, type TestApp } from './test-support.ts';
+import { deliver, RawClient, seedMailbox, startTestApp, writeCertificate, type TestApp } from '../test/support.ts';
 
 let db: TestDatabase;
 let dir: string;
@@ -105,7 +105,7 @@ describe('before TLS on the plain port', () => {
     expect(await c.cmd(`PASS ${pw(box.address)}`)).toBe(REFUSED);
     expect(await c.cmd(`AUTH PLAIN ${Buffer.from(`\0${box.address}\0${pw(box.address)}`).toString('base64')}`)).toBe(REFUSED);
     expect(await c.cmd('AUTH PLAIN')).toBe(REFUSED);
-    expect(logs.slice(before).filter((l) => String(l.event).startsWith('auth.'))).toEqual([]);
+    expect(logs.slice(before).filter((l) => String(l.event).startsWith('pop3.auth.'))).toEqual([]);
     // The session goes on: STLS still works after the refusals.
     expect(await c.cmd('STLS')).toBe('+OK Begin TLS negotiation');
     await c.startTls();
@@ -142,8 +142,8 @@ describe('STLS (RFC 2595)', () => {
       // Not logged in: the injected USER/PASS never ran, before or after the handshake.
       expect(await c.cmd('STAT')).toBe('-ERR command not valid in this state');
       expect(await c.cmd(`PASS ${pw(box.address)}`)).toBe('-ERR send USER first');
-      expect(logs.slice(before).filter((l) => String(l.event).startsWith('auth.'))).toEqual([]);
-      expect(logs.slice(before)).toContainEqual(expect.objectContaining({ event: 'tls.stls', discarded: `USER ${box.address}\r\nPASS ${pw(box.address)}${tail}`.length }));
+      expect(logs.slice(before).filter((l) => String(l.event).startsWith('pop3.auth.'))).toEqual([]);
+      expect(logs.slice(before)).toContainEqual(expect.objectContaining({ event: 'pop3.tls.stls', discarded: `USER ${box.address}\r\nPASS ${pw(box.address)}${tail}`.length }));
       c.close();
     }
     // The maildrop is not locked by some hidden session.
@@ -165,7 +165,7 @@ describe('STLS (RFC 2595)', () => {
       () => 'handshake failed',
     );
     expect(['-ERR command not valid in this state', 'handshake failed']).toContain(outcome);
-    expect(logs.slice(before).filter((l) => String(l.event).startsWith('auth.'))).toEqual([]);
+    expect(logs.slice(before).filter((l) => String(l.event).startsWith('pop3.auth.'))).toEqual([]);
     c.close();
   });
 
@@ -184,7 +184,7 @@ describe('STLS (RFC 2595)', () => {
     const before = logs.length;
     c.send('USER not-a-client-hello\r\n');
     await c.closed();
-    await waitFor(async () => logs.slice(before).find((l) => l.event === 'tls.handshake-failed'), { what: 'handshake failure logged' });
+    await waitFor(async () => logs.slice(before).find((l) => l.event === 'pop3.tls.handshake-failed'), { what: 'handshake failure logged' });
   });
 });
 
@@ -232,7 +232,7 @@ describe('limits and shutdown over TLS', () => {
     const t0 = Date.now();
     await Promise.all([silent.closed(), afterStls.closed()]);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1_500);
-    const failed = logs.slice(before).filter((l) => l.event === 'tls.handshake-failed');
+    const failed = logs.slice(before).filter((l) => l.event === 'pop3.tls.handshake-failed');
     expect(failed.map((l) => [l.how, l.reason]).sort()).toEqual([['implicit', 'timeout'], ['stls', 'timeout']]);
   });
 

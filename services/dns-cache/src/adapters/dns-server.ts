@@ -4,7 +4,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import { TcpFrameReader, frameTcp } from '@hopmail/dns-wire';
 import { listenUdpAndTcp, type Logger } from '@hopmail/service-kit';
-import { EVENT } from '../errors.ts';
+import { EVENTS } from '../events.ts';
 
 export type Transport = 'udp' | 'tcp';
 export type QueryHandler = (query: Buffer, transport: Transport, remote: string) => Promise<Buffer | undefined>;
@@ -15,8 +15,8 @@ export interface DnsListeners {
   close(): Promise<void>;
 }
 
-export async function startDnsListeners(o: { host: string; port: number; handle: QueryHandler; tcpIdleMs: number; tcpMaxConnections: number; logger: Logger }): Promise<DnsListeners> {
-  const { logger } = o;
+export async function startDnsListeners(options: { host: string; port: number; handle: QueryHandler; tcpIdleMs: number; tcpMaxConnections: number; logger: Logger }): Promise<DnsListeners> {
+  const { logger } = options;
   let closing = false;
   const pending = new Set<Promise<unknown>>();
   /** open TCP connections and the queries each has in flight */
@@ -27,36 +27,36 @@ export async function startDnsListeners(o: { host: string; port: number; handle:
     return p;
   };
 
-  const family = o.host.includes(':') ? 'udp6' : 'udp4';
+  const family = options.host.includes(':') ? 'udp6' : 'udp4';
   const make = (): { udp: UdpSocket; tcp: Server } => {
     const udp = createSocket({ type: family });
     udp.on('message', (msg, rinfo) => {
       if (closing) return;
       void track(
-        o.handle(msg, 'udp', rinfo.address).then(
+        options.handle(msg, 'udp', rinfo.address).then(
           (reply) =>
             // resolved once the datagram left, so close() never drops an answer
             reply && new Promise<void>((r) => udp.send(reply, rinfo.port, rinfo.address, () => r())),
-          (err: Error) => logger.error({ event: EVENT.handlerFailed, err: err.message, remoteIp: rinfo.address }, 'query handler failed'),
+          (err: Error) => logger.error({ event: EVENTS.handlerFailed, err: err.message, remoteIp: rinfo.address }, 'query handler failed'),
         ),
       );
     });
     const tcp = createServer((sock) => {
-      if (closing || connections.size >= o.tcpMaxConnections) {
-        if (!closing) logger.warn({ event: EVENT.tcpLimit, remoteIp: sock.remoteAddress, max: o.tcpMaxConnections }, 'too many TCP connections, refusing');
+      if (closing || connections.size >= options.tcpMaxConnections) {
+        if (!closing) logger.warn({ event: EVENTS.tcpLimit, remoteIp: sock.remoteAddress, max: options.tcpMaxConnections }, 'too many TCP connections, refusing');
         sock.destroy();
         return;
       }
       const state = { inflight: 0 };
       connections.set(sock, state);
       const frames = new TcpFrameReader();
-      sock.setTimeout(o.tcpIdleMs, () => sock.destroy());
+      sock.setTimeout(options.tcpIdleMs, () => sock.destroy());
       sock.on('data', (chunk) => {
         if (closing) return;
         for (const msg of frames.push(chunk)) {
           state.inflight++;
           void track(
-            o.handle(msg, 'tcp', sock.remoteAddress ?? '').then(
+            options.handle(msg, 'tcp', sock.remoteAddress ?? '').then(
               (reply) => {
                 state.inflight--;
                 if (reply && !sock.destroyed) sock.write(frameTcp(reply));
@@ -65,7 +65,7 @@ export async function startDnsListeners(o: { host: string; port: number; handle:
               },
               (err: Error) => {
                 state.inflight--;
-                logger.error({ event: EVENT.handlerFailed, err: err.message, remoteIp: sock.remoteAddress }, 'query handler failed');
+                logger.error({ event: EVENTS.handlerFailed, err: err.message, remoteIp: sock.remoteAddress }, 'query handler failed');
                 sock.destroy();
               },
             ),
@@ -75,11 +75,11 @@ export async function startDnsListeners(o: { host: string; port: number; handle:
       sock.on('error', () => {});
       sock.on('close', () => connections.delete(sock));
     });
-    tcp.on('error', (err) => logger.error({ event: EVENT.socketError, err: err.message }, 'TCP listener error'));
+    tcp.on('error', (err) => logger.error({ event: EVENTS.socketError, err: err.message }, 'TCP listener error'));
     return { udp, tcp };
   };
-  const { udp, tcp, port } = await listenUdpAndTcp(make, o.host, o.port);
-  udp.on('error', (err) => logger.error({ event: EVENT.socketError, err: err.message }, 'UDP socket error'));
+  const { udp, tcp, port } = await listenUdpAndTcp(make, options.host, options.port);
+  udp.on('error', (err) => logger.error({ event: EVENTS.socketError, err: err.message }, 'UDP socket error'));
 
   return {
     port,

@@ -2,8 +2,8 @@
 // `<REDIS_PREFIX>:dns:<class>:<type>:<name>`, expiring (Redis TTL) when the answer can no
 // longer be served even stale. Redis trouble is a miss, never a failed answer.
 import type { Redis } from 'ioredis';
-import type { Logger } from '@hopmail/service-kit';
-import { EVENT } from '../errors.ts';
+import { withTimeout, type Logger } from '@hopmail/service-kit';
+import { EVENTS } from '../events.ts';
 import type { Metrics } from '../metrics.ts';
 import { deserializeEntry, serializeEntry, type CacheEntry } from '../protocol/entry.ts';
 
@@ -21,36 +21,25 @@ export interface SharedCache {
   peek(key: string): Promise<{ entry: CacheEntry | undefined; claimed: boolean } | undefined>;
 }
 
-export function createRedisCache(opts: { redis: Redis; prefix: string; timeoutMs: number; logger: Logger; metrics: Metrics }): SharedCache {
-  const { redis, logger, metrics } = opts;
-  const k = (key: string) => `${opts.prefix}:dns:${key}`;
-  const lock = (key: string) => `${opts.prefix}:dns-asking:${key}`;
-  const withTimeout = async <T>(p: Promise<T>): Promise<T> => {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      return await Promise.race([
-        p,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`redis slower than ${opts.timeoutMs} ms`)), opts.timeoutMs);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+export function createRedisCache(options: { redis: Redis; prefix: string; timeoutMs: number; logger: Logger; metrics: Metrics }): SharedCache {
+  const { redis, logger, metrics } = options;
+  const k = (key: string) => `${options.prefix}:dns:${key}`;
+  const lock = (key: string) => `${options.prefix}:dns-asking:${key}`;
+  /** A slow Redis is a miss: the answer never waits longer than timeoutMs for it. */
+  const bounded = <T>(p: Promise<T>, op: string): Promise<T> => withTimeout(p, options.timeoutMs, `redis ${op}`);
   let lastLog = 0;
   const failed = (op: string, err: unknown) => {
     metrics.redisErrors.inc({ op });
     // one line per 10 s is enough to notice; per query would drown the log
     if (Date.now() - lastLog > 10_000) {
       lastLog = Date.now();
-      logger.warn({ event: EVENT.redisFailed, op, err: (err as Error).message }, 'redis cache unavailable, answering from process cache and upstreams');
+      logger.warn({ event: EVENTS.redisFailed, op, err: (err as Error).message }, 'redis cache unavailable, answering from process cache and upstreams');
     }
   };
   return {
     async get(key) {
       try {
-        const raw = await withTimeout(redis.getBuffer(k(key)));
+        const raw = await bounded(redis.getBuffer(k(key)), 'get');
         return raw ? deserializeEntry(raw) : undefined;
       } catch (err) {
         failed('get', err);
@@ -73,7 +62,7 @@ export function createRedisCache(opts: { redis: Redis; prefix: string; timeoutMs
     },
     async claim(key, ms) {
       try {
-        return (await withTimeout(redis.set(lock(key), String(process.pid), 'PX', Math.max(1, Math.ceil(ms)), 'NX'))) === 'OK';
+        return (await bounded(redis.set(lock(key), String(process.pid), 'PX', Math.max(1, Math.ceil(ms)), 'NX'), 'claim')) === 'OK';
       } catch (err) {
         failed('claim', err);
         return undefined;
@@ -88,7 +77,7 @@ export function createRedisCache(opts: { redis: Redis; prefix: string; timeoutMs
     },
     async peek(key) {
       try {
-        const res = await withTimeout(redis.pipeline().getBuffer(k(key)).exists(lock(key)).exec());
+        const res = await bounded(redis.pipeline().getBuffer(k(key)).exists(lock(key)).exec(), 'peek');
         if (!res || res.some(([e]) => e)) return undefined;
         const raw = res[0]![1] as Buffer | null;
         return { entry: raw ? deserializeEntry(raw) : undefined, claimed: res[1]![1] === 1 };

@@ -7,7 +7,8 @@ import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { RCODE, TcpFrameReader, canonicalName, decodeMessage, encodeQuery, frameTcp, typeName, type DnsMessage, type DnsQuestion } from '@hopmail/dns-wire';
 import type { Logger } from '@hopmail/service-kit';
-import { EVENT, UpstreamError } from '../errors.ts';
+import { UpstreamError } from '../errors.ts';
+import { EVENTS } from '../events.ts';
 import type { Metrics } from '../metrics.ts';
 import { formatUpstream, type Upstream } from '../policy/upstreams.ts';
 
@@ -31,14 +32,14 @@ function matches(reply: DnsMessage, id: number, q: DnsQuestion): boolean {
   return reply.header.id === id && reply.header.qr && reply.questions.length === 1 && !!rq && rq.type === q.type && rq.class === q.class && canonicalName(rq.name) === canonicalName(q.name);
 }
 
-export function createUpstreamClient(o: UpstreamOptions): UpstreamClient {
+export function createUpstreamClient(options: UpstreamOptions): UpstreamClient {
   let rotate = 0;
   const open = new Set<{ abort(): void }>();
 
   const exchangeUdp = (u: Upstream, q: DnsQuestion, timeoutMs: number): Promise<DnsMessage> =>
     new Promise((resolve, reject) => {
       const id = randomInt(0, 0x10000);
-      const query = encodeQuery({ id, name: q.name, type: q.type, class: q.class, rd: true, udpSize: o.udpPayload }); // a throw here rejects
+      const query = encodeQuery({ id, name: q.name, type: q.type, class: q.class, rd: true, udpSize: options.udpPayload }); // a throw here rejects
       const sock = createSocket(u.host.includes(':') ? 'udp6' : 'udp4');
       const handle = { abort: () => finish(new UpstreamError('network', formatUpstream(u), 'stopped')) };
       open.add(handle);
@@ -117,33 +118,33 @@ export function createUpstreamClient(o: UpstreamOptions): UpstreamClient {
     });
 
   const timed = async (transport: 'udp' | 'tcp', fn: () => Promise<DnsMessage>): Promise<DnsMessage> => {
-    const end = o.metrics.upstreamLatency.startTimer({ transport });
+    const end = options.metrics.upstreamLatency.startTimer({ transport });
     try {
       const reply = await fn();
       end({ outcome: reply.header.tc ? 'truncated' : rcodeOutcome(reply.header.rcode) });
       return reply;
     } catch (err) {
-      end({ outcome: err instanceof UpstreamError ? err.reason : 'network' });
+      end({ outcome: err instanceof UpstreamError ? err.kind : 'network' });
       throw err;
     }
   };
 
   return {
     async resolve(q) {
-      if (o.upstreams.length === 0) throw new UpstreamError('network', '-', 'no upstream resolvers configured');
-      const start = rotate++ % o.upstreams.length;
+      if (options.upstreams.length === 0) throw new UpstreamError('network', '-', 'no upstream resolvers configured');
+      const start = rotate++ % options.upstreams.length;
       let last: UpstreamError | undefined;
-      for (let attempt = 0; attempt < o.attempts; attempt++) {
-        const u = o.upstreams[(start + attempt) % o.upstreams.length]!;
+      for (let attempt = 0; attempt < options.attempts; attempt++) {
+        const u = options.upstreams[(start + attempt) % options.upstreams.length]!;
         try {
-          let reply = await timed('udp', () => exchangeUdp(u, q, o.timeoutMs));
-          if (reply.header.tc) reply = await timed('tcp', () => exchangeTcp(u, q, o.timeoutMs));
+          let reply = await timed('udp', () => exchangeUdp(u, q, options.timeoutMs));
+          if (reply.header.tc) reply = await timed('tcp', () => exchangeTcp(u, q, options.timeoutMs));
           const rcode = reply.header.rcode;
           if (rcode === RCODE.NOERROR || rcode === RCODE.NXDOMAIN) return reply;
           throw new UpstreamError(rcode === RCODE.SERVFAIL ? 'servfail' : rcode === RCODE.REFUSED ? 'refused' : 'bad-reply', formatUpstream(u), `upstream answered rcode ${rcode}`);
         } catch (err) {
           last = err instanceof UpstreamError ? err : new UpstreamError('network', formatUpstream(u), String(err), err);
-          o.logger.warn({ event: EVENT.upstreamFailed, upstream: last.upstream, reason: last.reason, qname: q.name, qtype: typeName(q.type), attempt: attempt + 1 }, last.message);
+          options.logger.warn({ event: EVENTS.upstreamFailed, upstream: last.upstream, reason: last.kind, qname: q.name, qtype: typeName(q.type), attempt: attempt + 1 }, last.message);
         }
       }
       throw last!;

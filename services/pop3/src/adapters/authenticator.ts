@@ -3,6 +3,7 @@
 // known ones and get the same outcome, so neither the reply nor its timing tells them apart.
 import type { Logger } from '@hopmail/service-kit';
 import type pg from 'pg';
+import { EVENTS } from '../events.ts';
 import type { AuthOutcome } from '../protocol/backend.ts';
 import { loginAllowed, type LoginLimits } from '../policy/limits.ts';
 import type { FailureCounter } from './failure-counter.ts';
@@ -24,7 +25,7 @@ export class Authenticator {
   async authenticate(user: string, password: Buffer, ctx: { remoteIp: string }): Promise<AuthOutcome> {
     const { pool, failures, limits, logger } = this.deps;
     const counts = await failures.failures(user, ctx.remoteIp);
-    if (counts.account === null) logger.warn({ event: 'ratelimit.unavailable', remoteIp: ctx.remoteIp }, 'Redis did not answer; login limits skipped');
+    if (counts.account === null) logger.warn({ event: EVENTS.ratelimitUnavailable, remoteIp: ctx.remoteIp }, 'Redis did not answer; login limits skipped');
     if (!loginAllowed(counts, limits)) {
       await verifyPassword(null, password); // same work as any other attempt
       await failures.record(user, ctx.remoteIp);
@@ -38,7 +39,7 @@ export class Authenticator {
       );
       row = r.rows[0];
     } catch (err) {
-      logger.error({ event: 'auth.lookup-failed', err }, 'mailbox lookup failed');
+      logger.error({ event: EVENTS.authLookupFailed, err }, 'mailbox lookup failed');
       return { ok: false, reason: 'unavailable' };
     }
     const ok = await verifyPassword(row?.password_hash ?? null, password);

@@ -1,5 +1,6 @@
 // Failed-login counters shared by every replica (Redis), per account and per client
 // address, over a fixed window that starts at the first failure.
+import { withTimeout } from '@hopmail/service-kit';
 import type { Redis } from 'ioredis';
 
 export interface FailureCounterOptions {
@@ -40,20 +41,8 @@ export class FailureCounter {
     return (await this.bounded(m.exec())) !== null;
   }
 
-  private async bounded<T>(p: Promise<T>): Promise<T | null> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      return await Promise.race([
-        p,
-        new Promise<null>((resolve) => {
-          timer = setTimeout(() => resolve(null), this.options.timeoutMs);
-        }),
-      ]);
-    } catch {
-      return null;
-    } finally {
-      clearTimeout(timer);
-      p.catch(() => {});
-    }
+  /** Redis's answer, or null when it failed or did not come within the timeout. */
+  private bounded<T>(p: Promise<T>): Promise<T | null> {
+    return withTimeout(p, this.options.timeoutMs, 'Redis').catch(() => null);
   }
 }

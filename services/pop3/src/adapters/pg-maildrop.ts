@@ -5,9 +5,10 @@
 //
 // Deletion removes mailbox_messages rows only. The messages rows stay: other mailboxes
 // may hold the same message, remote recipients may still need it, and the admin API's
-// message trace reads it. A later GC job removes messages that no mailbox references and
-// no unfinished recipient needs. Quota figures (count, bytes) are computed from
-// mailbox_messages, so they are right as soon as UPDATE commits.
+// message trace reads it; the retention pass deletes a message once no mailbox holds it and
+// every recipient is final. The mailbox's usage (mailboxes.used_bytes, message_count) is kept
+// by triggers on mailbox_messages (migration 0009), so it is right as soon as UPDATE commits.
+import { tryAdvisoryLock } from '@hopmail/db';
 import pg from 'pg';
 import type { Maildrop, OpenOutcome } from '../protocol/backend.ts';
 import { maildropLockKey, uidlFor } from '../policy/limits.ts';
@@ -47,9 +48,7 @@ export class PgMaildropStore {
     });
     try {
       await client.connect();
-      const [ns, key] = maildropLockKey(mailboxId);
-      const lock = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [ns, key]);
-      if (!lock.rows[0]?.ok) {
+      if (!(await tryAdvisoryLock(client, maildropLockKey(mailboxId)))) {
         await client.end().catch(() => {});
         return { ok: false, reason: 'in-use' };
       }
@@ -74,7 +73,7 @@ export class PgMaildropStore {
     let released = false;
     const check = () => {
       const e = lost();
-      if (e || released) throw new Pop3Error('pop3.maildrop-lost', e);
+      if (e || released) throw new Pop3Error('maildropLost', undefined, e);
     };
     let prefetched: { index: number; chunk: Promise<Buffer | undefined> } | null = null;
     const fetchChunk = async (messageId: string, offset: number): Promise<Buffer | undefined> => {
@@ -98,7 +97,7 @@ export class PgMaildropStore {
         for (let offset = 0; ; ) {
           check();
           const chunk = offset === 0 && ahead?.index === index ? await ahead.chunk : await fetchChunk(row.message_id, offset);
-          if (!chunk) throw new Pop3Error('pop3.message-gone');
+          if (!chunk) throw new Pop3Error('messageGone');
           if (chunk.length > 0) yield chunk;
           offset += chunk.length;
           if (chunk.length < chunkBytes || offset >= row.size) break;

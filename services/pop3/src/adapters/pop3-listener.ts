@@ -9,6 +9,7 @@ import type { CertificateStore } from '@hopmail/tls';
 import type { Backend } from '../protocol/backend.ts';
 import { Pop3Engine, type Action, type EngineOptions, type SessionEvent } from '../protocol/engine.ts';
 import { admitConnection, type ConnectionLimits } from '../policy/limits.ts';
+import { EVENTS } from '../events.ts';
 import type { Pop3Metrics } from './metrics.ts';
 
 export interface ListenerOptions {
@@ -116,7 +117,7 @@ export class Pop3Listener {
       : admitConnection({ total: this.counters.total, fromIp: perIp.get(ip) ?? 0 }, limits);
     if (!admission.admit) {
       metrics.connections.inc({ result: admission.reason });
-      logger.warn({ event: 'conn.refused', remoteIp: ip, reason: admission.reason, listener: this.options.name }, 'connection refused');
+      logger.warn({ event: EVENTS.connRefused, remoteIp: ip, reason: admission.reason, listener: this.options.name }, 'connection refused');
       if (this.options.tls === 'implicit') {
         // No plaintext on a TLS port, and no handshake spent on a connection we refuse.
         socket.destroy();
@@ -157,11 +158,11 @@ export class Pop3Listener {
       if (conn.busy) {
         // No byte moved either way for the whole idle period while a command ran: the
         // client stopped reading. Drop it; the lock goes with dispose().
-        log.info({ event: 'session.stalled' }, 'no progress, closing');
+        log.info({ event: EVENTS.sessionStalled }, 'no progress, closing');
         socket.destroy();
         return;
       }
-      log.info({ event: 'session.autologout' }, 'idle, autologout');
+      log.info({ event: EVENTS.sessionAutologout }, 'idle, autologout');
       const [line] = engine.autologout();
       closed = true;
       socket.end((line as { data: Buffer }).data);
@@ -187,7 +188,7 @@ export class Pop3Listener {
       // in clear; drop them rather than hand them to TLS or to the engine.
       let dropped = 0;
       for (let b: Buffer | null; (b = raw.read() as Buffer | null) !== null; ) dropped += b.length;
-      if (dropped > 0) log.debug({ event: 'tls.discarded', octets: dropped }, 'dropped bytes sent in clear after STLS');
+      if (dropped > 0) log.debug({ event: EVENTS.tlsDiscarded, octets: dropped }, 'dropped bytes sent in clear after STLS');
       raw.setTimeout(0);
       raw.off('timeout', onTimeout);
       const tls = new TLSSocket(raw, { isServer: true, ...certificates!.socketOptions() });
@@ -199,7 +200,7 @@ export class Pop3Listener {
           tls.off('secure', onSecure);
           tls.off('error', onError);
           tls.off('close', onClose);
-          if (!result) log.info({ event: 'tls.handshake-failed', how, reason }, 'TLS handshake failed');
+          if (!result) log.info({ event: EVENTS.tlsHandshakeFailed, how, reason }, 'TLS handshake failed');
           resolve(result);
         };
         const onSecure = () => done(true);
@@ -217,7 +218,7 @@ export class Pop3Listener {
         return false;
       }
       metrics.tlsHandshakes.inc({ how, result: 'ok' });
-      log.debug({ event: 'tls.established', how, protocol: tls.getProtocol(), cipher: tls.getCipher()?.name, servername: tls.servername || undefined }, 'TLS established');
+      log.debug({ event: EVENTS.tlsEstablished, how, protocol: tls.getProtocol(), cipher: tls.getCipher()?.name, servername: tls.servername || undefined }, 'TLS established');
       use(tls);
       return true;
     };
@@ -257,7 +258,7 @@ export class Pop3Listener {
       { secure: implicit },
     );
     use(raw);
-    log.debug({ event: 'session.start' }, 'connected');
+    log.debug({ event: EVENTS.sessionStart }, 'connected');
     try {
       if (implicit && !(await handshake('implicit'))) return;
       if (this.stopping) return this.shutdownIdle(socket);
@@ -279,18 +280,18 @@ export class Pop3Listener {
       }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ECONNRESET' && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
-        log.warn({ event: 'session.error', err }, 'session failed');
+        log.warn({ event: EVENTS.sessionError, err }, 'session failed');
       }
     } finally {
       conn.busy = false;
       (reader as ChunkReader | null)?.detach();
-      await engine.dispose().catch((err: unknown) => log.warn({ event: 'session.release-failed', err }, 'releasing the maildrop failed'));
+      await engine.dispose().catch((err: unknown) => log.warn({ event: EVENTS.sessionReleaseFailed, err }, 'releasing the maildrop failed'));
       if (!socket.destroyed) socket.end();
       setTimeout(() => {
         socket.destroy();
         raw.destroy();
       }, 1_000).unref();
-      log.debug({ event: 'session.end' }, 'disconnected');
+      log.debug({ event: EVENTS.sessionEnd }, 'disconnected');
     }
   }
 }
@@ -370,34 +371,34 @@ function drained(socket: Socket): Promise<void> {
 
 function logEvent(log: Logger, metrics: Pop3Metrics, d: SessionEvent): void {
   switch (d.event) {
-    case 'auth.succeeded':
+    case EVENTS.authSucceeded:
       metrics.logins.inc({ result: 'ok' });
       return log.info(d, 'logged in');
-    case 'auth.failed':
+    case EVENTS.authFailed:
       metrics.logins.inc({ result: d.reason });
       return log.warn(d, 'login failed');
-    case 'auth.unavailable':
+    case EVENTS.authUnavailable:
       metrics.logins.inc({ result: 'unavailable' });
       return log.error(d, 'authentication unavailable');
-    case 'maildrop.in-use':
+    case EVENTS.maildropInUse:
       metrics.logins.inc({ result: 'in-use' });
       return log.warn(d, 'maildrop already locked');
-    case 'maildrop.unavailable':
+    case EVENTS.maildropUnavailable:
       metrics.logins.inc({ result: 'unavailable' });
       return log.error(d, 'maildrop could not be opened');
-    case 'update.done':
+    case EVENTS.updateDone:
       metrics.updates.inc({ result: 'ok' });
       metrics.deleted.inc(d.deleted);
       return log.info(d, 'update done');
-    case 'update.failed':
+    case EVENTS.updateFailed:
       metrics.updates.inc({ result: 'failed' });
       return log.error(d, 'update failed, nothing deleted');
-    case 'read.failed':
+    case EVENTS.readFailed:
       return log.error(d, 'reading a message failed');
-    case 'session.too-many-failures':
-    case 'session.too-many-bad-commands':
+    case EVENTS.sessionTooManyFailures:
+    case EVENTS.sessionTooManyBadCommands:
       return log.warn(d, 'closing connection');
-    case 'tls.stls':
+    case EVENTS.tlsStls:
       return log.debug(d, 'STLS accepted');
   }
 }

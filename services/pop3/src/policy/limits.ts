@@ -1,4 +1,5 @@
 // Pure decisions about connections and logins; the adapters supply the counts.
+import { LOCKS } from '@hopmail/db';
 
 export interface ConnectionLimits {
   maxTotal: number;
@@ -41,11 +42,10 @@ export function uidlFor(stored: string, messageId: string): string {
   return UIDL_RE.test(stored) ? stored : messageId.replace(/-/g, '');
 }
 
-/** Advisory-lock key pair (RFC 1939 §8 exclusive maildrop access): a namespace and the mailbox. */
-export const MAILDROP_LOCK_NAMESPACE = 0x706f7033; // "pop3"
+/** Advisory-lock key (RFC 1939 §8 exclusive maildrop access): pop3's namespace and the mailbox. */
 export function maildropLockKey(mailboxId: string): [number, number] {
   // The two-int form of pg_advisory_lock: ids past 2^31 wrap, sharing a lock with another
   // mailbox at worst (a spurious [IN-USE]), never breaking exclusivity.
   const id = BigInt(mailboxId) % 4294967296n;
-  return [MAILDROP_LOCK_NAMESPACE, Number(BigInt.asIntN(32, id))];
+  return [LOCKS.pop3Maildrop, Number(BigInt.asIntN(32, id))];
 }

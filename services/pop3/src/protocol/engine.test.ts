@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { COMMANDS_BY_STATE, Pop3Engine } from './engine.ts';
-import { MemoryBackend, replay, TEST_OPTIONS, type MemoryMessage } from './memory-backend.ts';
+import { MemoryBackend, replay, TEST_OPTIONS, type MemoryMessage } from '../../test/memory-backend.ts';
 
 const M1 = Buffer.from('From: a@x.org\r\nSubject: one\r\n\r\nline 1\r\n.dot line\r\n..two dots\r\n.\r\nlast\r\n');
 const M2 = Buffer.from('Subject: two\r\n\r\nhello\r\n');
@@ -74,7 +74,7 @@ describe('USER/PASS (RFC 1939 §7)', () => {
   it('logs in and reports the maildrop', async () => {
     const t = await replay(backend(), [LOGIN]);
     expect(t.output).toBe(GREETING + LOGGED_IN);
-    expect(t.events).toContainEqual({ event: 'auth.succeeded', user: 'alice@example.org', mechanism: 'USER', messages: 3 });
+    expect(t.events).toContainEqual({ event: 'pop3.auth.succeeded', user: 'alice@example.org', mechanism: 'USER', messages: 3 });
   });
 
   it('gives the same reply for an unknown user and a wrong password, after a delay', async () => {
@@ -92,7 +92,7 @@ describe('USER/PASS (RFC 1939 §7)', () => {
     expect(t.delays).toEqual([100, 200, 300]);
     expect(t.closed).toBe(true);
     expect(t.output.endsWith('-ERR [AUTH] invalid user name or password; too many failures, closing connection\r\n')).toBe(true);
-    expect(t.events).toContainEqual({ event: 'session.too-many-failures' });
+    expect(t.events).toContainEqual({ event: 'pop3.session.too-many-failures' });
   });
 
   it('wants USER immediately before PASS', async () => {
@@ -138,7 +138,7 @@ describe('AUTH PLAIN (RFC 5034, RFC 4616)', () => {
   it('accepts an initial response', async () => {
     const t = await replay(backend(), [`AUTH PLAIN ${plain('\0alice@example.org\0secret pw')}\r\n`]);
     expect(t.output).toBe(GREETING + ok);
-    expect(t.events).toContainEqual(expect.objectContaining({ event: 'auth.succeeded', mechanism: 'PLAIN' }));
+    expect(t.events).toContainEqual(expect.objectContaining({ event: 'pop3.auth.succeeded', mechanism: 'PLAIN' }));
   });
   it('accepts a response after the "+ " continuation', async () => {
     const t = await replay(backend(), ['auth plain\r\n', `${plain('\0alice@example.org\0secret pw')}\r\n`]);
@@ -149,7 +149,7 @@ describe('AUTH PLAIN (RFC 5034, RFC 4616)', () => {
     expect(same.output).toBe(GREETING + ok);
     const other = await replay(backend(), [`AUTH PLAIN ${plain('bob@example.org\0alice@example.org\0secret pw')}\r\n`]);
     expect(other.output).toBe(GREETING + '-ERR [AUTH] authorization identity not permitted\r\n');
-    expect(other.events).toContainEqual(expect.objectContaining({ event: 'auth.failed', reason: 'authzid' }));
+    expect(other.events).toContainEqual(expect.objectContaining({ event: 'pop3.auth.failed', reason: 'authzid' }));
   });
   it('cancels on "*"', async () => {
     const t = await replay(backend(), ['AUTH PLAIN\r\n*\r\nNOOP\r\n']);
@@ -322,7 +322,7 @@ describe('UPDATE (RFC 1939 §6)', () => {
     expect(t.closed).toBe(true);
     expect(t.backend.boxes.get('1')!.map((m) => m.uidl)).toEqual(['u2']);
     expect(t.backend.locks.size).toBe(0);
-    expect(t.events).toContainEqual({ event: 'update.done', user: 'alice@example.org', deleted: 2, left: 1 });
+    expect(t.events).toContainEqual({ event: 'pop3.update.done', user: 'alice@example.org', deleted: 2, left: 1 });
   });
 
   it('a dropped connection deletes nothing', async () => {
@@ -371,7 +371,7 @@ describe('storage failures while reading', () => {
     b.failReadAfterChunks = 2;
     const t = await afterLogin('RETR 1\r\nNOOP\r\n', b);
     expect(t.rest).toBe('-ERR [SYS/TEMP] cannot read message now\r\n+OK\r\n');
-    expect(t.events).toContainEqual(expect.objectContaining({ event: 'read.failed', midStream: false }));
+    expect(t.events).toContainEqual(expect.objectContaining({ event: 'pop3.read.failed', midStream: false }));
   });
   it('closes the connection when a read fails once part of the message is out, deleting nothing', async () => {
     const b = backend();
@@ -385,7 +385,7 @@ describe('storage failures while reading', () => {
       GREETING + '+OK send PASS\r\n+OK big@example.org has 2 messages (' + (big.length + M2.length) + ' octets)\r\n+OK message 2 deleted\r\n' +
         `+OK ${big.length} octets\r\n` + big.subarray(0, 20_000).toString(),
     );
-    expect(t.events).toContainEqual(expect.objectContaining({ event: 'read.failed', midStream: true }));
+    expect(t.events).toContainEqual(expect.objectContaining({ event: 'pop3.read.failed', midStream: true }));
     expect(b.boxes.get('3')!).toHaveLength(2);
   });
 });
@@ -482,7 +482,7 @@ describe('STLS (RFC 2595 §4) and plaintext-login refusal', () => {
     const injected = 'USER alice@example.org\r\nPASS secret pw\r\n';
     const t = await replay(backend(), ['STLS\r\n' + injected, 'STAT\r\n'], TLS_OPTS);
     expect(t.output).toBe(GREETING + BEGIN + '-ERR command not valid in this state\r\n');
-    expect(t.events).toEqual([{ event: 'tls.stls', discarded: injected.length }]);
+    expect(t.events).toEqual([{ event: 'pop3.tls.stls', discarded: injected.length }]);
     // The same with the injection not even ending in CRLF.
     // A partial line is not joined to what comes after the handshake.
     const u = await replay(backend(), ['STLS\r\nUSER alice@example.org\r\nCA', 'PA\r\nCAPA\r\n'], TLS_OPTS);

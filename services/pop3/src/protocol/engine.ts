@@ -7,6 +7,7 @@
 import type { AuthOutcome, Backend, Maildrop } from './backend.ts';
 import { DotStuffer, TopLimiter } from './dot-stuff.ts';
 import { LineReader } from './line-reader.ts';
+import { EVENTS } from '../events.ts';
 
 export interface EngineOptions {
   /** USER/PASS and AUTH PLAIN without TLS: local development only. */
@@ -27,17 +28,17 @@ export interface EngineOptions {
 }
 
 export type SessionEvent =
-  | { event: 'auth.succeeded'; user: string; mechanism: 'USER' | 'PLAIN'; messages: number }
-  | { event: 'auth.failed'; user: string; mechanism: 'USER' | 'PLAIN'; reason: 'invalid' | 'limited' | 'authzid' }
-  | { event: 'auth.unavailable'; user: string }
-  | { event: 'maildrop.in-use'; user: string }
-  | { event: 'maildrop.unavailable'; user: string }
-  | { event: 'update.done'; user: string; deleted: number; left: number }
-  | { event: 'update.failed'; user: string; err: unknown }
-  | { event: 'read.failed'; user: string; err: unknown; midStream: boolean }
-  | { event: 'session.too-many-failures' | 'session.too-many-bad-commands' }
+  | { event: typeof EVENTS.authSucceeded; user: string; mechanism: 'USER' | 'PLAIN'; messages: number }
+  | { event: typeof EVENTS.authFailed; user: string; mechanism: 'USER' | 'PLAIN'; reason: 'invalid' | 'limited' | 'authzid' }
+  | { event: typeof EVENTS.authUnavailable; user: string }
+  | { event: typeof EVENTS.maildropInUse; user: string }
+  | { event: typeof EVENTS.maildropUnavailable; user: string }
+  | { event: typeof EVENTS.updateDone; user: string; deleted: number; left: number }
+  | { event: typeof EVENTS.updateFailed; user: string; err: unknown }
+  | { event: typeof EVENTS.readFailed; user: string; err: unknown; midStream: boolean }
+  | { event: typeof EVENTS.sessionTooManyFailures | typeof EVENTS.sessionTooManyBadCommands }
   /** STLS accepted; `discarded` octets the client pipelined after it were thrown away. */
-  | { event: 'tls.stls'; discarded: number };
+  | { event: typeof EVENTS.tlsStls; discarded: number };
 
 export type Action =
   | { type: 'write'; data: Buffer }
@@ -222,7 +223,7 @@ export class Pop3Engine {
 
   private async *bad(text: string): Gen {
     if (++this.badCommands >= this.options.maxBadCommands) {
-      yield { type: 'event', detail: { event: 'session.too-many-bad-commands' } };
+      yield { type: 'event', detail: { event: EVENTS.sessionTooManyBadCommands } };
       yield err(`${text}; too many bad commands, closing connection`);
       return yield* this.close();
     }
@@ -278,7 +279,7 @@ export class Pop3Engine {
     }
     if (!auth.ok) {
       if (auth.reason === 'unavailable') {
-        yield { type: 'event', detail: { event: 'auth.unavailable', user } };
+        yield { type: 'event', detail: { event: EVENTS.authUnavailable, user } };
         return yield err('[SYS/TEMP] authentication temporarily unavailable');
       }
       return yield* this.failed(s, user, mechanism, auth.reason, 'invalid user name or password');
@@ -291,10 +292,10 @@ export class Pop3Engine {
     }
     if (!opened.ok) {
       if (opened.reason === 'in-use') {
-        yield { type: 'event', detail: { event: 'maildrop.in-use', user: auth.address } };
+        yield { type: 'event', detail: { event: EVENTS.maildropInUse, user: auth.address } };
         return yield err('[IN-USE] maildrop already locked by another session');
       }
-      yield { type: 'event', detail: { event: 'maildrop.unavailable', user: auth.address } };
+      yield { type: 'event', detail: { event: EVENTS.maildropUnavailable, user: auth.address } };
       return yield err('[SYS/TEMP] maildrop temporarily unavailable');
     }
     this.openDrop = opened.drop;
@@ -304,16 +305,16 @@ export class Pop3Engine {
     }
     this.state = { kind: 'transaction', user: auth.address, drop: opened.drop, deleted: new Set() };
     const { count, octets } = totals(opened.drop, new Set());
-    yield { type: 'event', detail: { event: 'auth.succeeded', user: auth.address, mechanism, messages: count } };
+    yield { type: 'event', detail: { event: EVENTS.authSucceeded, user: auth.address, mechanism, messages: count } };
     yield ok(`${auth.address} has ${count} message${count === 1 ? '' : 's'} (${octets} octets)`);
   }
 
   private async *failed(s: AuthorizationState, user: string, mechanism: 'USER' | 'PLAIN', reason: 'invalid' | 'limited' | 'authzid', text: string): Gen {
     s.failures++;
-    yield { type: 'event', detail: { event: 'auth.failed', user, mechanism, reason } };
+    yield { type: 'event', detail: { event: EVENTS.authFailed, user, mechanism, reason } };
     if (this.options.authFailureDelayMs > 0) yield { type: 'delay', ms: this.options.authFailureDelayMs * s.failures };
     if (s.failures >= this.options.maxAuthFailures) {
-      yield { type: 'event', detail: { event: 'session.too-many-failures' } };
+      yield { type: 'event', detail: { event: EVENTS.sessionTooManyFailures } };
       yield err(`[AUTH] ${text}; too many failures, closing connection`);
       return yield* this.close();
     }
@@ -326,11 +327,11 @@ export class Pop3Engine {
     const { count } = totals(s.drop, s.deleted);
     try {
       if (update.deleted.size > 0) await update.drop.commit([...update.deleted].sort((a, b) => a - b));
-      yield { type: 'event', detail: { event: 'update.done', user: s.user, deleted: update.deleted.size, left: count } };
+      yield { type: 'event', detail: { event: EVENTS.updateDone, user: s.user, deleted: update.deleted.size, left: count } };
       yield ok(`${this.options.implementation} POP3 server signing off (${count === 0 ? 'maildrop empty' : `${count} message${count === 1 ? '' : 's'} left`})`);
     } catch (e) {
       // RFC 1939 §6: -ERR when removal failed; the commit is one transaction, so nothing was removed.
-      yield { type: 'event', detail: { event: 'update.failed', user: s.user, err: e } };
+      yield { type: 'event', detail: { event: EVENTS.updateFailed, user: s.user, err: e } };
       yield err('[SYS/TEMP] some deleted messages not removed');
     }
     yield* this.close();
@@ -360,7 +361,7 @@ export class Pop3Engine {
     try {
       r = await iterator.next();
     } catch (e) {
-      yield { type: 'event', detail: { event: 'read.failed', user: s.user, err: e, midStream: false } };
+      yield { type: 'event', detail: { event: EVENTS.readFailed, user: s.user, err: e, midStream: false } };
       return yield err('[SYS/TEMP] cannot read message now');
     }
     const size = s.drop.messages[index]!.size;
@@ -386,7 +387,7 @@ export class Pop3Engine {
         r = await iterator.next();
       }
     } catch (e) {
-      yield { type: 'event', detail: { event: 'read.failed', user: s.user, err: e, midStream: flushed } };
+      yield { type: 'event', detail: { event: EVENTS.readFailed, user: s.user, err: e, midStream: flushed } };
       // Nothing sent yet: a plain -ERR, and the session goes on.
       if (!flushed) return yield err('[SYS/TEMP] cannot read message now');
       // Part of the message is on the wire: the only honest signal left is closing.
@@ -461,7 +462,7 @@ const AUTHORIZATION_COMMANDS: Record<string, CommandSpec<AuthorizationState>> = 
       if (e.secure) return yield err('command not permitted when TLS active');
       if (!e.options.stls) return yield err('STLS not available (no certificate configured)');
       const discarded = e.beginTls(s);
-      yield { type: 'event', detail: { event: 'tls.stls', discarded } };
+      yield { type: 'event', detail: { event: EVENTS.tlsStls, discarded } };
       yield ok('Begin TLS negotiation');
       yield { type: 'starttls' };
     },

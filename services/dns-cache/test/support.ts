@@ -1,15 +1,15 @@
-// Helpers for dns-cache tests and the benchmark: start an in-process cache against fake
-// upstreams, and send raw queries over UDP and TCP.
+// dns-cache test scaffolding: start an in-process cache against fake upstreams, with the
+// connection runService() would give it (`redis: 'cache'`), and send raw queries over UDP
+// and TCP.
 import { createSocket } from 'node:dgram';
 import { Resolver } from 'node:dns/promises';
 import { connect } from 'node:net';
 import { loadConfig } from '@hopmail/config';
 import { TcpFrameReader, decodeMessage, encodeQuery, frameTcp, type DnsMessage } from '@hopmail/dns-wire';
-import { failFastRedis } from '@hopmail/service-kit';
-import { createLogger, createRegistry } from '@hopmail/service-kit';
+import { createLogger, createRegistry, failFastRedis } from '@hopmail/service-kit';
 import type { Redis } from 'ioredis';
-import { createApp, type DnsCacheApp } from './app.ts';
-import { configSchema, type Config } from './config.ts';
+import { createApp, type DnsCacheApp } from '../src/app.ts';
+import { configSchema, type Config } from '../src/config.ts';
 
 export interface TestCache {
   app: DnsCacheApp;
@@ -21,26 +21,37 @@ export interface TestCache {
   stop(): Promise<void>;
 }
 
-export async function startTestCache(o: { upstreams: { host: string; port: number }[]; redisUrl: string; prefix: string; env?: Record<string, string> }): Promise<TestCache> {
+export interface TestCacheOptions {
+  upstreams: { host: string; port: number }[];
+  redisUrl: string;
+  prefix: string;
+  env?: Record<string, string>;
+  /** Log lines go here (parsed); silent without. */
+  logs?: Record<string, unknown>[];
+  /** false: start without waiting for Redis first, as runService() does (the app's own start wait applies). */
+  awaitRedis?: boolean;
+}
+
+export async function startTestCache(options: TestCacheOptions): Promise<TestCache> {
   const config = loadConfig('dns-cache', configSchema, {
     env: {
       DNS_HOST: '127.0.0.1',
       DNS_PORT: '0',
-      REDIS_URL: o.redisUrl,
-      REDIS_PREFIX: o.prefix,
-      DNS_UPSTREAMS: o.upstreams.map((u) => (u.host.includes(':') ? `[${u.host}]:${u.port}` : `${u.host}:${u.port}`)).join(','),
+      REDIS_URL: options.redisUrl,
+      REDIS_PREFIX: options.prefix,
+      DNS_UPSTREAMS: options.upstreams.map((u) => (u.host.includes(':') ? `[${u.host}]:${u.port}` : `${u.host}:${u.port}`)).join(','),
       DNS_UPSTREAM_TIMEOUT_MS: '300',
       DNS_ANSWER_BUDGET_MS: '1500',
       // a loaded CI machine can stall Redis past the 150 ms default; tests check semantics, not that
       DNS_REDIS_TIMEOUT_MS: '1000',
-      ...o.env,
+      ...options.env,
     },
     argv: [],
   });
-  const logger = createLogger('dns-cache', 'silent');
-  const redis = failFastRedis(o.redisUrl);
-  redis.on('error', () => {});
-  if (redis.status !== 'ready') await new Promise((r) => redis.once('ready', r));
+  const logs = options.logs;
+  const logger = logs ? createLogger('dns-cache', 'debug', { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) }) : createLogger('dns-cache', 'silent');
+  const redis = failFastRedis(options.redisUrl);
+  if (options.awaitRedis !== false && redis.status !== 'ready') await new Promise((r) => redis.once('ready', r));
   const app = createApp({ config, logger, registry: createRegistry('dns-cache'), redis });
   await app.start();
   const resolver = new Resolver({ timeout: 4000, tries: 1 });

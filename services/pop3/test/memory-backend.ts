@@ -1,7 +1,7 @@
 // In-memory Backend for transcript tests: same contract as the PostgreSQL adapter,
 // deliberately tiny chunks so that every chunk-boundary path of RETR/TOP runs.
-import type { AuthOutcome, Backend, DropMessage, Maildrop, OpenOutcome } from './backend.ts';
-import { Pop3Engine, type Action, type EngineOptions, type SessionEvent } from './engine.ts';
+import type { AuthOutcome, Backend, DropMessage, Maildrop, OpenOutcome } from '../src/protocol/backend.ts';
+import { Pop3Engine, type Action, type EngineOptions, type SessionEvent } from '../src/protocol/engine.ts';
 
 export interface MemoryMessage {
   uidl: string;

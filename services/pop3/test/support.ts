@@ -1,19 +1,20 @@
-// Shared by the integration tests and bench/pop3.ts: seed mailboxes and mail, start the
-// app in-process, and a minimal raw POP3 client that checks exact bytes.
+// pop3 test scaffolding, shared by the integration tests and bench/pop3.ts: seed mailboxes
+// and mail, start the app in-process with the dependencies runService() would give it, and a
+// minimal raw POP3 client that checks exact bytes.
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createSelfSignedCertificate } from '@hopmail/tls';
-import { insertMessage } from '@hopmail/db';
+import { certificateStoreFromConfig, createSelfSignedCertificate } from '@hopmail/tls';
+import { createPool, insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
-import { createLogger, createRegistry, type Logger } from '@hopmail/service-kit';
-import { Redis } from 'ioredis';
+import { createLogger, createRegistry, failFastRedis, type Logger } from '@hopmail/service-kit';
+import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { loadConfig } from '@hopmail/config';
-import { createApp, type Pop3App } from './app.ts';
-import { configSchema, type Config } from './config.ts';
-import { hashPassword } from './adapters/passwords.ts';
+import { createApp, type Pop3App } from '../src/app.ts';
+import { configSchema, type Config } from '../src/config.ts';
+import { hashPassword } from '../src/adapters/passwords.ts';
 
 export async function seedMailbox(pool: pg.Pool, address: string, password: string): Promise<string> {
   const domain = address.slice(address.indexOf('@') + 1);
@@ -51,12 +52,13 @@ export async function startTestApp(env: Record<string, string>, logger?: Logger)
     env: { POP3_HOST: '127.0.0.1', POP3_PORT: '0', HEALTH_PORT: '0', LOG_LEVEL: 'silent', ...env },
     argv: [],
   });
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
-  redis.on('error', () => {}); // tests stop Redis on purpose
+  // The role runService() gives pop3 (fail-fast), connected before the first login.
+  const redis = failFastRedis(config.REDIS_URL, { lazyConnect: true });
   await redis.connect();
-  const { createPool } = await import('@hopmail/db');
   const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE, 'hopmail-pop3-test');
-  const app = createApp({ config, logger: logger ?? createLogger('pop3', config.LOG_LEVEL), registry: createRegistry('pop3'), pool, redis });
+  const log = logger ?? createLogger('pop3', config.LOG_LEVEL);
+  const certificates = certificateStoreFromConfig(config, log);
+  const app = createApp({ config, logger: log, registry: createRegistry('pop3'), pool, redis, certificates });
   await app.start();
   return {
     app,
