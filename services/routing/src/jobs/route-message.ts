@@ -7,7 +7,7 @@ import { resolveRecipient, type Directory, type ResolveOptions } from '@hopmail/
 import type { Job, Payload, Producer } from '@hopmail/queue';
 import type { Logger } from '@hopmail/service-kit';
 import type { QuotaCache } from '../adapters/quota-cache.ts';
-import { ERRORS, RoutingError } from '../errors.ts';
+import { RoutingError } from '../errors.ts';
 import { EVENTS } from '../events.ts';
 import type { RoutingMetrics } from '../metrics.ts';
 import { decide, decideInOrder, planRecipient, targetMailboxIds, type PlannedMessage, type PlannedRecipient, type RoutingDecision } from '../policy/route-policy.ts';
@@ -77,7 +77,7 @@ export function createRouteMessageHandler(deps: RouteMessageDeps): (payload: Pay
       store.write([item]).then(
         (r) => r[0]!,
         (err: unknown) => {
-          if (err instanceof RoutingError && err.code === ERRORS.mailboxGone.code) return 'conflict';
+          if (err instanceof RoutingError && err.kind === 'mailboxGone') return 'conflict';
           throw err;
         },
       ),
