@@ -1,16 +1,18 @@
-// The routing service: a BullMQ worker on route-message plus the reconciler.
+// The routing service: a BullMQ worker on route-message plus the reconciler, built from
+// the deps runService gives (main.ts) or a test passes.
 import { PgDirectory, type Pool } from '@hopmail/db';
 import type { ResolveOptions } from '@hopmail/mail';
 import { createProducer, createWorker, UnrecoverableError, type Job } from '@hopmail/queue';
-import type { CodedError, Logger } from '@hopmail/service-kit';
+import { isPermanent, type CodedError, type Logger } from '@hopmail/service-kit';
 import type { Redis } from 'ioredis';
 import type { Worker } from 'bullmq';
+import { PgRoutingStore } from './adapters/pg-store.ts';
+import { QuotaCache } from './adapters/quota-cache.ts';
 import type { Config } from './config.ts';
-import { isPermanent } from './errors.ts';
+import { EVENTS } from './events.ts';
 import { createReconciler, type Reconciler } from './jobs/reconciler.ts';
 import { createRouteMessageHandler, type RouteResult } from './jobs/route-message.ts';
 import { createMetrics, type RoutingMetrics } from './metrics.ts';
-import { QuotaCache } from './adapters/pg-store.ts';
 
 type Registry = Parameters<typeof createMetrics>[0];
 
@@ -44,13 +46,16 @@ export function resolveOptionsFrom(config: Config): ResolveOptions {
 export function createApp(deps: RoutingDeps): RoutingApp {
   const { config, logger, registry, pool, redis } = deps;
   const metrics = createMetrics(registry);
+  const store = new PgRoutingStore(pool);
   const directory = new PgDirectory(pool, { localPartCaseSensitive: config.LOCAL_PART_CASE_SENSITIVE, cacheMs: config.DIRECTORY_CACHE_MS });
-  const relay = createProducer('deliver-remote', redis, config.REDIS_PREFIX);
   const route = createProducer('route-message', redis, config.REDIS_PREFIX);
-  const quotas = new QuotaCache(pool, config.DIRECTORY_CACHE_MS);
-  const handler = createRouteMessageHandler({ pool, directory, quotas, resolveOptions: resolveOptionsFrom(config), relay, logger, metrics });
+  const relay = createProducer('deliver-remote', redis, config.REDIS_PREFIX);
+  const dsn = createProducer('send-dsn', redis, config.REDIS_PREFIX);
+  const quotas = new QuotaCache({ store, cacheMs: config.DIRECTORY_CACHE_MS });
+  const handler = createRouteMessageHandler({ store, directory, quotas, resolveOptions: resolveOptionsFrom(config), relay, dsn, logger, metrics });
   const reconciler = createReconciler({
     pool,
+    storeOn: (client) => new PgRoutingStore(client),
     route,
     relay,
     logger,
@@ -72,6 +77,7 @@ export function createApp(deps: RoutingDeps): RoutingApp {
     } catch (err) {
       if (isPermanent(err)) {
         const code = (err as CodedError).code;
+        // A permanent error's code is its event (EVENTS.messageMissing).
         logger.error({ event: code, jobId: job.id, msgId: payload.messageId, queue: 'route-message', err }, 'permanent failure, not retried');
         const wrapped = new UnrecoverableError(`${code}: ${(err as Error).message}`);
         logged.add(wrapped);
@@ -103,15 +109,15 @@ export function createApp(deps: RoutingDeps): RoutingApp {
         metrics.jobs.inc({ result: final ? 'failed' : 'retry' });
         const fields = { jobId: job?.id, msgId: (job?.data as { messageId?: string } | undefined)?.messageId, queue: 'route-message', attemptsMade: job?.attemptsMade, err };
         if (logged.has(err)) return;
-        if (final) logger.error({ event: 'job.failed', ...fields }, 'route-message job failed for good; the reconciler retries it while recipients stay queued');
-        else logger.warn({ event: 'job.retry', ...fields }, 'route-message job failed; BullMQ retries with backoff');
+        if (final) logger.error({ event: EVENTS.jobFailed, ...fields }, 'route-message job failed for good; the reconciler retries it while recipients stay queued');
+        else logger.warn({ event: EVENTS.jobRetry, ...fields }, 'route-message job failed; BullMQ retries with backoff');
       });
       worker.on('error', (err) => {
         // ioredis repeats connection errors while Redis is down: one line per 5 s is enough.
         const now = Date.now();
         if (now - lastWorkerError < 5000) return;
         lastWorkerError = now;
-        logger.warn({ event: 'worker.error', queue: 'route-message', err }, 'route-message worker error');
+        logger.warn({ event: EVENTS.workerError, queue: 'route-message', err }, 'route-message worker error');
       });
       await worker.waitUntilReady();
       reconciler.start();
@@ -120,7 +126,7 @@ export function createApp(deps: RoutingDeps): RoutingApp {
       await reconciler.stop();
       // close() without force waits for the jobs in flight to finish.
       await worker?.close();
-      await Promise.all([route.close(), relay.close()]);
+      await Promise.all([route.close(), relay.close(), dsn.close()]);
     },
   };
 }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProducer } from '@hopmail/queue';
 import { queueRedis } from '@hopmail/service-kit';
 import { baseUrls, createTestDatabase, redisPrefix, startPrivateRedis, startServiceProcess, waitFor, type ServiceProcess, type TestDatabase } from '@hopmail/test-kit';
-import { addDomain, addMailbox, buildApp, newMessage } from './test/fixtures.ts';
+import { addDomain, addMailbox, buildApp, newMessage } from '../test/fixtures.ts';
 
 let db: TestDatabase;
 const procs: ServiceProcess[] = [];
@@ -105,8 +105,8 @@ describe('routing process', () => {
       await p.ready;
       await waitFor(async () => (await delivered(ids)) === ids.length, { timeoutMs: 60_000, what: 'every message after FLUSHALL' });
       await expectExactlyOnce(ids);
-      expect(p.logs.find((l) => l.event === 'reconcile.requeued')).toMatchObject({ queue: 'route-message', action: 'added', msgId: expect.any(String) });
-      const done = p.logs.find((l) => l.event === 'route.done');
+      expect(p.logs.find((l) => l.event === 'routing.reconcile.requeued')).toMatchObject({ queue: 'route-message', action: 'added', msgId: expect.any(String) });
+      const done = p.logs.find((l) => l.event === 'routing.route.done');
       expect(done).toMatchObject({ queue: 'route-message', mailboxes: 1, relayed: 0, bounced: 0 });
       expect(done!.jobId).toBe(done!.msgId);
       expect(await p.kill('SIGTERM')).toBe(0);

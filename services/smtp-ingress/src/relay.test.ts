@@ -15,7 +15,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createApp as createRelayApp, type RelayApp } from '../../outbound-relay/src/app.ts';
 import { configSchema as relayConfigSchema } from '../../outbound-relay/src/config.ts';
 import { startFakeMx, type FakeMx } from '../../outbound-relay/src/test-mx.ts';
-import { buildApp as buildRoutingApp } from '../../routing/src/test/fixtures.ts';
+import { buildApp as buildRoutingApp } from '../../routing/test/fixtures.ts';
 import { HOSTNAME, startIngress, writeCertificate, type TestIngress } from './test-helpers.ts';
 
 const MX = '127.0.0.71';

@@ -5,8 +5,8 @@ import { UnrecoverableError, Worker } from 'bullmq';
 import { createProducer, jobIdFor } from '@hopmail/queue';
 import { baseUrls, createTestDatabase, redisPrefix, waitFor, type TestDatabase } from '@hopmail/test-kit';
 import type { Redis } from 'ioredis';
-import { RECONCILE_LOCK } from './reconciler.ts';
-import { addDomain, addMailbox, buildApp, copies, newMessage, redisFor } from '../test/fixtures.ts';
+import { LOCKS } from '@hopmail/db';
+import { addDomain, addMailbox, buildApp, copies, newMessage, redisFor } from '../../test/fixtures.ts';
 
 let db: TestDatabase;
 let redis: Redis;
@@ -124,9 +124,9 @@ describe('reconciler', () => {
     await other.connect();
     try {
       await newMessage(db.pool, ['alice@example.org']);
-      await other.query('SELECT pg_advisory_lock($1)', [RECONCILE_LOCK]);
+      await other.query('SELECT pg_advisory_lock($1)', [LOCKS.reconciler]);
       expect((await app.reconciler.runOnce()).ran).toBe(false);
-      await other.query('SELECT pg_advisory_unlock($1)', [RECONCILE_LOCK]);
+      await other.query('SELECT pg_advisory_unlock($1)', [LOCKS.reconciler]);
       expect((await app.reconciler.runOnce()).ran).toBe(true);
     } finally {
       await other.end();

@@ -3,23 +3,22 @@
 // sure a job exists for them (Redis flushed or restarted, a process killed between commit
 // and enqueue, a job that exhausted its attempts while PostgreSQL was down).
 //
-// Safe in every replica: a pass runs only while holding a PostgreSQL advisory lock
+// Safe in every replica: a pass runs only while holding the advisory lock LOCKS.reconciler
 // (withAdvisoryLock: other replicas skip rather than queue up behind it).
-import type { Pool } from '@hopmail/db';
-import { ensureJob, type Producer, type QueueName } from '@hopmail/queue';
-import type { Logger } from '@hopmail/service-kit';
-import { overdueRelayPage, staleQueuedPage } from '../adapters/pg-store.ts';
+import { LOCKS, withAdvisoryLock, type Pool, type PoolClient } from '@hopmail/db';
+import { ensureJob, type Payload, type Producer, type QueueName } from '@hopmail/queue';
+import { createPeriodic, type Logger } from '@hopmail/service-kit';
+import { EVENTS } from '../events.ts';
 import type { RoutingMetrics } from '../metrics.ts';
-import { createPeriodic, withAdvisoryLock } from './periodic.ts';
-
-// Any constant works as long as every replica uses the same one ("hrec").
-export const RECONCILE_LOCK = 0x68726563;
+import type { ReconcileStore, RelayKey } from '../store.ts';
 
 // ensureJob calls in flight at once during a pass.
 const ENSURE_PARALLELISM = 16;
 
 export interface ReconcilerDeps {
   pool: Pool;
+  /** The reads of a pass, on the connection that holds the lock. */
+  storeOn: (client: PoolClient) => ReconcileStore;
   route: Producer<'route-message'>;
   relay: Producer<'deliver-remote'>;
   logger: Logger;
@@ -38,22 +37,18 @@ export interface PassResult {
 
 export interface Reconciler {
   start(): void;
-  /** Stops the timer and waits for a pass in progress. */
+  /** Stops the timer and waits (boundedly) for a pass in progress. */
   stop(): Promise<void>;
-  /** One pass now (tests, and the first pass at start). */
+  /** One pass now (tests). */
   runOnce(): Promise<PassResult>;
 }
 
 export function createReconciler(deps: ReconcilerDeps): Reconciler {
-  const { pool, route, relay, logger, metrics } = deps;
+  const { pool, route, relay, logger, metrics, graceMs, batch } = deps;
   const log = logger.child({ component: 'reconciler' });
 
-  async function ensureAll<N extends QueueName>(
-    producer: Producer<N>,
-    queue: N,
-    payloads: Parameters<Producer<N>['add']>[0][],
-    tally: { added: number; retried: number },
-  ): Promise<void> {
+  async function ensureAll<N extends QueueName>(producer: Producer<N>, payloads: readonly Payload<N>[], tally: { added: number; retried: number }): Promise<void> {
+    const queue = producer.name;
     let next = 0;
     const worker = async () => {
       while (next < payloads.length) {
@@ -62,7 +57,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         if (action === 'present') continue;
         tally[action]++;
         metrics.reconcileRequeued.inc({ queue, action });
-        log.info({ event: 'reconcile.requeued', queue, action, msgId: payload.messageId, ...('domain' in payload ? { domain: payload.domain } : {}) }, 'job re-enqueued from PostgreSQL state');
+        log.info({ event: EVENTS.reconcileRequeued, queue, action, msgId: payload.messageId, ...('domain' in payload ? { domain: payload.domain } : {}) }, 'job re-enqueued from PostgreSQL state');
       }
     };
     await Promise.all(Array.from({ length: Math.min(ENSURE_PARALLELISM, payloads.length) }, worker));
@@ -70,21 +65,22 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
   async function pass(): Promise<PassResult> {
     const result: PassResult = { ran: false, route: { scanned: 0, added: 0, retried: 0 }, relay: { scanned: 0, added: 0, retried: 0 } };
-    const ran = await withAdvisoryLock(pool, RECONCILE_LOCK, async (client) => {
+    const ran = await withAdvisoryLock(pool, LOCKS.reconciler, async (client) => {
+      const store = deps.storeOn(client);
       let after: string | null = null;
       for (;;) {
-        const page = await staleQueuedPage(client, deps.graceMs, after, deps.batch);
+        const page = await store.staleQueuedPage({ graceMs, after, limit: batch });
         result.route.scanned += page.length;
-        await ensureAll(route, 'route-message', page.map((messageId) => ({ messageId })), result.route);
-        if (page.length < deps.batch || periodic.closing) break;
+        await ensureAll(route, page.map((messageId) => ({ messageId })), result.route);
+        if (page.length < batch || periodic.closing) break;
         after = page[page.length - 1]!;
       }
-      let afterPair: { messageId: string; domain: string } | null = null;
+      let afterPair: RelayKey | null = null;
       for (;;) {
-        const page = await overdueRelayPage(client, deps.graceMs, afterPair, deps.batch);
+        const page = await store.overdueRelayPage({ graceMs, after: afterPair, limit: batch });
         result.relay.scanned += page.length;
-        await ensureAll(relay, 'deliver-remote', page, result.relay);
-        if (page.length < deps.batch || periodic.closing) break;
+        await ensureAll(relay, page, result.relay);
+        if (page.length < batch || periodic.closing) break;
         afterPair = page[page.length - 1]!;
       }
       return true;
@@ -94,20 +90,22 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   }
 
   async function tick(): Promise<void> {
-    try {
-      const r = await pass();
-      metrics.reconcileRuns.inc({ result: r.ran ? 'scanned' : 'skipped' });
-      if (!r.ran) log.debug({ event: 'reconcile.skipped' }, 'another replica holds the reconciler lock');
-      else if (r.route.added + r.route.retried + r.relay.added + r.relay.retried > 0) log.info({ event: 'reconcile.done', route: r.route, relay: r.relay }, 'reconciler pass re-enqueued work');
-    } catch (err) {
-      metrics.reconcileRuns.inc({ result: 'failed' });
-      log.warn({ event: 'reconcile.failed', err }, 'reconciler pass failed; next pass will try again');
-    }
+    const r = await pass();
+    metrics.reconcileRuns.inc({ result: r.ran ? 'scanned' : 'skipped' });
+    if (!r.ran) log.debug({ event: EVENTS.reconcileSkipped }, 'another replica holds the reconciler lock');
+    else if (r.route.added + r.route.retried + r.relay.added + r.relay.retried > 0) log.info({ event: EVENTS.reconcileDone, route: r.route, relay: r.relay }, 'reconciler pass re-enqueued work');
   }
 
   // First pass right away: a replica that starts after an outage catches up at once. A pass
   // cut short by shutdown leaves the rest to the next replica.
-  const periodic = createPeriodic(tick, deps.intervalMs, 0);
+  const periodic = createPeriodic(tick, {
+    intervalMs: deps.intervalMs,
+    firstDelayMs: 0,
+    onError: (err) => {
+      metrics.reconcileRuns.inc({ result: 'failed' });
+      log.warn({ event: EVENTS.reconcileFailed, err }, 'reconciler pass failed; next pass will try again');
+    },
+  });
 
   return { start: () => periodic.start(), stop: () => periodic.stop(), runOnce: pass };
 }

@@ -1,12 +1,12 @@
 // Integration: the route-message handler against real PostgreSQL and Redis.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPool } from '@hopmail/db';
-import { createProducer, jobIdFor } from '@hopmail/queue';
-import { baseUrls, createTestDatabase, redisPrefix, startTcpProxy, waitFor, type TestDatabase } from '@hopmail/test-kit';
+import { createProducer, jobIdFor, type Payload, type QueueName } from '@hopmail/queue';
+import { baseUrls, createTestDatabase, redisPrefix, startPrivateRedis, startTcpProxy, waitFor, type TestDatabase } from '@hopmail/test-kit';
 import type { Redis } from 'ioredis';
-import type { RoutingApp } from '../app.ts';
-import { CodedError } from '@hopmail/service-kit';
-import { addAlias, addDomain, addMailbox, buildApp, copies, countCalls, newMessage, recipients, redisFor } from '../test/fixtures.ts';
+import { createApp, type RoutingApp } from '../app.ts';
+import { CodedError, createLogger, prom } from '@hopmail/service-kit';
+import { addAlias, addDomain, addMailbox, buildApp, copies, countCalls, newMessage, recipients, redisFor, testConfig } from '../../test/fixtures.ts';
 
 let db: TestDatabase;
 let redis: Redis;
@@ -46,14 +46,17 @@ afterAll(async () => {
   await db?.drop();
 });
 
-async function deliverRemoteJob(messageId: string, domain: string) {
-  const q = createProducer('deliver-remote', redis, prefix);
+/** The job BullMQ holds for this payload, seen through a producer's queue. */
+async function queuedJob<N extends QueueName>(name: N, payload: Payload<N>) {
+  const q = createProducer(name, redis, prefix);
   try {
-    return await q.queue.getJob(jobIdFor('deliver-remote', { messageId, domain }));
+    return await q.queue.getJob(jobIdFor(name, payload));
   } finally {
     await q.close();
   }
 }
+
+const deliverRemoteJob = (messageId: string, domain: string) => queuedJob('deliver-remote', { messageId, domain });
 
 describe('route-message handler', () => {
   it('delivers to a mailbox: one copy, uidl = message id, size, recipient delivered', async () => {
@@ -322,6 +325,53 @@ describe('route-message handler', () => {
     expect(r.relayJobs.sort()).toEqual([`${id}@backup.test`, `${id}@far.example`]);
   });
 
+  it('takes the relay domains from its write (no read after it); a job that finds nothing queued reads them once', async () => {
+    const counted = countCalls(db.pool, 'query');
+    const cached = buildApp(counted.pool, redis, { ...env, DIRECTORY_CACHE_MS: '60000' });
+    try {
+      await cached.route(await newMessage(db.pool, ['team@example.org', 'x@far.example']));
+      const id = await newMessage(db.pool, ['team@example.org', 'x@far.example']);
+      counted.reset();
+      const r = await cached.route(id);
+      expect(r.relayJobs).toEqual([`${id}@far.example`, `${id}@remote.test`]);
+      // The directory and the quotas are cached: one read, one write.
+      expect(counted.calls()).toBe(2);
+      for (const domain of ['far.example', 'remote.test']) expect((await deliverRemoteJob(id, domain))?.data).toEqual({ messageId: id, domain });
+      // A redelivered job (its first attempt died between the commit and the enqueue).
+      counted.reset();
+      const again = await cached.route(id);
+      expect(again).toMatchObject({ decision: null, relayJobs: [`${id}@far.example`, `${id}@remote.test`] });
+      expect(counted.calls()).toBe(2);
+    } finally {
+      await cached.stop();
+    }
+  });
+
+  it('a bounce at routing time adds send-dsn {messageId, failed} at once, an alias target bounced on its own row too; never for failed', async () => {
+    const id = await newMessage(db.pool, ['nobody@example.org', 'alice@example.org']);
+    const r = await app.route(id);
+    expect(r.dsnJob).toBe(`${id}/failed`);
+    expect((await queuedJob('send-dsn', { messageId: id, reason: 'failed' }))?.data).toEqual({ messageId: id, reason: 'failed' });
+
+    await addMailbox(db.pool, 'wee@example.org', 1);
+    await addAlias(db.pool, 'pair@example.org', ['wee@example.org', 'bob@example.org']);
+    const child = await newMessage(db.pool, ['pair@example.org']);
+    expect((await app.route(child)).dsnJob).toBe(`${child}/failed`);
+    expect((await recipients(db.pool, child)).map((x) => [x.address, x.status])).toEqual([
+      ['pair@example.org', 'expanded'],
+      ['wee@example.org', 'bounced'],
+    ]);
+    expect(await queuedJob('send-dsn', { messageId: child, reason: 'failed' })).toBeTruthy();
+
+    // The null sender's recipients fail: no DSN can go anywhere.
+    const dsnLike = await newMessage(db.pool, ['nobody@example.org'], { mailFrom: '' });
+    expect((await app.route(dsnLike)).dsnJob).toBeNull();
+    expect(await queuedJob('send-dsn', { messageId: dsnLike, reason: 'failed' })).toBeFalsy();
+    const fine = await newMessage(db.pool, ['alice@example.org', 'x@far.example']);
+    expect((await app.route(fine)).dsnJob).toBeNull();
+    expect(await queuedJob('send-dsn', { messageId: fine, reason: 'failed' })).toBeFalsy();
+  });
+
   it('keeps remote recipients whose local parts differ only in case apart (RFC 5321 §2.4); a local mailbox in two cases gets one copy', async () => {
     await addAlias(db.pool, 'cases@example.org', ['Ext@Remote.TEST', 'ext@remote.test', 'EXT@remote.test']);
     const id = await newMessage(db.pool, ['Y@far.example', 'y@far.example', 'Y@FAR.EXAMPLE', 'cases@example.org', 'Alice@example.org', 'alice@example.org']);
@@ -363,6 +413,29 @@ describe('route-message handler', () => {
       await viaProxy.stop();
       await pool.end();
       await proxy.close();
+    }
+  });
+});
+
+describe('send-dsn when Redis refuses the job', () => {
+  it('logs routing.route.dsn-enqueue-failed and goes on: the bounce is committed, the relay scheduler adds the DSN later', async () => {
+    const privateRedis = await startPrivateRedis();
+    const full = redisFor(privateRedis.url);
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger('routing', 'info', { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const refused = createApp({ config: testConfig({ ...env, REDIS_URL: privateRedis.url }), logger, registry: new prom.Registry(), pool: db.pool, redis: full });
+    try {
+      // Every write is refused (OOM) from now on.
+      await full.config('SET', 'maxmemory', '1');
+      const id = await newMessage(db.pool, ['nobody@example.org', 'alice@example.org']);
+      const r = await refused.route(id);
+      expect(r.dsnJob).toBeNull();
+      expect((await recipients(db.pool, id)).map((x) => x.status)).toEqual(['bounced', 'delivered']);
+      expect(lines.find((l) => l.event === 'routing.route.dsn-enqueue-failed')).toMatchObject({ level: 'warn', msgId: id });
+    } finally {
+      await refused.stop();
+      await full.quit();
+      await privateRedis.stop();
     }
   });
 });

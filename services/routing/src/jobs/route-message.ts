@@ -1,21 +1,25 @@
-// The route-message handler. Idempotent: it only acts on recipients still `queued`, under a
-// row lock, in one transaction; whatever it did before a crash is either committed in full
-// or not at all, and the relay jobs it adds afterwards have deterministic ids.
-import { createBatcher, type Pool } from '@hopmail/db';
+// The route-message handler: store.loadQueued → resolve and plan (policy) → decide → store
+// write, then the jobs the commit calls for. Idempotent: it only acts on recipients still
+// `queued`, under a row lock, in one transaction; whatever it did before a crash is either
+// committed in full or not at all, and the jobs it adds afterwards have deterministic ids.
+import { createBatcher } from '@hopmail/db';
 import { resolveRecipient, type Directory, type ResolveOptions } from '@hopmail/mail';
 import type { Job, Payload, Producer } from '@hopmail/queue';
 import type { Logger } from '@hopmail/service-kit';
-import { commitFast, commitFastMany, commitRouting, commitRoutingMany, dueRelayDomains, loadQueued, loadQueuedMany, QuotaCache, type FastCommit } from '../adapters/pg-store.ts';
+import type { QuotaCache } from '../adapters/quota-cache.ts';
 import { RoutingError } from '../errors.ts';
+import { EVENTS } from '../events.ts';
 import type { RoutingMetrics } from '../metrics.ts';
-import { planRecipient, targetMailboxIds, type Outcome, type PlannedRecipient } from '../policy/route-policy.ts';
+import { decide, decideInOrder, planRecipient, targetMailboxIds, type PlannedMessage, type PlannedRecipient, type RoutingDecision } from '../policy/route-policy.ts';
+import type { MessageWrite, RoutingStore, Written } from '../store.ts';
 
 export interface RouteMessageDeps {
-  pool: Pool;
+  store: RoutingStore;
   directory: Directory;
   quotas: QuotaCache;
   resolveOptions: ResolveOptions;
   relay: Producer<'deliver-remote'>;
+  dsn: Producer<'send-dsn'>;
   logger: Logger;
   metrics: RoutingMetrics;
 }
@@ -42,90 +46,136 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
 // commit per batch rather than per message. Batches in flight per stage:
 const BATCHES_IN_FLIGHT = 3;
 
-export type RouteResult = { outcome: Outcome | null; relayJobs: string[] };
+/** A decision and what its write committed. */
+interface Routed {
+  decision: RoutingDecision;
+  written: Written;
+}
+
+export interface RouteResult {
+  /** null when nothing was queued any more (another job, or an earlier attempt, took it). */
+  decision: RoutingDecision | null;
+  relayJobs: string[];
+  /** The send-dsn job added for recipients bounced now; null when none bounced (or Redis refused it). */
+  dsnJob: string | null;
+}
 
 export function createRouteMessageHandler(deps: RouteMessageDeps): (payload: Payload<'route-message'>, job?: Pick<Job, 'id'>) => Promise<RouteResult> {
-  const { pool, directory, quotas, resolveOptions, relay, logger, metrics } = deps;
+  const { store, directory, quotas, resolveOptions, relay, dsn, logger, metrics } = deps;
   const load = createBatcher(
-    (ids: readonly string[]) => loadQueuedMany(pool, ids),
-    (id: string) => loadQueued(pool, id),
+    (ids: readonly string[]) => store.loadQueued(ids),
+    async (id: string) => (await store.loadQueued([id]))[0]!,
     { maxInFlight: BATCHES_IN_FLIGHT },
   );
   // A message twice in one statement would be ambiguous (which copy took the rows?): the
-  // key keeps a redelivered job out of the batch that holds the original.
-  const write = createBatcher<FastCommit, Awaited<ReturnType<typeof commitFast>>>(
-    (items) => commitFastMany(pool, items),
-    (item) => commitFast(pool, item),
+  // key keeps a redelivered job out of the batch that holds the original. A batch that
+  // fails (a deleted mailbox's foreign key) is run again message by message, and then the
+  // message whose mailbox is gone takes the careful path.
+  const write = createBatcher<MessageWrite, Written | null | 'conflict'>(
+    (items) => store.write(items),
+    (item) =>
+      store.write([item]).then(
+        (r) => r[0]!,
+        (err: unknown) => {
+          if (err instanceof RoutingError && err.kind === 'mailboxGone') return 'conflict';
+          throw err;
+        },
+      ),
     { maxInFlight: BATCHES_IN_FLIGHT, key: (item) => item.messageId },
   );
-  // The careful path (quotas, a mailbox gone) is batched the same way: one transaction.
-  const writeCarefully = createBatcher<FastCommit, Outcome | null>(
-    (items) => commitRoutingMany(pool, items),
-    (item) => commitRouting(pool, item),
-    { maxInFlight: BATCHES_IN_FLIGHT, key: (item) => item.messageId },
-  );
+  // The careful path (quotas, a mailbox gone) is batched the same way: one transaction in
+  // which each message is decided after the previous one's copies counted against the quotas.
+  const routeLocked = (items: readonly PlannedMessage[]): Promise<(Routed | null)[]> =>
+    store.transaction(async (tx) => {
+      const facts = await tx.lockFacts(items.map((it) => ({ messageId: it.messageId, recipientIds: it.planned.map((p) => p.id), mailboxIds: targetMailboxIds(it.planned) })));
+      const decisions = decideInOrder(items, facts);
+      const writes: MessageWrite[] = [];
+      decisions.forEach((decision, i) => decision && writes.push({ messageId: items[i]!.messageId, size: items[i]!.size, decision }));
+      const written = writes.length > 0 ? await tx.write(writes) : [];
+      let w = 0;
+      return decisions.map((decision) => {
+        if (!decision) return null;
+        const done = written[w++];
+        return done ? { decision, written: done } : null;
+      });
+    });
+  const writeCarefully = createBatcher<PlannedMessage, Routed | null>(routeLocked, async (item) => (await routeLocked([item]))[0]!, {
+    maxInFlight: BATCHES_IN_FLIGHT,
+    key: (item) => item.messageId,
+  });
+
+  async function enqueueDsn(messageId: string, log: Logger): Promise<string | null> {
+    try {
+      return await dsn.add({ messageId, reason: 'failed' });
+    } catch (err) {
+      // The bounce is committed; outbound-relay's scheduler finds the DSN owed in PostgreSQL.
+      log.warn({ event: EVENTS.dsnEnqueueFailed, err }, 'send-dsn job not added; the relay scheduler adds it from PostgreSQL');
+      return null;
+    }
+  }
 
   return async ({ messageId }, job) => {
     const log = logger.child({ jobId: job?.id, msgId: messageId, queue: 'route-message' });
     const message = await load(messageId);
     if (!message) throw new RoutingError('messageMissing', `message ${messageId} does not exist`);
 
-    let outcome: Outcome | null = null;
+    let routed: Routed | null = null;
     if (message.recipients.length > 0) {
       const planned: PlannedRecipient[] = await mapLimit(message.recipients, RESOLVE_PARALLELISM, async (r) => ({
         id: r.id,
         address: r.address,
         plan: planRecipient(await resolveRecipient(r.address, directory, resolveOptions)),
       }));
-      const nullSender = message.mailFrom === '';
+      const item: PlannedMessage = { messageId, size: message.size, planned, nullSender: message.mailFrom === '' };
       // One statement when no target mailbox has a quota (the common case); otherwise, or
       // when a mailbox vanished, the locking transaction that checks quota and existence.
-      const item: FastCommit = { messageId, size: message.size, planned, nullSender };
-      const fast = (await quotas.allUnlimited(targetMailboxIds(planned))) ? await write(item) : 'conflict';
-      outcome = fast === 'conflict' ? await writeCarefully(item) : fast;
-      if (outcome) record(outcome, planned, log, metrics);
+      if (await quotas.allUnlimited(targetMailboxIds(planned))) {
+        const decision = decide(planned, () => 'ok', item.nullSender);
+        const fast = await write({ messageId, size: message.size, decision });
+        routed = fast === 'conflict' ? await writeCarefully(item) : fast && { decision, written: fast };
+      } else {
+        routed = await writeCarefully(item);
+      }
+      if (routed) record({ decision: routed.decision, planned, log, metrics });
     }
 
-    // After the commit, and also when an earlier attempt committed but died before this
-    // point (nothing was queued this time): the relay rows in PostgreSQL say which jobs
-    // must exist. A pass that created no relay rows has nothing to add.
-    const relayJobs: string[] = [];
-    const mayRelay = !outcome || outcome.children.some((c) => c.status === 'relay') || outcome.updates.some((u) => u.status === 'relay');
-    for (const domain of mayRelay ? await dueRelayDomains(pool, messageId) : []) {
-      relayJobs.push(await relay.add({ messageId, domain }));
-    }
-    if (relayJobs.length > 0) log.debug({ event: 'route.relay-enqueued', relayJobs }, 'deliver-remote jobs added');
-    return { outcome, relayJobs };
+    // The write returned the relay domains it made due. A job that took nothing (a
+    // redelivered job whose earlier attempt committed and died before this point, or one
+    // that lost the race to another) reads them once: the relay rows in PostgreSQL say
+    // which jobs must exist.
+    const domains = routed ? routed.written.relayDomains : await store.dueRelayDomains(messageId);
+    // Both go out together when both are due (enqueueDsn never throws).
+    const dsnJob = routed?.written.bounced ? enqueueDsn(messageId, log) : null;
+    const relayJobs = domains.length > 0 ? await relay.addBulk(domains.map((domain) => ({ messageId, domain }))) : [];
+    if (relayJobs.length > 0) log.debug({ event: EVENTS.relayEnqueued, relayJobs }, 'deliver-remote jobs added');
+    return { decision: routed?.decision ?? null, relayJobs, dsnJob: await dsnJob };
   };
 }
 
-function record(outcome: Outcome, planned: readonly PlannedRecipient[], log: Logger, metrics: RoutingMetrics): void {
+function record({ decision, planned, log, metrics }: { decision: RoutingDecision; planned: readonly PlannedRecipient[]; log: Logger; metrics: RoutingMetrics }): void {
   const address = new Map(planned.map((p) => [p.id, p.address]));
-  metrics.deliveries.inc({ outcome: 'mailbox' }, outcome.mailboxRows.length);
+  metrics.deliveries.inc({ outcome: 'mailbox' }, decision.mailboxRows.length);
   let relayed = 0;
   let bounced = 0;
-  for (const c of outcome.children) {
+  for (const c of decision.children) {
     if (c.status === 'relay') {
       relayed++;
       metrics.deliveries.inc({ outcome: 'relay' });
     } else {
       bounced++;
       metrics.deliveries.inc({ outcome: 'bounced-target' });
-      log.info({ event: 'recipient.bounced', rcpt: c.address, via: address.get(c.originalId), status: c.status, reply: c.reply }, 'alias target bounced');
+      log.info({ event: EVENTS.recipientBounced, rcpt: c.address, via: address.get(c.originalId), status: c.status, reply: c.reply }, 'alias target bounced');
     }
   }
-  for (const u of outcome.updates) {
+  for (const u of decision.updates) {
     if (u.status === 'relay') {
       relayed++;
       metrics.deliveries.inc({ outcome: 'relay' });
     } else if (u.status === 'bounced' || u.status === 'failed') {
       bounced++;
       metrics.deliveries.inc({ outcome: `bounced-${u.reason ?? 'unknown'}` });
-      log.info({ event: 'recipient.bounced', rcpt: address.get(u.id), status: u.status, reply: u.reply }, 'recipient bounced');
+      log.info({ event: EVENTS.recipientBounced, rcpt: address.get(u.id), status: u.status, reply: u.reply }, 'recipient bounced');
     }
   }
-  log.info(
-    { event: 'route.done', recipients: outcome.updates.length, mailboxes: outcome.mailboxRows.length, relayed, bounced },
-    'message routed',
-  );
+  log.info({ event: EVENTS.routeDone, recipients: decision.updates.length, mailboxes: decision.mailboxRows.length, relayed, bounced }, 'message routed');
 }

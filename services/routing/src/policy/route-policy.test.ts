@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Resolution } from '@hopmail/mail';
-import { bounceReply, decide, overQuota, planRecipient, type MailboxState, type PlannedRecipient } from './route-policy.ts';
+import { bounceReply, decide, decideInOrder, overQuota, planRecipient, type LockedFacts, type MailboxState, type PlannedMessage, type PlannedRecipient } from './route-policy.ts';
 
 const alice = { id: 1, address: 'alice@example.org' };
 const bob = { id: 2, address: 'bob@example.org' };
@@ -173,5 +173,44 @@ describe('decide', () => {
     ];
     const out = decide(rs, states({ 2: 'full' }), false);
     expect(out.updates.map((u) => u.id)).toEqual([1, 2, 3, 4]);
+  });
+});
+
+describe('decideInOrder', () => {
+  const toAlice = (messageId: string, id: number, size: number): PlannedMessage => ({
+    messageId,
+    size,
+    nullSender: false,
+    planned: [rcpt(id, 'alice@example.org', { kind: 'deliver', mailboxes: [alice], remote: [] })],
+  });
+  const facts = (over: Partial<LockedFacts> = {}): LockedFacts => ({
+    queued: new Set([10, 11, 12]),
+    mailboxes: new Map([[1, { quotaBytes: 1000, usedBytes: 400 }]]),
+    held: new Map(),
+    ...over,
+  });
+  const statuses = (ds: ReturnType<typeof decideInOrder>) => ds.map((d) => d && d.updates.map((u) => u.status));
+
+  it("counts each message's copy against the quota before deciding the next", () => {
+    const ds = decideInOrder([toAlice('m1', 10, 300), toAlice('m2', 11, 300), toAlice('m3', 12, 300)], facts());
+    expect(statuses(ds)).toEqual([['delivered'], ['delivered'], ['bounced']]);
+    expect(ds[2]!.updates[0]!.reply).toBe('552 5.2.2 <alice@example.org>: mailbox full');
+  });
+
+  it('a message the mailbox already holds neither counts against itself nor fills it for the next', () => {
+    const ds = decideInOrder([toAlice('m1', 10, 600), toAlice('m2', 11, 600)], facts({ mailboxes: new Map([[1, { quotaBytes: 1000, usedBytes: 900 }]]), held: new Map([[1, new Set(['m1'])]]) }));
+    expect(statuses(ds)).toEqual([['delivered'], ['bounced']]);
+    const roomy = decideInOrder([toAlice('m1', 10, 600), toAlice('m2', 11, 600)], facts({ mailboxes: new Map([[1, { quotaBytes: 1000, usedBytes: 0 }]]), held: new Map([[1, new Set(['m1'])]]) }));
+    expect(statuses(roomy)).toEqual([['delivered'], ['delivered']]);
+  });
+
+  it('unlimited mailboxes never fill; a mailbox not found is gone; recipients no longer queued are left out', () => {
+    const unlimited = facts({ mailboxes: new Map([[1, { quotaBytes: 0, usedBytes: 0 }]]) });
+    expect(statuses(decideInOrder([toAlice('m1', 10, 5000), toAlice('m2', 11, 5000)], unlimited))).toEqual([['delivered'], ['delivered']]);
+    const gone = decideInOrder([toAlice('m1', 10, 1)], facts({ mailboxes: new Map() }));
+    expect(gone[0]!.updates[0]!.reply).toBe('550 5.1.1 <alice@example.org>: no such user');
+    const both: PlannedMessage = { ...toAlice('m1', 10, 1), planned: [...toAlice('m1', 10, 1).planned, rcpt(13, 'x@remote.test', { kind: 'relay' })] };
+    const taken = decideInOrder([both, toAlice('m2', 14, 1)], facts({ queued: new Set([13]) }));
+    expect(taken).toEqual([{ mailboxRows: [], children: [], updates: [{ id: 13, status: 'relay', reply: null, reason: null }] }, null]);
   });
 });

@@ -3,7 +3,10 @@
 // Two steps, because the second needs facts only the delivery transaction can see:
 //   planRecipient()  Resolution (from @hopmail/mail) → deliver / relay / bounce
 //   decide()         plans + the state of each target mailbox (exists, over quota)
-//                    → mailbox rows to insert, recipient rows to add, statuses to set.
+//                    → a RoutingDecision: mailbox rows to insert, recipient rows to add,
+//                    statuses to set (RoutingStore.write stores it).
+//   decideInOrder()  decide() for the messages of one locking transaction, from the facts
+//                    RoutingStore.lockFacts found.
 
 import type { MailboxRef, Resolution } from '@hopmail/mail';
 
@@ -62,7 +65,7 @@ export function bounceReply(reason: BounceReason, address: string): string {
 export interface QuotaFacts {
   /** 0 means unlimited. */
   quotaBytes: number;
-  /** Sum of mailbox_messages.size in the mailbox now. */
+  /** Bytes in the mailbox now (mailboxes.used_bytes, kept by mailbox_messages' triggers). */
   usedBytes: number;
   /** The mailbox already holds this message (a redelivered job): never "full" then. */
   alreadyHas: boolean;
@@ -84,7 +87,8 @@ export interface PlannedRecipient {
 
 export type FinalStatus = 'delivered' | 'expanded' | 'relay' | 'bounced' | 'failed';
 
-export interface Outcome {
+/** What routing does with one message's recipients. */
+export interface RoutingDecision {
   /** One row per mailbox, whatever number of recipients led there (duplicate elimination). */
   mailboxRows: { mailboxId: number; recipientId: number }[];
   /** New recipient rows: relay targets of aliases, and failed targets of multi-target aliases. */
@@ -110,9 +114,9 @@ export function domainOf(address: string): string {
  *   bounced row so the DSN names it; if every target failed the original itself bounces;
  * - with the null sender no DSN can go anywhere (RFC 5321 §4.5.5): `failed` instead of `bounced`.
  */
-export function decide(recipients: readonly PlannedRecipient[], mailboxState: (id: number) => MailboxState, nullSender: boolean): Outcome {
+export function decide(recipients: readonly PlannedRecipient[], mailboxState: (id: number) => MailboxState, nullSender: boolean): RoutingDecision {
   const bounced = nullSender ? 'failed' : 'bounced';
-  const out: Outcome = { mailboxRows: [], children: [], updates: [] };
+  const out: RoutingDecision = { mailboxRows: [], children: [], updates: [] };
   const copied = new Set<number>();
 
   for (const r of recipients) {
@@ -155,4 +159,55 @@ export function decide(recipients: readonly PlannedRecipient[], mailboxState: (i
     out.updates.push({ id: r.id, status, reply: null, reason: null });
   }
   return out;
+}
+
+/** One message with its recipients planned, as the job hands it to the store's paths. */
+export interface PlannedMessage {
+  messageId: string;
+  size: number;
+  planned: readonly PlannedRecipient[];
+  nullSender: boolean;
+}
+
+/** What the locking transaction found for the messages of one batch (RoutingStore.lockFacts). */
+export interface LockedFacts {
+  /** Recipients still `queued`, now locked; any other was taken by another job. */
+  queued: ReadonlySet<number>;
+  /** Target mailboxes that still exist (locked against deletion). quotaBytes 0 = unlimited; usedBytes is read for those with a quota. */
+  mailboxes: ReadonlyMap<number, { quotaBytes: number; usedBytes: number }>;
+  /** For mailboxes with a quota: the messages of the batch each already holds (a redelivered job). */
+  held: ReadonlyMap<number, ReadonlySet<string>>;
+}
+
+/**
+ * decide() for each message of one locking transaction, in order: each message's copies
+ * count against the quotas before the next one is decided, so a batch cannot squeeze past
+ * a quota together. null for a message none of whose recipients is still queued.
+ */
+export function decideInOrder(messages: readonly PlannedMessage[], facts: LockedFacts): (RoutingDecision | null)[] {
+  const used = new Map<number, number>();
+  return messages.map((m) => {
+    const live = m.planned.filter((p) => facts.queued.has(p.id));
+    if (live.length === 0) return null;
+    const alreadyHas = (id: number) => facts.held.get(id)?.has(m.messageId) === true;
+    const limited = (id: number) => {
+      const box = facts.mailboxes.get(id);
+      return box && box.quotaBytes > 0 ? box : undefined;
+    };
+    const decision = decide(
+      live,
+      (id) => {
+        if (!facts.mailboxes.has(id)) return 'gone';
+        const box = limited(id);
+        if (!box) return 'ok';
+        return overQuota({ quotaBytes: box.quotaBytes, usedBytes: used.get(id) ?? box.usedBytes, alreadyHas: alreadyHas(id) }, m.size) ? 'full' : 'ok';
+      },
+      m.nullSender,
+    );
+    for (const row of decision.mailboxRows) {
+      const box = limited(row.mailboxId);
+      if (box && !alreadyHas(row.mailboxId)) used.set(row.mailboxId, (used.get(row.mailboxId) ?? box.usedBytes) + m.size);
+    }
+    return decision;
+  });
 }

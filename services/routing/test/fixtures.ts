@@ -6,8 +6,8 @@ import { newMessageId } from '@hopmail/mail';
 import { queueRedis } from '@hopmail/service-kit';
 import { createLogger, prom } from '@hopmail/service-kit';
 import type { Redis } from 'ioredis';
-import { createApp, type RoutingApp } from '../app.ts';
-import { configSchema, type Config } from '../config.ts';
+import { createApp, type RoutingApp } from '../src/app.ts';
+import { configSchema, type Config } from '../src/config.ts';
 
 export function testConfig(env: Record<string, string>): Config {
   return loadConfig('routing', configSchema, { env: { LOG_LEVEL: 'silent', DIRECTORY_CACHE_MS: '0', ...env }, argv: [] });
