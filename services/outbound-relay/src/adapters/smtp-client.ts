@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Logger } from 'pino';
+import { EVENTS } from '../events.ts';
 import type { Lease, Limits } from './limits.ts';
 
 export interface SmtpTarget {
@@ -236,7 +237,7 @@ export class SmtpPool {
   private async discard(s: Session): Promise<void> {
     clearTimeout(s.idleTimer);
     s.quit();
-    await this.opts.limits.release(s.lease).catch((err) => this.opts.logger.warn({ event: 'relay.lease-release-failed', err }, 'lease release failed'));
+    await this.opts.limits.release(s.lease).catch((err) => this.opts.logger.warn({ event: EVENTS.leaseReleaseFailed, err }, 'lease release failed'));
   }
 
   async closeAll(): Promise<void> {
