@@ -61,25 +61,18 @@ beforeAll(async () => {
     ],
     behaviour: { servfail: ['servfail.test'] },
   });
-  relay = await startRelay({
-    db,
-    prefix,
-    redis,
-    mx,
-    dns,
-    env: {
-      DNS_TIMEOUT_MS: '500',
-      DNS_TRIES: '1',
-      RELAY_ALLOW_LOOPBACK_MX: 'true',
-      RELAY_RETRY_SCHEDULE: '150,150',
-      RELAY_SCHEDULER_INTERVAL_MS: '50',
-      RELAY_CONNECT_TIMEOUT_MS: '2000',
-      RELAY_GREETING_TIMEOUT_MS: '2000',
-      RELAY_SOCKET_TIMEOUT_MS: '5000',
-      RELAY_DELAY_WARNING_MS: String(4 * 3600_000),
-      RELAY_POOL_IDLE_MS: '10000',
-    },
-  });
+  relay = await startRelay({ db, prefix, redis, mx, dns, env: {
+    DNS_TIMEOUT_MS: '500',
+    DNS_TRIES: '1',
+    RELAY_ALLOW_LOOPBACK_MX: 'true',
+    RELAY_RETRY_SCHEDULE: '150,150',
+    RELAY_SCHEDULER_INTERVAL_MS: '50',
+    RELAY_CONNECT_TIMEOUT_MS: '2000',
+    RELAY_GREETING_TIMEOUT_MS: '2000',
+    RELAY_SOCKET_TIMEOUT_MS: '5000',
+    RELAY_DELAY_WARNING_MS: String(4 * 3600_000),
+    RELAY_POOL_IDLE_MS: '10000',
+  } });
   routeQueue = createProducer('route-message', redis, prefix);
   relayProducer = createProducer('deliver-remote', redis, prefix);
 });

@@ -29,20 +29,13 @@ beforeAll(async () => {
     const redis = queueRedis(baseUrls().redisUrl);
     redises.push(redis);
     apps.push(
-      await startRelay({
-        db,
-        prefix,
-        redis,
-        mx,
-        dns,
-        env: {
-          RELAY_ALLOW_LOOPBACK_MX: 'true',
-          RELAY_SCHEDULER_INTERVAL_MS: '50',
-          RELAY_MAX_CONNECTIONS_PER_HOST: '2',
-          RELAY_THROTTLE_DELAY_MS: '50',
-          RELAY_CONCURRENCY: '8',
-        },
-      }),
+      await startRelay({ db, prefix, redis, mx, dns, env: {
+        RELAY_ALLOW_LOOPBACK_MX: 'true',
+        RELAY_SCHEDULER_INTERVAL_MS: '50',
+        RELAY_MAX_CONNECTIONS_PER_HOST: '2',
+        RELAY_THROTTLE_DELAY_MS: '50',
+        RELAY_CONCURRENCY: '8',
+      } }),
     );
   }
 });

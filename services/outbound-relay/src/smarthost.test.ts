@@ -46,27 +46,19 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => smart.listen(smartPort, SMART, () => r()));
   dns = await startFakeDns({ host: '127.0.0.55', records: [{ name: 'direct.test', type: 'MX', data: { preference: 10, exchange: 'mx.direct.test' } }, { name: 'mx.direct.test', type: 'A', data: DIRECT }] });
-  relay = await startRelay({
-    db,
-    prefix,
-    redis,
-    mx,
-    dns,
-    logLevel: 'debug',
-    env: {
-      DNS_TIMEOUT_MS: '500',
-      RELAY_ALLOW_LOOPBACK_MX: 'false',
-      RELAY_SMARTHOST: `${SMART}:${smartPort}`,
-      RELAY_SMARTHOST_DOMAINS: 'viasmart.test,other-smart.test',
-      RELAY_SMARTHOST_USER: 'relayuser',
-      RELAY_SMARTHOST_PASSWORD: PASSWORD,
-      RELAY_SCHEDULER_INTERVAL_MS: '50',
-      RELAY_THROTTLE_DELAY_MS: '100',
-      RELAY_MAX_CONNECTIONS_PER_HOST: '1',
-      RELAY_POOL_IDLE_MS: '0',
-      LOG_LEVEL: 'debug',
-    },
-  });
+  relay = await startRelay({ db, prefix, redis, mx, dns, logLevel: 'debug', env: {
+    DNS_TIMEOUT_MS: '500',
+    RELAY_ALLOW_LOOPBACK_MX: 'false',
+    RELAY_SMARTHOST: `${SMART}:${smartPort}`,
+    RELAY_SMARTHOST_DOMAINS: 'viasmart.test,other-smart.test',
+    RELAY_SMARTHOST_USER: 'relayuser',
+    RELAY_SMARTHOST_PASSWORD: PASSWORD,
+    RELAY_SCHEDULER_INTERVAL_MS: '50',
+    RELAY_THROTTLE_DELAY_MS: '100',
+    RELAY_MAX_CONNECTIONS_PER_HOST: '1',
+    RELAY_POOL_IDLE_MS: '0',
+    LOG_LEVEL: 'debug',
+  } });
 });
 
 afterAll(async () => {
