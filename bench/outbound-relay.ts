@@ -7,8 +7,7 @@ import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import { createProducer } from '@hopmail/queue';
 import { queueRedis } from '@hopmail/service-kit';
-import { baseUrls, createTestDatabase, freePort, redisPrefix, startFakeDns, startServiceProcess } from '@hopmail/test-kit';
-import { startFakeMx } from '../services/outbound-relay/src/test-mx.ts';
+import { baseUrls, createTestDatabase, freePort, redisPrefix, startFakeDns, startFakeMx, startServiceProcess } from '@hopmail/test-kit';
 
 export interface BenchOutboundRelayOptions {
   messages?: number;

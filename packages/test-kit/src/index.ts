@@ -3,3 +3,4 @@ export * from './tcp-proxy.ts';
 export * from './process.ts';
 export * from './private-redis.ts';
 export * from './fake-dns.ts';
+export * from './fake-mx.ts';

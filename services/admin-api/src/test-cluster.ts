@@ -5,13 +5,12 @@ import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import { createProducer, type Producer } from '@hopmail/queue';
 import { createLogger, createRegistry } from '@hopmail/service-kit';
-import { freePort, startFakeDns, startServiceProcess, type FakeDns, type ServiceProcess } from '@hopmail/test-kit';
+import { freePort, startFakeDns, startFakeMx, startServiceProcess, type FakeDns, type FakeMx, type ServiceProcess } from '@hopmail/test-kit';
 import { loadConfig } from '@hopmail/config';
 import { createApp as createRouting, type RoutingApp } from '../../routing/src/app.ts';
 import { configSchema as routingSchema } from '../../routing/src/config.ts';
 import { createApp as createRelay, type RelayApp } from '../../outbound-relay/src/app.ts';
 import { configSchema as relaySchema } from '../../outbound-relay/src/config.ts';
-import { startFakeMx, type FakeMx } from '../../outbound-relay/src/test-mx.ts';
 import { startTestApi, type TestApi } from './test-support.ts';
 
 export const MX_IP = '127.0.0.61';

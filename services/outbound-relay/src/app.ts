@@ -1,19 +1,27 @@
+// The outbound relay: BullMQ workers on deliver-remote and send-dsn, the scheduler pass, and
+// the refresh of the Redis connection-slot leases this process holds. Built by runService()
+// from its deps (main.ts), or directly by tests.
 import { networkInterfaces } from 'node:os';
 import type { Pool } from '@hopmail/db';
-import { createProducer, createWorker, QUEUE, UnrecoverableError } from '@hopmail/queue';
-import { CodedError, type Logger, type createRegistry } from '@hopmail/service-kit';
+import { createProducer, createWorker, QUEUE, UnrecoverableError, type Handler, type QueueName } from '@hopmail/queue';
+import { createPeriodic, isPermanent, type CodedError, type Logger, type ServiceApp, type createRegistry } from '@hopmail/service-kit';
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
 import { createDns, type Dns } from './adapters/dns.ts';
+import { DsnStore } from './adapters/dsn-store.ts';
 import { createLimits } from './adapters/limits.ts';
 import { SmtpPool } from './adapters/smtp-client.ts';
 import { RelayStore } from './adapters/store.ts';
-import { createDeliverRemote } from './jobs/deliver-remote.ts';
-import { createDsnSender } from './jobs/dsn.ts';
-import { createScheduler } from './jobs/scheduler.ts';
-import { createMetrics } from './metrics.ts';
+import { EVENTS } from './events.ts';
+import { createDeliverRemote, type DeliverDeps } from './jobs/deliver-remote.ts';
+import { createScheduler, type Scheduler } from './jobs/scheduler.ts';
+import { createSendDsn, type SendDsn } from './jobs/send-dsn.ts';
+import { createMetrics, type RelayMetrics } from './metrics.ts';
 import type { RetryPolicy } from './policy/retry.ts';
+
+// DSNs are rare next to deliveries, and each holds a PostgreSQL connection for its transaction.
+const SEND_DSN_CONCURRENCY = 4;
 
 export interface AppDeps {
   config: Config;
@@ -26,112 +34,139 @@ export interface AppDeps {
   dns?: Dns;
 }
 
+export interface RelayApp extends ServiceApp {
+  store: RelayStore;
+  scheduler: Scheduler;
+  /** The deliver-remote handler without BullMQ around it. */
+  deliver: ReturnType<typeof createDeliverRemote>;
+  /** The send-dsn handler without BullMQ around it (tests run it twice, concurrently). */
+  sendDsn: SendDsn;
+  metrics: RelayMetrics;
+}
+
 function ownAddresses(extra: readonly string[]): Set<string> {
   const s = new Set(extra.map((x) => x.toLowerCase()));
   for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) s.add(a.address.toLowerCase());
   return s;
 }
 
-export function createApp(deps: AppDeps) {
-  const { config: c, logger } = deps;
-  const now = deps.now ?? (() => new Date());
-  const metrics = createMetrics(deps.registry);
-  const policy: RetryPolicy = { schedule: c.RELAY_RETRY_SCHEDULE, minMs: c.RELAY_RETRY_MIN_MS, maxMs: c.RELAY_RETRY_MAX_MS, maxAgeMs: c.RELAY_MAX_AGE_MS, delayWarningMs: c.RELAY_DELAY_WARNING_MS };
-  const store = new RelayStore(deps.pool);
-  const dns = deps.dns ?? createDns({ servers: c.DNS_SERVERS, timeoutMs: c.DNS_TIMEOUT_MS, tries: c.DNS_TRIES });
-  const limits = createLimits(deps.redis, { prefix: c.REDIS_PREFIX, maxPerHost: c.RELAY_MAX_CONNECTIONS_PER_HOST, ratePerMinute: c.RELAY_RATE_PER_MINUTE, leaseTtlMs: c.RELAY_LEASE_TTL_MS });
+function smarthostOf(config: Config): DeliverDeps['smarthost'] {
+  if (!config.RELAY_SMARTHOST) return null;
+  const i = config.RELAY_SMARTHOST.lastIndexOf(':');
+  return {
+    host: config.RELAY_SMARTHOST.slice(0, i),
+    port: Number(config.RELAY_SMARTHOST.slice(i + 1)),
+    domains: config.RELAY_SMARTHOST_DOMAINS,
+    ...(config.RELAY_SMARTHOST_USER ? { auth: { user: config.RELAY_SMARTHOST_USER, pass: config.RELAY_SMARTHOST_PASSWORD } } : {}),
+    requireTls: config.RELAY_SMARTHOST_REQUIRE_TLS,
+  };
+}
+
+export function createApp({ config, logger, registry, pool, redis, now = () => new Date(), dns }: AppDeps): RelayApp {
+  const metrics = createMetrics(registry);
+  const policy: RetryPolicy = {
+    schedule: config.RELAY_RETRY_SCHEDULE,
+    minMs: config.RELAY_RETRY_MIN_MS,
+    maxMs: config.RELAY_RETRY_MAX_MS,
+    maxAgeMs: config.RELAY_MAX_AGE_MS,
+    delayWarningMs: config.RELAY_DELAY_WARNING_MS,
+  };
+  const store = new RelayStore(pool);
+  const dsnStore = new DsnStore(pool);
+  const limits = createLimits(redis, { prefix: config.REDIS_PREFIX, maxPerHost: config.RELAY_MAX_CONNECTIONS_PER_HOST, ratePerMinute: config.RELAY_RATE_PER_MINUTE, leaseTtlMs: config.RELAY_LEASE_TTL_MS });
   const smtp = new SmtpPool({
-    name: c.RELAY_HOSTNAME,
-    connectTimeoutMs: c.RELAY_CONNECT_TIMEOUT_MS,
-    greetingTimeoutMs: c.RELAY_GREETING_TIMEOUT_MS,
-    socketTimeoutMs: c.RELAY_SOCKET_TIMEOUT_MS,
-    verifyTls: c.RELAY_TLS_VERIFY,
-    idleMs: c.RELAY_POOL_IDLE_MS,
-    maxMessages: c.RELAY_POOL_MAX_MESSAGES,
+    name: config.RELAY_HOSTNAME,
+    connectTimeoutMs: config.RELAY_CONNECT_TIMEOUT_MS,
+    greetingTimeoutMs: config.RELAY_GREETING_TIMEOUT_MS,
+    socketTimeoutMs: config.RELAY_SOCKET_TIMEOUT_MS,
+    verifyTls: config.RELAY_TLS_VERIFY,
+    idleMs: config.RELAY_POOL_IDLE_MS,
+    maxMessages: config.RELAY_POOL_MAX_MESSAGES,
     limits,
     logger,
   });
-  const routeProducer = createProducer('route-message', deps.redis, c.REDIS_PREFIX);
-  const relayProducer = createProducer('deliver-remote', deps.redis, c.REDIS_PREFIX);
-  const dsn = createDsnSender({ pool: deps.pool, routeProducer, logger, hostname: c.RELAY_HOSTNAME, policy, now, onSent: (a) => metrics.dsns.inc({ action: a }) });
-  let smarthost = null;
-  if (c.RELAY_SMARTHOST) {
-    const i = c.RELAY_SMARTHOST.lastIndexOf(':');
-    smarthost = {
-      host: c.RELAY_SMARTHOST.slice(0, i),
-      port: Number(c.RELAY_SMARTHOST.slice(i + 1)),
-      domains: c.RELAY_SMARTHOST_DOMAINS,
-      ...(c.RELAY_SMARTHOST_USER ? { auth: { user: c.RELAY_SMARTHOST_USER, pass: c.RELAY_SMARTHOST_PASSWORD } } : {}),
-      requireTls: c.RELAY_SMARTHOST_REQUIRE_TLS,
-    };
-  }
-  const deliver = createDeliverRemote({
-    store, dns, smtp, limits, dsn, logger, metrics, policy, now,
-    hostname: c.RELAY_HOSTNAME,
-    port: c.RELAY_PORT,
-    allowLoopback: c.RELAY_ALLOW_LOOPBACK_MX,
-    ownAddresses: ownAddresses(c.RELAY_OWN_ADDRESSES),
-    throttleDelayMs: c.RELAY_THROTTLE_DELAY_MS,
-    smarthost,
-    testHoldAfterDataMs: c.RELAY_TEST_HOLD_AFTER_DATA_MS,
-  });
-  const scheduler = createScheduler({ pool: deps.pool, store, producer: relayProducer, dsn, logger, metrics, now, batch: c.RELAY_SCHEDULER_BATCH });
-
-  let worker: Worker | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  let leaseTimer: NodeJS.Timeout | undefined;
-  let ticking: Promise<unknown> | undefined;
-  let stopped = false;
-
-  const loop = () => {
-    if (stopped) return;
-    ticking = scheduler
-      .tick()
-      .catch((err) => logger.error({ event: 'relay.scheduler-failed', err }, 'scheduler tick failed'))
-      .finally(() => {
-        if (!stopped) timer = setTimeout(loop, c.RELAY_SCHEDULER_INTERVAL_MS);
-      });
+  const producers = {
+    route: createProducer('route-message', redis, config.REDIS_PREFIX),
+    deliverRemote: createProducer('deliver-remote', redis, config.REDIS_PREFIX),
+    sendDsn: createProducer('send-dsn', redis, config.REDIS_PREFIX),
   };
+  const deliver = createDeliverRemote({
+    store,
+    dns: dns ?? createDns({ servers: config.DNS_SERVERS, timeoutMs: config.DNS_TIMEOUT_MS, tries: config.DNS_TRIES }),
+    smtp,
+    limits,
+    sendDsn: producers.sendDsn,
+    logger,
+    metrics,
+    policy,
+    now,
+    hostname: config.RELAY_HOSTNAME,
+    port: config.RELAY_PORT,
+    allowLoopback: config.RELAY_ALLOW_LOOPBACK_MX,
+    ownAddresses: ownAddresses(config.RELAY_OWN_ADDRESSES),
+    throttleDelayMs: config.RELAY_THROTTLE_DELAY_MS,
+    smarthost: smarthostOf(config),
+    testHoldAfterDataMs: config.RELAY_TEST_HOLD_AFTER_DATA_MS,
+  });
+  const sendDsn = createSendDsn({ dsnStore, route: producers.route, logger, metrics, hostname: config.RELAY_HOSTNAME, policy, now });
+  const scheduler = createScheduler({ pool, store, dsnStore, deliverRemote: producers.deliverRemote, sendDsn: producers.sendDsn, logger, metrics, now, batch: config.RELAY_SCHEDULER_BATCH });
+  const schedulerPasses = createPeriodic(() => scheduler.tick(), {
+    intervalMs: config.RELAY_SCHEDULER_INTERVAL_MS,
+    firstDelayMs: 0,
+    onError: (err) => logger.error({ event: EVENTS.schedulerFailed, err }, 'scheduler pass failed'),
+  });
+  // Leases expire after RELAY_LEASE_TTL_MS unless refreshed: a killed process frees its slots.
+  const leaseRefresh = createPeriodic(() => limits.refresh(), {
+    intervalMs: Math.floor(config.RELAY_LEASE_TTL_MS / 3),
+    onError: (err) => logger.warn({ event: EVENTS.leaseRefreshFailed, err }, 'lease refresh failed'),
+  });
+
+  const workers: Worker[] = [];
+  function startWorker<N extends QueueName>(name: N, handler: Handler<N>, options: { concurrency: number; lockDuration?: number; stalledInterval?: number }): void {
+    const worker = createWorker(
+      name,
+      async (payload, job) => {
+        try {
+          await handler(payload, job);
+        } catch (err) {
+          // Permanent errors are not retried by BullMQ; temporary ones fail the job, and the
+          // scheduler adds it again while PostgreSQL says the work is owed.
+          if (isPermanent(err)) throw new UnrecoverableError(`${(err as CodedError).code}: ${(err as Error).message}`);
+          throw err;
+        }
+      },
+      redis,
+      config.REDIS_PREFIX,
+      options,
+    );
+    worker.on('failed', (job, err) => logger.error({ event: EVENTS.jobFailed, jobId: job?.id, queue: name, attemptsMade: job?.attemptsMade, err }, `${name} job failed`));
+    worker.on('error', (err) => logger.error({ event: EVENTS.workerError, queue: name, err }, `${name} worker error`));
+    workers.push(worker);
+  }
 
   return {
     store,
     scheduler,
     deliver,
+    sendDsn,
     metrics,
     async start() {
-      worker = createWorker(
-        QUEUE.deliverRemote,
-        async (payload, job) => {
-          try {
-            await deliver(payload, job.id);
-          } catch (err) {
-            // Permanent errors are not retried by BullMQ; temporary ones fail the job and the
-            // scheduler retries it (ensureJob) while PostgreSQL says the work is due.
-            if (err instanceof CodedError && !err.temporary) throw new UnrecoverableError(`${err.code}: ${err.message}`);
-            throw err;
-          }
-        },
-        deps.redis,
-        c.REDIS_PREFIX,
-        { concurrency: c.RELAY_CONCURRENCY, lockDuration: c.RELAY_WORKER_LOCK_MS, stalledInterval: Math.max(250, Math.floor(c.RELAY_WORKER_LOCK_MS / 2)) },
-      );
-      worker.on('failed', (job, err) => logger.error({ event: 'relay.job-failed', jobId: job?.id, queue: QUEUE.deliverRemote, err }, 'deliver-remote job failed'));
-      worker.on('error', (err) => logger.error({ event: 'relay.worker-error', err }, 'worker error'));
-      leaseTimer = setInterval(() => void limits.refresh().catch((err) => logger.warn({ event: 'relay.lease-refresh-failed', err }, 'lease refresh failed')), Math.floor(c.RELAY_LEASE_TTL_MS / 3));
-      leaseTimer.unref();
-      loop();
+      startWorker(QUEUE.deliverRemote, (payload, job) => deliver(payload, job.id), {
+        concurrency: config.RELAY_CONCURRENCY,
+        lockDuration: config.RELAY_WORKER_LOCK_MS,
+        stalledInterval: Math.max(250, Math.floor(config.RELAY_WORKER_LOCK_MS / 2)),
+      });
+      startWorker(QUEUE.sendDsn, async (payload) => void (await sendDsn(payload)), { concurrency: SEND_DSN_CONCURRENCY });
+      leaseRefresh.start();
+      schedulerPasses.start();
     },
     async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      clearInterval(leaseTimer);
-      await worker?.close();
-      await ticking;
+      await schedulerPasses.stop();
+      await Promise.all(workers.splice(0).map((w) => w.close()));
+      // Jobs in flight held leases until now; pooled sessions give theirs back below.
+      await leaseRefresh.stop();
       await smtp.closeAll();
-      await routeProducer.close();
-      await relayProducer.close();
+      await Promise.all(Object.values(producers).map((p) => p.close()));
     },
   };
 }
-
-export type RelayApp = ReturnType<typeof createApp>;

@@ -4,8 +4,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
-import { baseUrls, createTestDatabase, redisPrefix, startFakeDns, startServiceProcess, waitFor, type FakeDns, type ServiceProcess, type TestDatabase } from '@hopmail/test-kit';
-import { startFakeMx, type FakeMx } from './test-mx.ts';
+import { createTestDatabase, redisPrefix, startFakeDns, startFakeMx, startServiceProcess, waitFor, type FakeDns, type FakeMx, type ServiceProcess, type TestDatabase } from '@hopmail/test-kit';
+import { relayEnv } from '../test/relay-app.ts';
 
 const MX = '127.0.0.31';
 let db: TestDatabase;
@@ -33,21 +33,20 @@ afterAll(async () => {
 });
 
 it('kill -9 after the remote said 250 but before the result was recorded: delivered again, duplicate logged', async () => {
-  const prefix = redisPrefix();
-  const env = {
-    DATABASE_URL: db.url,
-    REDIS_URL: baseUrls().redisUrl,
-    REDIS_PREFIX: prefix,
-    HEALTH_PORT: '0',
-    HEALTH_HOST: '127.0.0.1',
-    RELAY_HOSTNAME: 'relay.hopmail.test',
-    RELAY_PORT: String(mx.port),
-    DNS_SERVERS: `${dns.host}:${dns.port}`,
-    DNS_TIMEOUT_MS: '500',
-    RELAY_ALLOW_LOOPBACK_MX: 'true',
-    RELAY_WORKER_LOCK_MS: '1000',
-    RELAY_SCHEDULER_INTERVAL_MS: '100',
-  };
+  const env = relayEnv({
+    db,
+    prefix: redisPrefix(),
+    mx,
+    dns,
+    env: {
+      HEALTH_PORT: '0',
+      HEALTH_HOST: '127.0.0.1',
+      DNS_TIMEOUT_MS: '500',
+      RELAY_ALLOW_LOOPBACK_MX: 'true',
+      RELAY_WORKER_LOCK_MS: '1000',
+      RELAY_SCHEDULER_INTERVAL_MS: '100',
+    },
+  });
   const first = startServiceProcess('outbound-relay', { ...env, RELAY_TEST_HOLD_AFTER_DATA_MS: '30000' });
   procs.push(first);
   await first.ready;
@@ -69,7 +68,7 @@ it('kill -9 after the remote said 250 but before the result was recorded: delive
   await waitFor(async () => (await db.pool.query(`SELECT status FROM recipients WHERE message_id = $1`, [id])).rows[0].status === 'delivered', { timeoutMs: 20_000, what: 'redelivery' });
 
   expect(mx.transactions).toHaveLength(2); // at-least-once: the duplicate SMTP cannot prevent
-  expect(second.logs.some((l) => l.event === 'relay.possible-duplicate' && l.msgId === id)).toBe(true);
+  expect(second.logs.some((l) => l.event === 'outbound-relay.possible-duplicate' && l.msgId === id)).toBe(true);
   const a = await db.pool.query(`SELECT outcome FROM relay_attempts WHERE message_id = $1 ORDER BY id`, [id]);
   expect(a.rows.map((r) => r.outcome)).toEqual(['possible-duplicate', 'delivered']);
   await second.kill('SIGTERM');

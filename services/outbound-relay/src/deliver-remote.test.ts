@@ -1,16 +1,12 @@
-import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '@hopmail/config';
 import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import { createProducer } from '@hopmail/queue';
 import { queueRedis } from '@hopmail/service-kit';
-import { createLogger, createRegistry } from '@hopmail/service-kit';
-import { baseUrls, createTestDatabase, redisPrefix, startFakeDns, waitFor, type FakeDns, type TestDatabase } from '@hopmail/test-kit';
+import { baseUrls, createTestDatabase, redisPrefix, startFakeDns, startFakeMx, startPlainMx, waitFor, type FakeDns, type FakeMx, type MxTransaction, type TestDatabase } from '@hopmail/test-kit';
 import type { Redis } from 'ioredis';
-import { createApp, type RelayApp } from './app.ts';
-import { configSchema } from './config.ts';
-import { startFakeMx, startPlainMx, type FakeMx, type Transaction } from './test-mx.ts';
+import { commitMessage, dsnsFor as dsnsOf, message as MSG, recipientsOf, type CommitOptions, type Rcpt } from '../test/mail.ts';
+import { startRelay, type TestRelay } from '../test/relay-app.ts';
 
 const MX1 = '127.0.0.21';
 const MX2 = '127.0.0.22';
@@ -25,10 +21,9 @@ let redis: Redis;
 let dns: FakeDns;
 let mx: FakeMx;
 let plain: { stop(): Promise<void> };
-const plainTx: Transaction[] = [];
-let app: RelayApp;
+const plainTx: MxTransaction[] = [];
+let relay: TestRelay;
 let prefix: string;
-const logs: Record<string, unknown>[] = [];
 let routeQueue: ReturnType<typeof createProducer<'route-message'>>;
 let relayProducer: ReturnType<typeof createProducer<'deliver-remote'>>;
 
@@ -66,42 +61,24 @@ beforeAll(async () => {
     ],
     behaviour: { servfail: ['servfail.test'] },
   });
-  const config = loadConfig('outbound-relay', configSchema, {
-    argv: [],
-    env: {
-      DATABASE_URL: db.url,
-      REDIS_URL: baseUrls().redisUrl,
-      REDIS_PREFIX: prefix,
-      RELAY_HOSTNAME: 'relay.hopmail.test',
-      RELAY_PORT: String(mx.port),
-      DNS_SERVERS: `${dns.host}:${dns.port}`,
-      DNS_TIMEOUT_MS: '500',
-      DNS_TRIES: '1',
-      RELAY_ALLOW_LOOPBACK_MX: 'true',
-      RELAY_RETRY_SCHEDULE: '150,150',
-      RELAY_SCHEDULER_INTERVAL_MS: '50',
-      RELAY_CONNECT_TIMEOUT_MS: '2000',
-      RELAY_GREETING_TIMEOUT_MS: '2000',
-      RELAY_SOCKET_TIMEOUT_MS: '5000',
-      RELAY_DELAY_WARNING_MS: String(4 * 3600_000),
-      RELAY_POOL_IDLE_MS: '10000',
-    },
-  });
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      for (const line of String(chunk).split('\n')) if (line) logs.push(JSON.parse(line));
-      cb();
-    },
-  });
-  const logger = createLogger('outbound-relay', 'info', sink as never);
-  app = createApp({ config, logger, registry: createRegistry('outbound-relay'), pool: db.pool, redis });
-  await app.start();
+  relay = await startRelay({ db, prefix, redis, mx, dns, env: {
+    DNS_TIMEOUT_MS: '500',
+    DNS_TRIES: '1',
+    RELAY_ALLOW_LOOPBACK_MX: 'true',
+    RELAY_RETRY_SCHEDULE: '150,150',
+    RELAY_SCHEDULER_INTERVAL_MS: '50',
+    RELAY_CONNECT_TIMEOUT_MS: '2000',
+    RELAY_GREETING_TIMEOUT_MS: '2000',
+    RELAY_SOCKET_TIMEOUT_MS: '5000',
+    RELAY_DELAY_WARNING_MS: String(4 * 3600_000),
+    RELAY_POOL_IDLE_MS: '10000',
+  } });
   routeQueue = createProducer('route-message', redis, prefix);
   relayProducer = createProducer('deliver-remote', redis, prefix);
 });
 
 afterAll(async () => {
-  await app?.stop();
+  await relay?.stop();
   await routeQueue?.close();
   await relayProducer?.close();
   await mx?.stop();
@@ -116,23 +93,16 @@ afterEach(async () => {
   await db.pool.query(`UPDATE recipients SET status = 'failed' WHERE status IN ('relay', 'deferred')`);
 });
 
-const MSG = (subject: string, body = 'Hello.\r\n') => Buffer.from(`From: alice@local.test\r\nTo: someone\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}@local.test>\r\n\r\n${body}`);
-
 /** Commits a message the way smtp-ingress does and marks it for relay the way routing does. */
-async function submit(rcpts: string[], opts: { from?: string; raw?: Buffer; body8bit?: boolean; smtputf8?: boolean; receivedAgoMs?: number } = {}): Promise<string> {
-  const id = newMessageId();
-  await insertMessage(db.pool, { id, raw: opts.raw ?? MSG(id), mailFrom: opts.from ?? 'alice@local.test', recipients: rcpts, body8bit: opts.body8bit ?? false, smtputf8: opts.smtputf8 ?? false });
-  if (opts.receivedAgoMs) await db.pool.query(`UPDATE messages SET received_at = now() - make_interval(secs => $2::float8 / 1000) WHERE id = $1`, [id, opts.receivedAgoMs]);
+async function submit(rcpts: string[], opts: CommitOptions = {}): Promise<string> {
+  const id = await commitMessage(db, rcpts, opts);
   await db.pool.query(`UPDATE recipients SET status = 'relay', next_attempt_at = now() WHERE message_id = $1`, [id]);
   for (const d of new Set(rcpts.map((r) => r.split('@')[1]!.toLowerCase()))) await relayProducer.add({ messageId: id, domain: d });
   return id;
 }
 
-type Rcpt = { address: string; status: string; attempts: number; last_reply: string | null; last_mx: string | null; dsn_sent_at: Date | null; delay_warned_at: Date | null };
-async function rcpts(id: string): Promise<Record<string, Rcpt>> {
-  const r = await db.pool.query<Rcpt>('SELECT address, status, attempts, last_reply, last_mx, dsn_sent_at, delay_warned_at FROM recipients WHERE message_id = $1', [id]);
-  return Object.fromEntries(r.rows.map((x) => [x.address, x]));
-}
+const rcpts = (id: string) => recipientsOf(db, id);
+const dsnsFor = (id: string) => dsnsOf(db, id);
 
 async function settled(id: string, want: Record<string, string>): Promise<Record<string, Rcpt>> {
   return waitFor(
@@ -142,14 +112,6 @@ async function settled(id: string, want: Record<string, string>): Promise<Record
     },
     { timeoutMs: 10_000, what: `recipients of ${id} to be ${JSON.stringify(want)}` },
   );
-}
-
-async function dsnsFor(id: string): Promise<{ id: string; raw: string; to: string }[]> {
-  const r = await db.pool.query<{ id: string; raw: Buffer; address: string }>(
-    `SELECT m.id, m.raw, r.address FROM messages m JOIN recipients r ON r.message_id = m.id WHERE m.mail_from = '' AND position($1 in convert_from(m.raw, 'UTF8')) > 0 ORDER BY m.received_at`,
-    [`X-Hopmail-Queue-ID: ${id}`],
-  );
-  return r.rows.map((x) => ({ id: x.id, raw: x.raw.toString(), to: x.address }));
 }
 
 const txFor = (id: string) => [...mx.transactions, ...plainTx].filter((t) => t.data.toString().includes(id));
@@ -250,7 +212,8 @@ describe('outbound-relay deliver-remote', () => {
       // Arrived 5 hours ago: past the 4 h warning time, within the 5 day lifetime.
       const id = await submit(['slow@implicit.test'], { receivedAgoMs: 5 * 3600_000 });
       await waitFor(async () => (await rcpts(id))['slow@implicit.test']!.attempts >= 3, { what: 'three attempts' });
-      const warned = await dsnsFor(id);
+      // Written by the send-dsn job that finish() added after the first of them.
+      const warned = await waitFor(async () => ((await dsnsFor(id)).length ? dsnsFor(id) : undefined), { what: 'the delay warning' });
       expect(warned).toHaveLength(1);
       expect(warned[0]!.raw).toContain('Action: delayed');
       expect(warned[0]!.raw).toContain('Will-Retry-Until: ');
@@ -351,7 +314,7 @@ describe('outbound-relay deliver-remote', () => {
   });
 
   it('exposes attempts and latency metrics', async () => {
-    const text = await app.metrics.attempts.get();
+    const text = await relay.app.metrics.attempts.get();
     expect(text.values.some((v) => v.labels.outcome === 'delivered' && v.value > 0)).toBe(true);
   });
 });

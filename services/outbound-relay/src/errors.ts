@@ -1,12 +1,10 @@
-import { CodedError } from '@hopmail/service-kit';
-
 // Coded errors of the outbound relay (CONVENTIONS §6). Remote SMTP replies are not errors:
 // they are classified (policy/classify.ts) and recorded per recipient.
-export const ERR = {
-  messageMissing: 'relay.message-missing',
-} as const;
+import { codedErrorClass, defineErrors } from '@hopmail/service-kit';
 
-/** The message row disappeared (deleted by an operator) while being delivered: nothing to retry. */
-export function messageMissing(messageId: string): CodedError {
-  return new CodedError(ERR.messageMissing, `message ${messageId} no longer exists`, { temporary: false });
-}
+export const ERRORS = defineErrors({
+  /** The message row disappeared (deleted by an operator) while being delivered: nothing to retry. */
+  messageMissing: { code: 'outbound-relay.message-missing', temporary: false, message: 'the message no longer exists' },
+});
+
+export class RelayError extends codedErrorClass('RelayError', ERRORS) {}

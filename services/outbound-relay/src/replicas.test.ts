@@ -1,23 +1,18 @@
 // Two relay replicas on one database and one Redis prefix: every message is delivered once,
 // and the per-host connection limit holds across both.
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { loadConfig } from '@hopmail/config';
 import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import { queueRedis } from '@hopmail/service-kit';
-import { createLogger, createRegistry } from '@hopmail/service-kit';
-import { baseUrls, createTestDatabase, redisPrefix, startFakeDns, waitFor, type FakeDns, type TestDatabase } from '@hopmail/test-kit';
+import { baseUrls, createTestDatabase, redisPrefix, startFakeDns, startFakeMx, waitFor, type FakeDns, type FakeMx, type TestDatabase } from '@hopmail/test-kit';
 import type { Redis } from 'ioredis';
-import { createApp, type RelayApp } from './app.ts';
-import { configSchema } from './config.ts';
-import { startFakeMx, type FakeMx } from './test-mx.ts';
+import { startRelay, type TestRelay } from '../test/relay-app.ts';
 
 let db: TestDatabase;
 let dns: FakeDns;
 let mx: FakeMx;
 const redises: Redis[] = [];
-const apps: RelayApp[] = [];
+const apps: TestRelay[] = [];
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -33,25 +28,15 @@ beforeAll(async () => {
   for (let i = 0; i < 2; i++) {
     const redis = queueRedis(baseUrls().redisUrl);
     redises.push(redis);
-    const config = loadConfig('outbound-relay', configSchema, {
-      argv: [],
-      env: {
-        DATABASE_URL: db.url,
-        REDIS_PREFIX: prefix,
-        RELAY_HOSTNAME: 'relay.hopmail.test',
-        RELAY_PORT: String(mx.port),
-        DNS_SERVERS: `${dns.host}:${dns.port}`,
+    apps.push(
+      await startRelay({ db, prefix, redis, mx, dns, env: {
         RELAY_ALLOW_LOOPBACK_MX: 'true',
         RELAY_SCHEDULER_INTERVAL_MS: '50',
         RELAY_MAX_CONNECTIONS_PER_HOST: '2',
         RELAY_THROTTLE_DELAY_MS: '50',
         RELAY_CONCURRENCY: '8',
-      },
-    });
-    const sink = new Writable({ write(_c, _e, cb) { cb(); } });
-    const app = createApp({ config, logger: createLogger('outbound-relay', 'info', sink as never), registry: createRegistry('outbound-relay'), pool: db.pool, redis });
-    await app.start();
-    apps.push(app);
+      } }),
+    );
   }
 });
 

@@ -1,19 +1,14 @@
 // Smarthost with AUTH and per-domain routing, loop protection with loopback not allowed, and
 // the per-host connection limit shared through Redis.
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { SMTPServer } from 'smtp-server';
-import { loadConfig } from '@hopmail/config';
 import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import { queueRedis } from '@hopmail/service-kit';
-import { createLogger, createRegistry } from '@hopmail/service-kit';
-import { baseUrls, createTestDatabase, freePort, redisPrefix, startFakeDns, waitFor, type FakeDns, type TestDatabase } from '@hopmail/test-kit';
+import { baseUrls, createTestDatabase, freePort, redisPrefix, startFakeDns, startFakeMx, waitFor, type FakeDns, type FakeMx, type TestDatabase } from '@hopmail/test-kit';
 import type { Redis } from 'ioredis';
-import { createApp, type RelayApp } from './app.ts';
-import { configSchema } from './config.ts';
 import { createLimits } from './adapters/limits.ts';
-import { startFakeMx, type FakeMx } from './test-mx.ts';
+import { startRelay, type TestRelay } from '../test/relay-app.ts';
 
 const SMART = '127.0.0.41';
 const DIRECT = '127.0.0.42';
@@ -25,9 +20,8 @@ let mx: FakeMx;
 let smart: SMTPServer;
 let smartPort: number;
 const smartTx: { user: string | undefined; to: string[]; secure: boolean }[] = [];
-let app: RelayApp;
+let relay: TestRelay;
 let prefix: string;
-const logLines: string[] = [];
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -52,35 +46,23 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => smart.listen(smartPort, SMART, () => r()));
   dns = await startFakeDns({ host: '127.0.0.55', records: [{ name: 'direct.test', type: 'MX', data: { preference: 10, exchange: 'mx.direct.test' } }, { name: 'mx.direct.test', type: 'A', data: DIRECT }] });
-  const config = loadConfig('outbound-relay', configSchema, {
-    argv: [],
-    env: {
-      DATABASE_URL: db.url,
-      REDIS_URL: baseUrls().redisUrl,
-      REDIS_PREFIX: prefix,
-      RELAY_HOSTNAME: 'relay.hopmail.test',
-      RELAY_PORT: String(mx.port),
-      DNS_SERVERS: `${dns.host}:${dns.port}`,
-      DNS_TIMEOUT_MS: '500',
-      RELAY_ALLOW_LOOPBACK_MX: 'false',
-      RELAY_SMARTHOST: `${SMART}:${smartPort}`,
-      RELAY_SMARTHOST_DOMAINS: 'viasmart.test,other-smart.test',
-      RELAY_SMARTHOST_USER: 'relayuser',
-      RELAY_SMARTHOST_PASSWORD: PASSWORD,
-      RELAY_SCHEDULER_INTERVAL_MS: '50',
-      RELAY_THROTTLE_DELAY_MS: '100',
-      RELAY_MAX_CONNECTIONS_PER_HOST: '1',
-      RELAY_POOL_IDLE_MS: '0',
-      LOG_LEVEL: 'debug',
-    },
-  });
-  const sink = new Writable({ write(c, _e, cb) { logLines.push(String(c)); cb(); } });
-  app = createApp({ config, logger: createLogger('outbound-relay', 'debug', sink as never), registry: createRegistry('outbound-relay'), pool: db.pool, redis });
-  await app.start();
+  relay = await startRelay({ db, prefix, redis, mx, dns, logLevel: 'debug', env: {
+    DNS_TIMEOUT_MS: '500',
+    RELAY_ALLOW_LOOPBACK_MX: 'false',
+    RELAY_SMARTHOST: `${SMART}:${smartPort}`,
+    RELAY_SMARTHOST_DOMAINS: 'viasmart.test,other-smart.test',
+    RELAY_SMARTHOST_USER: 'relayuser',
+    RELAY_SMARTHOST_PASSWORD: PASSWORD,
+    RELAY_SCHEDULER_INTERVAL_MS: '50',
+    RELAY_THROTTLE_DELAY_MS: '100',
+    RELAY_MAX_CONNECTIONS_PER_HOST: '1',
+    RELAY_POOL_IDLE_MS: '0',
+    LOG_LEVEL: 'debug',
+  } });
 });
 
 afterAll(async () => {
-  await app?.stop();
+  await relay?.stop();
   await new Promise<void>((r) => (smart ? smart.close(() => r()) : r()));
   await mx?.stop();
   await dns?.stop();
@@ -100,7 +82,7 @@ it('sends the configured domains through the smarthost with AUTH over STARTTLS, 
   const id = await submit(['bob@viasmart.test']);
   await waitFor(async () => (await status(id)).status === 'delivered', { what: 'smarthost delivery' });
   expect(smartTx).toEqual([{ user: 'relayuser', to: ['bob@viasmart.test'], secure: true }]);
-  expect(logLines.join('')).not.toContain(PASSWORD);
+  expect(relay.text()).not.toContain(PASSWORD);
 });
 
 it('delivers other domains directly, and an MX on loopback is a loop (5.4.6) when loopback is not allowed', async () => {
@@ -115,7 +97,7 @@ it('waits for a free connection slot of the destination (limit shared through Re
   const lease = await other.acquire(SMART); // another replica holds the only slot
   expect(lease).toBeTruthy();
   const id = await submit(['carol@other-smart.test']);
-  await waitFor(async () => logLines.some((l) => l.includes('"relay.throttled"') && l.includes(id)), { what: 'throttled' });
+  await waitFor(async () => relay.text().split('\n').some((l) => l.includes('"outbound-relay.throttled"') && l.includes(id)), { what: 'throttled' });
   await new Promise((r) => setTimeout(r, 300));
   const s = await status(id);
   expect(s.status).toBe('relay');

@@ -3,8 +3,8 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
-import { baseUrls, createTestDatabase, freePort, redisPrefix, startFakeDns, startServiceProcess, waitFor, type FakeDns, type ServiceProcess, type TestDatabase } from '@hopmail/test-kit';
-import { startFakeMx, type FakeMx } from './test-mx.ts';
+import { baseUrls, createTestDatabase, freePort, redisPrefix, startFakeDns, startFakeMx, startServiceProcess, waitFor, type FakeDns, type FakeMx, type ServiceProcess, type TestDatabase } from '@hopmail/test-kit';
+import { relayEnv } from '../test/relay-app.ts';
 
 let db: TestDatabase;
 let dns: FakeDns;
@@ -37,14 +37,10 @@ it('resolves the MX through dns-cache and delivers', async () => {
   const cache = startServiceProcess('dns-cache', { ...common, DNS_HOST: '127.0.0.72', DNS_PORT: String(dnsPort), DNS_UPSTREAMS: `${dns.host}:${dns.port}` });
   procs.push(cache);
   await cache.ready;
-  const relay = startServiceProcess('outbound-relay', {
-    ...common,
-    RELAY_HOSTNAME: 'relay.hopmail.test',
-    RELAY_PORT: String(mx.port),
-    DNS_SERVERS: `127.0.0.72:${dnsPort}`,
-    RELAY_ALLOW_LOOPBACK_MX: 'true',
-    RELAY_SCHEDULER_INTERVAL_MS: '100',
-  });
+  const relay = startServiceProcess(
+    'outbound-relay',
+    relayEnv({ db, prefix, mx, dns: { host: '127.0.0.72', port: dnsPort }, env: { HEALTH_HOST: '127.0.0.1', HEALTH_PORT: '0', RELAY_ALLOW_LOOPBACK_MX: 'true', RELAY_SCHEDULER_INTERVAL_MS: '100' } }),
+  );
   procs.push(relay);
   await relay.ready;
   const id = newMessageId();

@@ -9,12 +9,11 @@ import { Writable } from 'node:stream';
 import { hash } from '@node-rs/argon2';
 import { loadConfig } from '@hopmail/config';
 import { createLogger, createRegistry } from '@hopmail/service-kit';
-import { startFakeDns, waitFor, type FakeDns } from '@hopmail/test-kit';
+import { startFakeDns, startFakeMx, waitFor, type FakeDns, type FakeMx } from '@hopmail/test-kit';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createApp as createRelayApp, type RelayApp } from '../../outbound-relay/src/app.ts';
 import { configSchema as relayConfigSchema } from '../../outbound-relay/src/config.ts';
-import { startFakeMx, type FakeMx } from '../../outbound-relay/src/test-mx.ts';
 import { buildApp as buildRoutingApp } from '../../routing/test/fixtures.ts';
 import { HOSTNAME, startIngress, writeCertificate, type TestIngress } from './test-helpers.ts';
 

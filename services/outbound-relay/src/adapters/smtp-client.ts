@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Logger } from 'pino';
+import { EVENTS } from '../events.ts';
 import type { Lease, Limits } from './limits.ts';
 
 export interface SmtpTarget {
@@ -177,21 +178,21 @@ export class SmtpPool {
   }
 
   private connect(target: SmtpTarget, lease: Lease): Promise<ConnectOutcome> {
-    const o = this.opts;
+    const { name, verifyTls, connectTimeoutMs, greetingTimeoutMs, socketTimeoutMs } = this.opts;
     const conn = new SMTPConnection({
       host: target.ip,
       port: target.port,
-      name: o.name,
+      name,
       secure: false,
       // Opportunistic STARTTLS (RFC 7435): upgrade when offered, carry on in plaintext when the
       // upgrade fails; certificates unverified unless RELAY_TLS_VERIFY (MX certs rarely match).
       opportunisticTLS: !target.requireTls,
       requireTLS: !!target.requireTls,
       // SNI carries host names only (RFC 6066 §3), never an address literal.
-      tls: { rejectUnauthorized: o.verifyTls, ...(isIP(target.mxHost) ? {} : { servername: target.mxHost }) },
-      connectionTimeout: o.connectTimeoutMs,
-      greetingTimeout: o.greetingTimeoutMs,
-      socketTimeout: o.socketTimeoutMs,
+      tls: { rejectUnauthorized: verifyTls, ...(isIP(target.mxHost) ? {} : { servername: target.mxHost }) },
+      connectionTimeout: connectTimeoutMs,
+      greetingTimeout: greetingTimeoutMs,
+      socketTimeout: socketTimeoutMs,
       allowInternalNetworkInterfaces: true,
     } as ConstructorParameters<typeof SMTPConnection>[0]) as Conn;
     return new Promise((resolve) => {
@@ -236,7 +237,7 @@ export class SmtpPool {
   private async discard(s: Session): Promise<void> {
     clearTimeout(s.idleTimer);
     s.quit();
-    await this.opts.limits.release(s.lease).catch((err) => this.opts.logger.warn({ event: 'relay.lease-release-failed', err }, 'lease release failed'));
+    await this.opts.limits.release(s.lease).catch((err) => this.opts.logger.warn({ event: EVENTS.leaseReleaseFailed, err }, 'lease release failed'));
   }
 
   async closeAll(): Promise<void> {

@@ -1,6 +1,7 @@
-// PostgreSQL access of the relay: due work, attempts, per-recipient results.
-import type { Pool, PoolClient } from '@hopmail/db';
-import { messageMissing } from '../errors.ts';
+// PostgreSQL access of the relay: due work, attempts, per-recipient results. (The DSN
+// writer's SQL is adapters/dsn-store.ts.)
+import { withTransaction, type Pool, type PoolClient } from '@hopmail/db';
+import { RelayError } from '../errors.ts';
 
 export interface WorkMessage {
   id: string;
@@ -41,6 +42,17 @@ export interface AttemptStart {
 
 export type AttemptOutcome = 'delivered' | 'deferred' | 'bounced' | 'mixed' | 'failover' | 'possible-duplicate';
 
+/** One attempt's result: the attempt row (when there is one) and every recipient's new state. */
+export interface AttemptResult {
+  attemptId: number | null;
+  outcome: AttemptOutcome;
+  reply: string | null;
+  tls: boolean;
+  updates: readonly RecipientUpdate[];
+}
+
+const missing = (messageId: string) => new RelayError('messageMissing', `message ${messageId} no longer exists`);
+
 export class RelayStore {
   private readonly pool: Pool;
   constructor(pool: Pool) {
@@ -66,12 +78,6 @@ export class RelayStore {
     };
   }
 
-  async loadRaw(messageId: string): Promise<Buffer> {
-    const r = await this.pool.query<{ raw: Buffer }>('SELECT raw FROM messages WHERE id = $1', [messageId]);
-    if (!r.rows[0]) throw messageMissing(messageId);
-    return r.rows[0].raw;
-  }
-
   /**
    * Marks attempts left 'in-progress' by a process that died mid-session as possible duplicates
    * and returns them: the remote may have accepted the message before we could record it.
@@ -95,7 +101,7 @@ export class RelayStore {
        SELECT a.id, m.raw FROM a, messages m WHERE m.id = $1`,
       [a.messageId, a.domain, a.recipients.map((x) => x.id), a.recipients.map((x) => x.address), a.at, a.mxHost, a.ip, a.port, a.tls, a.worker],
     );
-    if (!r.rows[0]) throw messageMissing(a.messageId);
+    if (!r.rows[0]) throw missing(a.messageId);
     return { attemptId: Number(r.rows[0].id), raw: r.rows[0].raw };
   }
 
@@ -114,21 +120,13 @@ export class RelayStore {
    * right after the remote reply (the at-least-once window). Only rows still waiting for the
    * relay change, so a late duplicate job cannot undo a recorded delivery.
    */
-  async record(attemptId: number | null, attemptOutcome: AttemptOutcome, attemptReply: string | null, tls: boolean, updates: readonly RecipientUpdate[]): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await this.applyUpdates(client, updates);
-      if (attemptId !== null) {
-        await client.query('UPDATE relay_attempts SET outcome = $2, remote_reply = $3, tls = $4, finished_at = now() WHERE id = $1', [attemptId, attemptOutcome, attemptReply, tls]);
+  async record(result: AttemptResult): Promise<void> {
+    await withTransaction(this.pool, async (client) => {
+      await this.applyUpdates(client, result.updates);
+      if (result.attemptId !== null) {
+        await client.query('UPDATE relay_attempts SET outcome = $2, remote_reply = $3, tls = $4, finished_at = now() WHERE id = $1', [result.attemptId, result.outcome, result.reply, result.tls]);
       }
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   private async applyUpdates(db: PoolClient, updates: readonly RecipientUpdate[]): Promise<void> {
@@ -156,15 +154,6 @@ export class RelayStore {
       [now, limit],
     );
     return r.rows;
-  }
-
-  /** Messages with bounced recipients still owing a DSN (routing's and ours). */
-  async dsnOwed(limit: number): Promise<string[]> {
-    const r = await this.pool.query<{ message_id: string }>(
-      `SELECT DISTINCT message_id FROM recipients WHERE status = 'bounced' AND dsn_sent_at IS NULL LIMIT $1`,
-      [limit],
-    );
-    return r.rows.map((x) => x.message_id);
   }
 
   /** Age in seconds of the oldest due relay work (queue lag). */

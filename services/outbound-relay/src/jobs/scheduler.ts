@@ -1,43 +1,61 @@
-// The relay's clock: one replica at a time (transaction-scoped advisory lock) turns due rows in
-// PostgreSQL into deliver-remote jobs and sends DSNs still owed. It decides from PostgreSQL
-// only, so lost Redis state, a dead worker or routing's own bounces all end up handled.
+// The relay's clock: one replica at a time (the transaction-scoped advisory lock
+// LOCKS.relayScheduler; the others skip the pass) turns due rows in PostgreSQL into
+// deliver-remote jobs and, as the reconciler of the DSN hand-off, bounced rows still owed a
+// DSN into send-dsn jobs. It decides from PostgreSQL only, so lost Redis state, a dead worker,
+// a send-dsn job finish() could not add, or routing's own bounces all end up handled.
+import { LOCKS, withAdvisoryLock, type Pool } from '@hopmail/db';
 import { ensureJob, type Producer } from '@hopmail/queue';
-import type { Pool } from '@hopmail/db';
 import type { Logger } from 'pino';
+import type { DsnStore } from '../adapters/dsn-store.ts';
 import type { RelayStore } from '../adapters/store.ts';
-import type { DsnSender } from './dsn.ts';
+import { EVENTS } from '../events.ts';
 import type { RelayMetrics } from '../metrics.ts';
 
-const SCHEDULER_LOCK = 0x686d7273; // "hmrs"
+export interface SchedulerDeps {
+  pool: Pool;
+  store: RelayStore;
+  dsnStore: DsnStore;
+  deliverRemote: Producer<'deliver-remote'>;
+  sendDsn: Producer<'send-dsn'>;
+  logger: Logger;
+  metrics: RelayMetrics;
+  now: () => Date;
+  /** Rows of each kind handled per pass. */
+  batch: number;
+}
 
-export function createScheduler(d: { pool: Pool; store: RelayStore; producer: Producer<'deliver-remote'>; dsn: DsnSender; logger: Logger; metrics: RelayMetrics; now: () => Date; batch: number }) {
-  async function tick(): Promise<{ enqueued: number; dsns: number } | null> {
-    const client = await d.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const lock = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [SCHEDULER_LOCK]);
-      if (!lock.rows[0]?.ok) {
-        await client.query('ROLLBACK');
-        return null;
-      }
-      const now = d.now();
-      let enqueued = 0;
-      for (const w of await d.store.due(now, d.batch)) {
-        const r = await ensureJob(d.producer, { messageId: w.message_id, domain: w.domain });
-        if (r !== 'present') enqueued++;
-      }
-      let dsns = 0;
-      for (const id of await d.store.dsnOwed(d.batch)) if (await d.dsn.failures(id)) dsns++;
-      d.metrics.lag.set(await d.store.lagSeconds(now));
-      await client.query('COMMIT');
-      if (enqueued || dsns) d.logger.info({ event: 'relay.scheduler-tick', enqueued, dsns }, 'scheduled due work');
-      return { enqueued, dsns };
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+export interface SchedulerPass {
+  /** deliver-remote jobs added or retried. */
+  enqueued: number;
+  /** send-dsn jobs (reason failed) added or retried. */
+  dsnJobs: number;
+}
+
+export function createScheduler({ pool, store, dsnStore, deliverRemote, sendDsn, logger, metrics, now: clock, batch }: SchedulerDeps) {
+  /** One pass; null when another replica holds the lock. */
+  async function tick(): Promise<SchedulerPass | null> {
+    const pass = await withAdvisoryLock(
+      pool,
+      LOCKS.relayScheduler,
+      async () => {
+        const now = clock();
+        let enqueued = 0;
+        for (const w of await store.due(now, batch)) {
+          if ((await ensureJob(deliverRemote, { messageId: w.message_id, domain: w.domain })) !== 'present') enqueued++;
+        }
+        let dsnJobs = 0;
+        for (const messageId of await dsnStore.owedFailures(batch)) {
+          if ((await ensureJob(sendDsn, { messageId, reason: 'failed' })) !== 'present') dsnJobs++;
+        }
+        metrics.lag.set(await store.lagSeconds(now));
+        return { enqueued, dsnJobs };
+      },
+      { scope: 'transaction' },
+    );
+    if (pass && (pass.enqueued || pass.dsnJobs)) logger.info({ event: EVENTS.schedulerTick, ...pass }, 'scheduled due work');
+    return pass;
   }
   return { tick };
 }
+
+export type Scheduler = ReturnType<typeof createScheduler>;

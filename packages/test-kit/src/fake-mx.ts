@@ -1,9 +1,10 @@
-// Test-only: fake remote MX servers (smtp-server) sharing one port on several 127.0.0.x
-// addresses, because the relay connects to every MX on the one RELAY_PORT.
+// Fake remote MX servers (smtp-server) sharing one port on several 127.0.0.x addresses,
+// because the relay connects to every MX on the one RELAY_PORT. Used by the relay's tests,
+// the tests that start several services, and the relay benchmark.
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import { freePort } from '@hopmail/test-kit';
+import { freePort } from './infra.ts';
 
-export interface Transaction {
+export interface MxTransaction {
   ip: string;
   from: string;
   to: string[];
@@ -28,14 +29,14 @@ export interface MxBehaviour {
 
 export interface FakeMx {
   port: number;
-  transactions: Transaction[];
+  transactions: MxTransaction[];
   /** connections accepted per ip */
   connections: Record<string, number>;
   /** connections open right now, and the most ever open at once (all ips) */
   open: number;
   maxOpen: number;
   /** called when a transaction's data has arrived, before the reply */
-  onData?: (t: Transaction) => void;
+  onData?: (t: MxTransaction) => void;
   behave(ip: string, b: MxBehaviour): void;
   stop(): Promise<void>;
 }
@@ -86,7 +87,7 @@ export async function startFakeMx(ips: readonly string[]): Promise<FakeMx> {
         stream.on('data', (c: Buffer) => chunks.push(c));
         stream.on('end', () => {
           const b = behaviour.get(ip) ?? {};
-          const t: Transaction = {
+          const t: MxTransaction = {
             ip,
             from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
             to: session.envelope.rcptTo.map((r) => r.address),
@@ -131,7 +132,7 @@ export async function startFakeMx(ips: readonly string[]): Promise<FakeMx> {
 }
 
 /** A server offering neither 8BITMIME nor SMTPUTF8, with SIZE 50000, on its own address and the same port. */
-export async function startPlainMx(ip: string, port: number, transactions: Transaction[]): Promise<{ stop(): Promise<void> }> {
+export async function startPlainMx(ip: string, port: number, transactions: MxTransaction[]): Promise<{ stop(): Promise<void> }> {
   const s = new SMTPServer({
     logger: false,
     authOptional: true,

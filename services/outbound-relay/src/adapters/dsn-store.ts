@@ -1,0 +1,119 @@
+// PostgreSQL side of the DSN writer (jobs/send-dsn.ts, Postfix's bounce(8)): which recipients
+// of a message are owed a report, and the one transaction that commits the DSN as a new
+// message and marks them reported, so each recipient is reported exactly once however many
+// send-dsn jobs run for it.
+import { insertMessage, rollback, withTransaction, type Pool } from '@hopmail/db';
+import type { DsnReason } from '@hopmail/queue';
+
+export interface OwedRecipient {
+  id: number;
+  address: string;
+  /** The address before alias expansion, when it was expanded. */
+  original: string | null;
+  lastReply: string | null;
+  lastMx: string | null;
+  updatedAt: Date;
+}
+
+/** A message and its recipients owed a `reason` report, locked until the transaction ends. */
+export interface OwedReport {
+  messageId: string;
+  reason: DsnReason;
+  mailFrom: string;
+  receivedAt: Date;
+  raw: Buffer;
+  recipients: OwedRecipient[];
+}
+
+/** The DSN to commit: a new message from <> to the original envelope sender. */
+export interface ComposedDsn {
+  id: string;
+  raw: Buffer;
+  smtputf8: boolean;
+  body8bit: boolean;
+  headerMessageId: string;
+}
+
+export type ReportResult =
+  | { kind: 'nothing' }
+  /** Marked reported without a DSN (compose said so: a null sender). */
+  | { kind: 'suppressed'; recipients: number }
+  | { kind: 'sent'; dsnId: string; recipients: number };
+
+// Which rows are owed a report, and what marks them reported. A failed recipient suppressed
+// (null sender) also becomes `failed`: there is nobody to tell.
+const OWED: Record<DsnReason, { where: string; sent: string; suppressed: string }> = {
+  failed: {
+    where: `r.status = 'bounced' AND r.dsn_sent_at IS NULL`,
+    sent: 'dsn_sent_at = now()',
+    suppressed: `status = 'failed', dsn_sent_at = now(), updated_at = now()`,
+  },
+  delayed: {
+    where: `r.status = 'deferred' AND r.delay_warned_at IS NULL`,
+    sent: 'delay_warned_at = now()',
+    suppressed: 'delay_warned_at = now()',
+  },
+};
+
+interface OwedRow {
+  id: number;
+  address: string;
+  original: string | null;
+  last_reply: string | null;
+  last_mx: string | null;
+  updated_at: Date;
+}
+
+export class DsnStore {
+  private readonly pool: Pool;
+  constructor(pool: Pool) {
+    this.pool = pool;
+  }
+
+  /**
+   * In one transaction: locks the recipients of `messageId` owed a `reason` report, asks
+   * `compose` for the DSN (null: report nothing, only mark them), commits it with
+   * insertMessage() and marks them. Nothing owed (already reported, message gone): rolls back.
+   */
+  report(messageId: string, reason: DsnReason, compose: (owed: OwedReport) => ComposedDsn | null): Promise<ReportResult> {
+    const owed = OWED[reason];
+    return withTransaction<ReportResult>(this.pool, async (client) => {
+      const m = await client.query<{ mail_from: string; received_at: Date; raw: Buffer }>('SELECT mail_from, received_at, raw FROM messages WHERE id = $1', [messageId]);
+      const msg = m.rows[0];
+      if (!msg) return rollback({ kind: 'nothing' });
+      // FOR UPDATE: a concurrent writer (a second copy of the job, another replica) waits
+      // here and then no longer sees these rows, because they are marked by then.
+      const rs = await client.query<OwedRow>(
+        `SELECT r.id, r.address, o.address AS original, r.last_reply, r.last_mx, r.updated_at
+           FROM recipients r LEFT JOIN recipients o ON o.id = r.original_id
+          WHERE r.message_id = $1 AND ${owed.where} ORDER BY r.id FOR UPDATE OF r`,
+        [messageId],
+      );
+      if (rs.rows.length === 0) return rollback({ kind: 'nothing' });
+      const ids = rs.rows.map((r) => r.id);
+      const dsn = compose({
+        messageId,
+        reason,
+        mailFrom: msg.mail_from,
+        receivedAt: msg.received_at,
+        raw: msg.raw,
+        recipients: rs.rows.map((r) => ({ id: r.id, address: r.address, original: r.original, lastReply: r.last_reply, lastMx: r.last_mx, updatedAt: r.updated_at })),
+      });
+      if (!dsn) {
+        await client.query(`UPDATE recipients SET ${owed.suppressed} WHERE id = ANY($1::bigint[])`, [ids]);
+        return { kind: 'suppressed', recipients: ids.length };
+      }
+      await insertMessage(client, { id: dsn.id, raw: dsn.raw, mailFrom: '', recipients: [msg.mail_from], smtputf8: dsn.smtputf8, body8bit: dsn.body8bit, headerMessageId: dsn.headerMessageId });
+      // Names the DSN in the trace's dsn-sent / delay-warning events (0005_operations.sql).
+      await client.query(`SELECT set_config('hopmail.dsn_id', $1, true)`, [dsn.id]);
+      await client.query(`UPDATE recipients SET ${owed.sent} WHERE id = ANY($1::bigint[])`, [ids]);
+      return { kind: 'sent', dsnId: dsn.id, recipients: ids.length };
+    });
+  }
+
+  /** Messages with bounced recipients still owed a DSN (routing's and ours): the scheduler's sweep. */
+  async owedFailures(limit: number): Promise<string[]> {
+    const r = await this.pool.query<{ message_id: string }>(`SELECT DISTINCT message_id FROM recipients WHERE status = 'bounced' AND dsn_sent_at IS NULL LIMIT $1`, [limit]);
+    return r.rows.map((x) => x.message_id);
+  }
+}

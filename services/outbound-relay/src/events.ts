@@ -1,0 +1,26 @@
+// The relay's log event codes (CONVENTIONS §7); README DIAGNOSTICS lists each one.
+import { defineEvents } from '@hopmail/service-kit';
+
+export const EVENTS = defineEvents('outbound-relay', {
+  /** A recipient's new status after an attempt (one line per recipient). */
+  delivered: 'outbound-relay.delivered',
+  deferred: 'outbound-relay.deferred',
+  bounced: 'outbound-relay.bounced',
+  failed: 'outbound-relay.failed',
+  failover: 'outbound-relay.failover',
+  mxUnresolvable: 'outbound-relay.mx-unresolvable',
+  throttled: 'outbound-relay.throttled',
+  possibleDuplicate: 'outbound-relay.possible-duplicate',
+  /** finish() could not add the send-dsn job; the scheduler's sweep (failures) or the next attempt (delays) will. */
+  sendDsnEnqueueFailed: 'outbound-relay.send-dsn-enqueue-failed',
+  dsnSent: 'outbound-relay.dsn-sent',
+  dsnSuppressed: 'outbound-relay.dsn-suppressed',
+  /** The DSN is committed but its route-message job could not be added; routing's reconciler will. */
+  dsnEnqueueFailed: 'outbound-relay.dsn-enqueue-failed',
+  schedulerTick: 'outbound-relay.scheduler-tick',
+  schedulerFailed: 'outbound-relay.scheduler-failed',
+  jobFailed: 'outbound-relay.job-failed',
+  workerError: 'outbound-relay.worker-error',
+  leaseReleaseFailed: 'outbound-relay.lease-release-failed',
+  leaseRefreshFailed: 'outbound-relay.lease-refresh-failed',
+});

@@ -1,0 +1,82 @@
+// send-dsn {messageId, reason}: the relay's bounce(8). Reports to the envelope sender every
+// recipient of the message owed a `reason` report (bounced and not yet reported, or deferred
+// past the warning time and not yet warned), whoever bounced it: the relay's finish(),
+// routing, or the scheduler's sweep enqueue it. PostgreSQL decides who is owed (row locks,
+// marks in the DSN's own transaction), so a job run twice, or two at once, reports each
+// recipient once. The DSN is a new message, handed to routing like any other mail.
+import { randomBytes } from 'node:crypto';
+import { newMessageId } from '@hopmail/mail';
+import type { Payload, Producer } from '@hopmail/queue';
+import type { Logger } from 'pino';
+import type { ComposedDsn, DsnStore, OwedReport, ReportResult } from '../adapters/dsn-store.ts';
+import { handOff } from '../adapters/hand-off.ts';
+import { EVENTS } from '../events.ts';
+import type { RelayMetrics } from '../metrics.ts';
+import { parseReply } from '../policy/classify.ts';
+import { willRetryUntil, type RetryPolicy } from '../policy/retry.ts';
+import { buildDsn } from '../protocol/dsn.ts';
+import { headerSection, toCrlf } from '../protocol/wire.ts';
+
+export interface SendDsnDeps {
+  dsnStore: DsnStore;
+  /** route-message: the DSN is delivered like any other mail. */
+  route: Producer<'route-message'>;
+  logger: Logger;
+  metrics: RelayMetrics;
+  /** Reporting-MTA and the DSN's Message-ID domain. */
+  hostname: string;
+  policy: RetryPolicy;
+  now: () => Date;
+}
+
+/** RFC 3463 status for the DSN: the reply's enhanced code, else one derived from its class. */
+export function statusOf(reply: string | null, fallback: string): string {
+  const p = reply ? parseReply(reply) : undefined;
+  if (p?.enhanced && /^[245]\./.test(p.enhanced)) return p.enhanced;
+  if (p) return p.code >= 500 ? '5.0.0' : p.code >= 400 ? '4.0.0' : fallback;
+  return fallback;
+}
+
+export function createSendDsn({ dsnStore, route, logger, metrics, hostname, policy, now }: SendDsnDeps) {
+  function compose(owed: OwedReport): ComposedDsn | null {
+    // RFC 5321 §4.5.5 / RFC 3464 §2: never answer a bounce with a bounce.
+    if (owed.mailFrom === '') return null;
+    const id = newMessageId();
+    const dsn = buildDsn({
+      action: owed.reason,
+      reportingMta: hostname,
+      queueId: owed.messageId,
+      arrivalDate: owed.receivedAt,
+      now: now(),
+      to: owed.mailFrom,
+      messageId: `${id}@${hostname}`,
+      boundary: `${id}/${randomBytes(9).toString('base64url')}`,
+      recipients: owed.recipients.map((r) => ({
+        finalRecipient: r.address,
+        originalRecipient: r.original,
+        status: statusOf(r.lastReply, owed.reason === 'failed' ? '5.0.0' : '4.0.0'),
+        remoteMta: r.lastMx,
+        diagnostic: r.lastReply,
+        lastAttemptDate: r.lastMx ? r.updatedAt : null,
+      })),
+      ...(owed.reason === 'delayed' ? { willRetryUntil: willRetryUntil(policy, owed.receivedAt) } : {}),
+      originalHeaders: headerSection(toCrlf(owed.raw)),
+    });
+    return { id, raw: dsn.raw, smtputf8: dsn.smtputf8, body8bit: dsn.body8bit, headerMessageId: `<${id}@${hostname}>` };
+  }
+
+  return async function sendDsn({ messageId, reason }: Payload<'send-dsn'>): Promise<ReportResult> {
+    const result = await dsnStore.report(messageId, reason, compose);
+    if (result.kind === 'suppressed') {
+      logger.info({ event: EVENTS.dsnSuppressed, msgId: messageId, action: reason, recipients: result.recipients }, 'null sender: no DSN');
+    }
+    if (result.kind !== 'sent') return result;
+    metrics.dsns.inc({ action: reason });
+    logger.info({ event: EVENTS.dsnSent, msgId: messageId, dsnId: result.dsnId, action: reason, recipients: result.recipients }, `${reason} DSN queued`);
+    // The DSN is committed with a queued recipient: routing's reconciler picks it up if this fails.
+    await handOff(route, [{ messageId: result.dsnId }], { logger, event: EVENTS.dsnEnqueueFailed, fields: { msgId: result.dsnId }, message: 'could not enqueue route-message for DSN' });
+    return result;
+  };
+}
+
+export type SendDsn = ReturnType<typeof createSendDsn>;
