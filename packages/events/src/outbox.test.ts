@@ -1,5 +1,6 @@
 // The outbox publisher against real PostgreSQL and Redis: commit-order safety, public types
 // only, at-least-once with stable ids, stream trimming, one publisher at a time.
+import { LOCKS } from '@hopmail/db';
 import { queueRedis } from '@hopmail/service-kit';
 import { baseUrls, createTestDatabase, redisPrefix, waitFor, type TestDatabase } from '@hopmail/test-kit';
 import type { Redis } from 'ioredis';
@@ -66,7 +67,7 @@ test('only one publisher at a time (advisory lock)', async () => {
   const holder = await db.pool.connect();
   try {
     await holder.query('BEGIN');
-    await holder.query('SELECT pg_advisory_xact_lock($1)', [0x686d6576]);
+    await holder.query('SELECT pg_advisory_xact_lock($1)', [LOCKS.outbox]);
     expect(await publishPending(db.pool, redis, prefix)).toBeNull();
     await holder.query('ROLLBACK');
   } finally {
