@@ -3,9 +3,7 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import type { Pool } from '@hopmail/db';
-import { createPeriodic, failFastRedis, settleWithin, type Logger, type prom, type ServiceApp } from '@hopmail/service-kit';
-import type { Redis } from 'ioredis';
+import { createPeriodic, failFastRedis, settleWithin, type ServiceApp, type ServiceDeps } from '@hopmail/service-kit';
 import { AuditStore } from './adapters/audit.ts';
 import { KeyStore } from './adapters/keys.ts';
 import { MessageSearch } from './adapters/messages.ts';
@@ -23,16 +21,15 @@ import { buildServer } from './http/server.ts';
 /** Budget of each Redis step of a queue action or statistic. */
 const REDIS_TIMEOUT_MS = 5000;
 
-export interface Deps {
-  config: Config;
-  logger: Logger;
-  registry: prom.Registry;
-  pool: Pool;
-  /** The queue connection: deliver-remote jobs, queue depth; the auth-failure counters use a fail-fast copy. */
-  redis: Redis;
+/**
+ * What runService builds for `needs: { postgres: true, redis: 'queue' }` (main.ts). Redis is
+ * the queue connection (deliver-remote jobs, queue depth); the auth-failure counters use a
+ * fail-fast copy of it.
+ */
+export type Deps = ServiceDeps<Config, { postgres: true; redis: 'queue'; certificates: false }> & {
   /** Tests pass a cheaper hasher; production uses the configured Argon2id parameters. */
   hasher?: PasswordHasher;
-}
+};
 
 export interface AdminApp extends ServiceApp {
   /** Bound port, known after start(). */

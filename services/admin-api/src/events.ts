@@ -6,7 +6,7 @@ export const EVENTS = defineEvents('admin-api', {
   listening: 'admin-api.listening',
   request: 'admin-api.request',
   internalError: 'admin-api.internal-error',
-  dbUnavailable: 'admin-api.db-unavailable',
+  unavailable: 'admin-api.unavailable',
   authRateLimited: 'admin-api.auth-rate-limited',
   authLimitUnavailable: 'admin-api.auth-limit-unavailable',
   auditWriteFailed: 'admin-api.audit-write-failed',

@@ -2,23 +2,15 @@
 // safe in any number of replicas: retention (one replica at a time, LOCKS.housekeeping), the
 // outbox publisher (one at a time, LOCKS.outbox) and the webhook dispatcher (a consumer group
 // on the event stream, deliveries claimed under SKIP LOCKED).
-import type { Pool } from '@hopmail/db';
-import { failFastRedis, type Logger, type prom, type ServiceApp } from '@hopmail/service-kit';
-import type { Redis } from 'ioredis';
+import { failFastRedis, type ServiceApp, type ServiceDeps } from '@hopmail/service-kit';
 import { DeliveryStore } from './adapters/deliveries.ts';
 import type { Config } from './config.ts';
 import { createEventPublisher } from './jobs/event-publisher.ts';
 import { createRetention, type Pruned } from './jobs/retention.ts';
 import { createWebhookDispatcher } from './jobs/webhook-dispatcher.ts';
 
-export interface Deps {
-  config: Config;
-  logger: Logger;
-  registry: prom.Registry;
-  pool: Pool;
-  /** The event stream: written by the publisher, read by the dispatcher's consumer group. */
-  redis: Redis;
-}
+/** What runService builds for `needs: { postgres: true, redis: 'queue' }` (main.ts); Redis carries the event stream. */
+export type Deps = ServiceDeps<Config, { postgres: true; redis: 'queue'; certificates: false }>;
 
 export interface HousekeeperApp extends ServiceApp {
   /** Publishes pending trace events to the stream now (tests). */

@@ -92,7 +92,7 @@ export function errorHandler(err: FastifyError, req: FastifyRequest, reply: Fast
     return;
   }
   if (api.kind === 'unavailable') {
-    req.log.warn({ event: EVENTS.dbUnavailable, err: api.cause, route: req.routeOptions.url }, 'database unreachable');
+    req.log.warn({ event: EVENTS.unavailable, err: api.cause, route: req.routeOptions.url }, api.message);
     void reply.header('retry-after', '5');
   }
   void reply.code(api.status).send({ error: { code: api.code, message: api.message } });
