@@ -3,7 +3,7 @@
 # Hopmail images: one build, one runtime layer set, one small final stage per process.
 #
 #   docker build --target smtp-ingress -t hopmail/smtp-ingress .   (likewise routing,
-#   outbound-relay, dns-cache, pop3, admin-api, migrate)
+#   outbound-relay, dns-cache, pop3, admin-api, housekeeper, migrate)
 #
 # Each final stage's CMD is the command `pnpm start` runs for that service
 # (packages/service-kit/src/services.ts), on the compiled tree `pnpm build` makes; test/deploy checks that
@@ -83,6 +83,12 @@ EXPOSE 8080 9106
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||9106)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 CMD ["node", "--max-semi-space-size=8", "services/admin-api/src/main.js"]
+
+FROM runtime AS housekeeper
+EXPOSE 9107
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||9107)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+CMD ["node", "--max-semi-space-size=8", "services/housekeeper/src/main.js"]
 
 # The whole cluster in one container (`pnpm start`): migrations, then every service under the
 # supervisor. For trying Hopmail out; compose and Kubernetes run one service per container.

@@ -272,6 +272,15 @@ describe.each(overlays)('deploy/overlays/%s', (overlay) => {
       expect(open.filter((p: number) => p !== cfg.HEALTH_PORT && !listenerPortKeys(schemas.get(svc)!).some((k) => cfg[k] === p))).toEqual([]);
     });
 
+    it('webhook receivers (80, 443) are reached by the housekeeper only; it runs one replica by default', () => {
+      for (const svc of services) {
+        const egress = egressPorts(deployment(svc).spec.template.metadata.labels);
+        expect(egress.has(443) || egress.has(80), `${svc} → webhook receivers`).toBe(svc === 'housekeeper');
+      }
+      expect(deployment('housekeeper').spec.replicas).toBe(1);
+      expect(all('HorizontalPodAutoscaler').find((h) => h.spec.scaleTargetRef.name === 'housekeeper')?.spec.minReplicas).toBe(1);
+    });
+
     it('dns-cache answers outbound-relay only; outbound-relay reaches it and remote MX hosts', () => {
       const labels = deployment('dns-cache').spec.template.metadata.labels;
       const dnsRules = ingressRules(labels).filter((r: Any) => (r.ports ?? []).some((p: Any) => ['dns-udp', 'dns-tcp', config('dns-cache').DNS_PORT].includes(p.port)));

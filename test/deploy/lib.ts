@@ -44,6 +44,13 @@ export function effectiveConfig(schema: Schema, env: Record<string, string>): { 
   return { ok: false, problems: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) };
 }
 
+/** A service's defaults: the image or a fresh machine with only the one required key set. */
+export function defaultConfig(schema: Schema): Record<string, unknown> {
+  const r = effectiveConfig(schema, { ADMIN_TOKEN: 'x'.repeat(32) });
+  if (!r.ok) throw new Error(r.problems.join('; '));
+  return r.config;
+}
+
 /** Keys naming a port this service listens on (not HEALTH_PORT, not a remote port). */
 export function listenerPortKeys(schema: Schema): string[] {
   return Object.keys(schema.shape).filter((k) => /_PORT$/.test(k) && k !== 'HEALTH_PORT' && !/^RELAY_/.test(k));

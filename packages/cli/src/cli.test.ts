@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startTestApi, TOKEN, type TestApi } from '../../../services/admin-api/src/test-support.ts';
+import { startTestApi, TOKEN, type TestApi } from '../../../services/admin-api/test/support.ts';
 import { parseAge, parseArgs } from './args.ts';
 
 const BIN = fileURLToPath(new URL('../bin/hopmail.js', import.meta.url));

@@ -1,5 +1,6 @@
 // The outbox publisher against real PostgreSQL and Redis: commit-order safety, public types
 // only, at-least-once with stable ids, stream trimming, one publisher at a time.
+import { LOCKS, rollback, withTransaction } from '@hopmail/db';
 import { queueRedis } from '@hopmail/service-kit';
 import { baseUrls, createTestDatabase, redisPrefix, waitFor, type TestDatabase } from '@hopmail/test-kit';
 import type { Redis } from 'ioredis';
@@ -39,9 +40,7 @@ test('public names', () => {
 });
 
 test('an event of a transaction still open is never skipped: publishing waits for it', async () => {
-  const slow = await db.pool.connect();
-  try {
-    await slow.query('BEGIN');
+  await withTransaction(db.pool, async (slow) => {
     await recordEvent(slow, { type: 'deferred', messageId: M + '1', recipient: 'a@x.example', data: { reply: '451 slow' } }); // lower id, commits last
     await recordEvents(db.pool, [
       { type: 'bounced', messageId: M + '2', recipient: 'b@x.example', data: { status: 'bounced', reply: '550 no' } },
@@ -49,10 +48,7 @@ test('an event of a transaction still open is never skipped: publishing waits fo
     ]);
     // The open transaction holds back everything that started after it.
     expect(await publishPending(db.pool, redis, prefix)).toBe(0);
-    await slow.query('COMMIT');
-  } finally {
-    slow.release();
-  }
+  });
   await drainUntil(prefix, 2);
   const got = await stream();
   expect(got.map((e) => [e.type, e.messageId])).toEqual([['message.deferred', M + '1'], ['message.bounced', M + '2']]);
@@ -63,15 +59,11 @@ test('an event of a transaction still open is never skipped: publishing waits fo
 
 test('only one publisher at a time (advisory lock)', async () => {
   await recordEvent(db.pool, { type: 'received', messageId: M + '3', data: { sender: 's@x.example', size: 1, tls: false } });
-  const holder = await db.pool.connect();
-  try {
-    await holder.query('BEGIN');
-    await holder.query('SELECT pg_advisory_xact_lock($1)', [0x686d6576]);
+  await withTransaction(db.pool, async (holder) => {
+    await holder.query('SELECT pg_advisory_xact_lock($1)', [LOCKS.outbox]);
     expect(await publishPending(db.pool, redis, prefix)).toBeNull();
-    await holder.query('ROLLBACK');
-  } finally {
-    holder.release();
-  }
+    return rollback(undefined);
+  });
   await drainUntil(prefix, 3);
   expect((await stream()).map((e) => e.messageId)).toEqual([M + '1', M + '2', M + '3']);
 });

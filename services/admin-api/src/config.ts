@@ -21,22 +21,7 @@ export const configSchema = z.object({
   ADMIN_AUTH_FAIL_LIMIT: int(20, 1, 100_000, 'failed authentications per client IP within ADMIN_AUTH_FAIL_WINDOW_S before every request from it is refused 429 (counted in Redis, shared by replicas)'),
   ADMIN_AUTH_FAIL_WINDOW_S: int(300, 1, 86_400, 'window of the authentication-failure limit, seconds'),
   QUEUE_BULK_BATCH: int(500, 1, 10_000, 'recipient rows changed per transaction by bulk queue actions; smaller batches hold row locks for less time'),
-  EVENTS_PUBLISH: bool(true, 'run the outbox publisher that moves public trace events from PostgreSQL to the Redis stream (one replica at a time holds its lock)'),
-  EVENTS_PUBLISH_INTERVAL_MS: int(500, 20, 60_000, 'how often the publisher looks for new events'),
-  EVENTS_STREAM_MAXLEN: int(100_000, 100, 100_000_000, 'approximate length the Redis event stream is trimmed to (XADD MAXLEN ~)'),
-  WEBHOOK_DISPATCH: bool(true, 'run the webhook dispatcher in this process (consumer group on the event stream; safe in every replica)'),
-  WEBHOOK_POLL_INTERVAL_MS: int(500, 20, 60_000, 'how often due webhook deliveries are looked for; the stream read blocks at most this long'),
-  WEBHOOK_TIMEOUT_MS: int(5000, 100, 60_000, 'timeout of one webhook POST, connect to last byte'),
-  WEBHOOK_CONCURRENCY: int(8, 1, 256, 'webhook POSTs in flight at once in this process'),
-  WEBHOOK_RETRY_MIN_MS: int(10_000, 10, 86_400_000, 'first retry delay of a failed webhook delivery; doubles per attempt'),
-  WEBHOOK_RETRY_MAX_MS: int(3_600_000, 10, 86_400_000, 'longest delay between tries of one delivery'),
-  WEBHOOK_MAX_ATTEMPTS: int(10, 1, 100, 'tries of one delivery before it is given up (status failed)'),
-  EVENTS_RETENTION_DAYS: int(30, 1, 3650, 'message trace events older than this are deleted (hourly, in batches, one replica at a time)'),
-  WEBHOOK_DELIVERY_RETENTION_DAYS: int(7, 1, 3650, 'finished webhook deliveries older than this are deleted'),
-  MESSAGE_RETENTION_DAYS: int(7, 0, 3650, 'finished messages (in no mailbox, every recipient final, DSNs sent) received longer ago than this are deleted with their recipients; 0 keeps them'),
-  HOUSEKEEPING_INTERVAL_MS: int(3_600_000, 1000, 86_400_000, 'how often the retention pass runs'),
-  WEBHOOK_ALLOW_PRIVATE: bool(false, 'allow webhook URLs that are, or resolve to, loopback, private, link-local or other non-public addresses (a receiver inside your own network); off, an admin key cannot point the server at its own network (SSRF)'),
-  WEBHOOK_DISABLE_AFTER: int(50, 1, 100_000, 'consecutive failed POSTs after which a webhook is disabled (re-enable with PATCH enabled=true)'),
+  WEBHOOK_ALLOW_PRIVATE: bool(false, 'allow webhook URLs whose host is a loopback, private, link-local or other non-public address (a receiver inside your own network); off, an admin key cannot point the server at its own network (SSRF). Set the housekeeper\'s alike: it checks the address of every connection'),
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -1,36 +1,32 @@
-// Coded errors of the admin API (CONVENTIONS §6). Each maps to one HTTP status and one
-// stable `code` in the `{ error: { code, message } }` body that clients switch on.
-import { CodedError } from '@hopmail/service-kit';
+// Coded errors of the admin API (CONVENTIONS §6), keyed by kind. Each carries its HTTP status
+// and the stable `code` of the `{ error: { code, message } }` body that clients switch on:
+// those codes are the API's contract, so they keep their unprefixed values.
+import { codedErrorClass, defineErrors } from '@hopmail/service-kit';
 
-export const ERROR_CODES = {
-  invalid_request: 400,
-  invalid_cursor: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  rate_limited: 429,
-  internal: 500,
-  unavailable: 503,
-} as const;
+export const ERRORS = defineErrors({
+  invalidRequest: { code: 'invalid_request', http: 400, temporary: false },
+  invalidCursor: { code: 'invalid_cursor', http: 400, temporary: false },
+  unauthorized: { code: 'unauthorized', http: 401, temporary: false },
+  forbidden: { code: 'forbidden', http: 403, temporary: false },
+  notFound: { code: 'not_found', http: 404, temporary: false },
+  conflict: { code: 'conflict', http: 409, temporary: false },
+  payloadTooLarge: { code: 'payload_too_large', http: 413, temporary: false },
+  unsupportedMediaType: { code: 'unsupported_media_type', http: 415, temporary: false },
+  rateLimited: { code: 'rate_limited', http: 429, temporary: true },
+  internal: { code: 'internal', http: 500, temporary: true },
+  unavailable: { code: 'unavailable', http: 503, temporary: true },
+});
 
-export type ErrorCode = keyof typeof ERROR_CODES;
+export type ErrorKind = keyof typeof ERRORS;
 
-export class ApiError extends CodedError {
-  declare readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, cause?: unknown) {
-    super(code, message, { httpStatus: ERROR_CODES[code], temporary: code === 'unavailable', cause });
-    this.name = 'ApiError';
-  }
+export class ApiError extends codedErrorClass('ApiError', ERRORS) {
   get status(): number {
-    return ERROR_CODES[this.code];
+    return ERRORS[this.kind].http;
   }
 }
 
-export const badRequest = (message: string) => new ApiError('invalid_request', message);
-export const notFound = (message: string) => new ApiError('not_found', message);
+export const badRequest = (message: string) => new ApiError('invalidRequest', message);
+export const notFound = (message: string) => new ApiError('notFound', message);
 export const forbidden = (message: string) => new ApiError('forbidden', message);
 export const conflict = (message: string) => new ApiError('conflict', message);
 

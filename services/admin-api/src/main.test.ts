@@ -1,6 +1,7 @@
 // main.ts as its own process, the way `pnpm start` runs it.
 import { baseUrls, createTestDatabase, freePort, redisPrefix, startServiceProcess, waitFor, type TestDatabase } from '@hopmail/test-kit';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { EVENTS } from './events.ts';
 
 const TOKEN = 'process-test-token-0123456789abcdef';
 let db: TestDatabase;
@@ -35,7 +36,7 @@ test('serves the API and health endpoints, then stops cleanly on SIGTERM', async
   const p = startServiceProcess('admin-api', { DATABASE_URL: db.url, REDIS_URL: baseUrls().redisUrl, REDIS_PREFIX: redisPrefix(), ADMIN_TOKEN: TOKEN, HEALTH_PORT: String(healthPort), ADMIN_PORT: '0', ADMIN_HOST: '127.0.0.1' });
   try {
     await p.ready;
-    const listening = p.logs.find((l) => l.event === 'http.listening') as { port: number } | undefined;
+    const listening = p.logs.find((l) => l.event === EVENTS.listening) as { port: number } | undefined;
     expect(listening?.port).toBeGreaterThan(0);
     const base = `http://127.0.0.1:${listening!.port}`;
     const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };

@@ -5,13 +5,13 @@ import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import { startPrivateRedis } from '@hopmail/test-kit';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startTestApi, type TestApi } from './test-support.ts';
+import { buildTestApi, type ApiHarness } from '../test/support.ts';
 
-let api: TestApi;
+let api: ApiHarness;
 let redis: Awaited<ReturnType<typeof startPrivateRedis>>;
 beforeAll(async () => {
   redis = await startPrivateRedis();
-  api = await startTestApi({ REDIS_URL: redis.url });
+  api = await buildTestApi({ REDIS_URL: redis.url });
 });
 afterAll(async () => {
   await api?.app.stop();
@@ -37,6 +37,6 @@ test('with Redis stopped: CRUD works, bad tokens are still 401, retry changes ro
   const stats = await api.call('GET', '/v1/queue/stats');
   expect(stats.status).toBe(503);
   expect(stats.json.error.code).toBe('unavailable');
-  expect(api.logText()).toMatch(/"event":"auth.ratelimit-unavailable"/);
-  expect(api.logText()).toMatch(/"event":"queue.wake-failed"/);
+  expect(api.logText()).toMatch(/"event":"admin-api.auth-limit-unavailable"/);
+  expect(api.logText()).toMatch(/"event":"admin-api.queue-wake-failed"/);
 });

@@ -1,6 +1,7 @@
-// Test-only: admin-api with routing and the outbound relay running in this process on the
-// same database and Redis prefix, a fake DNS zone and fake MX servers on 127.0.0.x. Drives
-// mail the way smtp-ingress does (insertMessage + route-message job).
+// Test-only: admin-api with routing and the outbound relay (and, when asked, the
+// housekeeper) running in this process on the same database and Redis prefix, a fake DNS zone
+// and fake MX servers on 127.0.0.x. Drives mail the way smtp-ingress does (insertMessage +
+// route-message job).
 import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import { createProducer, type Producer } from '@hopmail/queue';
@@ -11,7 +12,8 @@ import { createApp as createRouting, type RoutingApp } from '../../routing/src/a
 import { configSchema as routingSchema } from '../../routing/src/config.ts';
 import { createApp as createRelay, type RelayApp } from '../../outbound-relay/src/app.ts';
 import { configSchema as relaySchema } from '../../outbound-relay/src/config.ts';
-import { startTestApi, type TestApi } from './test-support.ts';
+import { startTestHousekeeper, type TestHousekeeper } from '../../housekeeper/test/support.ts';
+import { startTestApi, type TestApi } from '../test/support.ts';
 
 export const MX_IP = '127.0.0.61';
 export const MX_IP2 = '127.0.0.62';
@@ -21,6 +23,8 @@ export interface Cluster {
   routing: RoutingApp;
   /** In this process, unless the cluster was started with relayProcess (then null). */
   relay: RelayApp | null;
+  /** The event publisher and webhook dispatcher; null unless the cluster was started with `housekeeper`. */
+  housekeeper: TestHousekeeper | null;
   mx: FakeMx;
   dns: FakeDns;
   route: Producer<'route-message'>;
@@ -29,7 +33,9 @@ export interface Cluster {
   close(): Promise<void>;
 }
 
-export async function startCluster(env: { api?: Record<string, string>; relay?: Record<string, string>; relayProcess?: boolean } = {}): Promise<Cluster> {
+export async function startCluster(
+  env: { api?: Record<string, string>; relay?: Record<string, string>; relayProcess?: boolean; housekeeper?: Record<string, string> } = {},
+): Promise<Cluster> {
   const api = await startTestApi(env.api ?? {});
   const mx = await startFakeMx([MX_IP, MX_IP2]);
   const mxRec = (name: string, exchange: string) => ({ name, type: 'MX' as const, data: { preference: 10, exchange } });
@@ -77,11 +83,13 @@ export async function startCluster(env: { api?: Record<string, string>; relay?: 
   await routing.start();
   await relay?.start();
   await relayProc?.ready;
+  const housekeeper = env.housekeeper ? await startTestHousekeeper({ db: api.db, prefix: api.prefix, env: env.housekeeper }) : null;
   const route = createProducer('route-message', api.redis, api.prefix);
   return {
     api,
     routing,
     relay,
+    housekeeper,
     mx,
     dns,
     route,
@@ -94,6 +102,7 @@ export async function startCluster(env: { api?: Record<string, string>; relay?: 
       return id;
     },
     async close() {
+      await housekeeper?.close();
       await relay?.stop();
       if (relayProc) await relayProc.kill('SIGTERM');
       await routing.stop();

@@ -14,7 +14,8 @@ export interface MessageSummary {
   recipients: { address: string; status: string }[];
 }
 
-export interface MessageSearch {
+/** Conditions of a message search; they combine (AND). */
+export interface MessageQuery {
   queueId?: string | undefined;
   headerMessageId?: string | undefined;
   sender?: string | undefined;
@@ -41,14 +42,15 @@ const COLS = `m.id, m.received_at AS "receivedAt", m.mail_from AS sender, m.size
 /** `<id@host>` with or without the angle brackets. */
 const bracketed = (s: string) => (s.startsWith('<') ? s : `<${s}>`);
 
-export class MessageStore {
+/** Reads only: messages are written by smtp-ingress (its MessageStore) and the triggers. */
+export class MessageSearch {
   private readonly pool: Pool;
   constructor(pool: Pool) {
     this.pool = pool;
   }
 
   /** Newest first, keyed by the time-ordered message id. */
-  async search(s: MessageSearch, limitDomains: readonly string[] | null, o: { limit: number; after: string | null }): Promise<{ items: MessageSummary[]; nextKey: string | null }> {
+  async search(s: MessageQuery, limitDomains: readonly string[] | null, o: { limit: number; after: string | null }): Promise<{ items: MessageSummary[]; nextKey: string | null }> {
     const r = await this.pool.query<MessageSummary>(
       `SELECT ${COLS} FROM messages m
         WHERE ($1::uuid IS NULL OR m.id = $1)

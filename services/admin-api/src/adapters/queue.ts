@@ -2,7 +2,7 @@
 // and change them in bulk (retry now, hold, release, delete). Bulk changes walk the matching
 // rows by id in batches, each batch one transaction that also appends the admin-action
 // events; rows not in an actionable state are left alone, so repeating an action is harmless.
-import type { Pool } from '@hopmail/db';
+import { withTransaction, type Pool } from '@hopmail/db';
 import { recordEvents, type MessageEvent } from '@hopmail/events';
 import { whereClause, type QueueFilter } from '../policy/queue-filter.ts';
 
@@ -75,7 +75,7 @@ export class QueueStore {
 
   /**
    * Applies `action` to matching rows in batches of `batch`, starting after `after`, stopping
-   * after `maxBatches` batches (null: until done).
+   * after `maxRows` rows (null: until done); each batch is one transaction.
    */
   async apply(
     action: QueueAction,
@@ -118,9 +118,7 @@ export class QueueStore {
     const statuses = f.status?.length ? FROM[action].filter((s) => f.status!.includes(s as never)) : FROM[action];
     params.push(statuses, o.after, o.limit);
     const n = params.length;
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    return withTransaction(this.pool, async (client) => {
       await client.query(`SELECT set_config('hopmail.actor', $1, true)`, [o.actor]);
       const sel = await client.query<{ id: string; message_id: string; address: string }>(
         `SELECT r.id, r.message_id, r.address FROM recipients r JOIN messages m ON m.id = r.message_id
@@ -160,14 +158,8 @@ export class QueueStore {
         );
         changed = u.rows;
       }
-      await client.query('COMMIT');
       return { scanned: ids.length, last: ids.length ? String(ids.at(-1)) : o.after, changed };
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /** Waiting work per destination domain (relay, deferred, held), paged by domain. */

@@ -3,6 +3,7 @@
 // limit is a brake on guessing, and keys are not guessable anyway.
 import type { Redis } from 'ioredis';
 import type { Logger } from '@hopmail/service-kit';
+import { EVENTS } from '../events.ts';
 
 export interface AuthLimiter {
   /** Seconds until the IP may try again, or 0 when it may now. */
@@ -10,25 +11,34 @@ export interface AuthLimiter {
   fail(ip: string): Promise<void>;
 }
 
-export function createAuthLimiter(redis: Redis, o: { prefix: string; limit: number; windowS: number; logger: Logger }): AuthLimiter {
-  const key = (ip: string) => `${o.prefix}:admin:authfail:${ip}`;
+export interface AuthLimiterDeps {
+  /** Fail-fast: a request never waits for an absent Redis. */
+  redis: Redis;
+  prefix: string;
+  limit: number;
+  windowS: number;
+  logger: Logger;
+}
+
+export function createAuthLimiter({ redis, prefix, limit, windowS, logger }: AuthLimiterDeps): AuthLimiter {
+  const key = (ip: string) => `${prefix}:admin:authfail:${ip}`;
   return {
     async blockedFor(ip) {
       try {
         const [count, ttl] = await Promise.all([redis.get(key(ip)), redis.ttl(key(ip))]);
-        return Number(count ?? 0) >= o.limit ? Math.max(1, ttl) : 0;
+        return Number(count ?? 0) >= limit ? Math.max(1, ttl) : 0;
       } catch (err) {
-        o.logger.warn({ event: 'auth.ratelimit-unavailable', err }, 'auth failure limit not checked (Redis)');
+        logger.warn({ event: EVENTS.authLimitUnavailable, err }, 'auth failure limit not checked (Redis)');
         return 0;
       }
     },
     async fail(ip) {
       try {
         const n = await redis.incr(key(ip));
-        if (n === 1) await redis.expire(key(ip), o.windowS);
-        if (n === o.limit) o.logger.warn({ event: 'auth.rate-limited', remoteIp: ip, windowS: o.windowS }, 'too many failed authentications; refusing this IP');
+        if (n === 1) await redis.expire(key(ip), windowS);
+        if (n === limit) logger.warn({ event: EVENTS.authRateLimited, remoteIp: ip, windowS }, 'too many failed authentications; refusing this IP');
       } catch (err) {
-        o.logger.warn({ event: 'auth.ratelimit-unavailable', err }, 'auth failure not counted (Redis)');
+        logger.warn({ event: EVENTS.authLimitUnavailable, err }, 'auth failure not counted (Redis)');
       }
     },
   };

@@ -2,7 +2,8 @@
 // content type, body size, bad JSON) are translated here; anything unexpected is a 500
 // whose details go to the log only.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError, isDatabaseUnavailable, type ErrorCode } from '../errors.ts';
+import { ApiError, ERRORS, isDatabaseUnavailable, type ErrorKind } from '../errors.ts';
+import { EVENTS } from '../events.ts';
 import { NO_CONTROL_CHARS_PATTERN } from '../policy/names.ts';
 
 interface AjvError {
@@ -55,29 +56,29 @@ export function describeValidationError(context: string, e: AjvError): string {
   }
 }
 
-const FASTIFY_CODES: Record<string, ErrorCode> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_request',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_request',
-  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_request',
+const FASTIFY_CODES: Record<string, ErrorKind> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payloadTooLarge',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupportedMediaType',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalidRequest',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalidRequest',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalidRequest',
 };
 
 export function toApiError(err: FastifyError | Error): ApiError | null {
   if (err instanceof ApiError) return err;
   const fe = err as FastifyError & { validation?: AjvError[]; validationContext?: string };
   if (fe.validation && fe.validation.length > 0) {
-    return new ApiError('invalid_request', describeValidationError(fe.validationContext ?? 'request', fe.validation[0]!));
+    return new ApiError('invalidRequest', describeValidationError(fe.validationContext ?? 'request', fe.validation[0]!));
   }
   const mapped = typeof fe.code === 'string' ? FASTIFY_CODES[fe.code] : undefined;
-  if (mapped === 'payload_too_large') return new ApiError(mapped, 'request body too large');
-  if (mapped === 'unsupported_media_type') return new ApiError(mapped, 'request body must be application/json');
+  if (mapped === 'payloadTooLarge') return new ApiError(mapped, 'request body too large');
+  if (mapped === 'unsupportedMediaType') return new ApiError(mapped, 'request body must be application/json');
   if (mapped) return new ApiError(mapped, fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || fe instanceof SyntaxError ? 'body is not valid JSON' : fe.message);
-  if (err instanceof SyntaxError && fe.statusCode === 400) return new ApiError('invalid_request', 'body is not valid JSON');
+  if (err instanceof SyntaxError && fe.statusCode === 400) return new ApiError('invalidRequest', 'body is not valid JSON');
   if (isDatabaseUnavailable(err)) return new ApiError('unavailable', 'the database is unreachable; retry later', err);
   // Other client errors Fastify raises itself (e.g. prototype poisoning) carry safe messages.
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500 && typeof fe.code === 'string' && fe.code.startsWith('FST_')) {
-    return new ApiError('invalid_request', fe.message);
+    return new ApiError('invalidRequest', fe.message);
   }
   return null;
 }
@@ -86,13 +87,18 @@ export function errorHandler(err: FastifyError, req: FastifyRequest, reply: Fast
   const api = toApiError(err);
   if (!api) {
     // Stack and cause go to the log; the client learns only the request id to quote.
-    req.log.error({ event: 'http.internal-error', err, route: req.routeOptions.url }, 'unhandled error');
-    void reply.code(500).send({ error: { code: 'internal', message: `internal error (request ${req.id})` } });
+    req.log.error({ event: EVENTS.internalError, err, route: req.routeOptions.url }, 'unhandled error');
+    void reply.code(ERRORS.internal.http).send({ error: { code: ERRORS.internal.code, message: `internal error (request ${req.id})` } });
     return;
   }
-  if (api.code === 'unavailable') {
-    req.log.warn({ event: 'http.db-unavailable', err: api.cause, route: req.routeOptions.url }, 'database unreachable');
+  if (api.kind === 'unavailable') {
+    req.log.warn({ event: EVENTS.unavailable, err: api.cause, route: req.routeOptions.url }, api.message);
     void reply.header('retry-after', '5');
   }
   void reply.code(api.status).send({ error: { code: api.code, message: api.message } });
+}
+
+/** 404 in the error shape. Set at the root, and by the /v1 plugin for its prefix (after authentication). */
+export function notFoundHandler(req: FastifyRequest, reply: FastifyReply): void {
+  void reply.code(404).send({ error: { code: ERRORS.notFound.code, message: `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}` } });
 }

@@ -1,10 +1,10 @@
 // Authentication failures are limited per client IP (Redis, shared by replicas).
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { startTestApi, type TestApi } from '../test-support.ts';
+import { buildTestApi, type ApiHarness } from '../../test/support.ts';
 
-let api: TestApi;
+let api: ApiHarness;
 beforeAll(async () => {
-  api = await startTestApi({ ADMIN_AUTH_FAIL_LIMIT: '5', ADMIN_AUTH_FAIL_WINDOW_S: '60' });
+  api = await buildTestApi({ ADMIN_AUTH_FAIL_LIMIT: '5', ADMIN_AUTH_FAIL_WINDOW_S: '60' });
 });
 afterAll(async () => {
   await api?.close();
@@ -21,7 +21,7 @@ test('after the limit of bad tokens, every request from that IP is 429 with Retr
   expect(Number(await api.redis.get(`${api.prefix}:admin:authfail:127.0.0.1`))).toBe(5);
   await api.redis.del(`${api.prefix}:admin:authfail:127.0.0.1`);
   expect((await api.call('GET', '/v1/domains')).status).toBe(200);
-  expect(api.logText()).toMatch(/"event":"auth.rate-limited"/);
+  expect(api.logText()).toMatch(/"event":"admin-api.auth-rate-limited"/);
 });
 
 test('good requests are never counted', async () => {

@@ -1,7 +1,7 @@
 // JSON schemas shared by the routes. Every string has a length cap and refuses control
 // characters at the schema level; the route handlers then apply the mail-specific checks
 // (address syntax, domain syntax) that a schema cannot express with a clear message.
-import { ERROR_CODES } from '../errors.ts';
+import { ERRORS } from '../errors.ts';
 import { NO_CONTROL_CHARS_PATTERN } from '../policy/names.ts';
 
 export const text = (maxLength: number, extra: Record<string, unknown> = {}) =>
@@ -31,7 +31,7 @@ export const errorBody = {
       required: ['code', 'message'],
       additionalProperties: false,
       properties: {
-        code: { type: 'string', enum: Object.keys(ERROR_CODES) },
+        code: { type: 'string', enum: Object.values(ERRORS).map((e) => e.code) },
         message: { type: 'string' },
       },
     },

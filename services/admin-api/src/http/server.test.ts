@@ -1,11 +1,13 @@
-// Cross-cutting behaviour: auth, error shapes, OpenAPI, logging, metrics, shutdown.
+// Cross-cutting behaviour: auth, error shapes, OpenAPI, logging, metrics (through inject(),
+// no socket), and shutdown (on a socket).
 import { startTcpProxy } from '@hopmail/test-kit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startTestApi, TOKEN, type TestApi } from '../test-support.ts';
+import { EVENTS } from '../events.ts';
+import { buildTestApi, startTestApi, TOKEN, type ApiHarness } from '../../test/support.ts';
 
-let api: TestApi;
+let api: ApiHarness;
 beforeAll(async () => {
-  api = await startTestApi({ ADMIN_BODY_LIMIT: '2048' });
+  api = await buildTestApi({ ADMIN_BODY_LIMIT: '2048' });
   await api.call('POST', '/v1/domains', { name: 'srv.example' });
 });
 afterAll(async () => {
@@ -122,7 +124,7 @@ describe('error shapes', () => {
       expect(r.json.error.code).toBe('internal');
       expect(r.json.error.message).toMatch(/^internal error \(request req-[\w-]+\)$/);
       expect(JSON.stringify(r.json)).not.toMatch(/aliases|relation|select|stack/i);
-      expect(api.logText()).toMatch(/"event":"http.internal-error"/);
+      expect(api.logText()).toContain(`"event":"${EVENTS.internalError}"`);
     } finally {
       await api.db.pool.query('ALTER TABLE aliases_hidden RENAME TO aliases');
     }
@@ -140,23 +142,22 @@ describe('PostgreSQL unreachable', () => {
     const { createLogger, createRegistry } = await import('@hopmail/service-kit');
     const pool = createPool(proxy.url(api.db.url), 2, 'proxy-test');
     const app = createApp({
-      config: configSchema.parse({ ADMIN_TOKEN: TOKEN, ADMIN_PORT: '0', DATABASE_URL: api.db.url, REDIS_PREFIX: api.prefix, EVENTS_PUBLISH: 'false', WEBHOOK_DISPATCH: 'false' }),
+      config: configSchema.parse({ ADMIN_TOKEN: TOKEN, ADMIN_PORT: '0', DATABASE_URL: api.db.url, REDIS_PREFIX: api.prefix }),
       logger: createLogger('admin-api', 'silent'),
       registry: createRegistry('admin-api'),
       pool,
       redis: api.redis,
     });
-    await app.start();
     try {
-      const get = () => fetch(`http://127.0.0.1:${app.port()}/v1/domains/srv.example`, { headers: { authorization: `Bearer ${TOKEN}` } });
-      expect((await get()).status).toBe(200);
+      const get = () => app.server().inject({ method: 'GET', url: '/v1/domains/srv.example', headers: { authorization: `Bearer ${TOKEN}` } });
+      expect((await get()).statusCode).toBe(200);
       proxy.down();
       const r = await get();
-      expect(r.status).toBe(503);
-      expect(r.headers.get('retry-after')).toBe('5');
-      expect(await r.json()).toEqual({ error: { code: 'unavailable', message: 'the database is unreachable; retry later' } });
+      expect(r.statusCode).toBe(503);
+      expect(r.headers['retry-after']).toBe('5');
+      expect(r.json()).toEqual({ error: { code: 'unavailable', message: 'the database is unreachable; retry later' } });
       proxy.up();
-      expect((await get()).status).toBe(200);
+      expect((await get()).statusCode).toBe(200);
     } finally {
       await app.stop();
       await pool.end();
@@ -166,18 +167,27 @@ describe('PostgreSQL unreachable', () => {
 });
 
 describe('OpenAPI', () => {
+  // GET without any Authorization header; `follow` follows redirects as fetch does.
+  const anonymous = async (url: string, follow = false) => {
+    let res = await api.app.server().inject({ method: 'GET', url });
+    for (let hops = 0; follow && hops < 5 && res.statusCode >= 300 && res.statusCode < 400; hops++) {
+      res = await api.app.server().inject({ method: 'GET', url: new URL(String(res.headers.location), `http://localhost${url}`).pathname });
+    }
+    return res;
+  };
+
   test('/docs and /docs/json need no token', async () => {
-    const ui = await fetch(`${api.base}/docs`, { redirect: 'manual' });
-    expect([200, 302]).toContain(ui.status);
-    const page = await fetch(`${api.base}/docs/static/index.html`);
-    expect(page.status).toBe(200);
-    expect(await page.text()).toMatch(/swagger/i);
-    const json = await fetch(`${api.base}/docs/json`);
-    expect(json.status).toBe(200);
+    const ui = await anonymous('/docs');
+    expect([200, 302]).toContain(ui.statusCode);
+    const page = await anonymous('/docs/static/index.html', true);
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toMatch(/swagger/i);
+    const json = await anonymous('/docs/json', true);
+    expect(json.statusCode).toBe(200);
   });
 
   test('/docs/json is OpenAPI 3 listing every route with request and response schemas', async () => {
-    const doc = (await (await fetch(`${api.base}/docs/json`)).json()) as any;
+    const doc = (await anonymous('/docs/json')).json();
     expect(doc.openapi).toMatch(/^3\.\d+\.\d+$/);
     expect(doc.info).toMatchObject({ title: expect.any(String), version: expect.any(String) });
     expect(doc.components.securitySchemes.bearerAuth).toEqual({ type: 'http', scheme: 'bearer' });
@@ -244,11 +254,11 @@ describe('logs and metrics', () => {
     expect(text).not.toContain('$argon2');
     expect(text.toLowerCase()).not.toContain('authorization');
     const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-    const requests = lines.filter((l) => l.event === 'http.request');
+    const requests = lines.filter((l) => l.event === EVENTS.request);
     expect(requests.length).toBeGreaterThan(5);
     for (const l of requests) expect(l).toMatchObject({ method: expect.any(String), route: expect.any(String), status: expect.any(Number), ms: expect.any(Number), reqId: expect.any(String) });
-    expect(lines.some((l) => l.event === 'mailbox.created' && l.address === 'logged@srv.example')).toBe(true);
-    expect(lines.some((l) => l.event === 'mailbox.updated' && l.passwordChanged === true)).toBe(true);
+    expect(lines.some((l) => l.event === EVENTS.mailboxCreated && l.address === 'logged@srv.example')).toBe(true);
+    expect(lines.some((l) => l.event === EVENTS.mailboxUpdated && l.passwordChanged === true)).toBe(true);
     for (const l of lines) if (l.level === 'warn' || l.level === 'error' || l.level === 'fatal') expect(l.event, JSON.stringify(l)).toBeTruthy();
   });
 
@@ -265,6 +275,7 @@ describe('logs and metrics', () => {
 
 describe('shutdown', () => {
   test('stop() lets an in-flight request finish and then refuses connections', async () => {
+    // On a socket: this is about connections.
     const t = await startTestApi();
     await t.call('POST', '/v1/domains', { name: 'stop.example' });
     const inflight = t.call('POST', '/v1/mailboxes', { address: 'late@stop.example', password: 'password-1' });

@@ -1,11 +1,12 @@
-// Webhooks end to end: trace events → outbox → Redis stream → consumer group → signed POSTs
-// to receivers on 127.0.0.1; failing receivers are retried, then disabled, and never slow mail.
+// Webhooks end to end: registered through admin-api; trace events → the housekeeper's outbox
+// publisher → Redis stream → its consumer group → signed POSTs to receivers on 127.0.0.1;
+// failing receivers are retried, then disabled, and never slow mail.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { streamKey } from '@hopmail/events';
 import { waitFor } from '@hopmail/test-kit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { verify } from '../policy/webhook.ts';
+import { verify } from '../../../housekeeper/src/policy/webhook.ts';
 import { startCluster, type Cluster } from '../test-cluster.ts';
 
 interface Received {
@@ -39,7 +40,7 @@ let flakyCalls = 0;
 
 beforeAll(async () => {
   c = await startCluster({
-    api: { WEBHOOK_TIMEOUT_MS: '300', WEBHOOK_RETRY_MIN_MS: '50', WEBHOOK_RETRY_MAX_MS: '200', WEBHOOK_MAX_ATTEMPTS: '5', WEBHOOK_DISABLE_AFTER: '4', WEBHOOK_CONCURRENCY: '4' },
+    housekeeper: { WEBHOOK_TIMEOUT_MS: '300', WEBHOOK_RETRY_MIN_MS: '50', WEBHOOK_RETRY_MAX_MS: '200', WEBHOOK_MAX_ATTEMPTS: '5', WEBHOOK_DISABLE_AFTER: '4', WEBHOOK_CONCURRENCY: '4' },
   });
   await c.api.call('POST', '/v1/domains', { name: 'local.test' });
   for (const a of ['alice@local.test', 'bob@local.test']) await c.api.call('POST', '/v1/mailboxes', { address: a, password: 'password-1' });
@@ -139,7 +140,7 @@ describe('webhooks', () => {
     }, { timeoutMs: 30_000, what: 'both webhooks disabled' });
     expect(disabled[0]).toMatchObject({ enabled: false, disabledReason: 'disabled after 4 consecutive failures', lastError: 'timeout after 300 ms' });
     expect(disabled[1]).toMatchObject({ enabled: false, lastError: 'HTTP 500' });
-    expect(c.api.logText()).toMatch(/"event":"webhook.disabled"/);
+    expect(c.housekeeper!.logText()).toMatch(/"event":"housekeeper.webhook-disabled"/);
     // Disabled means no more calls.
     const calls = failing.got.length;
     await c.send('alice@local.test', ['bob@local.test']);

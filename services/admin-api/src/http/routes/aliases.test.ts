@@ -1,11 +1,11 @@
 import { PgDirectory } from '@hopmail/db';
 import { resolveRecipient } from '@hopmail/mail';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startTestApi, type TestApi } from '../../test-support.ts';
+import { buildTestApi, type ApiHarness } from '../../../test/support.ts';
 
-let api: TestApi;
+let api: ApiHarness;
 beforeAll(async () => {
-  api = await startTestApi();
+  api = await buildTestApi();
   for (const [name, kind] of [
     ['al.example', 'local'],
     ['al2.example', 'local'],

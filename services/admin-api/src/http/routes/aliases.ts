@@ -2,8 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import { badRequest, conflict, isForeignKeyViolation, isUniqueViolation, notFound } from '../../errors.ts';
 import { checkAliasSource, checkAliasTargets, checkDomainName } from '../../policy/names.ts';
 import { aliasSource, aliasTarget, bodyErrors, domainName, errors, listQuery, noContent, page, timestamp } from '../schemas.ts';
-import { must, pageArgs, pageOut, principalOf, requireDomain, type RouteDeps } from './context.ts';
+import { must, pageArgs, pageOut, principalOf, requireDomain, type ApiDeps } from './context.ts';
 import { domainLimit } from '../../policy/scope.ts';
+import { EVENTS } from '../../events.ts';
 
 export const MAX_TARGETS = 100;
 
@@ -19,9 +20,9 @@ const alias = {
 const sourceParams = { type: 'object', required: ['source'], additionalProperties: false, properties: { source: aliasSource } } as const;
 const tags = ['aliases'];
 
-export function aliasRoutes(app: FastifyInstance, { store, defaultLimit }: RouteDeps): void {
+export function aliasRoutes(app: FastifyInstance, { store, defaultLimit }: ApiDeps): void {
   app.post<{ Body: { source: string; targets: string[] } }>(
-    '/v1/aliases',
+    '/aliases',
     {
       config: { action: 'alias.create' },
       schema: {
@@ -43,7 +44,7 @@ export function aliasRoutes(app: FastifyInstance, { store, defaultLimit }: Route
       if (d.kind !== 'local') throw badRequest(`domain ${s.domain} is a relay domain; alias sources must be in a local domain`);
       try {
         const row = await store.createAlias(d.id, s.source, t);
-        req.log.info({ event: 'alias.created', source: row.source, targets: row.targets.length }, 'alias created');
+        req.log.info({ event: EVENTS.aliasCreated, source: row.source, targets: row.targets.length }, 'alias created');
         return reply.code(201).send(row);
       } catch (err) {
         if (isUniqueViolation(err)) throw conflict(`alias ${s.source} already exists`);
@@ -54,7 +55,7 @@ export function aliasRoutes(app: FastifyInstance, { store, defaultLimit }: Route
   );
 
   app.get<{ Querystring: { limit?: number; cursor?: string; domain?: string } }>(
-    '/v1/aliases',
+    '/aliases',
     { schema: { tags, summary: 'List aliases', querystring: listQuery(true), response: { 200: page(alias), ...errors(403) } } },
     async (req) => {
       const domain = req.query.domain === undefined ? undefined : must(checkDomainName('querystring.domain', req.query.domain));
@@ -64,7 +65,7 @@ export function aliasRoutes(app: FastifyInstance, { store, defaultLimit }: Route
   );
 
   app.get<{ Params: { source: string } }>(
-    '/v1/aliases/:source',
+    '/aliases/:source',
     { schema: { tags, summary: 'Show an alias', params: sourceParams, response: { 200: alias, ...errors(403, 404) } } },
     async (req) => {
       const s = must(checkAliasSource('params.source', req.params.source));
@@ -76,13 +77,13 @@ export function aliasRoutes(app: FastifyInstance, { store, defaultLimit }: Route
   );
 
   app.delete<{ Params: { source: string } }>(
-    '/v1/aliases/:source',
+    '/aliases/:source',
     { config: { action: 'alias.delete' }, schema: { tags, summary: 'Delete an alias', params: sourceParams, response: { 204: noContent, ...errors(403, 404) } } },
     async (req, reply) => {
       const s = must(checkAliasSource('params.source', req.params.source));
       requireDomain(req, s.domain);
       if (!(await store.deleteAlias(s.source))) throw notFound(`alias ${s.source} does not exist`);
-      req.log.info({ event: 'alias.deleted', source: s.source }, 'alias deleted');
+      req.log.info({ event: EVENTS.aliasDeleted, source: s.source }, 'alias deleted');
       return reply.code(204).send();
     },
   );

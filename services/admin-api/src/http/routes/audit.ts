@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { errors, page, text, timestamp } from '../schemas.ts';
-import { pageArgs, pageOut, type RouteDeps } from './context.ts';
+import { pageArgs, pageOut, type ApiDeps } from './context.ts';
 
 const entry = {
   type: 'object',
@@ -20,9 +20,9 @@ const entry = {
   },
 } as const;
 
-export function auditRoutes(app: FastifyInstance, { auditLog, defaultLimit }: RouteDeps): void {
+export function auditRoutes(app: FastifyInstance, { auditLog, defaultLimit }: ApiDeps): void {
   app.get<{ Querystring: { actor?: string; action?: string; since?: string; until?: string; limit?: number; cursor?: string } }>(
-    '/v1/audit',
+    '/audit',
     {
       config: { access: 'read-global' },
       schema: {

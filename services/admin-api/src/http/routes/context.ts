@@ -1,11 +1,11 @@
 import type { FastifyRequest } from 'fastify';
-import type { Producer } from '@hopmail/queue';
 import type { PasswordHasher } from '../../adapters/password.ts';
 import type { Store } from '../../adapters/store.ts';
 import type { KeyStore } from '../../adapters/keys.ts';
 import type { AuditStore } from '../../adapters/audit.ts';
 import type { QueueStore } from '../../adapters/queue.ts';
-import type { MessageStore } from '../../adapters/messages.ts';
+import type { QueueJobs } from '../../adapters/queue-jobs.ts';
+import type { MessageSearch } from '../../adapters/messages.ts';
 import type { WebhookStore } from '../../adapters/webhooks.ts';
 import { ApiError, badRequest, forbidden } from '../../errors.ts';
 import type { Checked } from '../../policy/names.ts';
@@ -26,17 +26,21 @@ declare module 'fastify' {
   }
 }
 
-export interface RouteDeps {
+/** What the /v1 routes work with. */
+export interface ApiDeps {
   store: Store;
   hasher: PasswordHasher;
+  /** ADMIN_LIST_DEFAULT_LIMIT */
   defaultLimit: number;
   keys: KeyStore;
   auditLog: AuditStore;
+  /** Queue control in PostgreSQL. */
   queue: QueueStore;
-  messages: MessageStore;
+  /** Queue control in Redis: jobs and queue depth. */
+  jobs: QueueJobs;
+  messages: MessageSearch;
   webhooks: WebhookStore;
-  routeProducer: Producer<'route-message'>;
-  relayProducer: Producer<'deliver-remote'>;
+  /** QUEUE_BULK_BATCH */
   bulkBatch: number;
   /** WEBHOOK_ALLOW_PRIVATE: webhook URLs may name non-public addresses. */
   webhookAllowPrivate: boolean;
@@ -52,7 +56,7 @@ export function pageArgs(q: { limit?: number; cursor?: string }, defaultLimit: n
   let after: string | null = null;
   if (q.cursor !== undefined) {
     after = decodeCursor(q.cursor);
-    if (after === null) throw new ApiError('invalid_cursor', 'querystring.cursor is not a cursor this server issued');
+    if (after === null) throw new ApiError('invalidCursor', 'querystring.cursor is not a cursor this server issued');
   }
   return { limit: q.limit ?? defaultLimit, after };
 }

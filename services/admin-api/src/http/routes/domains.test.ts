@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startTestApi, type TestApi } from '../../test-support.ts';
+import { buildTestApi, type ApiHarness } from '../../../test/support.ts';
 
-let api: TestApi;
+let api: ApiHarness;
 beforeAll(async () => {
-  api = await startTestApi();
+  api = await buildTestApi();
 });
 afterAll(async () => {
   await api?.close();

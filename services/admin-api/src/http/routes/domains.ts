@@ -3,8 +3,9 @@ import type { DomainKind } from '../../adapters/store.ts';
 import { conflict, isUniqueViolation, notFound } from '../../errors.ts';
 import { checkDomainName } from '../../policy/names.ts';
 import { bodyErrors, domainName, errors, listQuery, noContent, page, timestamp } from '../schemas.ts';
-import { must, pageArgs, pageOut, principalOf, requireDomain, type RouteDeps } from './context.ts';
+import { must, pageArgs, pageOut, principalOf, requireDomain, type ApiDeps } from './context.ts';
 import { domainLimit } from '../../policy/scope.ts';
+import { EVENTS } from '../../events.ts';
 
 const kind = { type: 'string', enum: ['local', 'relay'], description: "'local' has mailboxes; 'relay' is accepted and forwarded out" } as const;
 
@@ -24,9 +25,9 @@ const domainDetail = {
 const nameParams = { type: 'object', required: ['name'], additionalProperties: false, properties: { name: domainName } } as const;
 const tags = ['domains'];
 
-export function domainRoutes(app: FastifyInstance, { store, defaultLimit }: RouteDeps): void {
+export function domainRoutes(app: FastifyInstance, { store, defaultLimit }: ApiDeps): void {
   app.post<{ Body: { name: string; kind?: DomainKind } }>(
-    '/v1/domains',
+    '/domains',
     {
       config: { access: 'admin', action: 'domain.create' },
       schema: {
@@ -40,7 +41,7 @@ export function domainRoutes(app: FastifyInstance, { store, defaultLimit }: Rout
       const name = must(checkDomainName('body.name', req.body.name));
       try {
         const row = await store.createDomain(name, req.body.kind ?? 'local');
-        req.log.info({ event: 'domain.created', domain: name, kind: row.kind }, 'domain created');
+        req.log.info({ event: EVENTS.domainCreated, domain: name, kind: row.kind }, 'domain created');
         return reply.code(201).send(row);
       } catch (err) {
         if (isUniqueViolation(err)) throw conflict(`domain ${name} already exists`);
@@ -50,13 +51,13 @@ export function domainRoutes(app: FastifyInstance, { store, defaultLimit }: Rout
   );
 
   app.get<{ Querystring: { limit?: number; cursor?: string } }>(
-    '/v1/domains',
+    '/domains',
     { schema: { tags, summary: 'List domains', querystring: listQuery(false), response: { 200: page(domain), ...errors() } } },
     async (req) => pageOut(await store.listDomains({ ...pageArgs(req.query, defaultLimit), only: domainLimit(principalOf(req)) })),
   );
 
   app.get<{ Params: { name: string } }>(
-    '/v1/domains/:name',
+    '/domains/:name',
     { schema: { tags, summary: 'Show a domain with its mailbox and alias counts', params: nameParams, response: { 200: domainDetail, ...errors(403, 404) } } },
     async (req) => {
       const name = must(checkDomainName('params.name', req.params.name));
@@ -68,7 +69,7 @@ export function domainRoutes(app: FastifyInstance, { store, defaultLimit }: Rout
   );
 
   app.delete<{ Params: { name: string }; Querystring: { cascade?: boolean } }>(
-    '/v1/domains/:name',
+    '/domains/:name',
     {
       config: { access: 'admin', action: 'domain.delete' },
       schema: {
@@ -86,7 +87,7 @@ export function domainRoutes(app: FastifyInstance, { store, defaultLimit }: Rout
       const r = await store.deleteDomain(name, cascade, principalOf(req).actor);
       if (r === 'missing') throw notFound(`domain ${name} does not exist`);
       if (r !== 'deleted') throw conflict(`domain ${name} still has ${r.mailboxes} mailbox(es) and ${r.aliases} alias(es); delete them first or pass ?cascade=true`);
-      req.log.info({ event: 'domain.deleted', domain: name, cascade }, 'domain deleted');
+      req.log.info({ event: EVENTS.domainDeleted, domain: name, cascade }, 'domain deleted');
       return reply.code(204).send();
     },
   );

@@ -1,15 +1,15 @@
-// API keys, scopes and the audit log, over real HTTP.
+// API keys, scopes and the audit log, through the whole request path (inject, no socket).
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startTestApi, type TestApi } from '../../test-support.ts';
+import { buildTestApi, type ApiHarness } from '../../../test/support.ts';
 
-let api: TestApi;
+let api: ApiHarness;
 let readOnly: string;
 let domainAdmin: string;
 let domainAdminId: string;
 
 beforeAll(async () => {
-  api = await startTestApi();
+  api = await buildTestApi();
   for (const name of ['mine.example', 'other.example']) expect((await api.call('POST', '/v1/domains', { name })).status).toBe(201);
   expect((await api.call('POST', '/v1/mailboxes', { address: 'boss@other.example', password: 'password-1' })).status).toBe(201);
   expect((await api.call('POST', '/v1/aliases', { source: 'x@other.example', targets: ['boss@other.example'] })).status).toBe(201);

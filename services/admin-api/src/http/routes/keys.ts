@@ -3,8 +3,9 @@ import { badRequest, notFound } from '../../errors.ts';
 import { checkDomainName } from '../../policy/names.ts';
 import { SCOPES, type Scope } from '../../policy/scope.ts';
 import { bodyErrors, domainName, errors, noContent, page, text, timestamp } from '../schemas.ts';
-import { must, noteAudit, pageArgs, pageOut, principalOf, type RouteDeps } from './context.ts';
+import { must, noteAudit, pageArgs, pageOut, principalOf, type ApiDeps } from './context.ts';
 import { uuid } from './messages.ts';
+import { EVENTS } from '../../events.ts';
 
 const tags = ['keys'];
 const scope = { type: 'string', enum: [...SCOPES], description: 'admin: everything; read-only: every GET; domain-admin: mailboxes, aliases, messages and queue of the listed domains' } as const;
@@ -28,9 +29,9 @@ const key = {
 
 const idParams = { type: 'object', required: ['id'], additionalProperties: false, properties: { id: { ...uuid, description: 'key id' } } } as const;
 
-export function keyRoutes(app: FastifyInstance, { keys, defaultLimit }: RouteDeps): void {
+export function keyRoutes(app: FastifyInstance, { keys, defaultLimit }: ApiDeps): void {
   app.post<{ Body: { name: string; scope: Scope; domains?: string[] } }>(
-    '/v1/keys',
+    '/keys',
     {
       config: { access: 'admin', action: 'key.create' },
       schema: {
@@ -55,13 +56,13 @@ export function keyRoutes(app: FastifyInstance, { keys, defaultLimit }: RouteDep
       if (req.body.scope !== 'domain-admin' && domains.length > 0) throw badRequest(`body.domains is only for domain-admin keys`);
       const { row, key: secret } = await keys.create(req.body.name, req.body.scope, domains, principalOf(req).actor);
       noteAudit(req, `key:${row.id}`, { scope: row.scope, domains: row.domains });
-      req.log.info({ event: 'key.created', keyId: row.id, scope: row.scope }, 'API key created');
+      req.log.info({ event: EVENTS.keyCreated, keyId: row.id, scope: row.scope }, 'API key created');
       return reply.code(201).send({ ...row, key: secret });
     },
   );
 
   app.get<{ Querystring: { limit?: number; cursor?: string } }>(
-    '/v1/keys',
+    '/keys',
     {
       config: { access: 'admin' },
       schema: {
@@ -79,7 +80,7 @@ export function keyRoutes(app: FastifyInstance, { keys, defaultLimit }: RouteDep
   );
 
   app.get<{ Params: { id: string } }>(
-    '/v1/keys/:id',
+    '/keys/:id',
     { config: { access: 'admin' }, schema: { tags, summary: 'Show an API key', params: idParams, response: { 200: key, ...errors(404) } } },
     async (req) => {
       const row = await keys.get(req.params.id.toLowerCase());
@@ -89,14 +90,14 @@ export function keyRoutes(app: FastifyInstance, { keys, defaultLimit }: RouteDep
   );
 
   app.delete<{ Params: { id: string } }>(
-    '/v1/keys/:id',
+    '/keys/:id',
     {
       config: { access: 'admin', action: 'key.revoke' },
       schema: { tags, summary: 'Revoke an API key (it stops working at once; revoking again is harmless)', params: idParams, response: { 204: noContent, ...errors(404) } },
     },
     async (req, reply) => {
       if (!(await keys.revoke(req.params.id.toLowerCase()))) throw notFound(`key ${req.params.id} does not exist`);
-      req.log.info({ event: 'key.revoked', keyId: req.params.id }, 'API key revoked');
+      req.log.info({ event: EVENTS.keyRevoked, keyId: req.params.id }, 'API key revoked');
       return reply.code(204).send();
     },
   );

@@ -2,11 +2,11 @@ import { verify } from '@node-rs/argon2';
 import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startTestApi, type TestApi } from '../../test-support.ts';
+import { buildTestApi, type ApiHarness } from '../../../test/support.ts';
 
-let api: TestApi;
+let api: ApiHarness;
 beforeAll(async () => {
-  api = await startTestApi();
+  api = await buildTestApi();
   for (const [name, kind] of [
     ['mb.example', 'local'],
     ['other.example', 'local'],

@@ -2,8 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import { badRequest, conflict, isForeignKeyViolation, isUniqueViolation, notFound } from '../../errors.ts';
 import { checkAddress, checkDomainName } from '../../policy/names.ts';
 import { address, bodyErrors, domainName, errors, listQuery, noContent, page, password, quotaBytes, timestamp } from '../schemas.ts';
-import { must, pageArgs, pageOut, principalOf, requireDomain, type RouteDeps } from './context.ts';
+import { must, pageArgs, pageOut, principalOf, requireDomain, type ApiDeps } from './context.ts';
 import { domainLimit } from '../../policy/scope.ts';
+import { EVENTS } from '../../events.ts';
 
 const mailbox = {
   type: 'object',
@@ -25,9 +26,9 @@ const mailboxDetail = {
 const addressParams = { type: 'object', required: ['address'], additionalProperties: false, properties: { address } } as const;
 const tags = ['mailboxes'];
 
-export function mailboxRoutes(app: FastifyInstance, { store, hasher, defaultLimit }: RouteDeps): void {
+export function mailboxRoutes(app: FastifyInstance, { store, hasher, defaultLimit }: ApiDeps): void {
   app.post<{ Body: { address: string; password: string; quotaBytes?: number } }>(
-    '/v1/mailboxes',
+    '/mailboxes',
     {
       config: { action: 'mailbox.create' },
       schema: {
@@ -47,7 +48,7 @@ export function mailboxRoutes(app: FastifyInstance, { store, hasher, defaultLimi
       const hash = await hasher.hash(req.body.password);
       try {
         const row = await store.createMailbox(d.id, a.local, a.address, hash, req.body.quotaBytes ?? 0);
-        req.log.info({ event: 'mailbox.created', address: row.address }, 'mailbox created');
+        req.log.info({ event: EVENTS.mailboxCreated, address: row.address }, 'mailbox created');
         return reply.code(201).send(row);
       } catch (err) {
         if (isUniqueViolation(err)) throw conflict(`mailbox ${a.address} already exists`);
@@ -58,7 +59,7 @@ export function mailboxRoutes(app: FastifyInstance, { store, hasher, defaultLimi
   );
 
   app.get<{ Querystring: { limit?: number; cursor?: string; domain?: string } }>(
-    '/v1/mailboxes',
+    '/mailboxes',
     { schema: { tags, summary: 'List mailboxes', querystring: listQuery(true), response: { 200: page(mailbox), ...errors(403) } } },
     async (req) => {
       const domain = req.query.domain === undefined ? undefined : must(checkDomainName('querystring.domain', req.query.domain));
@@ -68,7 +69,7 @@ export function mailboxRoutes(app: FastifyInstance, { store, hasher, defaultLimi
   );
 
   app.get<{ Params: { address: string } }>(
-    '/v1/mailboxes/:address',
+    '/mailboxes/:address',
     {
       schema: {
         tags,
@@ -87,7 +88,7 @@ export function mailboxRoutes(app: FastifyInstance, { store, hasher, defaultLimi
   );
 
   app.patch<{ Params: { address: string }; Body: { password?: string; quotaBytes?: number } }>(
-    '/v1/mailboxes/:address',
+    '/mailboxes/:address',
     {
       config: { action: 'mailbox.update' },
       schema: {
@@ -104,13 +105,13 @@ export function mailboxRoutes(app: FastifyInstance, { store, hasher, defaultLimi
       const passwordHash = req.body.password === undefined ? undefined : await hasher.hash(req.body.password);
       const row = await store.updateMailbox(a.address, { passwordHash, quotaBytes: req.body.quotaBytes });
       if (!row) throw notFound(`mailbox ${a.address} does not exist`);
-      req.log.info({ event: 'mailbox.updated', address: row.address, passwordChanged: passwordHash !== undefined, quotaChanged: req.body.quotaBytes !== undefined }, 'mailbox updated');
+      req.log.info({ event: EVENTS.mailboxUpdated, address: row.address, passwordChanged: passwordHash !== undefined, quotaChanged: req.body.quotaBytes !== undefined }, 'mailbox updated');
       return row;
     },
   );
 
   app.delete<{ Params: { address: string } }>(
-    '/v1/mailboxes/:address',
+    '/mailboxes/:address',
     {
       config: { action: 'mailbox.delete' },
       schema: {
@@ -124,7 +125,7 @@ export function mailboxRoutes(app: FastifyInstance, { store, hasher, defaultLimi
       const a = must(checkAddress('params.address', req.params.address));
       requireDomain(req, a.domain);
       if (!(await store.deleteMailbox(a.address, principalOf(req).actor))) throw notFound(`mailbox ${a.address} does not exist`);
-      req.log.info({ event: 'mailbox.deleted', address: a.address }, 'mailbox deleted');
+      req.log.info({ event: EVENTS.mailboxDeleted, address: a.address }, 'mailbox deleted');
       return reply.code(204).send();
     },
   );

@@ -3,7 +3,7 @@ import { notFound } from '../../errors.ts';
 import { coversDomain, domainLimit } from '../../policy/scope.ts';
 import { RECIPIENT_STATUSES } from '../../policy/queue-filter.ts';
 import { address, errors, page, text, timestamp } from '../schemas.ts';
-import { pageArgs, pageOut, principalOf, type RouteDeps } from './context.ts';
+import { pageArgs, pageOut, principalOf, type ApiDeps } from './context.ts';
 import { forbidden } from '../../errors.ts';
 
 export const uuid = { type: 'string', pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$', description: 'queue id (UUIDv7)' } as const;
@@ -54,9 +54,9 @@ const traceEvent = {
 
 const tags = ['messages'];
 
-export function messageRoutes(app: FastifyInstance, { messages, defaultLimit }: RouteDeps): void {
+export function messageRoutes(app: FastifyInstance, { messages, defaultLimit }: ApiDeps): void {
   app.get<{ Querystring: { queueId?: string; messageId?: string; sender?: string; recipient?: string; status?: string; since?: string; until?: string; limit?: number; cursor?: string } }>(
-    '/v1/messages',
+    '/messages',
     {
       schema: {
         tags,
@@ -93,7 +93,7 @@ export function messageRoutes(app: FastifyInstance, { messages, defaultLimit }: 
   );
 
   app.get<{ Params: { id: string }; Querystring: { limit?: number; cursor?: string } }>(
-    '/v1/messages/:id/trace',
+    '/messages/:id/trace',
     {
       schema: {
         tags,

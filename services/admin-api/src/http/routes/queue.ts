@@ -1,12 +1,12 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ensureJob, type Producer } from '@hopmail/queue';
 import type { QueueAction } from '../../adapters/queue.ts';
 import { domainLimit, coversDomain } from '../../policy/scope.ts';
 import { RECIPIENT_STATUSES, type QueueFilter, type RecipientStatus } from '../../policy/queue-filter.ts';
 import { checkDomainName } from '../../policy/names.ts';
 import { ApiError, forbidden } from '../../errors.ts';
+import { EVENTS } from '../../events.ts';
 import { address, bodyErrors, domainName, errors, page, text, timestamp } from '../schemas.ts';
-import { must, noteAudit, pageArgs, pageOut, principalOf, type RouteDeps } from './context.ts';
+import { must, noteAudit, pageArgs, pageOut, principalOf, type ApiDeps } from './context.ts';
 import { uuid } from './messages.ts';
 
 const tags = ['queue'];
@@ -99,44 +99,12 @@ function toFilter(req: FastifyRequest, f: Filter, defaults: RecipientStatus[] | 
   };
 }
 
-const REDIS_TIMEOUT_MS = 5000;
+const ACTION_EVENTS = { retry: EVENTS.queueRetry, hold: EVENTS.queueHold, release: EVENTS.queueRelease, delete: EVENTS.queueDelete } as const satisfies Record<QueueAction, string>;
 
-function within<T>(p: Promise<T>, ms: number): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms)))]).finally(() => clearTimeout(t));
-}
-
-/**
- * ensureJob for each pair, a few at a time. PostgreSQL already says "due now", so if Redis
- * fails here the relay's scheduler still picks the rows up on its next scan: log and go on.
- */
-async function wakeAll(producer: Producer<'deliver-remote'>, pairs: { messageId: string; domain: string }[], log: FastifyRequest['log']): Promise<number> {
-  let n = 0;
-  try {
-    for (let i = 0; i < pairs.length; i += 50) {
-      const r = await within(Promise.all(pairs.slice(i, i + 50).map((p) => ensureJob(producer, p))), REDIS_TIMEOUT_MS);
-      n += r.filter((x) => x !== 'present').length;
-    }
-  } catch (err) {
-    log.warn({ event: 'queue.wake-failed', err, pending: pairs.length - n }, 'could not add deliver-remote jobs; the relay scheduler will pick the rows up');
-  }
-  return n;
-}
-
-async function oldestAge(q: Producer<'deliver-remote'>['queue']): Promise<number> {
-  let oldest = Infinity;
-  for (const state of ['wait', 'prioritized', 'delayed', 'active'] as const) {
-    const jobs = await q.getJobs([state], 0, 0, true);
-    for (const j of jobs) if (j?.timestamp) oldest = Math.min(oldest, j.timestamp);
-  }
-  return oldest === Infinity ? 0 : Math.max(0, Math.round((Date.now() - oldest) / 1000));
-}
-
-export function queueRoutes(app: FastifyInstance, d: RouteDeps): void {
-  const { queue, defaultLimit } = d;
+export function queueRoutes(app: FastifyInstance, { queue, jobs, defaultLimit, bulkBatch }: ApiDeps): void {
 
   app.get<{ Querystring: Filter & { limit?: number; cursor?: string } }>(
-    '/v1/queue/recipients',
+    '/queue/recipients',
     {
       schema: {
         tags,
@@ -150,7 +118,7 @@ export function queueRoutes(app: FastifyInstance, d: RouteDeps): void {
   );
 
   app.get<{ Querystring: Filter }>(
-    '/v1/queue/count',
+    '/queue/count',
     {
       schema: {
         tags,
@@ -170,7 +138,7 @@ export function queueRoutes(app: FastifyInstance, d: RouteDeps): void {
   };
   for (const action of ['retry', 'hold', 'release', 'delete'] as const) {
     app.post<{ Body: { filter: Filter; dsn?: boolean; maxRows?: number; cursor?: string } }>(
-      `/v1/queue/${action}`,
+      `/queue/${action}`,
       {
         config: { action: `queue.${action}` },
         schema: {
@@ -195,11 +163,14 @@ export function queueRoutes(app: FastifyInstance, d: RouteDeps): void {
         const p = principalOf(req);
         const filter = toFilter(req, req.body.filter, undefined);
         const { after } = pageArgs({ cursor: req.body.cursor }, 1);
-        const r = await queue.apply(action, filter, domainLimit(p), { actor: p.actor, dsn: req.body.dsn === true, batch: d.bulkBatch, after, maxRows: req.body.maxRows ?? null });
-        const jobs = await wakeAll(d.relayProducer, r.wake, req.log);
-        noteAudit(req, undefined, { matched: r.matched, changed: r.changed, jobs });
-        req.log.info({ event: `queue.${action}`, actor: p.actor, matched: r.matched, changed: r.changed, jobs }, `queue ${action}`);
-        return { action, matched: r.matched, changed: r.changed, jobs, nextCursor: pageOut({ items: [], nextKey: r.nextKey }).nextCursor };
+        const r = await queue.apply(action, filter, domainLimit(p), { actor: p.actor, dsn: req.body.dsn === true, batch: bulkBatch, after, maxRows: req.body.maxRows ?? null });
+        // PostgreSQL already says "due now": if Redis fails here, the relay's scheduler still
+        // picks the rows up on its next scan.
+        const woken = await jobs.wake(r.wake);
+        if (woken.error) req.log.warn({ event: EVENTS.queueWakeFailed, err: woken.error, pending: woken.pending }, 'could not add deliver-remote jobs; the relay scheduler will pick the rows up');
+        noteAudit(req, undefined, { matched: r.matched, changed: r.changed, jobs: woken.jobs });
+        req.log.info({ event: ACTION_EVENTS[action], actor: p.actor, matched: r.matched, changed: r.changed, jobs: woken.jobs }, `queue ${action}`);
+        return { action, matched: r.matched, changed: r.changed, jobs: woken.jobs, nextCursor: pageOut({ items: [], nextKey: r.nextKey }).nextCursor };
       },
     );
   }
@@ -212,7 +183,7 @@ export function queueRoutes(app: FastifyInstance, d: RouteDeps): void {
   } as const;
 
   app.get(
-    '/v1/queue/stats',
+    '/queue/stats',
     {
       config: { access: 'read-global' },
       schema: {
@@ -254,22 +225,15 @@ export function queueRoutes(app: FastifyInstance, d: RouteDeps): void {
       },
     },
     async () => {
-      const queues = [];
-      for (const pr of [d.routeProducer, d.relayProducer]) {
-        try {
-          const c = await within(pr.queue.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'failed'), REDIS_TIMEOUT_MS);
-          const oldest = await within(oldestAge(pr.queue), REDIS_TIMEOUT_MS);
-          queues.push({ name: pr.queue.name, waiting: c.wait ?? 0, active: c.active ?? 0, delayed: c.delayed ?? 0, prioritized: c.prioritized ?? 0, failed: c.failed ?? 0, oldestAgeSeconds: oldest });
-        } catch (err) {
-          throw new ApiError('unavailable', `queue statistics unavailable: ${(err as Error).message}`, err);
-        }
-      }
+      const queues = await jobs.stats().catch((err: Error) => {
+        throw new ApiError('unavailable', `queue statistics unavailable: ${err.message}`, err);
+      });
       return { queues, recipients: await queue.totals(null) };
     },
   );
 
   app.get<{ Querystring: { limit?: number; cursor?: string } }>(
-    '/v1/queue/domains',
+    '/queue/domains',
     {
       schema: {
         tags,

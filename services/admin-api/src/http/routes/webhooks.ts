@@ -3,9 +3,10 @@ import { PUBLIC_EVENT_TYPES } from '@hopmail/events';
 import { badRequest, notFound } from '../../errors.ts';
 import { newSecret } from '../../adapters/webhooks.ts';
 import { bodyErrors, errors, noContent, page, text, timestamp } from '../schemas.ts';
-import { noteAudit, pageArgs, pageOut, type RouteDeps } from './context.ts';
+import { noteAudit, pageArgs, pageOut, type ApiDeps } from './context.ts';
 import { uuid } from './messages.ts';
-import { isPublicAddress, literalAddress } from '../../policy/destination.ts';
+import { isPublicAddress, literalAddress } from '@hopmail/events';
+import { EVENTS } from '../../events.ts';
 
 const tags = ['webhooks'];
 const events = { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', enum: PUBLIC_EVENT_TYPES } } as const;
@@ -67,7 +68,7 @@ function checkUrl(u: string, allowPrivate: boolean): string {
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw badRequest('body.url must be http or https');
   if (parsed.username || parsed.password) throw badRequest('body.url must not carry credentials; authenticate with the signature');
-  // A name is checked on every delivery, on the address it resolves to (policy/destination.ts).
+  // A name is checked by the housekeeper on every delivery, on the address it resolves to.
   const literal = literalAddress(parsed);
   if (!allowPrivate && literal !== null && !isPublicAddress(literal)) {
     throw badRequest(`body.url points at ${literal}, which is not a public address; set WEBHOOK_ALLOW_PRIVATE=true to allow receivers inside your own network`);
@@ -75,9 +76,9 @@ function checkUrl(u: string, allowPrivate: boolean): string {
   return parsed.toString();
 }
 
-export function webhookRoutes(app: FastifyInstance, { webhooks, defaultLimit, webhookAllowPrivate }: RouteDeps): void {
+export function webhookRoutes(app: FastifyInstance, { webhooks, defaultLimit, webhookAllowPrivate }: ApiDeps): void {
   app.post<{ Body: { url: string; events: string[]; secret?: string; description?: string } }>(
-    '/v1/webhooks',
+    '/webhooks',
     {
       config: { access: 'admin', action: 'webhook.create' },
       schema: {
@@ -97,19 +98,19 @@ export function webhookRoutes(app: FastifyInstance, { webhooks, defaultLimit, we
       const s = req.body.secret ?? newSecret();
       const row = await webhooks.create({ url: checkUrl(req.body.url, webhookAllowPrivate), events: req.body.events, secret: s, description: req.body.description ?? '' });
       noteAudit(req, `webhook:${row.id}`);
-      req.log.info({ event: 'webhook.created', webhookId: row.id, events: row.events }, 'webhook created');
+      req.log.info({ event: EVENTS.webhookCreated, webhookId: row.id, events: row.events }, 'webhook created');
       return reply.code(201).send({ ...row, secret: s });
     },
   );
 
   app.get<{ Querystring: { limit?: number; cursor?: string } }>(
-    '/v1/webhooks',
+    '/webhooks',
     { config: { access: 'read-global' }, schema: { tags, summary: 'List webhooks', querystring: listQuery, response: { 200: page(webhook), ...errors() } } },
     async (req) => pageOut(await webhooks.list(pageArgs(req.query, defaultLimit))),
   );
 
   app.get<{ Params: { id: string } }>(
-    '/v1/webhooks/:id',
+    '/webhooks/:id',
     { config: { access: 'read-global' }, schema: { tags, summary: 'Show a webhook and its health', params: idParams, response: { 200: webhook, ...errors(404) } } },
     async (req) => {
       const row = await webhooks.get(req.params.id.toLowerCase());
@@ -119,7 +120,7 @@ export function webhookRoutes(app: FastifyInstance, { webhooks, defaultLimit, we
   );
 
   app.patch<{ Params: { id: string }; Body: { url?: string; events?: string[]; secret?: string; description?: string; enabled?: boolean } }>(
-    '/v1/webhooks/:id',
+    '/webhooks/:id',
     {
       config: { access: 'admin', action: 'webhook.update' },
       schema: {
@@ -139,7 +140,7 @@ export function webhookRoutes(app: FastifyInstance, { webhooks, defaultLimit, we
   );
 
   app.delete<{ Params: { id: string } }>(
-    '/v1/webhooks/:id',
+    '/webhooks/:id',
     { config: { access: 'admin', action: 'webhook.delete' }, schema: { tags, summary: 'Delete a webhook and its delivery log', params: idParams, response: { 204: noContent, ...errors(404) } } },
     async (req, reply) => {
       if (!(await webhooks.delete(req.params.id.toLowerCase()))) throw notFound(`webhook ${req.params.id} does not exist`);
@@ -148,7 +149,7 @@ export function webhookRoutes(app: FastifyInstance, { webhooks, defaultLimit, we
   );
 
   app.get<{ Params: { id: string }; Querystring: { limit?: number; cursor?: string } }>(
-    '/v1/webhooks/:id/deliveries',
+    '/webhooks/:id/deliveries',
     {
       config: { access: 'read-global' },
       schema: { tags, summary: "A webhook's deliveries, newest first", params: idParams, querystring: listQuery, response: { 200: page(delivery), ...errors(404) } },

@@ -1,11 +1,11 @@
 // Where a webhook may be sent: SSRF protection. An admin (or a leaked admin key) must not be
 // able to point the server at its own network — the cloud metadata endpoint, Redis or
 // PostgreSQL on loopback, an internal admin panel — unless the operator allows private
-// destinations (WEBHOOK_ALLOW_PRIVATE). Checked twice: when a URL with a literal address is
-// registered (a clear 400), and on every connection, on the address the name resolved to
-// (so a name that resolves, or later re-resolves, to a private address is refused too).
-import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
-import { BlockList, isIP, type LookupFunction } from 'node:net';
+// destinations (WEBHOOK_ALLOW_PRIVATE). Checked twice, with this one rule: by admin-api when
+// a URL with a literal address is registered (a clear 400), and by the housekeeper on every
+// connection, on the address the name resolved to (so a name that resolves, or later
+// re-resolves, to a private address is refused too).
+import { BlockList, isIP } from 'node:net';
 
 // Special-purpose ranges (RFC 6890 and successors) that are not the public Internet.
 const blocked = new BlockList();
@@ -53,21 +53,3 @@ export function literalAddress(url: URL): string | null {
   const host = url.hostname.replace(/^\[|\]$/g, '');
   return isIP(host) ? host : null;
 }
-
-export class PrivateDestinationError extends Error {
-  override name = 'PrivateDestinationError';
-}
-
-/**
- * A `lookup` for http(s).request that resolves as usual and then refuses the connection when
- * any address of the name is not public: the check applies to the very address connected to.
- */
-export const publicOnlyLookup: LookupFunction = (hostname: string, options: LookupOptions, callback): void => {
-  dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
-    if (err) return callback(err, []);
-    const bad = addresses.find((a) => !isPublicAddress(a.address));
-    if (bad) return callback(new PrivateDestinationError(`${hostname} resolves to ${bad.address}, which is not a public address (WEBHOOK_ALLOW_PRIVATE)`), []);
-    if (options.all) return callback(null, addresses);
-    return callback(null, addresses[0]!.address, addresses[0]!.family);
-  });
-};

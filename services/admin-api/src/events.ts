@@ -1,0 +1,28 @@
+// Log event codes of admin-api (CONVENTIONS §7); the README's DIAGNOSTICS lists them. Audit
+// actions (`mailbox.create`, `queue.retry`, …) are data of the audit log, not log events.
+import { defineEvents } from '@hopmail/service-kit';
+
+export const EVENTS = defineEvents('admin-api', {
+  listening: 'admin-api.listening',
+  request: 'admin-api.request',
+  internalError: 'admin-api.internal-error',
+  unavailable: 'admin-api.unavailable',
+  authRateLimited: 'admin-api.auth-rate-limited',
+  authLimitUnavailable: 'admin-api.auth-limit-unavailable',
+  auditWriteFailed: 'admin-api.audit-write-failed',
+  domainCreated: 'admin-api.domain-created',
+  domainDeleted: 'admin-api.domain-deleted',
+  mailboxCreated: 'admin-api.mailbox-created',
+  mailboxUpdated: 'admin-api.mailbox-updated',
+  mailboxDeleted: 'admin-api.mailbox-deleted',
+  aliasCreated: 'admin-api.alias-created',
+  aliasDeleted: 'admin-api.alias-deleted',
+  keyCreated: 'admin-api.key-created',
+  keyRevoked: 'admin-api.key-revoked',
+  webhookCreated: 'admin-api.webhook-created',
+  queueRetry: 'admin-api.queue-retry',
+  queueHold: 'admin-api.queue-hold',
+  queueRelease: 'admin-api.queue-release',
+  queueDelete: 'admin-api.queue-delete',
+  queueWakeFailed: 'admin-api.queue-wake-failed',
+});

@@ -1,0 +1,87 @@
+// /v1, the management API, as an encapsulated Fastify plugin. It owns authentication (the
+// bootstrap token or an API key, the failed-authentication limit, scopes), each request's
+// principal and its audit entry; none of it applies outside (/docs).
+import type { FastifyPluginAsync } from 'fastify';
+import { KEY_PREFIX } from '../adapters/keys.ts';
+import type { AuthLimiter } from '../adapters/rate-limit.ts';
+import { ApiError } from '../errors.ts';
+import { EVENTS } from '../events.ts';
+import { permits, type Principal } from '../policy/scope.ts';
+import { auditEntry } from './audit.ts';
+import { bearerChecker, challenge, parseBearer } from './auth.ts';
+import { notFoundHandler } from './error-handler.ts';
+import { aliasRoutes } from './routes/aliases.ts';
+import { auditRoutes } from './routes/audit.ts';
+import type { ApiDeps } from './routes/context.ts';
+import { domainRoutes } from './routes/domains.ts';
+import { keyRoutes } from './routes/keys.ts';
+import { mailboxRoutes } from './routes/mailboxes.ts';
+import { messageRoutes } from './routes/messages.ts';
+import { queueRoutes } from './routes/queue.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
+
+export interface V1Deps extends ApiDeps {
+  /** ADMIN_TOKEN, the bootstrap credential. */
+  token: string;
+  limiter: AuthLimiter;
+}
+
+const BOOTSTRAP: Principal = { actor: 'bootstrap', keyId: null, scope: 'admin', domains: [] };
+
+export const v1Api: FastifyPluginAsync<V1Deps> = async (api, deps) => {
+  const check = bearerChecker(deps.token);
+  api.decorateRequest('principal', null);
+  api.decorateRequest('audit', null);
+
+  api.addHook('onRequest', async (req, reply) => {
+    const wait = await deps.limiter.blockedFor(req.ip);
+    if (wait > 0) {
+      void reply.header('retry-after', String(wait));
+      throw new ApiError('rateLimited', `too many failed authentications from this address; retry in ${wait} s`);
+    }
+    let verdict = check(req.headers.authorization);
+    if (verdict === 'ok') req.principal = BOOTSTRAP;
+    else if (verdict === 'invalid') {
+      const token = parseBearer(req.headers.authorization);
+      const p = token?.startsWith(KEY_PREFIX) ? await deps.keys.authenticate(token) : null;
+      if (p) {
+        req.principal = p;
+        verdict = 'ok';
+      }
+    }
+    if (verdict !== 'ok') {
+      if (verdict === 'invalid') await deps.limiter.fail(req.ip);
+      void reply.header('www-authenticate', challenge(verdict));
+      throw new ApiError('unauthorized', verdict === 'missing' ? 'Authorization: Bearer <ADMIN_TOKEN> required' : 'invalid bearer token');
+    }
+    if (req.routeOptions.url === undefined) return; // 404 follows
+    const access = req.routeOptions.config.access ?? (req.method === 'GET' ? 'read' : 'write');
+    if (!permits(req.principal!, access)) {
+      throw new ApiError('forbidden', `a ${req.principal!.scope} key may not ${req.method === 'GET' ? 'read this' : 'change anything here'}`);
+    }
+  });
+
+  // Every change (and every refused attempt at one) is in the audit log before the client
+  // hears back, so a 2xx seen means an audit row exists.
+  api.addHook('onSend', async (req, reply) => {
+    const e = auditEntry(req, reply.statusCode);
+    if (!e) return;
+    try {
+      await deps.auditLog.write(e);
+    } catch (err) {
+      req.log.error({ event: EVENTS.auditWriteFailed, err, action: e.action, actor: e.actor }, 'audit entry not written');
+    }
+  });
+
+  // Unknown /v1 routes pass the hooks above first: no route discovery without a token.
+  api.setNotFoundHandler(notFoundHandler);
+
+  domainRoutes(api, deps);
+  mailboxRoutes(api, deps);
+  aliasRoutes(api, deps);
+  messageRoutes(api, deps);
+  queueRoutes(api, deps);
+  webhookRoutes(api, deps);
+  keyRoutes(api, deps);
+  auditRoutes(api, deps);
+};
