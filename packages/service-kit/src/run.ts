@@ -83,9 +83,11 @@ export interface BaseConfig {
   REDIS_URL: string;
 }
 
-export type ServiceDeps<C, N extends ServiceNeeds> = { config: C; logger: Logger; registry: client.Registry } & (N['postgres'] extends true ? { pool: Pool } : unknown) &
-  (N['redis'] extends RedisRole ? { redis: Redis } : unknown) &
-  (N['certificates'] extends false | undefined ? unknown : { certificates: CertificateStore | null });
+// What build() gets: only the connections the service declared (a property it did not
+// declare is absent from the type, not merely optional).
+export type ServiceDeps<C, N extends ServiceNeeds> = { config: C; logger: Logger; registry: client.Registry } & (N extends { postgres: true } ? { pool: Pool } : unknown) &
+  (N extends { redis: RedisRole } ? { redis: Redis } : unknown) &
+  (N extends { certificates: infer T } ? (T extends false | undefined ? unknown : { certificates: CertificateStore | null }) : unknown);
 
 export interface ServiceDefinition<S extends z.ZodObject, N extends ServiceNeeds> {
   /** Service name: logs, metrics label, PostgreSQL application_name. */

@@ -26,7 +26,7 @@ const REDIS_TIMEOUT_MS = 5000;
  * the queue connection (deliver-remote jobs, queue depth); the auth-failure counters use a
  * fail-fast copy of it.
  */
-export type Deps = ServiceDeps<Config, { postgres: true; redis: 'queue'; certificates: false }> & {
+export type Deps = ServiceDeps<Config, { postgres: true; redis: 'queue' }> & {
   /** Tests pass a cheaper hasher; production uses the configured Argon2id parameters. */
   hasher?: PasswordHasher;
 };

@@ -10,7 +10,7 @@ import { createRetention, type Pruned } from './jobs/retention.ts';
 import { createWebhookDispatcher } from './jobs/webhook-dispatcher.ts';
 
 /** What runService builds for `needs: { postgres: true, redis: 'queue' }` (main.ts); Redis carries the event stream. */
-export type Deps = ServiceDeps<Config, { postgres: true; redis: 'queue'; certificates: false }>;
+export type Deps = ServiceDeps<Config, { postgres: true; redis: 'queue' }>;
 
 export interface HousekeeperApp extends ServiceApp {
   /** Publishes pending trace events to the stream now (tests). */
