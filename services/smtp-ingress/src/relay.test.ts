@@ -16,7 +16,7 @@ import { createApp as createRelayApp, type RelayApp } from '../../outbound-relay
 import { configSchema as relayConfigSchema } from '../../outbound-relay/src/config.ts';
 import { startFakeMx, type FakeMx } from '../../outbound-relay/src/test-mx.ts';
 import { buildApp as buildRoutingApp } from '../../routing/src/test/fixtures.ts';
-import { HOSTNAME, startIngress, writeCertificate, type TestIngress } from './test-helpers.ts';
+import { HOSTNAME, startIngress, writeCertificate, type TestIngress } from '../test/helpers.ts';
 
 const MX = '127.0.0.71';
 const SOA = { mname: 'ns.test', rname: 'hostmaster.test', serial: 1, refresh: 60, retry: 60, expire: 600, minimum: 1 };
