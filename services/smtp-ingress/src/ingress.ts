@@ -123,44 +123,44 @@ export function createIngress(deps: IngressDeps) {
      * connection answers 538 5.7.11 in clear). Unknown user and wrong password: the same
      * Argon2id cost, the same delay, the same reply.
      */
-    async auth(facts: SessionFacts, a: AuthAttempt): Promise<{ verdict: Verdict; user?: string }> {
+    async auth(facts: SessionFacts, attempt: AuthAttempt): Promise<{ verdict: Verdict; user?: string }> {
       const state = stateOf(facts);
       const ip = facts.remoteIp;
       const fail = (v: Verdict, extra: Record<string, unknown> = {}) => {
         rejected('auth', v);
         const reason = v.kind === 'accept' ? 'unknown' : v.reason;
         metrics.auth.inc({ listener: state.listener, result: reason });
-        state.log.info({ event: EVENTS.authFailed, user: a.username, method: a.method, reason, ...extra }, 'authentication failed');
+        state.log.info({ event: EVENTS.authFailed, user: attempt.username, method: attempt.method, reason, ...extra }, 'authentication failed');
         return { verdict: v };
       };
-      const idv = authzidPolicy({ authzid: a.authzid, username: a.username });
+      const idv = authzidPolicy({ authzid: attempt.authzid, username: attempt.username });
       if (idv.kind !== 'accept') return fail(idv);
-      const counts = await limiter.failures(ip, a.username);
+      const counts = await limiter.failures(ip, attempt.username);
       const t = throttlePolicy({ ipFailures: counts.ip, accountFailures: counts.account, ...options.auth });
       if (t.locked) {
-        state.log.warn({ event: EVENTS.authLocked, user: a.username, ipFailures: counts.ip, accountFailures: counts.account }, 'authentication refused: too many failures for this address or account');
+        state.log.warn({ event: EVENTS.authLocked, user: attempt.username, ipFailures: counts.ip, accountFailures: counts.account }, 'authentication refused: too many failures for this address or account');
         // Hammering a locked account keeps costing the address (the windows are not extended).
-        await limiter.recordFailure(ip, a.username);
+        await limiter.recordFailure(ip, attempt.username);
         await sleep(t.delayMs);
         return fail(AUTH_LOCKED, { ipFailures: counts.ip, accountFailures: counts.account });
       }
       let mailbox;
       try {
-        mailbox = await accounts.authenticate(a.username, a.password);
+        mailbox = await accounts.authenticate(attempt.username, attempt.password);
       } catch (err) {
-        state.log.error({ event: EVENTS.lookupFailed, user: a.username, err }, 'password lookup failed');
+        state.log.error({ event: EVENTS.lookupFailed, user: attempt.username, err }, 'password lookup failed');
         return fail(errorVerdict('authLookupFailed', 'lookup-failed'));
       }
       if (!mailbox) {
-        await limiter.recordFailure(ip, a.username);
+        await limiter.recordFailure(ip, attempt.username);
         await sleep(t.delayMs);
         return fail(AUTH_FAILED, { delayMs: t.delayMs });
       }
-      await limiter.recordSuccess(a.username);
+      await limiter.recordSuccess(attempt.username);
       state.user = mailbox.address;
       state.mailbox = mailbox;
       metrics.auth.inc({ listener: state.listener, result: 'ok' });
-      state.log.info({ event: EVENTS.authOk, user: mailbox.address, method: a.method }, 'authenticated');
+      state.log.info({ event: EVENTS.authOk, user: mailbox.address, method: attempt.method }, 'authenticated');
       return { verdict: ACCEPT, user: mailbox.address };
     },
 

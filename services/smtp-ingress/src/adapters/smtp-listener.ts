@@ -1,7 +1,7 @@
 // One smtp-server instance per listening port. Each hook is a few lines: report the
 // session's facts to the ingress (which asks a pure policy), turn the verdict into
-// smtp-server's callback. This and smtp-server-internals.ts are the only files that import
-// smtp-server; the private parts of the library are used in the latter only.
+// smtp-server's callback. Only adapters/ import smtp-server, and only
+// smtp-server-internals.ts touches its private parts.
 //
 // Listener roles: `mx` (port 25 / 2525 locally: STARTTLS when a certificate exists, no
 // AUTH unless SMTP_MX_AUTH), `submission` (587 / 2587: STARTTLS, then AUTH, MAIL only
