@@ -9,7 +9,7 @@ import { createAuthLimiter } from './adapters/auth-limiter.ts';
 import { createMessageStore } from './adapters/store.ts';
 import type { Config } from './config.ts';
 import { EVENTS } from './events.ts';
-import { createIngress } from './ingress.ts';
+import { createIngress, type Ingress } from './ingress.ts';
 import { createMetrics } from './metrics.ts';
 
 /**
@@ -31,7 +31,7 @@ export type AppDeps = ServiceDeps<Config, typeof NEEDS> & {
 export interface IngressApp extends App {
   /** Bound port of each listener by name (`mx`, `submission`, `submissions`), known after start(). */
   ports: Record<string, number>;
-  ingress: ReturnType<typeof createIngress>;
+  ingress: Ingress;
   certificates: CertificateStore | null;
 }
 
