@@ -70,10 +70,10 @@ export function createIngress(deps: IngressDeps) {
   const rejected = (stage: string, v: Verdict) => {
     if (v.kind !== 'accept') metrics.rejected.inc({ stage, reason: v.reason });
   };
-  const stateOf = (facts: SessionFacts, listener = 'mx'): ConnectionState =>
+  const stateOf = (facts: SessionFacts): ConnectionState =>
     sessions.get(facts.sessionId) ??
     // A hook for a session whose onConnect we never saw cannot happen; stay safe anyway.
-    { sessionId: facts.sessionId, remoteIp: facts.remoteIp, listener, log: logger.child({ sessionId: facts.sessionId, remoteIp: facts.remoteIp }), user: null, mailbox: null, requireAuth: true, openedAt: Date.now(), messages: 0 };
+    { sessionId: facts.sessionId, remoteIp: facts.remoteIp, listener: 'mx', log: logger.child({ sessionId: facts.sessionId, remoteIp: facts.remoteIp }), user: null, mailbox: null, requireAuth: true, openedAt: Date.now(), messages: 0 };
 
   return {
     sessions,
