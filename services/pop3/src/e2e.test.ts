@@ -9,7 +9,7 @@ import { createPool } from '@hopmail/db';
 import { queueRedis } from '@hopmail/service-kit';
 import { createLogger, createRegistry } from '@hopmail/service-kit';
 import { baseUrls, createTestDatabase, type TestDatabase } from '@hopmail/test-kit';
-import { startIngress, type TestIngress } from '../../smtp-ingress/src/test-helpers.ts';
+import { startIngress, type TestIngress } from '../../smtp-ingress/test/helpers.ts';
 import { createApp as createRouting, type RoutingApp } from '../../routing/src/app.ts';
 import { configSchema as routingConfigSchema } from '../../routing/src/config.ts';
 import { RawClient, seedMailbox, startTestApp, writeCertificate, type TestApp } from '../test/support.ts';

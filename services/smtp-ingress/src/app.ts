@@ -1,34 +1,37 @@
-import { PgDirectory, type Pool } from '@hopmail/db';
+import { PgDirectory } from '@hopmail/db';
 import { createProducer } from '@hopmail/queue';
-import type { App } from '@hopmail/service-kit';
+import type { App, ServiceDeps } from '@hopmail/service-kit';
 import { certificateStoreFromConfig, type CertificateStore } from '@hopmail/tls';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { createSmtpListener, type ListenerSpec, type SmtpListener } from './adapters/smtp-listener.ts';
 import { createAccounts } from './adapters/accounts.ts';
 import { createAuthLimiter } from './adapters/auth-limiter.ts';
 import { createMessageStore } from './adapters/store.ts';
 import type { Config } from './config.ts';
-import { EVENTS } from './errors.ts';
-import { createIngress } from './ingress.ts';
-import { createMetrics, type Registry } from './metrics.ts';
+import { EVENTS } from './events.ts';
+import { createIngress, type Ingress } from './ingress.ts';
+import { createMetrics } from './metrics.ts';
 
-export interface AppDeps {
-  config: Config;
-  logger: Logger;
-  registry: Registry;
-  pool: Pool;
-  redis: Redis;
-  /** Certificates; by default built from TLS_CERT_FILE/TLS_KEY_FILE (null: no TLS, development only). */
-  certificates?: CertificateStore | null;
+/**
+ * What runService() builds for smtp-ingress (main.ts): PostgreSQL, BullMQ's Redis, and the
+ * certificate store (production refuses to start without one: submission takes passwords
+ * only over TLS).
+ */
+export const NEEDS = {
+  postgres: true,
+  redis: 'queue',
+  certificates: (config: Config) => ({ selfSignedNames: selfSignedNames(config) }),
+} as const;
+
+export type AppDeps = ServiceDeps<Config, typeof NEEDS> & {
   /** Waits before failed AUTH replies (tests). */
   sleep?: (ms: number) => Promise<void>;
-}
+};
 
 export interface IngressApp extends App {
   /** Bound port of each listener by name (`mx`, `submission`, `submissions`), known after start(). */
   ports: Record<string, number>;
-  ingress: ReturnType<typeof createIngress>;
+  ingress: Ingress;
   certificates: CertificateStore | null;
 }
 
@@ -51,8 +54,9 @@ export function listenerSpecs(config: Config, tls: boolean): ListenerSpec[] {
 }
 
 /**
- * The certificate store for this config (null: no TLS, development only). Throws when
- * NODE_ENV=production has no certificate or a file cannot be read.
+ * The certificate store for this config, as runService() builds it (null: no TLS,
+ * development only). Throws when NODE_ENV=production has no certificate or a file cannot
+ * be read. For tests that call createApp() themselves.
  */
 export function certificatesFor(config: Config, logger: Logger): CertificateStore | null {
   return certificateStoreFromConfig(config, logger, { selfSignedNames: selfSignedNames(config) });
@@ -64,10 +68,9 @@ export function selfSignedNames(config: Config): string[] {
 }
 
 export function createApp(deps: AppDeps): IngressApp {
-  const { config, logger } = deps;
+  const { config, logger, certificates } = deps;
   const producer = createProducer('route-message', deps.redis, config.REDIS_PREFIX);
   const directory = new PgDirectory(deps.pool, { localPartCaseSensitive: config.LOCAL_PART_CASE_SENSITIVE, cacheMs: config.DIRECTORY_CACHE_MS });
-  const certificates = deps.certificates !== undefined ? deps.certificates : certificatesFor(config, logger);
   if (!certificates) logger.warn({ event: EVENTS.tlsDisabled }, 'no certificate: STARTTLS, AUTH and the submission listeners are off (development only)');
   const resolve = {
     localPartCaseSensitive: config.LOCAL_PART_CASE_SENSITIVE,
@@ -115,7 +118,7 @@ export function createApp(deps: AppDeps): IngressApp {
     maxAuthFailures: config.AUTH_MAX_FAILURES_PER_CONNECTION,
   };
   const specs = listenerSpecs(config, certificates !== null);
-  const listeners: SmtpListener[] = specs.map((spec) => createSmtpListener(spec, limits, ingress, logger, certificates));
+  const listeners: SmtpListener[] = specs.map((spec) => createSmtpListener({ spec, limits, ingress, logger, certificates }));
   const ports: Record<string, number> = {};
 
   return {
@@ -124,12 +127,12 @@ export function createApp(deps: AppDeps): IngressApp {
     certificates,
     async start() {
       certificates?.watch();
-      for (const [i, l] of listeners.entries()) ports[specs[i]!.name] = await l.listen();
+      for (const [i, listener] of listeners.entries()) ports[specs[i]!.name] = await listener.listen();
     },
     async stop() {
       ingress.setClosing();
       logger.info({ event: EVENTS.drain, sessions: ingress.sessions.size, timeoutMs: config.SMTP_CLOSE_TIMEOUT_MS }, 'closing listeners');
-      await Promise.all(listeners.map((l) => l.close()));
+      await Promise.all(listeners.map((listener) => listener.close()));
       certificates?.close();
       await producer.close();
     },

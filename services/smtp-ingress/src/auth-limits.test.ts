@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { hash } from '@node-rs/argon2';
 import { createTestDatabase, freePort, redisPrefix, startTcpProxy, type TestDatabase } from '@hopmail/test-kit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { expectCode, HOSTNAME, plain, seedDirectory, SmtpClient, startIngress, writeCertificate, type TestIngress } from './test-helpers.ts';
+import { expectCode, HOSTNAME, plain, seedDirectory, SmtpClient, startIngress, writeCertificate, type TestIngress } from '../test/helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hopmail-smtp-auth-'));
 const PASSWORD = 'a long passphrase';
@@ -64,7 +64,7 @@ it('locks an account after AUTH_MAX_FAILURES_PER_ACCOUNT failures on any replica
   // Locked on both replicas, even with the right password; unknown-user timing is not revealed either.
   expect(await auth(a, 'alice@example.org', PASSWORD)).toBe('454 4.7.0 Temporary authentication failure, too many failed attempts; try again later');
   expect(await auth(b, 'alice@example.org', PASSWORD)).toMatch(/^454 4\.7\.0 /);
-  expect(a.logs.concat(b.logs).some((l) => l.event === 'smtp.auth-locked')).toBe(true);
+  expect(a.logs.concat(b.logs).some((l) => l.event === 'smtp-ingress.auth-locked')).toBe(true);
   // Another account from the same address still works (6 address failures < 7)...
   expect(await auth(b, 'bob@example.org', PASSWORD)).toMatch(/^235 2\.7\.0 /);
   expect(await auth(a, 'nobody@example.org', 'y1')).toMatch(/^535 5\.7\.8 /);
@@ -75,13 +75,13 @@ it('locks an account after AUTH_MAX_FAILURES_PER_ACCOUNT failures on any replica
   for (const k of keys) expect(await a.redis.pttl(k)).toBeGreaterThan(0);
 });
 
-it('logins go on when Redis is unreachable (the counters read 0; smtp.auth-limiter-failed is logged)', async () => {
+it('logins go on when Redis is unreachable (the counters read 0; smtp-ingress.auth-limiter-failed is logged)', async () => {
   const port = await freePort();
   const cert = writeCertificate(dir, 'tls2', [HOSTNAME]);
   const t = await startIngress({ db, env: { TLS_CERT_FILE: cert.certFile, TLS_KEY_FILE: cert.keyFile, SUBMISSION_PORT: '0', SUBMISSIONS_PORT: '0', REDIS_URL: `redis://127.0.0.1:${port}` } });
   try {
     expect(await auth(t, 'carol@example.org', PASSWORD)).toMatch(/^235 2\.7\.0 /);
-    expect(t.logs.some((l) => l.event === 'smtp.auth-limiter-failed')).toBe(true);
+    expect(t.logs.some((l) => l.event === 'smtp-ingress.auth-limiter-failed')).toBe(true);
   } finally {
     await t.stop();
   }
@@ -106,7 +106,7 @@ it('PostgreSQL down: AUTH is 454 4.7.0 (temporary, not counted as a wrong passwo
     const d = await SmtpClient.connectTls(t.app.ports.submissions!);
     expectCode(await d.cmd('EHLO client.test'), 250);
     expect(await d.cmd(`AUTH PLAIN ${plain('dave@example.org', 'whatever')}`, 15_000)).toBe('454 4.7.0 Temporary authentication failure, try again later');
-    expect(t.logs.some((l) => l.event === 'smtp.lookup-failed')).toBe(true);
+    expect(t.logs.some((l) => l.event === 'smtp-ingress.lookup-failed')).toBe(true);
     c.close();
     d.close();
   } finally {

@@ -1,50 +1,25 @@
-// Coded errors and event codes of smtp-ingress (CONVENTIONS §6, §7).
-import { CodedError, type SmtpReply } from '@hopmail/service-kit';
+// Coded errors of smtp-ingress (CONVENTIONS §6): our own failures, keyed by kind, each with
+// the SMTP reply the client gets. All are temporary: never a 5xx for our own fault.
+import { codedErrorClass, defineErrors } from '@hopmail/service-kit';
+import { defer, type Refusal } from './policy/verdict.ts';
 
-export const ERRORS = {
+export const ERRORS = defineErrors({
   /** PostgreSQL refused or lost the message commit: nothing was stored, the client retries. */
-  storeFailed: { code: 'smtp.store-failed', temporary: true, smtp: { code: 451, enhanced: '4.3.0', text: 'Temporary storage failure, try again later' } },
-  /** A RCPT lookup (domains, mailboxes, aliases) failed: the client retries. */
-  lookupFailed: { code: 'smtp.lookup-failed', temporary: true, smtp: { code: 451, enhanced: '4.3.0', text: 'Temporary lookup failure, try again later' } },
-  /** Internal error in a hook: never 5xx for our own fault. */
-  internal: { code: 'smtp.internal', temporary: true, smtp: { code: 451, enhanced: '4.3.0', text: 'Local error in processing, try again later' } },
-} as const satisfies Record<string, { code: string; temporary: boolean; smtp: SmtpReply }>;
+  storeFailed: { code: 'smtp-ingress.store-failed', temporary: true, smtp: { code: 451, enhanced: '4.3.0', text: 'Temporary storage failure, try again later' } },
+  /** A directory lookup (RCPT, sender or From: ownership) failed: the client retries. */
+  lookupFailed: { code: 'smtp-ingress.lookup-failed', temporary: true, smtp: { code: 451, enhanced: '4.3.0', text: 'Temporary lookup failure, try again later' } },
+  /** The password lookup failed (PostgreSQL unreachable): RFC 4954 §6's temporary failure, never a 535. */
+  authLookupFailed: { code: 'smtp-ingress.auth-lookup-failed', temporary: true, smtp: { code: 454, enhanced: '4.7.0', text: 'Temporary authentication failure, try again later' } },
+  /** Internal error in a hook. */
+  internal: { code: 'smtp-ingress.internal', temporary: true, smtp: { code: 451, enhanced: '4.3.0', text: 'Local error in processing, try again later' } },
+});
 
-export class IngressError extends CodedError {
-  constructor(kind: keyof typeof ERRORS, message: string, cause?: unknown) {
-    const e = ERRORS[kind];
-    super(e.code, message, { smtp: e.smtp, temporary: e.temporary, cause });
-    this.name = 'IngressError';
-  }
+export type ErrorKind = keyof typeof ERRORS;
+
+export class IngressError extends codedErrorClass('IngressError', ERRORS) {}
+
+/** The verdict answering one of our own failures with its registered reply (`reason` labels metrics and logs). */
+export function errorVerdict(kind: ErrorKind, reason: string): Refusal {
+  const { code, enhanced, text } = ERRORS[kind].smtp;
+  return defer(code, enhanced, text, reason);
 }
-
-/** Every `event` value this service logs; the README's DIAGNOSTICS section lists them. */
-export const EVENTS = {
-  listening: 'smtp.listening',
-  connect: 'smtp.connect',
-  connectRefused: 'smtp.connect-refused',
-  disconnect: 'smtp.disconnect',
-  mailRejected: 'smtp.mail-rejected',
-  rcptRejected: 'smtp.rcpt-rejected',
-  messageAccepted: 'smtp.message-accepted',
-  messageRejected: 'smtp.message-rejected',
-  messageAborted: 'smtp.message-aborted',
-  lookupFailed: 'smtp.lookup-failed',
-  storeFailed: 'smtp.store-failed',
-  enqueueFailed: 'smtp.enqueue-failed',
-  lineTooLong: 'smtp.line-too-long',
-  tooManyBadCommands: 'smtp.too-many-bad-commands',
-  sessionError: 'smtp.session-error',
-  serverError: 'smtp.server-error',
-  internal: 'smtp.internal',
-  drain: 'smtp.drain',
-  tls: 'smtp.tls',
-  tlsFailed: 'smtp.tls-failed',
-  authOk: 'smtp.auth-ok',
-  authFailed: 'smtp.auth-failed',
-  authLocked: 'smtp.auth-locked',
-  authTooManyFailures: 'smtp.auth-too-many-failures',
-  authInClear: 'smtp.auth-in-clear',
-  authLimiterFailed: 'smtp.auth-limiter-failed',
-  tlsDisabled: 'smtp.tls-disabled',
-} as const;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hash } from '@node-rs/argon2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HOSTNAME, startIngress, writeCertificate, type TestIngress } from './test-helpers.ts';
+import { HOSTNAME, startIngress, writeCertificate, type TestIngress } from '../test/helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hopmail-smtp-ext-'));
 const PASSWORD = 'py and curl passphrase';

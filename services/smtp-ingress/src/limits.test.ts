@@ -1,7 +1,7 @@
 // Connection limits, idle timeout and graceful shutdown: each needs its own settings.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, waitFor, type TestDatabase } from '@hopmail/test-kit';
-import { SmtpClient, countMessages, repliesWithoutEnhancedCode, seedDirectory, sendMessage, simpleMessage, sleep, startIngress } from './test-helpers.ts';
+import { SmtpClient, countMessages, repliesWithoutEnhancedCode, seedDirectory, sendMessage, simpleMessage, sleep, startIngress } from '../test/helpers.ts';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -33,7 +33,7 @@ describe('connection limits', () => {
       const again = await SmtpClient.connect(t.port, '127.0.0.1', '127.0.0.1');
       expect(await again.cmd('NOOP')).toBe('250 2.0.0 OK');
       open.push(again);
-      expect(t.logs.filter((l) => l.event === 'smtp.connect-refused').map((l) => l.reason)).toEqual(['too-many-connections-from-ip', 'too-many-connections']);
+      expect(t.logs.filter((l) => l.event === 'smtp-ingress.connect-refused').map((l) => l.reason)).toEqual(['too-many-connections-from-ip', 'too-many-connections']);
       expect(t.app.ingress.sessions.size).toBe(3);
     } finally {
       for (const c of open) c.close();

@@ -1,7 +1,7 @@
 // main.ts wiring: the service as its own process, the way `pnpm start` runs it.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase, redisPrefix, startServiceProcess, type ServiceProcess, type TestDatabase } from '@hopmail/test-kit';
-import { SmtpClient, seedDirectory, sendMessage, simpleMessage } from './test-helpers.ts';
+import { SmtpClient, seedDirectory, sendMessage, simpleMessage } from '../test/helpers.ts';
 
 let db: TestDatabase;
 let proc: ServiceProcess | undefined;
@@ -26,7 +26,7 @@ it('starts, serves SMTP, health and metrics, and stops cleanly on SIGTERM', asyn
     SMTP_REVERSE_LOOKUP: 'false',
   });
   await proc.ready;
-  const smtpPort = proc.logs.find((l) => l.event === 'smtp.listening')!.port as number;
+  const smtpPort = proc.logs.find((l) => l.event === 'smtp-ingress.listening')!.port as number;
   const healthPort = proc.logs.find((l) => l.event === 'start.done')!.healthPort as number;
   const c = await SmtpClient.connect(smtpPort);
   expect(await sendMessage(c, 'a@remote.test', ['alice@example.org'], simpleMessage('process'))).toMatch(/^250 2\.0\.0 /);

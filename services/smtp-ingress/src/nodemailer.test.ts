@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import nodemailer from 'nodemailer';
-import { startIngress, type TestIngress } from './test-helpers.ts';
+import { startIngress, type TestIngress } from '../test/helpers.ts';
 
 let t: TestIngress;
 let queueRedis: Redis;

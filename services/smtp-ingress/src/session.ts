@@ -1,8 +1,41 @@
-// Per-connection state lives as long as the TCP session; per-transaction state as long as
-// one MAIL…DATA (smtp-server gives every transaction a fresh `session.envelope`, so a
-// WeakMap keyed by it forgets a transaction on RSET, EHLO or after DATA by itself).
+// What the ingress knows about a session. `SessionFacts` is what the listener adapter reports
+// from smtp-server's session at each step (plain data: nothing here imports smtp-server).
+// `ConnectionState` is ours and lives as long as the TCP session; per-transaction state
+// lives as long as one MAIL…DATA, keyed by the transaction's identity (the listener uses
+// smtp-server's envelope object, fresh for every transaction, so a WeakMap keyed by it
+// forgets a transaction on RSET, EHLO or after DATA by itself).
 
 import type { Logger } from 'pino';
+
+/** The current mail transaction. Its recipients are reported at DATA only (ingress.data). */
+export interface TransactionFacts {
+  /** Identity of this transaction; a new one after RSET, HELO/EHLO, STARTTLS or DATA. */
+  key: object;
+  /** Reverse-path of the accepted MAIL FROM ('' for <> or before MAIL). */
+  mailFrom: string;
+  /** The client gave SMTPUTF8 on MAIL FROM (RFC 6531). */
+  smtputf8: boolean;
+}
+
+/** One session as the listener sees it when it calls the ingress. */
+export interface SessionFacts {
+  sessionId: string;
+  remoteIp: string;
+  /** Reverse DNS name of the client; null when unknown. */
+  clientHostname: string | null;
+  /** HELO/EHLO argument as the client gave it; null before one. */
+  helo: string | null;
+  /** The session was opened with EHLO rather than HELO. */
+  ehlo: boolean;
+  /** TLS is up (implicit, or after STARTTLS). */
+  tls: boolean;
+  /** Negotiated cipher and protocol version, when TLS is up. */
+  tlsCipher: string | null;
+  tlsVersion: string | null;
+  /** SNI name the client asked for. */
+  servername: string | null;
+  transaction: TransactionFacts;
+}
 
 export interface ConnectionState {
   sessionId: string;
@@ -57,11 +90,11 @@ export class SessionRegistry {
     return this.connections.size;
   }
 
-  beginTransaction(envelope: object, tx: TransactionState): void {
-    this.transactions.set(envelope, tx);
+  beginTransaction(transaction: TransactionFacts, tx: TransactionState): void {
+    this.transactions.set(transaction.key, tx);
   }
 
-  transaction(envelope: object): TransactionState | undefined {
-    return this.transactions.get(envelope);
+  transaction(transaction: TransactionFacts): TransactionState | undefined {
+    return this.transactions.get(transaction.key);
   }
 }

@@ -3,7 +3,7 @@
 // smtp-server ends DATA only on <CRLF>.<CRLF> (smtp-stream.js END_SEQUENCE); we then refuse
 // any message with a bare CR or LF (550 5.6.0). Exact bytes in, exact bytes out.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SmtpClient, countMessages, sleep, startIngress, type TestIngress } from './test-helpers.ts';
+import { SmtpClient, countMessages, sleep, startIngress, type TestIngress } from '../test/helpers.ts';
 
 let t: TestIngress;
 beforeAll(async () => {

@@ -2,7 +2,7 @@
 // never 5xx) and the service recovers; Redis going away after the commit still gives 250.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseUrls, createTestDatabase, startTcpProxy, type TcpProxy, type TestDatabase } from '@hopmail/test-kit';
-import { SmtpClient, countMessages, repliesWithoutEnhancedCode, seedDirectory, sendMessage, simpleMessage, sleep, startIngress, type TestIngress } from './test-helpers.ts';
+import { SmtpClient, countMessages, repliesWithoutEnhancedCode, seedDirectory, sendMessage, simpleMessage, sleep, startIngress, type TestIngress } from '../test/helpers.ts';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -36,7 +36,7 @@ describe('PostgreSQL down', () => {
     proxy.down();
     c.write(simpleMessage('pg-down'));
     expect(await c.reply(10_000)).toBe('451 4.3.0 Temporary storage failure, try again later');
-    expect(t.logs.some((l) => l.event === 'smtp.store-failed' && typeof l.msgId === 'string')).toBe(true);
+    expect(t.logs.some((l) => l.event === 'smtp-ingress.store-failed' && typeof l.msgId === 'string')).toBe(true);
     // RCPT lookups fail the same way: 451 4.3.0, never 550.
     expect(await c.cmd('MAIL FROM:<a@remote.test>')).toMatch(/^250 /);
     expect(await c.cmd('RCPT TO:<bob@example.org>', 10_000)).toBe('451 4.3.0 Temporary lookup failure, try again later');
@@ -69,7 +69,7 @@ describe('PostgreSQL down', () => {
 });
 
 describe('Redis down after the commit', () => {
-  it('answers 250 (the message is safe), logs smtp.enqueue-failed, and the job arrives once Redis is back', async () => {
+  it('answers 250 (the message is safe), logs smtp-ingress.enqueue-failed, and the job arrives once Redis is back', async () => {
     const r = new URL(baseUrls().redisUrl);
     const proxy = await startTcpProxy(r.hostname, Number(r.port || 6379));
     const t = await startIngress({ db, env: { REDIS_URL: proxy.url(baseUrls().redisUrl), SMTP_ENQUEUE_TIMEOUT_MS: '300' } });
@@ -84,7 +84,7 @@ describe('Redis down after the commit', () => {
       expect(reply).toMatch(/^250 2\.0\.0 Ok: queued as /);
       const id = reply.split(' ').pop()!;
       expect((await db.pool.query('SELECT 1 FROM messages WHERE id = $1', [id])).rowCount).toBe(1);
-      const warn = t.logs.find((l) => l.event === 'smtp.enqueue-failed');
+      const warn = t.logs.find((l) => l.event === 'smtp-ingress.enqueue-failed');
       expect(warn).toMatchObject({ level: 'warn', msgId: id });
       c.close();
       proxy.up();

@@ -9,7 +9,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectCode, HOSTNAME, plain, repliesWithoutEnhancedCode, sleep, SmtpClient, startIngress, writeCertificate, type TestIngress } from './test-helpers.ts';
+import { expectCode, HOSTNAME, plain, repliesWithoutEnhancedCode, sleep, SmtpClient, startIngress, writeCertificate, type TestIngress } from '../test/helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hopmail-smtp-tls-'));
 const PASSWORD = 'correct horse battery staple';
@@ -198,7 +198,7 @@ describe('AUTH inside TLS', () => {
     expect(await s.reply()).toMatch(/^535 5\.7\.8 /);
     expect(await s.reply()).toMatch(/^421 4\.7\.0 .*too many failed authentication attempts/);
     await s.waitClosed();
-    expect(t.logs.some((l) => l.event === 'smtp.auth-too-many-failures')).toBe(true);
+    expect(t.logs.some((l) => l.event === 'smtp-ingress.auth-too-many-failures')).toBe(true);
     // Passwords never reach the log.
     expect(JSON.stringify(t.logs)).not.toContain('nope1');
     expect(JSON.stringify(t.logs)).not.toContain(PASSWORD);
@@ -319,12 +319,12 @@ describe('certificates', () => {
     await expect(c.startTls({ minVersion: 'TLSv1', maxVersion: 'TLSv1.1' })).rejects.toThrow();
     // Failed handshakes are routine on the Internet: info, with the OpenSSL reason, no stack.
     await sleep(200);
-    const failed = t.logs.filter((l) => l.event === 'smtp.tls-failed');
+    const failed = t.logs.filter((l) => l.event === 'smtp-ingress.tls-failed');
     expect(failed.length).toBeGreaterThanOrEqual(2);
     expect(failed[0]).toMatchObject({ level: 'info', remoteIp: '127.0.0.1' });
     // One line per failed handshake, with the client address, on both paths.
     expect(failed.filter((l) => l.listener === 'submission')).toEqual([expect.objectContaining({ remoteIp: '127.0.0.1' })]);
-    expect(t.logs.filter((l) => l.event === 'smtp.session-error')).toEqual([]);
+    expect(t.logs.filter((l) => l.event === 'smtp-ingress.session-error')).toEqual([]);
     const v12 = await SmtpClient.connectTls(subs(), { maxVersion: 'TLSv1.2' });
     expect(v12.tlsSocket.getProtocol()).toBe('TLSv1.2');
     v12.close();

@@ -2,7 +2,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MESSAGE_ID_RE } from '@hopmail/mail';
 import { waitFor } from '@hopmail/test-kit';
-import { HOSTNAME, SmtpClient, countMessages, repliesWithoutEnhancedCode, sendMessage, simpleMessage, sleep, startIngress, type TestIngress } from './test-helpers.ts';
+import { HOSTNAME, SmtpClient, countMessages, repliesWithoutEnhancedCode, sendMessage, simpleMessage, sleep, startIngress, type TestIngress } from '../test/helpers.ts';
 
 const MAX_SIZE = 65536;
 let t: TestIngress;
@@ -205,7 +205,7 @@ describe('DATA', () => {
     expect(raw.slice(raw.indexOf('From: '))).toBe(msg.replace('..leading', '.leading'));
     expect(row.size).toBe((row.raw as Buffer).length);
     expect(row).toMatchObject({ mail_from: 'a@remote.test', client_ip: '127.0.0.1', client_helo: 'client.test', header_message_id: '<trace-1@remote.test>', smtputf8: false, body_8bit: false });
-    const logged = t.logs.find((l) => l.event === 'smtp.message-accepted' && l.msgId === id);
+    const logged = t.logs.find((l) => l.event === 'smtp-ingress.message-accepted' && l.msgId === id);
     expect(logged).toMatchObject({ sessionId: expect.any(String), remoteIp: '127.0.0.1', size: msg.length - 1 });
   });
 
@@ -255,7 +255,7 @@ describe('DATA', () => {
     c.write('Subject: cut\r\n\r\npartial body\r\n');
     await sleep(50);
     c.close();
-    await waitFor(async () => t.logs.some((l) => l.event === 'smtp.message-aborted'), { what: 'smtp.message-aborted' });
+    await waitFor(async () => t.logs.some((l) => l.event === 'smtp-ingress.message-aborted'), { what: 'smtp-ingress.message-aborted' });
     await sleep(100);
     expect(await countMessages(t.pool)).toBe(before);
   });

@@ -4,16 +4,10 @@
 
 import { hash, verify } from '@node-rs/argon2';
 import type { Pool } from '@hopmail/db';
-import { resolveRecipient, type Directory, type MailboxRef, type ResolveOptions } from '@hopmail/mail';
+import { resolveRecipient, type Directory, type ResolveOptions } from '@hopmail/mail';
+import type { Accounts } from '../ports.ts';
 
 const PHC_PARAMS = /^\$argon2id\$v=\d+\$m=(\d+),t=(\d+),p=(\d+)\$/;
-
-export interface Accounts {
-  /** The mailbox when the password is right; null otherwise (unknown user included, same cost). */
-  authenticate(username: string, password: string): Promise<MailboxRef | null>;
-  /** The address (own, subaddress, alias reaching the mailbox; not a catch-all) is the user's. */
-  owns(user: MailboxRef, address: string): Promise<boolean>;
-}
 
 export function createAccounts(deps: { pool: Pool; directory: Directory; resolve: ResolveOptions }): Accounts {
   let dummy: Promise<string> | undefined;

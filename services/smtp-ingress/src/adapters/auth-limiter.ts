@@ -3,14 +3,9 @@
 // AUTH_FAILURE_WINDOW_MS after its first failure. Redis trouble never blocks logins: the counters then read 0.
 
 import { isIPv6 } from 'node:net';
+import { withTimeout } from '@hopmail/service-kit';
 import type { Redis } from 'ioredis';
-
-export interface AuthLimiter {
-  failures(ip: string, username: string): Promise<{ ip: number; account: number }>;
-  recordFailure(ip: string, username: string): Promise<void>;
-  /** A successful login forgets the account's failures (not the address's). */
-  recordSuccess(username: string): Promise<void>;
-}
+import type { AuthLimiter } from '../ports.ts';
 
 const MAX_USER_KEY = 320;
 
@@ -34,17 +29,11 @@ export function createAuthLimiter(deps: { redis: Redis; prefix: string; windowMs
   const ipKey = (ip: string) => `${deps.prefix}:smtp:auth-fail:ip:${clientKey(ip)}`;
   const userKey = (u: string) => `${deps.prefix}:smtp:auth-fail:user:${u.toLowerCase().slice(0, MAX_USER_KEY)}`;
   // ioredis queues commands while disconnected: never let that hold a login.
-  const bounded = async <T>(p: Promise<T>, fallback: T): Promise<T> => {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      return await Promise.race([p, new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`redis timeout after ${timeoutMs} ms`)), timeoutMs)))]);
-    } catch (err) {
+  const bounded = <T>(command: Promise<T>, fallback: T): Promise<T> =>
+    withTimeout(command, timeoutMs, 'failed-AUTH counters (Redis)').catch((err: unknown) => {
       deps.onError(err);
       return fallback;
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+    });
   return {
     failures: (ip, username) =>
       bounded(

@@ -1,5 +1,7 @@
-// One smtp-server instance per listening port. Each hook is a few lines: ask the ingress
-// (which asks a pure policy), turn the verdict into smtp-server's callback.
+// One smtp-server instance per listening port. Each hook is a few lines: report the
+// session's facts to the ingress (which asks a pure policy), turn the verdict into
+// smtp-server's callback. Only adapters/ import smtp-server, and only
+// smtp-server-internals.ts touches its private parts.
 //
 // Listener roles: `mx` (port 25 / 2525 locally: STARTTLS when a certificate exists, no
 // AUTH unless SMTP_MX_AUTH), `submission` (587 / 2587: STARTTLS, then AUTH, MAIL only
@@ -11,13 +13,17 @@
 import dns from 'node:dns';
 import { isIP } from 'node:net';
 import type { SecureContext } from 'node:tls';
+import { createPeriodic } from '@hopmail/service-kit';
 import type { CertificateStore } from '@hopmail/tls';
 import type { Logger } from 'pino';
-import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import { EVENTS, IngressError } from '../errors.ts';
+import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
+import { ERRORS } from '../errors.ts';
+import { EVENTS } from '../events.ts';
 import type { Ingress } from '../ingress.ts';
 import { replyText, type Verdict } from '../policy/verdict.ts';
-import { useHopmailConnections, type HopmailConnection } from './smtp-connection.ts';
+import type { SessionFacts } from '../session.ts';
+import { collectMessage } from './data-collector.ts';
+import { followDefaultContext, tellIdleSessions, useHopmailConnections, type HopmailConnection } from './smtp-server-internals.ts';
 
 export type ListenerRole = 'mx' | 'submission' | 'submissions';
 
@@ -60,8 +66,28 @@ function toSmtpError(v: Verdict): SmtpError | null {
 
 function internalError(log: Logger, err: unknown): SmtpError {
   log.error({ event: EVENTS.internal, err }, 'hook failed');
-  const r = new IngressError('internal', 'hook failed', err).smtp!;
+  const r = ERRORS.internal.smtp;
   return Object.assign(new Error(`${r.enhanced} ${r.text}`), { responseCode: r.code });
+}
+
+/** What the ingress is told about a session, read from smtp-server's session object. */
+export function sessionFacts(session: SMTPServerSession): SessionFacts {
+  const envelope = session.envelope;
+  const cipher = session.tlsOptions;
+  const rdns = session.clientHostname;
+  return {
+    sessionId: session.id,
+    remoteIp: session.remoteAddress,
+    // smtp-server puts the address literal `[ip]` where no name is known.
+    clientHostname: rdns && !rdns.startsWith('[') ? rdns : null,
+    helo: session.hostNameAppearsAs || null,
+    ehlo: session.openingCommand === 'EHLO',
+    tls: session.secure,
+    tlsCipher: cipher ? (cipher.standardName ?? cipher.name) : null,
+    tlsVersion: cipher ? cipher.version : null,
+    servername: session.servername || null,
+    transaction: { key: envelope, mailFrom: envelope.mailFrom ? envelope.mailFrom.address : '', smtputf8: envelope.smtpUtf8 === true },
+  };
 }
 
 const isLoopback = (ip: string) => ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.');
@@ -73,7 +99,20 @@ export interface SmtpListener {
   close(): Promise<void>;
 }
 
-export function createSmtpListener(spec: ListenerSpec, limits: ListenerLimits, ingress: Ingress, logger: Logger, certificates: CertificateStore | null = null): SmtpListener {
+export interface SmtpListenerDeps {
+  spec: ListenerSpec;
+  limits: ListenerLimits;
+  ingress: Ingress;
+  logger: Logger;
+  /** Required when the spec has TLS. */
+  certificates: CertificateStore | null;
+}
+
+/** How often, during shutdown, idle sessions are looked for (see close()). */
+const IDLE_SWEEP_MS = 50;
+
+export function createSmtpListener(deps: SmtpListenerDeps): SmtpListener {
+  const { spec, limits, ingress, logger, certificates } = deps;
   if (spec.tls !== 'none' && !certificates) throw new Error(`listener ${spec.name} needs a certificate`);
   const tls = spec.tls !== 'none' ? certificates : null;
   const disabled = ['XCLIENT', 'XFORWARD', 'WIZ', 'SHELL', 'KILL'];
@@ -118,58 +157,54 @@ export function createSmtpListener(spec: ListenerSpec, limits: ListenerLimits, i
     },
     onConnect(session, cb) {
       try {
-        cb(toSmtpError(ingress.connect(session, spec.name, spec.requireAuth)));
+        cb(toSmtpError(ingress.connect(sessionFacts(session), spec.name, spec.requireAuth)));
       } catch (err) {
         cb(internalError(logger, err));
       }
     },
     onSecure(_socket, session, cb) {
       try {
-        ingress.secure(session);
+        ingress.secure(sessionFacts(session));
         cb();
       } catch (err) {
         cb(internalError(logger, err));
       }
     },
     onAuth(auth, session, cb) {
-      const a = auth as typeof auth & { authzid?: string };
-      ingress.auth({ method: a.method, username: a.username ?? '', password: a.password ?? '', authzid: a.authzid ?? '' }, session).then(
+      ingress.auth(sessionFacts(session), { method: auth.method, username: auth.username ?? '', password: auth.password ?? '', authzid: auth.authzid ?? '' }).then(
         (r) => (r.verdict.kind === 'accept' ? cb(null, { user: r.user }) : cb(toSmtpError(r.verdict))),
         (err: unknown) => cb(internalError(logger, err)),
       );
     },
     onMailFrom(address, session, cb) {
-      ingress.mailFrom(address, session).then(
+      ingress.mailFrom(sessionFacts(session), address.address).then(
         (v) => cb(toSmtpError(v)),
         (err: unknown) => cb(internalError(logger, err)),
       );
     },
     onRcptTo(address, session, cb) {
-      ingress.rcptTo(address, session).then(
+      // The ingress may rewrite address.address; smtp-server stores this object in the envelope.
+      ingress.rcptTo(sessionFacts(session), address).then(
         (v) => cb(toSmtpError(v)),
         (err: unknown) => cb(internalError(logger, err)),
       );
     },
     onData(stream, session, cb) {
-      ingress.data(stream, session).then(
+      ingress.data(sessionFacts(session), session.envelope.rcptTo.map((r) => r.address), collectMessage(stream)).then(
         (o) => cb(toSmtpError(o.verdict), o.reply),
         (err: unknown) => cb(internalError(logger, err)),
       );
     },
     onClose(session) {
-      ingress.close(session);
+      ingress.close(session.id);
     },
   };
   const server = new SMTPServer(options);
-  let detach = () => {};
-  if (tls) {
-    // smtp-server hands clients without SNI its '*' context, built once from options:
-    // point it at the store's default context now and after every reload.
-    const contexts = (server as unknown as { secureContext: Map<string, SecureContext> }).secureContext;
-    contexts.set('*', tls.getSecureContext());
-    const off = tls.onReload(() => contexts.set('*', tls.getSecureContext()));
-    detach = () => void off();
-  }
+  const detach = tls ? followDefaultContext(server, tls) : () => {};
+  // smtp-server answers 421 to any command that arrives once closing, but sessions that
+  // just sit there would hold the shutdown until the close timeout: tell the idle ones
+  // now. A session receiving DATA or waiting for our reply finishes first.
+  const idleSweep = createPeriodic(async () => tellIdleSessions(server, 421, `4.3.2 ${limits.hostname} Service shutting down, try again later`), { intervalMs: IDLE_SWEEP_MS });
   useHopmailConnections(server, {
     maxLineLength: limits.maxLineLength,
     maxBadCommands: limits.maxBadCommands,
@@ -222,20 +257,12 @@ export function createSmtpListener(spec: ListenerSpec, limits: ListenerLimits, i
     close: () =>
       new Promise<void>((resolve) => {
         let done = false;
-        // smtp-server answers 421 to any command that arrives from now on, but sessions
-        // that just sit there would hold the shutdown until the close timeout: tell the
-        // idle ones now. A session receiving DATA or waiting for our reply finishes first.
-        const sweep = setInterval(() => {
-          for (const c of server.connections) {
-            if (!c._handlerPending && !c._dataStream && !c._closing) c.send(421, `4.3.2 ${limits.hostname} Service shutting down, try again later`);
-          }
-        }, 50);
+        idleSweep.start();
         detach();
         server.close(() => {
           if (done) return;
           done = true;
-          clearInterval(sweep);
-          resolve();
+          void idleSweep.stop().then(resolve);
         });
       }),
   };

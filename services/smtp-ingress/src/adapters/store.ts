@@ -1,87 +1,51 @@
-// "250 only after commit" (DESIGN.md): one INSERT statement commits the message and its
-// recipients (group commit: messages finishing together share the statement), then the
-// route-message job is added. The job is an optimisation of the
-// reconciler's scan: when Redis fails after the commit the message is already safe.
+// The MessageStore port on PostgreSQL and BullMQ. "250 only after commit" (DESIGN.md): one
+// INSERT statement commits the message and its recipients (group commit: messages finishing
+// together share the statement), then the route-message job is added. The job only spares
+// routing's reconciler a scan: when Redis fails after the commit the message is already safe.
 
-import { createGroupCommitter, type NewMessage, type Pool } from '@hopmail/db';
-import { jobIdFor, payloadSchemas, QUEUE, type Producer } from '@hopmail/queue';
+import { createBatcher, createGroupCommitter, type Pool } from '@hopmail/db';
+import type { Payload, Producer } from '@hopmail/queue';
+import { withTimeout } from '@hopmail/service-kit';
 import { IngressError } from '../errors.ts';
-
-export interface MessageStore {
-  /** Throws IngressError('storeFailed') when nothing was committed. */
-  commit(m: NewMessage): Promise<{ enqueued: true } | { enqueued: false; error: unknown }>;
-}
+import type { CommitResult, MessageStore } from '../ports.ts';
 
 /** Most jobs one addBulk carries. */
-const MAX_BATCH = 100;
+const MAX_ENQUEUE_BATCH = 100;
+
+const ENQUEUED: CommitResult = { enqueued: true };
 
 /**
- * Adds route-message jobs for messages committed in the same event-loop turn with one
- * addBulk (one Redis round trip instead of one each): under load many sessions commit at
- * once. Same payload schema and deterministic job id as Producer#add.
+ * Adds route-message jobs for messages committed together with one addBulk (one Redis round
+ * trip instead of one each): under load many sessions commit at once. Job ids are message
+ * ids, so an add that lands after its caller stopped waiting changes nothing.
  */
-export function createBatchedEnqueue(producer: Producer<'route-message'>): (messageId: string) => Promise<void> {
-  type Pending = { messageId: string; resolve: () => void; reject: (err: unknown) => void };
-  let batch: Pending[] = [];
-  const flush = () => {
-    const jobs = batch;
-    if (jobs.length === 0) return;
-    batch = [];
-    let bulk;
-    try {
-      bulk = jobs.map((j) => {
-        const data = payloadSchemas[QUEUE.routeMessage].parse({ messageId: j.messageId });
-        return { name: QUEUE.routeMessage, data, opts: { jobId: jobIdFor(QUEUE.routeMessage, data) } };
-      });
-    } catch (err) {
-      for (const j of jobs) j.reject(err);
-      return;
-    }
-    producer.queue.addBulk(bulk).then(
-      () => {
-        for (const j of jobs) j.resolve();
-      },
-      (err: unknown) => {
-        for (const j of jobs) j.reject(err);
-      },
-    );
-  };
-  return (messageId) =>
-    new Promise<void>((resolve, reject) => {
-      batch.push({ messageId, resolve, reject });
-      if (batch.length === 1) setImmediate(flush);
-      else if (batch.length >= MAX_BATCH) flush();
-    });
+export function createRouteEnqueuer(producer: Producer<'route-message'>): (payload: Payload<'route-message'>) => Promise<string> {
+  return createBatcher(
+    (payloads: readonly Payload<'route-message'>[]) => producer.addBulk(payloads),
+    (payload: Payload<'route-message'>) => producer.add(payload),
+    { maxBatch: MAX_ENQUEUE_BATCH },
+  );
 }
 
 export function createMessageStore(deps: { pool: Pool; producer: Producer<'route-message'>; enqueueTimeoutMs: number }): MessageStore {
-  const enqueue = createBatchedEnqueue(deps.producer);
+  const enqueue = createRouteEnqueuer(deps.producer);
   // Sessions that finish DATA together share one commit; each still gets its 250 only
   // after its own rows are committed.
   const committer = createGroupCommitter(deps.pool);
   return {
-    async commit(m) {
+    async commit(message) {
       try {
-        await committer.insert(m);
+        await committer.insert(message);
       } catch (err) {
-        throw new IngressError('storeFailed', `message ${m.id} not stored: ${(err as Error).message}`, err);
+        throw new IngressError('storeFailed', `message ${message.id} not stored: ${(err as Error).message}`, err);
       }
-      // ioredis queues commands while disconnected (maxRetriesPerRequest: null), so a
-      // Redis outage would hang the DATA reply; bound the wait. A late add is harmless:
-      // the job id is the message id.
-      let timer: NodeJS.Timeout | undefined;
+      // BullMQ's connection queues commands while Redis is away, so an outage would hang
+      // the DATA reply: bound the wait.
       try {
-        await Promise.race([
-          enqueue(m.id),
-          new Promise((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`enqueue timed out after ${deps.enqueueTimeoutMs} ms`)), deps.enqueueTimeoutMs);
-          }),
-        ]);
-        return { enqueued: true };
+        await withTimeout(enqueue({ messageId: message.id }), deps.enqueueTimeoutMs, 'route-message enqueue');
+        return ENQUEUED;
       } catch (error) {
         return { enqueued: false, error };
-      } finally {
-        clearTimeout(timer);
       }
     },
   };

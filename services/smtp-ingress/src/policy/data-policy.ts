@@ -1,7 +1,13 @@
 import type { MessageScan } from '../protocol/message.ts';
-import { ACCEPT, reject, type Verdict } from './verdict.ts';
+import { ACCEPT, defer, reject, type Refusal, type Verdict } from './verdict.ts';
 
-export interface DataInput {
+/** RFC 1870 §6.1: the message is larger than the SIZE we advertised. */
+export const tooBig = (maxSize: number): Refusal => reject(552, '5.3.4', `Message size exceeds fixed limit of ${maxSize} bytes`, 'too-big');
+
+/** The connection closed before the final dot: nothing is stored (the reply reaches nobody). */
+export const ABORTED: Refusal = defer(451, '4.4.2', 'Connection lost during DATA', 'aborted');
+
+export interface DataPolicyInput {
   /** The client sent more than SMTP_MAX_MESSAGE_SIZE octets (smtp-server counted them). */
   sizeExceeded: boolean;
   maxSize: number;
@@ -11,8 +17,8 @@ export interface DataInput {
 }
 
 /** The message as received, before anything is stored. */
-export function dataPolicy(i: DataInput): Verdict {
-  if (i.sizeExceeded || !i.scan) return reject(552, '5.3.4', `Message size exceeds fixed limit of ${i.maxSize} bytes`, 'too-big');
+export function dataPolicy(i: DataPolicyInput): Verdict {
+  if (i.sizeExceeded || !i.scan) return tooBig(i.maxSize);
   // Decided: reject rather than normalise. A bare CR or LF is what SMTP smuggling needs
   // (a second message hidden behind "\n.\n" for a server that ends DATA there); no
   // compliant client sends one (RFC 5321 §2.3.8), so refusing costs legitimate mail nothing.

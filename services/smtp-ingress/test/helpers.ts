@@ -1,6 +1,6 @@
-// Shared helpers for smtp-ingress tests: the app started in-process on port 0 against a
-// per-file test database and Redis prefix, and a raw-socket SMTP client that sees the
-// exact bytes (transcript tests). Candidates for packages/test-kit.
+// Shared helpers for smtp-ingress tests (and the cross-service tests that start an ingress):
+// the app started in-process on port 0 against a per-file test database and Redis prefix,
+// and a raw-socket SMTP client that sees the exact bytes (transcript tests).
 
 import { X509Certificate } from 'node:crypto';
 import { renameSync, writeFileSync } from 'node:fs';
@@ -8,14 +8,13 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { createPool, type Pool } from '@hopmail/db';
-import { queueRedis } from '@hopmail/service-kit';
-import { createLogger, createRegistry } from '@hopmail/service-kit';
+import { createLogger, createRegistry, queueRedis } from '@hopmail/service-kit';
 import { baseUrls, createTestDatabase, redisPrefix, type TestDatabase } from '@hopmail/test-kit';
 import { createSelfSignedCertificate } from '@hopmail/tls';
 import type { Redis } from 'ioredis';
 import { Writable } from 'node:stream';
-import { createApp, type IngressApp } from './app.ts';
-import { configSchema, type Config } from './config.ts';
+import { certificatesFor, createApp, type IngressApp } from '../src/app.ts';
+import { configSchema, type Config } from '../src/config.ts';
 
 export const HOSTNAME = 'mx.test.example';
 
@@ -87,7 +86,8 @@ export async function startIngress(opts: StartOptions = {}): Promise<TestIngress
   const logger = createLogger('smtp-ingress', 'debug', sink);
   const pool = createPool(config.DATABASE_URL, 5, 'hopmail-smtp-ingress-test');
   const redis = queueRedis(config.REDIS_URL);
-  const app = createApp({ config, logger, registry: createRegistry('smtp-ingress'), pool, redis, sleep: opts.sleep });
+  // What runService() would hand over (main.ts).
+  const app = createApp({ config, logger, registry: createRegistry('smtp-ingress'), pool, redis, certificates: certificatesFor(config, logger), sleep: opts.sleep });
   await app.start();
   return {
     app,

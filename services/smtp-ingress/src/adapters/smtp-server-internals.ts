@@ -1,5 +1,19 @@
-// smtp-server's SMTPConnection with three corrections, each a few lines on top of the
-// library rather than a second SMTP parser:
+// Every place Hopmail leans on smtp-server's private internals, in one file, so that an
+// upgrade of the library fails here and in smtp-server-internals.test.ts (one test per
+// override) rather than somewhere in a transcript. Nothing else in the service touches an
+// underscore field or smtp-server/lib/. What we rely on:
+//
+// - SMTPConnection (smtp-server/lib/smtp-connection.js) and its send(), _onCommand(),
+//   _isSupported(), _createParser(), _whenWritable() and the _socket, _ready, _upgrading,
+//   _nextHandler, _closing fields: HopmailConnection below;
+// - SMTPServer#connect's steps and its _onError/_onClientConnect: useHopmailConnections();
+// - SMTPServer#secureContext's '*' entry, the context of clients without SNI:
+//   followDefaultContext();
+// - SMTPServer#connections and the connections' _handlerPending, _dataStream, _closing:
+//   tellIdleSessions().
+//
+// HopmailConnection is smtp-server's SMTPConnection with these corrections, each a few
+// lines on top of the library rather than a second SMTP parser:
 //
 // 1. Every reply carries an enhanced status code (RFC 2034): send() routes through
 //    enhanceReply(), see protocol/replies.ts for the gaps it closes.
@@ -17,6 +31,7 @@
 //    AUTH_MAX_FAILURES_PER_CONNECTION the session ends with 421 4.7.0.
 
 import type { Socket } from 'node:net';
+import type { SecureContext } from 'node:tls';
 import type { SMTPServer } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
@@ -141,4 +156,36 @@ export function useHopmailConnections(server: SMTPServer, limits: ConnectionLimi
     connection.on('connect', (data) => server._onClientConnect(data));
     connection.init();
   };
+}
+
+/** Where the default TLS context comes from (a CertificateStore). */
+export interface DefaultContextSource {
+  getSecureContext(): SecureContext;
+  /** Returns a function that stops the notifications. */
+  onReload(listener: () => void): () => void;
+}
+
+/**
+ * smtp-server hands clients without SNI (and every STARTTLS socket, before its SNICallback
+ * runs) its '*' context, built once from the options: point it at the source's default
+ * context now and after every reload, so renewals need no restart. Returns the detach.
+ */
+export function followDefaultContext(server: SMTPServer, source: DefaultContextSource): () => void {
+  const contexts = server.secureContext;
+  contexts.set('*', source.getSecureContext());
+  return source.onReload(() => contexts.set('*', source.getSecureContext()));
+}
+
+/** The session neither runs a command of ours, nor receives DATA, nor is closing. */
+export function isIdle(connection: SMTPConnection): boolean {
+  return !connection._handlerPending && !connection._dataStream && !connection._closing;
+}
+
+/**
+ * Says `code text` to every idle session (shutdown: smtp-server answers 421 to the next
+ * command, but a session that just sits there would hold the close until its timeout).
+ * A session receiving DATA or waiting for one of our hooks finishes first.
+ */
+export function tellIdleSessions(server: SMTPServer, code: number, text: string): void {
+  for (const connection of server.connections) if (isIdle(connection)) connection.send(code, text);
 }

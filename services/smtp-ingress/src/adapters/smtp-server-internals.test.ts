@@ -1,0 +1,244 @@
+// One test per private part of smtp-server that smtp-server-internals.ts relies on. When an
+// upgrade of the library changes one of them, the test named after it fails here (and the
+// transcript tests would fail in less obvious ways).
+import { X509Certificate } from 'node:crypto';
+import { Socket } from 'node:net';
+import { createSecureContext } from 'node:tls';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createSelfSignedCertificate } from '@hopmail/tls';
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { SmtpClient } from '../../test/helpers.ts';
+import { followDefaultContext, HopmailConnection, isIdle, tellIdleSessions, useHopmailConnections, type ConnectionEvent, type ConnectionLimits } from './smtp-server-internals.ts';
+
+const servers: SMTPServer[] = [];
+const clients: SmtpClient[] = [];
+
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  await Promise.all(servers.splice(0).map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+});
+
+interface Started {
+  server: SMTPServer;
+  port: number;
+  events: ConnectionEvent[];
+  connect(): Promise<SmtpClient>;
+}
+
+/** An smtp-server on 127.0.0.1:0 with HopmailConnections (`limits: null`: smtp-server's own, for comparison). */
+async function start(options: SMTPServerOptions = {}, limits: Partial<ConnectionLimits> | null = {}): Promise<Started> {
+  const events: ConnectionEvent[] = [];
+  const server = new SMTPServer({ logger: false, disableReverseLookup: true, disabledCommands: ['STARTTLS', 'AUTH'], closeTimeout: 100, ...options });
+  server.on('error', () => {});
+  if (limits) useHopmailConnections(server, { maxLineLength: 512, maxBadCommands: 10, hostname: 'mx.test', authAfterTls: false, maxAuthFailures: 3, onEvent: (_c, e) => events.push(e), ...limits });
+  servers.push(server);
+  const port = await new Promise<number>((resolve) => {
+    server.listen(0, '127.0.0.1', () => resolve((server.server.address() as { port: number }).port));
+  });
+  return {
+    server,
+    port,
+    events,
+    async connect() {
+      const c = await SmtpClient.connect(port);
+      clients.push(c);
+      return c;
+    },
+  };
+}
+
+const onlyConnection = (server: SMTPServer) => {
+  expect(server.connections.size).toBe(1);
+  return [...server.connections][0]!;
+};
+
+describe('useHopmailConnections (replaces SMTPServer#connect)', () => {
+  it('SMTPServer#connect still takes the steps it copies', () => {
+    // If this fails, smtp-server changed how it sets up a connection: copy the new steps
+    // into useHopmailConnections() and update the expected text.
+    expect(SMTPServer.prototype.connect.toString().replace(/\s+/g, ' ')).toBe(
+      "connect(socket, socketOptions) { let connection = new SMTPConnection(this, socket, socketOptions); this.connections.add(connection); connection.on('error', err => this._onError(err)); connection.on('connect', data => this._onClientConnect(data)); connection.init(); }",
+    );
+    expect(typeof SMTPServer.prototype._onError).toBe('function');
+    expect(typeof SMTPServer.prototype._onClientConnect).toBe('function');
+  });
+
+  it('sessions run on HopmailConnection, are listed, and report to the server', async () => {
+    const s = await start();
+    const connected = new Promise((resolve) => s.server.once('connect', resolve));
+    const c = await s.connect();
+    expect(await c.cmd('EHLO client.test')).toMatch(/^250/);
+    const connection = onlyConnection(s.server);
+    expect(connection).toBeInstanceOf(HopmailConnection);
+    expect(connection).toBeInstanceOf(SMTPConnection);
+    await expect(connected).resolves.toMatchObject({ remoteAddress: '127.0.0.1' });
+    const failed = new Promise<Error>((resolve) => s.server.once('error', resolve));
+    connection.emit('error', new Error('socket trouble'));
+    await expect(failed).resolves.toMatchObject({ message: 'socket trouble' });
+  });
+});
+
+describe('HopmailConnection overrides', () => {
+  it('send(): context false makes smtp-server add no enhanced code of its own, so each reply has ours once', async () => {
+    const s = await start();
+    const c = await s.connect();
+    expect(await c.cmd('FOO')).toBe('500 5.5.2 Error: command not recognized');
+    expect(await c.cmd('NOOP')).toBe('250 2.0.0 OK');
+    // Replies of one event-loop turn are corked on the connection's socket.
+    expect(onlyConnection(s.server)._socket).toBeInstanceOf(Socket);
+  });
+
+  it('send(): a 421 sets _closing at once, so a limit reached while closing adds no second 421', async () => {
+    const s = await start({}, { maxBadCommands: 2 });
+    const c = await s.connect();
+    const connection = onlyConnection(s.server);
+    expect(connection._closing).toBe(false);
+    expect(await c.cmd('FOO')).toMatch(/^500 5\.5\.2 /);
+    connection.send(421, '4.3.2 mx.test Service shutting down');
+    expect(connection._closing).toBe(true);
+    // The second bad command's reply (smtp-server sends what is already in flight) brings no 421.
+    connection.send(500, 'Error: command not recognized');
+    expect(await c.reply()).toBe('421 4.3.2 mx.test Service shutting down');
+    await c.waitClosed();
+    expect(c.unread).toBe(0);
+    expect(s.events).toEqual([]);
+  });
+
+  it('send(): the bad-command limit ends the session with 421 4.7.0', async () => {
+    const s = await start({}, { maxBadCommands: 2 });
+    const c = await s.connect();
+    c.write('FOO\r\nBAR\r\nBAZ\r\n');
+    expect(await c.reply()).toMatch(/^500 5\.5\.2 /);
+    expect(await c.reply()).toMatch(/^500 5\.5\.2 /);
+    expect(await c.reply()).toBe('421 4.7.0 mx.test Error: too many errors, closing connection');
+    await c.waitClosed();
+    expect(c.unread).toBe(0);
+    expect(s.events).toEqual(['too-many-bad-commands']);
+  });
+
+  it('_onCommand(): sees each command line while _ready, not _upgrading, no _nextHandler, and resumes through _whenWritable', async () => {
+    const s = await start({}, { maxLineLength: 512 });
+    const c = await s.connect();
+    const connection = onlyConnection(s.server);
+    expect([connection._ready, connection._upgrading, connection._nextHandler]).toEqual([true, false, false]);
+    expect(typeof connection._whenWritable).toBe('function');
+    expect(await c.cmd(`NOOP ${'x'.repeat(600)}`)).toBe('500 5.5.2 Line too long');
+    expect(await c.cmd('NOOP')).toBe('250 2.0.0 OK');
+    expect(s.events).toEqual(['line-too-long']);
+  });
+
+  it('_onCommand(): AUTH in clear is 538 5.7.11 where AUTH needs TLS', async () => {
+    const s = await start({ disabledCommands: ['STARTTLS'], allowInsecureAuth: true, onAuth: (_a, _s, cb) => cb(null, { user: 'x' }) }, { authAfterTls: true });
+    const c = await s.connect();
+    expect(await c.cmd('AUTH PLAIN AGEAYg==')).toBe('538 5.7.11 Encryption required: issue STARTTLS first');
+    expect(await c.cmd('NOOP')).toBe('250 2.0.0 OK');
+    expect(s.events).toEqual(['auth-in-clear']);
+  });
+
+  it('_isSupported(): AUTH is not listed in clear even where smtp-server would list it', async () => {
+    const options: SMTPServerOptions = { disabledCommands: ['STARTTLS'], allowInsecureAuth: true, onAuth: (_a, _s, cb) => cb(null, { user: 'x' }) };
+    const ehlo = async (s: Started) => (await (await s.connect()).cmd('EHLO client.test')).split('\n');
+    expect((await ehlo(await start(options, null))).filter((l) => /^250[- ]AUTH /.test(l))).toHaveLength(1);
+    const ours = await ehlo(await start(options));
+    expect(ours[0]).toMatch(/^250-/);
+    expect(ours.filter((l) => /^250[- ]AUTH /.test(l))).toEqual([]);
+  });
+
+  it('_createParser(): a line past the parser cap is 500 5.5.2 then 421 4.7.0, not smtp-server’s bare 421', async () => {
+    const s = await start({ maxCommandLength: 1024 }, { maxLineLength: 512 });
+    const c = await s.connect();
+    c.write('NOOP ' + 'x'.repeat(2000));
+    expect(await c.reply()).toBe('500 5.5.2 Line too long');
+    expect(await c.reply()).toBe('421 4.7.0 Line too long, closing connection');
+    await c.waitClosed();
+  });
+});
+
+describe('followDefaultContext (SMTPServer#secureContext)', () => {
+  const pair = (name: string) => {
+    const { cert, key } = createSelfSignedCertificate({ names: [name] });
+    return { context: createSecureContext({ cert, key }), fingerprint: new X509Certificate(cert).fingerprint256 };
+  };
+
+  it("the '*' context is what a STARTTLS client without SNI gets, now and after a reload", async () => {
+    const first = pair('first.test');
+    const second = pair('second.test');
+    let current = first;
+    let reloaded = () => {};
+    const s = await start({ disabledCommands: ['AUTH'], SNICallback: (_name, cb) => cb(null, current.context) });
+    expect(s.server.secureContext).toBeInstanceOf(Map);
+    expect(s.server.secureContext.has('*')).toBe(true);
+    const detach = followDefaultContext(s.server, {
+      getSecureContext: () => current.context,
+      onReload: (listener) => {
+        reloaded = listener;
+        return () => (reloaded = () => {});
+      },
+    });
+    const handshake = async () => {
+      // Only the TLS client is closed afterwards: it owns the plain socket under it.
+      const c = await SmtpClient.connect(s.port);
+      await c.cmd('EHLO client.test');
+      expect(await c.cmd('STARTTLS')).toMatch(/^220 /);
+      const t = await c.startTls();
+      clients.push(t);
+      return t.peerFingerprint;
+    };
+    expect(await handshake()).toBe(first.fingerprint);
+    current = second;
+    reloaded();
+    expect(await handshake()).toBe(second.fingerprint);
+    detach();
+  });
+});
+
+describe('tellIdleSessions (SMTPServer#connections, _handlerPending, _dataStream, _closing)', () => {
+  it('tells only the sessions that wait for the client, once', async () => {
+    let hookCalled = () => {};
+    const called = new Promise<void>((resolve) => (hookCalled = resolve));
+    let release = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const s = await start({
+      // MAIL FROM:<slow@…> waits for the test to release it: a hook in progress.
+      onMailFrom: (address, _s, cb) => {
+        if (!address.address.startsWith('slow@')) return cb();
+        hookCalled();
+        void released.then(() => cb());
+      },
+      onData: (stream, _s, cb) => {
+        stream.resume();
+        stream.on('end', () => cb());
+      },
+    });
+    const idle = await s.connect();
+    await idle.cmd('EHLO idle.test');
+    const inData = await s.connect();
+    await inData.cmd('EHLO data.test');
+    await inData.cmd('MAIL FROM:<a@x.test>');
+    await inData.cmd('RCPT TO:<b@x.test>');
+    expect(await inData.cmd('DATA')).toMatch(/^354 /);
+    const waiting = await s.connect();
+    await waiting.cmd('EHLO waiting.test');
+    waiting.write('MAIL FROM:<slow@x.test>\r\n');
+    await called;
+
+    const states = [...s.server.connections].map((c) => ({ idle: isIdle(c), handler: c._handlerPending, data: Boolean(c._dataStream), closing: c._closing }));
+    expect(states).toEqual([
+      { idle: true, handler: false, data: false, closing: false },
+      { idle: false, handler: false, data: true, closing: false },
+      { idle: false, handler: true, data: false, closing: false },
+    ]);
+    tellIdleSessions(s.server, 421, '4.3.2 mx.test Service shutting down, try again later');
+    tellIdleSessions(s.server, 421, '4.3.2 mx.test Service shutting down, try again later');
+    expect(await idle.reply()).toBe('421 4.3.2 mx.test Service shutting down, try again later');
+    await idle.waitClosed();
+    expect(idle.unread).toBe(0);
+    expect([inData.unread, waiting.unread]).toEqual([0, 0]);
+
+    release();
+    expect(await waiting.reply()).toMatch(/^250 /);
+    inData.write('Subject: x\r\n\r\nbody\r\n.\r\n');
+    expect(await inData.reply()).toMatch(/^250 /);
+  });
+});

@@ -1,0 +1,31 @@
+// Every `event` value smtp-ingress logs (CONVENTIONS §7); the README's DIAGNOSTICS lists them.
+import { defineEvents } from '@hopmail/service-kit';
+
+export const EVENTS = defineEvents('smtp-ingress', {
+  listening: 'smtp-ingress.listening',
+  connect: 'smtp-ingress.connect',
+  connectRefused: 'smtp-ingress.connect-refused',
+  disconnect: 'smtp-ingress.disconnect',
+  mailRejected: 'smtp-ingress.mail-rejected',
+  rcptRejected: 'smtp-ingress.rcpt-rejected',
+  messageAccepted: 'smtp-ingress.message-accepted',
+  messageRejected: 'smtp-ingress.message-rejected',
+  messageAborted: 'smtp-ingress.message-aborted',
+  lookupFailed: 'smtp-ingress.lookup-failed',
+  storeFailed: 'smtp-ingress.store-failed',
+  enqueueFailed: 'smtp-ingress.enqueue-failed',
+  lineTooLong: 'smtp-ingress.line-too-long',
+  tooManyBadCommands: 'smtp-ingress.too-many-bad-commands',
+  sessionError: 'smtp-ingress.session-error',
+  internal: 'smtp-ingress.internal',
+  drain: 'smtp-ingress.drain',
+  tls: 'smtp-ingress.tls',
+  tlsFailed: 'smtp-ingress.tls-failed',
+  tlsDisabled: 'smtp-ingress.tls-disabled',
+  authOk: 'smtp-ingress.auth-ok',
+  authFailed: 'smtp-ingress.auth-failed',
+  authLocked: 'smtp-ingress.auth-locked',
+  authTooManyFailures: 'smtp-ingress.auth-too-many-failures',
+  authInClear: 'smtp-ingress.auth-in-clear',
+  authLimiterFailed: 'smtp-ingress.auth-limiter-failed',
+});

@@ -1,0 +1,34 @@
+// What ingress.ts needs from the outside world, as interfaces (CONVENTIONS §3: storage sits
+// behind an interface). adapters/ implements them on PostgreSQL, Redis and BullMQ; tests of
+// the pure steps implement them in memory.
+
+import type { NewMessage } from '@hopmail/db';
+import type { MailboxRef } from '@hopmail/mail';
+
+export type CommitResult = { enqueued: true } | { enqueued: false; error: unknown };
+
+/** "250 only after commit" (DESIGN.md). */
+export interface MessageStore {
+  /**
+   * Commits the message and its recipients, then hands it to routing (route-message). Throws
+   * IngressError('storeFailed') when nothing was committed; a failed hand-off after the commit
+   * is `enqueued: false` (the message is safe: routing's reconciler picks it up).
+   */
+  commit(message: NewMessage): Promise<CommitResult>;
+}
+
+/** Who may log in, and which addresses are theirs. */
+export interface Accounts {
+  /** The mailbox when the password is right; null otherwise (unknown user included, same cost). */
+  authenticate(username: string, password: string): Promise<MailboxRef | null>;
+  /** The address (own, subaddress, alias reaching the mailbox; not a catch-all) is the user's. */
+  owns(user: MailboxRef, address: string): Promise<boolean>;
+}
+
+/** Failed-AUTH counters shared by every replica. Never throws: without its store the counts read 0. */
+export interface AuthLimiter {
+  failures(ip: string, username: string): Promise<{ ip: number; account: number }>;
+  recordFailure(ip: string, username: string): Promise<void>;
+  /** A successful login forgets the account's failures (not the address's). */
+  recordSuccess(username: string): Promise<void>;
+}
