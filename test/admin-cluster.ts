@@ -8,12 +8,12 @@ import { createProducer, type Producer } from '@hopmail/queue';
 import { createLogger, createRegistry } from '@hopmail/service-kit';
 import { freePort, startFakeDns, startFakeMx, startServiceProcess, type FakeDns, type FakeMx, type ServiceProcess } from '@hopmail/test-kit';
 import { loadConfig } from '@hopmail/config';
-import { createApp as createRouting, type RoutingApp } from '../../routing/src/app.ts';
-import { configSchema as routingSchema } from '../../routing/src/config.ts';
-import { createApp as createRelay, type RelayApp } from '../../outbound-relay/src/app.ts';
-import { configSchema as relaySchema } from '../../outbound-relay/src/config.ts';
-import { startTestHousekeeper, type TestHousekeeper } from '../../housekeeper/test/support.ts';
-import { startTestApi, type TestApi } from '../test/support.ts';
+import { createApp as createRouting, type RoutingApp } from '../services/routing/src/app.ts';
+import { configSchema as routingSchema } from '../services/routing/src/config.ts';
+import { createApp as createRelay, type RelayApp } from '../services/outbound-relay/src/app.ts';
+import { configSchema as relaySchema } from '../services/outbound-relay/src/config.ts';
+import { startTestHousekeeper, type TestHousekeeper } from '../services/housekeeper/test/support.ts';
+import { startTestApi, type TestApi } from '../services/admin-api/test/support.ts';
 
 export const MX_IP = '127.0.0.61';
 export const MX_IP2 = '127.0.0.62';

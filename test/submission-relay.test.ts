@@ -12,10 +12,10 @@ import { createLogger, createRegistry } from '@hopmail/service-kit';
 import { startFakeDns, startFakeMx, waitFor, type FakeDns, type FakeMx } from '@hopmail/test-kit';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createApp as createRelayApp, type RelayApp } from '../../outbound-relay/src/app.ts';
-import { configSchema as relayConfigSchema } from '../../outbound-relay/src/config.ts';
-import { buildApp as buildRoutingApp } from '../../routing/test/fixtures.ts';
-import { HOSTNAME, startIngress, writeCertificate, type TestIngress } from '../test/helpers.ts';
+import { createApp as createRelayApp, type RelayApp } from '../services/outbound-relay/src/app.ts';
+import { configSchema as relayConfigSchema } from '../services/outbound-relay/src/config.ts';
+import { buildApp as buildRoutingApp } from '../services/routing/test/fixtures.ts';
+import { HOSTNAME, startIngress, writeCertificate, type TestIngress } from '../services/smtp-ingress/test/helpers.ts';
 
 const MX = '127.0.0.71';
 const SOA = { mname: 'ns.test', rname: 'hostmaster.test', serial: 1, refresh: 60, retry: 60, expire: 600, minimum: 1 };

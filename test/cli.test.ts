@@ -4,10 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startTestApi, TOKEN, type TestApi } from '../../../services/admin-api/test/support.ts';
-import { parseAge, parseArgs } from './args.ts';
+import { startTestApi, TOKEN, type TestApi } from '../services/admin-api/test/support.ts';
+import { parseAge, parseArgs } from '../packages/cli/src/args.ts';
 
-const BIN = fileURLToPath(new URL('../bin/hopmail.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../packages/cli/bin/hopmail.js', import.meta.url));
 let api: TestApi;
 
 function hopmail(args: string[], o: { token?: string; stdin?: string; url?: string } = {}): Promise<{ code: number; out: string; err: string }> {

@@ -6,8 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { streamKey } from '@hopmail/events';
 import { waitFor } from '@hopmail/test-kit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { verify } from '../../../housekeeper/src/policy/webhook.ts';
-import { startCluster, type Cluster } from '../test-cluster.ts';
+import { verify } from '../services/housekeeper/src/policy/webhook.ts';
+import { startCluster, type Cluster } from './admin-cluster.ts';
 
 interface Received {
   headers: IncomingMessage['headers'];

@@ -9,10 +9,10 @@ import { createPool } from '@hopmail/db';
 import { queueRedis } from '@hopmail/service-kit';
 import { createLogger, createRegistry } from '@hopmail/service-kit';
 import { baseUrls, createTestDatabase, type TestDatabase } from '@hopmail/test-kit';
-import { startIngress, type TestIngress } from '../../smtp-ingress/test/helpers.ts';
-import { createApp as createRouting, type RoutingApp } from '../../routing/src/app.ts';
-import { configSchema as routingConfigSchema } from '../../routing/src/config.ts';
-import { RawClient, seedMailbox, startTestApp, writeCertificate, type TestApp } from '../test/support.ts';
+import { startIngress, type TestIngress } from '../services/smtp-ingress/test/helpers.ts';
+import { createApp as createRouting, type RoutingApp } from '../services/routing/src/app.ts';
+import { configSchema as routingConfigSchema } from '../services/routing/src/config.ts';
+import { RawClient, seedMailbox, startTestApp, writeCertificate, type TestApp } from '../services/pop3/test/support.ts';
 
 let db: TestDatabase;
 let ingress: TestIngress;

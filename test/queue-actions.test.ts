@@ -4,7 +4,7 @@ import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import { waitFor } from '@hopmail/test-kit';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { MX_IP, startCluster, type Cluster } from './test-cluster.ts';
+import { MX_IP, startCluster, type Cluster } from './admin-cluster.ts';
 
 let c: Cluster;
 beforeAll(async () => {
