@@ -80,6 +80,8 @@ export interface Producer<N extends QueueName> {
   add(payload: Payload<N>, opts?: JobsOptions): Promise<string>;
   /** Adds many jobs in one Redis round trip; returns their ids in order. */
   addBulk(payloads: readonly Payload<N>[]): Promise<string[]>;
+  /** The deterministic job id of a payload. */
+  jobId(payload: Payload<N>): string;
   /** The job with this payload's id, if BullMQ has it (reconcilers, admin actions). */
   getJob(payload: Payload<N>): Promise<Job | undefined>;
   stats(): Promise<QueueStats>;
@@ -107,6 +109,7 @@ export function createProducer<N extends QueueName>(name: N, connection: Redis, 
       await queue.addBulk(jobs.map(({ data, jobId }) => ({ name, data, opts: { jobId } })));
       return jobs.map((j) => j.jobId);
     },
+    jobId: (payload) => prepare(payload).jobId,
     async getJob(payload) {
       return (await queue.getJob(prepare(payload).jobId)) ?? undefined;
     },
@@ -177,3 +180,5 @@ export async function ensureJob<N extends QueueName>(producer: Producer<N>, payl
   }
   return 'present';
 }
+
+export * from './hand-off.ts';

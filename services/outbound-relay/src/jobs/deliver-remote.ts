@@ -5,10 +5,9 @@
 // outcome calls for are not written here: finish() hands them to send-dsn (jobs/send-dsn.ts).
 import { hostname as osHostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DsnReason, Payload, Producer } from '@hopmail/queue';
+import { handOff, type DsnReason, type Payload, type Producer } from '@hopmail/queue';
 import type { Logger } from 'pino';
 import type { Dns } from '../adapters/dns.ts';
-import { handOff } from '../adapters/hand-off.ts';
 import type { SmtpPool, SmtpTarget, Session } from '../adapters/smtp-client.ts';
 import type { Limits } from '../adapters/limits.ts';
 import type { AttemptOutcome, RecipientUpdate, RelayStore, WorkMessage, WorkRecipient } from '../adapters/store.ts';
@@ -251,7 +250,9 @@ export function createDeliverRemote(deps: DeliverDeps) {
     await handOff(
       sendDsn,
       owed.map((reason) => ({ messageId: message.id, reason })),
-      { logger: log, event: EVENTS.sendDsnEnqueueFailed, fields: { ...ctx, reasons: owed }, message: 'could not enqueue send-dsn; the scheduler sweep (failures) or the next attempt (delays) will' },
+      // ensure: a job of this id that BullMQ kept as failed is retried, not a silent no-op
+      // (the sweep re-adds only 'failed' reasons; a lost 'delayed' one would wait for 7 days).
+      { logger: log, event: EVENTS.sendDsnEnqueueFailed, fields: { ...ctx, reasons: owed }, message: 'could not enqueue send-dsn; the scheduler sweep (failures) or the next attempt (delays) will', ensure: true },
     );
   }
 }

@@ -6,10 +6,9 @@
 // recipient once. The DSN is a new message, handed to routing like any other mail.
 import { randomBytes } from 'node:crypto';
 import { newMessageId } from '@hopmail/mail';
-import type { Payload, Producer } from '@hopmail/queue';
+import { handOff, type Payload, type Producer } from '@hopmail/queue';
 import type { Logger } from 'pino';
 import type { ComposedDsn, DsnStore, OwedReport, ReportResult } from '../adapters/dsn-store.ts';
-import { handOff } from '../adapters/hand-off.ts';
 import { EVENTS } from '../events.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import { parseReply } from '../policy/classify.ts';

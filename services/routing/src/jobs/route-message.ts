@@ -4,7 +4,7 @@
 // committed in full or not at all, and the jobs it adds afterwards have deterministic ids.
 import { createBatcher } from '@hopmail/db';
 import { resolveRecipient, type Directory, type ResolveOptions } from '@hopmail/mail';
-import type { Job, Payload, Producer } from '@hopmail/queue';
+import { handOff, type Job, type Payload, type Producer } from '@hopmail/queue';
 import type { Logger } from '@hopmail/service-kit';
 import type { QuotaCache } from '../adapters/quota-cache.ts';
 import { RoutingError } from '../errors.ts';
@@ -104,15 +104,10 @@ export function createRouteMessageHandler(deps: RouteMessageDeps): (payload: Pay
     key: (item) => item.messageId,
   });
 
-  async function enqueueDsn(messageId: string, log: Logger): Promise<string | null> {
-    try {
-      return await dsn.add({ messageId, reason: 'failed' });
-    } catch (err) {
-      // The bounce is committed; outbound-relay's scheduler finds the DSN owed in PostgreSQL.
-      log.warn({ event: EVENTS.dsnEnqueueFailed, err }, 'send-dsn job not added; the relay scheduler adds it from PostgreSQL');
-      return null;
-    }
-  }
+  // The bounce is committed: if Redis fails now, outbound-relay's scheduler finds the DSN owed
+  // in PostgreSQL. ensure: a failed job kept under this id is retried, not silently kept.
+  const enqueueDsn = async (messageId: string, log: Logger): Promise<string | null> =>
+    (await handOff(dsn, [{ messageId, reason: 'failed' }], { logger: log, event: EVENTS.dsnEnqueueFailed, message: 'send-dsn job not added; the relay scheduler adds it from PostgreSQL', ensure: true }))?.[0] ?? null;
 
   return async ({ messageId }, job) => {
     const log = logger.child({ jobId: job?.id, msgId: messageId, queue: 'route-message' });
