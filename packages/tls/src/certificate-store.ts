@@ -129,17 +129,17 @@ function lookup<T>(map: Map<string, T>, servername: string): T | undefined {
 }
 
 /** Loads every pair now (throws if one cannot be loaded: a bad configuration fails at start). */
-export function createCertificateStore(o: CertificateStoreOptions): CertificateStore {
-  const pollMs = o.pollIntervalMs ?? 30_000;
-  const debounceMs = o.debounceMs ?? 250;
-  const pairs = new Map<string, CertificateFiles>([['default', { certFile: o.certFile, keyFile: o.keyFile }]]);
-  for (const [host, files] of Object.entries(o.sni ?? {})) pairs.set(host.toLowerCase(), files);
+export function createCertificateStore(options: CertificateStoreOptions): CertificateStore {
+  const pollMs = options.pollIntervalMs ?? 30_000;
+  const debounceMs = options.debounceMs ?? 250;
+  const pairs = new Map<string, CertificateFiles>([['default', { certFile: options.certFile, keyFile: options.keyFile }]]);
+  for (const [host, files] of Object.entries(options.sni ?? {})) pairs.set(host.toLowerCase(), files);
   const loaded = new Map<string, Loaded>();
   const fallback = (name: string, err: unknown): Loaded | null => {
-    if (name !== 'default' || !o.selfSignedFallback || (err as NodeJS.ErrnoException).code !== 'ENOENT') return null;
-    const { cert, key } = createSelfSignedCertificate({ names: o.selfSignedFallback });
+    if (name !== 'default' || !options.selfSignedFallback || (err as NodeJS.ErrnoException).code !== 'ENOENT') return null;
+    const { cert, key } = createSelfSignedCertificate({ names: options.selfSignedFallback });
     const x = new X509Certificate(cert);
-    o.logger?.warn({ event: 'tls.self-signed', certFile: o.certFile, fingerprint: x.fingerprint256 }, 'certificate files missing: serving an in-memory self-signed certificate (development only)');
+    options.logger?.warn({ event: 'tls.self-signed', certFile: options.certFile, fingerprint: x.fingerprint256 }, 'certificate files missing: serving an in-memory self-signed certificate (development only)');
     return {
       ctx: createSecureContext({ cert, key, ...TLS_SERVER_OPTIONS }),
       cert: Buffer.from(cert),
@@ -197,10 +197,10 @@ export function createCertificateStore(o: CertificateStoreOptions): CertificateS
           loaded.set(name, next);
           if (name !== 'default') sni.set(name, next);
           changed = true;
-          o.logger?.info({ event: 'tls.reloaded', certificate: name, reason, fingerprint: next.info.fingerprint, validTo: next.info.validTo }, 'certificate reloaded');
+          options.logger?.info({ event: 'tls.reloaded', certificate: name, reason, fingerprint: next.info.fingerprint, validTo: next.info.validTo }, 'certificate reloaded');
         } catch (err) {
           if (loaded.get(name)?.digest === 'self-signed' && (err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-          o.logger?.warn({ event: 'tls.reload-failed', certificate: name, reason, certFile: files.certFile, err: (err as Error).message }, 'certificate not reloaded; the previous one stays in use');
+          options.logger?.warn({ event: 'tls.reload-failed', certificate: name, reason, certFile: files.certFile, err: (err as Error).message }, 'certificate not reloaded; the previous one stays in use');
         }
       }
       if (changed) for (const l of listeners) l(info());
@@ -226,7 +226,7 @@ export function createCertificateStore(o: CertificateStoreOptions): CertificateS
           w.on('error', () => {}); // the poll below still covers this folder
           watchers.push(w);
         } catch (err) {
-          o.logger?.warn({ event: 'tls.watch-failed', dir: d, err: (err as Error).message }, 'cannot watch certificate folder; polling only');
+          options.logger?.warn({ event: 'tls.watch-failed', dir: d, err: (err as Error).message }, 'cannot watch certificate folder; polling only');
         }
       }
       // fs.watch misses changes on network file systems and some container mounts.

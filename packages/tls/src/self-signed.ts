@@ -51,13 +51,13 @@ export interface SelfSignedOptions {
 }
 
 /** A PEM certificate and PKCS#8 PEM key (ECDSA P-256, SHA-256), self-signed. */
-export function createSelfSignedCertificate(o: SelfSignedOptions): { cert: string; key: string } {
+export function createSelfSignedCertificate(options: SelfSignedOptions): { cert: string; key: string } {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const spki = publicKey.export({ type: 'spki', format: 'der' });
-  const notBefore = o.notBefore ?? new Date(Date.now() - 60_000);
-  const notAfter = new Date(notBefore.getTime() + (o.days ?? 365) * 86_400_000);
+  const notBefore = options.notBefore ?? new Date(Date.now() - 60_000);
+  const notAfter = new Date(notBefore.getTime() + (options.days ?? 365) * 86_400_000);
   const sigAlg = seq(oid('1.2.840.10045.4.3.2')); // ecdsa-with-SHA256
-  const san = seq(...o.names.map((n) => (isIP(n) ? tlv(0x87, ipBytes(n)) : tlv(0x82, Buffer.from(n, 'ascii')))));
+  const san = seq(...options.names.map((n) => (isIP(n) ? tlv(0x87, ipBytes(n)) : tlv(0x82, Buffer.from(n, 'ascii')))));
   const ski = tlv(0x04, createHash('sha1').update(spki).digest());
   const extensions = tlv(
     0xa3,
@@ -75,9 +75,9 @@ export function createSelfSignedCertificate(o: SelfSignedOptions): { cert: strin
     tlv(0xa0, integer(Buffer.from([2]))),
     integer(serial),
     sigAlg,
-    name(o.names[0] ?? 'localhost'),
+    name(options.names[0] ?? 'localhost'),
     seq(utcTime(notBefore), utcTime(notAfter)),
-    name(o.names[0] ?? 'localhost'),
+    name(options.names[0] ?? 'localhost'),
     spki,
     extensions,
   );

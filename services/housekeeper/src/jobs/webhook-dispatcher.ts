@@ -94,36 +94,36 @@ export function createWebhookDispatcher(deps: DispatcherDeps) {
     }
   }
 
-  async function send(d: ClaimedDelivery): Promise<void> {
-    const body = JSON.stringify(d.payload);
+  async function send(delivery: ClaimedDelivery): Promise<void> {
+    const body = JSON.stringify(delivery.payload);
     let status: number | null = null;
     let error = '';
     try {
       status = await postWebhook({
-        url: d.url,
+        url: delivery.url,
         headers: {
           'content-type': 'application/json',
           'user-agent': 'Hopmail-Webhooks/1',
-          'hopmail-event-id': d.payload.id,
-          'hopmail-event-type': d.payload.type,
-          [SIGNATURE_HEADER]: sign(d.secret, body, Math.floor(Date.now() / 1000)),
+          'hopmail-event-id': delivery.payload.id,
+          'hopmail-event-type': delivery.payload.type,
+          [SIGNATURE_HEADER]: sign(delivery.secret, body, Math.floor(Date.now() / 1000)),
         },
         body,
         timeoutMs: deps.timeoutMs,
         allowPrivate: deps.allowPrivate,
       });
       if (status >= 200 && status < 300) {
-        await deps.deliveries.succeeded(d, status);
+        await deps.deliveries.succeeded(delivery, status);
         return;
       }
       error = `HTTP ${status}`;
     } catch (err) {
       error = err instanceof HousekeeperError && err.kind === 'webhookTimeout' ? `timeout after ${deps.timeoutMs} ms` : String((err as Error).message ?? err);
     }
-    const retryInMs = retryDelay(d.attempts, deps.retry);
-    const disabled = await deps.deliveries.failed(d, { httpStatus: status, error, retryInMs, disableAfter: deps.disableAfter });
-    deps.logger.warn({ event: EVENTS.webhookDeliveryFailed, webhookId: d.webhookId, eventId: d.payload.id, attempt: d.attempts, status, error, retryInMs }, 'webhook delivery failed');
-    if (disabled) deps.logger.warn({ event: EVENTS.webhookDisabled, webhookId: d.webhookId }, 'webhook disabled after persistent failures');
+    const retryInMs = retryDelay(delivery.attempts, deps.retry);
+    const disabled = await deps.deliveries.failed(delivery, { httpStatus: status, error, retryInMs, disableAfter: deps.disableAfter });
+    deps.logger.warn({ event: EVENTS.webhookDeliveryFailed, webhookId: delivery.webhookId, eventId: delivery.payload.id, attempt: delivery.attempts, status, error, retryInMs }, 'webhook delivery failed');
+    if (disabled) deps.logger.warn({ event: EVENTS.webhookDisabled, webhookId: delivery.webhookId }, 'webhook disabled after persistent failures');
   }
 
   /** Claims as many due deliveries as there are free slots and sends them. */

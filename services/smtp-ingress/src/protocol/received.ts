@@ -49,7 +49,7 @@ export function receivedHeader(r: ReceivedInfo): string {
 }
 
 /** RFC 3848 / RFC 6531 `with` keyword. */
-export function protocolType(o: { ehlo: boolean; tls: boolean; auth: boolean; smtputf8: boolean }): string {
-  const base = o.smtputf8 ? 'UTF8SMTP' : o.ehlo ? 'ESMTP' : 'SMTP';
-  return base + (o.tls ? 'S' : '') + (o.auth ? 'A' : '');
+export function protocolType(session: { ehlo: boolean; tls: boolean; auth: boolean; smtputf8: boolean }): string {
+  const base = session.smtputf8 ? 'UTF8SMTP' : session.ehlo ? 'ESMTP' : 'SMTP';
+  return base + (session.tls ? 'S' : '') + (session.auth ? 'A' : '');
 }
