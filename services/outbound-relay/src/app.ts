@@ -8,7 +8,7 @@ import { createPeriodic, isPermanent, type CodedError, type Logger, type Service
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
-import { createDns, type Dns } from './adapters/dns.ts';
+import { createDnsClient, type DnsClient } from '@hopmail/dns-client';
 import { DsnStore } from './adapters/dsn-store.ts';
 import { createLimits } from './adapters/limits.ts';
 import { SmtpPool } from './adapters/smtp-client.ts';
@@ -31,7 +31,7 @@ export interface AppDeps {
   redis: Redis;
   /** Injected clock (tests: expiry, delay warnings). */
   now?: () => Date;
-  dns?: Dns;
+  dns?: DnsClient;
 }
 
 export interface RelayApp extends ServiceApp {
@@ -92,7 +92,7 @@ export function createApp({ config, logger, registry, pool, redis, now = () => n
   };
   const deliver = createDeliverRemote({
     store,
-    dns: dns ?? createDns({ servers: config.DNS_SERVERS, timeoutMs: config.DNS_TIMEOUT_MS, tries: config.DNS_TRIES }),
+    dns: dns ?? createDnsClient({ servers: config.DNS_SERVERS, timeoutMs: config.DNS_TIMEOUT_MS, tries: config.DNS_TRIES }),
     smtp,
     limits,
     sendDsn: producers.sendDsn,

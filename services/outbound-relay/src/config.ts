@@ -1,4 +1,5 @@
 import { bool, commonConfig, int, port, str, z } from '@hopmail/config';
+import { dnsClientConfig } from '@hopmail/dns-client';
 
 const hostPort = /^[^\s:]+:\d{1,5}$/;
 
@@ -8,13 +9,7 @@ export const configSchema = z.object({
   RELAY_HOSTNAME: str('localhost', 'name sent in EHLO and used as Reporting-MTA in DSNs; must be this cluster\'s public MX name in production. An MX host equal to it is a mail loop'),
   RELAY_PORT: port(25, 'remote SMTP port; tests point it at a high port on 127.0.0.x'),
   RELAY_CONCURRENCY: int(16, 1, 1000, 'deliver-remote jobs this process runs at once'),
-  DNS_SERVERS: z
-    .string()
-    .default('127.0.0.1:5353')
-    .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
-    .describe('comma-separated ip[:port] name servers for MX/A/AAAA lookups (dns-cache by default)'),
-  DNS_TIMEOUT_MS: int(3000, 50, 60_000, 'per-try DNS timeout; a timeout defers the delivery'),
-  DNS_TRIES: int(2, 1, 10, 'DNS tries per query before giving up (temporary failure)'),
+  ...dnsClientConfig,
   RELAY_ALLOW_LOOPBACK_MX: bool(false, 'allow MX addresses on loopback or this host (tests run fake MX servers on 127.0.0.x). Off in production: such an MX is a mail loop, bounced 5.4.6'),
   RELAY_OWN_ADDRESSES: z
     .string()

@@ -7,7 +7,7 @@ import { hostname as osHostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { handOff, type DsnReason, type Payload, type Producer } from '@hopmail/queue';
 import type { Logger } from 'pino';
-import type { Dns } from '../adapters/dns.ts';
+import type { DnsClient } from '@hopmail/dns-client';
 import type { SmtpPool, SmtpTarget, Session } from '../adapters/smtp-client.ts';
 import type { Limits } from '../adapters/limits.ts';
 import type { AttemptOutcome, RecipientUpdate, RelayStore, WorkMessage, WorkRecipient } from '../adapters/store.ts';
@@ -20,7 +20,7 @@ import type { RelayMetrics } from '../metrics.ts';
 
 export interface DeliverDeps {
   store: RelayStore;
-  dns: Dns;
+  dns: DnsClient;
   smtp: SmtpPool;
   limits: Limits;
   /** Where finish() hands the DSNs an outcome calls for. */

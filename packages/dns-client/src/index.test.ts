@@ -1,0 +1,49 @@
+// The DNS client against the test DNS server on 127.0.0.x: answers, the three failure kinds,
+// and the node-style resolve() that libraries take.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeDns, type FakeDns } from '@hopmail/test-kit';
+import { createDnsClient, type DnsClient } from './index.ts';
+
+let dns: FakeDns;
+let client: DnsClient;
+const long = 'v=DKIM1; k=rsa; p=' + 'A'.repeat(400);
+beforeAll(async () => {
+  dns = await startFakeDns({
+    host: '127.0.0.91',
+    records: [
+      { name: 'example.test', type: 'MX', data: { preference: 10, exchange: 'mx.example.test' } },
+      { name: 'mx.example.test', type: 'A', data: '127.0.0.92' },
+      { name: 'mx.example.test', type: 'AAAA', data: '::1' },
+      { name: 'example.test', type: 'TXT', data: 'v=spf1 -all' },
+      { name: 'sel._domainkey.example.test', type: 'TXT', data: long },
+    ],
+    zoneSoa: { name: 'example.test', data: { mname: 'ns.example.test', rname: 'hostmaster.example.test', serial: 1, refresh: 60, retry: 60, expire: 600, minimum: 60 } },
+    behaviour: { servfail: ['broken.example.test'], drop: ['silent.example.test'] },
+  });
+  client = createDnsClient({ servers: [`${dns.host}:${dns.port}`], timeoutMs: 200, tries: 1 });
+});
+afterAll(async () => {
+  await dns.stop();
+});
+
+describe('createDnsClient', () => {
+  it('MX, addresses (IPv4 first) and TXT joined from its 255-byte strings', async () => {
+    expect(await client.mx('example.test')).toMatchObject({ ok: true, value: [{ exchange: 'mx.example.test', priority: 10 }] });
+    expect(await client.addresses('mx.example.test')).toEqual({ ok: true, value: ['127.0.0.92', '::1'] });
+    expect(await client.txt('example.test')).toEqual({ ok: true, value: ['v=spf1 -all'] });
+    expect(await client.txt('sel._domainkey.example.test')).toEqual({ ok: true, value: [long] });
+  });
+
+  it('nxdomain and nodata are answers; SERVFAIL and silence are temporary', async () => {
+    expect(await client.txt('nothing.example.test')).toMatchObject({ ok: false, kind: 'nxdomain' });
+    expect(await client.mx('mx.example.test')).toMatchObject({ ok: false, kind: 'nodata' });
+    expect(await client.addresses('nothing.example.test')).toMatchObject({ ok: false, kind: 'nxdomain' });
+    expect(await client.txt('broken.example.test')).toMatchObject({ ok: false, kind: 'temporary' });
+    expect(await client.txt('silent.example.test')).toMatchObject({ ok: false, kind: 'temporary', code: 'ETIMEOUT' });
+  });
+
+  it('resolve(name, rrtype) behaves like node:dns (arrays of strings for TXT, errors with codes)', async () => {
+    expect(await client.resolve('example.test', 'TXT')).toEqual([['v=spf1 -all']]);
+    await expect(client.resolve('nothing.example.test', 'TXT')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+  });
+});

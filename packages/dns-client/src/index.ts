@@ -1,0 +1,73 @@
+// Lookups through the cluster's name servers (dns-cache by default): every service that asks
+// DNS anything (MX and addresses for the relay, TXT for SPF/DKIM/DMARC, PTR) goes through
+// here, so answers are cached once for the whole cluster and failures mean the same
+// everywhere: nxdomain and nodata are answers, anything else is temporary.
+import { Resolver } from 'node:dns/promises';
+import { int, z } from '@hopmail/config';
+
+/** The keys every DNS-using service spreads into its schema. */
+export const dnsClientConfig = {
+  DNS_SERVERS: z
+    .string()
+    .default('127.0.0.1:5353')
+    .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+    .describe('comma-separated ip[:port] name servers (dns-cache by default)'),
+  DNS_TIMEOUT_MS: int(3000, 50, 60_000, 'per-try DNS timeout; a timeout is a temporary failure'),
+  DNS_TRIES: int(2, 1, 10, 'DNS tries per query before giving up (temporary failure)'),
+} as const;
+
+export type DnsFailureKind = 'nxdomain' | 'nodata' | 'temporary';
+export type DnsResult<T> = { ok: true; value: T } | { ok: false; kind: DnsFailureKind; code: string };
+
+export interface MxRecord {
+  exchange: string;
+  priority: number;
+}
+
+export type RrType = 'A' | 'AAAA' | 'MX' | 'TXT' | 'PTR' | 'CNAME' | 'NS' | 'SRV' | 'TLSA';
+
+export interface DnsClient {
+  mx(domain: string): Promise<DnsResult<MxRecord[]>>;
+  /** A and AAAA of a host: addresses, IPv4 first; nodata when the host has neither. */
+  addresses(host: string): Promise<DnsResult<string[]>>;
+  /** TXT records, each joined from its strings (RFC 7208 §3.3). */
+  txt(name: string): Promise<DnsResult<string[]>>;
+  /**
+   * node:dns's resolve(name, rrtype): throws with its error codes (ENOTFOUND, ENODATA,
+   * ETIMEOUT…). The shape libraries such as mailauth take as their resolver.
+   */
+  resolve(name: string, rrtype?: string): Promise<unknown>;
+}
+
+export function failureOf(err: unknown): { kind: DnsFailureKind; code: string } {
+  const code = (err as { code?: string }).code ?? 'EUNKNOWN';
+  if (code === 'ENOTFOUND' || code === 'NXDOMAIN') return { kind: 'nxdomain', code };
+  if (code === 'ENODATA') return { kind: 'nodata', code };
+  // SERVFAIL, ETIMEOUT, ECONNREFUSED, EREFUSED, EBADRESP …: nothing is known, try later.
+  return { kind: 'temporary', code };
+}
+
+export function createDnsClient(options: { servers: readonly string[]; timeoutMs: number; tries: number }): DnsClient {
+  const resolver = new Resolver({ timeout: options.timeoutMs, tries: options.tries });
+  resolver.setServers([...options.servers]);
+  async function q<T>(fn: () => Promise<T>): Promise<DnsResult<T>> {
+    try {
+      return { ok: true, value: await fn() };
+    } catch (err) {
+      return { ok: false, ...failureOf(err) };
+    }
+  }
+  return {
+    mx: (domain) => q(() => resolver.resolveMx(domain)),
+    txt: (name) => q(async () => (await resolver.resolveTxt(name)).map((parts) => parts.join(''))),
+    async addresses(host) {
+      const [a, aaaa] = await Promise.all([q(() => resolver.resolve4(host)), q(() => resolver.resolve6(host))]);
+      const out = [...(a.ok ? a.value : []), ...(aaaa.ok ? aaaa.value : [])];
+      if (out.length) return { ok: true, value: out };
+      // The most informative failure: temporary beats nxdomain beats nodata.
+      const fails = [a, aaaa].filter((r): r is Extract<DnsResult<string[]>, { ok: false }> => !r.ok);
+      return fails.find((f) => f.kind === 'temporary') ?? fails.find((f) => f.kind === 'nxdomain') ?? { ok: false, kind: 'nodata', code: 'ENODATA' };
+    },
+    resolve: (name, rrtype = 'A') => resolver.resolve(name, rrtype as 'A'),
+  };
+}
