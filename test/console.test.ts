@@ -14,7 +14,9 @@ import { chromiumMissing, ensureConsoleBuilt, launchBrowser, screenshot, serious
 const MX_IP = '127.0.0.71';
 const XSS_REPLY = '550 5.1.1 <script>window.__xss=1</script> "onerror=window.__xss=2 <img src=x onerror=window.__xss=3>';
 const XSS_SUBJECT = '<script>window.__xss=4</script> "onerror=window.__xss=5 \u202Etxt.exe';
-const XSS_SENDER = '"<img src=x onerror=window.__xss=6>"@evil.test';
+// An envelope sender can carry only atext (no <, >, "); the header's From carries the markup.
+const XSS_SENDER = "o'onerror=window.__xss=6'@evil.test";
+const XSS_FROM = '"<img src=x onerror=window.__xss=9>" <sender@evil.test>';
 
 let cluster: Cluster;
 let browser: Browser;
@@ -28,7 +30,7 @@ if (chromiumMissing) console.warn('console.test.ts skipped: /usr/bin/chromium is
 
 async function sendMail(from: string, to: string, subject: string): Promise<void> {
   const t = nodemailer.createTransport({ host: '127.0.0.1', port: cluster.smtpPort, secure: false, ignoreTLS: true });
-  await t.sendMail({ envelope: { from, to: [to] }, raw: `From: sender@remote.test\r\nTo: ${to}\r\nSubject: ${subject}\r\n\r\nHello from the console test.\r\n` });
+  await t.sendMail({ envelope: { from, to: [to] }, raw: `From: ${XSS_FROM}\r\nTo: ${to}\r\nSubject: ${subject}\r\n\r\nHello from the console test.\r\n` });
   t.close();
 }
 
@@ -187,14 +189,19 @@ describeIf('the web console', () => {
     expect(await page.getByTestId('message-facts').textContent()).toContain(XSS_SENDER);
     await page.getByRole('button', { name: 'Show the raw header' }).click();
     expect(await page.getByTestId('raw-headers').textContent()).toContain(`Subject: ${XSS_SUBJECT}`);
+    expect(await page.getByTestId('raw-headers').textContent()).toContain(`From: ${XSS_FROM}`);
     expect(await page.locator('main script, main img').count()).toBe(0);
     await check('trace');
   });
 
   it('holds and releases a deferred message from the queue page, with the count and a progress bar', async () => {
     const page = browser.page;
-    await sendMail('sender@remote.test', 'slow@remote.test', 'slow one');
-    await sendMail('sender@remote.test', 'xss@remote.test', 'refused one');
+    // Local aliases forward to the remote domain (an unauthenticated client may not relay).
+    for (const [source, target] of [['slow@console.test', 'slow@remote.test'], ['refused@console.test', 'xss@remote.test']]) {
+      expect((await cluster.api('POST', '/v1/aliases', { source, targets: [target] })).status).toBe(201);
+    }
+    await sendMail('sender@remote.test', 'slow@console.test', 'slow one');
+    await sendMail('sender@remote.test', 'refused@console.test', 'refused one');
     await waitFor(async () => (await sql(`SELECT 1 FROM recipients WHERE address = 'slow@remote.test' AND status = 'deferred'`)).length === 1, { what: 'a deferred recipient', timeoutMs: 20_000 });
     await waitFor(async () => (await sql(`SELECT 1 FROM recipients WHERE address = 'xss@remote.test' AND status = 'bounced'`)).length === 1, { what: 'a bounced recipient', timeoutMs: 20_000 });
 
