@@ -49,7 +49,7 @@ async function check(name: string): Promise<void> {
   visited.add(name);
   await screenshot(browser.page, name);
   expect(await seriousViolations(browser.page), name).toEqual([]);
-  expect(await browser.page.evaluate(() => (window as unknown as { __xss?: number }).__xss), `${name}: injected markup ran`).toBeUndefined();
+  expect(await browser.page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss), `${name}: injected markup ran`).toBeUndefined();
 }
 
 async function signIn(token: string): Promise<void> {
@@ -322,12 +322,12 @@ describeIf('the web console', () => {
       await phone.page.getByRole('button', { name: 'Sign in' }).click();
       await phone.page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor();
       await phone.page.getByTestId('rates').waitFor();
-      const overflow = await phone.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      const overflow = await phone.page.evaluate(() => { const g = globalThis as any; return g.document.documentElement.scrollWidth - g.innerWidth; });
       expect(overflow).toBeLessThanOrEqual(1);
       await screenshot(phone.page, 'phone-overview');
       await phone.page.goto(`${base}/queue`);
       await phone.page.getByRole('heading', { level: 1, name: 'Queue' }).waitFor();
-      expect(await phone.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(1);
+      expect(await phone.page.evaluate(() => { const g = globalThis as any; return g.document.documentElement.scrollWidth - g.innerWidth; })).toBeLessThanOrEqual(1);
       await screenshot(phone.page, 'phone-queue');
     } finally {
       await phone.close();

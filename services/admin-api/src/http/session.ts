@@ -63,7 +63,7 @@ function expired(reply: FastifyReply): ApiError {
 export function sessionAuthenticator(sessions: ConsoleSessions): (req: FastifyRequest, reply: FastifyReply) => Promise<Principal | null> {
   return async (req, reply) => {
     const cookie = req.cookies[SESSION_COOKIE];
-    if (req.headers.authorization !== undefined || !cookie) return null;
+    if (req.headers.authorization || !cookie) return null;
     const s = await sessions.store.lookup(cookie);
     if (s === 'expired' || s === 'unknown') throw expired(reply);
     if (!SAFE_METHODS.has(req.method) && req.headers[CSRF_HEADER] !== csrfTokenOf(cookie)) {
