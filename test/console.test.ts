@@ -306,7 +306,7 @@ describeIf('the web console', () => {
     await check('read-only-mailboxes');
     // The call the page would have made, forged with the right CSRF token: refused by the API.
     const r = await page.evaluate(async () => {
-      const s = await (await fetch('/v1/session')).json();
+      const s = (await (await fetch('/v1/session')).json()) as { csrfToken: string; scope: string };
       const res = await fetch('/v1/mailboxes/alice%40console.test', { method: 'DELETE', headers: { 'x-csrf-token': s.csrfToken } });
       return { status: res.status, scope: s.scope };
     });
