@@ -266,7 +266,7 @@ describeIf('the web console', () => {
   it('a change made with the session cookie but without the CSRF token is refused', async () => {
     const r = await browser.page.evaluate(async () => {
       const res = await fetch('/v1/domains', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'csrf.test' }) });
-      return { status: res.status, body: await res.json() };
+      return { status: res.status, body: (await res.json()) as { error: { message: string } } };
     });
     expect(r.status).toBe(403);
     expect(r.body.error.message).toContain('X-CSRF-Token');
