@@ -7,7 +7,7 @@ import { formatAge, formatBytes, parseAge, parseSize, quotaPercent } from './for
 import { actionFilter, formFromSearch, searchFromForm, toApiFilter, toQuery } from './queue-filter.ts';
 import { matchRoute, safeNext, signInUrl } from './routes.ts';
 import { can } from './scope.ts';
-import { currentRate, queueColumns, queueNames, totals, trafficColumns } from './series.ts';
+import { currentRate, queueColumns, queueNames, totals, trafficColumns, type QueueSample } from './series.ts';
 import { addTargets, removeTarget, targetProblem } from './targets.ts';
 import { extraFields, timeline } from './trace.ts';
 
@@ -86,7 +86,7 @@ describe('series', () => {
     expect(totals(minutes)).toEqual({ received: 90, delivered: 60, deferred: 6, bounced: 3 });
   });
   it('orders queue names and fills missing ones with 0', () => {
-    const samples = [
+    const samples: QueueSample[] = [
       { at: '2026-01-01T10:00:00Z', depths: { held: 1, 'route-message': 2, zeta: 3 } },
       { at: '2026-01-01T10:00:10Z', depths: { queued: 4 } },
     ];
