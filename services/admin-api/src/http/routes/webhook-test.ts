@@ -17,6 +17,7 @@ export function webhookTestRoutes(app: FastifyInstance, { tester }: { tester: We
           'POSTs a signed `webhook.test` event (same headers and signature as real events, same public-address rule) and waits up to 10 s. ' +
           'The outcome is returned, not recorded: it does not count towards disabling the webhook.',
         params: { type: 'object', required: ['id'], additionalProperties: false, properties: { id: { ...uuid, description: 'webhook id' } } },
+        body: { type: 'object', additionalProperties: false, properties: {}, description: 'empty: {}' },
         response: {
           200: {
             type: 'object',
@@ -31,7 +32,7 @@ export function webhookTestRoutes(app: FastifyInstance, { tester }: { tester: We
               eventId: { type: 'string' },
             },
           },
-          ...errors(404),
+          ...errors(404, 413, 415),
         },
       },
     },

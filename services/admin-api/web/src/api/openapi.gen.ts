@@ -765,6 +765,7 @@ export interface Paths {
       params: {
         id: string;
       };
+      body: Record<string, never>;
       response: {
         ok: boolean;
         status: number | null;

@@ -52,7 +52,7 @@ export function WebhooksPage() {
     setError(null);
     setTests((t) => ({ ...t, [id]: 'sending' }));
     try {
-      const r = await api('post', '/v1/webhooks/{id}/test', { params: { id } });
+      const r = await api('post', '/v1/webhooks/{id}/test', { params: { id }, body: {} });
       setTests((t) => ({ ...t, [id]: r }));
     } catch (err) {
       setTests((t) => {
