@@ -178,6 +178,7 @@ for (const [name, file, fn] of [
   ['pop3', './pop3.ts', 'benchPop3'],
   ['dns-cache', './dns-cache.ts', 'benchDnsCache'],
   ['outbound-relay', './outbound-relay.ts', 'benchOutboundRelay'],
+  ['console-overview', './console-overview.ts', 'benchConsoleOverview'],
 ] as const) {
   if (existsSync(new URL(file, import.meta.url))) {
     sections[name] = async () => {

@@ -66,4 +66,12 @@ if (problems.length) {
   process.stderr.write(`build: ${problems.join('\n')}\n`);
   process.exit(1);
 }
+// The web console: Vite's build of services/admin-api/web into the place admin-api serves it
+// from (web/dist beside its compiled sources).
+try {
+  execFileSync(process.execPath, [join(root, 'services/admin-api/web/build.ts'), join(out, 'services/admin-api/web/dist')], { cwd: root, stdio: 'inherit' });
+} catch {
+  process.stderr.write('build: the web console failed to build\n');
+  process.exit(1);
+}
 process.stdout.write(`build: compiled tree in ${out}\n`);

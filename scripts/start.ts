@@ -2,7 +2,7 @@
 // migrations. A supervisor in the manner of Postfix's master(8): a service that dies is
 // restarted with backoff; SIGINT/SIGTERM stop everything in order; a second signal kills.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -64,6 +64,24 @@ try {
 } catch (err) {
   log('start.migrate-failed', `cannot prepare the database: ${(err as Error).message}`, {}, 'fatal');
   process.exit(1);
+}
+
+// The web console admin-api serves: built (Vite) when its sources changed since the last build.
+// Only in the source tree: the compiled tree (the images) ships it built by `pnpm build`.
+const consoleBuild = join(root, 'services/admin-api/web/build.ts');
+if (wanted.includes('admin-api') && existsSync(consoleBuild)) {
+  try {
+    const out = execFileSync(process.execPath, [consoleBuild, '--if-stale'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    log('start.console-built', out.trim());
+  } catch (err) {
+    log('start.console-build-failed', `the web console could not be built (the API works without it): ${String((err as { stderr?: string }).stderr || (err as Error).message).slice(0, 2000)}`, {}, 'error');
+  }
+}
+if (wanted.includes('admin-api')) {
+  const host = process.env.ADMIN_HOST && !['0.0.0.0', '::', '127.0.0.1'].includes(process.env.ADMIN_HOST) ? process.env.ADMIN_HOST : 'localhost';
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${process.env.ADMIN_PORT || 8080}/`;
+  log('start.console-url', `web console: ${url} (sign in with the admin token or an API key)`, { url });
+  process.stderr.write(`\n  Hopmail web console: ${url}\n\n`);
 }
 
 interface Supervised {

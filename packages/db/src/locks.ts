@@ -16,6 +16,8 @@ export const LOCKS = {
   housekeeping: 0x686d686b, // "hmhk"
   /** housekeeper's outbox publisher (trace events → Redis stream). */
   outbox: 0x686d6576, // "hmev"
+  /** housekeeper's queue depth sampler (the console's overview). */
+  queueSampler: 0x686d7173, // "hmqs"
   /** pop3: first half of the two-int key (namespace, mailbox) of an exclusive maildrop (RFC 1939 §8). */
   pop3Maildrop: 0x706f7033, // "pop3"
 } as const;

@@ -3,3 +3,4 @@ export * from './record.ts';
 export * from './stream.ts';
 export * from './outbox.ts';
 export * from './destination.ts';
+export * from './webhook-post.ts';

@@ -14,7 +14,7 @@ export interface HealthServer {
 
 const CHECK_TIMEOUT_MS = 2000;
 
-async function runChecks(checks: ReadinessChecks): Promise<{ ok: boolean; checks: Record<string, string> }> {
+export async function runChecks(checks: ReadinessChecks): Promise<{ ok: boolean; checks: Record<string, string> }> {
   const results: Record<string, string> = {};
   let ok = true;
   await Promise.all(

@@ -8,3 +8,4 @@ export * from './timeout.ts';
 export * from './periodic.ts';
 export * from './redis.ts';
 export * from './services.ts';
+export * from './heartbeat.ts';

@@ -3,7 +3,7 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { createPeriodic, failFastRedis, settleWithin, type ServiceApp, type ServiceDeps } from '@hopmail/service-kit';
+import { createPeriodic, failFastRedis, readHeartbeats, settleWithin, withTimeout, type ServiceApp, type ServiceDeps } from '@hopmail/service-kit';
 import { AuditStore } from './adapters/audit.ts';
 import { KeyStore } from './adapters/keys.ts';
 import { MessageSearch } from './adapters/messages.ts';
@@ -13,6 +13,12 @@ import { createQueueJobs } from './adapters/queue-jobs.ts';
 import { createAuthLimiter } from './adapters/rate-limit.ts';
 import { Store } from './adapters/store.ts';
 import { WebhookStore } from './adapters/webhooks.ts';
+import { OverviewStore } from './adapters/overview.ts';
+import { messageStart } from './adapters/message-header.ts';
+import { WebhookTester } from './adapters/webhook-test.ts';
+import { HEADER_BYTES } from './http/routes/message-headers.ts';
+import { SessionStore } from './adapters/sessions.ts';
+import { DEFAULT_CONSOLE_DIR } from './http/console.ts';
 import type { Config } from './config.ts';
 import { EVENTS } from './events.ts';
 import { httpMetrics } from './http/metrics.ts';
@@ -59,6 +65,15 @@ export function createApp({ config, logger, registry, pool, redis, hasher }: Dep
     webhooks: new WebhookStore(pool),
     bulkBatch: config.QUEUE_BULK_BATCH,
     webhookAllowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
+    consoleDir: config.CONSOLE_DIR || DEFAULT_CONSOLE_DIR,
+    sessions: {
+      store: new SessionStore(pool, { idleS: config.CONSOLE_SESSION_IDLE_S, maxS: config.CONSOLE_SESSION_MAX_S }, config.ADMIN_TOKEN),
+      secure: config.CONSOLE_COOKIE_SECURE,
+      idleS: config.CONSOLE_SESSION_IDLE_S,
+    },
+    messageStart: messageStart(pool, HEADER_BYTES),
+    webhookTester: new WebhookTester(pool, config.WEBHOOK_ALLOW_PRIVATE),
+    overview: { overview: new OverviewStore(pool), services: () => withTimeout(readHeartbeats(counters, config.REDIS_PREFIX), 1000, 'heartbeats') },
     hasher: hasher ?? argon2idHasher({ memoryKib: config.ARGON2_MEMORY_KIB, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM }),
   });
   // fastify.close() only drops connections idle at that instant: a keep-alive connection whose

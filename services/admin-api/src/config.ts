@@ -21,6 +21,13 @@ export const configSchema = z.object({
   ADMIN_AUTH_FAIL_LIMIT: int(20, 1, 100_000, 'failed authentications per client IP within ADMIN_AUTH_FAIL_WINDOW_S before every request from it is refused 429 (counted in Redis, shared by replicas)'),
   ADMIN_AUTH_FAIL_WINDOW_S: int(300, 1, 86_400, 'window of the authentication-failure limit, seconds'),
   QUEUE_BULK_BATCH: int(500, 1, 10_000, 'recipient rows changed per transaction by bulk queue actions; smaller batches hold row locks for less time'),
+  CONSOLE_DIR: str('', 'directory of the built web console (index.html and assets/); empty: web/dist beside this service, where `pnpm build` and `pnpm start` put it'),
+  CONSOLE_SESSION_IDLE_S: int(1800, 60, 86_400, 'a console session ends after this many seconds without a request; shorter on shared machines'),
+  CONSOLE_SESSION_MAX_S: int(43_200, 300, 2_592_000, 'a console session ends this many seconds after sign-in, whatever happens'),
+  CONSOLE_COOKIE_SECURE: z
+    .enum(['auto', 'always', 'never'])
+    .default('auto')
+    .describe("the session cookie's Secure flag: auto sets it when the request came over TLS (set Fastify's proxy trust or use always behind a TLS proxy); never only for plain-HTTP development off loopback"),
   WEBHOOK_ALLOW_PRIVATE: bool(false, 'allow webhook URLs whose host is a loopback, private, link-local or other non-public address (a receiver inside your own network); off, an admin key cannot point the server at its own network (SSRF). Set the housekeeper\'s alike: it checks the address of every connection'),
 });
 

@@ -17,6 +17,7 @@ export const EVENTS = defineEvents('admin-api', {
   mailboxDeleted: 'admin-api.mailbox-deleted',
   aliasCreated: 'admin-api.alias-created',
   aliasDeleted: 'admin-api.alias-deleted',
+  aliasUpdated: 'admin-api.alias-updated',
   keyCreated: 'admin-api.key-created',
   keyRevoked: 'admin-api.key-revoked',
   webhookCreated: 'admin-api.webhook-created',
@@ -25,4 +26,5 @@ export const EVENTS = defineEvents('admin-api', {
   queueRelease: 'admin-api.queue-release',
   queueDelete: 'admin-api.queue-delete',
   queueWakeFailed: 'admin-api.queue-wake-failed',
+  sessionCreated: 'admin-api.session-created',
 });

@@ -8,6 +8,7 @@ import type { Config } from './config.ts';
 import { createEventPublisher } from './jobs/event-publisher.ts';
 import { createRetention, type Pruned } from './jobs/retention.ts';
 import { createWebhookDispatcher } from './jobs/webhook-dispatcher.ts';
+import { createQueueSampler } from './jobs/queue-sampler.ts';
 
 /** What runService builds for `needs: { postgres: true, redis: 'queue' }` (main.ts); Redis carries the event stream. */
 export type Deps = ServiceDeps<Config, { postgres: true; redis: 'queue' }>;
@@ -17,6 +18,8 @@ export interface HousekeeperApp extends ServiceApp {
   publishEvents(): Promise<void>;
   /** One retention pass now; null when another replica holds the lock. */
   prune(): Promise<Pruned | null>;
+  /** One queue depth sample now (tests); null when another replica is taking one. */
+  sampleQueues(): Promise<Record<string, number> | null>;
 }
 
 export function createApp({ config, logger, pool, redis }: Deps): HousekeeperApp {
@@ -47,8 +50,11 @@ export function createApp({ config, logger, pool, redis }: Deps): HousekeeperApp
       })
     : null;
 
+  const sampler = createQueueSampler({ pool, redis, prefix, logger, intervalMs: config.QUEUE_SAMPLE_INTERVAL_MS });
+
   return {
     async start() {
+      if (config.QUEUE_SAMPLE_INTERVAL_MS > 0) sampler.start();
       if (config.EVENTS_PUBLISH) publisher.start();
       dispatcher?.start();
       retention.start();
@@ -56,10 +62,11 @@ export function createApp({ config, logger, pool, redis }: Deps): HousekeeperApp
     async stop() {
       // Each waits for its pass in progress (bounded); unfinished work is picked up again by
       // any replica: the cursor, leases and unacknowledged stream entries are all shared.
-      await Promise.all([publisher.stop(), dispatcher?.stop(), retention.stop()]);
+      await Promise.all([publisher.stop(), dispatcher?.stop(), retention.stop(), sampler.stop()]);
       publishRedis.disconnect();
     },
     publishEvents: () => publisher.drain(),
     prune: () => retention.pass(),
+    sampleQueues: () => sampler.sample(),
   };
 }

@@ -18,6 +18,7 @@ export const configSchema = z.object({
   EVENTS_RETENTION_DAYS: int(30, 1, 3650, 'message trace events older than this are deleted (in batches, one replica at a time)'),
   WEBHOOK_DELIVERY_RETENTION_DAYS: int(7, 1, 3650, 'finished webhook deliveries older than this are deleted'),
   MESSAGE_RETENTION_DAYS: int(7, 0, 3650, 'finished messages (in no mailbox, every recipient final, DSNs sent) received longer ago than this are deleted with their recipients; 0 keeps them'),
+  QUEUE_SAMPLE_INTERVAL_MS: int(10_000, 0, 3_600_000, 'how often the queue depths are sampled for the console overview (one replica at a time; 0: never); samples and traffic minutes older than a day are deleted then'),
   HOUSEKEEPING_INTERVAL_MS: int(3_600_000, 1000, 86_400_000, 'how often the retention pass runs'),
 });
 

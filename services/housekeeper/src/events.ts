@@ -12,4 +12,5 @@ export const EVENTS = defineEvents('housekeeper', {
   webhookDeliveryFailed: 'housekeeper.webhook-delivery-failed',
   webhookDisabled: 'housekeeper.webhook-disabled',
   webhookSendError: 'housekeeper.webhook-send-error',
+  queueSampleFailed: 'housekeeper.queue-sample-failed',
 });

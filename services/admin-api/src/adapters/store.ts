@@ -202,6 +202,16 @@ export class Store {
     return r.rows[0]!;
   }
 
+  /** Replaces the targets; null when there is no such alias. */
+  async updateAliasTargets(source: string, targets: string[]): Promise<AliasRow | null> {
+    const r = await this.pool.query<AliasRow>(
+      `WITH a AS (UPDATE aliases SET targets = $2 WHERE lower(source) = lower($1) RETURNING *)
+       SELECT ${ALIAS_COLS} FROM a JOIN domains d ON d.id = a.domain_id`,
+      [source, targets],
+    );
+    return r.rows[0] ?? null;
+  }
+
   async getAlias(source: string): Promise<AliasRow | null> {
     const r = await this.pool.query<AliasRow>(
       `SELECT ${ALIAS_COLS} FROM aliases a JOIN domains d ON d.id = a.domain_id WHERE lower(a.source) = lower($1)`,

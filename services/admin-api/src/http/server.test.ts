@@ -208,6 +208,8 @@ describe('OpenAPI', () => {
         'POST /v1/webhooks', 'GET /v1/webhooks', 'GET /v1/webhooks/{id}', 'PATCH /v1/webhooks/{id}', 'DELETE /v1/webhooks/{id}', 'GET /v1/webhooks/{id}/deliveries',
         'POST /v1/keys', 'GET /v1/keys', 'GET /v1/keys/{id}', 'DELETE /v1/keys/{id}',
         'GET /v1/audit',
+        'POST /v1/session', 'GET /v1/session', 'DELETE /v1/session', 'GET /v1/overview',
+        'PATCH /v1/aliases/{source}', 'GET /v1/messages/{id}/headers', 'POST /v1/webhooks/{id}/test',
       ].sort(),
     );
     for (const [path, item] of Object.entries<any>(doc.paths)) {
@@ -222,7 +224,7 @@ describe('OpenAPI', () => {
         }
         if (path.includes('{')) expect(op.parameters?.some((p: any) => p.in === 'path' && p.required && p.schema?.type === 'string'), where).toBe(true);
         // Every list that can grow is paged by cursor (the two summaries are fixed-size).
-        if (method === 'get' && !path.includes('{') && !['/v1/queue/count', '/v1/queue/stats'].includes(path)) expect(op.parameters?.map((p: any) => p.name), where).toEqual(expect.arrayContaining(['limit', 'cursor']));
+        if (method === 'get' && !path.includes('{') && !['/v1/queue/count', '/v1/queue/stats', '/v1/session', '/v1/overview'].includes(path)) expect(op.parameters?.map((p: any) => p.name), where).toEqual(expect.arrayContaining(['limit', 'cursor']));
         // Responses: a success schema and the error schema.
         const ok = Object.keys(op.responses).find((s) => s.startsWith('2'));
         expect(ok, where).toBeDefined();

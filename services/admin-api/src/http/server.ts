@@ -2,6 +2,7 @@
 // the /v1 plugin (which owns authentication). Built without listening: app.ts binds it, and
 // tests that need no socket use inject().
 import swagger from '@fastify/swagger';
+import cookie from '@fastify/cookie';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from '@hopmail/service-kit';
@@ -9,15 +10,19 @@ import { EVENTS } from '../events.ts';
 import { errorHandler, notFoundHandler } from './error-handler.ts';
 import type { HttpMetrics } from './metrics.ts';
 import { v1Api, type V1Deps } from './v1.ts';
+import { consolePages, consolePlugin, isPageRequest } from './console.ts';
+import { sessionLogin } from './session.ts';
 
 export interface ServerDeps extends V1Deps {
   logger: Logger;
   /** ADMIN_BODY_LIMIT */
   bodyLimit: number;
   metrics: HttpMetrics;
+  /** CONSOLE_DIR: the built web console. */
+  consoleDir: string;
 }
 
-export function buildServer({ logger, bodyLimit, metrics, ...api }: ServerDeps): FastifyInstance {
+export function buildServer({ logger, bodyLimit, metrics, consoleDir, ...api }: ServerDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger,
     // One line per request from onResponse below, without headers or bodies.
@@ -43,7 +48,9 @@ export function buildServer({ logger, bodyLimit, metrics, ...api }: ServerDeps):
   // non-JSON body into a confusing schema error instead of 415.
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler(notFoundHandler);
+  // Page addresses of the web console are answered with its index.html; anything else is 404.
+  const pages = consolePages({ dir: consoleDir });
+  app.setNotFoundHandler((req, reply) => (isPageRequest(req) ? pages.page(req, reply) : notFoundHandler(req, reply)));
 
   app.addHook('preValidation', async (req) => {
     const qs = req.routeOptions.schema?.querystring as { properties?: Record<string, { type?: string }> } | undefined;
@@ -92,11 +99,15 @@ export function buildServer({ logger, bodyLimit, metrics, ...api }: ServerDeps):
         { name: 'messages', description: 'search and trace' },
         { name: 'queue', description: 'queue control: list, retry, hold, release, delete' },
         { name: 'webhooks' }, { name: 'keys', description: 'API keys (admin only)' }, { name: 'audit' },
+        { name: 'session', description: 'web console sign-in (cookie + CSRF token)' }, { name: 'overview', description: "the web console's overview" },
       ],
     },
   });
   void app.register(swaggerUi, { routePrefix: '/docs' });
   // Registered after swagger, which collects the routes as they are added.
+  void app.register(cookie);
   void app.register(v1Api, { prefix: '/v1', ...api });
+  void app.register(sessionLogin, { prefix: '/v1', ...api });
+  void app.register(consolePlugin, { dir: consoleDir, pages });
   return app;
 }

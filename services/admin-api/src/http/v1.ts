@@ -19,18 +19,31 @@ import { mailboxRoutes } from './routes/mailboxes.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { queueRoutes } from './routes/queue.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
+import { overviewRoutes, type OverviewDeps } from './routes/overview.ts';
+import { messageHeaderRoutes } from './routes/message-headers.ts';
+import { webhookTestRoutes } from './routes/webhook-test.ts';
+import type { WebhookTester } from '../adapters/webhook-test.ts';
+import { sessionAuthenticator, sessionRoutes, type ConsoleSessions } from './session.ts';
 
 export interface V1Deps extends ApiDeps {
   /** ADMIN_TOKEN, the bootstrap credential. */
   token: string;
   limiter: AuthLimiter;
+  /** The web console's sessions and overview. */
+  sessions: ConsoleSessions;
+  overview: OverviewDeps;
+  /** The first bytes of a stored message (its raw header). */
+  messageStart: (id: string) => Promise<Buffer | null>;
+  webhookTester: WebhookTester;
 }
 
 const BOOTSTRAP: Principal = { actor: 'bootstrap', keyId: null, scope: 'admin', domains: [] };
 
 export const v1Api: FastifyPluginAsync<V1Deps> = async (api, deps) => {
   const check = bearerChecker(deps.token);
+  const consoleSession = sessionAuthenticator(deps.sessions);
   api.decorateRequest('principal', null);
+  api.decorateRequest('consoleSession', null);
   api.decorateRequest('audit', null);
 
   api.addHook('onRequest', async (req, reply) => {
@@ -39,8 +52,11 @@ export const v1Api: FastifyPluginAsync<V1Deps> = async (api, deps) => {
       void reply.header('retry-after', String(wait));
       throw new ApiError('rateLimited', `too many failed authentications from this address; retry in ${wait} s`);
     }
-    let verdict = check(req.headers.authorization);
-    if (verdict === 'ok') req.principal = BOOTSTRAP;
+    // A console session cookie (when there is no Authorization header), else the bearer token.
+    const session = await consoleSession(req, reply);
+    let verdict = session ? 'ok' : check(req.headers.authorization);
+    if (session) req.principal = session;
+    else if (verdict === 'ok') req.principal = BOOTSTRAP;
     else if (verdict === 'invalid') {
       const token = parseBearer(req.headers.authorization);
       const p = token?.startsWith(KEY_PREFIX) ? await deps.keys.authenticate(token) : null;
@@ -84,4 +100,8 @@ export const v1Api: FastifyPluginAsync<V1Deps> = async (api, deps) => {
   webhookRoutes(api, deps);
   keyRoutes(api, deps);
   auditRoutes(api, deps);
+  sessionRoutes(api, deps.sessions);
+  overviewRoutes(api, deps.overview);
+  messageHeaderRoutes(api, { messages: deps.messages, headers: deps.messageStart });
+  webhookTestRoutes(api, { tester: deps.webhookTester });
 };

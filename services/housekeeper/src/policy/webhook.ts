@@ -1,16 +1,8 @@
 // Webhook signing and retry timing (pure).
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { sign } from '@hopmail/events';
 
-export const SIGNATURE_HEADER = 'hopmail-signature';
-
-/**
- * `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>` — the timestamp is signed
- * with the body so a receiver can refuse replays older than a few minutes.
- */
-export function sign(secret: string, body: string, unixSeconds: number): string {
-  const mac = createHmac('sha256', secret).update(`${unixSeconds}.${body}`, 'utf8').digest('hex');
-  return `t=${unixSeconds},v1=${mac}`;
-}
+export { sign, SIGNATURE_HEADER } from '@hopmail/events';
 
 /** What a receiver does: true when the header matches the body and is recent enough. */
 export function verify(secret: string, body: string, header: string, nowSeconds: number, toleranceS = 300): boolean {

@@ -76,6 +76,29 @@ export function aliasRoutes(app: FastifyInstance, { store, defaultLimit }: ApiDe
     },
   );
 
+  app.patch<{ Params: { source: string }; Body: { targets: string[] } }>(
+    '/aliases/:source',
+    {
+      config: { action: 'alias.update' },
+      schema: {
+        tags,
+        summary: "Replace an alias's targets",
+        params: sourceParams,
+        body: { type: 'object', required: ['targets'], additionalProperties: false, properties: { targets } },
+        response: { 200: alias, ...errors(403, 404, ...bodyErrors) },
+      },
+    },
+    async (req) => {
+      const s = must(checkAliasSource('params.source', req.params.source));
+      requireDomain(req, s.domain);
+      const t = must(checkAliasTargets('body.targets', req.body.targets));
+      const row = await store.updateAliasTargets(s.source, t);
+      if (!row) throw notFound(`alias ${s.source} does not exist`);
+      req.log.info({ event: EVENTS.aliasUpdated, source: row.source, targets: row.targets.length }, 'alias updated');
+      return row;
+    },
+  );
+
   app.delete<{ Params: { source: string } }>(
     '/aliases/:source',
     { config: { action: 'alias.delete' }, schema: { tags, summary: 'Delete an alias', params: sourceParams, response: { 204: noContent, ...errors(403, 404) } } },
