@@ -9,7 +9,7 @@
 // renamed into place, under a lock directory, so parallel test files never see half a build.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { build, type InlineConfig } from 'vite';
@@ -77,11 +77,14 @@ function isFresh(outDir: string, hash: string): boolean {
 /** Waits for, then takes, the build lock (a directory: mkdir is atomic). A lock older than 5 minutes is a dead builder's. */
 async function withLock<T>(outDir: string, fn: () => Promise<T>): Promise<T> {
   const lock = `${outDir}.lock`;
+  // The lock's parent may not exist yet (a fresh `pnpm build` tree); mkdir fails with EEXIST only when another builder holds the lock.
+  mkdirSync(dirname(lock), { recursive: true });
   for (;;) {
     try {
       mkdirSync(lock);
       break;
-    } catch {
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       try {
         if (Date.now() - statSync(lock).mtimeMs > 300_000) rmSync(lock, { recursive: true, force: true });
       } catch {
