@@ -4,3 +4,4 @@ export * from './process.ts';
 export * from './private-redis.ts';
 export * from './fake-dns.ts';
 export * from './fake-mx.ts';
+export * from './dkimpy.ts';
