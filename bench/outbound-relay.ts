@@ -1,9 +1,10 @@
 // Outbound relay benchmark: messages/s from committed rows to a fake MX that accepts
 // everything (its own database, fake DNS and fake MX on 127.0.0.x; the relay runs as its own
 // process, as `pnpm start` runs it). Run alone: `pnpm exec node bench/outbound-relay.ts`
-// [--messages N] [--size BYTES] [--domains N] [--concurrency N].
+// [--messages N] [--size BYTES] [--domains N] [--concurrency N] [--signing].
 import { pathToFileURL } from 'node:url';
 import { insertMessage } from '@hopmail/db';
+import { generateDkimKey, loadKek, sealPrivateKey } from '@hopmail/sender-auth';
 import { newMessageId } from '@hopmail/mail';
 import { createProducer } from '@hopmail/queue';
 import { queueRedis } from '@hopmail/service-kit';
@@ -16,11 +17,13 @@ export interface BenchOutboundRelayOptions {
   domains?: number;
   /** RELAY_CONCURRENCY and RELAY_MAX_CONNECTIONS_PER_HOST of the relay. */
   concurrency?: number;
+  /** DKIM-sign every message with an Ed25519 and an RSA-2048 key of the From: domain. */
+  signing?: boolean;
   log?: (line: string) => void;
 }
 
 export interface BenchOutboundRelayResult {
-  name: 'outbound-relay';
+  name: 'outbound-relay' | 'outbound-relay-signed';
   messages: number;
   messageBytes: number;
   concurrency: number;
@@ -37,6 +40,7 @@ export async function benchOutboundRelay(opts: BenchOutboundRelayOptions = {}): 
   const domains = opts.domains ?? 10;
   const concurrency = opts.concurrency ?? 32;
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const kek = Buffer.alloc(32, 1).toString('base64');
 
   const db = await createTestDatabase();
   const prefix = redisPrefix();
@@ -48,6 +52,18 @@ export async function benchOutboundRelay(opts: BenchOutboundRelayOptions = {}): 
       ...Array.from({ length: domains }, (_, i) => ({ name: `d${i}.bench.test`, type: 'MX' as const, data: { preference: 10, exchange: 'mx.bench.test' } })),
     ],
   });
+  if (opts.signing) {
+    // The keys admin-api would have made and activated for the sender's domain.
+    const d = await db.pool.query<{ id: string }>(`INSERT INTO domains (name) VALUES ('local.test') RETURNING id`);
+    for (const algorithm of ['ed25519', 'rsa'] as const) {
+      const k = await generateDkimKey(algorithm);
+      const selector = `bench-${algorithm}`;
+      await db.pool.query(
+        `INSERT INTO dkim_keys (domain_id, selector, algorithm, bits, public_key, private_key, kek_id, status, activated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', now())`,
+        [d.rows[0]!.id, selector, algorithm, k.bits, k.publicKey, sealPrivateKey(loadKek(kek), { domain: 'local.test', selector }, k.privatePem), loadKek(kek).id],
+      );
+    }
+  }
   const redis = queueRedis(baseUrls().redisUrl);
   const producer = createProducer('deliver-remote', redis, prefix);
   const relay = startServiceProcess('outbound-relay', {
@@ -65,6 +81,7 @@ export async function benchOutboundRelay(opts: BenchOutboundRelayOptions = {}): 
     RELAY_MAX_CONNECTIONS_PER_HOST: String(concurrency),
     // the scheduler only backs up the producer here
     RELAY_SCHEDULER_INTERVAL_MS: '10000',
+    DKIM_KEY_ENCRYPTION_KEY: kek,
   });
   try {
     await relay.ready;
@@ -79,7 +96,7 @@ export async function benchOutboundRelay(opts: BenchOutboundRelayOptions = {}): 
       ids.push({ id, domain });
     }
     await db.pool.query(`UPDATE recipients SET status = 'relay', next_attempt_at = now()`);
-    log(`outbound-relay bench: ${count} messages of ${size} bytes to ${domains} domains, concurrency ${concurrency}`);
+    log(`outbound-relay bench: ${count} messages of ${size} bytes to ${domains} domains, concurrency ${concurrency}${opts.signing ? ', DKIM-signed (Ed25519 + RSA-2048)' : ''}`);
     const t0 = performance.now();
     for (let i = 0; i < ids.length; i += 500) await Promise.all(ids.slice(i, i + 500).map((x) => producer.add({ messageId: x.id, domain: x.domain })));
     for (;;) {
@@ -90,8 +107,12 @@ export async function benchOutboundRelay(opts: BenchOutboundRelayOptions = {}): 
       await new Promise((res) => setTimeout(res, 20));
     }
     const seconds = (performance.now() - t0) / 1000;
+    if (opts.signing) {
+      const signed = mx.transactions.filter((t) => t.data.toString('latin1', 0, 2000).split('DKIM-Signature:').length === 3).length;
+      if (signed !== count) throw new Error(`${count - signed} messages arrived without both signatures`);
+    }
     const result: BenchOutboundRelayResult = {
-      name: 'outbound-relay',
+      name: opts.signing ? 'outbound-relay-signed' : 'outbound-relay',
       messages: count,
       messageBytes: size,
       concurrency,
@@ -99,7 +120,7 @@ export async function benchOutboundRelay(opts: BenchOutboundRelayOptions = {}): 
       messagesPerSecond: Math.round(count / seconds),
       mxConnections: Object.values(mx.connections).reduce((a, b) => a + b, 0),
     };
-    log(`outbound-relay: ${result.messagesPerSecond} msg/s delivered to the fake MX (${result.mxConnections} SMTP connections)`);
+    log(`${result.name}: ${result.messagesPerSecond} msg/s delivered to the fake MX (${result.mxConnections} SMTP connections)`);
     return result;
   } finally {
     await relay.kill('SIGTERM');
@@ -116,7 +137,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     const i = process.argv.indexOf(`--${k}`);
     return i > 0 ? Number(process.argv[i + 1]) : undefined;
   };
-  const r = await benchOutboundRelay({ messages: arg('messages'), messageBytes: arg('size'), domains: arg('domains'), concurrency: arg('concurrency') });
+  const r = await benchOutboundRelay({ messages: arg('messages'), messageBytes: arg('size'), domains: arg('domains'), concurrency: arg('concurrency'), signing: process.argv.includes('--signing') });
   process.stdout.write(JSON.stringify(r) + '\n');
   process.exit(0);
 }

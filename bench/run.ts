@@ -179,6 +179,7 @@ for (const [name, file, fn] of [
   ['dns-cache', './dns-cache.ts', 'benchDnsCache'],
   ['outbound-relay', './outbound-relay.ts', 'benchOutboundRelay'],
   ['console-overview', './console-overview.ts', 'benchConsoleOverview'],
+  ['outbound-relay-signed', './outbound-relay-signed.ts', 'benchOutboundRelaySigned'],
 ] as const) {
   if (existsSync(new URL(file, import.meta.url))) {
     sections[name] = async () => {

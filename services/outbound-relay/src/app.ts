@@ -13,6 +13,9 @@ import { DsnStore } from './adapters/dsn-store.ts';
 import { createLimits } from './adapters/limits.ts';
 import { SmtpPool } from './adapters/smtp-client.ts';
 import { RelayStore } from './adapters/store.ts';
+import { SigningKeys } from './adapters/signing-keys.ts';
+import { createAuthenticator } from './jobs/authenticate.ts';
+import { DEVELOPMENT_SRS_SECRET, loadKek } from '@hopmail/sender-auth';
 import { EVENTS } from './events.ts';
 import { createDeliverRemote, type DeliverDeps } from './jobs/deliver-remote.ts';
 import { createScheduler, type Scheduler } from './jobs/scheduler.ts';
@@ -90,9 +93,18 @@ export function createApp({ config, logger, registry, pool, redis, now = () => n
     deliverRemote: createProducer('deliver-remote', redis, config.REDIS_PREFIX),
     sendDsn: createProducer('send-dsn', redis, config.REDIS_PREFIX),
   };
+  const kek = loadKek(config.DKIM_KEY_ENCRYPTION_KEY);
+  const srsSecret = config.SRS_SECRET || DEVELOPMENT_SRS_SECRET;
+  if (kek.development || !config.SRS_SECRET) {
+    logger.warn({ event: EVENTS.developmentSecrets, dkimKek: kek.development ? 'development' : 'configured', srsSecret: config.SRS_SECRET ? 'configured' : 'development' }, 'DKIM_KEY_ENCRYPTION_KEY or SRS_SECRET unset: using the public development values (never in production)');
+  }
+  const dnsClient = dns ?? createDnsClient({ servers: config.DNS_SERVERS, timeoutMs: config.DNS_TIMEOUT_MS, tries: config.DNS_TRIES });
+  const authenticate = createAuthenticator({ keys: new SigningKeys(pool, kek), resolver: (name, rrtype) => dnsClient.resolve(name, rrtype), hostname: config.RELAY_HOSTNAME, logger });
   const deliver = createDeliverRemote({
     store,
-    dns: dns ?? createDnsClient({ servers: config.DNS_SERVERS, timeoutMs: config.DNS_TIMEOUT_MS, tries: config.DNS_TRIES }),
+    dns: dnsClient,
+    authenticate,
+    srs: { secret: srsSecret, previous: config.SRS_PREVIOUS_SECRETS, maxAgeDays: config.SRS_MAX_AGE_DAYS },
     smtp,
     limits,
     sendDsn: producers.sendDsn,

@@ -1,5 +1,6 @@
 import { bool, commonConfig, int, port, str, z } from '@hopmail/config';
 import { dnsClientConfig } from '@hopmail/dns-client';
+import { kekConfig, requireSecretsInProduction, srsConfig } from '@hopmail/sender-auth';
 
 const hostPort = /^[^\s:]+:\d{1,5}$/;
 
@@ -49,6 +50,8 @@ export const configSchema = z.object({
   RELAY_SMARTHOST_REQUIRE_TLS: bool(true, 'refuse to AUTH to the smarthost without STARTTLS'),
   RELAY_WORKER_LOCK_MS: int(30_000, 500, 600_000, 'BullMQ lock duration: how soon a job of a dead worker is handed to another (stalled check)'),
   RELAY_TEST_HOLD_AFTER_DATA_MS: int(0, 0, 60_000, 'test only: wait this long after the remote reply to DATA before recording it (crash-window tests)'),
-});
+  ...kekConfig,
+  ...srsConfig,
+}).superRefine(requireSecretsInProduction);
 
 export type Config = z.output<typeof configSchema>;

@@ -23,4 +23,10 @@ export const EVENTS = defineEvents('outbound-relay', {
   workerError: 'outbound-relay.worker-error',
   leaseReleaseFailed: 'outbound-relay.lease-release-failed',
   leaseRefreshFailed: 'outbound-relay.lease-refresh-failed',
+  /** An active DKIM key does not decrypt (another DKIM_KEY_ENCRYPTION_KEY) or is damaged: mail goes without that signature. */
+  dkimKeyUnusable: 'outbound-relay.dkim-key-unusable',
+  /** ARC sealing of forwarded mail threw (DNS trouble validating an earlier chain): sent without a seal. */
+  arcSealFailed: 'outbound-relay.arc-seal-failed',
+  /** Outside production without DKIM_KEY_ENCRYPTION_KEY or SRS_SECRET: the public development values are in use. */
+  developmentSecrets: 'outbound-relay.development-secrets',
 });

@@ -10,6 +10,10 @@ export interface WorkMessage {
   size: number;
   smtputf8: boolean;
   body8bit: boolean;
+  /** The envelope sender's domain is one of ours (SPF passes for it without SRS). */
+  senderIsOurs: boolean;
+  /** dkim_key_epoch when the work was read: cached signing keys are good while it holds. */
+  dkimEpoch: number;
 }
 
 export interface WorkRecipient {
@@ -18,6 +22,8 @@ export interface WorkRecipient {
   attempts: number;
   delayWarnedAt: Date | null;
   lastReply: string | null;
+  /** Domain of the alias this recipient was expanded from; null for an envelope recipient. */
+  viaDomain: string | null;
 }
 
 export interface RecipientUpdate {
@@ -49,6 +55,9 @@ export interface AttemptResult {
   reply: string | null;
   tls: boolean;
   updates: readonly RecipientUpdate[];
+  /** The MAIL FROM sent and what authenticated the transaction (trace), when there was one. */
+  envelopeFrom?: string | null;
+  auth?: object | null;
 }
 
 const missing = (messageId: string) => new RelayError('messageMissing', `message ${messageId} no longer exists`);
@@ -63,8 +72,11 @@ export class RelayStore {
   async loadWork(messageId: string, domain: string, now: Date): Promise<{ message: WorkMessage; recipients: WorkRecipient[] } | null> {
     const r = await this.pool.query(
       `SELECT m.id AS message_id, m.mail_from, m.received_at, m.size, m.smtputf8, m.body_8bit,
-              r.id, r.address, r.attempts, r.delay_warned_at, r.last_reply
-         FROM recipients r JOIN messages m ON m.id = r.message_id
+              r.id, r.address, r.attempts, r.delay_warned_at, r.last_reply, lower(o.domain) AS via_domain,
+              -- asked only for alias targets (SRS decision), by the unique index on lower(name)
+              CASE WHEN r.original_id IS NOT NULL THEN EXISTS (SELECT 1 FROM domains d WHERE lower(d.name) = lower(substring(m.mail_from from '@([^@]+)$'))) END AS sender_ours,
+              (SELECT epoch FROM dkim_key_epoch WHERE id = 1) AS dkim_epoch
+         FROM recipients r JOIN messages m ON m.id = r.message_id LEFT JOIN recipients o ON o.id = r.original_id
         WHERE r.message_id = $1 AND r.domain = lower($2) AND r.status IN ('relay', 'deferred')
           AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= $3)
         ORDER BY r.id`,
@@ -73,8 +85,8 @@ export class RelayStore {
     const row = r.rows[0];
     if (!row) return null;
     return {
-      message: { id: row.message_id, mailFrom: row.mail_from, receivedAt: row.received_at, size: row.size, smtputf8: row.smtputf8, body8bit: row.body_8bit },
-      recipients: r.rows.map((x) => ({ id: Number(x.id), address: x.address, attempts: x.attempts, delayWarnedAt: x.delay_warned_at, lastReply: x.last_reply })),
+      message: { id: row.message_id, mailFrom: row.mail_from, receivedAt: row.received_at, size: row.size, smtputf8: row.smtputf8, body8bit: row.body_8bit, senderIsOurs: r.rows.some((x) => x.sender_ours === true), dkimEpoch: Number(row.dkim_epoch) },
+      recipients: r.rows.map((x) => ({ id: Number(x.id), address: x.address, attempts: x.attempts, delayWarnedAt: x.delay_warned_at, lastReply: x.last_reply, viaDomain: x.via_domain })),
     };
   }
 
@@ -124,7 +136,10 @@ export class RelayStore {
     await withTransaction(this.pool, async (client) => {
       await this.applyUpdates(client, result.updates);
       if (result.attemptId !== null) {
-        await client.query('UPDATE relay_attempts SET outcome = $2, remote_reply = $3, tls = $4, finished_at = now() WHERE id = $1', [result.attemptId, result.outcome, result.reply, result.tls]);
+        await client.query(
+          'UPDATE relay_attempts SET outcome = $2, remote_reply = $3, tls = $4, envelope_from = $5, auth = $6, finished_at = now() WHERE id = $1',
+          [result.attemptId, result.outcome, result.reply, result.tls, result.envelopeFrom ?? null, result.auth ?? null],
+        );
       }
     });
   }

@@ -17,6 +17,9 @@ import { isLoop, planMx } from '../policy/mx-plan.ts';
 import { afterTemporaryFailure, isExpired, needsDelayWarning, type RetryPolicy } from '../policy/retry.ts';
 import { toCrlf } from '../protocol/wire.ts';
 import type { RelayMetrics } from '../metrics.ts';
+import { planEnvelopes, type EnvelopeGroup } from '../policy/envelope.ts';
+import type { SrsKeys } from '@hopmail/sender-auth';
+import type { AttemptAuth, Authenticate } from './authenticate.ts';
 
 export interface DeliverDeps {
   store: RelayStore;
@@ -36,6 +39,9 @@ export interface DeliverDeps {
   throttleDelayMs: number;
   smarthost: { host: string; port: number; domains: readonly string[]; auth?: { user: string; pass: string }; requireTls: boolean } | null;
   testHoldAfterDataMs: number;
+  /** DKIM signing and ARC sealing of the bytes sent (jobs/authenticate.ts). */
+  authenticate: Authenticate;
+  srs: SrsKeys;
 }
 
 /** What one attempt means for one recipient: the reply (or our own reason) classified, and the MX that gave it. */
@@ -57,7 +63,11 @@ interface Finish {
   attemptReply: string | null;
   tls: boolean;
   ctx: JobContext;
+  envelopeFrom?: string;
+  auth?: AttemptAuth;
 }
+
+type Group = EnvelopeGroup<WorkRecipient>;
 
 type Target =
   | { kind: 'decided'; result: RecipientResult }
@@ -73,7 +83,7 @@ const STATUS_EVENT = {
 const worker = `${osHostname()}:${process.pid}`;
 
 export function createDeliverRemote(deps: DeliverDeps) {
-  const { store, dns, smtp, limits, sendDsn, logger: log, metrics, policy, now: clock, hostname, port, allowLoopback, ownAddresses, throttleDelayMs, smarthost, testHoldAfterDataMs } = deps;
+  const { store, dns, smtp, limits, sendDsn, logger: log, metrics, policy, now: clock, hostname, port, allowLoopback, ownAddresses, throttleDelayMs, smarthost, testHoldAfterDataMs, authenticate, srs } = deps;
 
   return async function deliverRemote(p: Payload<'deliver-remote'>, jobId?: string): Promise<void> {
     const now = clock();
@@ -89,7 +99,6 @@ export function createDeliverRemote(deps: DeliverDeps) {
     // Results reached without an SMTP transaction: one finished attempt row records them.
     const withoutSession = (results: Finish['results'], attemptOutcome: AttemptOutcome, attemptReply: string | null) =>
       finish({ message, results, attemptId: null, attemptOutcome, attemptReply, tls: false, ctx });
-    const everyone = (result: RecipientResult) => recipients.map((recipient) => ({ recipient, result }));
 
     if (isExpired(policy, message.receivedAt, now)) {
       // RFC 3463 X.4.7; the DSN reports it as Action: failed with the last reason we had.
@@ -97,15 +106,26 @@ export function createDeliverRemote(deps: DeliverDeps) {
       return withoutSession(recipients.map((recipient) => ({ recipient, result: { outcome: 'bounced', reply: expired(recipient), mx: null } })), 'bounced', null);
     }
 
-    const target = await plan(p.domain);
+    // Forwarded recipients (SRS, ARC) and the others are separate transactions; usually one group.
+    for (const group of planEnvelopes({ mailFrom: message.mailFrom, senderIsOurs: message.senderIsOurs, recipients, srs, now })) {
+      await deliverGroup(message, group, ctx);
+    }
+  };
+
+  async function deliverGroup(message: WorkMessage, group: Group, ctx: JobContext): Promise<void> {
+    const { recipients } = group;
+    const withoutSession = (results: Finish['results'], attemptOutcome: AttemptOutcome, attemptReply: string | null) =>
+      finish({ message, results, attemptId: null, attemptOutcome, attemptReply, tls: false, ctx });
+    const everyone = (result: RecipientResult) => recipients.map((recipient) => ({ recipient, result }));
+    const target = await plan(ctx.domain);
     if (target.kind === 'decided') {
       return withoutSession(everyone(target.result), target.result.outcome === 'bounced' ? 'bounced' : 'deferred', target.result.reply);
     }
 
-    let last: RecipientResult = { outcome: 'deferred', reply: `451 4.4.1 No MX host of ${p.domain} reachable`, mx: null };
+    let last: RecipientResult = { outcome: 'deferred', reply: `451 4.4.1 No MX host of ${ctx.domain} reachable`, mx: null };
     for (const host of target.hosts) {
       if (!target.smarthost && isLoop({ mxHost: host, ourHostname: hostname, ownAddresses, allowLoopback })) {
-        return withoutSession(everyone({ outcome: 'bounced', reply: `554 5.4.6 Mail for ${p.domain} loops back to myself (MX ${host})`, mx: null }), 'bounced', null);
+        return withoutSession(everyone({ outcome: 'bounced', reply: `554 5.4.6 Mail for ${ctx.domain} loops back to myself (MX ${host})`, mx: null }), 'bounced', null);
       }
       let ips: string[];
       if (target.fixedIp) ips = [target.fixedIp];
@@ -121,7 +141,7 @@ export function createDeliverRemote(deps: DeliverDeps) {
       for (const ip of ips) {
         // A configured smarthost may well be on loopback (a local filter); only MX data is suspect.
         if (!target.smarthost && isLoop({ mxHost: host, ip, ourHostname: hostname, ownAddresses, allowLoopback })) {
-          return withoutSession(everyone({ outcome: 'bounced', reply: `554 5.4.6 Mail for ${p.domain} loops back to myself (MX ${host}[${ip}])`, mx: null }), 'bounced', null);
+          return withoutSession(everyone({ outcome: 'bounced', reply: `554 5.4.6 Mail for ${ctx.domain} loops back to myself (MX ${host}[${ip}])`, mx: null }), 'bounced', null);
         }
         if (!(await limits.takeRate(host))) return throttle({ recipients, host, reason: 'rate', ctx });
         const t: SmtpTarget = { mxHost: host, ip, port: target.port, auth: target.auth, requireTls: target.requireTls };
@@ -131,15 +151,15 @@ export function createDeliverRemote(deps: DeliverDeps) {
           const reply = conn.reply?.trim() || `451 4.4.1 Connect to ${host}[${ip}]:${target.port} failed (${conn.error})`;
           last = { outcome: 'deferred', reply, mx: host };
           metrics.attempts.inc({ outcome: 'failover' });
-          await store.startAttempt({ messageId: message.id, domain: p.domain, recipients, mxHost: host, ip, port: target.port, tls: false, worker, at: clock() }, 'failover', reply);
+          await store.startAttempt({ messageId: message.id, domain: ctx.domain, recipients, mxHost: host, ip, port: target.port, tls: false, worker, at: clock() }, 'failover', reply);
           log.info({ event: EVENTS.failover, ...ctx, mx: host, remoteIp: ip, reply: conn.reply, error: conn.error }, 'MX unavailable, trying the next');
           continue;
         }
-        return transaction({ message, recipients, session: conn.session, ctx });
+        return transaction({ message, group, session: conn.session, ctx });
       }
     }
     return withoutSession(everyone(last), 'deferred', last.reply);
-  };
+  }
 
   async function plan(domain: string): Promise<Target> {
     const sh = smarthost;
@@ -160,7 +180,8 @@ export function createDeliverRemote(deps: DeliverDeps) {
     return { kind: 'hosts', hosts: planned.hosts, port, requireTls: false, smarthost: false };
   }
 
-  async function transaction({ message, recipients, session: s, ctx }: { message: WorkMessage; recipients: WorkRecipient[]; session: Session; ctx: JobContext }): Promise<void> {
+  async function transaction({ message, group, session: s, ctx }: { message: WorkMessage; group: Group; session: Session; ctx: JobContext }): Promise<void> {
+    const { recipients } = group;
     const host = s.target.mxHost;
     const ext = s.extensions;
     const base = { messageId: message.id, domain: ctx.domain, recipients, mxHost: host, ip: s.target.ip, port: s.target.port, tls: s.tls, worker };
@@ -183,9 +204,9 @@ export function createDeliverRemote(deps: DeliverDeps) {
       }
       const started0 = await store.startAttemptWithRaw({ ...base, at: clock() });
       const attemptId = started0.attemptId;
-      const raw = toCrlf(started0.raw);
+      const { bytes: raw, auth } = await authenticate(toCrlf(started0.raw), group, message.dkimEpoch, { ...ctx });
       const started = Date.now();
-      const res = await s.send({ from: message.mailFrom, to: recipients.map((r) => r.address), size: raw.length, use8BitMime: message.body8bit, smtputf8: message.smtputf8 }, raw);
+      const res = await s.send({ from: group.mailFrom, to: recipients.map((r) => r.address), size: raw.length, use8BitMime: message.body8bit, smtputf8: message.smtputf8 }, raw);
       if (testHoldAfterDataMs > 0) await sleep(testHoldAfterDataMs);
       if (res.lost && res.dataSent) {
         log.warn({ event: EVENTS.possibleDuplicate, ...ctx, mx: host, remoteIp: s.target.ip }, 'connection lost after the end of data; the remote may have accepted the message');
@@ -201,7 +222,7 @@ export function createDeliverRemote(deps: DeliverDeps) {
       reusable = !res.lost && !/^421/.test(res.dataReply ?? '');
       // If recording fails (PostgreSQL down) the attempt stays in-progress: the next run logs a
       // possible duplicate and delivers again. At-least-once, never lost.
-      await finish({ message, results, attemptId, attemptOutcome, attemptReply: res.dataReply ?? results[0]?.result.reply ?? null, tls: s.tls, ctx });
+      await finish({ message, results, attemptId, attemptOutcome, attemptReply: res.dataReply ?? results[0]?.result.reply ?? null, tls: s.tls, ctx, envelopeFrom: group.mailFrom, auth });
     } finally {
       // Always hand the connection and its Redis slot back, whatever failed above.
       await smtp.release(s, reusable);
@@ -220,7 +241,7 @@ export function createDeliverRemote(deps: DeliverDeps) {
    * in PostgreSQL (the scheduler's sweep adds the job), and an unwarned deferred recipient is
    * warned after its next attempt.
    */
-  async function finish({ message, results, attemptId, attemptOutcome, attemptReply, tls, ctx }: Finish): Promise<void> {
+  async function finish({ message, results, attemptId, attemptOutcome, attemptReply, tls, ctx, envelopeFrom, auth }: Finish): Promise<void> {
     const now = clock();
     const nullSender = message.mailFrom === '';
     const updates: RecipientUpdate[] = results.map(({ recipient: r, result }) => {
@@ -234,7 +255,7 @@ export function createDeliverRemote(deps: DeliverDeps) {
     if (attemptId === null && results.length) {
       await store.startAttempt({ messageId: message.id, domain: ctx.domain, recipients: results.map((x) => x.recipient), mxHost: null, ip: null, port: null, tls: false, worker, at: now }, attemptOutcome, attemptReply);
     }
-    await store.record({ attemptId, outcome: attemptOutcome, reply: attemptReply, tls, updates });
+    await store.record({ attemptId, outcome: attemptOutcome, reply: attemptReply, tls, updates, envelopeFrom: envelopeFrom ?? null, auth: auth ?? null });
     updates.forEach((u, i) => {
       metrics.recipients.inc({ outcome: u.status });
       if (u.status === 'delivered') metrics.latency.observe((now.getTime() - message.receivedAt.getTime()) / 1000);
