@@ -11,6 +11,7 @@ import type { Config } from './config.ts';
 import { EVENTS } from './events.ts';
 import { createIngress, type Ingress } from './ingress.ts';
 import { createMetrics } from './metrics.ts';
+import { DEVELOPMENT_SRS_SECRET } from '@hopmail/sender-auth';
 
 /**
  * What runService() builds for smtp-ingress (main.ts): PostgreSQL, BullMQ's Redis, and the
@@ -71,6 +72,7 @@ export function createApp(deps: AppDeps): IngressApp {
   const { config, logger, certificates } = deps;
   const producer = createProducer('route-message', deps.redis, config.REDIS_PREFIX);
   const directory = new PgDirectory(deps.pool, { localPartCaseSensitive: config.LOCAL_PART_CASE_SENSITIVE, cacheMs: config.DIRECTORY_CACHE_MS });
+  if (!config.SRS_SECRET) logger.warn({ event: EVENTS.developmentSecrets, srsSecret: 'development' }, 'SRS_SECRET unset: SRS addresses are checked with the public development secret (never in production)');
   if (!certificates) logger.warn({ event: EVENTS.tlsDisabled }, 'no certificate: STARTTLS, AUTH and the submission listeners are off (development only)');
   const resolve = {
     localPartCaseSensitive: config.LOCAL_PART_CASE_SENSITIVE,
@@ -85,6 +87,7 @@ export function createApp(deps: AppDeps): IngressApp {
       maxMessageSize: config.SMTP_MAX_MESSAGE_SIZE,
       maxReceivedHeaders: config.SMTP_MAX_RECEIVED_HEADERS,
       resolve,
+      srs: { secret: config.SRS_SECRET || DEVELOPMENT_SRS_SECRET, previous: config.SRS_PREVIOUS_SECRETS, maxAgeDays: config.SRS_MAX_AGE_DAYS },
       auth: {
         maxPerIp: config.AUTH_MAX_FAILURES_PER_IP,
         maxPerAccount: config.AUTH_MAX_FAILURES_PER_ACCOUNT,

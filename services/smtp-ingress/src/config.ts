@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { bool, commonConfig, int, port, str, z } from '@hopmail/config';
 import { tlsConfig } from '@hopmail/tls';
+import { requireSecretsInProduction, srsConfig } from '@hopmail/sender-auth';
 
 const HOSTNAME_RE = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/;
 // A machine name that is no valid host name (underscores…) must not make the defaults fail.
@@ -48,7 +49,8 @@ export const configSchema = z.object({
   ALIAS_MAX_DEPTH: int(10, 1, 100, 'longest alias → alias chain before RCPT is refused as a loop (550 5.4.6); must match routing'),
   ALIAS_MAX_TARGETS: int(1000, 1, 100_000, 'most addresses one recipient may expand to before RCPT is refused (550 5.5.3); must match routing'),
   DIRECTORY_CACHE_MS: int(2000, 0, 300_000, 'how long RCPT lookups (domains, mailboxes, aliases) are cached; admin changes take effect after at most this long'),
-}).refine((c) => c.SMTP_CLOSE_TIMEOUT_MS < c.SHUTDOWN_TIMEOUT_MS, {
+  ...srsConfig,
+}).superRefine(requireSecretsInProduction).refine((c) => c.SMTP_CLOSE_TIMEOUT_MS < c.SHUTDOWN_TIMEOUT_MS, {
   message: 'SMTP_CLOSE_TIMEOUT_MS must be below SHUTDOWN_TIMEOUT_MS, or shutdown is cut short while sessions still finish',
   path: ['SMTP_CLOSE_TIMEOUT_MS'],
 });

@@ -28,4 +28,8 @@ export const EVENTS = defineEvents('smtp-ingress', {
   authTooManyFailures: 'smtp-ingress.auth-too-many-failures',
   authInClear: 'smtp-ingress.auth-in-clear',
   authLimiterFailed: 'smtp-ingress.auth-limiter-failed',
+  /** RCPT TO a valid SRS address of ours: rewritten to the original sender (`to`). */
+  srsReversed: 'smtp-ingress.srs-reversed',
+  /** Outside production without SRS_SECRET: the public development secret is in use. */
+  developmentSecrets: 'smtp-ingress.development-secrets',
 });

@@ -44,6 +44,7 @@ function setup(commit: (m: NewMessage) => Promise<CommitResult> = async () => ({
       maxMessageSize: 1000,
       maxReceivedHeaders: 50,
       resolve: { localPartCaseSensitive: false, subaddressDelimiter: '+', maxDepth: 10, maxTargets: 100 },
+      srs: { secret: 'ingress test srs secret', maxAgeDays: 21 },
       auth: { maxPerIp: 10, maxPerAccount: 10, baseDelayMs: 0, maxDelayMs: 0 },
     },
     directory,

@@ -15,6 +15,8 @@ import { createDataStep, type CollectedMessage } from './policy/data-step.ts';
 import { mailPolicy } from './policy/mail-policy.ts';
 import { rcptPolicy, rcptSyntaxPolicy } from './policy/rcpt-policy.ts';
 import { senderPolicy } from './policy/sender-policy.ts';
+import { srsRcptPolicy } from './policy/srs-policy.ts';
+import { isSrsLocalPart, srsReverse, type SrsKeys } from '@hopmail/sender-auth';
 import { ACCEPT, type Verdict } from './policy/verdict.ts';
 import type { Accounts, AuthLimiter, MessageStore } from './ports.ts';
 import { SessionRegistry, type ConnectionState, type SessionFacts } from './session.ts';
@@ -25,6 +27,8 @@ export interface IngressOptions {
   maxMessageSize: number;
   maxReceivedHeaders: number;
   resolve: ResolveOptions;
+  /** Secrets and lifetime of the SRS addresses outbound-relay makes; bounces to them are reversed at RCPT. */
+  srs: SrsKeys;
   auth: {
     maxPerIp: number;
     maxPerAccount: number;
@@ -56,6 +60,8 @@ export interface IngressDeps {
   metrics: IngressMetrics;
   /** Waits before a failed AUTH is answered (tests may shorten it). */
   sleep?: (ms: number) => Promise<void>;
+  /** Clock of the SRS day stamps (tests). */
+  now?: () => Date;
 }
 
 export type DataOutcome = { verdict: Verdict; reply?: string };
@@ -63,6 +69,7 @@ export type DataOutcome = { verdict: Verdict; reply?: string };
 export function createIngress(deps: IngressDeps) {
   const { options, directory, store, accounts, limiter, logger, metrics } = deps;
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const now = deps.now ?? (() => new Date());
   const sessions = new SessionRegistry();
   const dataStep = createDataStep({ accounts, hostname: options.hostname, maxMessageSize: options.maxMessageSize, maxReceivedHeaders: options.maxReceivedHeaders });
   let closing = false;
@@ -189,12 +196,27 @@ export function createIngress(deps: IngressDeps) {
       const state = stateOf(facts);
       // RFC 5321 §4.1.1.3: <postmaster> without a domain must be accepted; it is ours.
       if (recipient.address.toLowerCase() === 'postmaster') recipient.address = `postmaster@${options.hostname}`;
-      const to = recipient.address;
+      let to = recipient.address;
       let v = rcptSyntaxPolicy({ address: to, smtputf8: facts.transaction.smtputf8 });
       if (!v) {
         try {
-          const resolution = await resolveRecipient(to, directory, options.resolve);
-          v = rcptPolicy({ address: to, resolution, authenticated: state.user !== null });
+          // A bounce to an SRS address of ours: the original sender is the real recipient.
+          let srsAuthorised = false;
+          const at = to.lastIndexOf('@');
+          if (at > 0 && isSrsLocalPart(to.slice(0, at))) {
+            const ours = (await directory.domainKind(to.slice(at + 1).toLowerCase())) !== null;
+            const srs = srsRcptPolicy({ address: to, ours, reversed: srsReverse(to, options.srs, now()) });
+            if (srs.kind === 'refuse') v = srs.verdict;
+            else if (srs.kind === 'rewrite') {
+              state.log.info({ event: EVENTS.srsReversed, from: facts.transaction.mailFrom, srs: to, to: srs.address }, 'SRS address reversed');
+              recipient.address = to = srs.address;
+              srsAuthorised = true;
+            }
+          }
+          if (!v) {
+            const resolution = await resolveRecipient(to, directory, options.resolve);
+            v = srsAuthorised && resolution.kind === 'not-local' ? ACCEPT : rcptPolicy({ address: to, resolution, authenticated: state.user !== null });
+          }
         } catch (err) {
           state.log.error({ event: EVENTS.lookupFailed, to, err }, 'recipient lookup failed');
           v = errorVerdict('lookupFailed', 'lookup-failed');

@@ -42,7 +42,7 @@ it('starts, serves SMTP, health and metrics, and stops cleanly on SIGTERM', asyn
 });
 
 it('refuses to start in production without a certificate (exit 78, config.invalid)', async () => {
-  const p = startServiceProcess('smtp-ingress', { DATABASE_URL: db.url, NODE_ENV: 'production', TLS_CERT_FILE: '', TLS_KEY_FILE: '', HEALTH_PORT: '0', SMTP_PORT: '0' });
+  const p = startServiceProcess('smtp-ingress', { DATABASE_URL: db.url, NODE_ENV: 'production', SRS_SECRET: 'a production srs secret', TLS_CERT_FILE: '', TLS_KEY_FILE: '', HEALTH_PORT: '0', SMTP_PORT: '0' });
   p.ready.catch(() => {});
   expect(await p.exited).toBe(78);
   expect(p.logs.find((l) => l.event === 'config.invalid')?.problems).toEqual(['TLS_CERT_FILE and TLS_KEY_FILE are required when NODE_ENV=production']);

@@ -4,6 +4,7 @@ import { connectPolicy } from './connect-policy.ts';
 import { dataPolicy } from './data-policy.ts';
 import { mailPolicy } from './mail-policy.ts';
 import { rcptPolicy, rcptSyntaxPolicy } from './rcpt-policy.ts';
+import { srsRcptPolicy } from './srs-policy.ts';
 import type { Verdict } from './verdict.ts';
 
 const code = (v: Verdict) => (v.kind === 'accept' ? 'accept' : `${v.code} ${v.enhanced} ${v.reason}`);
@@ -61,5 +62,17 @@ describe('dataPolicy', () => {
     [{ scan: { ...scan, receivedCount: 51 } }, '554 5.4.6 mail-loop'],
   ])('%j', (over, expected) => {
     expect(code(dataPolicy({ ...base, ...over }))).toBe(expected);
+  });
+});
+
+describe('srsRcptPolicy', () => {
+  it('rewrites valid SRS addresses of ours, refuses forged ones 550 5.7.1 and over-long ones 501 5.1.3, ignores others', () => {
+    const address = 'SRS0=abcd=AA=bank.example=ceo@example.org';
+    expect(srsRcptPolicy({ address, ours: true, reversed: { kind: 'ok', address: 'ceo@bank.example' } })).toEqual({ kind: 'rewrite', address: 'ceo@bank.example' });
+    expect(srsRcptPolicy({ address, ours: false, reversed: { kind: 'invalid', reason: 'bad-hash' } })).toEqual({ kind: 'not-srs' });
+    for (const reason of ['bad-hash', 'bad-timestamp', 'expired', 'malformed'] as const) {
+      expect(srsRcptPolicy({ address, ours: true, reversed: { kind: 'invalid', reason } })).toMatchObject({ kind: 'refuse', verdict: { code: 550, enhanced: '5.7.1', reason: `srs-${reason}` } });
+    }
+    expect(srsRcptPolicy({ address, ours: true, reversed: { kind: 'invalid', reason: 'too-long' } })).toMatchObject({ kind: 'refuse', verdict: { code: 501, enhanced: '5.1.3' } });
   });
 });
