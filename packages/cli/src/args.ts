@@ -7,7 +7,7 @@ export interface Parsed {
 }
 
 /** Flags that never take a value. */
-const BOOLEAN = new Set(['json', 'help', 'version', 'all', 'dsn', 'yes', 'cascade', 'relay', 'progress', 'password-stdin', 'quiet']);
+const BOOLEAN = new Set(['json', 'help', 'version', 'all', 'dsn', 'yes', 'cascade', 'relay', 'progress', 'password-stdin', 'quiet', 'activate', 'force', 'private-key-stdin']);
 
 export class UsageError extends Error {}
 

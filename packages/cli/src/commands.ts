@@ -117,6 +117,44 @@ export const COMMANDS: Record<string, Record<string, Handler>> = {
       await api.call('DELETE', `/v1/domains/${enc(arg(p, 2, 'domain'))}${has(p, 'cascade') ? '?cascade=true' : ''}`);
       return done(`domain ${p.words[2]} deleted`);
     },
+    dns: async (p, api) => {
+      const r = await api.call('GET', `/v1/domains/${enc(arg(p, 2, 'domain'))}/dns`);
+      const rows = r.records.map((x: any) => ({ ...x, status: x.required ? x.status : `${x.status} (optional)`, found: x.found ?? '-' }));
+      const todo = r.records.filter((x: any) => x.status !== 'ok');
+      const publish = todo.length
+        ? '\nto publish:\n' + todo.map((x: any) => `  ${x.name}. IN ${x.type} ${x.type === 'TXT' ? JSON.stringify(x.value) : x.value}${x.detail ? `\n    (${x.status}: ${x.detail})` : ''}${x.note ? `\n    ${x.note}` : ''}`).join('\n') + '\n'
+        : '';
+      return { json: r, text: table(rows, ['kind', 'name', 'type', 'status', 'found'], 70) + publish + `\n${r.domain}: ${r.ok ? 'every required record is published' : 'not ready'}\n` };
+    },
+  },
+  dkim: {
+    list: async (p, api) => {
+      const r = await api.call('GET', `/v1/domains/${enc(arg(p, 2, 'domain'))}/dkim`);
+      return { json: r, text: r.items.length ? table(r.items, ['selector', 'algorithm', 'bits', 'status', 'signing', ['activatedAt', 'ACTIVATED'], ['retireAt', 'RETIRE AT']]) : '(none)\n' };
+    },
+    add: (p, api, io) => addKeys(p, api, io, false),
+    rotate: (p, api, io) => addKeys(p, api, io, true),
+    activate: async (p, api) => {
+      const domain = arg(p, 2, 'domain');
+      const selectors = p.words.slice(3);
+      if (!selectors.length) throw new UsageError('missing selector(s)');
+      const grace = flag(p, 'grace-days');
+      const keys = [];
+      for (const s of selectors) keys.push(await api.call('POST', `/v1/domains/${enc(domain)}/dkim/${enc(s)}/activate`, { ...(grace !== undefined ? { graceDays: Number(grace) } : {}), ...(has(p, 'force') ? { force: true } : {}) }));
+      return { json: keys, text: keys.map((k) => `DKIM key ${k.selector} (${k.algorithm}) of ${k.domain} is active and signs\n`).join('') + 'older keys of the same algorithm keep their records published until their retirement (hopmail dkim list)\n' };
+    },
+    retire: async (p, api) => {
+      const domain = arg(p, 2, 'domain');
+      const selectors = p.words.slice(3);
+      if (!selectors.length) throw new UsageError('missing selector(s)');
+      const keys = [];
+      for (const s of selectors) keys.push(await api.call('POST', `/v1/domains/${enc(domain)}/dkim/${enc(s)}/retire`, {}));
+      return { json: keys, text: keys.map((k) => `DKIM key ${k.selector} of ${k.domain} retired\n`).join('') };
+    },
+    rm: async (p, api) => {
+      await api.call('DELETE', `/v1/domains/${enc(arg(p, 2, 'domain'))}/dkim/${enc(arg(p, 3, 'selector'))}`);
+      return done(`DKIM key ${p.words[3]} of ${p.words[2]} deleted`);
+    },
   },
   mailboxes: {
     list: async (p, api, io) => listResult(await list(p, api, '/v1/mailboxes', { domain: flag(p, 'domain') }), ['address', 'quotaBytes', 'createdAt'], io),
@@ -230,8 +268,13 @@ function summarize(e: { type: string; data: Record<string, any> }): string {
   switch (e.type) {
     case 'received':
       return `from <${d.sender}> ${d.clientIp ?? 'local'}${d.tls ? ' TLS' : ''}${d.authUser ? ` auth=${d.authUser}` : ''} ${d.size} bytes`;
-    case 'relay-attempt':
-      return `${d.mx ?? '-'}${d.ip ? `[${d.ip}]` : ''} ${d.outcome}${d.tls ? ' TLS' : ''}: ${d.reply ?? ''}`;
+    case 'relay-attempt': {
+      const a = d.auth ?? {};
+      const dkim = a.dkim ? (a.dkim.result === 'signed' ? ` dkim=${a.dkim.domain}:${a.dkim.selectors.join('+')}` : ' dkim=unsigned') : '';
+      const arc = a.arc ? (a.arc.result === 'sealed' ? ` arc=i${a.arc.instance}` : ' arc=unsealed') : '';
+      const srs = d.envelopeFrom && a.srs?.result === 'rewritten' ? ` from=<${d.envelopeFrom}>` : '';
+      return `${d.mx ?? '-'}${d.ip ? `[${d.ip}]` : ''} ${d.outcome}${d.tls ? ' TLS' : ''}${dkim}${arc}${srs}: ${d.reply ?? ''}`;
+    }
     case 'deferred':
       return `${d.reply ?? ''} (next ${d.nextAttemptAt ?? '-'})`;
     case 'admin-action':
@@ -239,6 +282,38 @@ function summarize(e: { type: string; data: Record<string, any> }): string {
     default:
       return Object.entries(d).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' ');
   }
+}
+
+/**
+ * `dkim add` and `dkim rotate`: new keys (Ed25519 and RSA unless --algorithm), pending until
+ * activated unless --activate; prints the records to publish. Rotation picks unused selectors.
+ */
+async function addKeys(p: Parsed, api: Client, io: Io, rotate: boolean): Promise<Result> {
+  onlyFlags(p, rotate ? [] : ['selector', 'algorithm', 'bits', 'activate', 'private-key-stdin']);
+  const domain = arg(p, 2, 'domain');
+  const which = flag(p, 'algorithm') ?? (has(p, 'private-key-stdin') ? undefined : 'both');
+  if (which !== undefined && !['ed25519', 'rsa', 'both'].includes(which)) throw new UsageError('--algorithm is ed25519, rsa or both');
+  const algorithms: (string | undefined)[] = which === 'both' ? ['ed25519', 'rsa'] : [which];
+  const selector = flag(p, 'selector');
+  if (selector !== undefined && algorithms.length > 1) throw new UsageError('--selector names one key: give --algorithm ed25519 or rsa too');
+  const privateKey = has(p, 'private-key-stdin') ? await io.stdin() : undefined;
+  const taken = rotate ? new Set((await api.call('GET', `/v1/domains/${enc(domain)}/dkim`)).items.map((k: any) => k.selector)) : new Set();
+  const day = new Date().toISOString().slice(0, 10).replaceAll('-', '');
+  const keys = [];
+  for (const algorithm of algorithms) {
+    let sel = selector;
+    if (rotate) {
+      const base = `${algorithm === 'ed25519' ? 'ed' : 'rsa'}${day}`;
+      sel = [base, ...'bcdefghijklmnopqrstuvwxyz'.split('').map((c) => base + c)].find((s) => !taken.has(s));
+    }
+    const bits = flag(p, 'bits');
+    keys.push(await api.call('POST', `/v1/domains/${enc(domain)}/dkim`, {
+      ...(sel ? { selector: sel } : {}), ...(algorithm ? { algorithm } : {}), ...(bits ? { bits: Number(bits) } : {}), ...(privateKey ? { privateKey } : {}), ...(has(p, 'activate') ? { activate: true } : {}),
+    }));
+  }
+  const records = keys.map((k) => `  ${k.dns.name}. IN TXT ${JSON.stringify(k.dns.value)}`).join('\n');
+  const next = keys.some((k) => k.status === 'pending') ? `\nthen: hopmail dkim activate ${domain} ${keys.map((k) => k.selector).join(' ')}\n` : '';
+  return { json: keys, text: `created ${keys.map((k) => `${k.selector} (${k.algorithm}, ${k.status})`).join(', ')}; publish:\n${records}\n${next}` };
 }
 
 async function passwordFrom(p: Parsed, io: Io): Promise<string> {

@@ -8,6 +8,11 @@ import { COMMANDS, type Io } from './commands.ts';
 export const USAGE = `usage: hopmail [--json] <command> …
 
   domains   list | show <name> | add <name> [--relay] | rm <name> [--cascade]
+            | dns <name>   (the DNS doctor: each record to publish, checked live: ok, missing, mismatch)
+  dkim      list <domain> | add <domain> [--algorithm ed25519|rsa|both] [--selector s] [--bits n] [--activate]
+                                         [--private-key-stdin]   (import a PEM key)
+            | rotate <domain>   (new Ed25519 and RSA keys, pending: publish, then activate)
+            | activate <domain> <selector>… [--grace-days n] [--force] | retire <domain> <selector>… | rm <domain> <selector>
   mailboxes list [--domain d] | show <addr> | add <addr> --password-stdin [--quota bytes]
             | passwd <addr> --password-stdin | quota <addr> <bytes> | rm <addr>
   aliases   list [--domain d] | show <src> | add <src> <target>… | rm <src>

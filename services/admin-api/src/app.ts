@@ -19,6 +19,9 @@ import { WebhookTester } from './adapters/webhook-test.ts';
 import { HEADER_BYTES } from './http/routes/message-headers.ts';
 import { SessionStore } from './adapters/sessions.ts';
 import { DEFAULT_CONSOLE_DIR } from './http/console.ts';
+import { DkimKeyStore } from './adapters/dkim-keys.ts';
+import { createDnsClient, type DnsClient } from '@hopmail/dns-client';
+import { loadKek } from '@hopmail/sender-auth';
 import type { Config } from './config.ts';
 import { EVENTS } from './events.ts';
 import { httpMetrics } from './http/metrics.ts';
@@ -35,6 +38,8 @@ const REDIS_TIMEOUT_MS = 5000;
 export type Deps = ServiceDeps<Config, { postgres: true; redis: 'queue' }> & {
   /** Tests pass a cheaper hasher; production uses the configured Argon2id parameters. */
   hasher?: PasswordHasher;
+  /** Tests pass a client of the fake DNS. */
+  dns?: DnsClient;
 };
 
 export interface AdminApp extends ServiceApp {
@@ -44,7 +49,9 @@ export interface AdminApp extends ServiceApp {
   server(): FastifyInstance;
 }
 
-export function createApp({ config, logger, registry, pool, redis, hasher }: Deps): AdminApp {
+export function createApp({ config, logger, registry, pool, redis, hasher, dns }: Deps): AdminApp {
+  const kek = loadKek(config.DKIM_KEY_ENCRYPTION_KEY);
+  if (kek.development) logger.warn({ event: EVENTS.developmentSecrets, dkimKek: 'development' }, 'DKIM_KEY_ENCRYPTION_KEY unset: DKIM private keys are encrypted with the public development key (never in production)');
   // Auth-failure counters run while a request waits: with Redis away they must fail at once
   // (the limit fails open) instead of queueing behind an offline Redis.
   const counters = failFastRedis(redis);
@@ -74,6 +81,11 @@ export function createApp({ config, logger, registry, pool, redis, hasher }: Dep
     messageStart: messageStart(pool, HEADER_BYTES),
     webhookTester: new WebhookTester(pool, config.WEBHOOK_ALLOW_PRIVATE),
     overview: { overview: new OverviewStore(pool), services: () => withTimeout(readHeartbeats(counters, config.REDIS_PREFIX), 1000, 'heartbeats') },
+    dkimKeys: new DkimKeyStore(pool),
+    kek,
+    dns: dns ?? createDnsClient({ servers: config.DNS_SERVERS, timeoutMs: config.DNS_TIMEOUT_MS, tries: config.DNS_TRIES }),
+    doctor: { mailHostname: config.MAIL_HOSTNAME, spf: config.DNS_DOCTOR_SPF, dmarc: config.DNS_DOCTOR_DMARC },
+    dkimGraceDays: config.DKIM_GRACE_DAYS,
     hasher: hasher ?? argon2idHasher({ memoryKib: config.ARGON2_MEMORY_KIB, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM }),
   });
   // fastify.close() only drops connections idle at that instant: a keep-alive connection whose

@@ -1,4 +1,10 @@
+import { hostname } from 'node:os';
 import { bool, commonConfig, int, port, str, z } from '@hopmail/config';
+import { dnsClientConfig } from '@hopmail/dns-client';
+import { kekConfig, requireSecretsInProduction } from '@hopmail/sender-auth';
+
+const HOSTNAME_RE = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/;
+const defaultHostname = HOSTNAME_RE.test(hostname()) ? hostname() : 'localhost';
 
 export const configSchema = z.object({
   ...commonConfig,
@@ -28,7 +34,17 @@ export const configSchema = z.object({
     .enum(['auto', 'always', 'never'])
     .default('auto')
     .describe("the session cookie's Secure flag: auto sets it when the request came over TLS (set Fastify's proxy trust or use always behind a TLS proxy); never only for plain-HTTP development off loopback"),
+  ...kekConfig,
+  ...dnsClientConfig,
+  MAIL_HOSTNAME: z
+    .string()
+    .regex(HOSTNAME_RE, 'a host name')
+    .default(defaultHostname)
+    .describe("this cluster's public MX host name: the DNS doctor expects every domain's MX to point at it (and SPF's `mx` to cover it)"),
+  DNS_DOCTOR_SPF: str('v=spf1 mx -all', 'the SPF record the DNS doctor proposes; a published one passes when it has each of its terms (more are fine: other senders of the domain)'),
+  DNS_DOCTOR_DMARC: str('v=DMARC1; p=quarantine; rua=mailto:postmaster@{domain}', 'the DMARC record the DNS doctor proposes ({domain} is the domain); a published one passes when its p= is as strict or stricter'),
+  DKIM_GRACE_DAYS: int(7, 0, 365, 'days an older DKIM key stays valid after a newer key of its algorithm is activated: keep its record published for mail in transit'),
   WEBHOOK_ALLOW_PRIVATE: bool(false, 'allow webhook URLs whose host is a loopback, private, link-local or other non-public address (a receiver inside your own network); off, an admin key cannot point the server at its own network (SSRF). Set the housekeeper\'s alike: it checks the address of every connection'),
-});
+}).superRefine(requireSecretsInProduction);
 
 export type Config = z.output<typeof configSchema>;

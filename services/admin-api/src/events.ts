@@ -27,4 +27,10 @@ export const EVENTS = defineEvents('admin-api', {
   queueDelete: 'admin-api.queue-delete',
   queueWakeFailed: 'admin-api.queue-wake-failed',
   sessionCreated: 'admin-api.session-created',
+  dkimKeyCreated: 'admin-api.dkim-key-created',
+  dkimKeyActivated: 'admin-api.dkim-key-activated',
+  dkimKeyRetired: 'admin-api.dkim-key-retired',
+  dkimKeyDeleted: 'admin-api.dkim-key-deleted',
+  /** Outside production without DKIM_KEY_ENCRYPTION_KEY: DKIM private keys are encrypted with the public development key. */
+  developmentSecrets: 'admin-api.development-secrets',
 });

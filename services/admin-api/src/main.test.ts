@@ -2,6 +2,7 @@
 import { baseUrls, createTestDatabase, freePort, redisPrefix, startServiceProcess, waitFor, type TestDatabase } from '@hopmail/test-kit';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { EVENTS } from './events.ts';
+import { DEVELOPMENT_KEK } from '@hopmail/sender-auth';
 
 const TOKEN = 'process-test-token-0123456789abcdef';
 let db: TestDatabase;
@@ -61,4 +62,20 @@ test('serves the API and health endpoints, then stops cleanly on SIGTERM', async
   await waitFor(async () => p.logs.some((l) => l.event === 'shutdown.done'), { what: 'shutdown.done' });
   expect(JSON.stringify(p.logs)).not.toContain(TOKEN);
   expect(JSON.stringify(p.logs)).not.toContain('process-password');
+});
+
+test('refuses a DKIM key-encryption key of the wrong length, without echoing it (exit 78)', async () => {
+  const short = Buffer.alloc(16, 3).toString('base64');
+  const p = startServiceProcess('admin-api', { DATABASE_URL: db.url, ADMIN_TOKEN: TOKEN, DKIM_KEY_ENCRYPTION_KEY: short, HEALTH_PORT: '0', ADMIN_PORT: '0' });
+  await expect(p.ready).rejects.toThrow(/DKIM_KEY_ENCRYPTION_KEY: must be 32 bytes/);
+  expect(await p.exited).toBe(78);
+  expect(JSON.stringify(p.logs)).not.toContain(short);
+});
+
+test('refuses to start in production without a DKIM key-encryption key of its own (exit 78)', async () => {
+  for (const kek of ['', DEVELOPMENT_KEK]) {
+    const p = startServiceProcess('admin-api', { DATABASE_URL: db.url, ADMIN_TOKEN: TOKEN, NODE_ENV: 'production', DKIM_KEY_ENCRYPTION_KEY: kek, HEALTH_PORT: '0', ADMIN_PORT: '0' });
+    await expect(p.ready).rejects.toThrow(kek ? /DKIM_KEY_ENCRYPTION_KEY: is the public development key/ : /DKIM_KEY_ENCRYPTION_KEY: required in production/);
+    expect(await p.exited).toBe(78);
+  }
 });

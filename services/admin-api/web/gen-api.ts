@@ -40,6 +40,11 @@ export async function openApiDocument(): Promise<{ paths: Record<string, Record<
     overview: stub,
     messageStart: stub,
     webhookTester: stub,
+    dkimKeys: stub,
+    kek: stub,
+    dns: stub,
+    doctor: stub,
+    dkimGraceDays: 7,
   } as Parameters<typeof buildServer>[0]);
   await app.ready();
   const doc = (app as unknown as { swagger(): unknown }).swagger() as { paths: Record<string, Record<string, Schema>> };

@@ -3,7 +3,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { AuditEntry } from '../adapters/audit.ts';
 
-const SECRET_KEYS = new Set(['password', 'secret', 'key', 'token']);
+const SECRET_KEYS = new Set(['password', 'secret', 'key', 'token', 'privateKey']);
 
 function scrub(v: unknown, depth = 0): unknown {
   if (depth > 4) return '…';

@@ -199,7 +199,9 @@ describe('OpenAPI', () => {
     }
     expect(ops.sort()).toEqual(
       [
-        'POST /v1/domains', 'GET /v1/domains', 'GET /v1/domains/{name}', 'DELETE /v1/domains/{name}',
+        'POST /v1/domains', 'GET /v1/domains', 'GET /v1/domains/{name}', 'DELETE /v1/domains/{name}', 'GET /v1/domains/{name}/dns',
+        'GET /v1/domains/{name}/dkim', 'POST /v1/domains/{name}/dkim', 'POST /v1/domains/{name}/dkim/{selector}/activate',
+        'POST /v1/domains/{name}/dkim/{selector}/retire', 'DELETE /v1/domains/{name}/dkim/{selector}',
         'POST /v1/mailboxes', 'GET /v1/mailboxes', 'GET /v1/mailboxes/{address}', 'PATCH /v1/mailboxes/{address}', 'DELETE /v1/mailboxes/{address}',
         'POST /v1/aliases', 'GET /v1/aliases', 'GET /v1/aliases/{source}', 'DELETE /v1/aliases/{source}',
         'GET /v1/messages', 'GET /v1/messages/{id}/trace',

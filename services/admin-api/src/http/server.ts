@@ -95,7 +95,7 @@ export function buildServer({ logger, bodyLimit, metrics, consoleDir, ...api }: 
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearerAuth: [] }],
       tags: [
-        { name: 'domains' }, { name: 'mailboxes' }, { name: 'aliases' },
+        { name: 'domains', description: 'domains, and the DNS doctor' }, { name: 'dkim', description: 'DKIM keys of a domain: generate or import, activate, retire (private keys are never returned)' }, { name: 'mailboxes' }, { name: 'aliases' },
         { name: 'messages', description: 'search and trace' },
         { name: 'queue', description: 'queue control: list, retry, hold, release, delete' },
         { name: 'webhooks' }, { name: 'keys', description: 'API keys (admin only)' }, { name: 'audit' },

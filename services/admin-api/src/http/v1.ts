@@ -14,6 +14,7 @@ import { aliasRoutes } from './routes/aliases.ts';
 import { auditRoutes } from './routes/audit.ts';
 import type { ApiDeps } from './routes/context.ts';
 import { domainRoutes } from './routes/domains.ts';
+import { dkimRoutes } from './routes/dkim.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { mailboxRoutes } from './routes/mailboxes.ts';
 import { messageRoutes } from './routes/messages.ts';
@@ -93,6 +94,7 @@ export const v1Api: FastifyPluginAsync<V1Deps> = async (api, deps) => {
   api.setNotFoundHandler(notFoundHandler);
 
   domainRoutes(api, deps);
+  dkimRoutes(api, deps);
   mailboxRoutes(api, deps);
   aliasRoutes(api, deps);
   messageRoutes(api, deps);

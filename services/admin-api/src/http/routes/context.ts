@@ -7,6 +7,10 @@ import type { QueueStore } from '../../adapters/queue.ts';
 import type { QueueJobs } from '../../adapters/queue-jobs.ts';
 import type { MessageSearch } from '../../adapters/messages.ts';
 import type { WebhookStore } from '../../adapters/webhooks.ts';
+import type { DkimKeyStore } from '../../adapters/dkim-keys.ts';
+import type { DnsClient } from '@hopmail/dns-client';
+import type { Kek } from '@hopmail/sender-auth';
+import type { DoctorSettings } from '../../policy/dns-doctor.ts';
 import { ApiError, badRequest, forbidden } from '../../errors.ts';
 import type { Checked } from '../../policy/names.ts';
 import { decodeCursor, encodeCursor } from '../../policy/cursor.ts';
@@ -44,6 +48,14 @@ export interface ApiDeps {
   bulkBatch: number;
   /** WEBHOOK_ALLOW_PRIVATE: webhook URLs may name non-public addresses. */
   webhookAllowPrivate: boolean;
+  dkimKeys: DkimKeyStore;
+  /** Encrypts the DKIM private keys it creates (DKIM_KEY_ENCRYPTION_KEY). */
+  kek: Kek;
+  /** Look-ups of the DNS doctor and of key activation, through dns-cache. */
+  dns: DnsClient;
+  doctor: DoctorSettings;
+  /** DKIM_GRACE_DAYS */
+  dkimGraceDays: number;
 }
 
 /** The value of a policy check, or a 400 naming the field. */

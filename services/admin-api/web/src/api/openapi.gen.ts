@@ -145,6 +145,157 @@ export interface Paths {
       };
     };
   };
+  "/v1/domains/{name}/dkim": {
+    get: {
+      params: {
+        name: string;
+      };
+      response: {
+        items: {
+          domain: string;
+          selector: string;
+          algorithm: "ed25519" | "rsa";
+          bits: number;
+          publicKey: string;
+          status: "pending" | "active" | "retiring" | "retired";
+          signing: boolean;
+          imported: boolean;
+          createdAt: string;
+          activatedAt: string | null;
+          retireAt: string | null;
+          retiredAt: string | null;
+          dns: {
+            name: string;
+            type: "TXT";
+            value: string;
+          };
+        }[];
+      };
+    };
+    post: {
+      params: {
+        name: string;
+      };
+      body: {
+        selector?: string;
+        algorithm?: "ed25519" | "rsa";
+        bits?: 2048 | 3072 | 4096;
+        privateKey?: string;
+        activate?: boolean;
+      };
+      response: {
+        domain: string;
+        selector: string;
+        algorithm: "ed25519" | "rsa";
+        bits: number;
+        publicKey: string;
+        status: "pending" | "active" | "retiring" | "retired";
+        signing: boolean;
+        imported: boolean;
+        createdAt: string;
+        activatedAt: string | null;
+        retireAt: string | null;
+        retiredAt: string | null;
+        dns: {
+          name: string;
+          type: "TXT";
+          value: string;
+        };
+      };
+    };
+  };
+  "/v1/domains/{name}/dkim/{selector}": {
+    delete: {
+      params: {
+        name: string;
+        selector: string;
+      };
+      response: null;
+    };
+  };
+  "/v1/domains/{name}/dkim/{selector}/activate": {
+    post: {
+      params: {
+        name: string;
+        selector: string;
+      };
+      body: {
+        graceDays?: number;
+        force?: boolean;
+      };
+      response: {
+        domain: string;
+        selector: string;
+        algorithm: "ed25519" | "rsa";
+        bits: number;
+        publicKey: string;
+        status: "pending" | "active" | "retiring" | "retired";
+        signing: boolean;
+        imported: boolean;
+        createdAt: string;
+        activatedAt: string | null;
+        retireAt: string | null;
+        retiredAt: string | null;
+        dns: {
+          name: string;
+          type: "TXT";
+          value: string;
+        };
+      };
+    };
+  };
+  "/v1/domains/{name}/dkim/{selector}/retire": {
+    post: {
+      params: {
+        name: string;
+        selector: string;
+      };
+      body: Record<string, never>;
+      response: {
+        domain: string;
+        selector: string;
+        algorithm: "ed25519" | "rsa";
+        bits: number;
+        publicKey: string;
+        status: "pending" | "active" | "retiring" | "retired";
+        signing: boolean;
+        imported: boolean;
+        createdAt: string;
+        activatedAt: string | null;
+        retireAt: string | null;
+        retiredAt: string | null;
+        dns: {
+          name: string;
+          type: "TXT";
+          value: string;
+        };
+      };
+    };
+  };
+  "/v1/domains/{name}/dns": {
+    get: {
+      params: {
+        name: string;
+      };
+      response: {
+        domain: string;
+        checkedAt: string;
+        ok: boolean;
+        records: {
+          kind: "mx" | "spf" | "dkim" | "dmarc" | "mta-sts" | "tls-rpt";
+          name: string;
+          type: "MX" | "TXT";
+          value: string;
+          required: boolean;
+          selector?: string;
+          note?: string;
+          status: "ok" | "missing" | "mismatch" | "unknown";
+          found: string[] | null;
+          detail?: string;
+        }[];
+      };
+    };
+  };
   "/v1/keys": {
     get: {
       query: {
