@@ -42,6 +42,26 @@ if (!process.env.ADMIN_TOKEN && config.NODE_ENV !== 'production' && wanted.inclu
   log('start.admin-token', `admin API token is in ${file}`);
 }
 
+// Development convenience: secrets shared by several services, generated into the state dir
+// and kept across starts, never printed — the DKIM key-encryption key (admin-api encrypts,
+// outbound-relay decrypts) and the SRS secret (outbound-relay signs, smtp-ingress checks).
+// Only when this supervisor runs every service that shares one: otherwise (compose runs
+// admin-api alone under it) the services would disagree, and each falls back to the same
+// public development value instead, saying so in its log.
+function stateSecret(file: string, variable: string, users: string[], make: () => string) {
+  if (process.env[variable] || config.NODE_ENV === 'production' || !users.every((u) => wanted.includes(u))) return;
+  const dir = resolve(root, config.HOPMAIL_STATE_DIR);
+  const path = join(dir, file);
+  if (!existsSync(path)) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(path, make() + '\n', { mode: 0o600 });
+  }
+  env[variable] = readFileSync(path, 'utf8').trim();
+  log('start.state-secret', `${variable} is in ${path}`, { variable, file: path });
+}
+stateSecret('dkim-key-encryption-key', 'DKIM_KEY_ENCRYPTION_KEY', ['admin-api', 'outbound-relay'], () => randomBytes(32).toString('base64'));
+stateSecret('srs-secret', 'SRS_SECRET', ['smtp-ingress', 'outbound-relay'], () => randomBytes(24).toString('base64url'));
+
 // Development convenience: a self-signed certificate for STARTTLS and the submission and
 // POP3S listeners when none is configured. In production the services refuse to start
 // without TLS_CERT_FILE/TLS_KEY_FILE (exit 78), so nothing is generated there.

@@ -74,7 +74,8 @@ describe('the compiled tree (pnpm build)', () => {
   });
 
   it.each(services)('%s: the compiled service loads its whole module graph (--print-config)', async (s) => {
-    const p = start([...serviceCommand(s, '.js'), '--print-config'], { ADMIN_TOKEN: 'x'.repeat(32), NODE_ENV: 'production' });
+    // Production's required secrets (ADMIN_TOKEN, the DKIM key-encryption key, the SRS secret), as a deployment sets them.
+    const p = start([...serviceCommand(s, '.js'), '--print-config'], { ADMIN_TOKEN: 'x'.repeat(32), DKIM_KEY_ENCRYPTION_KEY: Buffer.alloc(32, 9).toString('base64'), SRS_SECRET: 'y'.repeat(24), NODE_ENV: 'production' });
     expect(await p.exited, p.output()).toBe(0);
     expect(JSON.parse(p.output())).toMatchObject({ NODE_ENV: 'production' });
   }, 60_000);

@@ -41,6 +41,8 @@ const PLACEHOLDER: Record<string, string> = {
   DATABASE_URL: 'postgres://hopmail:secret@db.example.internal:5432/hopmail',
   REDIS_URL: 'redis://:secret@redis.example.internal:6379',
   ADMIN_TOKEN: 'placeholder-admin-token-0123456789',
+  DKIM_KEY_ENCRYPTION_KEY: Buffer.alloc(32, 5).toString('base64'),
+  SRS_SECRET: 'placeholder-srs-secret-0123',
 };
 const CREDENTIAL = /(URL|TOKEN|PASSWORD|SECRET|_KEY)$/;
 
@@ -281,14 +283,16 @@ describe.each(overlays)('deploy/overlays/%s', (overlay) => {
       expect(all('HorizontalPodAutoscaler').find((h) => h.spec.scaleTargetRef.name === 'housekeeper')?.spec.minReplicas).toBe(1);
     });
 
-    it('dns-cache answers outbound-relay only; outbound-relay reaches it and remote MX hosts', () => {
+    it('dns-cache answers outbound-relay and admin-api (the DNS doctor); both reach it; outbound-relay reaches remote MX hosts', () => {
       const labels = deployment('dns-cache').spec.template.metadata.labels;
       const dnsRules = ingressRules(labels).filter((r: Any) => (r.ports ?? []).some((p: Any) => ['dns-udp', 'dns-tcp', config('dns-cache').DNS_PORT].includes(p.port)));
       expect(dnsRules.length).toBeGreaterThan(0);
       for (const r of dnsRules) {
         expect(r.from?.length).toBeGreaterThan(0);
         for (const f of r.from) expect(selects(f.podSelector, deployment('outbound-relay').spec.template.metadata.labels)).toBe(true);
+        for (const f of r.from) expect(selects(f.podSelector, deployment('admin-api').spec.template.metadata.labels)).toBe(true);
       }
+      expect(egressPorts(deployment('admin-api').spec.template.metadata.labels).has(config('dns-cache').DNS_PORT)).toBe(true);
       const relay = egressPorts(deployment('outbound-relay').spec.template.metadata.labels);
       expect(relay.has(config('dns-cache').DNS_PORT)).toBe(true);
       expect(relay.has(25)).toBe(true);
