@@ -222,7 +222,9 @@ describe('outbound-relay deliver-remote', () => {
       const r = await settled(id, { 'slow@implicit.test': 'bounced' });
       expect(r['slow@implicit.test']!.last_reply).toMatch(/^451 4\.4\.7 Delivery time expired .*last: 451 /);
       const all = await waitFor(async () => ((await dsnsFor(id)).length === 2 ? dsnsFor(id) : undefined));
-      expect(all[1]!.raw).toContain('Action: failed');
+      // RFC 3464 §2.3.4: a failed recipient carries a 5.x.x status; expiry is 5.4.7, the reply's detail under the action's class.
+      expect(all[1]!.raw).toContain('Action: failed\r\nStatus: 5.4.7');
+      expect(all[0]!.raw).toContain('Action: delayed\r\nStatus: 4.');
     } finally {
       mx.behave(MX2, {});
     }

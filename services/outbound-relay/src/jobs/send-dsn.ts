@@ -28,12 +28,17 @@ export interface SendDsnDeps {
   now: () => Date;
 }
 
-/** RFC 3463 status for the DSN: the reply's enhanced code, else one derived from its class. */
-export function statusOf(reply: string | null, fallback: string): string {
+/**
+ * RFC 3463 status for one recipient of a DSN: the reply's enhanced code, else one derived
+ * from its class. The class follows the DSN's action (RFC 3464 §2.3.4: `failed` carries a
+ * 5.x.x status, `delayed` a 4.x.x one): a message that expired after temporary failures
+ * ("451 4.4.7 Delivery time expired") is reported failed with 5.4.7, as Postfix does.
+ */
+export function statusOf(reply: string | null, action: 'failed' | 'delayed'): string {
+  const cls = action === 'failed' ? '5' : '4';
   const p = reply ? parseReply(reply) : undefined;
-  if (p?.enhanced && /^[245]\./.test(p.enhanced)) return p.enhanced;
-  if (p) return p.code >= 500 ? '5.0.0' : p.code >= 400 ? '4.0.0' : fallback;
-  return fallback;
+  const detail = p?.enhanced && /^[245]\.\d{1,3}\.\d{1,3}$/.test(p.enhanced) ? p.enhanced.slice(2) : '0.0';
+  return `${cls}.${detail}`;
 }
 
 export function createSendDsn({ dsnStore, route, logger, metrics, hostname, policy, now }: SendDsnDeps) {
@@ -53,7 +58,7 @@ export function createSendDsn({ dsnStore, route, logger, metrics, hostname, poli
       recipients: owed.recipients.map((r) => ({
         finalRecipient: r.address,
         originalRecipient: r.original,
-        status: statusOf(r.lastReply, owed.reason === 'failed' ? '5.0.0' : '4.0.0'),
+        status: statusOf(r.lastReply, owed.reason),
         remoteMta: r.lastMx,
         diagnostic: r.lastReply,
         lastAttemptDate: r.lastMx ? r.updatedAt : null,
