@@ -7,6 +7,9 @@ import { createSmtpListener, type ListenerSpec, type SmtpListener } from './adap
 import { createAccounts } from './adapters/accounts.ts';
 import { createAuthLimiter } from './adapters/auth-limiter.ts';
 import { createMessageStore } from './adapters/store.ts';
+import { createInboundPolicies } from './adapters/inbound-policies.ts';
+import { createMailAuthenticator } from './adapters/mail-authenticator.ts';
+import { createDnsClient } from '@hopmail/dns-client';
 import type { Config } from './config.ts';
 import { EVENTS } from './events.ts';
 import { createIngress, type Ingress } from './ingress.ts';
@@ -104,6 +107,22 @@ export function createApp(deps: AppDeps): IngressApp {
       onError: (err) => logger.warn({ event: EVENTS.authLimiterFailed, err }, 'failed-AUTH counters unavailable (Redis); logins go on unthrottled across replicas'),
     }),
     sleep: deps.sleep,
+    ...(config.INBOUND_AUTH
+      ? {
+          authenticator: createMailAuthenticator({
+            dns: createDnsClient({ servers: config.DNS_SERVERS, timeoutMs: config.DNS_TIMEOUT_MS, tries: config.DNS_TRIES }),
+            authservId: config.INBOUND_AUTHSERV_ID || config.SMTP_HOSTNAME,
+            timeoutMs: config.INBOUND_AUTH_TIMEOUT_MS,
+            maxSignatures: config.INBOUND_DKIM_MAX_SIGNATURES,
+            minRsaBits: config.INBOUND_DKIM_MIN_RSA_BITS,
+          }),
+          inboundPolicies: createInboundPolicies({
+            pool: deps.pool,
+            defaults: { dmarcEnforce: config.INBOUND_DMARC_ENFORCE, spfReject: config.INBOUND_SPF_REJECT },
+            cacheMs: config.DIRECTORY_CACHE_MS,
+          }),
+        }
+      : {}),
     store: createMessageStore({ pool: deps.pool, producer, enqueueTimeoutMs: config.SMTP_ENQUEUE_TIMEOUT_MS }),
     logger,
     metrics: createMetrics(deps.registry),

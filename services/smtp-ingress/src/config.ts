@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { bool, commonConfig, int, port, str, z } from '@hopmail/config';
 import { tlsConfig } from '@hopmail/tls';
 import { requireSecretsInProduction, srsConfig } from '@hopmail/sender-auth';
+import { dnsClientConfig } from '@hopmail/dns-client';
 
 const HOSTNAME_RE = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/;
 // A machine name that is no valid host name (underscores…) must not make the defaults fail.
@@ -50,6 +51,18 @@ export const configSchema = z.object({
   ALIAS_MAX_TARGETS: int(1000, 1, 100_000, 'most addresses one recipient may expand to before RCPT is refused (550 5.5.3); must match routing'),
   DIRECTORY_CACHE_MS: int(2000, 0, 300_000, 'how long RCPT lookups (domains, mailboxes, aliases) are cached; admin changes take effect after at most this long'),
   ...srsConfig,
+  ...dnsClientConfig,
+  INBOUND_AUTH: bool(true, 'check SPF, DKIM, DMARC and ARC of mail arriving on the MX listener (never on submission) and add Authentication-Results:'),
+  INBOUND_AUTHSERV_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]{0,253}$/, 'a host name, or empty for SMTP_HOSTNAME')
+    .default('')
+    .describe('authserv-id of our Authentication-Results: fields (RFC 8601 §2.5); empty: SMTP_HOSTNAME. Incoming fields claiming it are removed, so every MX of the cluster should share it'),
+  INBOUND_DMARC_ENFORCE: bool(true, "default for domains without their own setting: refuse (550 5.7.1) mail failing its author domain's DMARC p=reject, mark (X-Spam-Flag: YES) p=quarantine; off: failing mail is only marked. Our own local domains' p=reject always holds"),
+  INBOUND_SPF_REJECT: bool(false, 'default for domains without their own setting: refuse (550 5.7.23) mail whose SPF result is fail even when DMARC would let it through; off: SPF only feeds DMARC'),
+  INBOUND_AUTH_TIMEOUT_MS: int(15_000, 100, 120_000, 'all checks of one message at most this long (keep above DNS_TIMEOUT_MS × DNS_TRIES); past it the unfinished checks are temperror and the client gets 451 4.7.x'),
+  INBOUND_DKIM_MAX_SIGNATURES: int(10, 1, 100, 'DKIM-Signature fields verified per message (the topmost); more are left unverified (dkim=neutral in Authentication-Results:): bounded work'),
+  INBOUND_DKIM_MIN_RSA_BITS: int(1024, 512, 4096, 'shortest RSA key a DKIM or ARC signature may use to pass (RFC 8301); shorter fails as too weak'),
 }).superRefine(requireSecretsInProduction).refine((c) => c.SMTP_CLOSE_TIMEOUT_MS < c.SHUTDOWN_TIMEOUT_MS, {
   message: 'SMTP_CLOSE_TIMEOUT_MS must be below SHUTDOWN_TIMEOUT_MS, or shutdown is cut short while sessions still finish',
   path: ['SMTP_CLOSE_TIMEOUT_MS'],

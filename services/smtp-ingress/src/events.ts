@@ -32,4 +32,10 @@ export const EVENTS = defineEvents('smtp-ingress', {
   srsReversed: 'smtp-ingress.srs-reversed',
   /** Outside production without SRS_SECRET: the public development secret is in use. */
   developmentSecrets: 'smtp-ingress.development-secrets',
+  /** Inbound checks (SPF, DKIM, DMARC, ARC) of one message: results and what was decided (info). */
+  mailAuth: 'smtp-ingress.mail-auth',
+  /** A check could not finish (DNS, time limit): the client was told 451 4.7.x. */
+  mailAuthTemperror: 'smtp-ingress.mail-auth-temperror',
+  /** Authentication-Results: fields claiming our authserv-id were removed (forgeries). */
+  forgedAuthResults: 'smtp-ingress.forged-auth-results',
 });

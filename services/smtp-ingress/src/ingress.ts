@@ -11,6 +11,7 @@ import type { IngressMetrics } from './metrics.ts';
 import { AUTH_FAILED, AUTH_LOCKED, authzidPolicy, throttlePolicy } from './policy/auth-policy.ts';
 import { connectPolicy } from './policy/connect-policy.ts';
 import { ABORTED } from './policy/data-policy.ts';
+import type { AuthStepOutcome } from './policy/auth-step.ts';
 import { createDataStep, type CollectedMessage } from './policy/data-step.ts';
 import { mailPolicy } from './policy/mail-policy.ts';
 import { rcptPolicy, rcptSyntaxPolicy } from './policy/rcpt-policy.ts';
@@ -18,7 +19,7 @@ import { senderPolicy } from './policy/sender-policy.ts';
 import { srsRcptPolicy } from './policy/srs-policy.ts';
 import { isSrsLocalPart, srsReverse, type SrsKeys } from '@hopmail/sender-auth';
 import { ACCEPT, type Verdict } from './policy/verdict.ts';
-import type { Accounts, AuthLimiter, MessageStore } from './ports.ts';
+import type { Accounts, AuthLimiter, Authenticator, InboundPolicies, MessageStore } from './ports.ts';
 import { SessionRegistry, type ConnectionState, type SessionFacts } from './session.ts';
 
 export interface IngressOptions {
@@ -62,6 +63,9 @@ export interface IngressDeps {
   sleep?: (ms: number) => Promise<void>;
   /** Clock of the SRS day stamps (tests). */
   now?: () => Date;
+  /** Inbound authentication on the MX listener (issue 12); absent: off. */
+  authenticator?: Authenticator;
+  inboundPolicies?: InboundPolicies;
 }
 
 export type DataOutcome = { verdict: Verdict; reply?: string };
@@ -71,7 +75,7 @@ export function createIngress(deps: IngressDeps) {
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const now = deps.now ?? (() => new Date());
   const sessions = new SessionRegistry();
-  const dataStep = createDataStep({ accounts, hostname: options.hostname, maxMessageSize: options.maxMessageSize, maxReceivedHeaders: options.maxReceivedHeaders });
+  const dataStep = createDataStep({ accounts, hostname: options.hostname, maxMessageSize: options.maxMessageSize, maxReceivedHeaders: options.maxReceivedHeaders, authenticator: deps.authenticator, inboundPolicies: deps.inboundPolicies });
   let closing = false;
 
   const rejected = (stage: string, v: Verdict) => {
@@ -81,6 +85,18 @@ export function createIngress(deps: IngressDeps) {
     sessions.get(facts.sessionId) ??
     // A hook for a session whose onConnect we never saw cannot happen; stay safe anyway.
     { sessionId: facts.sessionId, remoteIp: facts.remoteIp, listener: 'mx', log: logger.child({ sessionId: facts.sessionId, remoteIp: facts.remoteIp }), user: null, mailbox: null, requireAuth: true, openedAt: Date.now(), messages: 0 };
+
+  const logMailAuth = (state: ConnectionState, msgId: string, from: string, auth: AuthStepOutcome) => {
+    const r = auth.results;
+    const fields = {
+      msgId, from, spf: r.spf.result, dkim: r.dkim.map((d) => `${d.result}:${d.domain}`), dmarc: r.dmarc.result, dmarcDomain: r.dmarc.domain ?? undefined,
+      dmarcPolicy: r.dmarc.policy ?? undefined, arc: r.arc.result, quarantine: auth.kind === 'accept' ? auth.quarantine : undefined,
+      reason: auth.kind === 'refuse' ? auth.verdict.reason : undefined,
+    };
+    if (auth.kind === 'refuse' && auth.verdict.kind === 'defer') state.log.warn({ event: EVENTS.mailAuthTemperror, ...fields }, 'authentication check could not finish; 451');
+    else state.log.info({ event: EVENTS.mailAuth, ...fields }, 'authentication results');
+    if (auth.kind === 'accept' && auth.forgedRemoved) state.log.warn({ event: EVENTS.forgedAuthResults, msgId, from, removed: auth.forgedRemoved }, 'Authentication-Results: claiming our authserv-id removed');
+  };
 
   return {
     sessions,
@@ -244,7 +260,8 @@ export function createIngress(deps: IngressDeps) {
         rejected('data', ABORTED);
         return { verdict: ABORTED };
       }
-      const decision = await dataStep({ id, date: new Date(), session: facts, recipients, user: state.mailbox, message });
+      const decision = await dataStep({ id, date: new Date(), session: facts, recipients, user: state.mailbox, message, checkAuth: state.listener === 'mx' });
+      if (decision.auth) logMailAuth(state, id, mailFrom, decision.auth);
       if (decision.kind === 'refuse') {
         const v = decision.verdict;
         if (decision.lookupFailure) state.log.error({ event: EVENTS.lookupFailed, msgId: id, from: decision.lookupFailure.address, err: decision.lookupFailure.error }, 'From: address lookup failed');

@@ -4,6 +4,7 @@
 
 import type { NewMessage } from '@hopmail/db';
 import type { MailboxRef } from '@hopmail/mail';
+import type { AuthResults, InboundPolicy } from './policy/mail-auth-policy.ts';
 
 export type CommitResult = { enqueued: true } | { enqueued: false; error: unknown };
 
@@ -31,4 +32,29 @@ export interface AuthLimiter {
   recordFailure(ip: string, username: string): Promise<void>;
   /** A successful login forgets the account's failures (not the address's). */
   recordSuccess(username: string): Promise<void>;
+}
+
+/** What the client told us, and the bytes it sent, for the inbound checks (issue 12). */
+export interface AuthCheckInput {
+  /** The message exactly as received (no Received: of ours, nothing re-folded). */
+  raw: Buffer;
+  /** MAIL FROM ('' for <>: SPF checks the HELO identity). */
+  mailFrom: string;
+  helo: string | null;
+  remoteIp: string;
+}
+
+/**
+ * SPF, DKIM, DMARC and ARC of a message from the outside (port 25). Never throws: a
+ * failure to learn a result (DNS down, the time limit) is that check's `temperror`.
+ */
+export interface Authenticator {
+  readonly authservId: string;
+  check(input: AuthCheckInput): Promise<AuthResults>;
+}
+
+/** The inbound policy of the recipients' domains (per domain, cluster default otherwise). */
+export interface InboundPolicies {
+  /** Strictest of the recipient domains' settings; throws when the directory cannot answer. */
+  forMessage(recipientDomains: readonly string[], authorDomain: string | null): Promise<InboundPolicy>;
 }

@@ -7,11 +7,12 @@
 import type { NewMessage } from '@hopmail/db';
 import type { MailboxRef } from '@hopmail/mail';
 import { errorVerdict } from '../errors.ts';
-import type { Accounts } from '../ports.ts';
+import type { Accounts, Authenticator, InboundPolicies } from '../ports.ts';
 import { scanMessage } from '../protocol/message.ts';
 import { protocolType, receivedHeader } from '../protocol/received.ts';
 import { fromAddresses, missingSubmissionFields } from '../protocol/submission.ts';
 import type { SessionFacts } from '../session.ts';
+import { authStep, type AuthStepOutcome } from './auth-step.ts';
 import { dataPolicy, tooBig } from './data-policy.ts';
 import { fromHeaderPolicy, senderPolicy } from './sender-policy.ts';
 import type { Refusal } from './verdict.ts';
@@ -34,18 +35,23 @@ export interface DataInput {
   /** The authenticated mailbox (submission rules apply), or null. */
   user: MailboxRef | null;
   message: Exclude<CollectedMessage, { kind: 'aborted' }>;
+  /** Check SPF, DKIM, DMARC and ARC (mail from the outside: MX listener, no AUTH; issue 12). */
+  checkAuth?: boolean;
 }
 
 export type DataDecision =
-  | { kind: 'commit'; message: NewMessage }
+  | { kind: 'commit'; message: NewMessage; auth?: AuthStepOutcome }
   /** `lookupFailure`: the directory could not say whether a From: address is the user's. */
-  | { kind: 'refuse'; verdict: Refusal; lookupFailure?: { address: string; error: unknown } };
+  | { kind: 'refuse'; verdict: Refusal; lookupFailure?: { address: string; error: unknown }; auth?: AuthStepOutcome };
 
 export interface DataStepOptions {
   accounts: Accounts;
   hostname: string;
   maxMessageSize: number;
   maxReceivedHeaders: number;
+  /** Inbound authentication (issue 12); without it nothing is checked. */
+  authenticator?: Authenticator;
+  inboundPolicies?: InboundPolicies;
 }
 
 export type DataStep = (input: DataInput) => Promise<DataDecision>;
@@ -55,7 +61,7 @@ const refuse = (verdict: Refusal): DataDecision => ({ kind: 'refuse', verdict })
 export function createDataStep(options: DataStepOptions): DataStep {
   const { accounts, hostname, maxMessageSize, maxReceivedHeaders } = options;
 
-  return async function dataStep({ id, date, session, recipients, user, message }) {
+  return async function dataStep({ id, date, session, recipients, user, message, checkAuth }) {
     if (message.kind === 'too-big') return refuse(tooBig(maxMessageSize));
     const { transaction } = session;
     const header = Buffer.from(
@@ -77,6 +83,15 @@ export function createDataStep(options: DataStepOptions): DataStep {
     const verdict = dataPolicy({ sizeExceeded: false, maxSize: maxMessageSize, scan, maxReceived: maxReceivedHeaders });
     if (verdict.kind !== 'accept') return refuse(verdict);
     let headerMessageId = scan.messageId;
+
+    let auth: AuthStepOutcome | undefined;
+    if (checkAuth && !user && options.authenticator && options.inboundPolicies) {
+      // On the bytes as received; our fields go on top (RFC 8601 §5: above the trace fields).
+      const body = raw.subarray(header.length);
+      auth = await authStep({ authenticator: options.authenticator, policies: options.inboundPolicies }, { body, mailFrom: transaction.mailFrom, helo: session.helo, remoteIp: session.remoteIp, recipients });
+      if (auth.kind === 'refuse') return { kind: 'refuse', verdict: auth.verdict, lookupFailure: auth.lookupFailure, auth };
+      raw = Buffer.concat([auth.fields, header, auth.body]);
+    }
 
     if (user) {
       // Submission (RFC 6409): the author must be the user, and Date / Message-ID are
@@ -117,7 +132,9 @@ export function createDataStep(options: DataStepOptions): DataStep {
         smtputf8: transaction.smtputf8,
         body8bit: scan.eightBit,
         headerMessageId,
+        authResults: auth?.results,
       },
+      auth,
     };
   };
 }
