@@ -61,6 +61,8 @@ async function benchCore() {
     HEALTH_HOST: '127.0.0.1',
     SMTP_MAX_CLIENTS: '1000',
     SMTP_MAX_CLIENTS_PER_IP: '1000',
+    // The cell without authentication; ingress-auth (bench/ingress-auth.ts) measures it on.
+    INBOUND_AUTH: 'false',
   };
   await db.pool.query(`INSERT INTO domains (name) VALUES ('bench.test')`);
   const d = await db.pool.query(`SELECT id FROM domains WHERE name = 'bench.test'`);

@@ -28,6 +28,8 @@ export async function startCluster(options: { services: string[]; redisUrl?: str
     ADMIN_HOST: '127.0.0.1',
     SMTP_PORT: String(await freePort()),
     ADMIN_PORT: String(await freePort()),
+    // No DNS for inbound SPF/DKIM/DMARC here (test/mail-auth-in.test.ts has its own).
+    INBOUND_AUTH: 'false',
     ...options.env,
   };
   const procs = new Map<string, ServiceProcess>();

@@ -59,3 +59,32 @@ export function verifyWithDkimpy(message: Buffer, records: Record<string, string
     child.stdin!.end(message);
   });
 }
+
+const SIGN_SCRIPT = `
+import sys, json, dkim
+opts = json.loads(sys.argv[1])
+message = sys.stdin.buffer.read()
+sig = dkim.sign(message, opts['selector'].encode(), opts['domain'].encode(), opts['key'].encode(),
+    canonicalize=(b'relaxed', b'relaxed'), signature_algorithm=opts['algorithm'].encode(),
+    include_headers=[h.encode() for h in opts['headers']])
+sys.stdout.buffer.write(sig)
+`;
+
+/**
+ * The DKIM-Signature field (with its CRLF) dkimpy makes for `message`, to put in front of it.
+ * `key`: an RSA private key in PEM, or for Ed25519 the base64 of the 32-byte seed (dkimpy's form).
+ */
+export function signWithDkimpy(
+  message: Buffer,
+  options: { domain: string; selector: string; key: string; algorithm: 'rsa-sha256' | 'ed25519-sha256'; headers?: string[] },
+): Promise<string> {
+  const opts = { ...options, headers: options.headers ?? ['from', 'to', 'subject', 'date', 'message-id'] };
+  return new Promise((resolve, reject) => {
+    const child = execFile(PYTHON, ['-c', SIGN_SCRIPT, JSON.stringify(opts)], { maxBuffer: 1 << 20, encoding: 'buffer' }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`dkimpy sign failed: ${stderr.toString() || err.message}`));
+      // dkimpy folds with LF; the wire wants CRLF.
+      resolve(stdout.toString('latin1').replace(/\r?\n/g, '\r\n'));
+    });
+    child.stdin!.end(message);
+  });
+}

@@ -74,6 +74,8 @@ export async function startIngress(opts: StartOptions = {}): Promise<TestIngress
     SMTP_REVERSE_LOOKUP: 'false',
     DIRECTORY_CACHE_MS: '0',
     SMTP_CLOSE_TIMEOUT_MS: '2000',
+    // Inbound SPF/DKIM/DMARC needs a DNS server; auth-in.test.ts turns it on against fake DNS.
+    INBOUND_AUTH: 'false',
     ...opts.env,
   });
   const logs: Record<string, unknown>[] = [];

@@ -129,10 +129,20 @@ export function createMailAuthenticator(options: MailAuthenticatorOptions): Auth
     const infos: string[] = [];
     const dkim: AuthResults['dkim'] = [];
     for (const row of (r.dkim?.results ?? []) as Loose[]) {
-      if (row.info) infos.push(row.info);
       const status = row.status ?? {};
+      let result = value(status.result);
+      let info = String(row.info ?? '');
+      // RFC 6376 §6.1.3 step 3: a body hash that does not match is a PERMFAIL, which RFC 8601
+      // reports as fail; mailauth's lenient mode says neutral.
+      if (result === 'neutral' && status.comment === 'body hash did not verify') {
+        result = 'fail';
+        info = info.replace(/^dkim=neutral/, 'dkim=fail');
+      }
+      if (info) infos.push(info);
+      // mailauth's row for an unsigned message ("dkim=none") is no signature.
+      if (!row.signingDomain && result === 'none') continue;
       dkim.push({
-        result: value(status.result),
+        result,
         domain: String(row.signingDomain ?? ''),
         selector: String(row.selector ?? ''),
         algorithm: String(row.algo ?? ''),
@@ -142,7 +152,6 @@ export function createMailAuthenticator(options: MailAuthenticatorOptions): Auth
       });
     }
     if (capped.skipped) infos.push(`dkim=neutral (${capped.skipped} more signatures not verified: limit ${options.maxSignatures})`);
-    if (!dkim.length && !capped.skipped) infos.push('dkim=none');
 
     const spfR = (r.spf || {}) as Loose;
     if (spfR.info) infos.push(spfR.info);
