@@ -173,13 +173,19 @@ export function createMailAuthenticator(options: MailAuthenticatorOptions): Auth
     let dmarc: AuthResults['dmarc'];
     const d = r.dmarc as Loose | false;
     if (d) {
-      if (d.info) infos.push(d.info);
       dmarc = {
         result: value(d.status?.result),
         domain: String(d.status?.header?.from ?? d.domain ?? '') || null,
         policy: policyOf(d.policy),
         ...(d.status?.comment ? { reason: String(d.status.comment) } : {}),
       };
+      const unsigned = Number(d.alignment?.dkim?.underSized ?? 0);
+      if (dmarc.result === 'pass' && !d.alignment?.spf?.result && unsigned > 0) {
+        // The only aligned signature covers part of the body (l=): what follows it is
+        // unsigned, and DMARC must not vouch for it (README: l=).
+        dmarc = { ...dmarc, result: 'fail', reason: `aligned DKIM signature leaves ${unsigned} body bytes unsigned (l=)` };
+        infos.push(`dmarc=fail (${dmarc.reason}${dmarc.policy ? `, p=${dmarc.policy}` : ''}) header.from=${dmarc.domain ?? ''}`);
+      } else if (d.info) infos.push(d.info);
     } else if (r.dmarcSkipReason === 'multiple-from-fields' || r.dmarcSkipReason === 'multiple-author-domains') {
       dmarc = await failClosed(r.dkim?.headerFrom ?? [], String(r.dmarcSkipReason));
       infos.push(`dmarc=${dmarc.result} (${dmarc.reason}${dmarc.policy ? `, p=${dmarc.policy}` : ''})${dmarc.domain ? ` header.from=${dmarc.domain}` : ''}`);

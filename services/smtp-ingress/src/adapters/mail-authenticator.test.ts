@@ -1,0 +1,42 @@
+// The adapter's own parts, without DNS servers: the resolver wrapper, the signature cap and
+// the time limit (mail-auth-in.test.ts runs the whole thing against fake DNS).
+import { describe, expect, it } from 'vitest';
+import type { DnsClient } from '@hopmail/dns-client';
+import { authResolver, capSignatures, createMailAuthenticator } from './mail-authenticator.ts';
+
+const asked: string[] = [];
+const dns = (resolve: DnsClient['resolve']): DnsClient => ({ resolve, mx: async () => ({ ok: false, kind: 'nodata', code: 'ENODATA' }), addresses: async () => ({ ok: false, kind: 'nodata', code: 'ENODATA' }), txt: async () => ({ ok: false, kind: 'nodata', code: 'ENODATA' }) });
+
+describe('authResolver', () => {
+  const resolve = authResolver(dns(async (name) => (asked.push(name), [['v=spf1 -all']])));
+  it('asks A-labels (RFC 8616), lower case, without the final dot', async () => {
+    await resolve('Sélecteur._domainkey.Bücher.example.', 'TXT');
+    await resolve('S1._domainkey.Example.ORG', 'TXT');
+    expect(asked.slice(-2)).toEqual(['xn--slecteur-b1a._domainkey.xn--bcher-kva.example', 's1._domainkey.example.org']);
+  });
+  it.each(['a..b', '', 'x'.repeat(64) + '.test', 'a b.test', `${'a.'.repeat(130)}test`])('a name that cannot exist (%j) is ENOTFOUND, not temporary', async (name) => {
+    await expect(resolve(name, 'TXT')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+  });
+});
+
+describe('capSignatures', () => {
+  const sig = (i: number) => `DKIM-Signature: v=1; d=a.test; s=s${i};\r\n\tb=AAAA\r\n`;
+  it('keeps the first N signature fields (folded lines with them) and every other byte', () => {
+    const raw = Buffer.from(`${sig(1)}From: a\r\n${sig(2)}${sig(3)}Subject: x\r\n\r\nbody\r\nDKIM-Signature: in the body\r\n`);
+    const out = capSignatures(raw, 2);
+    expect(out.skipped).toBe(1);
+    expect(out.raw.toString()).toBe(`${sig(1)}From: a\r\n${sig(2)}Subject: x\r\n\r\nbody\r\nDKIM-Signature: in the body\r\n`);
+    expect(capSignatures(raw, 3).raw).toBe(raw);
+  });
+});
+
+describe('the time limit', () => {
+  it('a resolver that never answers gives temperror for every check within INBOUND_AUTH_TIMEOUT_MS', async () => {
+    const auth = createMailAuthenticator({ dns: dns(() => new Promise(() => {})), authservId: 'mx.test', timeoutMs: 300, maxSignatures: 10, minRsaBits: 1024 });
+    const t0 = Date.now();
+    const r = await auth.check({ raw: Buffer.from('From: a@b.test\r\n\r\nx\r\n'), mailFrom: 'a@b.test', helo: 'h.test', remoteIp: '192.0.2.1' });
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect([r.spf.result, r.dmarc.result, r.arc.result]).toEqual(['temperror', 'temperror', 'temperror']);
+    expect(r.header).toMatch(/^mx\.test;\r\n spf=temperror \(time limit\)/);
+  });
+});
