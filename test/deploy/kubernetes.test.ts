@@ -283,7 +283,7 @@ describe.each(overlays)('deploy/overlays/%s', (overlay) => {
       expect(all('HorizontalPodAutoscaler').find((h) => h.spec.scaleTargetRef.name === 'housekeeper')?.spec.minReplicas).toBe(1);
     });
 
-    it('dns-cache answers outbound-relay and admin-api (the DNS doctor); both reach it; outbound-relay reaches remote MX hosts', () => {
+    it('dns-cache answers outbound-relay, admin-api (the DNS doctor) and smtp-ingress (inbound SPF/DKIM/DMARC); all reach it; outbound-relay reaches remote MX hosts', () => {
       const labels = deployment('dns-cache').spec.template.metadata.labels;
       const dnsRules = ingressRules(labels).filter((r: Any) => (r.ports ?? []).some((p: Any) => ['dns-udp', 'dns-tcp', config('dns-cache').DNS_PORT].includes(p.port)));
       expect(dnsRules.length).toBeGreaterThan(0);
@@ -291,7 +291,9 @@ describe.each(overlays)('deploy/overlays/%s', (overlay) => {
         expect(r.from?.length).toBeGreaterThan(0);
         for (const f of r.from) expect(selects(f.podSelector, deployment('outbound-relay').spec.template.metadata.labels)).toBe(true);
         for (const f of r.from) expect(selects(f.podSelector, deployment('admin-api').spec.template.metadata.labels)).toBe(true);
+        for (const f of r.from) expect(selects(f.podSelector, deployment('smtp-ingress').spec.template.metadata.labels)).toBe(true);
       }
+      expect(egressPorts(deployment('smtp-ingress').spec.template.metadata.labels).has(config('dns-cache').DNS_PORT)).toBe(true);
       expect(egressPorts(deployment('admin-api').spec.template.metadata.labels).has(config('dns-cache').DNS_PORT)).toBe(true);
       const relay = egressPorts(deployment('outbound-relay').spec.template.metadata.labels);
       expect(relay.has(config('dns-cache').DNS_PORT)).toBe(true);

@@ -24,6 +24,8 @@ it('starts, serves SMTP, health and metrics, and stops cleanly on SIGTERM', asyn
     HEALTH_PORT: '0',
     SMTP_HOSTNAME: 'mx.test.example',
     SMTP_REVERSE_LOOKUP: 'false',
+    // No DNS server here for the inbound SPF/DKIM/DMARC checks (mail-auth-in.test.ts has one).
+    INBOUND_AUTH: 'false',
   });
   await proc.ready;
   const smtpPort = proc.logs.find((l) => l.event === 'smtp-ingress.listening')!.port as number;
