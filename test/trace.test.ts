@@ -137,6 +137,18 @@ describe('trace', () => {
   });
 });
 
+describe('inbound authentication results', () => {
+  test('shown by the search and the trace (smtp-ingress stores them as messages.auth_results); null when not checked', async () => {
+    const id = newMessageId();
+    const authResults = { authservId: 'mx.local.test', spf: { result: 'pass', domain: 'sender.test', identity: 'mailfrom' }, dkim: [], dkimSkipped: 0, dmarc: { result: 'pass', domain: 'sender.test', policy: 'reject' }, arc: { result: 'none', instance: null }, header: 'mx.local.test; spf=pass' };
+    await insertMessage(c.api.db.pool, { id, raw: Buffer.from('Subject: auth\r\n\r\nx\r\n'), mailFrom: 'a@sender.test', recipients: ['alice@local.test'], authResults });
+    expect((await c.api.call('GET', `/v1/messages?queueId=${id}`)).json.items[0].authResults).toEqual(authResults);
+    expect((await trace(id)).message.authResults).toEqual(authResults);
+    const plain = await c.send('alice@local.test', ['bob@local.test'], { authUser: 'alice@local.test' });
+    expect((await trace(plain)).message.authResults).toBeNull();
+  });
+});
+
 describe('scopes on messages', () => {
   test('a domain-admin key sees only messages for its domains; read-only sees all', async () => {
     const id = await c.send('alice@local.test', ['bob@local.test']);

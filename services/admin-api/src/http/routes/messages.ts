@@ -19,7 +19,7 @@ const rcpt = {
 
 const message = {
   type: 'object',
-  required: ['id', 'receivedAt', 'sender', 'size', 'headerMessageId', 'clientIp', 'authUser', 'tls', 'recipients'],
+  required: ['id', 'receivedAt', 'sender', 'size', 'headerMessageId', 'clientIp', 'authUser', 'tls', 'recipients', 'authResults'],
   additionalProperties: false,
   properties: {
     id: uuid,
@@ -31,6 +31,12 @@ const message = {
     authUser: { type: ['string', 'null'] },
     tls: { type: 'boolean' },
     recipients: { type: 'array', items: rcpt },
+    authResults: {
+      type: ['object', 'null'],
+      additionalProperties: true,
+      description:
+        'inbound authentication at smtp-ingress (port 25): spf, dkim[], dkimSkipped, dmarc, arc (each with its RFC 8601 result), authservId and the Authentication-Results header it added; null when not checked (submission, DSNs, checks off)',
+    },
   },
 } as const;
 

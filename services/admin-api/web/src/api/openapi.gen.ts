@@ -459,6 +459,9 @@ export interface Paths {
             address: string;
             status: "queued" | "relay" | "deferred" | "held" | "delivered" | "expanded" | "bounced" | "failed";
           }[];
+          authResults: {
+            [key: string]: unknown;
+          } | null;
         }[];
         nextCursor: string | null;
       };
@@ -498,6 +501,9 @@ export interface Paths {
             address: string;
             status: "queued" | "relay" | "deferred" | "held" | "delivered" | "expanded" | "bounced" | "failed";
           }[];
+          authResults: {
+            [key: string]: unknown;
+          } | null;
         };
         events: {
           id: number;
