@@ -182,6 +182,7 @@ for (const [name, file, fn] of [
   ['outbound-relay', './outbound-relay.ts', 'benchOutboundRelay'],
   ['console-overview', './console-overview.ts', 'benchConsoleOverview'],
   ['outbound-relay-signed', './outbound-relay-signed.ts', 'benchOutboundRelaySigned'],
+  ['ingress-auth', './ingress-auth.ts', 'benchIngressAuth'],
 ] as const) {
   if (existsSync(new URL(file, import.meta.url))) {
     sections[name] = async () => {

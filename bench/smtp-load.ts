@@ -47,7 +47,7 @@ export interface LoadResult {
 }
 
 /** Sends `count` messages of about `size` bytes over `connections` sockets (or fewer: as many as fit in `durationMs`). */
-export async function smtpLoad(options: { port: number; host?: string; connections: number; count: number; size: number; rcpt: string; from?: string; delayMs?: number; durationMs?: number }): Promise<LoadResult> {
+export async function smtpLoad(options: { port: number; host?: string; connections: number; count: number; size: number; rcpt: string; from?: string; delayMs?: number; durationMs?: number; /** The DATA payload (terminator included) of message `seq`, instead of the generated one. */ message?: (seq: number) => string }): Promise<LoadResult> {
   const { port, connections, count, size, rcpt } = options;
   const host = options.host ?? '127.0.0.1';
   const from = options.from ?? 'bench@load.test';
@@ -77,7 +77,7 @@ export async function smtpLoad(options: { port: number; host?: string; connectio
         await reader.next(1);
         continue;
       }
-      socket.write(body(seq));
+      socket.write(options.message ? options.message(seq) : body(seq));
       const [done] = await reader.next(1);
       if (done!.startsWith('250')) acceptedAt[seq] = performance.now();
       else failed++;
