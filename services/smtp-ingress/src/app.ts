@@ -115,6 +115,7 @@ export function createApp(deps: AppDeps): IngressApp {
             timeoutMs: config.INBOUND_AUTH_TIMEOUT_MS,
             maxSignatures: config.INBOUND_DKIM_MAX_SIGNATURES,
             minRsaBits: config.INBOUND_DKIM_MIN_RSA_BITS,
+            dnsCacheMs: config.INBOUND_DNS_CACHE_MS,
           }),
           inboundPolicies: createInboundPolicies({
             pool: deps.pool,

@@ -40,3 +40,27 @@ describe('the time limit', () => {
     expect(r.header).toMatch(/^mx\.test;\r\n spf=temperror \(time limit\)/);
   });
 });
+
+describe('the process-local DNS memo', () => {
+  it('answers and NXDOMAIN are reused for cacheMs; temporary failures are asked again', async () => {
+    const calls: string[] = [];
+    let fail = true;
+    const resolve = authResolver(
+      dns(async (name) => {
+        calls.push(name);
+        if (name === 'nx.test') throw Object.assign(new Error('nx'), { code: 'ENOTFOUND' });
+        if (name === 'flaky.test' && fail) throw Object.assign(new Error('t'), { code: 'ETIMEOUT' });
+        return [['x']];
+      }),
+      60_000,
+    );
+    await Promise.all([resolve('a.test', 'TXT'), resolve('A.test.', 'TXT')]);
+    await resolve('a.test', 'TXT');
+    await expect(resolve('nx.test', 'TXT')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+    await expect(resolve('nx.test', 'TXT')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+    await expect(resolve('flaky.test', 'TXT')).rejects.toMatchObject({ code: 'ETIMEOUT' });
+    fail = false;
+    await expect(resolve('flaky.test', 'TXT')).resolves.toEqual([['x']]);
+    expect(calls).toEqual(['a.test', 'nx.test', 'flaky.test', 'flaky.test']);
+  });
+});
