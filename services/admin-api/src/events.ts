@@ -12,6 +12,8 @@ export const EVENTS = defineEvents('admin-api', {
   auditWriteFailed: 'admin-api.audit-write-failed',
   domainCreated: 'admin-api.domain-created',
   domainDeleted: 'admin-api.domain-deleted',
+  /** A domain's inbound authentication policy changed (PATCH /v1/domains/{name}). */
+  domainUpdated: 'admin-api.domain-updated',
   mailboxCreated: 'admin-api.mailbox-created',
   mailboxUpdated: 'admin-api.mailbox-updated',
   mailboxDeleted: 'admin-api.mailbox-deleted',

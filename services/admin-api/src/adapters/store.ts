@@ -9,6 +9,14 @@ export interface DomainRow {
   name: string;
   kind: DomainKind;
   createdAt: Date;
+  /** Inbound policy for mail to the domain (smtp-ingress); null follows the cluster default. */
+  inboundDmarcEnforce: boolean | null;
+  inboundSpfReject: boolean | null;
+}
+
+export interface InboundPolicyChange {
+  inboundDmarcEnforce?: boolean | null | undefined;
+  inboundSpfReject?: boolean | null | undefined;
 }
 
 export interface DomainDetail extends DomainRow {
@@ -57,7 +65,7 @@ function page<T>(rows: (T & { sortKey: string })[], limit: number): Page<T> {
   return { items: items.map(({ sortKey: _k, ...rest }) => rest as unknown as T), nextKey };
 }
 
-const DOMAIN_COLS = `d.name, d.kind, d.created_at AS "createdAt"`;
+const DOMAIN_COLS = `d.name, d.kind, d.created_at AS "createdAt", d.inbound_dmarc_enforce AS "inboundDmarcEnforce", d.inbound_spf_reject AS "inboundSpfReject"`;
 const MAILBOX_COLS = `m.address, d.name AS domain, m.quota_bytes AS "quotaBytes", m.created_at AS "createdAt", m.updated_at AS "updatedAt"`;
 const ALIAS_COLS = `a.source, d.name AS domain, a.targets, a.created_at AS "createdAt"`;
 
@@ -72,6 +80,18 @@ export class Store {
   async createDomain(name: string, kind: DomainKind): Promise<DomainRow> {
     const r = await this.pool.query<DomainRow>(`INSERT INTO domains AS d (name, kind) VALUES ($1, $2) RETURNING ${DOMAIN_COLS}`, [name, kind]);
     return r.rows[0]!;
+  }
+
+  /** Sets the inbound policy fields given (null: back to the cluster default); null when the domain does not exist. */
+  async updateDomainInbound(name: string, c: InboundPolicyChange): Promise<DomainRow | null> {
+    const r = await this.pool.query<DomainRow>(
+      `UPDATE domains AS d SET
+         inbound_dmarc_enforce = CASE WHEN $2 THEN $3::boolean ELSE d.inbound_dmarc_enforce END,
+         inbound_spf_reject = CASE WHEN $4 THEN $5::boolean ELSE d.inbound_spf_reject END
+       WHERE lower(d.name) = lower($1) RETURNING ${DOMAIN_COLS}`,
+      [name, c.inboundDmarcEnforce !== undefined, c.inboundDmarcEnforce ?? null, c.inboundSpfReject !== undefined, c.inboundSpfReject ?? null],
+    );
+    return r.rows[0] ?? null;
   }
 
   async findDomain(name: string): Promise<(DomainRow & { id: number }) | null> {

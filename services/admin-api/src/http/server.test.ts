@@ -212,6 +212,7 @@ describe('OpenAPI', () => {
         'GET /v1/audit',
         'POST /v1/session', 'GET /v1/session', 'DELETE /v1/session', 'GET /v1/overview',
         'PATCH /v1/aliases/{source}', 'GET /v1/messages/{id}/headers', 'POST /v1/webhooks/{id}/test',
+        'PATCH /v1/domains/{name}',
       ].sort(),
     );
     for (const [path, item] of Object.entries<any>(doc.paths)) {

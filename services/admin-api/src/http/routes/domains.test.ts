@@ -13,7 +13,7 @@ describe('POST /v1/domains', () => {
   test('creates a local domain by default, stored lower case', async () => {
     const r = await api.call('POST', '/v1/domains', { name: 'Create.Example' });
     expect(r.status).toBe(201);
-    expect(r.json).toEqual({ name: 'create.example', kind: 'local', createdAt: expect.any(String) });
+    expect(r.json).toEqual({ name: 'create.example', kind: 'local', createdAt: expect.any(String), inboundDmarcEnforce: null, inboundSpfReject: null });
     expect(new Date(r.json.createdAt).getTime()).toBeGreaterThan(0);
     const row = await api.db.pool.query('SELECT name, kind FROM domains WHERE name = $1', ['create.example']);
     expect(row.rows).toEqual([{ name: 'create.example', kind: 'local' }]);
@@ -64,7 +64,7 @@ describe('GET /v1/domains', () => {
     await api.call('POST', '/v1/aliases', { source: 'b@show.example', targets: ['a@show.example'] });
     const r = await api.call('GET', '/v1/domains/SHOW.example');
     expect(r.status).toBe(200);
-    expect(r.json).toEqual({ name: 'show.example', kind: 'local', createdAt: expect.any(String), mailboxCount: 1, aliasCount: 1 });
+    expect(r.json).toEqual({ name: 'show.example', kind: 'local', createdAt: expect.any(String), inboundDmarcEnforce: null, inboundSpfReject: null, mailboxCount: 1, aliasCount: 1 });
   });
 
   test('unknown domain is 404', async () => {
@@ -159,5 +159,26 @@ describe('DELETE /v1/domains/{name}', () => {
     const r = await api.call('DELETE', '/v1/domains/never.example');
     expect(r.status).toBe(404);
     expect(r.json.error.code).toBe('not_found');
+  });
+});
+
+describe('PATCH /v1/domains/{name} (inbound authentication policy)', () => {
+  test('sets, keeps what is left out, and returns to the cluster default with null', async () => {
+    expect((await api.call('POST', '/v1/domains', { name: 'policy.example' })).status).toBe(201);
+    let r = await api.call('PATCH', '/v1/domains/Policy.Example', { inboundDmarcEnforce: false, inboundSpfReject: true });
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ name: 'policy.example', inboundDmarcEnforce: false, inboundSpfReject: true });
+    r = await api.call('PATCH', '/v1/domains/policy.example', { inboundSpfReject: null });
+    expect(r.json).toMatchObject({ inboundDmarcEnforce: false, inboundSpfReject: null });
+    const row = await api.db.pool.query('SELECT inbound_dmarc_enforce, inbound_spf_reject FROM domains WHERE name = $1', ['policy.example']);
+    expect(row.rows).toEqual([{ inbound_dmarc_enforce: false, inbound_spf_reject: null }]);
+    expect((await api.call('GET', '/v1/domains/policy.example')).json).toMatchObject({ inboundDmarcEnforce: false, inboundSpfReject: null });
+  });
+
+  test('an empty body or an unknown field is 400; an unknown domain is 404', async () => {
+    expect((await api.call('PATCH', '/v1/domains/policy.example', {})).status).toBe(400);
+    expect((await api.call('PATCH', '/v1/domains/policy.example', { kind: 'relay' })).status).toBe(400);
+    expect((await api.call('PATCH', '/v1/domains/policy.example', { inboundDmarcEnforce: 'yes' })).status).toBe(400);
+    expect((await api.call('PATCH', '/v1/domains/nowhere.example', { inboundDmarcEnforce: true })).status).toBe(404);
   });
 });

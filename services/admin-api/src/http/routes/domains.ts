@@ -9,11 +9,20 @@ import { EVENTS } from '../../events.ts';
 
 const kind = { type: 'string', enum: ['local', 'relay'], description: "'local' has mailboxes; 'relay' is accepted and forwarded out" } as const;
 
+const inboundDmarcEnforce = {
+  type: ['boolean', 'null'],
+  description: "mail TO this domain failing its author's DMARC p=reject is refused (550 5.7.1) and p=quarantine marked X-Spam-Flag: YES; false: only marked; null: the cluster default (smtp-ingress INBOUND_DMARC_ENFORCE)",
+} as const;
+const inboundSpfReject = {
+  type: ['boolean', 'null'],
+  description: 'mail TO this domain whose SPF result is fail is refused (550 5.7.23) even when DMARC would accept it; null: the cluster default (smtp-ingress INBOUND_SPF_REJECT)',
+} as const;
+
 const domain = {
   type: 'object',
-  required: ['name', 'kind', 'createdAt'],
+  required: ['name', 'kind', 'createdAt', 'inboundDmarcEnforce', 'inboundSpfReject'],
   additionalProperties: false,
-  properties: { name: domainName, kind, createdAt: timestamp },
+  properties: { name: domainName, kind, createdAt: timestamp, inboundDmarcEnforce, inboundSpfReject },
 } as const;
 
 const domainDetail = {
@@ -64,6 +73,28 @@ export function domainRoutes(app: FastifyInstance, { store, defaultLimit }: ApiD
       requireDomain(req, name);
       const row = await store.getDomain(name);
       if (!row) throw notFound(`domain ${name} does not exist`);
+      return row;
+    },
+  );
+
+  app.patch<{ Params: { name: string }; Body: { inboundDmarcEnforce?: boolean | null; inboundSpfReject?: boolean | null } }>(
+    '/domains/:name',
+    {
+      config: { access: 'admin', action: 'domain.update' },
+      schema: {
+        tags,
+        summary: "Set a domain's inbound authentication policy (admin)",
+        description: 'Fields left out are unchanged; null returns a field to the cluster default. Takes effect at smtp-ingress within DIRECTORY_CACHE_MS.',
+        params: nameParams,
+        body: { type: 'object', minProperties: 1, additionalProperties: false, properties: { inboundDmarcEnforce, inboundSpfReject } },
+        response: { 200: domain, ...errors(403, 404, ...bodyErrors) },
+      },
+    },
+    async (req) => {
+      const name = must(checkDomainName('params.name', req.params.name));
+      const row = await store.updateDomainInbound(name, req.body);
+      if (!row) throw notFound(`domain ${name} does not exist`);
+      req.log.info({ event: EVENTS.domainUpdated, domain: row.name, inboundDmarcEnforce: row.inboundDmarcEnforce, inboundSpfReject: row.inboundSpfReject }, 'domain updated');
       return row;
     },
   );

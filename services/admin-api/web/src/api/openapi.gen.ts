@@ -106,6 +106,8 @@ export interface Paths {
           name: string;
           kind: "local" | "relay";
           createdAt: string;
+          inboundDmarcEnforce: boolean | null;
+          inboundSpfReject: boolean | null;
         }[];
         nextCursor: string | null;
       };
@@ -119,6 +121,8 @@ export interface Paths {
         name: string;
         kind: "local" | "relay";
         createdAt: string;
+        inboundDmarcEnforce: boolean | null;
+        inboundSpfReject: boolean | null;
       };
     };
   };
@@ -140,8 +144,26 @@ export interface Paths {
         name: string;
         kind: "local" | "relay";
         createdAt: string;
+        inboundDmarcEnforce: boolean | null;
+        inboundSpfReject: boolean | null;
         mailboxCount: number;
         aliasCount: number;
+      };
+    };
+    patch: {
+      params: {
+        name: string;
+      };
+      body: {
+        inboundDmarcEnforce?: boolean | null;
+        inboundSpfReject?: boolean | null;
+      };
+      response: {
+        name: string;
+        kind: "local" | "relay";
+        createdAt: string;
+        inboundDmarcEnforce: boolean | null;
+        inboundSpfReject: boolean | null;
       };
     };
   };
