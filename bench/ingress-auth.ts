@@ -66,7 +66,7 @@ export async function benchIngressAuth(opts: { connections?: number; count?: num
       const port = await freePort();
       const p = startServiceProcess(
         'smtp-ingress',
-        { ...common, DATABASE_URL: db.url, SMTP_HOST: '127.0.0.1', SMTP_PORT: String(port), SMTP_REVERSE_LOOKUP: 'false', SMTP_MAX_CONNECTIONS_PER_IP: '1000', INBOUND_AUTH: String(auth), DNS_SERVERS: `127.0.0.1:${dnsPort}` },
+        { ...common, DATABASE_URL: db.url, SMTP_HOST: '127.0.0.1', SMTP_PORT: String(port), SMTP_REVERSE_LOOKUP: 'false', SMTP_MAX_CONNECTIONS_PER_IP: '1000', INBOUND_AUTH: String(auth), DNS_SERVERS: `127.0.0.1:${dnsPort}`, ...(process.env.BENCH_AUTH_WORKERS ? { INBOUND_AUTH_WORKERS: process.env.BENCH_AUTH_WORKERS } : {}) },
         { keepLogs: false },
       );
       procs.push(p);

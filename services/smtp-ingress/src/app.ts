@@ -9,6 +9,8 @@ import { createAuthLimiter } from './adapters/auth-limiter.ts';
 import { createMessageStore } from './adapters/store.ts';
 import { createInboundPolicies } from './adapters/inbound-policies.ts';
 import { createMailAuthenticator } from './adapters/mail-authenticator.ts';
+import { createWorkerAuthenticator } from './adapters/auth-workers.ts';
+import type { Authenticator } from './ports.ts';
 import { createDnsClient } from '@hopmail/dns-client';
 import type { Config } from './config.ts';
 import { EVENTS } from './events.ts';
@@ -71,6 +73,25 @@ export function selfSignedNames(config: Config): string[] {
   return [...new Set([config.SMTP_HOSTNAME, 'localhost', '127.0.0.1', '::1'])];
 }
 
+/** Inbound SPF/DKIM/DMARC/ARC (issue 12): on INBOUND_AUTH_WORKERS threads, or on the session thread with 0. */
+function createAuthenticator(config: Config, logger: Logger): Authenticator & { close?: () => Promise<void> } {
+  const options = {
+    authservId: config.INBOUND_AUTHSERV_ID || config.SMTP_HOSTNAME,
+    timeoutMs: config.INBOUND_AUTH_TIMEOUT_MS,
+    maxSignatures: config.INBOUND_DKIM_MAX_SIGNATURES,
+    minRsaBits: config.INBOUND_DKIM_MIN_RSA_BITS,
+    dnsCacheMs: config.INBOUND_DNS_CACHE_MS,
+  };
+  const dns = { servers: config.DNS_SERVERS, timeoutMs: config.DNS_TIMEOUT_MS, tries: config.DNS_TRIES };
+  if (config.INBOUND_AUTH_WORKERS === 0) return createMailAuthenticator({ ...options, dns: createDnsClient(dns) });
+  return createWorkerAuthenticator({
+    options,
+    dns,
+    workers: config.INBOUND_AUTH_WORKERS,
+    onWorkerError: (err) => logger.error({ event: EVENTS.mailAuthWorkerFailed, err }, 'authentication worker failed; replaced'),
+  });
+}
+
 export function createApp(deps: AppDeps): IngressApp {
   const { config, logger, certificates } = deps;
   const producer = createProducer('route-message', deps.redis, config.REDIS_PREFIX);
@@ -83,6 +104,7 @@ export function createApp(deps: AppDeps): IngressApp {
     maxDepth: config.ALIAS_MAX_DEPTH,
     maxTargets: config.ALIAS_MAX_TARGETS,
   };
+  const authenticator = config.INBOUND_AUTH ? createAuthenticator(config, logger) : null;
   const ingress = createIngress({
     options: {
       hostname: config.SMTP_HOSTNAME,
@@ -107,16 +129,9 @@ export function createApp(deps: AppDeps): IngressApp {
       onError: (err) => logger.warn({ event: EVENTS.authLimiterFailed, err }, 'failed-AUTH counters unavailable (Redis); logins go on unthrottled across replicas'),
     }),
     sleep: deps.sleep,
-    ...(config.INBOUND_AUTH
+    ...(authenticator
       ? {
-          authenticator: createMailAuthenticator({
-            dns: createDnsClient({ servers: config.DNS_SERVERS, timeoutMs: config.DNS_TIMEOUT_MS, tries: config.DNS_TRIES }),
-            authservId: config.INBOUND_AUTHSERV_ID || config.SMTP_HOSTNAME,
-            timeoutMs: config.INBOUND_AUTH_TIMEOUT_MS,
-            maxSignatures: config.INBOUND_DKIM_MAX_SIGNATURES,
-            minRsaBits: config.INBOUND_DKIM_MIN_RSA_BITS,
-            dnsCacheMs: config.INBOUND_DNS_CACHE_MS,
-          }),
+          authenticator,
           inboundPolicies: createInboundPolicies({
             pool: deps.pool,
             defaults: { dmarcEnforce: config.INBOUND_DMARC_ENFORCE, spfReject: config.INBOUND_SPF_REJECT },
@@ -157,6 +172,7 @@ export function createApp(deps: AppDeps): IngressApp {
       logger.info({ event: EVENTS.drain, sessions: ingress.sessions.size, timeoutMs: config.SMTP_CLOSE_TIMEOUT_MS }, 'closing listeners');
       await Promise.all(listeners.map((listener) => listener.close()));
       certificates?.close();
+      await authenticator?.close?.();
       await producer.close();
     },
   };

@@ -38,4 +38,6 @@ export const EVENTS = defineEvents('smtp-ingress', {
   mailAuthTemperror: 'smtp-ingress.mail-auth-temperror',
   /** Authentication-Results: fields claiming our authserv-id were removed (forgeries). */
   forgedAuthResults: 'smtp-ingress.forged-auth-results',
+  /** An authentication worker thread died; its messages got 451 and it was replaced. */
+  mailAuthWorkerFailed: 'smtp-ingress.mail-auth-worker-failed',
 });

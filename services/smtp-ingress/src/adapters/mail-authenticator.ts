@@ -114,20 +114,7 @@ export function createMailAuthenticator(options: MailAuthenticatorOptions): Auth
   const resolver = authResolver(options.dns, options.dnsCacheMs ?? 0);
   const { authservId } = options;
 
-  /** Every check temperror: the time limit, or mailauth itself failed. */
-  const allTemporary = (input: AuthCheckInput, reason: string): AuthResults => {
-    const domain = spfDomain(input);
-    const header = `${authservId};\r\n spf=temperror (${reason}) smtp.${input.mailFrom ? 'mailfrom' : 'helo'}=${domain};\r\n dkim=temperror (${reason});\r\n dmarc=temperror (${reason})`;
-    return {
-      authservId,
-      header,
-      spf: { result: 'temperror', domain, identity: input.mailFrom ? 'mailfrom' : 'helo', reason },
-      dkim: [{ result: 'temperror', domain: '', selector: '', algorithm: '', aligned: false, reason }],
-      dkimSkipped: 0,
-      dmarc: { result: 'temperror', domain: null, policy: null, reason },
-      arc: { result: 'temperror', instance: null, reason },
-    };
-  };
+  const allTemporary = (input: AuthCheckInput, reason: string) => temporaryResults(input, authservId, reason);
 
   async function run(input: AuthCheckInput): Promise<AuthResults> {
     const capped = capSignatures(input.raw, options.maxSignatures);
@@ -254,7 +241,22 @@ export function createMailAuthenticator(options: MailAuthenticatorOptions): Auth
   };
 }
 
-function spfDomain(input: AuthCheckInput): string {
+/** Every check temperror: the time limit, a failed worker, or mailauth itself failed. */
+export function temporaryResults(input: Pick<AuthCheckInput, 'mailFrom' | 'helo' | 'remoteIp'>, authservId: string, reason: string): AuthResults {
+  const domain = spfDomain(input);
+  const header = `${authservId};\r\n spf=temperror (${reason}) smtp.${input.mailFrom ? 'mailfrom' : 'helo'}=${domain};\r\n dkim=temperror (${reason});\r\n dmarc=temperror (${reason})`;
+  return {
+    authservId,
+    header,
+    spf: { result: 'temperror', domain, identity: input.mailFrom ? 'mailfrom' : 'helo', reason },
+    dkim: [{ result: 'temperror', domain: '', selector: '', algorithm: '', aligned: false, reason }],
+    dkimSkipped: 0,
+    dmarc: { result: 'temperror', domain: null, policy: null, reason },
+    arc: { result: 'temperror', instance: null, reason },
+  };
+}
+
+function spfDomain(input: Pick<AuthCheckInput, 'mailFrom' | 'helo' | 'remoteIp'>): string {
   if (!input.mailFrom) return input.helo ?? input.remoteIp;
   return input.mailFrom.slice(input.mailFrom.lastIndexOf('@') + 1).toLowerCase();
 }
