@@ -225,7 +225,10 @@ export const COMMANDS: Record<string, Record<string, Handler>> = {
       const r = await api.call('GET', `/v1/messages/${enc(id)}/trace?limit=500`);
       const rows = r.events.map((e: any) => ({ ...e, detail: summarize(e) }));
       const m = r.message;
-      const head = `message ${m.id}  from <${m.sender}>  ${m.size} bytes  received ${m.receivedAt}\n` + m.recipients.map((x: any) => `  ${x.address}: ${x.status}`).join('\n') + '\n\n';
+      const a = m.authResults;
+      // Inbound authentication at smtp-ingress (issue 12), when it was checked.
+      const auth = a ? `  authentication: spf=${a.spf?.result} dkim=${(a.dkim ?? []).map((d: any) => `${d.result}(${d.domain})`).join(',') || 'none'} dmarc=${a.dmarc?.result}${a.dmarc?.domain ? `(${a.dmarc.domain})` : ''} arc=${a.arc?.result}\n` : '';
+      const head = `message ${m.id}  from <${m.sender}>  ${m.size} bytes  received ${m.receivedAt}\n` + auth + m.recipients.map((x: any) => `  ${x.address}: ${x.status}`).join('\n') + '\n\n';
       return { json: r, text: head + table(rows, ['at', 'type', 'recipient', 'detail'], 100) };
     },
   },
