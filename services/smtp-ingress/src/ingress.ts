@@ -88,6 +88,10 @@ export function createIngress(deps: IngressDeps) {
 
   const logMailAuth = (state: ConnectionState, msgId: string, from: string, auth: AuthStepOutcome) => {
     const r = auth.results;
+    metrics.mailAuth.inc({ check: 'spf', result: r.spf.result });
+    for (const d of r.dkim) metrics.mailAuth.inc({ check: 'dkim', result: d.result });
+    metrics.mailAuth.inc({ check: 'dmarc', result: r.dmarc.result });
+    metrics.mailAuth.inc({ check: 'arc', result: r.arc.result });
     const fields = {
       msgId, from, spf: r.spf.result, dkim: r.dkim.map((d) => `${d.result}:${d.domain}`), dmarc: r.dmarc.result, dmarcDomain: r.dmarc.domain ?? undefined,
       dmarcPolicy: r.dmarc.policy ?? undefined, arc: r.arc.result, quarantine: auth.kind === 'accept' ? auth.quarantine : undefined,

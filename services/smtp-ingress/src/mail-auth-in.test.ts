@@ -242,6 +242,7 @@ describe('DMARC (RFC 7489) and the policy', () => {
     expect(s.reply).toMatch(/^550 5\.7\.1 Message rejected: it fails the DMARC policy \(p=reject\) of reject\.test/);
     expect((await t.pool.query('SELECT count(*)::int AS n FROM messages')).rows[0].n).toBe(before);
     expect(t.logs).toContainEqual(expect.objectContaining({ event: 'smtp-ingress.mail-auth', dmarc: 'fail', dmarcPolicy: 'reject', reason: 'dmarc-reject' }));
+    expect(await t.registry.metrics()).toMatch(/hopmail_smtp_mail_auth_results_total\{check="dmarc",result="fail",[^}]*\} [1-9]/);
   });
 
   it('fail under p=quarantine → accepted and marked X-Spam-Flag: YES', async () => {

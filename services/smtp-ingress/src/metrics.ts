@@ -24,6 +24,12 @@ export function createMetrics(registry: Registry) {
     connections: new prom.Counter({ name: 'hopmail_smtp_connections_total', help: 'SMTP sessions by outcome of the connect policy', labelNames: ['listener', 'result'], registers }),
     auth: new prom.Counter({ name: 'hopmail_smtp_auth_total', help: 'AUTH attempts by listener and result (ok, bad-credentials, auth-locked, authzid-mismatch)', labelNames: ['listener', 'result'], registers }),
     tlsHandshakes: new prom.Counter({ name: 'hopmail_smtp_tls_handshakes_total', help: 'completed TLS handshakes (STARTTLS or implicit) by listener and protocol version', labelNames: ['listener', 'version'], registers }),
+    mailAuth: new prom.Counter({
+      name: 'hopmail_smtp_mail_auth_results_total',
+      help: 'inbound authentication results of messages from the outside (check: spf, dkim (per signature), dmarc, arc; RFC 8601 result)',
+      labelNames: ['check', 'result'],
+      registers,
+    }),
     enqueueFailures: new prom.Counter({ name: 'hopmail_smtp_enqueue_failures_total', help: 'committed messages whose route-message job could not be added (the reconciler re-enqueues them)', registers }),
   };
 }

@@ -42,6 +42,8 @@ export interface TestIngress {
   prefix: string;
   /** Parsed log lines. */
   logs: Record<string, unknown>[];
+  /** The app's metrics registry. */
+  registry: ReturnType<typeof createRegistry>;
   stop(): Promise<void>;
 }
 
@@ -89,7 +91,8 @@ export async function startIngress(opts: StartOptions = {}): Promise<TestIngress
   const pool = createPool(config.DATABASE_URL, 5, 'hopmail-smtp-ingress-test');
   const redis = queueRedis(config.REDIS_URL);
   // What runService() would hand over (main.ts).
-  const app = createApp({ config, logger, registry: createRegistry('smtp-ingress'), pool, redis, certificates: certificatesFor(config, logger), sleep: opts.sleep });
+  const registry = createRegistry('smtp-ingress');
+  const app = createApp({ config, logger, registry, pool, redis, certificates: certificatesFor(config, logger), sleep: opts.sleep });
   await app.start();
   return {
     app,
@@ -100,6 +103,7 @@ export async function startIngress(opts: StartOptions = {}): Promise<TestIngress
     redis,
     prefix,
     logs,
+    registry,
     async stop() {
       await app.stop();
       redis.disconnect();
