@@ -1,6 +1,7 @@
-# syntax=docker/dockerfile:1
-#
 # Hopmail images: one build, one runtime layer set, one small final stage per process.
+# Needs BuildKit (the default builder of Docker Engine 23 and later, and of `docker compose`
+# v2) for the RUN --mount cache mounts; no `# syntax=` line, so a build pulls no frontend
+# image from Docker Hub.
 #
 #   docker build --target smtp-ingress -t hopmail/smtp-ingress .   (likewise routing,
 #   outbound-relay, dns-cache, pop3, admin-api, housekeeper, migrate)

@@ -1,12 +1,16 @@
 // POP3 benchmark: one session that LISTs and RETRs every message of a mailbox holding
 // 2,000 messages of 4 KiB, against the pop3 service running as its own process (so its
-// peak RSS is the service's alone). Run alone: `pnpm exec node bench/pop3.ts`
+// peak RSS is the service's alone), and the same session against Debian's Dovecot on the
+// same messages (benchPop3Dovecot) as the reference. Run alone: `pnpm exec node bench/pop3.ts`
 // [--messages N] [--size BYTES] [--window N] [--chunk BYTES].
 import { createHash, type Hash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
-import { createTestDatabase, redisPrefix, startServiceProcess } from '@hopmail/test-kit';
+import { createTestDatabase, freePort, redisPrefix, startServiceProcess } from '@hopmail/test-kit';
 import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import { seedMailbox } from '../services/pop3/test/support.ts';
@@ -119,7 +123,8 @@ class StreamClient {
         i = j + 1;
         const line = Buffer.concat(this.lineParts).toString('latin1').replace(/\r?\n$/, '');
         this.lineParts = [];
-        const e = this.expect[0]!;
+        const e = this.expect[0];
+        if (!e) throw new Error(`unexpected line from the server: ${JSON.stringify(line)}`);
         if (e.multi && line.startsWith('+OK')) {
           this.mode = 'body';
           this.status = line;
@@ -155,6 +160,155 @@ class StreamClient {
       this.atLineStart = j >= 0;
     }
   }
+}
+
+/**
+ * One POP3 session as a mail client runs it: USER/PASS, LIST, then RETR of every message
+ * with `window` commands in flight, each body checked by `check(n, reply)`, then QUIT.
+ * The clock runs from LIST to the last RETR.
+ */
+async function retrieveAll(o: { port: number; user: string; password: string; count: number; window: number; onLoggedIn?: () => void; check: (n: number, r: Reply) => boolean }): Promise<{ seconds: number; listMs: number; bytes: number }> {
+  const { count, window } = o;
+  const c = await StreamClient.connect(o.port);
+  const greeting = c.reply(false);
+  if (!(await greeting).status.startsWith('+OK')) throw new Error('no greeting');
+  c.send(`USER ${o.user}\r\nPASS ${o.password}\r\n`);
+  const [, pass] = await Promise.all([c.reply(false), c.reply(false)]);
+  if (!pass.status.startsWith('+OK')) throw new Error(`login failed: ${pass.status}`);
+  o.onLoggedIn?.();
+  const t0 = performance.now();
+  c.send('LIST\r\n');
+  const list = await c.reply(true);
+  if (!/^\+OK\b/.test(list.status)) throw new Error(`LIST: ${list.status}`);
+  const listMs = performance.now() - t0;
+  let sent = 0;
+  let received = 0;
+  let bytes = 0;
+  const inFlight: Promise<Reply>[] = [];
+  const sendMore = () => {
+    const batch: string[] = [];
+    while (sent < count && sent < received + window) {
+      batch.push(`RETR ${++sent}\r\n`);
+      inFlight.push(c.reply(true));
+    }
+    if (batch.length) c.send(batch.join(''));
+  };
+  sendMore();
+  while (received < count) {
+    const r = await inFlight.shift()!;
+    if (!r.status.startsWith('+OK')) throw new Error(`RETR ${received + 1}: ${r.status}`);
+    if (!o.check(received + 1, r)) throw new Error(`RETR ${received + 1}: bytes differ`);
+    bytes += r.length!;
+    received++;
+    sendMore();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  c.send('QUIT\r\n');
+  const quit = await c.reply(false);
+  if (!quit.status.startsWith('+OK')) throw new Error(`QUIT: ${quit.status}`);
+  c.close();
+  return { seconds, listMs, bytes };
+}
+
+export interface BenchDovecotResult {
+  name: 'pop3-dovecot';
+  messages: number;
+  messageBytes: number;
+  window: number;
+  seconds: number;
+  messagesPerSecond: number;
+  mibPerSecond: number;
+  listMs: number;
+}
+
+/**
+ * The same session against Debian's Dovecot (dovecot-pop3d) serving the same messages from
+ * a Maildir, started here on 127.0.0.1 with a throw-away configuration: the reference the
+ * pop3 service is measured against. Undefined (and says why) when Dovecot is not installed.
+ */
+export async function benchPop3Dovecot(opts: BenchPop3Options = {}): Promise<BenchDovecotResult | undefined> {
+  const count = opts.messages ?? 2_000;
+  const size = opts.messageBytes ?? 4_096;
+  const window = Math.max(1, opts.window ?? 1);
+  const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const dovecot = '/usr/sbin/dovecot';
+  if (!existsSync(dovecot) || !existsSync('/usr/lib/dovecot/pop3')) {
+    log('pop3-dovecot: Dovecot is not installed (apt-get install dovecot-pop3d); skipped');
+    return undefined;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'bench-dovecot-'));
+  chmodSync(dir, 0o755); // the mail user (nobody, when we are root) must reach its home
+  // Dovecot refuses uid 0 for mail users: as root the mail belongs to nobody.
+  const uid = process.getuid?.() ?? 0;
+  const user = uid === 0 ? { uid: 'nobody', gid: 'nogroup', n: 65534, g: 65534 } : { uid: String(uid), gid: String(process.getgid?.() ?? 0), n: uid, g: process.getgid?.() ?? 0 };
+  const maildir = join(dir, 'home/reader/Maildir');
+  for (const d of ['cur', 'new', 'tmp']) mkdirSync(join(maildir, d), { recursive: true });
+  const digests = new Set<string>();
+  for (let i = 0; i < count; i++) {
+    const raw = message(i, size);
+    digests.add(createHash('sha1').update(raw).digest('hex'));
+    // Maildir names sort in delivery order; S= saves Dovecot a stat for the size.
+    writeFileSync(join(maildir, 'cur', `${1_700_000_000 + i}.M${i}P1.bench,S=${size}:2,`), raw);
+  }
+  for (const d of ['run', 'state']) mkdirSync(join(dir, d));
+  const port = await freePort();
+  writeFileSync(
+    join(dir, 'dovecot.conf'),
+    [
+      `base_dir = ${dir}/run`,
+      `state_dir = ${dir}/state`,
+      `log_path = ${dir}/dovecot.log`,
+      'protocols = pop3',
+      'listen = 127.0.0.1',
+      'ssl = no',
+      'disable_plaintext_auth = no',
+      'auth_mechanisms = plain',
+      'passdb {\n  driver = static\n  args = password=bench\n}',
+      `userdb {\n  driver = static\n  args = uid=${user.uid} gid=${user.gid} home=${dir}/home/%n\n}`,
+      `mail_location = maildir:${dir}/home/%n/Maildir`,
+      'first_valid_uid = 1',
+      `service pop3-login {\n  inet_listener pop3 {\n    address = 127.0.0.1\n    port = ${port}\n  }\n}`,
+      'service imap-login {\n  inet_listener imap {\n    port = 0\n  }\n}',
+      '',
+    ].join('\n'),
+  );
+  execFileSync('chown', ['-R', `${user.n}:${user.g}`, join(dir, 'home')]);
+  const child = spawn(dovecot, ['-F', '-c', join(dir, 'dovecot.conf')], { stdio: 'ignore' });
+  try {
+    await waitForPort(port);
+    // A first session lets Dovecot build its index, as it would have for a mailbox in use.
+    await retrieveAll({ port, user: 'reader', password: 'bench', count: 1, window: 1, check: () => true });
+    const { seconds, listMs, bytes } = await retrieveAll({ port, user: 'reader', password: 'bench', count, window, check: (_n, r) => r.length === size && digests.has(r.sha1!) });
+    const result: BenchDovecotResult = {
+      name: 'pop3-dovecot',
+      messages: count,
+      messageBytes: size,
+      window,
+      seconds: round(seconds),
+      messagesPerSecond: round(count / seconds),
+      mibPerSecond: round(bytes / 1048576 / seconds),
+      listMs: round(listMs),
+    };
+    log(`pop3 bench, Dovecot ${execFileSync(dovecot, ['--version']).toString().trim()}: ${count} × ${size} B, window ${window}: ${result.messagesPerSecond} msg/s, ${result.mibPerSecond} MiB/s, LIST ${result.listMs} ms`);
+    return result;
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function waitForPort(port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect({ port, host: '127.0.0.1' });
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing listens on 127.0.0.1:${port}`);
 }
 
 /** User + system CPU time of a process, in ms (/proc/<pid>/stat, clock ticks of 10 ms). */
@@ -219,45 +373,10 @@ export async function benchPop3(opts: BenchPop3Options = {}): Promise<BenchPop3R
     const pid = service.child.pid!;
     const idleRssMiB = procStatusKiB(pid, 'VmRSS') / 1024;
 
-    const c = await StreamClient.connect(port);
-    const greeting = c.reply(false);
-    if (!(await greeting).status.startsWith('+OK')) throw new Error('no greeting');
-    c.send(`USER ${address}\r\nPASS bench password\r\n`);
-    const [, pass] = await Promise.all([c.reply(false), c.reply(false)]);
-    if (!pass.status.startsWith('+OK')) throw new Error(`login failed: ${pass.status}`);
-    const cpu0 = procCpuMs(pid);
-    const t0 = performance.now();
-    c.send('LIST\r\n');
-    const list = await c.reply(true);
-    if (!list.status.startsWith(`+OK ${count} messages`)) throw new Error(`LIST: ${list.status}`);
-    const listMs = performance.now() - t0;
-    let sent = 0;
-    let received = 0;
-    let bytes = 0;
-    const inFlight: Promise<Reply>[] = [];
-    const sendMore = () => {
-      const batch: string[] = [];
-      while (sent < count && sent < received + window) {
-        batch.push(`RETR ${++sent}\r\n`);
-        inFlight.push(c.reply(true));
-      }
-      if (batch.length) c.send(batch.join(''));
-    };
-    sendMore();
-    while (received < count) {
-      const r = await inFlight.shift()!;
-      if (!r.status.startsWith('+OK')) throw new Error(`RETR ${received + 1}: ${r.status}`);
-      if (r.length !== size || r.sha1 !== digests[received]) throw new Error(`RETR ${received + 1}: bytes differ`);
-      bytes += r.length;
-      received++;
-      sendMore();
-    }
-    const seconds = (performance.now() - t0) / 1000;
+    const cpu0Ref = { value: 0 };
+    const { seconds, listMs, bytes } = await retrieveAll({ port, user: address, password: 'bench password', count, window, onLoggedIn: () => (cpu0Ref.value = procCpuMs(pid)), check: (n, r) => r.length === size && r.sha1 === digests[n - 1] });
+    const cpu0 = cpu0Ref.value;
     const serviceCpuMs = procCpuMs(pid) - cpu0;
-    c.send('QUIT\r\n');
-    const quit = await c.reply(false);
-    if (!quit.status.startsWith('+OK')) throw new Error(`QUIT: ${quit.status}`);
-    c.close();
     const peakRssMiB = procStatusKiB(pid, 'VmHWM') / 1024;
     const result: BenchPop3Result = {
       name: 'pop3',
@@ -290,7 +409,9 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     const i = process.argv.indexOf(`--${name}`);
     return i > 0 ? Number(process.argv[i + 1]) : undefined;
   };
-  const result = await benchPop3({ messages: arg('messages'), messageBytes: arg('size'), window: arg('window'), chunkBytes: arg('chunk') });
-  process.stdout.write(JSON.stringify(result) + '\n');
+  const options = { messages: arg('messages'), messageBytes: arg('size'), window: arg('window'), chunkBytes: arg('chunk') };
+  process.stdout.write(JSON.stringify(await benchPop3(options)) + '\n');
+  const dovecot = await benchPop3Dovecot(options);
+  if (dovecot) process.stdout.write(JSON.stringify(dovecot) + '\n');
   process.exit(0);
 }

@@ -1,14 +1,19 @@
 // `pnpm bench`: figures, not pass/fail. Runs the services as separate processes (as
 // `pnpm start` does) against a fresh database and Redis prefix, then prints:
-//   ingress throughput at 2 KiB and 100 KiB over N connections, the whole path to the
+//   ingress throughput at 2 KiB and 100 KiB over N connections, the same with one new
+//   connection per message (real MX traffic; banner latency; Postfix's smtp-source too when
+//   installed), the whole path to the
 //   mailbox (also into a mailbox with a quota), a sustained soak with each service's memory over its thirds (RSS, and the
 //   V8 heap after GC from /metrics: flat means no leak), end-to-end latency p50/p99 at
 //   light load, and each service's peak memory.
 // Settings come from BENCH_* variables (printed with the results).
-import { readFileSync } from 'node:fs';
-import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { createTestDatabase, freePort, redisPrefix, startServiceProcess, type ServiceProcess } from '@hopmail/test-kit';
 import { smtpLoad } from './smtp-load.ts';
+
+const execFileP = promisify(execFile);
 
 process.env.DATABASE_URL ??= 'postgres://root@127.0.0.1:5432/postgres';
 process.env.REDIS_URL ??= 'redis://127.0.0.1:6379';
@@ -117,6 +122,37 @@ async function benchCore() {
     print(`ingress ${label}: ${count} messages over ${settings.connections} connections: ${acceptRate.toFixed(0)} msg/s accepted+committed (${r.failed} failed), ${((r.sent * size) / r.seconds / 1048576).toFixed(1)} MiB/s; whole path to mailbox ${(r.sent / pathSeconds).toFixed(0)} msg/s`);
   }
 
+  // Real MX traffic: one new connection per message (banner, EHLO, one transaction, QUIT).
+  for (const [label, count, size, connections] of [
+    ['2 KiB', settings.smallCount, settings.smallSize, settings.connections],
+    ['100 KiB', settings.largeCount, settings.largeSize, 10],
+  ] as const) {
+    const t0 = performance.now();
+    const r = await smtpLoad({ port, connections, count, size, rcpt: 'user@bench.test', newConnectionPerMessage: true });
+    await untilRouted(base + r.sent);
+    const pathSeconds = (performance.now() - t0) / 1000;
+    base += r.sent;
+    const banner = [...r.bannerMs].sort((a, b) => a - b);
+    print(`ingress ${label}, a new connection per message, ${connections} at once: ${(r.sent / r.seconds).toFixed(0)} msg/s accepted+committed (${r.failed} failed); whole path to mailbox ${(r.sent / pathSeconds).toFixed(0)} msg/s; banner p50 ${pct(banner, 50).toFixed(1)} ms, p99 ${pct(banner, 99).toFixed(1)} ms`);
+  }
+  const smtpSource = ['/usr/sbin/smtp-source', '/usr/bin/smtp-source'].find((f) => existsSync(f));
+  if (smtpSource) {
+    // Postfix's own load generator, when installed: the same cells measured by a client that is not ours.
+    for (const [label, count, size, connections] of [
+      ['2 KiB', settings.smallCount, settings.smallSize, settings.connections],
+      ['100 KiB', settings.largeCount, settings.largeSize, 10],
+    ] as const) {
+      const t0 = performance.now();
+      await execFileP(smtpSource, ['-s', String(connections), '-l', String(size), '-m', String(count), '-f', 'bench@load.test', '-t', 'user@bench.test', `127.0.0.1:${port}`]);
+      const seconds = (performance.now() - t0) / 1000;
+      await untilRouted(base + count);
+      base += count;
+      print(`smtp-source ${label}, a new connection per message, ${connections} at once: ${(count / seconds).toFixed(0)} msg/s`);
+    }
+  } else {
+    print('smtp-source: not installed (Debian package postfix); its cells are skipped');
+  }
+
   if (settings.quotaCount > 0) {
     const t0 = performance.now();
     const r = await smtpLoad({ port, connections: settings.connections, count: settings.quotaCount, size: settings.smallSize, rcpt: 'quota@bench.test' });
@@ -178,6 +214,7 @@ const sections: Record<string, () => Promise<void>> = { core: benchCore };
 // Per-service benchmarks live beside this file; each exports a function printing its figures.
 for (const [name, file, fn] of [
   ['pop3', './pop3.ts', 'benchPop3'],
+  ['pop3-dovecot', './pop3.ts', 'benchPop3Dovecot'],
   ['dns-cache', './dns-cache.ts', 'benchDnsCache'],
   ['outbound-relay', './outbound-relay.ts', 'benchOutboundRelay'],
   ['console-overview', './console-overview.ts', 'benchConsoleOverview'],

@@ -44,10 +44,26 @@ export interface LoadResult {
   seconds: number;
   /** Client-side time of each 250 after DATA, by sequence number. */
   acceptedAt: Float64Array;
+  /** Milliseconds from connect() to the 220 greeting, one per connection opened. */
+  bannerMs: number[];
 }
 
 /** Sends `count` messages of about `size` bytes over `connections` sockets (or fewer: as many as fit in `durationMs`). */
-export async function smtpLoad(options: { port: number; host?: string; connections: number; count: number; size: number; rcpt: string; from?: string; delayMs?: number; durationMs?: number; /** The DATA payload (terminator included) of message `seq`, instead of the generated one. */ message?: (seq: number) => string }): Promise<LoadResult> {
+export async function smtpLoad(options: {
+  port: number;
+  host?: string;
+  connections: number;
+  count: number;
+  size: number;
+  rcpt: string;
+  from?: string;
+  delayMs?: number;
+  durationMs?: number;
+  /** One new connection per message (EHLO, one transaction, QUIT), as MX traffic arrives; default: each connection sends many. */
+  newConnectionPerMessage?: boolean;
+  /** The DATA payload (terminator included) of message `seq`, instead of the generated one. */
+  message?: (seq: number) => string;
+}): Promise<LoadResult> {
   const { port, connections, count, size, rcpt } = options;
   const host = options.host ?? '127.0.0.1';
   const from = options.from ?? 'bench@load.test';
@@ -58,16 +74,28 @@ export async function smtpLoad(options: { port: number; host?: string; connectio
   let failed = 0;
   const t0 = performance.now();
   const deadline = options.durationMs ? t0 + options.durationMs : Infinity;
+  const bannerMs: number[] = [];
 
   async function worker() {
-    const socket = connect(port, host);
-    socket.setNoDelay(true);
-    const reader = new ReplyReader(socket);
-    await new Promise<void>((res, rej) => socket.once('connect', () => res()).once('error', rej));
-    await reader.next(1); // greeting
-    socket.write('EHLO load.test\r\n');
-    await reader.next(1);
-    while (nextSeq < count && performance.now() < deadline) {
+    do {
+      const opened = performance.now();
+      const socket = connect(port, host);
+      socket.setNoDelay(true);
+      const reader = new ReplyReader(socket);
+      await new Promise<void>((res, rej) => socket.once('connect', () => res()).once('error', rej));
+      await reader.next(1); // greeting
+      bannerMs.push(performance.now() - opened);
+      socket.write('EHLO load.test\r\n');
+      await reader.next(1);
+      await transactions(socket, reader, options.newConnectionPerMessage ? 1 : Infinity);
+      socket.write('QUIT\r\n');
+      await reader.next(1).catch(() => {});
+      socket.destroy();
+    } while (options.newConnectionPerMessage && nextSeq < count && performance.now() < deadline);
+  }
+
+  async function transactions(socket: Socket, reader: ReplyReader, most: number) {
+    for (let n = 0; n < most && nextSeq < count && performance.now() < deadline; n++) {
       const seq = nextSeq++;
       socket.write(`MAIL FROM:<${from}>\r\nRCPT TO:<${rcpt}>\r\nDATA\r\n`);
       const r = await reader.next(3);
@@ -83,10 +111,7 @@ export async function smtpLoad(options: { port: number; host?: string; connectio
       else failed++;
       if (options.delayMs) await new Promise((r) => setTimeout(r, options.delayMs));
     }
-    socket.write('QUIT\r\n');
-    await reader.next(1).catch(() => {});
-    socket.destroy();
   }
   await Promise.all(Array.from({ length: connections }, worker));
-  return { sent: nextSeq - failed, failed, seconds: (performance.now() - t0) / 1000, acceptedAt };
+  return { sent: nextSeq - failed, failed, seconds: (performance.now() - t0) / 1000, acceptedAt, bannerMs };
 }

@@ -57,6 +57,28 @@ describe('hopmail', () => {
     expect(JSON.parse(json.out)).toEqual({ items: [expect.objectContaining({ source: 'info@cli.example', targets: ['ann@cli.example', 'ext@other.example'] })], nextCursor: null });
     const shown = await hopmail(['mailboxes', 'show', 'ann@cli.example', '--json']);
     expect(JSON.parse(shown.out)).toMatchObject({ address: 'ann@cli.example', messageCount: 0 });
+    // set replaces the targets (PATCH), as the console's list editor does.
+    expect(await hopmail(['aliases', 'set', 'info@cli.example', 'ext@other.example'])).toMatchObject({ code: 0, out: 'alias info@cli.example → ext@other.example\n' });
+    expect(JSON.parse((await hopmail(['aliases', 'show', 'info@cli.example', '--json'])).out)).toMatchObject({ targets: ['ext@other.example'] });
+    expect((await hopmail(['aliases', 'set', 'info@cli.example'])).code).toBe(2);
+    expect((await hopmail(['aliases', 'set', 'nobody@cli.example', 'ann@cli.example'])).code).toBe(4);
+  });
+
+  test('messages headers prints the header section only; webhooks test reports what the receiver answered', { timeout: 60_000 }, async () => {
+    const id = newMessageId();
+    await insertMessage(api.db.pool, { id, raw: Buffer.from('Subject: headers only\r\nX-Check: 1\r\n\r\nsecret body\r\n'), mailFrom: 'ann@cli.example', recipients: ['ann@cli.example'] });
+    const h = await hopmail(['messages', 'headers', id]);
+    expect(h).toMatchObject({ code: 0, out: 'Subject: headers only\nX-Check: 1\n' });
+    expect((await hopmail(['messages', 'headers', '01900000-0000-7000-8000-000000000000'])).code).toBe(4);
+
+    const add = await hopmail(['webhooks', 'add', 'http://127.0.0.1:9/hook', '--event', 'message.delivered', '--json']);
+    const hook = JSON.parse(add.out) as { id: string };
+    const t = await hopmail(['webhooks', 'test', hook.id, '--json']);
+    expect(t.code).toBe(0);
+    // The test API refuses loopback receivers like real events do, or nothing listens on port 9: either way not delivered, and said so.
+    expect(JSON.parse(t.out)).toMatchObject({ ok: false, eventId: expect.any(String) });
+    expect((await hopmail(['webhooks', 'test', hook.id])).out).toMatch(/^test event \S+: failed, /);
+    expect((await hopmail(['webhooks', 'test', '01900000-0000-7000-8000-000000000000'])).code).toBe(4);
   });
 
   test('exit codes: usage 2, auth 3, not found 4, conflict 5, unreachable 6, API error 1', { timeout: 120_000 }, async () => {

@@ -176,6 +176,8 @@ describe('docker-compose.yml', () => {
     const p = compose.services.postgres!;
     expect(p.volumes).toContainEqual(expect.stringMatching(/:\/var\/lib\/postgresql\/data$/));
     expect(p.healthcheck?.test.join(' ')).toContain('pg_isready');
+    // TCP, not the socket: initdb's temporary server answers on the socket only.
+    expect(p.healthcheck?.test.join(' ')).toMatch(/pg_isready -h 127\.0\.0\.1 /);
   });
 
   it('points every service at the same PostgreSQL, Redis and key prefix', () => {

@@ -68,6 +68,10 @@ describe('Dockerfile', () => {
     expect(stage('runtime').lines.join('\n')).toContain('COPY --from=build /src/dist /app');
   });
 
+  it('pulls no BuildKit frontend image: no `# syntax=` line (a build works without Docker Hub)', () => {
+    expect(dockerfile).not.toMatch(/^#\s*syntax\s*=/im);
+  });
+
   it('runs as a non-root user', () => {
     const user = last('runtime', 'USER');
     expect(user).toBeDefined();

@@ -187,6 +187,12 @@ export const COMMANDS: Record<string, Record<string, Handler>> = {
       const a = await api.call('POST', '/v1/aliases', { source: arg(p, 2, 'source'), targets });
       return done(`alias ${a.source} → ${a.targets.join(', ')}`, a);
     },
+    set: async (p, api) => {
+      const targets = p.words.slice(3);
+      if (!targets.length) throw new UsageError('missing target address(es)');
+      const a = await api.call('PATCH', `/v1/aliases/${enc(arg(p, 2, 'source'))}`, { targets });
+      return done(`alias ${a.source} → ${a.targets.join(', ')}`, a);
+    },
     rm: async (p, api) => {
       await api.call('DELETE', `/v1/aliases/${enc(arg(p, 2, 'source'))}`);
       return done(`alias ${p.words[2]} deleted`);
@@ -217,6 +223,10 @@ export const COMMANDS: Record<string, Record<string, Handler>> = {
       });
       const rows = r.items.map((m) => ({ ...m, recipients: m.recipients.map((x: any) => `${x.address}:${x.status}`) }));
       return listResult({ items: rows, nextCursor: r.nextCursor }, [['id', 'QUEUE ID'], ['receivedAt', 'RECEIVED'], 'sender', 'size', 'recipients'], io);
+    },
+    headers: async (p, api) => {
+      const h = await api.call('GET', `/v1/messages/${enc(arg(p, 2, 'queue id'))}/headers`);
+      return { json: h, text: h.headers.replace(/\r\n/g, '\n') + '\n' + (h.truncated ? '(header cut at 64 KiB)\n' : '') };
     },
   },
   trace: {
@@ -256,6 +266,11 @@ export const COMMANDS: Record<string, Record<string, Handler>> = {
     },
     enable: async (p, api) => done('enabled', await api.call('PATCH', `/v1/webhooks/${enc(arg(p, 2, 'id'))}`, { enabled: true })),
     disable: async (p, api) => done('disabled', await api.call('PATCH', `/v1/webhooks/${enc(arg(p, 2, 'id'))}`, { enabled: false })),
+    test: async (p, api) => {
+      const r = await api.call('POST', `/v1/webhooks/${enc(arg(p, 2, 'id'))}/test`, {});
+      const answer = r.status === null ? `no answer (${r.error})` : `HTTP ${r.status}${r.error ? ` (${r.error})` : ''}`;
+      return { json: r, text: `test event ${r.eventId}: ${r.ok ? 'delivered' : 'failed'}, ${answer} in ${r.ms} ms\n${r.body ? r.body + '\n' : ''}` };
+    },
     rm: async (p, api) => {
       await api.call('DELETE', `/v1/webhooks/${enc(arg(p, 2, 'id'))}`);
       return done(`webhook ${p.words[2]} deleted`);

@@ -15,7 +15,7 @@ export const USAGE = `usage: hopmail [--json] <command> …
             | activate <domain> <selector>… [--grace-days n] [--force] | retire <domain> <selector>… | rm <domain> <selector>
   mailboxes list [--domain d] | show <addr> | add <addr> --password-stdin [--quota bytes]
             | passwd <addr> --password-stdin | quota <addr> <bytes> | rm <addr>
-  aliases   list [--domain d] | show <src> | add <src> <target>… | rm <src>
+  aliases   list [--domain d] | show <src> | add <src> <target>… | set <src> <target>… | rm <src>
   queue     list [filters] [--limit n] [--all]
             | retry|hold|release [<queue-id>] [filters]
             | delete [<queue-id>] [filters] [--dsn] [--yes]
@@ -23,9 +23,10 @@ export const USAGE = `usage: hopmail [--json] <command> …
             filters: --status s[,s] --domain d --sender a|@d|<> --recipient a --message <queue-id>
                      --min-age 2h --max-age 1d --reply text      bulk: --batch n --progress
   messages  search [--queue-id id] [--message-id mid] [--sender a] [--recipient a] [--status s] [--since t] [--until t]
+            | headers <queue-id>
   trace     <queue-id>
   keys      list | add <name> --scope admin|read-only|domain-admin [--domain d]… | rm <id>
-  webhooks  list | add <url> --event message.delivered… | enable|disable|rm <id>
+  webhooks  list | add <url> --event message.delivered… | test|enable|disable|rm <id>
   audit     [--actor a] [--action a] [--since t]
 
 options: --json (machine-readable stdout)  --all (every page)  --api-url URL  --token T

@@ -5,3 +5,4 @@ export * from './messages.ts';
 export * from './group-commit.ts';
 export * from './batcher.ts';
 export * from './locks.ts';
+export * from './durability.ts';

@@ -10,6 +10,37 @@ export const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/', import.met
  * Creates the database named in `url` when it does not exist. Safe when several
  * processes race: losing the race (42P04 duplicate_database) is success.
  */
+/** Errors that mean "PostgreSQL is not up yet" (starting, restarting after initdb, not resolvable yet in compose). */
+function isNotUpYet(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  return ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', '57P03'].includes(e.code ?? '') || /terminated unexpectedly|timeout expired/i.test(e.message ?? '');
+}
+
+/**
+ * Waits until PostgreSQL at `url` answers (a missing database counts as up: ensureDatabase()
+ * creates it). A container started beside PostgreSQL reaches it before it listens on TCP, or
+ * while the image's first start restarts it after initdb; `migrate` waits instead of failing.
+ */
+export async function waitForPostgres(url: string, options: { timeoutMs: number; onRetry?: (err: Error, attempt: number) => void }): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    const probe = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+    probe.on('error', () => {});
+    try {
+      await probe.connect();
+      await probe.query('SELECT 1');
+      return;
+    } catch (err) {
+      if ((err as { code?: string }).code === '3D000') return; // up, the database is missing
+      if (!isNotUpYet(err) || Date.now() >= deadline) throw err;
+      options.onRetry?.(err as Error, attempt);
+      await new Promise((r) => setTimeout(r, Math.min(2_000, 250 * attempt)));
+    } finally {
+      await probe.end().catch(() => {});
+    }
+  }
+}
+
 export async function ensureDatabase(url: string): Promise<void> {
   const target = new URL(url);
   const name = decodeURIComponent(target.pathname.slice(1));

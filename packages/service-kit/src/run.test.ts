@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { baseUrls, freePort, startPrivateRedis } from '@hopmail/test-kit';
+import { baseUrls, freePort, startPrivateRedis, waitFor } from '@hopmail/test-kit';
 import { describe, expect, it } from 'vitest';
 
 const runTs = fileURLToPath(new URL('./run.ts', import.meta.url));
@@ -105,6 +105,24 @@ describe('runService', () => {
     c.p.kill('SIGTERM');
     expect(await c.exited).toBe(0);
     expect(c.events().filter((e) => e.startsWith('shutdown.step'))).toEqual(['shutdown.step:intake', 'shutdown.step:listener', 'shutdown.step:redis', 'shutdown.step:postgres', 'shutdown.step:health']);
+  });
+
+  it('warns loudly at start when PostgreSQL would acknowledge commits it may lose (synchronous_commit or fsync off), and not when they are on', async () => {
+    const url = new URL(baseUrls().databaseUrl);
+    url.searchParams.set('options', '-c synchronous_commit=off');
+    const lax = child({ env: { DATABASE_URL: url.toString() }, needs: '{ postgres: true }' });
+    await lax.started;
+    const warned = await waitFor(async () => lax.lines().find((l) => l.event === 'postgres.not-durable'), { what: 'the durability warning' });
+    expect(warned).toMatchObject({ level: 'warn', setting: 'synchronous_commit', value: 'off' });
+    expect(String(warned.msg)).toMatch(/250/);
+    lax.p.kill('SIGTERM');
+    expect(await lax.exited).toBe(0);
+
+    const strict = child({ env: { DATABASE_URL: baseUrls().databaseUrl }, needs: '{ postgres: true }' });
+    await strict.started;
+    strict.p.kill('SIGTERM');
+    expect(await strict.exited).toBe(0);
+    expect(strict.events()).not.toContain('postgres.not-durable');
   });
 
   it('refuses an evicting Redis for queues and limits, but a cache starts on it', async () => {

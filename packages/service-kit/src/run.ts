@@ -3,7 +3,7 @@
 // logger and metrics registry, the connections a service declares it needs, the health
 // endpoints, start, and an ordered, bounded shutdown. A service's main.ts is one call.
 import { ConfigError, loadConfig, z } from '@hopmail/config';
-import { createPool, type Pool } from '@hopmail/db';
+import { createPool, durabilityProblems, type Pool } from '@hopmail/db';
 import { certificateStoreFromConfig, type CertificateStore, type TlsConfigValues } from '@hopmail/tls';
 import type { Redis } from 'ioredis';
 import type { DestinationStream, Logger } from 'pino';
@@ -28,6 +28,7 @@ export const KIT_EVENTS = {
   uncaught: 'process.uncaught',
   unhandledRejection: 'process.unhandled-rejection',
   redisUnavailable: 'redis.unavailable',
+  postgresNotDurable: 'postgres.not-durable',
 } as const;
 
 /** EX_CONFIG (sysexits.h): the configuration is wrong; restarting will not help. */
@@ -141,6 +142,7 @@ export async function runService<S extends z.ZodObject, N extends ServiceNeeds>(
     deps.pool = pool;
     checks.postgres = () => pool.query('SELECT 1');
     closeLast.push({ name: 'postgres', close: () => pool.end() });
+    warnIfNotDurable(pool, logger);
   }
   if (needs.redis) {
     const redis = needs.redis === 'queue' ? queueRedis(base.REDIS_URL) : failFastRedis(base.REDIS_URL);
@@ -175,6 +177,23 @@ export async function runService<S extends z.ZodObject, N extends ServiceNeeds>(
     resources: [...(app.resources ?? []), ...closeLast],
     onStarted: () => heartbeat?.start(),
   });
+}
+
+/**
+ * At start, in the background (PostgreSQL may not be up yet; start does not wait for it):
+ * one warning per setting that makes a 250 reply a promise PostgreSQL may not keep.
+ */
+function warnIfNotDurable(pool: Pool, logger: Logger): void {
+  durabilityProblems(pool).then(
+    (problems) => {
+      for (const p of problems) {
+        logger.warn({ event: KIT_EVENTS.postgresNotDurable, setting: p.setting, value: p.value }, `PostgreSQL runs with ${p.setting}=${p.value}: ${p.risk}; set ${p.setting}=on for a mail server`);
+      }
+    },
+    () => {
+      // Unreachable now: /readyz reports it; the check is advice, not a gate.
+    },
+  );
 }
 
 /** A bad configuration: every problem as text on stderr and one JSON line on stdout, exit 78. */

@@ -243,6 +243,20 @@ describe('outbound-relay deliver-remote', () => {
     expect(tx[0]!.data.toString()).toBe(`From: alice@local.test\r\nSubject: ${id}\r\n\r\n.leading dot\r\n..two dots\r\n.\r\nmiddle\r\nbare\r\ncr\r\n${long}\r\nend\r\n`);
   });
 
+  it('a line over 998 octets leaves folded (RFC 5321 §4.5.3.1.6): every line the remote server gets fits, nothing is lost', async () => {
+    const id = newMessageId();
+    const words = Array.from({ length: 300 }, (_, i) => `w${i}`).join(' ');
+    const blob = 'z'.repeat(2500);
+    await insertMessage(db.pool, { id, raw: Buffer.from(`From: alice@local.test\r\nSubject: ${id} ${words}\r\n\r\n${blob}\r\nend\r\n`), mailFrom: 'alice@local.test', recipients: ['long@best.test'] });
+    await db.pool.query(`UPDATE recipients SET status = 'relay', next_attempt_at = now() WHERE message_id = $1`, [id]);
+    await settled(id, { 'long@best.test': 'delivered' });
+    const got = txFor(id)[0]!.data.toString();
+    expect(Math.max(...got.split('\r\n').map((l) => l.length))).toBeLessThanOrEqual(998);
+    const [head, body] = got.split('\r\n\r\n') as [string, string];
+    expect(head.replace(/\r\n(?=[ \t])/g, '')).toContain(`Subject: ${id} ${words}`);
+    expect(body.split('\r\n').slice(0, -2).map((l, i) => (i === 0 ? l : l.slice(1))).join('')).toBe(blob);
+  });
+
   it('Null MX bounces 5.1.10, NXDOMAIN bounces 5.1.2, SERVFAIL defers, an MX naming ourselves bounces 5.4.6', async () => {
     const nul = await submit(['x@nullmx.test']);
     const nx = await submit(['x@nx.test']);

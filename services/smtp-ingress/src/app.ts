@@ -152,6 +152,9 @@ export function createApp(deps: AppDeps): IngressApp {
     maxBadCommands: config.SMTP_MAX_BAD_COMMANDS,
     idleTimeoutMs: config.SMTP_IDLE_TIMEOUT_MS,
     closeTimeoutMs: config.SMTP_CLOSE_TIMEOUT_MS,
+    greetingDelayMs: config.SMTP_GREETING_DELAY_MS,
+    sessionMaxMs: config.SMTP_SESSION_MAX_MS,
+    tlsHandshakeTimeoutMs: config.SMTP_TLS_HANDSHAKE_TIMEOUT_MS,
     reverseLookup: config.SMTP_REVERSE_LOOKUP,
     maxAuthFailures: config.AUTH_MAX_FAILURES_PER_CONNECTION,
   };

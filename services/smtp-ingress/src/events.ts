@@ -16,6 +16,7 @@ export const EVENTS = defineEvents('smtp-ingress', {
   enqueueFailed: 'smtp-ingress.enqueue-failed',
   lineTooLong: 'smtp-ingress.line-too-long',
   tooManyBadCommands: 'smtp-ingress.too-many-bad-commands',
+  sessionDeadline: 'smtp-ingress.session-deadline',
   sessionError: 'smtp-ingress.session-error',
   internal: 'smtp-ingress.internal',
   drain: 'smtp-ingress.drain',

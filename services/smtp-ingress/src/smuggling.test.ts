@@ -98,6 +98,32 @@ describe('bare CR or LF anywhere in DATA', () => {
   });
 });
 
+describe('NUL or control octets before a "." line (a hidden end of data for a server that strips them)', () => {
+  const HIDDEN = '554 5.6.0 Message contains NUL or control characters before a "." line; not accepted';
+  it.each([
+    ['NUL then dot', 'Subject: x\r\n\r\nbody\r\n\u0000.\r\n' + SMUGGLED + '.\r\n'],
+    ['vertical tab then dot', 'Subject: x\r\n\r\nbody\r\n\u000b.\r\n' + SMUGGLED + '.\r\n'],
+    ['DEL and form feed then dot', 'Subject: x\r\n\r\nbody\r\n\u007f\u000c.\r\n' + SMUGGLED + '.\r\n'],
+    ['a NUL anywhere', 'Subject: x\r\n\r\nbo\u0000dy\r\n.\r\n'],
+  ])('%s: 554 5.6.0, nothing stored, nothing smuggled, the session goes on', async (_name, data) => {
+    const before = await countMessages(t.pool);
+    const c = await openTransaction();
+    c.write(data);
+    expect(await c.reply()).toBe(HIDDEN);
+    expect(await countMessages(t.pool)).toBe(before);
+    expect(await evilCount()).toBe(0);
+    expect(await c.cmd('MAIL FROM:<a@remote.test>')).toBe('250 2.1.0 Accepted');
+    c.close();
+  });
+
+  it('a tab before a dot, a sentence ending in ".", and a control octet inside a line are content', async () => {
+    const c = await openTransaction();
+    c.write('Subject: x\r\n\r\nThe end.\r\n\t.\r\nbell \u0007 here.\r\n.\r\n');
+    expect(await c.reply()).toMatch(/^250 2\.0\.0 Ok: queued as /);
+    c.close();
+  });
+});
+
 describe('what a real terminator does', () => {
   it('dot-stuffed lines stay content; <CRLF>.<CRLF> ends DATA and the next command runs', async () => {
     const c = await openTransaction();

@@ -55,12 +55,25 @@ describe('greeting and EHLO', () => {
 });
 
 describe('clients that do not wait', () => {
-  it('answers 421 4.7.0 to a client that talks before the greeting', async () => {
+  it('with SMTP_GREETING_DELAY_MS, answers 421 4.7.0 to a client that talks before the greeting', async () => {
+    const delayed = await startIngress({ db: t.db, env: { SMTP_MAX_MESSAGE_SIZE: String(MAX_SIZE), SMTP_GREETING_DELAY_MS: '300' } });
+    try {
+      const c = await SmtpClient.open(delayed.port);
+      clients.push(c);
+      c.write('EHLO early.test\r\n');
+      expect(await c.reply()).toMatch(/^421 4\.7\.0 .*talk too soon/);
+      await c.waitClosed();
+    } finally {
+      await delayed.stop();
+    }
+  });
+
+  it('without a greeting delay (the default) the 220 comes at once: a client that writes right after connecting is served in order', async () => {
     const c = await SmtpClient.open(t.port);
     clients.push(c);
-    c.write('EHLO early.test\r\n');
-    expect(await c.reply()).toMatch(/^421 4\.7\.0 .*talk too soon/);
-    await c.waitClosed();
+    c.write('EHLO quick.test\r\n');
+    expect(await c.reply()).toBe(`220 ${HOSTNAME} ESMTP Hopmail`);
+    expect(await c.reply()).toMatch(/^250[ -]/);
   });
 
   it('answers 421 4.7.0 to an HTTP request (cross-protocol attack from a browser)', async () => {

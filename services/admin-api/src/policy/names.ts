@@ -15,6 +15,20 @@ export const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
 /** JSON-schema `pattern` rejecting the same characters (Ajv compiles it with the u flag). */
 export const NO_CONTROL_CHARS_PATTERN = '^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]*$';
 
+// Characters that render as nothing or reorder the text around them: zero-width spaces and
+// joiners (U+200B-U+200D, U+2060), the byte-order mark (U+FEFF), soft hyphen, variation
+// selectors, tags, and the bidirectional controls (U+200E/F, U+202A-U+202E, U+2066-U+2069,
+// U+061C). In a domain or address they make two names that look identical differ
+// (`paypal.com` and `pay\u200bpal.com`), or show one name as another (`\u202Egro.elpmaxe`):
+// the API refuses them (Unicode's Default_Ignorable_Code_Point and Bidi_Control sets).
+export const INVISIBLE_CHARS = /[\p{Default_Ignorable_Code_Point}\p{Bidi_Control}]/u;
+
+/** "U+200B" for the first invisible or bidi character of `input`, for the error message. */
+function firstInvisible(input: string): string | undefined {
+  const m = INVISIBLE_CHARS.exec(input);
+  return m ? `U+${m[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}` : undefined;
+}
+
 const ADDRESS_ERRORS: Record<AddressError, string> = {
   empty: 'is empty',
   syntax: 'is not a valid address (expected local@domain)',
@@ -27,6 +41,8 @@ const ADDRESS_ERRORS: Record<AddressError, string> = {
 /** A domain name as stored: lower case, no trailing dot, no address literal. */
 export function checkDomainName(field: string, input: string): Checked<string> {
   if (CONTROL_CHARS.test(input)) return fail(`${field} contains control characters`);
+  const invisible = firstInvisible(input);
+  if (invisible) return fail(`${field} contains an invisible or bidirectional-control character (${invisible})`);
   const name = input.toLowerCase();
   if (name.length === 0) return fail(`${field} is empty`);
   if (Buffer.byteLength(name) > 253) return fail(`${field} is longer than 253 octets`);
@@ -43,6 +59,8 @@ export interface CheckedAddress {
 
 /** `local@domain` with the domain lower-cased. */
 export function checkAddress(field: string, input: string): Checked<CheckedAddress> {
+  const invisible = firstInvisible(input);
+  if (invisible) return fail(`${field} contains an invisible or bidirectional-control character (${invisible})`);
   const parsed = parseAddress(input);
   if ('error' in parsed) return fail(`${field} ${ADDRESS_ERRORS[parsed.error]}`);
   if (parsed.domain.startsWith('[')) return fail(`${field} must use a domain name, not an address literal`);

@@ -15,7 +15,7 @@ import { EVENTS } from '../events.ts';
 import { classify, parseReply, type Outcome } from '../policy/classify.ts';
 import { isLoop, planMx } from '../policy/mx-plan.ts';
 import { afterTemporaryFailure, isExpired, needsDelayWarning, type RetryPolicy } from '../policy/retry.ts';
-import { toCrlf } from '../protocol/wire.ts';
+import { foldLongLines, toCrlf } from '../protocol/wire.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import { planEnvelopes, type EnvelopeGroup } from '../policy/envelope.ts';
 import type { SrsKeys } from '@hopmail/sender-auth';
@@ -204,7 +204,7 @@ export function createDeliverRemote(deps: DeliverDeps) {
       }
       const started0 = await store.startAttemptWithRaw({ ...base, at: clock() });
       const attemptId = started0.attemptId;
-      const { bytes: raw, auth } = await authenticate(toCrlf(started0.raw), group, message.dkimEpoch, { ...ctx });
+      const { bytes: raw, auth } = await authenticate(foldLongLines(toCrlf(started0.raw)), group, message.dkimEpoch, { ...ctx });
       const started = Date.now();
       const res = await s.send({ from: group.mailFrom, to: recipients.map((r) => r.address), size: raw.length, use8BitMime: message.body8bit, smtputf8: message.smtputf8 }, raw);
       if (testHoldAfterDataMs > 0) await sleep(testHoldAfterDataMs);

@@ -28,6 +28,9 @@ interface Row {
   size: number;
 }
 
+/** Most messages one read-ahead query asks for. */
+const MAX_READ_AHEAD = 64;
+
 export class PgMaildropStore {
   private readonly options: PgMaildropOptions;
   constructor(options: PgMaildropOptions) {
@@ -75,7 +78,31 @@ export class PgMaildropStore {
       const e = lost();
       if (e || released) throw new Pop3Error('maildropLost', undefined, e);
     };
-    let prefetched: { index: number; chunk: Promise<Buffer | undefined> } | null = null;
+    // First chunks of upcoming messages, read several at a time: clients read a mailbox in
+    // order, and one query for the next messages (as many as fit in one chunk's worth of
+    // bytes) replaces a round trip per message. Memory per session stays about one chunk.
+    const ahead = new Map<number, Promise<Buffer | undefined>>();
+    const readAhead = (from: number) => {
+      const indexes: number[] = [];
+      let budget = chunkBytes;
+      for (let i = from; i < rows.length && indexes.length < MAX_READ_AHEAD; i++) {
+        const cost = Math.min(rows[i]!.size, chunkBytes);
+        if (indexes.length > 0 && cost > budget) break;
+        indexes.push(i);
+        budget -= cost;
+      }
+      const batch = client
+        .query<{ message_id: string; chunk: Buffer }>('SELECT id::text AS message_id, substring(raw FROM 1 FOR $2) AS chunk FROM messages WHERE id = ANY($1::uuid[])', [
+          indexes.map((i) => rows[i]!.message_id),
+          chunkBytes,
+        ])
+        .then((r) => new Map(r.rows.map((x) => [x.message_id, x.chunk])));
+      for (const i of indexes) {
+        const chunk = batch.then((m) => m.get(rows[i]!.message_id));
+        chunk.catch(() => {}); // awaited (and so reported) only if that message is read
+        ahead.set(i, chunk);
+      }
+    };
     const fetchChunk = async (messageId: string, offset: number): Promise<Buffer | undefined> => {
       const r = await client.query<{ chunk: Buffer }>('SELECT substring(raw FROM $2 FOR $3) AS chunk FROM messages WHERE id = $1', [
         messageId,
@@ -92,24 +119,25 @@ export class PgMaildropStore {
         // chunks it needs, so memory per session is one chunk whatever the message size.
         // Text result format (hex, decoded natively by pg). Per-query binary format is not
         // an option: pg decodes DataRow fields as UTF-8 unless the whole client is binary.
-        const ahead = prefetched;
-        prefetched = null;
+        check();
+        if (!ahead.has(index)) {
+          // Out of order (or the first read): what was read ahead is not what the client wants.
+          ahead.clear();
+          readAhead(index);
+        }
+        for (const k of ahead.keys()) if (k < index) ahead.delete(k);
+        const first = ahead.get(index)!;
+        ahead.delete(index);
+        // The last one read ahead: ask for the next ones now, so that round trip overlaps
+        // this reply's trip to the client.
+        if (ahead.size === 0 && index + 1 < rows.length && !released) readAhead(index + 1);
         for (let offset = 0; ; ) {
           check();
-          const chunk = offset === 0 && ahead?.index === index ? await ahead.chunk : await fetchChunk(row.message_id, offset);
+          const chunk = offset === 0 ? await first : await fetchChunk(row.message_id, offset);
           if (!chunk) throw new Pop3Error('messageGone');
           if (chunk.length > 0) yield chunk;
           offset += chunk.length;
           if (chunk.length < chunkBytes || offset >= row.size) break;
-        }
-        // Clients read mailboxes in order: start fetching the next message's first chunk
-        // now, so its PostgreSQL round trip overlaps this reply's trip to the client.
-        // (Not after TOP: a TOP that stops early never gets here.) One chunk at most.
-        const next = index + 1;
-        if (next < rows.length && !released) {
-          const chunk = fetchChunk(rows[next]!.message_id, 0);
-          chunk.catch(() => {});
-          prefetched = { index: next, chunk };
         }
       },
       async commit(indexes) {

@@ -1,21 +1,62 @@
 // RFC 1939 §3: multi-line responses byte-stuff every line that begins with "." and end
 // with CRLF "." CRLF. Stuffing works chunk by chunk, so a line that begins in the next
-// chunk is still seen as a line start. Lines are taken to start after every LF (not only
-// after CRLF): a bare LF followed by "." would otherwise let an LF-splitting client see
-// an early terminator. For CRLF mail (all mail the ingress stores) the two rules agree and
-// the client's un-stuffed bytes are exactly the stored ones.
+// chunk is still seen as a line start. Every line ends in CRLF on the wire: a bare LF or a
+// bare CR in a stored message is sent as CRLF (a bare LF followed by "." would otherwise let
+// an LF-splitting client see an early terminator, and RFC 1939 §3 lines end in CRLF). Mail
+// the ingress stores is CRLF already (it refuses bare line endings, 550 5.6.0), so for it
+// the client's un-stuffed bytes are exactly the stored ones and the "+OK n octets" of
+// RETR/LIST is exact; the normalisation is a guarantee for anything else in the store.
 
 const LF = 0x0a;
 const CR = 0x0d;
 const DOT = 0x2e;
 const DOT_BUF = Buffer.from('.');
+const CR_BUF = Buffer.from('\r');
+
+/** True when `chunk` (which does not end in CR) has a CR not followed by LF, or an LF not preceded by CR. */
+function hasBareLineEnding(chunk: Buffer, prevByte: number): boolean {
+  for (let i = chunk.indexOf(CR); i >= 0; i = chunk.indexOf(CR, i + 1)) if (chunk[i + 1] !== LF) return true;
+  for (let i = chunk.indexOf(LF); i >= 0; i = chunk.indexOf(LF, i + 1)) if ((i > 0 ? chunk[i - 1] : prevByte) !== CR) return true;
+  return false;
+}
+
+/** Every bare CR and bare LF of `chunk` as CRLF (the slow path; stored mail never takes it). */
+function toCrlf(chunk: Buffer, prevByte: number): Buffer {
+  const out = Buffer.allocUnsafe(chunk.length * 2);
+  let o = 0;
+  for (let i = 0; i < chunk.length; i++) {
+    const b = chunk[i]!;
+    if (b === CR) {
+      out[o++] = CR;
+      out[o++] = LF;
+      if (chunk[i + 1] === LF) i++;
+    } else if (b === LF) {
+      if ((i > 0 ? chunk[i - 1] : prevByte) !== CR) out[o++] = CR;
+      out[o++] = LF;
+    } else out[o++] = b;
+  }
+  return out.subarray(0, o);
+}
 
 export class DotStuffer {
   private atLineStart = true;
-  private last2: [number, number] = [-1, -1];
+  /** The last byte sent (-1 before any). */
+  private prevByte = -1;
+  /** A CR that ended the previous chunk: whether it is bare depends on the next byte. */
+  private heldCr = false;
 
-  push(chunk: Buffer): Buffer {
+  push(input: Buffer): Buffer {
+    let chunk = input;
+    if (this.heldCr) {
+      chunk = Buffer.concat([CR_BUF, chunk]);
+      this.heldCr = false;
+    }
+    if (chunk.length > 0 && chunk[chunk.length - 1] === CR) {
+      this.heldCr = true;
+      chunk = chunk.subarray(0, chunk.length - 1);
+    }
     if (chunk.length === 0) return chunk;
+    if (hasBareLineEnding(chunk, this.prevByte)) chunk = toCrlf(chunk, this.prevByte);
     const parts: Buffer[] = [];
     let from = 0;
     if (this.atLineStart && chunk[0] === DOT) parts.push(DOT_BUF);
@@ -27,18 +68,19 @@ export class DotStuffer {
       }
       i = chunk.indexOf(LF, i + 1);
     }
-    this.atLineStart = chunk[chunk.length - 1] === LF;
-    this.last2 = chunk.length >= 2 ? [chunk[chunk.length - 2]!, chunk[chunk.length - 1]!] : [this.last2[1], chunk[0]!];
+    this.prevByte = chunk[chunk.length - 1]!;
+    this.atLineStart = this.prevByte === LF;
     if (parts.length === 0) return chunk;
     parts.push(chunk.subarray(from));
     return Buffer.concat(parts);
   }
 
-  /** The terminator; a CRLF first when the content did not end with one (so the exact
-   *  bytes of a message not ending in CRLF cannot round-trip; stored mail always does). */
+  /** The terminator; a CRLF first when the content did not end with one (a held bare CR
+   *  becomes that CRLF; the exact bytes of a message not ending in CRLF cannot round-trip,
+   *  stored mail always ends in CRLF). */
   end(): Buffer {
-    const endsCrlf = this.last2[0] === CR && this.last2[1] === LF;
-    return Buffer.from(endsCrlf ? '.\r\n' : '\r\n.\r\n');
+    if (this.heldCr) return Buffer.from('\r\n.\r\n');
+    return Buffer.from(this.prevByte === LF ? '.\r\n' : '\r\n.\r\n');
   }
 }
 

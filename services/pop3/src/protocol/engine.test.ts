@@ -439,7 +439,6 @@ describe('byte stuffing across chunk boundaries', () => {
       'Subject: x\r\n\r\n.\r\n\r\n.\r\n',
       'a\r\n.b\r\n..c\r\n...\r\n',
       'no final newline',
-      'bare\n.lf\n',
       '\r\n\r\n.\r\n',
     ].map((s) => Buffer.from(s));
     for (const raw of messages) {
@@ -453,6 +452,31 @@ describe('byte stuffing across chunk boundaries', () => {
         const expected = raw.toString().endsWith('\r\n') ? raw.toString() : raw.toString() + '\r\n';
         expect(body, `${JSON.stringify(raw.toString())} chunk ${chunk}`).toBe(expected);
         expect(tail).toBe('');
+      }
+    }
+  });
+});
+
+describe('line endings on the wire: CRLF only', () => {
+  it('bare LF and bare CR in a stored message leave as CRLF, stuffed, at every chunk size; no bare LF is ever sent', async () => {
+    const cases: [string, string][] = [
+      ['bare\n.lf\n', 'bare\r\n..lf\r\n'],
+      ['a\rb\r\nc\n\nd', 'a\r\nb\r\nc\r\n\r\nd\r\n'],
+      ['ends in cr\r', 'ends in cr\r\n'],
+      ['\n.\n', '\r\n..\r\n'],
+      ['cr then dot\r.x\r\n', 'cr then dot\r\n..x\r\n'],
+    ];
+    for (const [stored, wire] of cases) {
+      const raw = Buffer.from(stored);
+      for (let chunk = 1; chunk <= raw.length + 1; chunk++) {
+        const b = new MemoryBackend();
+        b.chunkSize = chunk;
+        b.addUser('u', 'p', [{ uidl: 'x', raw }]);
+        const t = await replay(b, ['USER u\r\nPASS p\r\nRETR 1\r\n']);
+        const after = t.output.split(`+OK ${raw.length} octets\r\n`)[1]!;
+        expect(after, `${JSON.stringify(stored)} chunk ${chunk}`).toBe(wire + '.\r\n');
+        expect(/(^|[^\r])\n/.test(t.output), 'a bare LF was sent').toBe(false);
+        expect(/\r(?!\n)/.test(t.output), 'a bare CR was sent').toBe(false);
       }
     }
   });

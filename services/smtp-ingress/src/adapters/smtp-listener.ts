@@ -23,7 +23,7 @@ import type { Ingress } from '../ingress.ts';
 import { replyText, type Verdict } from '../policy/verdict.ts';
 import type { SessionFacts } from '../session.ts';
 import { collectMessage } from './data-collector.ts';
-import { followDefaultContext, tellIdleSessions, useHopmailConnections, type HopmailConnection } from './smtp-server-internals.ts';
+import { boundTlsHandshakes, followDefaultContext, tellIdleSessions, useHopmailConnections, type HopmailConnection } from './smtp-server-internals.ts';
 
 export type ListenerRole = 'mx' | 'submission' | 'submissions';
 
@@ -52,6 +52,9 @@ export interface ListenerLimits {
   closeTimeoutMs: number;
   reverseLookup: boolean;
   maxAuthFailures: number;
+  greetingDelayMs: number;
+  sessionMaxMs: number;
+  tlsHandshakeTimeoutMs: number;
 }
 
 /** smtp-server's buffer cap for one command line; lines past SMTP_MAX_LINE_LENGTH but under this get 500 5.5.2 and the session goes on. */
@@ -211,8 +214,20 @@ export function createSmtpListener(deps: SmtpListenerDeps): SmtpListener {
     hostname: limits.hostname,
     authAfterTls: spec.auth && spec.tls === 'starttls',
     maxAuthFailures: limits.maxAuthFailures,
+    greetingDelayMs: limits.greetingDelayMs,
+    sessionMaxMs: limits.sessionMaxMs,
+    tlsHandshakeTimeoutMs: limits.tlsHandshakeTimeoutMs,
     onEvent(conn: HopmailConnection, event) {
       const log = ingress.sessions.get(conn.id)?.log ?? logger.child({ sessionId: conn.id, remoteIp: conn.remoteAddress });
+      if (event === 'session-deadline') {
+        log.info({ event: EVENTS.sessionDeadline, sessionMaxMs: limits.sessionMaxMs }, 'session time limit exceeded, closing');
+        ingress.recordProtocolReject('protocol', event);
+        return;
+      }
+      if (event === 'tls-handshake-timeout') {
+        log.info({ event: EVENTS.tlsFailed, listener: spec.name, code: 'ERR_TLS_HANDSHAKE_TIMEOUT', reason: 'handshake timeout' }, 'TLS handshake failed');
+        return;
+      }
       if (event === 'auth-in-clear') {
         log.info({ event: EVENTS.authInClear }, 'AUTH before STARTTLS refused');
         ingress.recordProtocolReject('auth', event);
@@ -229,6 +244,10 @@ export function createSmtpListener(deps: SmtpListenerDeps): SmtpListener {
       ingress.recordProtocolReject(event === 'too-many-connections' ? 'connect' : 'protocol', event);
     },
   });
+  if (spec.tls === 'implicit') {
+    // A timeout reaches the 'error' listener below as ERR_TLS_HANDSHAKE_TIMEOUT (tls-failed).
+    boundTlsHandshakes(server, limits.tlsHandshakeTimeoutMs);
+  }
   // Socket errors of sessions (ECONNRESET in a transaction…) arrive here; an unhandled
   // 'error' event would end the process.
   server.on('error', (err: Error & { code?: string; reason?: string; meta?: { remoteAddress?: string; tlsProtocol?: string } }) => {

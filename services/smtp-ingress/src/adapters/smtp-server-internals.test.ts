@@ -9,7 +9,8 @@ import { createSelfSignedCertificate } from '@hopmail/tls';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { SmtpClient } from '../../test/helpers.ts';
-import { followDefaultContext, HopmailConnection, isIdle, tellIdleSessions, useHopmailConnections, type ConnectionEvent, type ConnectionLimits } from './smtp-server-internals.ts';
+import { waitFor } from '@hopmail/test-kit';
+import { boundTlsHandshakes, followDefaultContext, HopmailConnection, isIdle, tellIdleSessions, useHopmailConnections, type ConnectionEvent, type ConnectionLimits } from './smtp-server-internals.ts';
 
 const servers: SMTPServer[] = [];
 const clients: SmtpClient[] = [];
@@ -31,7 +32,7 @@ async function start(options: SMTPServerOptions = {}, limits: Partial<Connection
   const events: ConnectionEvent[] = [];
   const server = new SMTPServer({ logger: false, disableReverseLookup: true, disabledCommands: ['STARTTLS', 'AUTH'], closeTimeout: 100, ...options });
   server.on('error', () => {});
-  if (limits) useHopmailConnections(server, { maxLineLength: 512, maxBadCommands: 10, hostname: 'mx.test', authAfterTls: false, maxAuthFailures: 3, onEvent: (_c, e) => events.push(e), ...limits });
+  if (limits) useHopmailConnections(server, { maxLineLength: 512, maxBadCommands: 10, hostname: 'mx.test', authAfterTls: false, maxAuthFailures: 3, greetingDelayMs: 0, sessionMaxMs: 60_000, tlsHandshakeTimeoutMs: 30_000, onEvent: (_c, e) => events.push(e), ...limits });
   servers.push(server);
   const port = await new Promise<number>((resolve) => {
     server.listen(0, '127.0.0.1', () => resolve((server.server.address() as { port: number }).port));
@@ -152,6 +153,99 @@ describe('HopmailConnection overrides', () => {
     expect(await c.reply()).toBe('500 5.5.2 Line too long');
     expect(await c.reply()).toBe('421 4.7.0 Line too long, closing connection');
     await c.waitClosed();
+  });
+});
+
+describe('greeting, session and handshake deadlines (SMTPConnection#init, _setListeners, connectionReady, upgrade; SMTPServer#_upgrade)', () => {
+  const tlsOptions = () => {
+    const { cert, key } = createSelfSignedCertificate({ names: ['mx.test'] });
+    return { key, cert };
+  };
+
+  it('SMTPConnection#init still takes the steps HopmailConnection#init copies', () => {
+    // If this fails, smtp-server changed how a session starts: copy the new steps into
+    // HopmailConnection#init() and update the expected text.
+    expect(SMTPConnection.prototype.init.toString().replace(/\/\/[^\n]*\n/g, '').replace(/\s+/g, ' ')).toBe(
+      'init() { this._setListeners(() => { if (this._server.options.maxClients && this._server.connections.size > this._server.options.maxClients) { return this.send(421, this.name + \' Too many connected clients, try again in a moment\', false); } let readyTimer = setTimeout(() => this.connectionReady(), 100); readyTimer.unref(); }); }',
+    );
+  });
+
+  it('greets at once with no delay configured (smtp-server waits a fixed 100 ms)', async () => {
+    const s = await start();
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      const c = await SmtpClient.open(s.port);
+      clients.push(c);
+      expect(await c.reply()).toMatch(/^220 /);
+      times.push(performance.now() - t0);
+    }
+    // The fastest of three: a busy machine can delay one, not the fixed 100 ms of smtp-server.
+    expect(Math.min(...times)).toBeLessThan(60);
+  });
+
+  it('with a greeting delay, a client that talks first gets 421 and no greeting', async () => {
+    const s = await start({}, { greetingDelayMs: 400 });
+    const c = await SmtpClient.open(s.port);
+    clients.push(c);
+    c.write('EHLO early.test\r\n');
+    expect(await c.reply()).toMatch(/^421 .*talk too soon/);
+    expect(c.received).not.toMatch(/^220 /);
+  });
+
+  it('a session past its deadline gets 421 4.4.2 and is closed, however active (slowloris)', async () => {
+    const s = await start({}, { sessionMaxMs: 500 });
+    const c = await s.connect();
+    const t0 = Date.now();
+    // A byte every 50 ms keeps the idle timeout from ever firing.
+    const drip = setInterval(() => !c.closed && c.write('N'), 50);
+    try {
+      await waitFor(async () => c.closed, { what: 'the session to be closed', timeoutMs: 10_000 });
+    } finally {
+      clearInterval(drip);
+    }
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(450);
+    expect(c.received).toMatch(/421 4\.4\.2 mx\.test Error: session time limit exceeded, closing connection\r\n$/);
+    expect(s.events).toContain('session-deadline');
+  });
+
+  it('STARTTLS: a client that never completes the handshake is dropped at the handshake deadline', async () => {
+    const s = await start({ disabledCommands: ['AUTH'], ...tlsOptions() }, { tlsHandshakeTimeoutMs: 300 });
+    const c = await s.connect();
+    await c.cmd('EHLO client.test');
+    expect(await c.cmd('STARTTLS')).toMatch(/^220 /);
+    // No ClientHello: the server must not wait the idle timeout (60 s here).
+    await waitFor(async () => c.closed, { what: 'the connection to be dropped', timeoutMs: 5_000 });
+    expect(s.events).toContain('tls-handshake-timeout');
+  });
+
+  it('STARTTLS that completes in time goes on normally', async () => {
+    const s = await start({ disabledCommands: ['AUTH'], ...tlsOptions() }, { tlsHandshakeTimeoutMs: 300 });
+    const c = await s.connect();
+    await c.cmd('EHLO client.test');
+    expect(await c.cmd('STARTTLS')).toMatch(/^220 /);
+    const t = await c.startTls();
+    clients.push(t);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(await t.cmd('EHLO client.test')).toMatch(/^250/);
+    expect(s.events).not.toContain('tls-handshake-timeout');
+  });
+
+  it('implicit TLS: boundTlsHandshakes drops a client that sends no ClientHello', async () => {
+    const s = await start({ secure: true, disabledCommands: ['AUTH'], ...tlsOptions() });
+    const errors: (Error & { code?: string })[] = [];
+    s.server.on('error', (err: Error) => errors.push(err));
+    boundTlsHandshakes(s.server, 300);
+    const c = await SmtpClient.open(s.port);
+    clients.push(c);
+    // The idle timeout (smtp-server's handshake deadline otherwise) is 60 s here.
+    await waitFor(async () => c.closed, { what: 'the connection to be dropped', timeoutMs: 5_000 });
+    expect(errors.map((e) => e.code)).toContain('ERR_TLS_HANDSHAKE_TIMEOUT');
+    // A real TLS client is untouched.
+    const t = await SmtpClient.connectTls(s.port);
+    clients.push(t);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(await t.cmd('NOOP')).toMatch(/^250/);
   });
 });
 

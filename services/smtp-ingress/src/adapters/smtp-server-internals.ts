@@ -25,6 +25,14 @@
 // 3. Syntax errors (500, 501, 502, 504) are counted; at SMTP_MAX_BAD_COMMANDS the
 //    session ends with 421 4.7.0 (Postfix's smtpd_hard_error_limit). smtp-server's own
 //    counter covers only unrecognised commands and is fixed at 10.
+// 5. The 220 greeting goes out as soon as the client is known (SMTP_GREETING_DELAY_MS, 0
+//    by default), not after smtp-server's fixed 100 ms early-talker pause: init() below.
+//    A client that talks before the greeting still gets smtp-server's 421.
+// 6. A session deadline (SMTP_SESSION_MAX_MS): the idle timeout restarts on every byte,
+//    so one byte every few minutes (slowloris) would hold a session for ever. Past the
+//    deadline the session gets 421 4.4.2 and is closed; a DATA in progress is not stored.
+// 7. A TLS handshake deadline (SMTP_TLS_HANDSHAKE_TIMEOUT_MS) on STARTTLS (upgrade()) and
+//    on implicit TLS (boundTlsHandshakes()); smtp-server waits the whole idle timeout.
 // 4. AUTH only inside TLS (RFC 4954 §4, RFC 8314): not advertised in clear, and tried in
 //    clear it is `538 5.7.11 Encryption required` (smtp-server would say 538 5.7.0, and
 //    lists AUTH before STARTTLS). Failed AUTH replies (535, 454) are counted; at
@@ -37,7 +45,7 @@ import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 import { enhanceReply, isBadCommandReply } from '../protocol/replies.ts';
 
-export type ConnectionEvent = 'line-too-long' | 'too-many-bad-commands' | 'too-many-connections' | 'auth-in-clear' | 'auth-too-many-failures';
+export type ConnectionEvent = 'line-too-long' | 'too-many-bad-commands' | 'too-many-connections' | 'auth-in-clear' | 'auth-too-many-failures' | 'session-deadline' | 'tls-handshake-timeout';
 
 export interface ConnectionLimits {
   /** Octets including CRLF. */
@@ -47,6 +55,12 @@ export interface ConnectionLimits {
   /** This listener takes AUTH once TLS is up: in clear AUTH is hidden and answered 538 5.7.11. */
   authAfterTls: boolean;
   maxAuthFailures: number;
+  /** Pause before the 220 greeting (early-talker detection); 0 greets at once. */
+  greetingDelayMs: number;
+  /** Longest life of one session, whatever it does. */
+  sessionMaxMs: number;
+  /** Longest STARTTLS handshake. */
+  tlsHandshakeTimeoutMs: number;
   /** Reports protocol-level events for logs and metrics. */
   onEvent(conn: HopmailConnection, event: ConnectionEvent): void;
 }
@@ -58,6 +72,7 @@ export class HopmailConnection extends SMTPConnection {
   badCommands = 0;
   authFailures = 0;
   private corked = false;
+  private deadline: NodeJS.Timeout | undefined;
 
   constructor(server: SMTPServer, socket: Socket, options: ConstructorParameters<typeof SMTPConnection>[2], limits: ConnectionLimits) {
     super(server, socket, options);
@@ -65,6 +80,54 @@ export class HopmailConnection extends SMTPConnection {
     // Replies to a pipelined batch are produced in different turns (RCPT waits for a
     // lookup); with Nagle on, each later reply waits for the client's delayed ACK (~40 ms).
     socket.setNoDelay(true);
+  }
+
+  /** smtp-server's init() with our greeting delay, and the session deadline armed. */
+  override init(): void {
+    this.deadline = setTimeout(() => this.endSession(), this.limits.sessionMaxMs).unref();
+    this._socket.once('close', () => clearTimeout(this.deadline));
+    this._setListeners(() => {
+      if (this._server.options.maxClients && this._server.connections.size > this._server.options.maxClients) {
+        return this.send(421, this.name + ' Too many connected clients, try again in a moment', false);
+      }
+      if (this.limits.greetingDelayMs === 0) return this.connectionReady();
+      setTimeout(() => this.connectionReady(), this.limits.greetingDelayMs).unref();
+    });
+  }
+
+  private endSession(): void {
+    if (this._closing || this._closed) return;
+    this.limits.onEvent(this, 'session-deadline');
+    this.send(421, `4.4.2 ${this.limits.hostname} Error: session time limit exceeded, closing connection`);
+    this.close();
+  }
+
+  /**
+   * STARTTLS with a handshake deadline: a client that never finishes it is dropped. The
+   * TLS socket (which smtp-server hands to _armTimeout) is what gets destroyed: tearing the
+   * plain socket away under a handshake in progress can crash Node.
+   */
+  override upgrade(callback: () => void, secureCallback?: () => void): void {
+    let tlsSocket: Socket | undefined;
+    const arm = this._armTimeout;
+    this._armTimeout = (socket?: Socket) => {
+      tlsSocket = socket;
+      arm.call(this, socket);
+    };
+    const timer = setTimeout(() => {
+      if (!this._upgrading || !tlsSocket || tlsSocket.destroyed) return;
+      this.limits.onEvent(this, 'tls-handshake-timeout');
+      tlsSocket.destroy();
+    }, this.limits.tlsHandshakeTimeoutMs).unref();
+    try {
+      super.upgrade(callback, () => {
+        clearTimeout(timer);
+        secureCallback?.();
+      });
+    } finally {
+      this._armTimeout = arm;
+    }
+    (tlsSocket as Socket | undefined)?.once('close', () => clearTimeout(timer));
   }
 
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
@@ -155,6 +218,22 @@ export function useHopmailConnections(server: SMTPServer, limits: ConnectionLimi
     });
     connection.on('connect', (data) => server._onClientConnect(data));
     connection.init();
+  };
+}
+
+/**
+ * Implicit TLS (465) with a handshake deadline: smtp-server's _upgrade() gives the TLS
+ * socket its idle timeout as the handshake deadline; this shortens it to `timeoutMs`. On
+ * expiry smtp-server's own handler destroys the TLS socket with ERR_TLS_HANDSHAKE_TIMEOUT,
+ * which reaches the server's 'error' listener like any failed handshake.
+ */
+export function boundTlsHandshakes(server: SMTPServer, timeoutMs: number): void {
+  const upgrade = server._upgrade.bind(server);
+  server._upgrade = (socket, callback) => {
+    upgrade(socket, callback);
+    // _upgrade() put the TLS socket in place of the plain one among the pending sockets.
+    const tlsSocket = server._pendingSockets.get(socket);
+    if (tlsSocket && tlsSocket !== socket && !tlsSocket.destroyed) tlsSocket.setTimeout(timeoutMs);
   };
 }
 

@@ -23,6 +23,9 @@ export function dataPolicy(i: DataPolicyInput): Verdict {
   // (a second message hidden behind "\n.\n" for a server that ends DATA there); no
   // compliant client sends one (RFC 5321 §2.3.8), so refusing costs legitimate mail nothing.
   if (i.scan.bareLineEnding !== -1) return reject(550, '5.6.0', 'Message contains bare CR or LF line endings (RFC 5321 section 2.3.8); send CRLF only', 'bare-line-ending');
+  // Decided: refuse rather than normalise (nothing is silently altered). A NUL, or a line of
+  // control octets and ".", is a hidden end of data for a server that strips such octets.
+  if (i.scan.hiddenTerminator !== -1) return reject(554, '5.6.0', 'Message contains NUL or control characters before a "." line; not accepted', 'hidden-terminator');
   // RFC 5321 §6.3: a message that has been relayed this often is looping.
   if (i.scan.receivedCount > i.maxReceived) return reject(554, '5.4.6', `Too many Received: headers (${i.scan.receivedCount}), mail loop`, 'mail-loop');
   return ACCEPT;

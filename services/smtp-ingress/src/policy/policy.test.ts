@@ -52,12 +52,13 @@ describe('rcptPolicy', () => {
 });
 
 describe('dataPolicy', () => {
-  const scan = { bareLineEnding: -1, receivedCount: 0, messageId: null, eightBit: false };
+  const scan = { bareLineEnding: -1, receivedCount: 0, messageId: null, eightBit: false, hiddenTerminator: -1 };
   const base = { sizeExceeded: false, maxSize: 100, scan, maxReceived: 50 };
   it.each([
     [{}, 'accept'],
     [{ sizeExceeded: true, scan: null }, '552 5.3.4 too-big'],
     [{ scan: { ...scan, bareLineEnding: 4 } }, '550 5.6.0 bare-line-ending'],
+    [{ scan: { ...scan, hiddenTerminator: 9 } }, '554 5.6.0 hidden-terminator'],
     [{ scan: { ...scan, receivedCount: 50 } }, 'accept'],
     [{ scan: { ...scan, receivedCount: 51 } }, '554 5.4.6 mail-loop'],
   ])('%j', (over, expected) => {

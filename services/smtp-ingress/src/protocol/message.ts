@@ -19,6 +19,8 @@ export interface MessageScan {
   messageId: string | null;
   /** Any octet above 127 (RFC 6152 8-bit data). */
   eightBit: boolean;
+  /** Offset of a NUL octet, or of a line that is only control octets and "." (a hidden end of data), or -1. */
+  hiddenTerminator: number;
 }
 
 /**
@@ -31,6 +33,29 @@ export function findBareLineEnding(buf: Buffer): number {
   }
   for (let i = buf.indexOf(CR); i !== -1; i = buf.indexOf(CR, i + 2)) {
     if (buf[i + 1] !== LF) return i;
+  }
+  return -1;
+}
+
+/** C0 controls other than TAB, CR and LF, and DEL: octets some servers drop before they look for "." lines. */
+const isInvisibleControl = (b: number) => (b < 0x20 && b !== 0x09 && b !== CR && b !== LF) || b === 0x7f;
+
+/**
+ * The offset of a NUL anywhere (RFC 5321 §4.5.2 and RFC 6152: not allowed in 7-bit or
+ * 8-bit mail), or of a line made of control octets and a single "." (`\0.`, `\x0b.`,
+ * `\x7f.`): a server or filter that strips such octets sees the end of data there, and
+ * what we relayed after it would run as commands or become a second message (smuggling
+ * one hop further on). -1 when there is none. Native scans; normal text costs one look
+ * back per line that ends in ".".
+ */
+export function findHiddenTerminator(buf: Buffer): number {
+  const nul = buf.indexOf(0);
+  if (nul !== -1) return nul;
+  for (let i = buf.indexOf('.\r\n'); i !== -1; i = buf.indexOf('.\r\n', i + 3)) {
+    let j = i - 1;
+    while (j >= 0 && isInvisibleControl(buf[j]!)) j--;
+    // At least one control octet, and then the start of the line.
+    if (j < i - 1 && (j < 0 || buf[j] === LF)) return j + 1;
   }
   return -1;
 }
@@ -54,5 +79,5 @@ export function scanMessage(buf: Buffer): MessageScan {
     const v = mid[1]!.replace(/\r\n/g, '').trim();
     if (v && v.length <= MAX_MESSAGE_ID) messageId = v;
   }
-  return { bareLineEnding: findBareLineEnding(buf), receivedCount, messageId, eightBit: !isAscii(buf) };
+  return { bareLineEnding: findBareLineEnding(buf), receivedCount, messageId, eightBit: !isAscii(buf), hiddenTerminator: findHiddenTerminator(buf) };
 }

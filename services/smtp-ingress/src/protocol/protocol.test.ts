@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findBareLineEnding, headerSectionLength, scanMessage } from './message.ts';
+import { findBareLineEnding, findHiddenTerminator, headerSectionLength, scanMessage } from './message.ts';
 import { protocolType, receivedHeader, rfc5322Date } from './received.ts';
 import { enhanceReply } from './replies.ts';
 
@@ -36,6 +36,13 @@ describe('scanMessage', () => {
   it('sees 8-bit octets', () => {
     expect(scanMessage(b('Subject: x\r\n\r\nplain\r\n')).eightBit).toBe(false);
     expect(scanMessage(Buffer.from('Subject: x\r\n\r\nzürich\r\n')).eightBit).toBe(true);
+  });
+  it('finds a NUL anywhere, and a line of control octets and "." (a hidden terminator)', () => {
+    expect(findHiddenTerminator(b('a\r\n\u0000.\r\nb'))).toBe(3);
+    expect(findHiddenTerminator(b('x\u0000y'))).toBe(1);
+    expect(findHiddenTerminator(b('\u000b.\r\n'))).toBe(0);
+    expect(findHiddenTerminator(b('a\r\n\u001b\u007f.\r\n'))).toBe(3);
+    expect(findHiddenTerminator(b('end.\r\n\t.\r\n.\r\nx\u000b.\r\n'))).toBe(-1);
   });
   it('handles a message without headers or without a body', () => {
     expect(headerSectionLength(b('\r\nbody\r\n'))).toBe(0);

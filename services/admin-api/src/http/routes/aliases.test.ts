@@ -79,6 +79,8 @@ describe('POST /v1/aliases', () => {
       [{ source: 'evil\r\n@al.example', targets: ['owner@al.example'] }, 'body.source must not contain control characters (CR, LF, NUL, TAB…)'],
       [{ source: 'ok@al.example', targets: ['owner@al.example\r\nDATA'] }, 'body.targets[0] must not contain control characters (CR, LF, NUL, TAB…)'],
       [{ source: 'ok@al.example', targets: ['owner@al.example', 'x\u0085@al.example'] }, 'body.targets[1] must not contain control characters (CR, LF, NUL, TAB…)'],
+      [{ source: 'ok\ufeff@al.example', targets: ['owner@al.example'] }, 'body.source contains an invisible or bidirectional-control character (U+FEFF)'],
+      [{ source: 'ok@al.example', targets: ['owner@al.example', '@al\u2060.example'] }, 'body.targets[1] contains an invisible or bidirectional-control character (U+2060)'],
       [{ source: 'ok@al.example', targets: [] }, 'body.targets must contain at least 1 item(s)'],
       [{ source: 'ok@al.example', targets: Array.from({ length: 101 }, (_, i) => `t${i}@x.example`) }, 'body.targets must contain at most 100 items'],
       [{ source: 'ok@al.example', targets: 'owner@al.example' }, 'body.targets must be of type array'],

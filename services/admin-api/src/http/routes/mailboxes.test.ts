@@ -82,6 +82,8 @@ describe('POST /v1/mailboxes', () => {
     [{ address: 'bob\r\n@mb.example', password: 'password-1' }, 'body.address must not contain control characters (CR, LF, NUL, TAB…)'],
     [{ address: 'bob@mb.example\r\nRCPT TO:<x@y>', password: 'password-1' }, 'body.address must not contain control characters (CR, LF, NUL, TAB…)'],
     [{ address: 'bob\u0000@mb.example', password: 'password-1' }, 'body.address must not contain control characters (CR, LF, NUL, TAB…)'],
+    [{ address: 'b\u200bob@mb.example', password: 'password-1' }, 'body.address contains an invisible or bidirectional-control character (U+200B)'],
+    [{ address: 'bob@mb\u202e.example', password: 'password-1' }, 'body.address contains an invisible or bidirectional-control character (U+202E)'],
     [{ address: 'bob@mb.example', password: 'pass\r\nword' }, 'body.password must not contain control characters (CR, LF, NUL, TAB…)'],
     [{ address: 'no-at-sign', password: 'password-1' }, 'body.address is not a valid address (expected local@domain)'],
     [{ address: 'a b@mb.example', password: 'password-1' }, 'body.address is not a valid address (expected local@domain)'],

@@ -89,19 +89,3 @@ export function api<P extends keyof Paths, M extends keyof Paths[P] & Method>(me
   const a = args as { params?: Record<string, string>; query?: Record<string, unknown>; body?: unknown };
   return request(method.toUpperCase(), buildUrl(path as string, a.params, a.query), a.body, opts) as Promise<ResponseOf<P, M>>;
 }
-
-/**
- * Routes other parts of Hopmail add (the DNS doctor): the console shows them where the server
- * has them and hides the panel where it answers "no route". Untyped on purpose; once the
- * document has the route, regenerate the types and move the call to api().
- */
-export const OPTIONAL_ROUTES = ['/v1/domains/{name}/dns'] as const;
-
-export async function optionalGet(path: (typeof OPTIONAL_ROUTES)[number], params: Record<string, string>): Promise<unknown | undefined> {
-  try {
-    return await request('GET', buildUrl(path, params));
-  } catch (err) {
-    if (err instanceof ApiFailure && err.status === 404 && /^no route/.test(err.message)) return undefined;
-    throw err;
-  }
-}

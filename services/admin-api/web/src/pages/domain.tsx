@@ -1,6 +1,6 @@
-// One domain: its counts, the DNS records to publish with their live status (where the
-// server has the DNS check), and its mailboxes and aliases.
-import { api, optionalGet } from '../api/client.ts';
+// One domain: its counts, the DNS records to publish with their live status (the DNS
+// doctor, GET /v1/domains/{name}/dns), and its mailboxes and aliases.
+import { api } from '../api/client.ts';
 import { ErrorMessage, Loading, useAsync, useTitle } from '../components/ui.tsx';
 import { dnsRows } from '../lib/dns.ts';
 import { formatTime } from '../lib/format.ts';
@@ -9,7 +9,7 @@ import { Link } from '../router.tsx';
 export function DomainPage({ name }: { name: string }) {
   useTitle(name);
   const d = useAsync(() => api('get', '/v1/domains/{name}', { params: { name } }), [name]);
-  const dns = useAsync(() => optionalGet('/v1/domains/{name}/dns', { name }), [name]);
+  const dns = useAsync(() => api('get', '/v1/domains/{name}/dns', { params: { name } }), [name]);
   const q = `?domain=${encodeURIComponent(name)}`;
   return (
     <>
@@ -40,9 +40,7 @@ export function DomainPage({ name }: { name: string }) {
           <Loading what="the DNS check" />
         ) : dns.error ? (
           <ErrorMessage error={dns.error} />
-        ) : dns.data === undefined ? (
-          <p class="muted">This server has no DNS check yet (GET /v1/domains/{'{name}'}/dns).</p>
-        ) : (
+        ) : dns.data === undefined ? null : (
           <DnsTable data={dns.data} />
         )}
         {dns.data !== undefined && (
