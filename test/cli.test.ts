@@ -112,6 +112,15 @@ describe('hopmail', () => {
     expect((await hopmail(['webhooks', 'rm', id!])).code).toBe(0);
   });
 
+  test('trace shows the inbound authentication results smtp-ingress stored', async () => {
+    const id = newMessageId();
+    const authResults = { authservId: 'mx.cli.example', spf: { result: 'pass', domain: 'sender.example' }, dkim: [{ result: 'pass', domain: 'sender.example' }], dmarc: { result: 'pass', domain: 'sender.example', policy: 'reject' }, arc: { result: 'none', instance: null } };
+    await insertMessage(api.db.pool, { id, raw: Buffer.from('Subject: auth\r\n\r\nx\r\n'), mailFrom: 'news@sender.example', recipients: ['someone@remote.example'], authResults });
+    const t = await hopmail(['trace', id]);
+    expect(t.code).toBe(0);
+    expect(t.out.split('\n')[1]).toBe('  authentication: spf=pass dkim=pass(sender.example) dmarc=pass(sender.example) arc=none');
+  });
+
   test('keys: an admin creates a read-only key; with it changes exit 3', { timeout: 60_000 }, async () => {
     const k = await hopmail(['keys', 'add', 'viewer', '--scope', 'read-only', '--json']);
     expect(k.code).toBe(0);
