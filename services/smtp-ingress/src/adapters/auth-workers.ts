@@ -61,8 +61,9 @@ export function createWorkerAuthenticator(
       const id = nextId++;
       const answer = new Promise<AuthResults>((resolve) => {
         slot.pending.set(id, { input, resolve });
-        // A copy: the caller keeps its bytes (they are committed after this).
-        slot.worker.postMessage({ id, raw: new Uint8Array(input.raw), mailFrom: input.mailFrom, helo: input.helo, remoteIp: input.remoteIp });
+        // One copy, handed over (transferred): the caller keeps its bytes (they are committed after this).
+        const raw = new Uint8Array(input.raw);
+        slot.worker.postMessage({ id, raw, mailFrom: input.mailFrom, helo: input.helo, remoteIp: input.remoteIp }, [raw.buffer]);
       });
       try {
         return await withTimeout(answer, timeoutMs + 1000, 'authentication worker');

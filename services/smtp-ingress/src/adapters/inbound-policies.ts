@@ -29,7 +29,7 @@ export function createInboundPolicies(options: { pool: Pool; defaults: { dmarcEn
     }
     if (missing.length) {
       const r = await pool.query<DomainRow>(
-        'SELECT name, kind, inbound_dmarc_enforce AS dmarc, inbound_spf_reject AS spf FROM domains WHERE name = ANY($1::text[])',
+        'SELECT name, kind, inbound_dmarc_enforce AS dmarc, inbound_spf_reject AS spf FROM domains WHERE lower(name) = ANY($1::text[])',
         [missing],
       );
       const found = new Map(r.rows.map((row) => [row.name.toLowerCase(), row]));
