@@ -41,7 +41,15 @@ export interface FakeMx {
   stop(): Promise<void>;
 }
 
-export async function startFakeMx(ips: readonly string[]): Promise<FakeMx> {
+export interface FakeMxOptions {
+  /**
+   * Per address: the certificate offered on STARTTLS (tests of MTA-STS, DANE, verify), or
+   * 'none' to offer no STARTTLS. Default: smtp-server's built-in self-signed certificate.
+   */
+  tls?: Record<string, { key: string; cert: string } | 'none'>;
+}
+
+export async function startFakeMx(ips: readonly string[], options: FakeMxOptions = {}): Promise<FakeMx> {
   const behaviour = new Map<string, MxBehaviour>();
   const greySeen = new Set<string>();
   const fake: FakeMx = {
@@ -112,7 +120,8 @@ export async function startFakeMx(ips: readonly string[]): Promise<FakeMx> {
     const servers: SMTPServer[] = [];
     try {
       for (const ip of ips) {
-        const s = make(ip, {});
+        const t = options.tls?.[ip];
+        const s = make(ip, t === 'none' ? { hideSTARTTLS: true, disabledCommands: ['STARTTLS'] } : t ? { key: t.key, cert: t.cert } : {});
         servers.push(s);
         await new Promise<void>((resolve, reject) => {
           s.once('error', reject);

@@ -20,6 +20,9 @@ import type { RelayMetrics } from '../metrics.ts';
 import { planEnvelopes, type EnvelopeGroup } from '../policy/envelope.ts';
 import type { SrsKeys } from '@hopmail/sender-auth';
 import type { AttemptAuth, Authenticate } from './authenticate.ts';
+import type { TlsPolicies } from '../adapters/tls-policies.ts';
+import type { TlsStore } from '../adapters/tls-store.ts';
+import { allowedHosts, checkSession, connectMode, policyTypeOf, requirementFor, tlsFailureReply, type DomainTls, type TlsCheck, type TlsRequirement } from '../policy/tls-policy.ts';
 
 export interface DeliverDeps {
   store: RelayStore;
@@ -42,6 +45,10 @@ export interface DeliverDeps {
   /** DKIM signing and ARC sealing of the bytes sent (jobs/authenticate.ts). */
   authenticate: Authenticate;
   srs: SrsKeys;
+  /** The destination's TLS policy: operator table, MTA-STS, or none (adapters/tls-policies.ts). */
+  tlsPolicies: TlsPolicies;
+  /** TLS outcome counters for TLS-RPT. */
+  tlsStore: TlsStore;
 }
 
 /** What one attempt means for one recipient: the reply (or our own reason) classified, and the MX that gave it. */
@@ -83,7 +90,25 @@ const STATUS_EVENT = {
 const worker = `${osHostname()}:${process.pid}`;
 
 export function createDeliverRemote(deps: DeliverDeps) {
-  const { store, dns, smtp, limits, sendDsn, logger: log, metrics, policy, now: clock, hostname, port, allowLoopback, ownAddresses, throttleDelayMs, smarthost, testHoldAfterDataMs, authenticate, srs } = deps;
+  const { store, dns, smtp, limits, sendDsn, logger: log, metrics, policy, now: clock, hostname, port, allowLoopback, ownAddresses, throttleDelayMs, smarthost, testHoldAfterDataMs, authenticate, srs, tlsPolicies, tlsStore } = deps;
+
+  /** Counts one TLS outcome for TLS-RPT; never fails the delivery. */
+  async function recordTls(ctx: JobContext, req: TlsRequirement, mxHost: string, ip: string, check: TlsCheck | { ok: false; resultType: string; detail: string }): Promise<void> {
+    try {
+      await tlsStore.recordOutcome({
+        domain: ctx.domain.toLowerCase(),
+        policyType: policyTypeOf(req),
+        policyString: req.level === 'sts' ? req.policyId : '',
+        mxHost,
+        ip,
+        resultType: check.ok ? '' : check.resultType,
+        detail: check.ok ? null : check.detail,
+        at: clock(),
+      });
+    } catch (err) {
+      log.warn({ event: EVENTS.tlsOutcomeFailed, ...ctx, mx: mxHost, err }, 'TLS outcome not recorded');
+    }
+  }
 
   return async function deliverRemote(p: Payload<'deliver-remote'>, jobId?: string): Promise<void> {
     const now = clock();
@@ -122,8 +147,21 @@ export function createDeliverRemote(deps: DeliverDeps) {
       return withoutSession(everyone(target.result), target.result.outcome === 'bounced' ? 'bounced' : 'deferred', target.result.reply);
     }
 
+    // The operator's table, else MTA-STS (a smarthost is the operator's own choice of hop).
+    const tls: DomainTls = target.smarthost ? { source: 'none' } : await tlsPolicies(ctx.domain);
+    const req = requirementFor(tls);
+    if (tls.source === 'none' && tls.failure) await recordTls(ctx, { level: 'sts', enforce: false, policyId: '' }, '', '', { ok: false, ...tls.failure });
+    const { allowed, refused } = allowedHosts(tls, target.hosts);
+    if (refused.length) log.info({ event: EVENTS.stsMxRefused, ...ctx, refused }, 'MX hosts not allowed by the MTA-STS policy');
+    if (allowed.length === 0) {
+      const reply = `451 4.7.5 MTA-STS policy of ${ctx.domain}: no MX host matches (MX ${target.hosts.join(', ')})`;
+      await recordTls(ctx, req, refused[0] ?? '', '', { ok: false, resultType: 'validation-failure', detail: 'no MX host matches the policy' });
+      return withoutSession(everyone({ outcome: 'deferred', reply, mx: null }), 'deferred', reply);
+    }
+    const tlsConnect = { mode: connectMode(req), ...(req.level === 'verify' && req.caPem ? { ca: req.caPem } : {}) };
+
     let last: RecipientResult = { outcome: 'deferred', reply: `451 4.4.1 No MX host of ${ctx.domain} reachable`, mx: null };
-    for (const host of target.hosts) {
+    for (const host of allowed) {
       if (!target.smarthost && isLoop({ mxHost: host, ourHostname: hostname, ownAddresses, allowLoopback })) {
         return withoutSession(everyone({ outcome: 'bounced', reply: `554 5.4.6 Mail for ${ctx.domain} loops back to myself (MX ${host})`, mx: null }), 'bounced', null);
       }
@@ -144,11 +182,28 @@ export function createDeliverRemote(deps: DeliverDeps) {
           return withoutSession(everyone({ outcome: 'bounced', reply: `554 5.4.6 Mail for ${ctx.domain} loops back to myself (MX ${host}[${ip}])`, mx: null }), 'bounced', null);
         }
         if (!(await limits.takeRate(host))) return throttle({ recipients, host, reason: 'rate', ctx });
-        const t: SmtpTarget = { mxHost: host, ip, port: target.port, auth: target.auth, requireTls: target.requireTls };
+        const t: SmtpTarget = { mxHost: host, ip, port: target.port, auth: target.auth, requireTls: target.requireTls, tls: tlsConnect };
         const conn = await smtp.session(t);
         if (conn.kind === 'throttled') return throttle({ recipients, host, reason: 'concurrency', ctx });
+        if (conn.kind === 'ok') {
+          // Checked before MAIL FROM: nothing of the message has gone over a session that fails the policy.
+          const check = checkSession(req, conn.session.tlsFacts());
+          if (conn.session.messages === 0 && (req.level !== 'may' || conn.session.tls)) await recordTls(ctx, req, host, ip, check);
+          if (!check.ok) log.warn({ event: EVENTS.tlsPolicyFailed, ...ctx, mx: host, remoteIp: ip, resultType: check.resultType, detail: check.detail, enforced: check.enforced }, 'TLS does not meet the destination\'s policy');
+          if (!check.ok && check.enforced) {
+            await smtp.release(conn.session, false);
+            const reply = tlsFailureReply(ctx.domain, host, req, check);
+            last = { outcome: 'deferred', reply, mx: host };
+            metrics.attempts.inc({ outcome: 'failover' });
+            await store.startAttempt({ messageId: message.id, domain: ctx.domain, recipients, mxHost: host, ip, port: target.port, tls: true, worker, at: clock() }, 'failover', reply);
+            continue;
+          }
+        }
         if (conn.kind === 'failed') {
-          const reply = conn.reply?.trim() || `451 4.4.1 Connect to ${host}[${ip}]:${target.port} failed (${conn.error})`;
+          const tlsReq = connectMode(req) === 'require' && conn.tls;
+          if (tlsReq) await recordTls(ctx, req, host, ip, { ok: false, resultType: conn.tls!, detail: conn.error });
+          const reply = (tlsReq ? tlsFailureReply(ctx.domain, host, req, { ok: false, enforced: true, resultType: conn.tls!, detail: conn.reply?.trim() || conn.error }) : undefined)
+            ?? (conn.reply?.trim() || `451 4.4.1 Connect to ${host}[${ip}]:${target.port} failed (${conn.error})`);
           last = { outcome: 'deferred', reply, mx: host };
           metrics.attempts.inc({ outcome: 'failover' });
           await store.startAttempt({ messageId: message.id, domain: ctx.domain, recipients, mxHost: host, ip, port: target.port, tls: false, worker, at: clock() }, 'failover', reply);
