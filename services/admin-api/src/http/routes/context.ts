@@ -59,6 +59,8 @@ export interface ApiDeps {
   dkimGraceDays: number;
   /** TLS policy table, TLS outcomes, received TLS-RPT reports (migration 0017). */
   tls: TransportSecurityStore;
+  /** TLSRPT_MAX_BYTES: largest report POST /tlsrpt takes. */
+  tlsRptMaxBytes: number;
 }
 
 /** The value of a policy check, or a 400 naming the field. */
