@@ -84,3 +84,7 @@ CREATE TABLE tls_reports_received (
   UNIQUE (organization, report_id, policy_domain)
 );
 CREATE INDEX tls_reports_received_domain_idx ON tls_reports_received (policy_domain, start_at DESC);
+
+-- REQUIRETLS (RFC 8689): the sender asked that this message travel only over TLS verified by
+-- MTA-STS or DANE (smtp-ingress stores the MAIL FROM parameter; the relay honours it).
+ALTER TABLE messages ADD COLUMN require_tls boolean NOT NULL DEFAULT false;

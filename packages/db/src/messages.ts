@@ -16,6 +16,8 @@ export interface NewMessage {
   smtputf8?: boolean;
   body8bit?: boolean;
   headerMessageId?: string | null;
+  /** MAIL FROM … REQUIRETLS (RFC 8689). */
+  requireTls?: boolean;
 }
 
 /**
@@ -46,8 +48,8 @@ export async function insertMessage(db: pg.Pool | pg.PoolClient, m: NewMessage):
   await db.query({
     name: 'hopmail-insert-message',
     text: `WITH m AS (
-       INSERT INTO messages (id, raw, size, mail_from, client_ip, client_helo, auth_user, tls, smtputf8, body_8bit, header_message_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+       INSERT INTO messages (id, raw, size, mail_from, client_ip, client_helo, auth_user, tls, smtputf8, body_8bit, header_message_id, require_tls)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14)
        RETURNING id)
      INSERT INTO recipients (message_id, address, domain)
      SELECT m.id, r.address, r.domain FROM m, unnest($12::text[], $13::text[]) AS r(address, domain)`,
@@ -65,6 +67,7 @@ export async function insertMessage(db: pg.Pool | pg.PoolClient, m: NewMessage):
       m.headerMessageId ?? null,
       rcpts.map((r) => r.address),
       rcpts.map((r) => r.domain),
+      m.requireTls ?? false,
     ],
   });
 }

@@ -67,6 +67,8 @@ export async function startFakeMx(ips: readonly string[], options: FakeMxOptions
       authOptional: true,
       size: 10 * 1024 * 1024,
       banner: `fake mx ${ip}`,
+      // RFC 8689: offered on TLS sessions (the relay's REQUIRETLS tests).
+      hideREQUIRETLS: false,
       ...opts,
       onConnect(_session, cb) {
         fake.connections[ip] = (fake.connections[ip] ?? 0) + 1;

@@ -105,8 +105,9 @@ afterEach(async () => {
   await db.pool.query(`UPDATE recipients SET status = 'failed' WHERE status IN ('relay', 'deferred')`);
 });
 
-async function submit(rcpt: string): Promise<string> {
+async function submit(rcpt: string, o: { requireTls?: boolean } = {}): Promise<string> {
   const id = await commitMessage(db, [rcpt]);
+  if (o.requireTls) await db.pool.query('UPDATE messages SET require_tls = true WHERE id = $1', [id]);
   await db.pool.query(`UPDATE recipients SET status = 'relay', next_attempt_at = now() WHERE message_id = $1`, [id]);
   await producer.add({ messageId: id, domain: rcpt.split('@')[1]! });
   return id;
@@ -194,6 +195,18 @@ describe('MTA-STS', () => {
     await db.pool.query(`UPDATE recipients SET next_attempt_at = now() WHERE message_id = $1`, [third]);
     await producer.add({ messageId: third, domain: 'cached.test' });
     await until(third, 'c@cached.test', (x) => x.status === 'delivered');
+  });
+});
+
+describe('REQUIRETLS (RFC 8689)', () => {
+  it('goes out under an enforced MTA-STS policy with REQUIRETLS on MAIL FROM; without a policy it bounces 5.7.30', async () => {
+    const ok = await submit('rt@enforce.test', { requireTls: true });
+    await until(ok, 'rt@enforce.test', (x) => x.status === 'delivered');
+    expect(txFor(ok)).toEqual([expect.objectContaining({ secure: true, params: expect.objectContaining({ REQUIRETLS: true }) })]);
+    const no = await submit('rt@redirect.test', { requireTls: true });
+    const r = await until(no, 'rt@redirect.test', (x) => x.status === 'bounced');
+    expect(r.last_reply).toBe('550 5.7.30 REQUIRETLS: no MTA-STS (enforce) or DANE policy of redirect.test lets TLS be verified (RFC 8689)');
+    expect(txFor(no)).toEqual([]);
   });
 });
 

@@ -116,7 +116,7 @@ export class Session {
     return this.conn._maxAllowedSize ?? 0;
   }
 
-  send(envelope: { from: string; to: string[]; size: number; use8BitMime: boolean; smtputf8?: boolean }, message: Buffer): Promise<TxResult> {
+  send(envelope: { from: string; to: string[]; size: number; use8BitMime: boolean; smtputf8?: boolean; requireTls?: boolean }, message: Buffer): Promise<TxResult> {
     // nodemailer adds SMTPUTF8 to MAIL FROM only for non-ASCII addresses; a message with UTF-8
     // headers needs it too (RFC 6531 §3.4), so add the keyword to this transaction's MAIL FROM.
     const plain = this.conn._sendCommand;
@@ -130,7 +130,9 @@ export class Session {
       const source = Readable.from([message]);
       source.on('end', () => (dataSent = true));
       this.messages++;
-      this.conn.send(envelope, source, (err: NmError | null, info?: { accepted?: string[]; rejectedErrors?: NmError[]; response?: string }) => {
+      // REQUIRETLS on MAIL FROM (RFC 8689 §4.2.1): nodemailer adds it, after checking TLS and the extension.
+      const { requireTls, ...rest } = envelope;
+      this.conn.send({ ...rest, ...(requireTls ? { requireTLSExtensionEnabled: true } : {}) } as typeof rest, source, (err: NmError | null, info?: { accepted?: string[]; rejectedErrors?: NmError[]; response?: string }) => {
         const replies = new Map<string, string>();
         if (!err && info) {
           for (const a of info.accepted ?? []) replies.set(a, info.response ?? '250 OK');

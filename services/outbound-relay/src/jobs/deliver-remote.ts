@@ -22,7 +22,7 @@ import type { SrsKeys } from '@hopmail/sender-auth';
 import type { AttemptAuth, Authenticate } from './authenticate.ts';
 import type { TlsPolicies } from '../adapters/tls-policies.ts';
 import type { TlsStore } from '../adapters/tls-store.ts';
-import { allowedHosts, checkSession, connectMode, policyTypeOf, requirementFor, tlsFailureReply, type DomainTls, type TlsCheck, type TlsRequirement } from '../policy/tls-policy.ts';
+import { allowedHosts, checkSession, connectMode, policyTypeOf, requirementFor, tlsFailureReply, verifiesTls, type DomainTls, type TlsCheck, type TlsRequirement } from '../policy/tls-policy.ts';
 
 export interface DeliverDeps {
   store: RelayStore;
@@ -151,6 +151,10 @@ export function createDeliverRemote(deps: DeliverDeps) {
     const tls: DomainTls = target.smarthost ? { source: 'none' } : await tlsPolicies(ctx.domain);
     const req = requirementFor(tls);
     if (tls.source === 'none' && tls.failure) await recordTls(ctx, { level: 'sts', enforce: false, policyId: '' }, '', '', { ok: false, ...tls.failure });
+    if (message.requireTls && !verifiesTls(req)) {
+      const reply = `550 5.7.30 REQUIRETLS: no MTA-STS (enforce) or DANE policy of ${ctx.domain} lets TLS be verified (RFC 8689)`;
+      return withoutSession(everyone({ outcome: 'bounced', reply, mx: null }), 'bounced', reply);
+    }
     const { allowed, refused } = allowedHosts(tls, target.hosts);
     if (refused.length) log.info({ event: EVENTS.stsMxRefused, ...ctx, refused }, 'MX hosts not allowed by the MTA-STS policy');
     if (allowed.length === 0) {
@@ -242,7 +246,9 @@ export function createDeliverRemote(deps: DeliverDeps) {
     const base = { messageId: message.id, domain: ctx.domain, recipients, mxHost: host, ip: s.target.ip, port: s.target.port, tls: s.tls, worker };
     // RFC 6152: 8-bit data only to a server that offers 8BITMIME. We bounce rather than
     // downgrade (re-encoding would break DKIM signatures and MIME structure we do not parse).
-    const refuse = message.smtputf8 && !ext.includes('SMTPUTF8')
+    const refuse = message.requireTls && !ext.includes('REQUIRETLS')
+      ? `550 5.7.30 ${host} does not support REQUIRETLS, required by this message (RFC 8689)`
+      : message.smtputf8 && !ext.includes('SMTPUTF8')
       ? `554 5.6.7 ${host} does not support SMTPUTF8, required by this message (RFC 6531)`
       : message.body8bit && !ext.includes('8BITMIME')
         ? `554 5.6.3 ${host} does not support 8BITMIME, required by this message (RFC 6152)`
@@ -261,7 +267,7 @@ export function createDeliverRemote(deps: DeliverDeps) {
       const attemptId = started0.attemptId;
       const { bytes: raw, auth } = await authenticate(toCrlf(started0.raw), group, message.dkimEpoch, { ...ctx });
       const started = Date.now();
-      const res = await s.send({ from: group.mailFrom, to: recipients.map((r) => r.address), size: raw.length, use8BitMime: message.body8bit, smtputf8: message.smtputf8 }, raw);
+      const res = await s.send({ from: group.mailFrom, to: recipients.map((r) => r.address), size: raw.length, use8BitMime: message.body8bit, smtputf8: message.smtputf8, requireTls: message.requireTls }, raw);
       if (testHoldAfterDataMs > 0) await sleep(testHoldAfterDataMs);
       if (res.lost && res.dataSent) {
         log.warn({ event: EVENTS.possibleDuplicate, ...ctx, mx: host, remoteIp: s.target.ip }, 'connection lost after the end of data; the remote may have accepted the message');

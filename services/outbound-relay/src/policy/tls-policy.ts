@@ -67,6 +67,14 @@ export function connectMode(req: TlsRequirement): 'none' | 'may' | 'require' {
   return 'require';
 }
 
+/**
+ * REQUIRETLS (RFC 8689 §4.2.1): the message may travel only where TLS is verified by policy:
+ * an enforced MTA-STS policy, or the operator's verify (DANE, when it exists, too).
+ */
+export function verifiesTls(req: TlsRequirement): boolean {
+  return (req.level === 'sts' && req.enforce) || req.level === 'verify';
+}
+
 /** What the TLS layer of a session showed. */
 export interface TlsFacts {
   secure: boolean;

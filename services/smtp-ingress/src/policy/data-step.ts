@@ -117,6 +117,7 @@ export function createDataStep(options: DataStepOptions): DataStep {
         smtputf8: transaction.smtputf8,
         body8bit: scan.eightBit,
         headerMessageId,
+        requireTls: transaction.requireTls === true,
       },
     };
   };
