@@ -47,6 +47,8 @@ export interface FakeDnsBehaviour {
   drop?: string[];
   /** names whose UDP answer has TC set and no records; the full answer comes over TCP */
   truncateUdp?: string[];
+  /** names answered with AD set, as a validating resolver would for DNSSEC-secure data */
+  authenticated?: string[];
 }
 
 export interface FakeDnsQuery {
@@ -187,6 +189,7 @@ export async function startFakeDns(options: FakeDnsOptions): Promise<FakeDns> {
       servfail: names(b.servfail),
       drop: names(b.drop),
       truncateUdp: names(b.truncateUdp),
+      authenticated: names(b.authenticated),
       slow: Object.fromEntries(Object.entries(b.slow ?? {}).map(([k, v]) => [canonicalName(k), v])),
     };
   };
@@ -241,6 +244,7 @@ export async function startFakeDns(options: FakeDnsOptions): Promise<FakeDns> {
     }
     const a = zone.answer(name, q.type);
     reply.header.rcode = a.rcode;
+    reply.header.ad = behaviour.authenticated.includes(name);
     // Owner names echo the question's spelling for the first hop (case is preserved on the wire).
     reply.answers = a.answers.map((r) => (r.name === name ? { ...r, name: q.name } : r));
     reply.authorities = a.authorities;

@@ -3,8 +3,9 @@
 // TLS-RPT, and the reports other servers sent us.
 import type { Pool } from '@hopmail/db';
 import type { ParsedReport } from '@hopmail/mail';
+import type { TlsPolicyKind } from '../policy/tls-policy.ts';
 
-export type TlsPolicyKind = 'none' | 'may' | 'encrypt' | 'dane' | 'verify';
+export type { TlsPolicyKind };
 
 export interface TlsPolicyRow {
   domain: string;
