@@ -4,7 +4,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { createProducer } from '@hopmail/queue';
 import { queueRedis } from '@hopmail/service-kit';
 import { createSelfSignedCertificate } from '@hopmail/tls';
@@ -30,6 +30,7 @@ let web: PolicyServer;
 let relay: TestRelay;
 let producer: ReturnType<typeof createProducer<'deliver-remote'>>;
 let selfCert: { key: string; cert: string };
+let caCert: string;
 
 const DOMAINS = ['enforce.test', 'nomatch.test', 'selfsigned.test', 'testing.test', 'redirect.test', 'cached.test', 'plain.test', 'pinned.test'];
 const policy = (mode: string, mx: string[], maxAge = 86400) => `version: STSv1\r\nmode: ${mode}\nmx: ${mx.join('\r\nmx: ')}\r\nmax_age: ${maxAge}\r\n`;
@@ -46,7 +47,9 @@ beforeAll(async () => {
   db = await createTestDatabase();
   const prefix = redisPrefix();
   redis = queueRedis(baseUrls().redisUrl);
-  mx = await startFakeMx([GOOD, SELF, NOTLS], { tls: { [GOOD]: good, [SELF]: selfCert, [NOTLS]: 'none' } });
+  caCert = ca.cert;
+  // GOOD sends its chain (leaf, then the CA) as DANE-TA needs.
+  mx = await startFakeMx([GOOD, SELF, NOTLS], { tls: { [GOOD]: { key: good.key, cert: good.cert + ca.cert }, [SELF]: selfCert, [NOTLS]: 'none' } });
   web = await startPolicyServer(WEB, webCert);
   const mxRec = (name: string, exchange: string) => ({ name, type: 'MX' as const, data: { preference: 10, exchange } });
   const sts = (d: string, id: string) => [{ name: `_mta-sts.${d}`, type: 'TXT' as const, data: `v=STSv1; id=${id};` }, { name: `mta-sts.${d}`, type: 'A' as const, data: WEB }];
@@ -65,8 +68,21 @@ beforeAll(async () => {
     mxRec('cached.test', 'mx.sts.test'), ...sts('cached.test', 'c1'),
     mxRec('plain.test', 'notls.sts.test'),
     mxRec('pinned.test', 'self.sts.test'),
+    // DANE: TLSA records of MX hosts; AD set (validated) for all but unsigned.dane.test.
+    { name: 'ee.dane.test', type: 'A', data: SELF },
+    { name: 'bad.dane.test', type: 'A', data: GOOD },
+    { name: 'unsigned.dane.test', type: 'A', data: SELF },
+    mxRec('dane-ee.test', 'ee.dane.test'),
+    mxRec('dane-bad.test', 'bad.dane.test'),
+    mxRec('dane-unsigned.test', 'unsigned.dane.test'),
+    mxRec('dane-ta.test', 'other-name.sts.test'),
+    { name: `_${mx.port}._tcp.ee.dane.test`, type: 'TLSA', data: { usage: 3, selector: 1, matchingType: 1, data: spkiSha256(selfCert.cert) } },
+    { name: `_${mx.port}._tcp.ee.dane.test`, type: 'TLSA', data: { usage: 3, selector: 1, matchingType: 9, data: 'ab' } }, // unknown matching type: ignored
+    { name: `_${mx.port}._tcp.bad.dane.test`, type: 'TLSA', data: { usage: 3, selector: 1, matchingType: 1, data: '00'.repeat(32) } },
+    { name: `_${mx.port}._tcp.unsigned.dane.test`, type: 'TLSA', data: { usage: 3, selector: 1, matchingType: 1, data: '00'.repeat(32) } },
+    { name: `_${mx.port}._tcp.other-name.sts.test`, type: 'TLSA', data: { usage: 2, selector: 0, matchingType: 1, data: createHash('sha256').update(new X509Certificate(ca.cert).raw).digest('hex') } },
   ];
-  dns = await startFakeDns({ host: '127.0.0.65', records });
+  dns = await startFakeDns({ host: '127.0.0.65', records, behaviour: { authenticated: [`_${mx.port}._tcp.ee.dane.test`, `_${mx.port}._tcp.bad.dane.test`, `_${mx.port}._tcp.other-name.sts.test`] } });
   web.answers.set('mta-sts.enforce.test', { body: policy('enforce', ['mx.sts.test']) });
   web.answers.set('mta-sts.nomatch.test', { body: policy('enforce', ['*.sts.test']) });
   web.answers.set('mta-sts.selfsigned.test', { body: policy('enforce', ['*.sts.test']) });
@@ -104,6 +120,8 @@ afterAll(async () => {
 afterEach(async () => {
   await db.pool.query(`UPDATE recipients SET status = 'failed' WHERE status IN ('relay', 'deferred')`);
 });
+
+const spkiSha256 = (pem: string) => createHash('sha256').update(new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
 
 async function submit(rcpt: string, o: { requireTls?: boolean } = {}): Promise<string> {
   const id = await commitMessage(db, [rcpt]);
@@ -195,6 +213,34 @@ describe('MTA-STS', () => {
     await db.pool.query(`UPDATE recipients SET next_attempt_at = now() WHERE message_id = $1`, [third]);
     await producer.add({ messageId: third, domain: 'cached.test' });
     await until(third, 'c@cached.test', (x) => x.status === 'delivered');
+  });
+});
+
+describe('DANE (RFC 7672)', () => {
+  it('DANE-EE 3 1 1: a self-signed certificate whose key matches delivers; an unknown matching type is ignored', async () => {
+    const id = await submit('a@dane-ee.test');
+    await until(id, 'a@dane-ee.test', (x) => x.status === 'delivered');
+    expect(txFor(id)).toEqual([expect.objectContaining({ ip: SELF, secure: true })]);
+    expect(await outcomes('dane-ee.test')).toEqual([expect.objectContaining({ policy_type: 'tlsa', result_type: '', count: 1 })]);
+  });
+
+  it('a certificate no validated TLSA record matches is refused before MAIL FROM and deferred with the reason', async () => {
+    const id = await submit('a@dane-bad.test');
+    const r = await until(id, 'a@dane-bad.test', (x) => x.status === 'deferred');
+    expect(r.last_reply).toBe('451 4.7.5 DANE (TLSA of bad.dane.test): TLS with bad.dane.test failed: validation-failure (no TLSA record matches the certificate (3 1 1))');
+    expect(txFor(id)).toEqual([]);
+  });
+
+  it('TLSA records that did not validate (no AD) are not used: the domain\'s policy applies', async () => {
+    const id = await submit('a@dane-unsigned.test');
+    await until(id, 'a@dane-unsigned.test', (x) => x.status === 'delivered');
+  });
+
+  it('DANE-TA 2 0 1: the CA in the chain the server sent matches, and the certificate names the MX host', async () => {
+    const id = await submit('a@dane-ta.test');
+    await until(id, 'a@dane-ta.test', (x) => x.status === 'delivered');
+    expect(txFor(id)).toEqual([expect.objectContaining({ ip: GOOD, secure: true })]);
+    expect(caCert).toContain('BEGIN CERTIFICATE');
   });
 });
 

@@ -3,7 +3,7 @@
 // sessions keyed by destination so several messages to one MX share a connection.
 import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
+import { checkServerIdentity, type DetailedPeerCertificate, type TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Logger } from 'pino';
 import { EVENTS } from '../events.ts';
@@ -102,9 +102,15 @@ export class Session {
   tlsFacts(): TlsFacts {
     const sock = (this.conn as unknown as { _socket?: TLSSocket })._socket;
     if (!this.conn.secure || !sock || typeof sock.getPeerCertificate !== 'function') return { secure: false, authorized: false, authorizationError: null, fingerprint: null };
-    const fp = sock.getPeerCertificate()?.fingerprint256;
+    const peer = sock.getPeerCertificate(true) as DetailedPeerCertificate | undefined;
+    const fp = peer?.fingerprint256;
     const err = sock.authorizationError as unknown;
+    // The chain as sent (node links each certificate to its issuer; a self-signed one to itself).
+    const chain: Buffer[] = [];
+    for (let c = peer; c && c.raw && chain.length < 10; c = c.issuerCertificate === c ? undefined : c.issuerCertificate) chain.push(c.raw);
     return {
+      chain,
+      hostOk: !!peer?.raw && !isIP(this.target.mxHost) && checkServerIdentity(this.target.mxHost, peer) === undefined,
       secure: true,
       authorized: sock.authorized,
       authorizationError: err == null ? null : typeof err === 'string' ? err : ((err as { code?: string }).code ?? String(err)),

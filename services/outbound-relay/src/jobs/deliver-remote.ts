@@ -7,7 +7,8 @@ import { hostname as osHostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { handOff, type DsnReason, type Payload, type Producer } from '@hopmail/queue';
 import type { Logger } from 'pino';
-import type { DnsClient } from '@hopmail/dns-client';
+import type { DnsClient, DnsResult, TlsaRecord } from '@hopmail/dns-client';
+import { usableTlsa } from '../policy/dane.ts';
 import type { SmtpPool, SmtpTarget, Session } from '../adapters/smtp-client.ts';
 import type { Limits } from '../adapters/limits.ts';
 import type { AttemptOutcome, RecipientUpdate, RelayStore, WorkMessage, WorkRecipient } from '../adapters/store.ts';
@@ -49,6 +50,8 @@ export interface DeliverDeps {
   tlsPolicies: TlsPolicies;
   /** TLS outcome counters for TLS-RPT. */
   tlsStore: TlsStore;
+  /** TLSA look-up with the AD bit (RELAY_DANE off: null). */
+  tlsa: ((name: string) => Promise<DnsResult<{ records: TlsaRecord[]; authenticated: boolean }>>) | null;
 }
 
 /** What one attempt means for one recipient: the reply (or our own reason) classified, and the MX that gave it. */
@@ -90,7 +93,21 @@ const STATUS_EVENT = {
 const worker = `${osHostname()}:${process.pid}`;
 
 export function createDeliverRemote(deps: DeliverDeps) {
-  const { store, dns, smtp, limits, sendDsn, logger: log, metrics, policy, now: clock, hostname, port, allowLoopback, ownAddresses, throttleDelayMs, smarthost, testHoldAfterDataMs, authenticate, srs, tlsPolicies, tlsStore } = deps;
+  const { store, dns, smtp, limits, sendDsn, logger: log, metrics, policy, now: clock, hostname, port, allowLoopback, ownAddresses, throttleDelayMs, smarthost, testHoldAfterDataMs, authenticate, srs, tlsPolicies, tlsStore, tlsa } = deps;
+
+  /**
+   * DANE (RFC 7672) outranks MTA-STS (RFC 8461 §2) and the operator's 'dane' asks for it:
+   * validated TLSA records of the MX host make TLS mandatory and the certificate must match;
+   * validated records none of which is usable still make TLS mandatory (§2.2). Without
+   * validated TLSA records the domain's policy stands. Not for the operator's other entries.
+   */
+  async function withDane(req: TlsRequirement, tls: DomainTls, host: string, tlsaPort: number): Promise<TlsRequirement> {
+    if (!tlsa || (tls.source === 'operator' && tls.policy.policy !== 'dane')) return req;
+    const r = await tlsa(`_${tlsaPort}._tcp.${host}`);
+    if (!r.ok || !r.value.authenticated) return req;
+    const usable = usableTlsa(r.value.records);
+    return usable.length ? { level: 'dane', records: usable } : { level: 'encrypt' };
+  }
 
   /** Counts one TLS outcome for TLS-RPT; never fails the delivery. */
   async function recordTls(ctx: JobContext, req: TlsRequirement, mxHost: string, ip: string, check: TlsCheck | { ok: false; resultType: string; detail: string }): Promise<void> {
@@ -162,10 +179,11 @@ export function createDeliverRemote(deps: DeliverDeps) {
       await recordTls(ctx, req, refused[0] ?? '', '', { ok: false, resultType: 'validation-failure', detail: 'no MX host matches the policy' });
       return withoutSession(everyone({ outcome: 'deferred', reply, mx: null }), 'deferred', reply);
     }
-    const tlsConnect = { mode: connectMode(req), ...(req.level === 'verify' && req.caPem ? { ca: req.caPem } : {}) };
 
     let last: RecipientResult = { outcome: 'deferred', reply: `451 4.4.1 No MX host of ${ctx.domain} reachable`, mx: null };
     for (const host of allowed) {
+      const hostReq = target.smarthost ? req : await withDane(req, tls, host, target.port);
+      const tlsConnect = { mode: connectMode(hostReq), ...(hostReq.level === 'verify' && hostReq.caPem ? { ca: hostReq.caPem } : {}) };
       if (!target.smarthost && isLoop({ mxHost: host, ourHostname: hostname, ownAddresses, allowLoopback })) {
         return withoutSession(everyone({ outcome: 'bounced', reply: `554 5.4.6 Mail for ${ctx.domain} loops back to myself (MX ${host})`, mx: null }), 'bounced', null);
       }
@@ -191,12 +209,12 @@ export function createDeliverRemote(deps: DeliverDeps) {
         if (conn.kind === 'throttled') return throttle({ recipients, host, reason: 'concurrency', ctx });
         if (conn.kind === 'ok') {
           // Checked before MAIL FROM: nothing of the message has gone over a session that fails the policy.
-          const check = checkSession(req, conn.session.tlsFacts());
-          if (conn.session.messages === 0 && (req.level !== 'may' || conn.session.tls)) await recordTls(ctx, req, host, ip, check);
+          const check = checkSession(hostReq, conn.session.tlsFacts());
+          if (conn.session.messages === 0 && (hostReq.level !== 'may' || conn.session.tls)) await recordTls(ctx, hostReq, host, ip, check);
           if (!check.ok) log.warn({ event: EVENTS.tlsPolicyFailed, ...ctx, mx: host, remoteIp: ip, resultType: check.resultType, detail: check.detail, enforced: check.enforced }, 'TLS does not meet the destination\'s policy');
           if (!check.ok && check.enforced) {
             await smtp.release(conn.session, false);
-            const reply = tlsFailureReply(ctx.domain, host, req, check);
+            const reply = tlsFailureReply(ctx.domain, host, hostReq, check);
             last = { outcome: 'deferred', reply, mx: host };
             metrics.attempts.inc({ outcome: 'failover' });
             await store.startAttempt({ messageId: message.id, domain: ctx.domain, recipients, mxHost: host, ip, port: target.port, tls: true, worker, at: clock() }, 'failover', reply);
@@ -204,9 +222,9 @@ export function createDeliverRemote(deps: DeliverDeps) {
           }
         }
         if (conn.kind === 'failed') {
-          const tlsReq = connectMode(req) === 'require' && conn.tls;
-          if (tlsReq) await recordTls(ctx, req, host, ip, { ok: false, resultType: conn.tls!, detail: conn.error });
-          const reply = (tlsReq ? tlsFailureReply(ctx.domain, host, req, { ok: false, enforced: true, resultType: conn.tls!, detail: conn.reply?.trim() || conn.error }) : undefined)
+          const tlsReq = connectMode(hostReq) === 'require' && conn.tls;
+          if (tlsReq) await recordTls(ctx, hostReq, host, ip, { ok: false, resultType: conn.tls!, detail: conn.error });
+          const reply = (tlsReq ? tlsFailureReply(ctx.domain, host, hostReq, { ok: false, enforced: true, resultType: conn.tls!, detail: conn.reply?.trim() || conn.error }) : undefined)
             ?? (conn.reply?.trim() || `451 4.4.1 Connect to ${host}[${ip}]:${target.port} failed (${conn.error})`);
           last = { outcome: 'deferred', reply, mx: host };
           metrics.attempts.inc({ outcome: 'failover' });

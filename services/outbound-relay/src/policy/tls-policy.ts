@@ -1,6 +1,8 @@
 // Which TLS a delivery needs (the operator's table, DANE, MTA-STS, else opportunistic), how to
 // connect for it, and whether a session's TLS meets it, pure. The result types are those of
 // TLS-RPT (RFC 8460 §4.3), so that what we enforce and what we report are one vocabulary.
+import type { TlsaRecord } from '@hopmail/dns-client';
+import { checkDane } from './dane.ts';
 import { mxMatches, type CachedPolicy } from './mta-sts.ts';
 
 export type OperatorPolicyKind = 'none' | 'may' | 'encrypt' | 'dane' | 'verify';
@@ -26,13 +28,15 @@ export type TlsRequirement =
   | { level: 'encrypt' }
   | { level: 'verify'; caPem: string | null; fingerprints: string[] }
   /** MTA-STS: a certificate valid for the MX name under the Web PKI; enforced or only reported. */
-  | { level: 'sts'; enforce: boolean; policyId: string };
+  | { level: 'sts'; enforce: boolean; policyId: string }
+  /** DANE (RFC 7672): validated, usable TLSA records of the MX host; outranks MTA-STS. */
+  | { level: 'dane'; records: TlsaRecord[] };
 
 /** The policy type a TLS-RPT report files a session under. */
 export type PolicyType = 'sts' | 'tlsa' | 'no-policy-found';
 
 export function policyTypeOf(req: TlsRequirement): PolicyType {
-  return req.level === 'sts' ? 'sts' : 'no-policy-found';
+  return req.level === 'sts' ? 'sts' : req.level === 'dane' ? 'tlsa' : 'no-policy-found';
 }
 
 /** Hosts an MTA-STS policy allows, in their MX order. `testing` allows all (and reports). */
@@ -72,7 +76,7 @@ export function connectMode(req: TlsRequirement): 'none' | 'may' | 'require' {
  * an enforced MTA-STS policy, or the operator's verify (DANE, when it exists, too).
  */
 export function verifiesTls(req: TlsRequirement): boolean {
-  return (req.level === 'sts' && req.enforce) || req.level === 'verify';
+  return (req.level === 'sts' && req.enforce) || req.level === 'verify' || req.level === 'dane';
 }
 
 /** What the TLS layer of a session showed. */
@@ -83,6 +87,10 @@ export interface TlsFacts {
   authorizationError: string | null;
   /** SHA-256 of the leaf certificate's DER, lower-case hex. */
   fingerprint: string | null;
+  /** The certificates the server sent, DER, leaf first (DANE). */
+  chain?: Buffer[];
+  /** The leaf names the MX host (checkServerIdentity), whatever its trust. */
+  hostOk?: boolean;
 }
 
 export type TlsResultType =
@@ -93,7 +101,9 @@ export type TlsResultType =
   | 'validation-failure'
   | 'sts-policy-fetch-error'
   | 'sts-policy-invalid'
-  | 'sts-webpki-invalid';
+  | 'sts-webpki-invalid'
+  | 'tlsa-invalid'
+  | 'dane-required';
 
 export type TlsCheck = { ok: true } | { ok: false; enforced: boolean; resultType: TlsResultType; detail: string };
 
@@ -124,6 +134,10 @@ export function checkSession(req: TlsRequirement, facts: TlsFacts): TlsCheck {
   const enforced = req.level !== 'sts' || req.enforce;
   if (!facts.secure) return { ok: false, enforced, resultType: 'starttls-not-supported', detail: 'the session is not encrypted' };
   if (req.level === 'encrypt') return { ok: true };
+  if (req.level === 'dane') {
+    const d = checkDane(req.records, facts.chain ?? [], facts.hostOk === true);
+    return d.ok ? d : { ok: false, enforced, resultType: 'validation-failure', detail: d.detail };
+  }
   if (req.level === 'verify' && req.fingerprints.length) {
     if (facts.fingerprint && req.fingerprints.includes(facts.fingerprint)) return { ok: true };
     return { ok: false, enforced, resultType: 'certificate-not-trusted', detail: `certificate SHA-256 ${facts.fingerprint ?? '?'} is not pinned` };
@@ -134,6 +148,6 @@ export function checkSession(req: TlsRequirement, facts: TlsFacts): TlsCheck {
 
 /** A TLS failure as the reply recorded for the recipients (temporary: RFC 8461 §5 defers). */
 export function tlsFailureReply(domain: string, host: string, req: TlsRequirement, check: Extract<TlsCheck, { ok: false }>): string {
-  const by = req.level === 'sts' ? `MTA-STS policy of ${domain}` : `TLS policy for ${domain} (${req.level})`;
+  const by = req.level === 'sts' ? `MTA-STS policy of ${domain}` : req.level === 'dane' ? `DANE (TLSA of ${host})` : `TLS policy for ${domain} (${req.level})`;
   return `451 4.7.5 ${by}: TLS with ${host} failed: ${check.resultType} (${check.detail})`;
 }
