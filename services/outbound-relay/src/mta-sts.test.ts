@@ -236,6 +236,12 @@ describe('DANE (RFC 7672)', () => {
     await until(id, 'a@dane-unsigned.test', (x) => x.status === 'delivered');
   });
 
+  it('REQUIRETLS is satisfied by DANE alone (no MTA-STS policy)', async () => {
+    const id = await submit('rt@dane-ee.test', { requireTls: true });
+    await until(id, 'rt@dane-ee.test', (x) => x.status === 'delivered');
+    expect(txFor(id)).toEqual([expect.objectContaining({ ip: SELF, secure: true, params: expect.objectContaining({ REQUIRETLS: true }) })]);
+  });
+
   it('DANE-TA 2 0 1: the CA in the chain the server sent matches, and the certificate names the MX host', async () => {
     const id = await submit('a@dane-ta.test');
     await until(id, 'a@dane-ta.test', (x) => x.status === 'delivered');

@@ -168,10 +168,6 @@ export function createDeliverRemote(deps: DeliverDeps) {
     const tls: DomainTls = target.smarthost ? { source: 'none' } : await tlsPolicies(ctx.domain);
     const req = requirementFor(tls);
     if (tls.source === 'none' && tls.failure) await recordTls(ctx, { level: 'sts', enforce: false, policyId: '' }, '', '', { ok: false, ...tls.failure });
-    if (message.requireTls && !verifiesTls(req)) {
-      const reply = `550 5.7.30 REQUIRETLS: no MTA-STS (enforce) or DANE policy of ${ctx.domain} lets TLS be verified (RFC 8689)`;
-      return withoutSession(everyone({ outcome: 'bounced', reply, mx: null }), 'bounced', reply);
-    }
     const { allowed, refused } = allowedHosts(tls, target.hosts);
     if (refused.length) log.info({ event: EVENTS.stsMxRefused, ...ctx, refused }, 'MX hosts not allowed by the MTA-STS policy');
     if (allowed.length === 0) {
@@ -181,8 +177,14 @@ export function createDeliverRemote(deps: DeliverDeps) {
     }
 
     let last: RecipientResult = { outcome: 'deferred', reply: `451 4.4.1 No MX host of ${ctx.domain} reachable`, mx: null };
+    let requireTlsRefused = 0;
     for (const host of allowed) {
       const hostReq = target.smarthost ? req : await withDane(req, tls, host, target.port);
+      // REQUIRETLS (RFC 8689 §4.2.1): only hosts whose TLS a policy verifies (DANE, MTA-STS enforce, the operator's verify).
+      if (message.requireTls && !verifiesTls(hostReq)) {
+        requireTlsRefused++;
+        continue;
+      }
       const tlsConnect = { mode: connectMode(hostReq), ...(hostReq.level === 'verify' && hostReq.caPem ? { ca: hostReq.caPem } : {}) };
       if (!target.smarthost && isLoop({ mxHost: host, ourHostname: hostname, ownAddresses, allowLoopback })) {
         return withoutSession(everyone({ outcome: 'bounced', reply: `554 5.4.6 Mail for ${ctx.domain} loops back to myself (MX ${host})`, mx: null }), 'bounced', null);
@@ -234,6 +236,10 @@ export function createDeliverRemote(deps: DeliverDeps) {
         }
         return transaction({ message, group, session: conn.session, ctx });
       }
+    }
+    if (requireTlsRefused === allowed.length) {
+      const reply = `550 5.7.30 REQUIRETLS: no MTA-STS (enforce) or DANE policy of ${ctx.domain} lets TLS be verified (RFC 8689)`;
+      return withoutSession(everyone({ outcome: 'bounced', reply, mx: null }), 'bounced', reply);
     }
     return withoutSession(everyone(last), 'deferred', last.reply);
   }
