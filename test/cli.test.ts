@@ -100,6 +100,21 @@ describe('hopmail', () => {
     expect((await hopmail(['--help'])).code).toBe(0);
   });
 
+  test('tls: set, list, show, outcomes, rm', { timeout: 60_000 }, async () => {
+    const fp = 'cd'.repeat(32);
+    expect(await hopmail(['tls', 'set', 'bank.example', 'verify', '--fingerprint', fp, '--note', 'pinned'])).toMatchObject({ code: 0, out: 'TLS policy for bank.example: verify (1 pinned)\n' });
+    expect(await hopmail(['tls', 'set', 'plain.example', 'none'])).toMatchObject({ code: 0 });
+    const listed = await hopmail(['tls', 'list']);
+    expect(listed.out).toMatch(/bank\.example\s+verify/);
+    expect(listed.out).toMatch(/plain\.example\s+none/);
+    expect(JSON.parse((await hopmail(['--json', 'tls', 'show', 'bank.example'])).out)).toMatchObject({ fingerprints: [fp], note: 'pinned' });
+    expect((await hopmail(['tls', 'set', 'bad.example', 'strict'])).code).toBe(1);
+    await api.db.pool.query(`INSERT INTO tls_outcomes (day, domain, policy_type, mx_host, result_type, count) VALUES (current_date, 'bank.example', 'sts', 'mx.bank.example', '', 3)`);
+    expect((await hopmail(['tls', 'outcomes', 'bank.example'])).out).toMatch(/sts\s+mx\.bank\.example\s+success\s+3/);
+    expect(await hopmail(['tls', 'rm', 'plain.example'])).toMatchObject({ code: 0 });
+    expect((await hopmail(['tls', 'show', 'plain.example'])).code).toBe(4);
+  });
+
   test('webhooks: add shows the secret once, list shows health, rm deletes', { timeout: 60_000 }, async () => {
     const add = await hopmail(['webhooks', 'add', 'http://127.0.0.1:9/hook', '--event', 'message.delivered', '--event', 'message.bounced']);
     expect(add.code).toBe(0);

@@ -156,6 +156,35 @@ export const COMMANDS: Record<string, Record<string, Handler>> = {
       return done(`DKIM key ${p.words[3]} of ${p.words[2]} deleted`);
     },
   },
+  tls: {
+    // tls set <domain> <none|may|encrypt|dane|verify> [--ca-stdin] [--fingerprint sha256]… [--note text]
+    set: async (p, api, io) => {
+      onlyFlags(p, ['ca-stdin', 'fingerprint', 'note']);
+      const domain = arg(p, 2, 'domain');
+      const policy = arg(p, 3, 'policy (none, may, encrypt, dane, verify)');
+      const fingerprints = p.flags.get('fingerprint') ?? [];
+      const caPem = has(p, 'ca-stdin') ? await io.stdin() : undefined;
+      const note = flag(p, 'note');
+      const r = await api.call('PUT', `/v1/tls-policies/${enc(domain)}`, { policy, ...(caPem ? { caPem } : {}), ...(fingerprints.length ? { fingerprints } : {}), ...(note !== undefined ? { note } : {}) });
+      return done(`TLS policy for ${r.domain}: ${r.policy}${r.caPem ? ' (own CA)' : ''}${r.fingerprints.length ? ` (${r.fingerprints.length} pinned)` : ''}`, r);
+    },
+    list: async (p, api, io) => listResult(await list(p, api, '/v1/tls-policies', {}), ['domain', 'policy', ['fingerprints', 'PINS'], 'note', ['updatedAt', 'UPDATED']], io),
+    show: async (p, api) => shown(await api.call('GET', `/v1/tls-policies/${enc(arg(p, 2, 'domain'))}`)),
+    rm: async (p, api) => {
+      await api.call('DELETE', `/v1/tls-policies/${enc(arg(p, 2, 'domain'))}`);
+      return done(`TLS policy for ${p.words[2]} removed: DANE and MTA-STS discovery apply`);
+    },
+    outcomes: async (p, api) => {
+      const days = flag(p, 'days');
+      const r = await api.call('GET', `/v1/tls-outcomes/${enc(arg(p, 2, 'domain'))}${qs({ days })}`);
+      const rows = r.items.map((x: any) => ({ ...x, resultType: x.resultType || 'success' }));
+      return { json: r, text: rows.length ? table(rows, ['day', ['policyType', 'POLICY'], ['mxHost', 'MX'], ['receivingIp', 'IP'], ['resultType', 'RESULT'], 'count']) : '(none)\n' };
+    },
+    reports: async (p, api) => {
+      const r = await api.call('GET', `/v1/domains/${enc(arg(p, 2, 'domain'))}/tls-reports`);
+      return { json: r, text: r.items.length ? table(r.items, ['organization', ['reportId', 'REPORT'], ['startAt', 'FROM'], ['endAt', 'TO'], 'successful', 'failed']) : '(none)\n' };
+    },
+  },
   mailboxes: {
     list: async (p, api, io) => listResult(await list(p, api, '/v1/mailboxes', { domain: flag(p, 'domain') }), ['address', 'quotaBytes', 'createdAt'], io),
     show: async (p, api) => shown(await api.call('GET', `/v1/mailboxes/${enc(arg(p, 2, 'address'))}`)),

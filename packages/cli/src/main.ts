@@ -13,6 +13,10 @@ export const USAGE = `usage: hopmail [--json] <command> …
                                          [--private-key-stdin]   (import a PEM key)
             | rotate <domain>   (new Ed25519 and RSA keys, pending: publish, then activate)
             | activate <domain> <selector>… [--grace-days n] [--force] | retire <domain> <selector>… | rm <domain> <selector>
+  tls       set <domain> none|may|encrypt|dane|verify [--ca-stdin] [--fingerprint sha256]… [--note text]
+            | list | show <domain> | rm <domain>      (the TLS policy table: overrides DANE and MTA-STS)
+            | outcomes <dest-domain> [--days n]        (TLS outcomes of our deliveries: what TLS-RPT reports)
+            | reports <our-domain>                     (TLS-RPT reports others sent us)
   mailboxes list [--domain d] | show <addr> | add <addr> --password-stdin [--quota bytes]
             | passwd <addr> --password-stdin | quota <addr> <bytes> | rm <addr>
   aliases   list [--domain d] | show <src> | add <src> <target>… | set <src> <target>… | rm <src>

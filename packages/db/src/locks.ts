@@ -18,6 +18,8 @@ export const LOCKS = {
   outbox: 0x686d6576, // "hmev"
   /** housekeeper's queue depth sampler (the console's overview). */
   queueSampler: 0x686d7173, // "hmqs"
+  /** housekeeper's TLS-RPT report sender (RFC 8460 daily aggregate reports). */
+  tlsReports: 0x686d7472, // "hmtr"
   /** pop3: first half of the two-int key (namespace, mailbox) of an exclusive maildrop (RFC 1939 §8). */
   pop3Maildrop: 0x706f7033, // "pop3"
 } as const;

@@ -18,6 +18,8 @@ export interface NewMessage {
   headerMessageId?: string | null;
   /** What inbound authentication found (smtp-ingress, port 25); stored as messages.auth_results. */
   authResults?: unknown;
+  /** MAIL FROM … REQUIRETLS (RFC 8689). */
+  requireTls?: boolean;
 }
 
 /**
@@ -48,8 +50,8 @@ export async function insertMessage(db: pg.Pool | pg.PoolClient, m: NewMessage):
   await db.query({
     name: 'hopmail-insert-message',
     text: `WITH m AS (
-       INSERT INTO messages (id, raw, size, mail_from, client_ip, client_helo, auth_user, tls, smtputf8, body_8bit, header_message_id, auth_results)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14)
+       INSERT INTO messages (id, raw, size, mail_from, client_ip, client_helo, auth_user, tls, smtputf8, body_8bit, header_message_id, auth_results, require_tls)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $15)
        RETURNING id)
      INSERT INTO recipients (message_id, address, domain)
      SELECT m.id, r.address, r.domain FROM m, unnest($12::text[], $13::text[]) AS r(address, domain)`,
@@ -68,6 +70,7 @@ export async function insertMessage(db: pg.Pool | pg.PoolClient, m: NewMessage):
       rcpts.map((r) => r.address),
       rcpts.map((r) => r.domain),
       m.authResults === undefined || m.authResults === null ? null : JSON.stringify(m.authResults),
+      m.requireTls ?? false,
     ],
   });
 }

@@ -2,7 +2,10 @@
 // DNS anything (MX and addresses for the relay, TXT for SPF/DKIM/DMARC, PTR) goes through
 // here, so answers are cached once for the whole cluster and failures mean the same
 // everywhere: nxdomain and nodata are answers, anything else is temporary.
+import { randomInt } from 'node:crypto';
+import { createSocket } from 'node:dgram';
 import { Resolver } from 'node:dns/promises';
+import { RCODE, decodeMessage, encodeQuery, type DnsMessage } from '@hopmail/dns-wire';
 import { int, z } from '@hopmail/config';
 
 /** The keys every DNS-using service spreads into its schema. */
@@ -70,4 +73,67 @@ export function createDnsClient(options: { servers: readonly string[]; timeoutMs
     },
     resolve: (name, rrtype = 'A') => resolver.resolve(name, rrtype as 'A'),
   };
+}
+
+/** A TLSA record (RFC 6698 §2.1). */
+export interface TlsaRecord {
+  usage: number;
+  selector: number;
+  matchingType: number;
+  data: Buffer;
+}
+
+/**
+ * TLSA records of `name` with whether the answer was DNSSEC-validated: the AD bit of the
+ * cluster's name server (dns-cache passes it only from validating upstreams, RFC 6840 §5.7).
+ * A raw query, since node:dns shows no AD bit. nxdomain/nodata are answers (no TLSA).
+ */
+export async function lookupTlsa(options: { servers: readonly string[]; timeoutMs: number; tries: number }, name: string): Promise<DnsResult<{ records: TlsaRecord[]; authenticated: boolean }>> {
+  let last: DnsResult<never> = { ok: false, kind: 'temporary', code: 'ETIMEOUT' };
+  for (let i = 0; i < options.tries * options.servers.length; i++) {
+    const server = options.servers[i % options.servers.length]!;
+    const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(server);
+    const host = m?.[1] ?? server;
+    const port = Number(m?.[2] ?? 53);
+    const id = randomInt(0, 0x10000);
+    const reply = await udpAsk(host, port, encodeQuery({ id, name, type: 52, ad: true, udpSize: 1232 }), options.timeoutMs);
+    if (!reply) continue;
+    let msg: DnsMessage;
+    try {
+      msg = decodeMessage(reply);
+    } catch {
+      last = { ok: false, kind: 'temporary', code: 'EBADRESP' };
+      continue;
+    }
+    if (msg.header.id !== id || msg.header.tc) {
+      last = { ok: false, kind: 'temporary', code: msg.header.tc ? 'ETRUNCATED' : 'EBADRESP' };
+      continue;
+    }
+    if (msg.header.rcode === RCODE.NXDOMAIN) return { ok: false, kind: 'nxdomain', code: 'ENOTFOUND' };
+    if (msg.header.rcode !== RCODE.NOERROR) {
+      last = { ok: false, kind: 'temporary', code: `RCODE${msg.header.rcode}` };
+      continue;
+    }
+    const records = msg.answers.flatMap((r) => (r.type === 'UNKNOWN' && r.typeCode === 52 && r.rdata.length >= 3 ? [{ usage: r.rdata[0]!, selector: r.rdata[1]!, matchingType: r.rdata[2]!, data: r.rdata.subarray(3) }] : []));
+    if (!records.length) return { ok: false, kind: 'nodata', code: 'ENODATA' };
+    return { ok: true, value: { records, authenticated: msg.header.ad } };
+  }
+  return last;
+}
+
+function udpAsk(host: string, port: number, query: Buffer, timeoutMs: number): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const sock = createSocket(host.includes(':') ? 'udp6' : 'udp4');
+    const done = (b?: Buffer) => {
+      clearTimeout(t);
+      sock.close();
+      resolve(b);
+    };
+    const t = setTimeout(() => done(), timeoutMs);
+    sock.on('error', () => done());
+    sock.on('message', (b, rinfo) => {
+      if (rinfo.address === host || host === 'localhost') done(b);
+    });
+    sock.send(query, port, host);
+  });
 }

@@ -336,9 +336,10 @@ export function encodeMessage(msg: DnsMessage): Buffer {
 }
 
 /** A standard query with RD set (and an OPT record advertising `udpSize` when given). */
-export function encodeQuery(q: { id: number; name: string; type: number; class?: number; rd?: boolean; udpSize?: number; dnssecOk?: boolean }): Buffer {
+export function encodeQuery(q: { id: number; name: string; type: number; class?: number; rd?: boolean; ad?: boolean; udpSize?: number; dnssecOk?: boolean }): Buffer {
   const msg: DnsMessage = {
-    header: { id: q.id, qr: false, opcode: 0, aa: false, tc: false, rd: q.rd ?? true, ra: false, ad: false, cd: false, rcode: 0 },
+    // AD in a query asks for AD in the answer (RFC 6840 §5.7).
+    header: { id: q.id, qr: false, opcode: 0, aa: false, tc: false, rd: q.rd ?? true, ra: false, ad: q.ad ?? false, cd: false, rcode: 0 },
     questions: [{ name: q.name, type: q.type, class: q.class ?? 1 }],
     answers: [],
     authorities: [],

@@ -1,3 +1,4 @@
 export * from './address.ts';
 export * from './ids.ts';
 export * from './resolve.ts';
+export * from './tlsrpt.ts';

@@ -31,11 +31,19 @@ export type FakeDnsSoaData = Omit<SoaRecord, 'type' | 'name' | 'class' | 'ttl'>;
 
 export interface FakeDnsRecord {
   name: string;
-  type: 'A' | 'AAAA' | 'MX' | 'CNAME' | 'TXT' | 'SOA' | 'NS';
+  type: 'A' | 'AAAA' | 'MX' | 'CNAME' | 'TXT' | 'SOA' | 'NS' | 'TLSA';
   /** seconds; default 300 */
   ttl?: number;
   /** A/AAAA: address; CNAME/NS: host name; TXT: text (split into 255-byte strings); MX; SOA */
-  data: string | { preference: number; exchange: string } | FakeDnsSoaData;
+  data: string | { preference: number; exchange: string } | FakeDnsSoaData | FakeTlsa;
+}
+
+/** TLSA rdata (RFC 6698 §2.1); `data` in hex. */
+export interface FakeTlsa {
+  usage: number;
+  selector: number;
+  matchingType: number;
+  data: string;
 }
 
 export interface FakeDnsBehaviour {
@@ -47,6 +55,8 @@ export interface FakeDnsBehaviour {
   drop?: string[];
   /** names whose UDP answer has TC set and no records; the full answer comes over TCP */
   truncateUdp?: string[];
+  /** names answered with AD set, as a validating resolver would for DNSSEC-secure data */
+  authenticated?: string[];
 }
 
 export interface FakeDnsQuery {
@@ -105,6 +115,10 @@ function toWire(r: FakeDnsRecord): DnsRecord {
     case 'MX': {
       if (typeof d !== 'object' || !('exchange' in d)) throw new Error(`fake-dns: MX record for ${r.name} needs { preference, exchange }`);
       return { ...base, type: 'MX', preference: d.preference, exchange: d.exchange };
+    }
+    case 'TLSA': {
+      if (typeof d !== 'object' || !('usage' in d)) throw new Error(`fake-dns: TLSA record for ${r.name} needs { usage, selector, matchingType, data }`);
+      return { ...base, type: 'UNKNOWN', typeCode: 52, rdata: Buffer.concat([Buffer.from([d.usage, d.selector, d.matchingType]), Buffer.from(d.data, 'hex')]) };
     }
     case 'SOA': {
       if (typeof d !== 'object' || !('mname' in d)) throw new Error(`fake-dns: SOA record for ${r.name} needs { mname, rname, serial, … }`);
@@ -187,6 +201,7 @@ export async function startFakeDns(options: FakeDnsOptions): Promise<FakeDns> {
       servfail: names(b.servfail),
       drop: names(b.drop),
       truncateUdp: names(b.truncateUdp),
+      authenticated: names(b.authenticated),
       slow: Object.fromEntries(Object.entries(b.slow ?? {}).map(([k, v]) => [canonicalName(k), v])),
     };
   };
@@ -241,6 +256,7 @@ export async function startFakeDns(options: FakeDnsOptions): Promise<FakeDns> {
     }
     const a = zone.answer(name, q.type);
     reply.header.rcode = a.rcode;
+    reply.header.ad = behaviour.authenticated.includes(name);
     // Owner names echo the question's spelling for the first hop (case is preserved on the wire).
     reply.answers = a.answers.map((r) => (r.name === name ? { ...r, name: q.name } : r));
     reply.authorities = a.authorities;

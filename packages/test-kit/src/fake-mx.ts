@@ -41,7 +41,15 @@ export interface FakeMx {
   stop(): Promise<void>;
 }
 
-export async function startFakeMx(ips: readonly string[]): Promise<FakeMx> {
+export interface FakeMxOptions {
+  /**
+   * Per address: the certificate offered on STARTTLS (tests of MTA-STS, DANE, verify), or
+   * 'none' to offer no STARTTLS. Default: smtp-server's built-in self-signed certificate.
+   */
+  tls?: Record<string, { key: string; cert: string } | 'none'>;
+}
+
+export async function startFakeMx(ips: readonly string[], options: FakeMxOptions = {}): Promise<FakeMx> {
   const behaviour = new Map<string, MxBehaviour>();
   const greySeen = new Set<string>();
   const fake: FakeMx = {
@@ -59,6 +67,8 @@ export async function startFakeMx(ips: readonly string[]): Promise<FakeMx> {
       authOptional: true,
       size: 10 * 1024 * 1024,
       banner: `fake mx ${ip}`,
+      // RFC 8689: offered on TLS sessions (the relay's REQUIRETLS tests).
+      hideREQUIRETLS: false,
       ...opts,
       onConnect(_session, cb) {
         fake.connections[ip] = (fake.connections[ip] ?? 0) + 1;
@@ -112,7 +122,8 @@ export async function startFakeMx(ips: readonly string[]): Promise<FakeMx> {
     const servers: SMTPServer[] = [];
     try {
       for (const ip of ips) {
-        const s = make(ip, {});
+        const t = options.tls?.[ip];
+        const s = make(ip, t === 'none' ? { hideSTARTTLS: true, disabledCommands: ['STARTTLS'] } : t ? { key: t.key, cert: t.cert } : {});
         servers.push(s);
         await new Promise<void>((resolve, reject) => {
           s.once('error', reject);

@@ -3,7 +3,7 @@
 // no openssl binary for `pnpm start`. Never used in production (NODE_ENV=production refuses
 // to start without a configured certificate).
 
-import { createHash, generateKeyPairSync, randomBytes, sign, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -48,6 +48,10 @@ export interface SelfSignedOptions {
   days?: number;
   /** Backdate notBefore (tests: an already expired certificate with a negative `days`). */
   notBefore?: Date;
+  /** Tests: make a CA certificate (basicConstraints CA, keyCertSign) instead of a server one. */
+  ca?: boolean;
+  /** Tests: sign with this CA (from `ca: true`) instead of self-signing. */
+  issuer?: { cert: string; key: string };
 }
 
 /** A PEM certificate and PKCS#8 PEM key (ECDSA P-256, SHA-256), self-signed. */
@@ -59,14 +63,20 @@ export function createSelfSignedCertificate(options: SelfSignedOptions): { cert:
   const sigAlg = seq(oid('1.2.840.10045.4.3.2')); // ecdsa-with-SHA256
   const san = seq(...options.names.map((n) => (isIP(n) ? tlv(0x87, ipBytes(n)) : tlv(0x82, Buffer.from(n, 'ascii')))));
   const ski = tlv(0x04, createHash('sha1').update(spki).digest());
+  const issuer = options.issuer ? new X509Certificate(options.issuer.cert) : null;
   const extensions = tlv(
     0xa3,
     seq(
-      seq(oid('2.5.29.19'), tlv(0x01, Buffer.from([0xff])), tlv(0x04, seq())), // basicConstraints critical, CA false
-      seq(oid('2.5.29.15'), tlv(0x01, Buffer.from([0xff])), tlv(0x04, tlv(0x03, Buffer.from([0x07, 0x80])))), // keyUsage digitalSignature
-      seq(oid('2.5.29.37'), tlv(0x04, seq(oid('1.3.6.1.5.5.7.3.1')))), // extKeyUsage serverAuth
-      seq(oid('2.5.29.17'), tlv(0x04, san)),
+      options.ca
+        ? seq(oid('2.5.29.19'), tlv(0x01, Buffer.from([0xff])), tlv(0x04, seq(tlv(0x01, Buffer.from([0xff]))))) // basicConstraints critical, CA true
+        : seq(oid('2.5.29.19'), tlv(0x01, Buffer.from([0xff])), tlv(0x04, seq())), // basicConstraints critical, CA false
+      options.ca
+        ? seq(oid('2.5.29.15'), tlv(0x01, Buffer.from([0xff])), tlv(0x04, tlv(0x03, Buffer.from([0x01, 0x86])))) // keyUsage digitalSignature, keyCertSign, cRLSign
+        : seq(oid('2.5.29.15'), tlv(0x01, Buffer.from([0xff])), tlv(0x04, tlv(0x03, Buffer.from([0x07, 0x80])))), // keyUsage digitalSignature
+      ...(options.ca ? [] : [seq(oid('2.5.29.37'), tlv(0x04, seq(oid('1.3.6.1.5.5.7.3.1'))))]), // extKeyUsage serverAuth
+      ...(options.ca ? [] : [seq(oid('2.5.29.17'), tlv(0x04, san))]),
       seq(oid('2.5.29.14'), tlv(0x04, ski)),
+      ...(issuer ? [seq(oid('2.5.29.35'), tlv(0x04, seq(tlv(0x80, createHash('sha1').update(issuer.publicKey.export({ type: 'spki', format: 'der' })).digest()))))] : []), // authorityKeyIdentifier
     ),
   );
   const serial = randomBytes(16);
@@ -75,13 +85,14 @@ export function createSelfSignedCertificate(options: SelfSignedOptions): { cert:
     tlv(0xa0, integer(Buffer.from([2]))),
     integer(serial),
     sigAlg,
-    name(options.names[0] ?? 'localhost'),
+    // the issuer's subject, which for a CA made here is its CN alone
+    issuer ? name(issuer.subject.replace(/^CN=/, '')) : name(options.names[0] ?? 'localhost'),
     seq(utcTime(notBefore), utcTime(notAfter)),
     name(options.names[0] ?? 'localhost'),
     spki,
     extensions,
   );
-  const signature = sign('sha256', tbs, { key: privateKey, dsaEncoding: 'der' });
+  const signature = sign('sha256', tbs, { key: options.issuer ? createPrivateKey(options.issuer.key) : privateKey, dsaEncoding: 'der' });
   const der = seq(tbs, sigAlg, tlv(0x03, Buffer.from([0]), signature));
   const b64 = der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '');
   const cert = `-----BEGIN CERTIFICATE-----\n${b64}\n-----END CERTIFICATE-----\n`;

@@ -20,6 +20,7 @@ import { HEADER_BYTES } from './http/routes/message-headers.ts';
 import { SessionStore } from './adapters/sessions.ts';
 import { DEFAULT_CONSOLE_DIR } from './http/console.ts';
 import { DkimKeyStore } from './adapters/dkim-keys.ts';
+import { TransportSecurityStore } from './adapters/transport-security.ts';
 import { createDnsClient, type DnsClient } from '@hopmail/dns-client';
 import { loadKek } from '@hopmail/sender-auth';
 import type { Config } from './config.ts';
@@ -82,9 +83,11 @@ export function createApp({ config, logger, registry, pool, redis, hasher, dns }
     webhookTester: new WebhookTester(pool, config.WEBHOOK_ALLOW_PRIVATE),
     overview: { overview: new OverviewStore(pool), services: () => withTimeout(readHeartbeats(counters, config.REDIS_PREFIX), 1000, 'heartbeats') },
     dkimKeys: new DkimKeyStore(pool),
+    tls: new TransportSecurityStore(pool),
     kek,
     dns: dns ?? createDnsClient({ servers: config.DNS_SERVERS, timeoutMs: config.DNS_TIMEOUT_MS, tries: config.DNS_TRIES }),
-    doctor: { mailHostname: config.MAIL_HOSTNAME, spf: config.DNS_DOCTOR_SPF, dmarc: config.DNS_DOCTOR_DMARC },
+    doctor: { mailHostname: config.MAIL_HOSTNAME, spf: config.DNS_DOCTOR_SPF, dmarc: config.DNS_DOCTOR_DMARC, mtaSts: { mode: config.MTA_STS_MODE, maxAge: config.MTA_STS_MAX_AGE }, tlsRpt: config.DNS_DOCTOR_TLSRPT },
+    tlsRptMaxBytes: config.TLSRPT_MAX_BYTES,
     dkimGraceDays: config.DKIM_GRACE_DAYS,
     hasher: hasher ?? argon2idHasher({ memoryKib: config.ARGON2_MEMORY_KIB, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM }),
   });

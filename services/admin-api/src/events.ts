@@ -33,6 +33,10 @@ export const EVENTS = defineEvents('admin-api', {
   dkimKeyActivated: 'admin-api.dkim-key-activated',
   dkimKeyRetired: 'admin-api.dkim-key-retired',
   dkimKeyDeleted: 'admin-api.dkim-key-deleted',
+  tlsPolicySet: 'admin-api.tls-policy-set',
+  tlsPolicyDeleted: 'admin-api.tls-policy-deleted',
+  /** A TLS-RPT report arrived at POST /tlsrpt (`domains`: those of ours it was stored for). */
+  tlsReportReceived: 'admin-api.tls-report-received',
   /** Outside production without DKIM_KEY_ENCRYPTION_KEY: DKIM private keys are encrypted with the public development key. */
   developmentSecrets: 'admin-api.development-secrets',
 });

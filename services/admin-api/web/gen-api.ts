@@ -45,6 +45,8 @@ export async function openApiDocument(): Promise<{ paths: Record<string, Record<
     dns: stub,
     doctor: stub,
     dkimGraceDays: 7,
+    tls: stub,
+    tlsRptMaxBytes: 1024,
   } as Parameters<typeof buildServer>[0]);
   await app.ready();
   const doc = (app as unknown as { swagger(): unknown }).swagger() as { paths: Record<string, Record<string, Schema>> };

@@ -12,7 +12,7 @@ import { loadUpstreams } from './adapters/upstreams-source.ts';
 import type { Config } from './config.ts';
 import { EVENTS } from './events.ts';
 import { createMetrics, type AnswerSource, type Metrics, type Registry } from './metrics.ts';
-import type { Upstream } from './policy/upstreams.ts';
+import { formatUpstream, parseUpstreams, type Upstream } from './policy/upstreams.ts';
 import type { CacheEntry } from './protocol/entry.ts';
 import { classifyQuery } from './protocol/query.ts';
 import { EDE, answerReply, encodeReply, errorReply, udpLimit } from './protocol/reply.ts';
@@ -65,7 +65,7 @@ export function createApp(deps: AppDeps) {
         const ede = res.reason === 'timeout' || res.reason === 'budget' ? EDE.noReachableAuthority : EDE.networkError;
         return answered(encodeReply(errorReply(msg.header, msg.questions, RCODE.SERVFAIL, msg.edns, config.DNS_UDP_PAYLOAD, ede), limit).bytes, RCODE.SERVFAIL, 'servfail');
       }
-      const out = encodeReply(answerReply(msg, res.rcode, res.sections, config.DNS_UDP_PAYLOAD, res.source === 'stale' ? EDE.staleAnswer : undefined), limit);
+      const out = encodeReply(answerReply(msg, res.rcode, res.sections, config.DNS_UDP_PAYLOAD, res.source === 'stale' ? EDE.staleAnswer : undefined, res.ad), limit);
       if (out.truncated) metrics.truncated.inc();
       return answered(out.bytes, res.rcode, res.source);
     } catch (err) {
@@ -96,7 +96,7 @@ export function createApp(deps: AppDeps) {
         if (!ready) logger.warn({ event: EVENTS.redisFailed, op: 'connect', waitedMs: config.DNS_REDIS_START_WAIT_MS }, 'redis not ready; starting with the process cache only');
       }
       const upstreams = deps.upstreams ?? loadUpstreams({ configured: config.DNS_UPSTREAMS, self: { host: config.DNS_HOST, port: config.DNS_PORT }, logger });
-      upstream = createUpstreamClient({ upstreams, timeoutMs: config.DNS_UPSTREAM_TIMEOUT_MS, attempts: config.DNS_UPSTREAM_ATTEMPTS, udpPayload: config.DNS_UDP_PAYLOAD, logger, metrics });
+      upstream = createUpstreamClient({ upstreams, timeoutMs: config.DNS_UPSTREAM_TIMEOUT_MS, attempts: config.DNS_UPSTREAM_ATTEMPTS, udpPayload: config.DNS_UDP_PAYLOAD, validating: new Set(parseUpstreams(config.DNS_VALIDATING_UPSTREAMS).map(formatUpstream)), logger, metrics });
       resolver = createResolver({
         lru: new Lru<CacheEntry>(config.DNS_LRU_SIZE),
         shared: createRedisCache({ redis, prefix: config.REDIS_PREFIX, timeoutMs: config.DNS_REDIS_TIMEOUT_MS, logger, metrics }),

@@ -17,6 +17,7 @@ export const configSchema = z.object({
   DNS_UPSTREAM_MAX_INFLIGHT: int(2000, 1, 100_000, 'distinct questions being asked upstream at once; beyond it new misses get stale data or SERVFAIL (a flood of random names must not exhaust sockets)'),
   DNS_COLLAPSE_ACROSS_REPLICAS: bool(true, 'one replica asks upstream for a missed name while the others wait for its answer in Redis (costs one Redis round trip per miss)'),
   DNS_LRU_SIZE: int(10_000, 0, 10_000_000, 'entries kept in process in front of Redis; 0 = Redis only'),
+  DNS_VALIDATING_UPSTREAMS: str('', 'comma list of upstreams (host:port as in DNS_UPSTREAMS) that validate DNSSEC: only their AD bit is passed on (DANE relies on it); from any other upstream AD is cleared, and a cached answer carries AD only if its upstream set it'),
   DNS_UDP_PAYLOAD: int(1232, 512, 4096, 'EDNS UDP payload size we advertise and the largest UDP answer we send (1232 avoids IP fragmentation)'),
   DNS_REDIS_TIMEOUT_MS: int(150, 10, 5000, 'a Redis lookup slower than this counts as a miss, so a slow Redis never delays answers'),
   DNS_REDIS_START_WAIT_MS: int(5000, 0, 60_000, 'at start, wait this long for Redis before answering (otherwise the first answers never reach the shared cache); then start anyway, degraded'),

@@ -20,7 +20,8 @@ export interface Sections {
 }
 
 export type Resolution =
-  | { source: 'lru' | 'redis' | 'upstream' | 'stale'; rcode: number; sections: Sections }
+  /** ad: the data was validated by a validating upstream (never for stale answers). */
+  | { source: 'lru' | 'redis' | 'upstream' | 'stale'; rcode: number; sections: Sections; ad: boolean }
   | { source: 'servfail'; reason: string };
 
 export interface ResolverOptions extends TtlPolicy {
@@ -57,6 +58,7 @@ export function createResolver(options: ResolverOptions) {
     return {
       source,
       rcode: e.rcode,
+      ad: e.ad && source !== 'stale',
       sections: { answers: agedRecords(e.answers, e, t, fixed), authorities: agedRecords(e.authorities, e, t, fixed), additionals: agedRecords(e.additionals, e, t, fixed) },
     };
   };
@@ -92,7 +94,7 @@ export function createResolver(options: ResolverOptions) {
       const reply = await options.upstream.resolve(q);
       const d = decideCaching(reply, options);
       if (!d.cache || d.ttl <= 0) return { uncached: reply };
-      const entry: CacheEntry = { kind: d.kind, rcode: reply.header.rcode, storedAt: now(), ttl: d.ttl, answers: d.answers, authorities: d.authorities, additionals: d.additionals };
+      const entry: CacheEntry = { kind: d.kind, rcode: reply.header.rcode, storedAt: now(), ttl: d.ttl, answers: d.answers, authorities: d.authorities, additionals: d.additionals, ad: reply.header.ad };
       options.lru.set(key, entry);
       failedUntil.delete(key);
       // The client's answer does not wait for Redis (shared.set never throws). The claim is
@@ -164,7 +166,7 @@ export function createResolver(options: ResolverOptions) {
         const got = await withTimeout(p, budgetLeft, 'the upstream answer');
         if ('entry' in got) return fromEntry(got.entry, 'upstream', now());
         const m = got.uncached;
-        return { source: 'upstream', rcode: m.header.rcode === RCODE.NXDOMAIN ? RCODE.NXDOMAIN : RCODE.NOERROR, sections: { answers: m.answers, authorities: m.authorities, additionals: m.additionals } };
+        return { source: 'upstream', ad: m.header.ad, rcode: m.header.rcode === RCODE.NXDOMAIN ? RCODE.NXDOMAIN : RCODE.NOERROR, sections: { answers: m.answers, authorities: m.authorities, additionals: m.additionals } };
       } catch (err) {
         // Only the budget times out here: fetch() rejects with UpstreamError or a plain error.
         if (err instanceof TimeoutError) {

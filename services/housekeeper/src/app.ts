@@ -9,9 +9,14 @@ import { createEventPublisher } from './jobs/event-publisher.ts';
 import { createRetention, type Pruned } from './jobs/retention.ts';
 import { createWebhookDispatcher } from './jobs/webhook-dispatcher.ts';
 import { createQueueSampler } from './jobs/queue-sampler.ts';
+import { createTlsReports, type SentReport } from './jobs/tls-reports.ts';
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import { createDnsClient, type DnsClient } from '@hopmail/dns-client';
+import { createProducer } from '@hopmail/queue';
 
 /** What runService builds for `needs: { postgres: true, redis: 'queue' }` (main.ts); Redis carries the event stream. */
-export type Deps = ServiceDeps<Config, { postgres: true; redis: 'queue' }>;
+export type Deps = ServiceDeps<Config, { postgres: true; redis: 'queue' }> & { dns?: DnsClient };
 
 export interface HousekeeperApp extends ServiceApp {
   /** Publishes pending trace events to the stream now (tests). */
@@ -20,9 +25,11 @@ export interface HousekeeperApp extends ServiceApp {
   prune(): Promise<Pruned | null>;
   /** One queue depth sample now (tests); null when another replica is taking one. */
   sampleQueues(): Promise<Record<string, number> | null>;
+  /** One TLS-RPT pass now (tests); null when another replica runs one. */
+  sendTlsReports(): Promise<SentReport[] | null>;
 }
 
-export function createApp({ config, logger, pool, redis }: Deps): HousekeeperApp {
+export function createApp({ config, logger, pool, redis, dns }: Deps): HousekeeperApp {
   const prefix = config.REDIS_PREFIX;
   // The publisher's XADD runs inside a PostgreSQL transaction: with Redis away it must fail at
   // once (and roll back) rather than queue and hold the transaction open.
@@ -51,6 +58,21 @@ export function createApp({ config, logger, pool, redis }: Deps): HousekeeperApp
     : null;
 
   const sampler = createQueueSampler({ pool, redis, prefix, logger, intervalMs: config.QUEUE_SAMPLE_INTERVAL_MS });
+  const route = createProducer('route-message', redis, prefix);
+  const tlsReports = createTlsReports({
+    pool,
+    dns: dns ?? createDnsClient({ servers: config.DNS_SERVERS, timeoutMs: config.DNS_TIMEOUT_MS, tries: config.DNS_TRIES }),
+    route,
+    logger,
+    intervalMs: config.TLSRPT_INTERVAL_MS,
+    organization: config.TLSRPT_ORGANIZATION,
+    contact: config.TLSRPT_CONTACT || config.TLSRPT_FROM || `postmaster@${config.TLSRPT_SUBMITTER}`,
+    from: config.TLSRPT_FROM,
+    submitter: config.TLSRPT_SUBMITTER,
+    httpTimeoutMs: config.TLSRPT_HTTP_TIMEOUT_MS,
+    ca: config.TLSRPT_CA_FILE ? [...rootCertificates, readFileSync(config.TLSRPT_CA_FILE, 'utf8')] : undefined,
+    batch: 100,
+  });
 
   return {
     async start() {
@@ -58,15 +80,18 @@ export function createApp({ config, logger, pool, redis }: Deps): HousekeeperApp
       if (config.EVENTS_PUBLISH) publisher.start();
       dispatcher?.start();
       retention.start();
+      if (config.TLSRPT_SEND) tlsReports.start();
     },
     async stop() {
       // Each waits for its pass in progress (bounded); unfinished work is picked up again by
       // any replica: the cursor, leases and unacknowledged stream entries are all shared.
-      await Promise.all([publisher.stop(), dispatcher?.stop(), retention.stop(), sampler.stop()]);
+      await Promise.all([publisher.stop(), dispatcher?.stop(), retention.stop(), sampler.stop(), tlsReports.stop()]);
+      await route.close();
       publishRedis.disconnect();
     },
     publishEvents: () => publisher.drain(),
     prune: () => retention.pass(),
     sampleQueues: () => sampler.sample(),
+    sendTlsReports: () => tlsReports.pass(),
   };
 }

@@ -1,4 +1,5 @@
-import { bool, commonConfig, int, port, z } from '@hopmail/config';
+import { bool, commonConfig, int, port, str, z } from '@hopmail/config';
+import { dnsClientConfig } from '@hopmail/dns-client';
 
 export const configSchema = z.object({
   ...commonConfig,
@@ -19,6 +20,15 @@ export const configSchema = z.object({
   WEBHOOK_DELIVERY_RETENTION_DAYS: int(7, 1, 3650, 'finished webhook deliveries older than this are deleted'),
   MESSAGE_RETENTION_DAYS: int(7, 0, 3650, 'finished messages (in no mailbox, every recipient final, DSNs sent) received longer ago than this are deleted with their recipients; 0 keeps them'),
   QUEUE_SAMPLE_INTERVAL_MS: int(10_000, 0, 3_600_000, 'how often the queue depths are sampled for the console overview (one replica at a time; 0: never); samples and traffic minutes older than a day are deleted then'),
+  ...dnsClientConfig,
+  TLSRPT_SEND: bool(true, 'send the daily TLS-RPT aggregate reports (RFC 8460) of the relay\'s TLS outcomes to each destination\'s _smtp._tls rua (one replica at a time)'),
+  TLSRPT_INTERVAL_MS: int(3_600_000, 1000, 86_400_000, 'how often finished days are looked for; a day is reported once, in the first pass after it ends (UTC)'),
+  TLSRPT_SUBMITTER: str('localhost', 'our name in the reports (TLS-Report-Submitter, report ids): the public MX host name'),
+  TLSRPT_ORGANIZATION: str('Hopmail', 'organization-name of the reports'),
+  TLSRPT_CONTACT: str('', 'contact-info of the reports (an address or URL); empty: TLSRPT_FROM'),
+  TLSRPT_FROM: str('', 'sender of mailto: reports, an address at one of our domains with an active DKIM key (RFC 8460 §5.3 requires the signature); empty: mailto: reports are not sent'),
+  TLSRPT_HTTP_TIMEOUT_MS: int(10_000, 100, 120_000, 'timeout of one https: report POST'),
+  TLSRPT_CA_FILE: str('', 'PEM CA certificates trusted besides the system roots for https: report receivers (a private PKI; tests)'),
   HOUSEKEEPING_INTERVAL_MS: int(3_600_000, 1000, 86_400_000, 'how often the retention pass runs'),
 });
 

@@ -13,4 +13,10 @@ export const EVENTS = defineEvents('housekeeper', {
   webhookDisabled: 'housekeeper.webhook-disabled',
   webhookSendError: 'housekeeper.webhook-send-error',
   queueSampleFailed: 'housekeeper.queue-sample-failed',
+  /** A TLS-RPT report was sent (to every rua of the domain that took it). */
+  tlsReportSent: 'housekeeper.tls-report-sent',
+  /** A TLS-RPT report could not be delivered to one of its rua addresses (no retry: the next day's report follows). */
+  tlsReportFailed: 'housekeeper.tls-report-failed',
+  /** A pass of the TLS-RPT sender failed (PostgreSQL); the next pass tries again. */
+  tlsReportPassFailed: 'housekeeper.tls-report-pass-failed',
 });

@@ -1,18 +1,22 @@
 // The outbound relay: BullMQ workers on deliver-remote and send-dsn, the scheduler pass, and
 // the refresh of the Redis connection-slot leases this process holds. Built by runService()
 // from its deps (main.ts), or directly by tests.
+import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
+import { rootCertificates } from 'node:tls';
 import type { Pool } from '@hopmail/db';
 import { createProducer, createWorker, QUEUE, UnrecoverableError, type Handler, type QueueName } from '@hopmail/queue';
 import { createPeriodic, isPermanent, type CodedError, type Logger, type ServiceApp, type createRegistry } from '@hopmail/service-kit';
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
-import { createDnsClient, type DnsClient } from '@hopmail/dns-client';
+import { createDnsClient, lookupTlsa, type DnsClient } from '@hopmail/dns-client';
 import { DsnStore } from './adapters/dsn-store.ts';
 import { createLimits } from './adapters/limits.ts';
 import { SmtpPool } from './adapters/smtp-client.ts';
 import { RelayStore } from './adapters/store.ts';
+import { createTlsPolicies } from './adapters/tls-policies.ts';
+import { TlsStore } from './adapters/tls-store.ts';
 import { SigningKeys } from './adapters/signing-keys.ts';
 import { createAuthenticator } from './jobs/authenticate.ts';
 import { DEVELOPMENT_SRS_SECRET, loadKek } from '@hopmail/sender-auth';
@@ -77,7 +81,10 @@ export function createApp({ config, logger, registry, pool, redis, now = () => n
   const store = new RelayStore(pool);
   const dsnStore = new DsnStore(pool);
   const limits = createLimits(redis, { prefix: config.REDIS_PREFIX, maxPerHost: config.RELAY_MAX_CONNECTIONS_PER_HOST, ratePerMinute: config.RELAY_RATE_PER_MINUTE, leaseTtlMs: config.RELAY_LEASE_TTL_MS });
+  // RELAY_TLS_CA_FILE adds to the system roots; unset, Node's own roots apply.
+  const ca = config.RELAY_TLS_CA_FILE ? [...rootCertificates, readFileSync(config.RELAY_TLS_CA_FILE, 'utf8')] : undefined;
   const smtp = new SmtpPool({
+    ca,
     name: config.RELAY_HOSTNAME,
     connectTimeoutMs: config.RELAY_CONNECT_TIMEOUT_MS,
     greetingTimeoutMs: config.RELAY_GREETING_TIMEOUT_MS,
@@ -100,7 +107,19 @@ export function createApp({ config, logger, registry, pool, redis, now = () => n
   }
   const dnsClient = dns ?? createDnsClient({ servers: config.DNS_SERVERS, timeoutMs: config.DNS_TIMEOUT_MS, tries: config.DNS_TRIES });
   const authenticate = createAuthenticator({ keys: new SigningKeys(pool, kek), resolver: (name, rrtype) => dnsClient.resolve(name, rrtype), hostname: config.RELAY_HOSTNAME, logger });
+  const tlsStore = new TlsStore(pool);
+  const tlsPolicies = createTlsPolicies({
+    store: tlsStore,
+    dns: dnsClient,
+    fetch: { ca, port: config.RELAY_MTA_STS_PORT, timeoutMs: config.RELAY_MTA_STS_TIMEOUT_MS },
+    mtaSts: config.RELAY_MTA_STS,
+    logger,
+    now,
+  });
   const deliver = createDeliverRemote({
+    tlsa: config.RELAY_DANE ? (name) => lookupTlsa({ servers: config.DNS_SERVERS, timeoutMs: config.DNS_TIMEOUT_MS, tries: config.DNS_TRIES }, name) : null,
+    tlsPolicies,
+    tlsStore,
     store,
     dns: dnsClient,
     authenticate,

@@ -21,6 +21,11 @@ export const configSchema = z.object({
   RELAY_GREETING_TIMEOUT_MS: int(60_000, 100, 600_000, 'time for the 220 greeting (RFC 5321 §4.5.3.2.1 suggests 5 minutes)'),
   RELAY_SOCKET_TIMEOUT_MS: int(300_000, 100, 3_600_000, 'idle time in a session before giving up on the remote (RFC 5321: 10 minutes after DATA end)'),
   RELAY_TLS_VERIFY: bool(false, 'verify certificates of MX hosts on STARTTLS. Opportunistic TLS (RFC 7435) accepts self-signed certificates; failing here would only force plaintext'),
+  RELAY_TLS_CA_FILE: str('', 'PEM file of CA certificates trusted, besides the system roots, for MTA-STS policy hosts and MX certificates (a private PKI; tests use a test CA)'),
+  RELAY_DANE: bool(true, 'honour DANE (RFC 7672): DNSSEC-validated TLSA records of an MX host (the AD bit from dns-cache, which passes it only from DNS_VALIDATING_UPSTREAMS) make verified TLS mandatory'),
+  RELAY_MTA_STS: bool(true, 'discover and honour MTA-STS policies (RFC 8461) of destination domains; the operator\'s TLS policy table overrides them either way'),
+  RELAY_MTA_STS_PORT: port(443, 'HTTPS port of mta-sts.<domain> policy hosts; tests point it at a local test server'),
+  RELAY_MTA_STS_TIMEOUT_MS: int(10_000, 100, 120_000, 'deadline for fetching one MTA-STS policy; on failure a cached policy is kept'),
   RELAY_RETRY_SCHEDULE: z
     .string()
     .default('')

@@ -29,4 +29,14 @@ export const EVENTS = defineEvents('outbound-relay', {
   arcSealFailed: 'outbound-relay.arc-seal-failed',
   /** Outside production without DKIM_KEY_ENCRYPTION_KEY or SRS_SECRET: the public development values are in use. */
   developmentSecrets: 'outbound-relay.development-secrets',
+  /** An MTA-STS policy was fetched and cached (new or changed id). */
+  stsPolicyFetched: 'outbound-relay.sts-policy-fetched',
+  /** An announced MTA-STS policy could not be fetched or parsed; a cached one is kept, else none applies. */
+  stsPolicyFailed: 'outbound-relay.sts-policy-failed',
+  /** MX hosts skipped because an enforced MTA-STS policy does not list them. */
+  stsMxRefused: 'outbound-relay.sts-mx-refused',
+  /** A session's TLS does not meet the destination's policy (enforced: the MX is skipped; testing: reported only). */
+  tlsPolicyFailed: 'outbound-relay.tls-policy-failed',
+  /** A TLS outcome could not be counted (PostgreSQL): the TLS-RPT report will miss it. */
+  tlsOutcomeFailed: 'outbound-relay.tls-outcome-failed',
 });

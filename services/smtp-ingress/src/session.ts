@@ -15,6 +15,8 @@ export interface TransactionFacts {
   mailFrom: string;
   /** The client gave SMTPUTF8 on MAIL FROM (RFC 6531). */
   smtputf8: boolean;
+  /** The client gave REQUIRETLS on MAIL FROM (RFC 8689; offered on TLS sessions only). */
+  requireTls?: boolean;
 }
 
 /** One session as the listener sees it when it calls the ingress. */

@@ -387,3 +387,23 @@ describe('SMTP_MX_AUTH=true', () => {
     }
   });
 });
+
+describe('REQUIRETLS (RFC 8689)', () => {
+  it('is offered inside TLS only; MAIL FROM … REQUIRETLS is refused in clear and stored with the message over TLS', async () => {
+    const c = await SmtpClient.connect(t.port);
+    expect(await c.cmd('EHLO client.test')).not.toContain('REQUIRETLS');
+    expect(await c.cmd('MAIL FROM:<someone@remote.test> REQUIRETLS')).toMatch(/^5\d\d /);
+    expectCode(await c.cmd('RSET'), 250);
+    expectCode(await c.cmd('STARTTLS'), 220);
+    const s = await c.startTls();
+    expect(await s.cmd('EHLO client.test')).toContain('250-REQUIRETLS');
+    expectCode(await s.cmd('MAIL FROM:<someone@remote.test> REQUIRETLS'), 250);
+    expectCode(await s.cmd('RCPT TO:<bob@example.org>'), 250);
+    expectCode(await s.cmd('DATA'), 354);
+    const reply = await s.cmd('Subject: requiretls\r\n\r\nSecret.\r\n.');
+    expectCode(reply, 250);
+    const stored = await t.pool.query(`SELECT require_tls FROM messages WHERE convert_from(raw, 'UTF8') LIKE '%Subject: requiretls%'`);
+    expect(stored.rows).toEqual([{ require_tls: true }]);
+    s.close();
+  });
+});

@@ -12,6 +12,7 @@ import type { HttpMetrics } from './metrics.ts';
 import { v1Api, type V1Deps } from './v1.ts';
 import { consolePages, consolePlugin, isPageRequest } from './console.ts';
 import { sessionLogin } from './session.ts';
+import { transportRoutes } from './transport.ts';
 
 export interface ServerDeps extends V1Deps {
   logger: Logger;
@@ -108,6 +109,7 @@ export function buildServer({ logger, bodyLimit, metrics, consoleDir, ...api }: 
   void app.register(cookie);
   void app.register(v1Api, { prefix: '/v1', ...api });
   void app.register(sessionLogin, { prefix: '/v1', ...api });
+  void app.register(transportRoutes, { tls: api.tls, doctor: api.doctor, tlsRptMaxBytes: api.tlsRptMaxBytes });
   void app.register(consolePlugin, { dir: consoleDir, pages });
   return app;
 }

@@ -20,6 +20,7 @@ import { mailboxRoutes } from './routes/mailboxes.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { queueRoutes } from './routes/queue.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
+import { tlsRoutes } from './routes/tls.ts';
 import { overviewRoutes, type OverviewDeps } from './routes/overview.ts';
 import { messageHeaderRoutes } from './routes/message-headers.ts';
 import { webhookTestRoutes } from './routes/webhook-test.ts';
@@ -95,6 +96,7 @@ export const v1Api: FastifyPluginAsync<V1Deps> = async (api, deps) => {
 
   domainRoutes(api, deps);
   dkimRoutes(api, deps);
+  tlsRoutes(api, deps);
   mailboxRoutes(api, deps);
   aliasRoutes(api, deps);
   messageRoutes(api, deps);

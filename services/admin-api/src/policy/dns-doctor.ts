@@ -3,6 +3,7 @@
 // SPF record with more terms than ours, a stricter DMARC policy), strict where one wrong
 // character breaks mail (a DKIM key).
 import { dkimRecordName, dkimRecordValue, type DkimAlgorithm } from '@hopmail/sender-auth';
+import { ourStsPolicy, type OurStsSettings } from './mta-sts-policy.ts';
 
 export type RecordKind = 'mx' | 'spf' | 'dkim' | 'dmarc' | 'mta-sts' | 'tls-rpt';
 
@@ -38,6 +39,10 @@ export interface DoctorSettings {
   spf: string;
   /** DNS_DOCTOR_DMARC, `{domain}` replaced */
   dmarc: string;
+  /** MTA_STS_MODE, MTA_STS_MAX_AGE: the policy admin-api serves. */
+  mtaSts: Omit<OurStsSettings, 'mailHostname'>;
+  /** DNS_DOCTOR_TLSRPT, `{domain}` replaced */
+  tlsRpt: string;
 }
 
 export interface PublishedKey {
@@ -62,8 +67,11 @@ export function expectedRecords(domain: string, s: DoctorSettings, keys: readonl
   }
   records.push(
     { kind: 'dmarc', name: `_dmarc.${domain}`, type: 'TXT', value: s.dmarc.replaceAll('{domain}', domain), required: true, note: 'a stricter p= than proposed passes too' },
-    { kind: 'mta-sts', name: `_mta-sts.${domain}`, type: 'TXT', value: 'v=STSv1; id=<policy version>', required: false, note: 'placeholder: MTA-STS (RFC 8461) also needs a policy served at https://mta-sts.' + domain + '/.well-known/mta-sts.txt, which Hopmail does not serve yet' },
-    { kind: 'tls-rpt', name: `_smtp._tls.${domain}`, type: 'TXT', value: `v=TLSRPTv1; rua=mailto:tls-reports@${domain}`, required: false, note: 'placeholder: TLS reporting (RFC 8460)' },
+    {
+      kind: 'mta-sts', name: `_mta-sts.${domain}`, type: 'TXT', value: `v=STSv1; id=${ourStsPolicy({ ...s.mtaSts, mailHostname: s.mailHostname }).id}`, required: false,
+      note: `MTA-STS (RFC 8461): also point mta-sts.${domain} (A/AAAA or CNAME, with a certificate for that name) at an HTTPS proxy that passes https://mta-sts.${domain}/.well-known/mta-sts.txt to admin-api's /.well-known/mta-sts.txt; the id changes when the policy does`,
+    },
+    { kind: 'tls-rpt', name: `_smtp._tls.${domain}`, type: 'TXT', value: s.tlsRpt.replaceAll('{domain}', domain), required: false, note: "TLS reporting (RFC 8460): where senders report TLS failures; an https: rua may point at admin-api's POST /tlsrpt" },
   );
   return records.map((r) => (r.note === undefined ? (({ note: _n, ...rest }) => rest)(r) : r));
 }
@@ -119,10 +127,14 @@ export function checkRecord(e: ExpectedRecord, a: Answer, mailHostname: string):
       if (!(p in DMARC_STRENGTH)) return done('mismatch', d, 'no valid p= tag');
       return DMARC_STRENGTH[p]! >= DMARC_STRENGTH[want]! ? done('ok', d) : done('mismatch', d, `p=${p} is weaker than the proposed p=${want}`);
     }
-    case 'mta-sts':
+    case 'mta-sts': {
+      const r = a.values.filter((v) => /^v=STSv1\s*(;|$)/i.test(v.trim()));
+      if (!r.length) return done('missing', a.values.length ? a.values : null);
+      const id = tags(e.value).get('id');
+      return r.length === 1 && tags(r[0]!).get('id') === id ? done('ok', r) : done('mismatch', r, r.length > 1 ? 'several STSv1 records: senders ignore them all (RFC 8461 §3.1)' : `id differs from the served policy's (${id}): senders keep the old policy`);
+    }
     case 'tls-rpt': {
-      const prefix = e.kind === 'mta-sts' ? /^v=STSv1\s*(;|$)/i : /^v=TLSRPTv1\s*(;|$)/i;
-      const r = a.values.filter((v) => prefix.test(v.trim()));
+      const r = a.values.filter((v) => /^v=TLSRPTv1\s*(;|$)/i.test(v.trim()));
       return r.length ? done('ok', r) : done('missing', a.values.length ? a.values : null);
     }
   }

@@ -23,6 +23,8 @@ export interface UpstreamOptions {
   timeoutMs: number;
   attempts: number;
   udpPayload: number;
+  /** formatUpstream() of the upstreams whose AD bit is trusted (DNS_VALIDATING_UPSTREAMS). */
+  validating?: ReadonlySet<string>;
   logger: Logger;
   metrics: Metrics;
 }
@@ -39,7 +41,7 @@ export function createUpstreamClient(options: UpstreamOptions): UpstreamClient {
   const exchangeUdp = (u: Upstream, q: DnsQuestion, timeoutMs: number): Promise<DnsMessage> =>
     new Promise((resolve, reject) => {
       const id = randomInt(0, 0x10000);
-      const query = encodeQuery({ id, name: q.name, type: q.type, class: q.class, rd: true, udpSize: options.udpPayload }); // a throw here rejects
+      const query = encodeQuery({ id, name: q.name, type: q.type, class: q.class, rd: true, ad: true, udpSize: options.udpPayload }); // a throw here rejects
       const sock = createSocket(u.host.includes(':') ? 'udp6' : 'udp4');
       const handle = { abort: () => finish(new UpstreamError('network', formatUpstream(u), 'stopped')) };
       open.add(handle);
@@ -140,6 +142,8 @@ export function createUpstreamClient(options: UpstreamOptions): UpstreamClient {
           let reply = await timed('udp', () => exchangeUdp(u, q, options.timeoutMs));
           if (reply.header.tc) reply = await timed('tcp', () => exchangeTcp(u, q, options.timeoutMs));
           const rcode = reply.header.rcode;
+          // AD only from an upstream that validates; any other could say anything (RFC 6840 §5.8).
+          if (!options.validating?.has(formatUpstream(u))) reply.header.ad = false;
           if (rcode === RCODE.NOERROR || rcode === RCODE.NXDOMAIN) return reply;
           throw new UpstreamError(rcode === RCODE.SERVFAIL ? 'servfail' : rcode === RCODE.REFUSED ? 'refused' : 'bad-reply', formatUpstream(u), `upstream answered rcode ${rcode}`);
         } catch (err) {

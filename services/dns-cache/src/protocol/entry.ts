@@ -13,6 +13,8 @@ export interface CacheEntry {
   answers: DnsRecord[];
   authorities: DnsRecord[];
   additionals: DnsRecord[];
+  /** The validating upstream set AD (DNSSEC-secure data). Absent in entries written before: false. */
+  ad: boolean;
 }
 
 const VERSION = 1;
@@ -22,6 +24,7 @@ export function serializeEntry(e: CacheEntry): Buffer {
   const h = emptyHeader();
   h.qr = true;
   h.rcode = e.rcode;
+  h.ad = e.ad;
   const body = encodeMessage({ header: h, questions: [], answers: e.answers, authorities: e.authorities, additionals: e.additionals });
   const out = Buffer.allocUnsafe(PREFIX + body.length);
   out[0] = VERSION;
@@ -38,7 +41,7 @@ export function deserializeEntry(buf: Buffer): CacheEntry | undefined {
     const m = decodeMessage(buf.subarray(PREFIX));
     const rcode = m.header.rcode;
     const kind: CacheKind = rcode === RCODE.NXDOMAIN ? 'nxdomain' : m.answers.length ? 'positive' : 'nodata';
-    return { kind, rcode, storedAt: buf.readDoubleBE(1), ttl: buf.readUInt32BE(9), answers: m.answers, authorities: m.authorities, additionals: m.additionals };
+    return { kind, rcode, storedAt: buf.readDoubleBE(1), ttl: buf.readUInt32BE(9), answers: m.answers, authorities: m.authorities, additionals: m.additionals, ad: m.header.ad };
   } catch {
     return undefined;
   }

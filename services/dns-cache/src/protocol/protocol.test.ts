@@ -61,9 +61,11 @@ describe('cache entries', () => {
     answers: [{ name: 'a.test', class: 1, ttl: 60, type: 'A', address: '192.0.2.1' }],
     authorities: [],
     additionals: [],
+    ad: false,
   };
-  it('round-trips through the Redis byte form', () => {
+  it('round-trips through the Redis byte form, the AD bit included', () => {
     expect(deserializeEntry(serializeEntry(entry))).toEqual(entry);
+    expect(deserializeEntry(serializeEntry({ ...entry, ad: true }))).toEqual({ ...entry, ad: true });
     expect(deserializeEntry(Buffer.from('garbage'))).toBeUndefined();
     expect(deserializeEntry(Buffer.concat([Buffer.from([9]), serializeEntry(entry).subarray(1)]))).toBeUndefined();
   });

@@ -31,12 +31,13 @@ export function errorReply(h: Pick<DnsHeader, 'id' | 'opcode' | 'rd' | 'cd'>, qu
  * records given, owner names spelled as the client spelled the question (DNS 0x20 clients
  * compare them).
  */
-export function answerReply(query: DnsMessage, rcode: number, sections: { answers: DnsRecord[]; authorities: DnsRecord[]; additionals: DnsRecord[] }, udpPayload: number, ede?: number): DnsMessage {
+export function answerReply(query: DnsMessage, rcode: number, sections: { answers: DnsRecord[]; authorities: DnsRecord[]; additionals: DnsRecord[] }, udpPayload: number, ede?: number, ad = false): DnsMessage {
   const q = query.questions[0]!;
   const lower = q.name.toLowerCase();
   const spell = (r: DnsRecord): DnsRecord => (r.name !== q.name && r.name.toLowerCase() === lower ? { ...r, name: q.name } : r);
   const m: DnsMessage = {
-    header: replyHeader(query.header, rcode),
+    // AD to a client that asked for it (AD or DO set, RFC 6840 §5.7), for validated data only.
+    header: { ...replyHeader(query.header, rcode), ad: ad && (query.header.ad || query.edns?.dnssecOk === true) },
     questions: query.questions,
     answers: sections.answers.map(spell),
     authorities: sections.authorities,

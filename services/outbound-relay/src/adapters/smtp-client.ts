@@ -3,9 +3,11 @@
 // sessions keyed by destination so several messages to one MX share a connection.
 import { isIP } from 'node:net';
 import { Readable } from 'node:stream';
+import { checkServerIdentity, type DetailedPeerCertificate, type TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Logger } from 'pino';
 import { EVENTS } from '../events.ts';
+import type { TlsFacts } from '../policy/tls-policy.ts';
 import type { Lease, Limits } from './limits.ts';
 
 export interface SmtpTarget {
@@ -16,6 +18,12 @@ export interface SmtpTarget {
   auth?: { user: string; pass: string } | undefined;
   /** Smarthost with credentials: never AUTH in plaintext. */
   requireTls?: boolean;
+  /**
+   * STARTTLS: never ('none'), when offered ('may', the default), or mandatory ('require');
+   * `ca` replaces the trusted CAs (an operator's verify policy). Verification itself is
+   * checked by the caller on the session's tlsFacts(), before MAIL FROM.
+   */
+  tls?: { mode: 'none' | 'may' | 'require'; ca?: string } | undefined;
 }
 
 export interface SmtpClientOptions {
@@ -24,6 +32,8 @@ export interface SmtpClientOptions {
   greetingTimeoutMs: number;
   socketTimeoutMs: number;
   verifyTls: boolean;
+  /** Trusted CAs for verification (RELAY_TLS_CA_FILE with the system roots); undefined: Node's roots. */
+  ca?: string[] | undefined;
   idleMs: number;
   maxMessages: number;
   limits: Limits;
@@ -34,7 +44,7 @@ export type ConnectOutcome =
   | { kind: 'ok'; session: Session }
   | { kind: 'throttled' }
   /** Connect failure, 4xx/421 greeting, TLS or AUTH failure: try the next address/MX. */
-  | { kind: 'failed'; reply: string | undefined; error: string; permanent: boolean };
+  | { kind: 'failed'; reply: string | undefined; error: string; permanent: boolean; tls?: 'starttls-not-supported' | 'validation-failure' | undefined };
 
 export interface TxResult {
   /** Reply per recipient address (the DATA reply for accepted ones). */
@@ -88,11 +98,31 @@ export class Session {
     return this.conn._supportedExtensions ?? [];
   }
 
+  /** What the TLS layer showed (MTA-STS, verify and DANE checks). */
+  tlsFacts(): TlsFacts {
+    const sock = (this.conn as unknown as { _socket?: TLSSocket })._socket;
+    if (!this.conn.secure || !sock || typeof sock.getPeerCertificate !== 'function') return { secure: false, authorized: false, authorizationError: null, fingerprint: null };
+    const peer = sock.getPeerCertificate(true) as DetailedPeerCertificate | undefined;
+    const fp = peer?.fingerprint256;
+    const err = sock.authorizationError as unknown;
+    // The chain as sent (node links each certificate to its issuer; a self-signed one to itself).
+    const chain: Buffer[] = [];
+    for (let c = peer; c && c.raw && chain.length < 10; c = c.issuerCertificate === c ? undefined : c.issuerCertificate) chain.push(c.raw);
+    return {
+      chain,
+      hostOk: !!peer?.raw && !isIP(this.target.mxHost) && checkServerIdentity(this.target.mxHost, peer) === undefined,
+      secure: true,
+      authorized: sock.authorized,
+      authorizationError: err == null ? null : typeof err === 'string' ? err : ((err as { code?: string }).code ?? String(err)),
+      fingerprint: fp ? fp.replace(/:/g, '').toLowerCase() : null,
+    };
+  }
+
   get maxSize(): number {
     return this.conn._maxAllowedSize ?? 0;
   }
 
-  send(envelope: { from: string; to: string[]; size: number; use8BitMime: boolean; smtputf8?: boolean }, message: Buffer): Promise<TxResult> {
+  send(envelope: { from: string; to: string[]; size: number; use8BitMime: boolean; smtputf8?: boolean; requireTls?: boolean }, message: Buffer): Promise<TxResult> {
     // nodemailer adds SMTPUTF8 to MAIL FROM only for non-ASCII addresses; a message with UTF-8
     // headers needs it too (RFC 6531 §3.4), so add the keyword to this transaction's MAIL FROM.
     const plain = this.conn._sendCommand;
@@ -106,7 +136,9 @@ export class Session {
       const source = Readable.from([message]);
       source.on('end', () => (dataSent = true));
       this.messages++;
-      this.conn.send(envelope, source, (err: NmError | null, info?: { accepted?: string[]; rejectedErrors?: NmError[]; response?: string }) => {
+      // REQUIRETLS on MAIL FROM (RFC 8689 §4.2.1): nodemailer adds it, after checking TLS and the extension.
+      const { requireTls, ...rest } = envelope;
+      this.conn.send({ ...rest, ...(requireTls ? { requireTLSExtensionEnabled: true } : {}) } as typeof rest, source, (err: NmError | null, info?: { accepted?: string[]; rejectedErrors?: NmError[]; response?: string }) => {
         const replies = new Map<string, string>();
         if (!err && info) {
           for (const a of info.accepted ?? []) replies.set(a, info.response ?? '250 OK');
@@ -158,7 +190,7 @@ export class SmtpPool {
   }
 
   private key(t: SmtpTarget): string {
-    return `${t.mxHost}|${t.ip}|${t.port}|${t.auth?.user ?? ''}`;
+    return `${t.mxHost}|${t.ip}|${t.port}|${t.auth?.user ?? ''}|${t.tls?.mode ?? 'may'}|${t.tls?.ca ?? ''}`;
   }
 
   /** An idle session to `target` (after RSET), or a new connection within the host's limits. */
@@ -179,6 +211,8 @@ export class SmtpPool {
 
   private connect(target: SmtpTarget, lease: Lease): Promise<ConnectOutcome> {
     const { name, verifyTls, connectTimeoutMs, greetingTimeoutMs, socketTimeoutMs } = this.opts;
+    const mode = target.requireTls ? 'require' : (target.tls?.mode ?? 'may');
+    const ca = target.tls?.ca ?? this.opts.ca;
     const conn = new SMTPConnection({
       host: target.ip,
       port: target.port,
@@ -186,10 +220,13 @@ export class SmtpPool {
       secure: false,
       // Opportunistic STARTTLS (RFC 7435): upgrade when offered, carry on in plaintext when the
       // upgrade fails; certificates unverified unless RELAY_TLS_VERIFY (MX certs rarely match).
-      opportunisticTLS: !target.requireTls,
-      requireTLS: !!target.requireTls,
-      // SNI carries host names only (RFC 6066 §3), never an address literal.
-      tls: { rejectUnauthorized: verifyTls, ...(isIP(target.mxHost) ? {} : { servername: target.mxHost }) },
+      // A policy (operator, MTA-STS) makes it mandatory or turns it off.
+      opportunisticTLS: mode === 'may',
+      requireTLS: mode === 'require',
+      ignoreTLS: mode === 'none',
+      // SNI carries host names only (RFC 6066 §3), never an address literal. The host name
+      // check runs against servername too: authorized means "valid for this MX name".
+      tls: { rejectUnauthorized: verifyTls, ...(ca ? { ca } : {}), ...(isIP(target.mxHost) ? {} : { servername: target.mxHost }) },
       connectionTimeout: connectTimeoutMs,
       greetingTimeout: greetingTimeoutMs,
       socketTimeout: socketTimeoutMs,
@@ -202,7 +239,9 @@ export class SmtpPool {
         done = true;
         conn.close();
         const reply = err.response;
-        resolve({ kind: 'failed', reply, error: `${err.code ?? 'ERROR'}: ${err.message}`, permanent: !!err.responseCode && err.responseCode >= 500 && err.code === 'EAUTH' });
+        // ETLS: STARTTLS refused or not offered (with requireTLS), or the handshake failed.
+        const tls = err.code === 'ETLS' ? (/upgrading connection with STARTTLS|STARTTLS/i.test(err.message) && !/initiating TLS/.test(err.message) ? 'starttls-not-supported' : 'validation-failure') : undefined;
+        resolve({ kind: 'failed', reply, error: `${err.code ?? 'ERROR'}: ${err.message}`, permanent: !!err.responseCode && err.responseCode >= 500 && err.code === 'EAUTH', tls });
       };
       conn.once('error', fail);
       conn.connect((err?: NmError) => {

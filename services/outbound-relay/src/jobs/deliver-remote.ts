@@ -7,7 +7,8 @@ import { hostname as osHostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { handOff, type DsnReason, type Payload, type Producer } from '@hopmail/queue';
 import type { Logger } from 'pino';
-import type { DnsClient } from '@hopmail/dns-client';
+import type { DnsClient, DnsResult, TlsaRecord } from '@hopmail/dns-client';
+import { usableTlsa } from '../policy/dane.ts';
 import type { SmtpPool, SmtpTarget, Session } from '../adapters/smtp-client.ts';
 import type { Limits } from '../adapters/limits.ts';
 import type { AttemptOutcome, RecipientUpdate, RelayStore, WorkMessage, WorkRecipient } from '../adapters/store.ts';
@@ -20,6 +21,9 @@ import type { RelayMetrics } from '../metrics.ts';
 import { planEnvelopes, type EnvelopeGroup } from '../policy/envelope.ts';
 import type { SrsKeys } from '@hopmail/sender-auth';
 import type { AttemptAuth, Authenticate } from './authenticate.ts';
+import type { TlsPolicies } from '../adapters/tls-policies.ts';
+import type { TlsStore } from '../adapters/tls-store.ts';
+import { allowedHosts, checkSession, connectMode, policyTypeOf, requirementFor, tlsFailureReply, verifiesTls, type DomainTls, type TlsCheck, type TlsRequirement } from '../policy/tls-policy.ts';
 
 export interface DeliverDeps {
   store: RelayStore;
@@ -42,6 +46,12 @@ export interface DeliverDeps {
   /** DKIM signing and ARC sealing of the bytes sent (jobs/authenticate.ts). */
   authenticate: Authenticate;
   srs: SrsKeys;
+  /** The destination's TLS policy: operator table, MTA-STS, or none (adapters/tls-policies.ts). */
+  tlsPolicies: TlsPolicies;
+  /** TLS outcome counters for TLS-RPT. */
+  tlsStore: TlsStore;
+  /** TLSA look-up with the AD bit (RELAY_DANE off: null). */
+  tlsa: ((name: string) => Promise<DnsResult<{ records: TlsaRecord[]; authenticated: boolean }>>) | null;
 }
 
 /** What one attempt means for one recipient: the reply (or our own reason) classified, and the MX that gave it. */
@@ -83,7 +93,39 @@ const STATUS_EVENT = {
 const worker = `${osHostname()}:${process.pid}`;
 
 export function createDeliverRemote(deps: DeliverDeps) {
-  const { store, dns, smtp, limits, sendDsn, logger: log, metrics, policy, now: clock, hostname, port, allowLoopback, ownAddresses, throttleDelayMs, smarthost, testHoldAfterDataMs, authenticate, srs } = deps;
+  const { store, dns, smtp, limits, sendDsn, logger: log, metrics, policy, now: clock, hostname, port, allowLoopback, ownAddresses, throttleDelayMs, smarthost, testHoldAfterDataMs, authenticate, srs, tlsPolicies, tlsStore, tlsa } = deps;
+
+  /**
+   * DANE (RFC 7672) outranks MTA-STS (RFC 8461 §2) and the operator's 'dane' asks for it:
+   * validated TLSA records of the MX host make TLS mandatory and the certificate must match;
+   * validated records none of which is usable still make TLS mandatory (§2.2). Without
+   * validated TLSA records the domain's policy stands. Not for the operator's other entries.
+   */
+  async function withDane(req: TlsRequirement, tls: DomainTls, host: string, tlsaPort: number): Promise<TlsRequirement> {
+    if (!tlsa || (tls.source === 'operator' && tls.policy.policy !== 'dane')) return req;
+    const r = await tlsa(`_${tlsaPort}._tcp.${host}`);
+    if (!r.ok || !r.value.authenticated) return req;
+    const usable = usableTlsa(r.value.records);
+    return usable.length ? { level: 'dane', records: usable } : { level: 'encrypt' };
+  }
+
+  /** Counts one TLS outcome for TLS-RPT; never fails the delivery. */
+  async function recordTls(ctx: JobContext, req: TlsRequirement, mxHost: string, ip: string, check: TlsCheck | { ok: false; resultType: string; detail: string }): Promise<void> {
+    try {
+      await tlsStore.recordOutcome({
+        domain: ctx.domain.toLowerCase(),
+        policyType: policyTypeOf(req),
+        policyString: req.level === 'sts' ? req.policyId : '',
+        mxHost,
+        ip,
+        resultType: check.ok ? '' : check.resultType,
+        detail: check.ok ? null : check.detail,
+        at: clock(),
+      });
+    } catch (err) {
+      log.warn({ event: EVENTS.tlsOutcomeFailed, ...ctx, mx: mxHost, err }, 'TLS outcome not recorded');
+    }
+  }
 
   return async function deliverRemote(p: Payload<'deliver-remote'>, jobId?: string): Promise<void> {
     const now = clock();
@@ -122,8 +164,28 @@ export function createDeliverRemote(deps: DeliverDeps) {
       return withoutSession(everyone(target.result), target.result.outcome === 'bounced' ? 'bounced' : 'deferred', target.result.reply);
     }
 
+    // The operator's table, else MTA-STS (a smarthost is the operator's own choice of hop).
+    const tls: DomainTls = target.smarthost ? { source: 'none' } : await tlsPolicies(ctx.domain);
+    const req = requirementFor(tls);
+    if (tls.source === 'none' && tls.failure) await recordTls(ctx, { level: 'sts', enforce: false, policyId: '' }, '', '', { ok: false, ...tls.failure });
+    const { allowed, refused } = allowedHosts(tls, target.hosts);
+    if (refused.length) log.info({ event: EVENTS.stsMxRefused, ...ctx, refused }, 'MX hosts not allowed by the MTA-STS policy');
+    if (allowed.length === 0) {
+      const reply = `451 4.7.5 MTA-STS policy of ${ctx.domain}: no MX host matches (MX ${target.hosts.join(', ')})`;
+      await recordTls(ctx, req, refused[0] ?? '', '', { ok: false, resultType: 'validation-failure', detail: 'no MX host matches the policy' });
+      return withoutSession(everyone({ outcome: 'deferred', reply, mx: null }), 'deferred', reply);
+    }
+
     let last: RecipientResult = { outcome: 'deferred', reply: `451 4.4.1 No MX host of ${ctx.domain} reachable`, mx: null };
-    for (const host of target.hosts) {
+    let requireTlsRefused = 0;
+    for (const host of allowed) {
+      const hostReq = target.smarthost ? req : await withDane(req, tls, host, target.port);
+      // REQUIRETLS (RFC 8689 §4.2.1): only hosts whose TLS a policy verifies (DANE, MTA-STS enforce, the operator's verify).
+      if (message.requireTls && !verifiesTls(hostReq)) {
+        requireTlsRefused++;
+        continue;
+      }
+      const tlsConnect = { mode: connectMode(hostReq), ...(hostReq.level === 'verify' && hostReq.caPem ? { ca: hostReq.caPem } : {}) };
       if (!target.smarthost && isLoop({ mxHost: host, ourHostname: hostname, ownAddresses, allowLoopback })) {
         return withoutSession(everyone({ outcome: 'bounced', reply: `554 5.4.6 Mail for ${ctx.domain} loops back to myself (MX ${host})`, mx: null }), 'bounced', null);
       }
@@ -144,11 +206,28 @@ export function createDeliverRemote(deps: DeliverDeps) {
           return withoutSession(everyone({ outcome: 'bounced', reply: `554 5.4.6 Mail for ${ctx.domain} loops back to myself (MX ${host}[${ip}])`, mx: null }), 'bounced', null);
         }
         if (!(await limits.takeRate(host))) return throttle({ recipients, host, reason: 'rate', ctx });
-        const t: SmtpTarget = { mxHost: host, ip, port: target.port, auth: target.auth, requireTls: target.requireTls };
+        const t: SmtpTarget = { mxHost: host, ip, port: target.port, auth: target.auth, requireTls: target.requireTls, tls: tlsConnect };
         const conn = await smtp.session(t);
         if (conn.kind === 'throttled') return throttle({ recipients, host, reason: 'concurrency', ctx });
+        if (conn.kind === 'ok') {
+          // Checked before MAIL FROM: nothing of the message has gone over a session that fails the policy.
+          const check = checkSession(hostReq, conn.session.tlsFacts());
+          if (conn.session.messages === 0 && (hostReq.level !== 'may' || conn.session.tls)) await recordTls(ctx, hostReq, host, ip, check);
+          if (!check.ok) log.warn({ event: EVENTS.tlsPolicyFailed, ...ctx, mx: host, remoteIp: ip, resultType: check.resultType, detail: check.detail, enforced: check.enforced }, 'TLS does not meet the destination\'s policy');
+          if (!check.ok && check.enforced) {
+            await smtp.release(conn.session, false);
+            const reply = tlsFailureReply(ctx.domain, host, hostReq, check);
+            last = { outcome: 'deferred', reply, mx: host };
+            metrics.attempts.inc({ outcome: 'failover' });
+            await store.startAttempt({ messageId: message.id, domain: ctx.domain, recipients, mxHost: host, ip, port: target.port, tls: true, worker, at: clock() }, 'failover', reply);
+            continue;
+          }
+        }
         if (conn.kind === 'failed') {
-          const reply = conn.reply?.trim() || `451 4.4.1 Connect to ${host}[${ip}]:${target.port} failed (${conn.error})`;
+          const tlsReq = connectMode(hostReq) === 'require' && conn.tls;
+          if (tlsReq) await recordTls(ctx, hostReq, host, ip, { ok: false, resultType: conn.tls!, detail: conn.error });
+          const reply = (tlsReq ? tlsFailureReply(ctx.domain, host, hostReq, { ok: false, enforced: true, resultType: conn.tls!, detail: conn.reply?.trim() || conn.error }) : undefined)
+            ?? (conn.reply?.trim() || `451 4.4.1 Connect to ${host}[${ip}]:${target.port} failed (${conn.error})`);
           last = { outcome: 'deferred', reply, mx: host };
           metrics.attempts.inc({ outcome: 'failover' });
           await store.startAttempt({ messageId: message.id, domain: ctx.domain, recipients, mxHost: host, ip, port: target.port, tls: false, worker, at: clock() }, 'failover', reply);
@@ -157,6 +236,10 @@ export function createDeliverRemote(deps: DeliverDeps) {
         }
         return transaction({ message, group, session: conn.session, ctx });
       }
+    }
+    if (requireTlsRefused === allowed.length) {
+      const reply = `550 5.7.30 REQUIRETLS: no MTA-STS (enforce) or DANE policy of ${ctx.domain} lets TLS be verified (RFC 8689)`;
+      return withoutSession(everyone({ outcome: 'bounced', reply, mx: null }), 'bounced', reply);
     }
     return withoutSession(everyone(last), 'deferred', last.reply);
   }
@@ -187,7 +270,9 @@ export function createDeliverRemote(deps: DeliverDeps) {
     const base = { messageId: message.id, domain: ctx.domain, recipients, mxHost: host, ip: s.target.ip, port: s.target.port, tls: s.tls, worker };
     // RFC 6152: 8-bit data only to a server that offers 8BITMIME. We bounce rather than
     // downgrade (re-encoding would break DKIM signatures and MIME structure we do not parse).
-    const refuse = message.smtputf8 && !ext.includes('SMTPUTF8')
+    const refuse = message.requireTls && !ext.includes('REQUIRETLS')
+      ? `550 5.7.30 ${host} does not support REQUIRETLS, required by this message (RFC 8689)`
+      : message.smtputf8 && !ext.includes('SMTPUTF8')
       ? `554 5.6.7 ${host} does not support SMTPUTF8, required by this message (RFC 6531)`
       : message.body8bit && !ext.includes('8BITMIME')
         ? `554 5.6.3 ${host} does not support 8BITMIME, required by this message (RFC 6152)`
@@ -206,7 +291,7 @@ export function createDeliverRemote(deps: DeliverDeps) {
       const attemptId = started0.attemptId;
       const { bytes: raw, auth } = await authenticate(foldLongLines(toCrlf(started0.raw)), group, message.dkimEpoch, { ...ctx });
       const started = Date.now();
-      const res = await s.send({ from: group.mailFrom, to: recipients.map((r) => r.address), size: raw.length, use8BitMime: message.body8bit, smtputf8: message.smtputf8 }, raw);
+      const res = await s.send({ from: group.mailFrom, to: recipients.map((r) => r.address), size: raw.length, use8BitMime: message.body8bit, smtputf8: message.smtputf8, requireTls: message.requireTls }, raw);
       if (testHoldAfterDataMs > 0) await sleep(testHoldAfterDataMs);
       if (res.lost && res.dataSent) {
         log.warn({ event: EVENTS.possibleDuplicate, ...ctx, mx: host, remoteIp: s.target.ip }, 'connection lost after the end of data; the remote may have accepted the message');

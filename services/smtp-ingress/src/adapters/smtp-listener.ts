@@ -89,7 +89,7 @@ export function sessionFacts(session: SMTPServerSession): SessionFacts {
     tlsCipher: cipher ? (cipher.standardName ?? cipher.name) : null,
     tlsVersion: cipher ? cipher.version : null,
     servername: session.servername || null,
-    transaction: { key: envelope, mailFrom: envelope.mailFrom ? envelope.mailFrom.address : '', smtputf8: envelope.smtpUtf8 === true },
+    transaction: { key: envelope, mailFrom: envelope.mailFrom ? envelope.mailFrom.address : '', smtputf8: envelope.smtpUtf8 === true, requireTls: (envelope as { requireTLS?: boolean }).requireTLS === true },
   };
 }
 
@@ -141,7 +141,9 @@ export function createSmtpListener(deps: SmtpListenerDeps): SmtpListener {
     hideENHANCEDSTATUSCODES: false,
     // We do not keep NOTIFY/ORCPT/RET/ENVID, so we must not advertise DSN (RFC 3461).
     hideDSN: true,
-    hideREQUIRETLS: true,
+    // RFC 8689: offered on TLS sessions only (smtp-server's own rule); the message keeps the
+    // flag (messages.require_tls) and the relay honours it.
+    hideREQUIRETLS: false,
     size: limits.maxMessageSize,
     rejectOversized: false, // the data policy answers 552 5.3.4 itself
     maxRecipients: limits.maxRecipients,

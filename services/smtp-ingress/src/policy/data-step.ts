@@ -133,6 +133,7 @@ export function createDataStep(options: DataStepOptions): DataStep {
         body8bit: scan.eightBit,
         headerMessageId,
         authResults: auth?.results,
+        requireTls: transaction.requireTls === true,
       },
       auth,
     };

@@ -8,6 +8,7 @@ import type { QueueJobs } from '../../adapters/queue-jobs.ts';
 import type { MessageSearch } from '../../adapters/messages.ts';
 import type { WebhookStore } from '../../adapters/webhooks.ts';
 import type { DkimKeyStore } from '../../adapters/dkim-keys.ts';
+import type { TransportSecurityStore } from '../../adapters/transport-security.ts';
 import type { DnsClient } from '@hopmail/dns-client';
 import type { Kek } from '@hopmail/sender-auth';
 import type { DoctorSettings } from '../../policy/dns-doctor.ts';
@@ -56,6 +57,10 @@ export interface ApiDeps {
   doctor: DoctorSettings;
   /** DKIM_GRACE_DAYS */
   dkimGraceDays: number;
+  /** TLS policy table, TLS outcomes, received TLS-RPT reports (migration 0017). */
+  tls: TransportSecurityStore;
+  /** TLSRPT_MAX_BYTES: largest report POST /tlsrpt takes. */
+  tlsRptMaxBytes: number;
 }
 
 /** The value of a policy check, or a 400 naming the field. */

@@ -126,6 +126,32 @@ export interface Paths {
       };
     };
   };
+  "/v1/domains/{domain}/tls-reports": {
+    get: {
+      params: {
+        domain: string;
+      };
+      query: {
+        limit?: number;
+      };
+      response: {
+        items: {
+          id: number;
+          receivedAt: string;
+          organization: string;
+          reportId: string;
+          policyDomain: string;
+          startAt: string;
+          endAt: string;
+          successful: number;
+          failed: number;
+          report: {
+            [key: string]: unknown;
+          };
+        }[];
+      };
+    };
+  };
   "/v1/domains/{name}": {
     delete: {
       params: {
@@ -808,6 +834,90 @@ export interface Paths {
         csrfToken: string | null;
         expiresAt: string | null;
         idleSeconds: number;
+      };
+    };
+  };
+  "/v1/tls-outcomes/{domain}": {
+    get: {
+      params: {
+        domain: string;
+      };
+      query: {
+        days?: number;
+      };
+      response: {
+        domain: string;
+        items: {
+          day: string;
+          policyType: "sts" | "tlsa" | "no-policy-found";
+          mxHost: string;
+          receivingIp: string;
+          resultType: string;
+          count: number;
+          detail: string | null;
+        }[];
+      };
+    };
+  };
+  "/v1/tls-policies": {
+    get: {
+      query: {
+        limit?: number;
+        cursor?: string;
+      };
+      response: {
+        items: {
+          domain: string;
+          policy: "none" | "may" | "encrypt" | "dane" | "verify";
+          caPem: string | null;
+          fingerprints: string[];
+          note: string;
+          createdAt: string;
+          updatedAt: string;
+        }[];
+        nextCursor: string | null;
+      };
+    };
+  };
+  "/v1/tls-policies/{domain}": {
+    delete: {
+      params: {
+        domain: string;
+      };
+      response: null;
+    };
+    get: {
+      params: {
+        domain: string;
+      };
+      response: {
+        domain: string;
+        policy: "none" | "may" | "encrypt" | "dane" | "verify";
+        caPem: string | null;
+        fingerprints: string[];
+        note: string;
+        createdAt: string;
+        updatedAt: string;
+      };
+    };
+    put: {
+      params: {
+        domain: string;
+      };
+      body: {
+        policy: "none" | "may" | "encrypt" | "dane" | "verify";
+        caPem?: string;
+        fingerprints?: string[];
+        note?: string;
+      };
+      response: {
+        domain: string;
+        policy: "none" | "may" | "encrypt" | "dane" | "verify";
+        caPem: string | null;
+        fingerprints: string[];
+        note: string;
+        createdAt: string;
+        updatedAt: string;
       };
     };
   };
