@@ -16,6 +16,10 @@ export interface NewMessage {
   smtputf8?: boolean;
   body8bit?: boolean;
   headerMessageId?: string | null;
+  /** The content filter's verdict (messages.spam), or null when none ran. */
+  spam?: unknown;
+  /** Commit the recipients as 'held' (an operator releases them), e.g. outgoing spam. */
+  held?: boolean;
 }
 
 /**
@@ -46,11 +50,11 @@ export async function insertMessage(db: pg.Pool | pg.PoolClient, m: NewMessage):
   await db.query({
     name: 'hopmail-insert-message',
     text: `WITH m AS (
-       INSERT INTO messages (id, raw, size, mail_from, client_ip, client_helo, auth_user, tls, smtputf8, body_8bit, header_message_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+       INSERT INTO messages (id, raw, size, mail_from, client_ip, client_helo, auth_user, tls, smtputf8, body_8bit, header_message_id, spam)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14::jsonb)
        RETURNING id)
-     INSERT INTO recipients (message_id, address, domain)
-     SELECT m.id, r.address, r.domain FROM m, unnest($12::text[], $13::text[]) AS r(address, domain)`,
+     INSERT INTO recipients (message_id, address, domain, status)
+     SELECT m.id, r.address, r.domain, CASE WHEN $15::bool THEN 'held' ELSE 'queued' END FROM m, unnest($12::text[], $13::text[]) AS r(address, domain)`,
     values: [
       m.id,
       m.raw,
@@ -65,6 +69,8 @@ export async function insertMessage(db: pg.Pool | pg.PoolClient, m: NewMessage):
       m.headerMessageId ?? null,
       rcpts.map((r) => r.address),
       rcpts.map((r) => r.domain),
+      m.spam == null ? null : JSON.stringify(m.spam),
+      m.held ?? false,
     ],
   });
 }

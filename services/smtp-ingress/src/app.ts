@@ -7,6 +7,7 @@ import { createSmtpListener, type ListenerSpec, type SmtpListener } from './adap
 import { createAccounts } from './adapters/accounts.ts';
 import { createAuthLimiter } from './adapters/auth-limiter.ts';
 import { createMessageStore } from './adapters/store.ts';
+import { createRspamdFilter } from './adapters/rspamd.ts';
 import type { Config } from './config.ts';
 import { EVENTS } from './events.ts';
 import { createIngress, type Ingress } from './ingress.ts';
@@ -74,6 +75,11 @@ export function createApp(deps: AppDeps): IngressApp {
   const directory = new PgDirectory(deps.pool, { localPartCaseSensitive: config.LOCAL_PART_CASE_SENSITIVE, cacheMs: config.DIRECTORY_CACHE_MS });
   if (!config.SRS_SECRET) logger.warn({ event: EVENTS.developmentSecrets, srsSecret: 'development' }, 'SRS_SECRET unset: SRS addresses are checked with the public development secret (never in production)');
   if (!certificates) logger.warn({ event: EVENTS.tlsDisabled }, 'no certificate: STARTTLS, AUTH and the submission listeners are off (development only)');
+  if (config.RSPAMD_URL) logger.info({ event: EVENTS.contentFilter, url: config.RSPAMD_URL, failOpen: config.RSPAMD_FAIL_OPEN, timeoutMs: config.RSPAMD_TIMEOUT_MS }, 'content filter: rspamd');
+  else logger.info({ event: EVENTS.contentFilter, url: null }, 'content filter: none (RSPAMD_URL unset), messages are not scanned');
+  const contentFilter = config.RSPAMD_URL
+    ? createRspamdFilter({ url: config.RSPAMD_URL, maxSize: config.RSPAMD_MAX_SIZE, outboundSettingsId: config.RSPAMD_OUTBOUND_SETTINGS_ID || undefined })
+    : null;
   const resolve = {
     localPartCaseSensitive: config.LOCAL_PART_CASE_SENSITIVE,
     subaddressDelimiter: config.SUBADDRESS_DELIMITER,
@@ -94,7 +100,9 @@ export function createApp(deps: AppDeps): IngressApp {
         baseDelayMs: config.AUTH_DELAY_BASE_MS,
         maxDelayMs: config.AUTH_DELAY_MAX_MS,
       },
+      spam: { timeoutMs: config.RSPAMD_TIMEOUT_MS, failOpen: config.RSPAMD_FAIL_OPEN },
     },
+    contentFilter,
     directory,
     accounts: createAccounts({ pool: deps.pool, directory, resolve }),
     limiter: createAuthLimiter({

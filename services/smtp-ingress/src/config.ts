@@ -53,6 +53,15 @@ export const configSchema = z.object({
   ALIAS_MAX_TARGETS: int(1000, 1, 100_000, 'most addresses one recipient may expand to before RCPT is refused (550 5.5.3); must match routing'),
   DIRECTORY_CACHE_MS: int(2000, 0, 300_000, 'how long RCPT lookups (domains, mailboxes, aliases) are cached; admin changes take effect after at most this long'),
   ...srsConfig,
+  RSPAMD_URL: z
+    .string()
+    .regex(/^(|https?:\/\/\S+)$/, 'an http(s) URL or empty')
+    .default('')
+    .describe("rspamd's normal worker (e.g. http://rspamd:11333): every message is scanned at the end of DATA; empty: no content filter"),
+  RSPAMD_TIMEOUT_MS: int(5_000, 100, 120_000, 'longest wait for rspamd per message; past it the message is treated as unscanned (RSPAMD_FAIL_OPEN decides)'),
+  RSPAMD_FAIL_OPEN: bool(true, 'when rspamd is down, slow or answers nonsense: accept with X-Spam-Status: unchecked (true) or answer 451 4.7.1 (false); never a 5xx'),
+  RSPAMD_MAX_SIZE: int(10_485_760, 65_536, 536_870_912, 'only the first this many octets of a message are sent to rspamd (large messages are rarely spam and costly to scan)'),
+  RSPAMD_OUTBOUND_SETTINGS_ID: str('', "rspamd Settings-ID sent for authenticated submission (rspamd's outbound settings); empty: rspamd picks by its User header"),
 }).superRefine(requireSecretsInProduction).refine((c) => c.SMTP_CLOSE_TIMEOUT_MS < c.SHUTDOWN_TIMEOUT_MS, {
   message: 'SMTP_CLOSE_TIMEOUT_MS must be below SHUTDOWN_TIMEOUT_MS, or shutdown is cut short while sessions still finish',
   path: ['SMTP_CLOSE_TIMEOUT_MS'],

@@ -31,6 +31,14 @@ export const EVENTS = defineEvents('smtp-ingress', {
   authLimiterFailed: 'smtp-ingress.auth-limiter-failed',
   /** RCPT TO a valid SRS address of ours: rewritten to the original sender (`to`). */
   srsReversed: 'smtp-ingress.srs-reversed',
+  /** rspamd refused a message (reject, soft reject, greylist). */
+  spamRejected: 'smtp-ingress.spam-rejected',
+  /** rspamd down, slow or answering nonsense: the message was accepted unchecked or deferred (RSPAMD_FAIL_OPEN). */
+  spamFilterUnavailable: 'smtp-ingress.spam-filter-unavailable',
+  /** Authenticated submission rspamd rejected: committed with its recipients held, never relayed. */
+  spamHeld: 'smtp-ingress.spam-held',
+  /** At start: whether a content filter is configured. */
+  contentFilter: 'smtp-ingress.content-filter',
   /** Outside production without SRS_SECRET: the public development secret is in use. */
   developmentSecrets: 'smtp-ingress.development-secrets',
 });

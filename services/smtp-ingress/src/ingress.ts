@@ -17,8 +17,11 @@ import { rcptPolicy, rcptSyntaxPolicy } from './policy/rcpt-policy.ts';
 import { senderPolicy } from './policy/sender-policy.ts';
 import { srsRcptPolicy } from './policy/srs-policy.ts';
 import { isSrsLocalPart, srsReverse, type SrsKeys } from '@hopmail/sender-auth';
-import { ACCEPT, type Verdict } from './policy/verdict.ts';
-import type { Accounts, AuthLimiter, MessageStore } from './ports.ts';
+import { ACCEPT, type Refusal, type Verdict } from './policy/verdict.ts';
+import type { NewMessage } from '@hopmail/db';
+import type { Accounts, AuthLimiter, ContentFilter, MessageStore } from './ports.ts';
+import { rewriteSubject, spamPolicy, type SpamInput } from './policy/spam-policy.ts';
+import { withTimeout } from '@hopmail/service-kit';
 import { SessionRegistry, type ConnectionState, type SessionFacts } from './session.ts';
 
 export interface IngressOptions {
@@ -35,6 +38,8 @@ export interface IngressOptions {
     baseDelayMs: number;
     maxDelayMs: number;
   };
+  /** The content filter's budget and what its absence means (RSPAMD_TIMEOUT_MS, RSPAMD_FAIL_OPEN). */
+  spam?: { timeoutMs: number; failOpen: boolean };
 }
 
 export interface AuthAttempt {
@@ -58,6 +63,8 @@ export interface IngressDeps {
   limiter: AuthLimiter;
   logger: Logger;
   metrics: IngressMetrics;
+  /** rspamd (RSPAMD_URL), or none. */
+  contentFilter?: ContentFilter | null;
   /** Waits before a failed AUTH is answered (tests may shorten it). */
   sleep?: (ms: number) => Promise<void>;
   /** Clock of the SRS day stamps (tests). */
@@ -81,6 +88,43 @@ export function createIngress(deps: IngressDeps) {
     sessions.get(facts.sessionId) ??
     // A hook for a session whose onConnect we never saw cannot happen; stay safe anyway.
     { sessionId: facts.sessionId, remoteIp: facts.remoteIp, listener: 'mx', log: logger.child({ sessionId: facts.sessionId, remoteIp: facts.remoteIp }), user: null, mailbox: null, requireAuth: true, openedAt: Date.now(), messages: 0 };
+
+  /**
+   * Asks the content filter within its budget and applies its answer: a refusal, or the
+   * message with the X-Spam-* fields (and subject) it asked for and its verdict to store.
+   */
+  async function scan(state: ConnectionState, message: NewMessage, facts: SessionFacts): Promise<{ kind: 'refuse'; verdict: Refusal } | { kind: 'commit'; message: NewMessage; held?: Refusal }> {
+    const filter = deps.contentFilter!;
+    const spamOptions = options.spam ?? { timeoutMs: 5000, failOpen: true };
+    const controller = new AbortController();
+    const started = process.hrtime.bigint();
+    let input: SpamInput;
+    try {
+      const result = await withTimeout(
+        filter.check(message.raw, { queueId: message.id, ip: facts.remoteIp, helo: facts.helo, hostname: facts.clientHostname, mailFrom: message.mailFrom, recipients: message.recipients, user: state.user }, controller.signal),
+        spamOptions.timeoutMs,
+        'content filter',
+      );
+      input = { kind: 'scanned', result };
+    } catch (err) {
+      controller.abort();
+      input = { kind: 'unavailable' };
+      state.log.warn({ event: EVENTS.spamFilterUnavailable, msgId: message.id, failOpen: spamOptions.failOpen, err }, spamOptions.failOpen ? 'content filter unavailable: message accepted unchecked' : 'content filter unavailable: message deferred');
+    }
+    metrics.spamCheckSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    metrics.spamChecks.inc({ listener: state.listener, action: input.kind === 'scanned' ? input.result.action : 'unavailable' });
+    const d = spamPolicy(input, { failOpen: spamOptions.failOpen, submission: state.user !== null, queueId: message.id });
+    const spam = d.record;
+    if (d.hold && d.verdict.kind !== 'accept') return { kind: 'commit', message: { ...message, spam, held: true }, held: d.verdict };
+    if (d.verdict.kind !== 'accept') {
+      rejected('data', d.verdict);
+      state.log.info({ event: EVENTS.spamRejected, msgId: message.id, from: message.mailFrom, reason: d.verdict.reason, score: spam.checked ? spam.score : undefined }, 'message refused by the content filter');
+      return { kind: 'refuse', verdict: d.verdict };
+    }
+    let raw = d.subject !== null ? rewriteSubject(message.raw, d.subject) : message.raw;
+    if (d.headers) raw = Buffer.concat([Buffer.from(d.headers, 'utf8'), raw]);
+    return { kind: 'commit', message: { ...message, raw, spam } };
+  }
 
   return {
     sessions,
@@ -252,15 +296,30 @@ export function createIngress(deps: IngressDeps) {
         state.log.info({ event: EVENTS.messageRejected, msgId: id, from: mailFrom, reason: v.reason, bytes: message.wireBytes }, 'message rejected');
         return { verdict: v };
       }
+      let toCommit = decision.message;
+      let heldVerdict: Refusal | undefined;
+      if (deps.contentFilter) {
+        const scanned = await scan(state, toCommit, facts);
+        if (scanned.kind === 'refuse') return { verdict: scanned.verdict };
+        toCommit = scanned.message;
+        heldVerdict = scanned.held;
+      }
       let committed;
       try {
-        committed = await store.commit(decision.message);
+        committed = await store.commit(toCommit);
       } catch (err) {
         const e = err instanceof IngressError ? err : new IngressError('storeFailed', String(err), err);
         state.log.error({ event: EVENTS.storeFailed, msgId: id, err: e.cause ?? e }, 'message not stored');
         const v = errorVerdict(e.kind, 'store-failed');
         rejected('data', v);
         return { verdict: v };
+      }
+      if (heldVerdict) {
+        // Outgoing spam: committed for the postmaster, refused to the client (spamPolicy).
+        metrics.spamHeld.inc({ listener: state.listener });
+        state.log.warn({ event: EVENTS.spamHeld, msgId: id, from: mailFrom, user: state.user, rcpts: recipients.length }, 'authenticated submission rejected as spam: held, not relayed');
+        rejected('data', heldVerdict);
+        return { verdict: heldVerdict };
       }
       const size = message.kind === 'complete' ? message.size : 0;
       state.messages++;

@@ -24,6 +24,9 @@ export function createMetrics(registry: Registry) {
     connections: new prom.Counter({ name: 'hopmail_smtp_connections_total', help: 'SMTP sessions by outcome of the connect policy', labelNames: ['listener', 'result'], registers }),
     auth: new prom.Counter({ name: 'hopmail_smtp_auth_total', help: 'AUTH attempts by listener and result (ok, bad-credentials, auth-locked, authzid-mismatch)', labelNames: ['listener', 'result'], registers }),
     tlsHandshakes: new prom.Counter({ name: 'hopmail_smtp_tls_handshakes_total', help: 'completed TLS handshakes (STARTTLS or implicit) by listener and protocol version', labelNames: ['listener', 'version'], registers }),
+    spamChecks: new prom.Counter({ name: 'hopmail_smtp_spam_checks_total', help: 'content filter (rspamd) verdicts by listener and action; unavailable: down, slow or garbage', labelNames: ['listener', 'action'], registers }),
+    spamCheckSeconds: new prom.Histogram({ name: 'hopmail_smtp_spam_check_seconds', help: 'time to get the content filter verdict', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers }),
+    spamHeld: new prom.Counter({ name: 'hopmail_smtp_spam_held_total', help: 'authenticated submissions rspamd rejected: held, not relayed', labelNames: ['listener'], registers }),
     enqueueFailures: new prom.Counter({ name: 'hopmail_smtp_enqueue_failures_total', help: 'committed messages whose route-message job could not be added (the reconciler re-enqueues them)', registers }),
   };
 }
