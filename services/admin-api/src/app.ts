@@ -7,6 +7,7 @@ import { createPeriodic, failFastRedis, readHeartbeats, settleWithin, withTimeou
 import { AuditStore } from './adapters/audit.ts';
 import { KeyStore } from './adapters/keys.ts';
 import { MessageSearch } from './adapters/messages.ts';
+import { rspamdTrainer } from './adapters/spam-trainer.ts';
 import { argon2idHasher, type PasswordHasher } from './adapters/password.ts';
 import { QueueStore } from './adapters/queue.ts';
 import { createQueueJobs } from './adapters/queue-jobs.ts';
@@ -80,6 +81,9 @@ export function createApp({ config, logger, registry, pool, redis, hasher, dns }
     },
     messageStart: messageStart(pool, HEADER_BYTES),
     webhookTester: new WebhookTester(pool, config.WEBHOOK_ALLOW_PRIVATE),
+    spamTrainer: config.RSPAMD_CONTROLLER_URL
+      ? rspamdTrainer(pool, { controllerUrl: config.RSPAMD_CONTROLLER_URL, password: config.RSPAMD_PASSWORD || undefined, maxSize: 10 * 1024 * 1024, timeoutMs: config.RSPAMD_LEARN_TIMEOUT_MS })
+      : null,
     overview: { overview: new OverviewStore(pool), services: () => withTimeout(readHeartbeats(counters, config.REDIS_PREFIX), 1000, 'heartbeats') },
     dkimKeys: new DkimKeyStore(pool),
     kek,

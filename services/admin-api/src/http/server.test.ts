@@ -211,7 +211,7 @@ describe('OpenAPI', () => {
         'POST /v1/keys', 'GET /v1/keys', 'GET /v1/keys/{id}', 'DELETE /v1/keys/{id}',
         'GET /v1/audit',
         'POST /v1/session', 'GET /v1/session', 'DELETE /v1/session', 'GET /v1/overview',
-        'PATCH /v1/aliases/{source}', 'GET /v1/messages/{id}/headers', 'POST /v1/webhooks/{id}/test',
+        'PATCH /v1/aliases/{source}', 'GET /v1/messages/{id}/headers', 'POST /v1/webhooks/{id}/test', 'POST /v1/messages/{id}/report',
       ].sort(),
     );
     for (const [path, item] of Object.entries<any>(doc.paths)) {

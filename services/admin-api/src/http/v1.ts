@@ -23,6 +23,8 @@ import { webhookRoutes } from './routes/webhooks.ts';
 import { overviewRoutes, type OverviewDeps } from './routes/overview.ts';
 import { messageHeaderRoutes } from './routes/message-headers.ts';
 import { webhookTestRoutes } from './routes/webhook-test.ts';
+import { messageReportRoutes } from './routes/message-report.ts';
+import type { SpamTrainer } from '../adapters/spam-trainer.ts';
 import type { WebhookTester } from '../adapters/webhook-test.ts';
 import { sessionAuthenticator, sessionRoutes, type ConsoleSessions } from './session.ts';
 
@@ -36,6 +38,8 @@ export interface V1Deps extends ApiDeps {
   /** The first bytes of a stored message (its raw header). */
   messageStart: (id: string) => Promise<Buffer | null>;
   webhookTester: WebhookTester;
+  /** rspamd's controller (RSPAMD_CONTROLLER_URL), or null. */
+  spamTrainer?: SpamTrainer | null;
 }
 
 const BOOTSTRAP: Principal = { actor: 'bootstrap', keyId: null, scope: 'admin', domains: [] };
@@ -106,4 +110,5 @@ export const v1Api: FastifyPluginAsync<V1Deps> = async (api, deps) => {
   overviewRoutes(api, deps.overview);
   messageHeaderRoutes(api, { messages: deps.messages, headers: deps.messageStart });
   webhookTestRoutes(api, { tester: deps.webhookTester });
+  messageReportRoutes(api, { messages: deps.messages, trainer: deps.spamTrainer ?? null });
 };

@@ -455,6 +455,9 @@ export interface Paths {
           clientIp: string | null;
           authUser: string | null;
           tls: boolean;
+          spam: {
+            [key: string]: unknown;
+          } | null;
           recipients: {
             address: string;
             status: "queued" | "relay" | "deferred" | "held" | "delivered" | "expanded" | "bounced" | "failed";
@@ -472,6 +475,22 @@ export interface Paths {
       response: {
         headers: string;
         truncated: boolean;
+      };
+    };
+  };
+  "/v1/messages/{id}/report": {
+    post: {
+      params: {
+        id: string;
+      };
+      body: {
+        kind: "spam" | "ham";
+      };
+      response: {
+        id: string;
+        kind: "spam" | "ham";
+        learned: boolean;
+        message: string;
       };
     };
   };
@@ -494,6 +513,9 @@ export interface Paths {
           clientIp: string | null;
           authUser: string | null;
           tls: boolean;
+          spam: {
+            [key: string]: unknown;
+          } | null;
           recipients: {
             address: string;
             status: "queued" | "relay" | "deferred" | "held" | "delivered" | "expanded" | "bounced" | "failed";
