@@ -221,8 +221,15 @@ export const COMMANDS: Record<string, Record<string, Handler>> = {
         queueId: flag(p, 'queue-id'), messageId: flag(p, 'message-id'), sender: flag(p, 'sender'), recipient: flag(p, 'recipient'),
         status: flag(p, 'status'), since: flag(p, 'since'), until: flag(p, 'until'),
       });
-      const rows = r.items.map((m) => ({ ...m, recipients: m.recipients.map((x: any) => `${x.address}:${x.status}`) }));
-      return listResult({ items: rows, nextCursor: r.nextCursor }, [['id', 'QUEUE ID'], ['receivedAt', 'RECEIVED'], 'sender', 'size', 'recipients'], io);
+      const rows = r.items.map((m) => ({ ...m, recipients: m.recipients.map((x: any) => `${x.address}:${x.status}`), spam: spamSummary(m.spam) }));
+      return listResult({ items: rows, nextCursor: r.nextCursor }, [['id', 'QUEUE ID'], ['receivedAt', 'RECEIVED'], 'sender', 'size', 'spam', 'recipients'], io);
+    },
+    report: async (p, api) => {
+      const id = arg(p, 2, 'queue id');
+      const kind = arg(p, 3, 'spam or ham');
+      if (kind !== 'spam' && kind !== 'ham') throw new UsageError(`messages report: expected spam or ham, not ${JSON.stringify(kind)}`);
+      const r = await api.call('POST', `/v1/messages/${enc(id)}/report`, { kind });
+      return { json: r, text: `message ${r.id} reported as ${r.kind}: ${r.learned ? 'learned' : r.message}\n` };
     },
     headers: async (p, api) => {
       const h = await api.call('GET', `/v1/messages/${enc(arg(p, 2, 'queue id'))}/headers`);
@@ -235,7 +242,7 @@ export const COMMANDS: Record<string, Record<string, Handler>> = {
       const r = await api.call('GET', `/v1/messages/${enc(id)}/trace?limit=500`);
       const rows = r.events.map((e: any) => ({ ...e, detail: summarize(e) }));
       const m = r.message;
-      const head = `message ${m.id}  from <${m.sender}>  ${m.size} bytes  received ${m.receivedAt}\n` + m.recipients.map((x: any) => `  ${x.address}: ${x.status}`).join('\n') + '\n\n';
+      const head = `message ${m.id}  from <${m.sender}>  ${m.size} bytes  received ${m.receivedAt}${m.spam ? `  spam: ${spamSummary(m.spam)}` : ''}\n` + m.recipients.map((x: any) => `  ${x.address}: ${x.status}`).join('\n') + '\n\n';
       return { json: r, text: head + table(rows, ['at', 'type', 'recipient', 'detail'], 100) };
     },
   },
@@ -339,4 +346,11 @@ async function passwordFrom(p: Parsed, io: Io): Promise<string> {
     return v;
   }
   throw new UsageError('give the password with --password-stdin (or --password)');
+}
+
+/** rspamd's verdict in one cell: `7.50/15.00 add header`, `unchecked`, or '' when none ran. */
+function spamSummary(spam: any): string {
+  if (!spam) return '';
+  if (!spam.checked) return 'unchecked';
+  return `${Number(spam.score).toFixed(2)}/${Number(spam.required).toFixed(2)} ${spam.action}`;
 }
