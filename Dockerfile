@@ -103,7 +103,8 @@ FROM ${RSPAMD_IMAGE} AS rspamd
 RUN apt-get update \
  && apt-get install -y --no-install-recommends rspamd curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && mkdir -p /run/rspamd && chown _rspamd:_rspamd /run/rspamd /var/lib/rspamd
+ && usermod -u 11333 _rspamd && groupmod -g 11333 _rspamd \
+ && mkdir -p /run/rspamd && chown -R 11333:11333 /run/rspamd /var/lib/rspamd /var/log/rspamd
 COPY <<EOF /etc/rspamd/override.d/worker-normal.inc
 bind_socket = "*:11333";
 EOF
@@ -125,7 +126,8 @@ EOF
 COPY <<EOF /etc/rspamd/local.d/classifier-bayes.conf
 backend = "redis";
 EOF
-USER _rspamd
+# A fixed numeric uid: Kubernetes checks runAsNonRoot by uid (deploy/base/rspamd.yaml).
+USER 11333:11333
 EXPOSE 11333 11334
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["curl", "-fsS", "http://127.0.0.1:11333/ping"]
