@@ -8,6 +8,8 @@ import { createAccounts } from './adapters/accounts.ts';
 import { createAuthLimiter } from './adapters/auth-limiter.ts';
 import { createMessageStore } from './adapters/store.ts';
 import { createRspamdFilter } from './adapters/rspamd.ts';
+import { createGreylist } from './adapters/greylist.ts';
+import { networkList } from './policy/greylist-policy.ts';
 import type { Config } from './config.ts';
 import { EVENTS } from './events.ts';
 import { createIngress, type Ingress } from './ingress.ts';
@@ -28,6 +30,8 @@ export const NEEDS = {
 export type AppDeps = ServiceDeps<Config, typeof NEEDS> & {
   /** Waits before failed AUTH replies (tests). */
   sleep?: (ms: number) => Promise<void>;
+  /** The clock of greylisting and SRS (tests). */
+  now?: () => Date;
 };
 
 export interface IngressApp extends App {
@@ -101,8 +105,21 @@ export function createApp(deps: AppDeps): IngressApp {
         maxDelayMs: config.AUTH_DELAY_MAX_MS,
       },
       spam: { timeoutMs: config.RSPAMD_TIMEOUT_MS, failOpen: config.RSPAMD_FAIL_OPEN },
+      greylist: config.GREYLIST_ENABLED ? { allow: networkList(config.GREYLIST_ALLOW_NETWORKS) } : undefined,
     },
     contentFilter,
+    greylist: config.GREYLIST_ENABLED
+      ? createGreylist({
+          redis: deps.redis,
+          prefix: config.REDIS_PREFIX,
+          delayMs: config.GREYLIST_DELAY_MS,
+          windowMs: config.GREYLIST_WINDOW_MS,
+          ttlMs: config.GREYLIST_TTL_DAYS * 86_400_000,
+          clientPasses: config.GREYLIST_CLIENT_PASSES,
+          onError: (err) => logger.warn({ event: EVENTS.greylistFailed, err }, 'greylist state unavailable (Redis); the recipient is let through'),
+        })
+      : null,
+    now: deps.now,
     directory,
     accounts: createAccounts({ pool: deps.pool, directory, resolve }),
     limiter: createAuthLimiter({

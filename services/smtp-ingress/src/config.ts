@@ -62,6 +62,17 @@ export const configSchema = z.object({
   RSPAMD_FAIL_OPEN: bool(true, 'when rspamd is down, slow or answers nonsense: accept with X-Spam-Status: unchecked (true) or answer 451 4.7.1 (false); never a 5xx'),
   RSPAMD_MAX_SIZE: int(10_485_760, 65_536, 536_870_912, 'only the first this many octets of a message are sent to rspamd (large messages are rarely spam and costly to scan)'),
   RSPAMD_OUTBOUND_SETTINGS_ID: str('', "rspamd Settings-ID sent for authenticated submission (rspamd's outbound settings); empty: rspamd picks by its User header"),
+  GREYLIST_ENABLED: bool(false, 'greylist unauthenticated mail (RFC 6647): the first attempt of a (client /24 or /64, sender, recipient) triplet gets 451 4.7.1; on in the production overlays'),
+  GREYLIST_DELAY_MS: int(300_000, 0, 86_400_000, 'how long a sender must wait before its retry passes greylisting'),
+  GREYLIST_WINDOW_MS: int(86_400_000, 60_000, 7 * 86_400_000, 'a retry later than this after the first attempt starts over'),
+  GREYLIST_TTL_DAYS: int(35, 1, 365, 'how long a triplet that passed (and a client network\'s pass count) is remembered after its last message'),
+  GREYLIST_CLIENT_PASSES: int(5, 0, 1_000_000, 'a client network that passed greylisting this many times skips it from then on (0: never)'),
+  GREYLIST_ALLOW_NETWORKS: z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+    .refine((l) => l.every((c) => /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(c)), 'comma list of addresses or CIDR networks')
+    .describe('client addresses or networks (comma list, CIDR) never greylisted: partners, your other MX hosts'),
 }).superRefine(requireSecretsInProduction).refine((c) => c.SMTP_CLOSE_TIMEOUT_MS < c.SHUTDOWN_TIMEOUT_MS, {
   message: 'SMTP_CLOSE_TIMEOUT_MS must be below SHUTDOWN_TIMEOUT_MS, or shutdown is cut short while sessions still finish',
   path: ['SMTP_CLOSE_TIMEOUT_MS'],

@@ -37,6 +37,10 @@ export const EVENTS = defineEvents('smtp-ingress', {
   spamFilterUnavailable: 'smtp-ingress.spam-filter-unavailable',
   /** Authenticated submission rspamd rejected: committed with its recipients held, never relayed. */
   spamHeld: 'smtp-ingress.spam-held',
+  /** A RCPT deferred by greylisting (first attempt or retry too early). */
+  greylisted: 'smtp-ingress.greylisted',
+  /** The greylist state in Redis did not answer: the RCPT was let through. */
+  greylistFailed: 'smtp-ingress.greylist-failed',
   /** At start: whether a content filter is configured. */
   contentFilter: 'smtp-ingress.content-filter',
   /** Outside production without SRS_SECRET: the public development secret is in use. */

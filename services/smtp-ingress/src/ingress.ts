@@ -22,6 +22,8 @@ import type { NewMessage } from '@hopmail/db';
 import type { Accounts, AuthLimiter, ContentFilter, MessageStore } from './ports.ts';
 import { rewriteSubject, spamPolicy, type SpamInput } from './policy/spam-policy.ts';
 import { withTimeout } from '@hopmail/service-kit';
+import type { Greylist } from './adapters/greylist.ts';
+import { greylistExemption, greylistNetwork, greylistVerdict, tripletKey } from './policy/greylist-policy.ts';
 import { SessionRegistry, type ConnectionState, type SessionFacts } from './session.ts';
 
 export interface IngressOptions {
@@ -40,6 +42,8 @@ export interface IngressOptions {
   };
   /** The content filter's budget and what its absence means (RSPAMD_TIMEOUT_MS, RSPAMD_FAIL_OPEN). */
   spam?: { timeoutMs: number; failOpen: boolean };
+  /** Greylisting (GREYLIST_*); absent: off. */
+  greylist?: { allow: (ip: string) => boolean };
 }
 
 export interface AuthAttempt {
@@ -65,6 +69,8 @@ export interface IngressDeps {
   metrics: IngressMetrics;
   /** rspamd (RSPAMD_URL), or none. */
   contentFilter?: ContentFilter | null;
+  /** Greylisting state shared by the replicas (Redis), when GREYLIST_ENABLED. */
+  greylist?: Greylist | null;
   /** Waits before a failed AUTH is answered (tests may shorten it). */
   sleep?: (ms: number) => Promise<void>;
   /** Clock of the SRS day stamps (tests). */
@@ -264,6 +270,20 @@ export function createIngress(deps: IngressDeps) {
         } catch (err) {
           state.log.error({ event: EVENTS.lookupFailed, to, err }, 'recipient lookup failed');
           v = errorVerdict('lookupFailed', 'lookup-failed');
+        }
+      }
+      if (v.kind === 'accept' && deps.greylist && options.greylist) {
+        const exempt = greylistExemption({ authenticated: state.user !== null, allowlistedNetwork: options.greylist.allow(facts.remoteIp), nullSender: facts.transaction.mailFrom === '' });
+        if (exempt) metrics.greylist.inc({ result: 'exempt' });
+        else {
+          const result = await deps.greylist.check(tripletKey(facts.remoteIp, facts.transaction.mailFrom, to), greylistNetwork(facts.remoteIp), now().getTime());
+          metrics.greylist.inc({ result });
+          v = greylistVerdict(result);
+          if (v.kind !== 'accept') {
+            rejected('rcpt', v);
+            state.log.info({ event: EVENTS.greylisted, from: facts.transaction.mailFrom, to, result }, 'recipient greylisted');
+            return v;
+          }
         }
       }
       if (v.kind !== 'accept') {
