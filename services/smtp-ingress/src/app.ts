@@ -10,6 +10,9 @@ import { createMessageStore } from './adapters/store.ts';
 import { createRspamdFilter } from './adapters/rspamd.ts';
 import { createGreylist } from './adapters/greylist.ts';
 import { networkList } from './policy/greylist-policy.ts';
+import { createDnsblLookup } from './adapters/dnsbl.ts';
+import { parseDnsblSites } from './policy/dnsbl-policy.ts';
+import { createDnsClient } from '@hopmail/dns-client';
 import type { Config } from './config.ts';
 import { EVENTS } from './events.ts';
 import { createIngress, type Ingress } from './ingress.ts';
@@ -84,6 +87,16 @@ export function createApp(deps: AppDeps): IngressApp {
   const contentFilter = config.RSPAMD_URL
     ? createRspamdFilter({ url: config.RSPAMD_URL, maxSize: config.RSPAMD_MAX_SIZE, outboundSettingsId: config.RSPAMD_OUTBOUND_SETTINGS_ID || undefined })
     : null;
+  const dnsblSites = parseDnsblSites(config.DNSBL_SITES);
+  const metrics = createMetrics(deps.registry);
+  const dnsbl = dnsblSites.length
+    ? createDnsblLookup({
+        dns: createDnsClient({ servers: config.DNS_SERVERS, timeoutMs: config.DNS_TIMEOUT_MS, tries: config.DNS_TRIES }),
+        sites: dnsblSites,
+        onProblem: (site, problem) => logger.warn({ event: EVENTS.dnsblProblem, zone: site.zone, problem }, 'DNS list problem; counted as not listed'),
+        onListed: (site) => metrics.dnsblListings.inc({ zone: site.zone }),
+      })
+    : null;
   const resolve = {
     localPartCaseSensitive: config.LOCAL_PART_CASE_SENSITIVE,
     subaddressDelimiter: config.SUBADDRESS_DELIMITER,
@@ -105,9 +118,11 @@ export function createApp(deps: AppDeps): IngressApp {
         maxDelayMs: config.AUTH_DELAY_MAX_MS,
       },
       spam: { timeoutMs: config.RSPAMD_TIMEOUT_MS, failOpen: config.RSPAMD_FAIL_OPEN },
+      dnsbl: dnsbl ? { threshold: config.DNSBL_THRESHOLD, allowlistThreshold: config.DNSBL_ALLOWLIST_THRESHOLD } : undefined,
       greylist: config.GREYLIST_ENABLED ? { allow: networkList(config.GREYLIST_ALLOW_NETWORKS) } : undefined,
     },
     contentFilter,
+    dnsbl,
     greylist: config.GREYLIST_ENABLED
       ? createGreylist({
           redis: deps.redis,
@@ -131,7 +146,7 @@ export function createApp(deps: AppDeps): IngressApp {
     sleep: deps.sleep,
     store: createMessageStore({ pool: deps.pool, producer, enqueueTimeoutMs: config.SMTP_ENQUEUE_TIMEOUT_MS }),
     logger,
-    metrics: createMetrics(deps.registry),
+    metrics,
   });
   const limits = {
     hostname: config.SMTP_HOSTNAME,

@@ -2,6 +2,8 @@ import { hostname } from 'node:os';
 import { bool, commonConfig, int, port, str, z } from '@hopmail/config';
 import { tlsConfig } from '@hopmail/tls';
 import { requireSecretsInProduction, srsConfig } from '@hopmail/sender-auth';
+import { dnsClientConfig } from '@hopmail/dns-client';
+import { parseDnsblSites } from './policy/dnsbl-policy.ts';
 
 const HOSTNAME_RE = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/;
 // A machine name that is no valid host name (underscores…) must not make the defaults fail.
@@ -62,6 +64,18 @@ export const configSchema = z.object({
   RSPAMD_FAIL_OPEN: bool(true, 'when rspamd is down, slow or answers nonsense: accept with X-Spam-Status: unchecked (true) or answer 451 4.7.1 (false); never a 5xx'),
   RSPAMD_MAX_SIZE: int(10_485_760, 65_536, 536_870_912, 'only the first this many octets of a message are sent to rspamd (large messages are rarely spam and costly to scan)'),
   RSPAMD_OUTBOUND_SETTINGS_ID: str('', "rspamd Settings-ID sent for authenticated submission (rspamd's outbound settings); empty: rspamd picks by its User header"),
+  ...dnsClientConfig,
+  DNSBL_SITES: str('', 'DNS block- and allowlists asked at connect, postscreen syntax: zone[=pattern][*weight], comma-separated, e.g. zen.spamhaus.org=127.0.0.[2..11]*3,bl.spamcop.net*2,list.dnswl.org=127.0.[0..255].[1..3]*-2; empty: none')
+    .refine((s) => {
+      try {
+        parseDnsblSites(s);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'zone[=a.b.c.d pattern with n, [a..b] or [a;b] octets][*weight], comma-separated'),
+  DNSBL_THRESHOLD: int(1, 1, 1000, 'a client whose DNSBL score (sum of the weights of the lists naming it) reaches this gets 554 5.7.1 at RCPT'),
+  DNSBL_ALLOWLIST_THRESHOLD: int(-1, -1000, 0, 'a client whose DNSBL score is at or below this (allowlists have negative weights) skips greylisting'),
   GREYLIST_ENABLED: bool(false, 'greylist unauthenticated mail (RFC 6647): the first attempt of a (client /24 or /64, sender, recipient) triplet gets 451 4.7.1; on in the production overlays'),
   GREYLIST_DELAY_MS: int(300_000, 0, 86_400_000, 'how long a sender must wait before its retry passes greylisting'),
   GREYLIST_WINDOW_MS: int(86_400_000, 60_000, 7 * 86_400_000, 'a retry later than this after the first attempt starts over'),

@@ -41,6 +41,10 @@ export const EVENTS = defineEvents('smtp-ingress', {
   greylisted: 'smtp-ingress.greylisted',
   /** The greylist state in Redis did not answer: the RCPT was let through. */
   greylistFailed: 'smtp-ingress.greylist-failed',
+  /** A RCPT refused because DNS blocklists name the client (`zones`, `score`). */
+  dnsblBlocked: 'smtp-ingress.dnsbl-blocked',
+  /** A DNS list failed or answered oddly (127.255.255.x: query refused); counted as not listed. */
+  dnsblProblem: 'smtp-ingress.dnsbl-problem',
   /** At start: whether a content filter is configured. */
   contentFilter: 'smtp-ingress.content-filter',
   /** Outside production without SRS_SECRET: the public development secret is in use. */

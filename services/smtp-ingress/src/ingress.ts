@@ -23,6 +23,8 @@ import type { Accounts, AuthLimiter, ContentFilter, MessageStore } from './ports
 import { rewriteSubject, spamPolicy, type SpamInput } from './policy/spam-policy.ts';
 import { withTimeout } from '@hopmail/service-kit';
 import type { Greylist } from './adapters/greylist.ts';
+import type { DnsblLookup } from './adapters/dnsbl.ts';
+import { dnsblVerdict } from './policy/dnsbl-policy.ts';
 import { greylistExemption, greylistNetwork, greylistVerdict, tripletKey } from './policy/greylist-policy.ts';
 import { SessionRegistry, type ConnectionState, type SessionFacts } from './session.ts';
 
@@ -42,6 +44,8 @@ export interface IngressOptions {
   };
   /** The content filter's budget and what its absence means (RSPAMD_TIMEOUT_MS, RSPAMD_FAIL_OPEN). */
   spam?: { timeoutMs: number; failOpen: boolean };
+  /** DNSBL_THRESHOLD / DNSBL_ALLOWLIST_THRESHOLD, when DNSBL_SITES is set. */
+  dnsbl?: { threshold: number; allowlistThreshold: number };
   /** Greylisting (GREYLIST_*); absent: off. */
   greylist?: { allow: (ip: string) => boolean };
 }
@@ -69,6 +73,8 @@ export interface IngressDeps {
   metrics: IngressMetrics;
   /** rspamd (RSPAMD_URL), or none. */
   contentFilter?: ContentFilter | null;
+  /** DNSBL/DNSWL look-ups (DNSBL_SITES), started at connect. */
+  dnsbl?: DnsblLookup | null;
   /** Greylisting state shared by the replicas (Redis), when GREYLIST_ENABLED. */
   greylist?: Greylist | null;
   /** Waits before a failed AUTH is answered (tests may shorten it). */
@@ -153,7 +159,9 @@ export function createIngress(deps: IngressDeps) {
         log.warn({ event: EVENTS.connectRefused, reason: v.reason }, 'connection refused');
         return v;
       }
-      sessions.open({ sessionId, remoteIp, listener, log: log.child({ listener }), user: null, mailbox: null, requireAuth, openedAt: Date.now(), messages: 0 });
+      // Started now, awaited at the first RCPT: the greeting never waits for DNS.
+      const dnsbl = deps.dnsbl && !requireAuth ? deps.dnsbl(remoteIp) : undefined;
+      sessions.open({ sessionId, remoteIp, listener, log: log.child({ listener }), user: null, mailbox: null, requireAuth, openedAt: Date.now(), messages: 0, dnsbl });
       metrics.activeConnections.inc({ listener });
       log.debug({ event: EVENTS.connect, rdns: facts.clientHostname }, 'connect');
       return v;
@@ -246,6 +254,20 @@ export function createIngress(deps: IngressDeps) {
       const state = stateOf(facts);
       // RFC 5321 §4.1.1.3: <postmaster> without a domain must be accepted; it is ours.
       if (recipient.address.toLowerCase() === 'postmaster') recipient.address = `postmaster@${options.hostname}`;
+      // DNS blocklists: refused at RCPT rather than at connect, so the client logs why (postscreen does the same).
+      let dnswl = false;
+      if (state.dnsbl && state.user === null && options.dnsbl) {
+        const r = await state.dnsbl;
+        dnswl = r.score <= options.dnsbl.allowlistThreshold;
+        const bv = dnsblVerdict(r, options.dnsbl.threshold, facts.remoteIp);
+        if (bv.kind !== 'accept') {
+          metrics.dnsbl.inc({ result: 'blocked' });
+          rejected('rcpt', bv);
+          state.log.info({ event: EVENTS.dnsblBlocked, from: facts.transaction.mailFrom, to: recipient.address, zones: r.listedBy.map((x) => x.zone), score: r.score }, 'recipient refused: client on DNS blocklists');
+          return bv;
+        }
+        metrics.dnsbl.inc({ result: dnswl ? 'allowlisted' : 'clean' });
+      }
       let to = recipient.address;
       let v = rcptSyntaxPolicy({ address: to, smtputf8: facts.transaction.smtputf8 });
       if (!v) {
@@ -273,7 +295,7 @@ export function createIngress(deps: IngressDeps) {
         }
       }
       if (v.kind === 'accept' && deps.greylist && options.greylist) {
-        const exempt = greylistExemption({ authenticated: state.user !== null, allowlistedNetwork: options.greylist.allow(facts.remoteIp), nullSender: facts.transaction.mailFrom === '' });
+        const exempt = greylistExemption({ authenticated: state.user !== null, allowlistedNetwork: dnswl || options.greylist.allow(facts.remoteIp), nullSender: facts.transaction.mailFrom === '' });
         if (exempt) metrics.greylist.inc({ result: 'exempt' });
         else {
           const result = await deps.greylist.check(tripletKey(facts.remoteIp, facts.transaction.mailFrom, to), greylistNetwork(facts.remoteIp), now().getTime());
