@@ -11,6 +11,7 @@ import { createRspamdFilter } from './adapters/rspamd.ts';
 import { createGreylist } from './adapters/greylist.ts';
 import { networkList } from './policy/greylist-policy.ts';
 import { createDnsblLookup } from './adapters/dnsbl.ts';
+import { createRateLimiter } from './adapters/rate-limiter.ts';
 import { parseDnsblSites } from './policy/dnsbl-policy.ts';
 import { createDnsClient } from '@hopmail/dns-client';
 import type { Config } from './config.ts';
@@ -118,11 +119,27 @@ export function createApp(deps: AppDeps): IngressApp {
         maxDelayMs: config.AUTH_DELAY_MAX_MS,
       },
       spam: { timeoutMs: config.RSPAMD_TIMEOUT_MS, failOpen: config.RSPAMD_FAIL_OPEN },
+      rate: {
+        connections: config.RATE_MAX_CONNECTIONS,
+        messages: config.RATE_MAX_MESSAGES,
+        recipients: config.RATE_MAX_RECIPIENTS,
+        unknownRecipients: config.RATE_MAX_UNKNOWN_RECIPIENTS,
+        tarpitMs: config.RATE_TARPIT_MS,
+      },
       dnsbl: dnsbl ? { threshold: config.DNSBL_THRESHOLD, allowlistThreshold: config.DNSBL_ALLOWLIST_THRESHOLD } : undefined,
       greylist: config.GREYLIST_ENABLED ? { allow: networkList(config.GREYLIST_ALLOW_NETWORKS) } : undefined,
     },
     contentFilter,
     dnsbl,
+    rateLimiter:
+      config.RATE_MAX_CONNECTIONS || config.RATE_MAX_MESSAGES || config.RATE_MAX_RECIPIENTS || config.RATE_MAX_UNKNOWN_RECIPIENTS
+        ? createRateLimiter({
+            redis: deps.redis,
+            prefix: config.REDIS_PREFIX,
+            windowMs: config.RATE_WINDOW_MS,
+            onError: (err) => logger.warn({ event: EVENTS.rateLimiterFailed, err }, 'rate counters unavailable (Redis); the per-client limits are not applied'),
+          })
+        : null,
     greylist: config.GREYLIST_ENABLED
       ? createGreylist({
           redis: deps.redis,

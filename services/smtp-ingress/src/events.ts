@@ -45,6 +45,10 @@ export const EVENTS = defineEvents('smtp-ingress', {
   dnsblBlocked: 'smtp-ingress.dnsbl-blocked',
   /** A DNS list failed or answered oddly (127.255.255.x: query refused); counted as not listed. */
   dnsblProblem: 'smtp-ingress.dnsbl-problem',
+  /** A per-client rate limit refused a session, message or recipient (`kind`, `count`). */
+  rateLimited: 'smtp-ingress.rate-limited',
+  /** The rate counters in Redis did not answer: the limits were not applied. */
+  rateLimiterFailed: 'smtp-ingress.rate-limiter-failed',
   /** At start: whether a content filter is configured. */
   contentFilter: 'smtp-ingress.content-filter',
   /** Outside production without SRS_SECRET: the public development secret is in use. */

@@ -24,6 +24,8 @@ import { rewriteSubject, spamPolicy, type SpamInput } from './policy/spam-policy
 import { withTimeout } from '@hopmail/service-kit';
 import type { Greylist } from './adapters/greylist.ts';
 import type { DnsblLookup } from './adapters/dnsbl.ts';
+import type { RateKind, RateLimiter } from './adapters/rate-limiter.ts';
+import { defer as deferVerdict, disconnect } from './policy/verdict.ts';
 import { dnsblVerdict } from './policy/dnsbl-policy.ts';
 import { greylistExemption, greylistNetwork, greylistVerdict, tripletKey } from './policy/greylist-policy.ts';
 import { SessionRegistry, type ConnectionState, type SessionFacts } from './session.ts';
@@ -44,6 +46,8 @@ export interface IngressOptions {
   };
   /** The content filter's budget and what its absence means (RSPAMD_TIMEOUT_MS, RSPAMD_FAIL_OPEN). */
   spam?: { timeoutMs: number; failOpen: boolean };
+  /** RATE_MAX_* (0: off) and the harvest tarpit. */
+  rate?: { connections: number; messages: number; recipients: number; unknownRecipients: number; tarpitMs: number };
   /** DNSBL_THRESHOLD / DNSBL_ALLOWLIST_THRESHOLD, when DNSBL_SITES is set. */
   dnsbl?: { threshold: number; allowlistThreshold: number };
   /** Greylisting (GREYLIST_*); absent: off. */
@@ -73,6 +77,8 @@ export interface IngressDeps {
   metrics: IngressMetrics;
   /** rspamd (RSPAMD_URL), or none. */
   contentFilter?: ContentFilter | null;
+  /** Per-client rate counters shared by the replicas (Redis). */
+  rateLimiter?: RateLimiter | null;
   /** DNSBL/DNSWL look-ups (DNSBL_SITES), started at connect. */
   dnsbl?: DnsblLookup | null;
   /** Greylisting state shared by the replicas (Redis), when GREYLIST_ENABLED. */
@@ -138,8 +144,26 @@ export function createIngress(deps: IngressDeps) {
     return { kind: 'commit', message: { ...message, raw, spam } };
   }
 
+  const RATE_REPLY: Record<RateKind, Refusal> = {
+    connections: disconnect('4.7.0', 'Too many connections from your address, try again later', 'rate-connections'),
+    messages: deferVerdict(451, '4.7.1', 'Too many messages from your address, try again later', 'rate-messages'),
+    recipients: deferVerdict(451, '4.7.1', 'Too many recipients from your address, try again later', 'rate-recipients'),
+    'unknown-recipients': disconnect('4.7.0', 'Too many unknown recipients, closing', 'rate-unknown-recipients'),
+  };
+  /** Counts one event of `kind` for the client; the refusal when that passes its limit. */
+  async function overRate(state: ConnectionState, kind: RateKind, limit: number): Promise<Refusal | null> {
+    if (!deps.rateLimiter || limit <= 0) return null;
+    const count = await deps.rateLimiter.hit(kind, state.remoteIp, now().getTime());
+    if (count <= limit) return null;
+    metrics.rateLimited.inc({ kind });
+    state.log.warn({ event: EVENTS.rateLimited, kind, count, limit }, 'per-client rate limit reached');
+    return RATE_REPLY[kind];
+  }
+
   return {
     sessions,
+    /** The listener asks connectionRate() before greeting (RATE_MAX_CONNECTIONS set). */
+    limitsConnectionRate: Boolean(deps.rateLimiter && (options.rate?.connections ?? 0) > 0),
     setClosing() {
       closing = true;
     },
@@ -164,6 +188,16 @@ export function createIngress(deps: IngressDeps) {
       sessions.open({ sessionId, remoteIp, listener, log: log.child({ listener }), user: null, mailbox: null, requireAuth, openedAt: Date.now(), messages: 0, dnsbl });
       metrics.activeConnections.inc({ listener });
       log.debug({ event: EVENTS.connect, rdns: facts.clientHostname }, 'connect');
+      return v;
+    },
+
+    /** RATE_MAX_CONNECTIONS across replicas, after connect() accepted (an extra Redis round trip before the greeting, only when set). */
+    async connectionRate(facts: SessionFacts): Promise<Verdict> {
+      const state = sessions.get(facts.sessionId);
+      if (!state) return ACCEPT;
+      const v = await overRate(state, 'connections', options.rate?.connections ?? 0);
+      if (!v) return ACCEPT;
+      rejected('connect', v);
       return v;
     },
 
@@ -241,6 +275,7 @@ export function createIngress(deps: IngressDeps) {
           v = errorVerdict('lookupFailed', 'lookup-failed');
         }
       }
+      if (v.kind === 'accept' && state.user === null) v = (await overRate(state, 'messages', options.rate?.messages ?? 0)) ?? v;
       if (v.kind === 'accept') sessions.beginTransaction(facts.transaction, { mailFrom: from, startedAt: Date.now() });
       else {
         rejected('mail', v);
@@ -306,6 +341,16 @@ export function createIngress(deps: IngressDeps) {
             state.log.info({ event: EVENTS.greylisted, from: facts.transaction.mailFrom, to, result }, 'recipient greylisted');
             return v;
           }
+        }
+      }
+      if (v.kind === 'accept' && state.user === null) v = (await overRate(state, 'recipients', options.rate?.recipients ?? 0)) ?? v;
+      else if (v.kind === 'reject' && v.reason === 'unknown-user') {
+        // Directory harvest: past the limit the client waits, then the session ends.
+        const harvest = await overRate(state, 'unknown-recipients', options.rate?.unknownRecipients ?? 0);
+        if (harvest) {
+          rejected('rcpt', harvest);
+          await sleep(options.rate?.tarpitMs ?? 0);
+          return harvest;
         }
       }
       if (v.kind !== 'accept') {
