@@ -75,6 +75,15 @@ describe('hopmail', () => {
     expect((await hopmail(['trace', id])).out).toMatch(/spam: 7\.50\/15\.00 add header/);
   });
 
+  test('abuse stats: a table of refusals by reason, or says there were none', { timeout: 60_000 }, async () => {
+    expect(await hopmail(['abuse', 'stats'])).toMatchObject({ code: 0, out: 'no refusals in the last day\n' });
+    const bucket = Math.floor(Date.now() / 300_000);
+    await api.redis.hincrby(`${api.prefix}:abuse:${bucket}`, 'rcpt:dnsbl', 3);
+    const r = await hopmail(['abuse', 'stats']);
+    expect(r.out).toMatch(/^STAGE:REASON\s+LAST HOUR\s+LAST DAY\n/);
+    expect(r.out).toMatch(/rcpt:dnsbl\s+3\s+3/);
+  });
+
   test('messages headers prints the header section only; webhooks test reports what the receiver answered', { timeout: 60_000 }, async () => {
     const id = newMessageId();
     await insertMessage(api.db.pool, { id, raw: Buffer.from('Subject: headers only\r\nX-Check: 1\r\n\r\nsecret body\r\n'), mailFrom: 'ann@cli.example', recipients: ['ann@cli.example'] });

@@ -236,6 +236,14 @@ export const COMMANDS: Record<string, Record<string, Handler>> = {
       return { json: h, text: h.headers.replace(/\r\n/g, '\n') + '\n' + (h.truncated ? '(header cut at 64 KiB)\n' : '') };
     },
   },
+  abuse: {
+    stats: async (_p, api) => {
+      const s = await api.call('GET', '/v1/abuse/stats');
+      const reasons = [...new Set([...Object.keys(s.lastDay), ...Object.keys(s.lastHour)])].sort((a, b) => (s.lastDay[b] ?? 0) - (s.lastDay[a] ?? 0));
+      const rows = reasons.map((r) => ({ reason: r, lastHour: s.lastHour[r] ?? 0, lastDay: s.lastDay[r] ?? 0 }));
+      return { json: s, text: rows.length ? table(rows, [['reason', 'STAGE:REASON'], ['lastHour', 'LAST HOUR'], ['lastDay', 'LAST DAY']]) : 'no refusals in the last day\n' };
+    },
+  },
   trace: {
     '': async (p, api) => {
       const id = arg(p, 1, 'queue id');

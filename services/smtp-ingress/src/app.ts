@@ -12,6 +12,7 @@ import { createGreylist } from './adapters/greylist.ts';
 import { networkList } from './policy/greylist-policy.ts';
 import { createDnsblLookup } from './adapters/dnsbl.ts';
 import { createRateLimiter } from './adapters/rate-limiter.ts';
+import { createAbuseStats } from './adapters/abuse-stats.ts';
 import { parseDnsblSites } from './policy/dnsbl-policy.ts';
 import { createDnsClient } from '@hopmail/dns-client';
 import type { Config } from './config.ts';
@@ -131,6 +132,7 @@ export function createApp(deps: AppDeps): IngressApp {
     },
     contentFilter,
     dnsbl,
+    abuseStats: createAbuseStats({ redis: deps.redis, prefix: config.REDIS_PREFIX, onError: (err) => logger.debug({ err }, 'abuse statistics not counted (Redis)') }),
     rateLimiter:
       config.RATE_MAX_CONNECTIONS || config.RATE_MAX_MESSAGES || config.RATE_MAX_RECIPIENTS || config.RATE_MAX_UNKNOWN_RECIPIENTS
         ? createRateLimiter({

@@ -24,6 +24,7 @@ import { rewriteSubject, spamPolicy, type SpamInput } from './policy/spam-policy
 import { withTimeout } from '@hopmail/service-kit';
 import type { Greylist } from './adapters/greylist.ts';
 import type { DnsblLookup } from './adapters/dnsbl.ts';
+import type { AbuseStats } from './adapters/abuse-stats.ts';
 import type { RateKind, RateLimiter } from './adapters/rate-limiter.ts';
 import { defer as deferVerdict, disconnect } from './policy/verdict.ts';
 import { dnsblVerdict } from './policy/dnsbl-policy.ts';
@@ -77,6 +78,8 @@ export interface IngressDeps {
   metrics: IngressMetrics;
   /** rspamd (RSPAMD_URL), or none. */
   contentFilter?: ContentFilter | null;
+  /** Refusal counts for GET /v1/abuse/stats (Redis). */
+  abuseStats?: AbuseStats | null;
   /** Per-client rate counters shared by the replicas (Redis). */
   rateLimiter?: RateLimiter | null;
   /** DNSBL/DNSWL look-ups (DNSBL_SITES), started at connect. */
@@ -100,7 +103,9 @@ export function createIngress(deps: IngressDeps) {
   let closing = false;
 
   const rejected = (stage: string, v: Verdict) => {
-    if (v.kind !== 'accept') metrics.rejected.inc({ stage, reason: v.reason });
+    if (v.kind === 'accept') return;
+    metrics.rejected.inc({ stage, reason: v.reason });
+    deps.abuseStats?.record(stage, v.reason, now().getTime());
   };
   const stateOf = (facts: SessionFacts): ConnectionState =>
     sessions.get(facts.sessionId) ??
@@ -171,6 +176,7 @@ export function createIngress(deps: IngressDeps) {
     /** Protocol-level refusals decided in the connection adapter (line length, error limit). */
     recordProtocolReject(stage: 'connect' | 'protocol' | 'auth', reason: string): void {
       metrics.rejected.inc({ stage, reason });
+      deps.abuseStats?.record(stage, reason, now().getTime());
     },
 
     connect(facts: SessionFacts, listener: string, requireAuth = false): Verdict {

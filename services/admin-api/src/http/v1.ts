@@ -24,6 +24,8 @@ import { overviewRoutes, type OverviewDeps } from './routes/overview.ts';
 import { messageHeaderRoutes } from './routes/message-headers.ts';
 import { webhookTestRoutes } from './routes/webhook-test.ts';
 import { messageReportRoutes } from './routes/message-report.ts';
+import { abuseRoutes } from './routes/abuse.ts';
+import type { AbuseStatsReport } from '../adapters/abuse-stats.ts';
 import type { SpamTrainer } from '../adapters/spam-trainer.ts';
 import type { WebhookTester } from '../adapters/webhook-test.ts';
 import { sessionAuthenticator, sessionRoutes, type ConsoleSessions } from './session.ts';
@@ -40,6 +42,8 @@ export interface V1Deps extends ApiDeps {
   webhookTester: WebhookTester;
   /** rspamd's controller (RSPAMD_CONTROLLER_URL), or null. */
   spamTrainer?: SpamTrainer | null;
+  /** Refusal counts smtp-ingress keeps in Redis. */
+  abuseStats?: ((now: number) => Promise<AbuseStatsReport>) | null;
 }
 
 const BOOTSTRAP: Principal = { actor: 'bootstrap', keyId: null, scope: 'admin', domains: [] };
@@ -111,4 +115,5 @@ export const v1Api: FastifyPluginAsync<V1Deps> = async (api, deps) => {
   messageHeaderRoutes(api, { messages: deps.messages, headers: deps.messageStart });
   webhookTestRoutes(api, { tester: deps.webhookTester });
   messageReportRoutes(api, { messages: deps.messages, trainer: deps.spamTrainer ?? null });
+  abuseRoutes(api, { stats: deps.abuseStats ?? null });
 };

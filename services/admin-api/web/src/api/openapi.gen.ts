@@ -3,6 +3,18 @@
 // services/admin-api/src/http/console-api.test.ts fails while this file is out of date.
 
 export interface Paths {
+  "/v1/abuse/stats": {
+    get: {
+      response: {
+        lastHour: {
+          [key: string]: number;
+        };
+        lastDay: {
+          [key: string]: number;
+        };
+      };
+    };
+  };
   "/v1/aliases": {
     get: {
       query: {
