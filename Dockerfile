@@ -4,7 +4,8 @@
 # image from Docker Hub.
 #
 #   docker build --target smtp-ingress -t hopmail/smtp-ingress .   (likewise routing,
-#   outbound-relay, dns-cache, pop3, admin-api, housekeeper, migrate)
+#   outbound-relay, dns-cache, pop3, admin-api, housekeeper, migrate, and rspamd: Debian's
+#   rspamd package, not Node)
 #
 # Each final stage's CMD is the command `pnpm start` runs for that service
 # (packages/service-kit/src/services.ts), on the compiled tree `pnpm build` makes; test/deploy checks that
@@ -90,6 +91,48 @@ EXPOSE 9107
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||9107)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 CMD ["node", "--max-semi-space-size=8", "services/housekeeper/src/main.js"]
+
+# ---- rspamd, the content filter smtp-ingress asks at the end of DATA (RSPAMD_URL) and
+# admin-api trains (RSPAMD_CONTROLLER_URL): Debian's package, as the tests run it, with a small
+# local configuration: the normal worker on 11333 and the controller on 11334 on every
+# interface (neither is published; the controller trusts only the private networks the
+# cluster runs in), statistics (Bayes) in the cluster's Redis (host `redis`, as in compose and
+# the Kubernetes base), database 1 (the queues use 0). Another Redis: mount a
+# /etc/rspamd/local.d/redis.conf over this one.
+ARG RSPAMD_IMAGE=debian:bookworm-slim
+FROM ${RSPAMD_IMAGE} AS rspamd
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends rspamd curl ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && usermod -u 11333 _rspamd && groupmod -g 11333 _rspamd \
+ && mkdir -p /run/rspamd && chown -R 11333:11333 /run/rspamd /var/lib/rspamd /var/log/rspamd
+COPY <<EOF /etc/rspamd/override.d/worker-normal.inc
+bind_socket = "*:11333";
+EOF
+COPY <<EOF /etc/rspamd/override.d/worker-controller.inc
+bind_socket = "*:11334";
+secure_ip = ["127.0.0.1", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"];
+EOF
+COPY <<EOF /etc/rspamd/override.d/worker-proxy.inc
+enabled = false;
+EOF
+COPY <<EOF /etc/rspamd/override.d/logging.inc
+type = "console";
+level = "notice";
+EOF
+COPY <<EOF /etc/rspamd/local.d/redis.conf
+servers = "redis:6379";
+db = "1";
+EOF
+COPY <<EOF /etc/rspamd/local.d/classifier-bayes.conf
+backend = "redis";
+EOF
+# A fixed numeric uid: Kubernetes checks runAsNonRoot by uid (deploy/base/rspamd.yaml).
+USER 11333:11333
+EXPOSE 11333 11334
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+  CMD ["curl", "-fsS", "http://127.0.0.1:11333/ping"]
+CMD ["rspamd", "-f"]
 
 # The whole cluster in one container (`pnpm start`): migrations, then every service under the
 # supervisor. For trying Hopmail out; compose and Kubernetes run one service per container.

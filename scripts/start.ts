@@ -77,6 +77,13 @@ if (!process.env.TLS_CERT_FILE && !process.env.TLS_KEY_FILE && config.NODE_ENV !
   );
 }
 
+// The content filter is optional in development: smtp-ingress scans with rspamd when
+// RSPAMD_URL names one (and says so in its own start-up line), and accepts unscanned otherwise.
+if (wanted.includes('smtp-ingress')) {
+  if (process.env.RSPAMD_URL) log('start.content-filter', `smtp-ingress scans messages with rspamd at ${process.env.RSPAMD_URL}`, { url: process.env.RSPAMD_URL });
+  else log('start.content-filter', 'no content filter: RSPAMD_URL is unset, messages are not scanned for spam', { url: null });
+}
+
 try {
   await ensureDatabase(config.DATABASE_URL);
   const applied = await migrate(config.DATABASE_URL);

@@ -64,6 +64,26 @@ describe('hopmail', () => {
     expect((await hopmail(['aliases', 'set', 'nobody@cli.example', 'ann@cli.example'])).code).toBe(4);
   });
 
+  test('messages report: usage, 503 without rspamd (exit 6); search and trace show the spam verdict', { timeout: 60_000 }, async () => {
+    const id = newMessageId();
+    await insertMessage(api.db.pool, { id, raw: Buffer.from('Subject: s\r\n\r\nb\r\n'), mailFrom: 'ann@cli.example', recipients: ['ann@cli.example'], spam: { checked: true, action: 'add header', score: 7.5, required: 15, symbols: {} } });
+    expect((await hopmail(['messages', 'report', id, 'eggs'])).code).toBe(2);
+    const r = await hopmail(['messages', 'report', id, 'spam']);
+    expect(r.code).toBe(6);
+    expect(r.err).toMatch(/RSPAMD_CONTROLLER_URL/);
+    expect((await hopmail(['messages', 'search', '--queue-id', id])).out).toMatch(/7\.50\/15\.00 add header/);
+    expect((await hopmail(['trace', id])).out).toMatch(/spam: 7\.50\/15\.00 add header/);
+  });
+
+  test('abuse stats: a table of refusals by reason, or says there were none', { timeout: 60_000 }, async () => {
+    expect(await hopmail(['abuse', 'stats'])).toMatchObject({ code: 0, out: 'no refusals in the last day\n' });
+    const bucket = Math.floor(Date.now() / 300_000);
+    await api.redis.hincrby(`${api.prefix}:abuse:${bucket}`, 'rcpt:dnsbl', 3);
+    const r = await hopmail(['abuse', 'stats']);
+    expect(r.out).toMatch(/^STAGE:REASON\s+LAST HOUR\s+LAST DAY\n/);
+    expect(r.out).toMatch(/rcpt:dnsbl\s+3\s+3/);
+  });
+
   test('messages headers prints the header section only; webhooks test reports what the receiver answered', { timeout: 60_000 }, async () => {
     const id = newMessageId();
     await insertMessage(api.db.pool, { id, raw: Buffer.from('Subject: headers only\r\nX-Check: 1\r\n\r\nsecret body\r\n'), mailFrom: 'ann@cli.example', recipients: ['ann@cli.example'] });

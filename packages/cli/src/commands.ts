@@ -250,12 +250,27 @@ export const COMMANDS: Record<string, Record<string, Handler>> = {
         queueId: flag(p, 'queue-id'), messageId: flag(p, 'message-id'), sender: flag(p, 'sender'), recipient: flag(p, 'recipient'),
         status: flag(p, 'status'), since: flag(p, 'since'), until: flag(p, 'until'),
       });
-      const rows = r.items.map((m) => ({ ...m, recipients: m.recipients.map((x: any) => `${x.address}:${x.status}`) }));
-      return listResult({ items: rows, nextCursor: r.nextCursor }, [['id', 'QUEUE ID'], ['receivedAt', 'RECEIVED'], 'sender', 'size', 'recipients'], io);
+      const rows = r.items.map((m) => ({ ...m, recipients: m.recipients.map((x: any) => `${x.address}:${x.status}`), spam: spamSummary(m.spam) }));
+      return listResult({ items: rows, nextCursor: r.nextCursor }, [['id', 'QUEUE ID'], ['receivedAt', 'RECEIVED'], 'sender', 'size', 'spam', 'recipients'], io);
+    },
+    report: async (p, api) => {
+      const id = arg(p, 2, 'queue id');
+      const kind = arg(p, 3, 'spam or ham');
+      if (kind !== 'spam' && kind !== 'ham') throw new UsageError(`messages report: expected spam or ham, not ${JSON.stringify(kind)}`);
+      const r = await api.call('POST', `/v1/messages/${enc(id)}/report`, { kind });
+      return { json: r, text: `message ${r.id} reported as ${r.kind}: ${r.learned ? 'learned' : r.message}\n` };
     },
     headers: async (p, api) => {
       const h = await api.call('GET', `/v1/messages/${enc(arg(p, 2, 'queue id'))}/headers`);
       return { json: h, text: h.headers.replace(/\r\n/g, '\n') + '\n' + (h.truncated ? '(header cut at 64 KiB)\n' : '') };
+    },
+  },
+  abuse: {
+    stats: async (_p, api) => {
+      const s = await api.call('GET', '/v1/abuse/stats');
+      const reasons = [...new Set([...Object.keys(s.lastDay), ...Object.keys(s.lastHour)])].sort((a, b) => (s.lastDay[b] ?? 0) - (s.lastDay[a] ?? 0));
+      const rows = reasons.map((r) => ({ reason: r, lastHour: s.lastHour[r] ?? 0, lastDay: s.lastDay[r] ?? 0 }));
+      return { json: s, text: rows.length ? table(rows, [['reason', 'STAGE:REASON'], ['lastHour', 'LAST HOUR'], ['lastDay', 'LAST DAY']]) : 'no refusals in the last day\n' };
     },
   },
   trace: {
@@ -267,7 +282,7 @@ export const COMMANDS: Record<string, Record<string, Handler>> = {
       const a = m.authResults;
       // Inbound authentication at smtp-ingress (issue 12), when it was checked.
       const auth = a ? `  authentication: spf=${a.spf?.result} dkim=${(a.dkim ?? []).map((d: any) => `${d.result}(${d.domain})`).join(',') || 'none'} dmarc=${a.dmarc?.result}${a.dmarc?.domain ? `(${a.dmarc.domain})` : ''} arc=${a.arc?.result}\n` : '';
-      const head = `message ${m.id}  from <${m.sender}>  ${m.size} bytes  received ${m.receivedAt}\n` + auth + m.recipients.map((x: any) => `  ${x.address}: ${x.status}`).join('\n') + '\n\n';
+      const head = `message ${m.id}  from <${m.sender}>  ${m.size} bytes  received ${m.receivedAt}${m.spam ? `  spam: ${spamSummary(m.spam)}` : ''}\n` + auth + m.recipients.map((x: any) => `  ${x.address}: ${x.status}`).join('\n') + '\n\n';
       return { json: r, text: head + table(rows, ['at', 'type', 'recipient', 'detail'], 100) };
     },
   },
@@ -371,4 +386,11 @@ async function passwordFrom(p: Parsed, io: Io): Promise<string> {
     return v;
   }
   throw new UsageError('give the password with --password-stdin (or --password)');
+}
+
+/** rspamd's verdict in one cell: `7.50/15.00 add header`, `unchecked`, or '' when none ran. */
+function spamSummary(spam: any): string {
+  if (!spam) return '';
+  if (!spam.checked) return 'unchecked';
+  return `${Number(spam.score).toFixed(2)}/${Number(spam.required).toFixed(2)} ${spam.action}`;
 }

@@ -27,8 +27,9 @@ export const USAGE = `usage: hopmail [--json] <command> …
             filters: --status s[,s] --domain d --sender a|@d|<> --recipient a --message <queue-id>
                      --min-age 2h --max-age 1d --reply text      bulk: --batch n --progress
   messages  search [--queue-id id] [--message-id mid] [--sender a] [--recipient a] [--status s] [--since t] [--until t]
-            | headers <queue-id>
+            | headers <queue-id> | report <queue-id> spam|ham
   trace     <queue-id>
+  abuse     stats
   keys      list | add <name> --scope admin|read-only|domain-admin [--domain d]… | rm <id>
   webhooks  list | add <url> --event message.delivered… | test|enable|disable|rm <id>
   audit     [--actor a] [--action a] [--since t]

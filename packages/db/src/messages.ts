@@ -20,6 +20,10 @@ export interface NewMessage {
   authResults?: unknown;
   /** MAIL FROM … REQUIRETLS (RFC 8689). */
   requireTls?: boolean;
+  /** The content filter's verdict (messages.spam), or null when none ran. */
+  spam?: unknown;
+  /** Commit the recipients as 'held' (an operator releases them), e.g. outgoing spam. */
+  held?: boolean;
 }
 
 /**
@@ -50,11 +54,11 @@ export async function insertMessage(db: pg.Pool | pg.PoolClient, m: NewMessage):
   await db.query({
     name: 'hopmail-insert-message',
     text: `WITH m AS (
-       INSERT INTO messages (id, raw, size, mail_from, client_ip, client_helo, auth_user, tls, smtputf8, body_8bit, header_message_id, auth_results, require_tls)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $15)
+       INSERT INTO messages (id, raw, size, mail_from, client_ip, client_helo, auth_user, tls, smtputf8, body_8bit, header_message_id, auth_results, require_tls, spam)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $15, $16::jsonb)
        RETURNING id)
-     INSERT INTO recipients (message_id, address, domain)
-     SELECT m.id, r.address, r.domain FROM m, unnest($12::text[], $13::text[]) AS r(address, domain)`,
+     INSERT INTO recipients (message_id, address, domain, status)
+     SELECT m.id, r.address, r.domain, CASE WHEN $17::bool THEN 'held' ELSE 'queued' END FROM m, unnest($12::text[], $13::text[]) AS r(address, domain)`,
     values: [
       m.id,
       m.raw,
@@ -71,6 +75,8 @@ export async function insertMessage(db: pg.Pool | pg.PoolClient, m: NewMessage):
       rcpts.map((r) => r.domain),
       m.authResults === undefined || m.authResults === null ? null : JSON.stringify(m.authResults),
       m.requireTls ?? false,
+      m.spam == null ? null : JSON.stringify(m.spam),
+      m.held ?? false,
     ],
   });
 }

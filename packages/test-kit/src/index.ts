@@ -5,3 +5,4 @@ export * from './private-redis.ts';
 export * from './fake-dns.ts';
 export * from './fake-mx.ts';
 export * from './dkimpy.ts';
+export * from './rspamd.ts';

@@ -7,6 +7,8 @@ import { createPeriodic, failFastRedis, readHeartbeats, settleWithin, withTimeou
 import { AuditStore } from './adapters/audit.ts';
 import { KeyStore } from './adapters/keys.ts';
 import { MessageSearch } from './adapters/messages.ts';
+import { rspamdTrainer } from './adapters/spam-trainer.ts';
+import { abuseStatsReader } from './adapters/abuse-stats.ts';
 import { argon2idHasher, type PasswordHasher } from './adapters/password.ts';
 import { QueueStore } from './adapters/queue.ts';
 import { createQueueJobs } from './adapters/queue-jobs.ts';
@@ -81,6 +83,10 @@ export function createApp({ config, logger, registry, pool, redis, hasher, dns }
     },
     messageStart: messageStart(pool, HEADER_BYTES),
     webhookTester: new WebhookTester(pool, config.WEBHOOK_ALLOW_PRIVATE),
+    abuseStats: abuseStatsReader(counters, config.REDIS_PREFIX),
+    spamTrainer: config.RSPAMD_CONTROLLER_URL
+      ? rspamdTrainer(pool, { controllerUrl: config.RSPAMD_CONTROLLER_URL, password: config.RSPAMD_PASSWORD || undefined, maxSize: 10 * 1024 * 1024, timeoutMs: config.RSPAMD_LEARN_TIMEOUT_MS })
+      : null,
     overview: { overview: new OverviewStore(pool), services: () => withTimeout(readHeartbeats(counters, config.REDIS_PREFIX), 1000, 'heartbeats') },
     dkimKeys: new DkimKeyStore(pool),
     tls: new TransportSecurityStore(pool),

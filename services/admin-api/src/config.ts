@@ -49,6 +49,13 @@ export const configSchema = z.object({
   TLSRPT_MAX_BYTES: int(5_242_880, 1024, 52_428_800, 'largest TLS-RPT report accepted at POST /tlsrpt (gzip or JSON)'),
   DKIM_GRACE_DAYS: int(7, 0, 365, 'days an older DKIM key stays valid after a newer key of its algorithm is activated: keep its record published for mail in transit'),
   WEBHOOK_ALLOW_PRIVATE: bool(false, 'allow webhook URLs whose host is a loopback, private, link-local or other non-public address (a receiver inside your own network); off, an admin key cannot point the server at its own network (SSRF). Set the housekeeper\'s alike: it checks the address of every connection'),
+  RSPAMD_CONTROLLER_URL: z
+    .string()
+    .regex(/^(|https?:\/\/\S+)$/, 'an http(s) URL or empty')
+    .default('')
+    .describe("rspamd's controller worker (e.g. http://rspamd:11334): POST /v1/messages/{id}/report trains its Bayes classifier; empty: reports answer 503"),
+  RSPAMD_PASSWORD: str('', "rspamd controller's enable_password, when it has one (learning is a privileged command)"),
+  RSPAMD_LEARN_TIMEOUT_MS: int(10_000, 100, 120_000, 'longest wait for rspamd to learn one reported message'),
 }).superRefine(requireSecretsInProduction);
 
 export type Config = z.output<typeof configSchema>;

@@ -11,6 +11,13 @@ import { createInboundPolicies } from './adapters/inbound-policies.ts';
 import { createMailAuthenticator } from './adapters/mail-authenticator.ts';
 import { createWorkerAuthenticator } from './adapters/auth-workers.ts';
 import type { Authenticator } from './ports.ts';
+import { createRspamdFilter } from './adapters/rspamd.ts';
+import { createGreylist } from './adapters/greylist.ts';
+import { networkList } from './policy/greylist-policy.ts';
+import { createDnsblLookup } from './adapters/dnsbl.ts';
+import { createRateLimiter } from './adapters/rate-limiter.ts';
+import { createAbuseStats } from './adapters/abuse-stats.ts';
+import { parseDnsblSites } from './policy/dnsbl-policy.ts';
 import { createDnsClient } from '@hopmail/dns-client';
 import type { Config } from './config.ts';
 import { EVENTS } from './events.ts';
@@ -32,6 +39,8 @@ export const NEEDS = {
 export type AppDeps = ServiceDeps<Config, typeof NEEDS> & {
   /** Waits before failed AUTH replies (tests). */
   sleep?: (ms: number) => Promise<void>;
+  /** The clock of greylisting and SRS (tests). */
+  now?: () => Date;
 };
 
 export interface IngressApp extends App {
@@ -98,6 +107,21 @@ export function createApp(deps: AppDeps): IngressApp {
   const directory = new PgDirectory(deps.pool, { localPartCaseSensitive: config.LOCAL_PART_CASE_SENSITIVE, cacheMs: config.DIRECTORY_CACHE_MS });
   if (!config.SRS_SECRET) logger.warn({ event: EVENTS.developmentSecrets, srsSecret: 'development' }, 'SRS_SECRET unset: SRS addresses are checked with the public development secret (never in production)');
   if (!certificates) logger.warn({ event: EVENTS.tlsDisabled }, 'no certificate: STARTTLS, AUTH and the submission listeners are off (development only)');
+  if (config.RSPAMD_URL) logger.info({ event: EVENTS.contentFilter, url: config.RSPAMD_URL, failOpen: config.RSPAMD_FAIL_OPEN, timeoutMs: config.RSPAMD_TIMEOUT_MS }, 'content filter: rspamd');
+  else logger.info({ event: EVENTS.contentFilter, url: null }, 'content filter: none (RSPAMD_URL unset), messages are not scanned');
+  const contentFilter = config.RSPAMD_URL
+    ? createRspamdFilter({ url: config.RSPAMD_URL, maxSize: config.RSPAMD_MAX_SIZE, outboundSettingsId: config.RSPAMD_OUTBOUND_SETTINGS_ID || undefined })
+    : null;
+  const dnsblSites = parseDnsblSites(config.DNSBL_SITES);
+  const metrics = createMetrics(deps.registry);
+  const dnsbl = dnsblSites.length
+    ? createDnsblLookup({
+        dns: createDnsClient({ servers: config.DNS_SERVERS, timeoutMs: config.DNS_TIMEOUT_MS, tries: config.DNS_TRIES }),
+        sites: dnsblSites,
+        onProblem: (site, problem) => logger.warn({ event: EVENTS.dnsblProblem, zone: site.zone, problem }, 'DNS list problem; counted as not listed'),
+        onListed: (site) => metrics.dnsblListings.inc({ zone: site.zone }),
+      })
+    : null;
   const resolve = {
     localPartCaseSensitive: config.LOCAL_PART_CASE_SENSITIVE,
     subaddressDelimiter: config.SUBADDRESS_DELIMITER,
@@ -119,7 +143,41 @@ export function createApp(deps: AppDeps): IngressApp {
         baseDelayMs: config.AUTH_DELAY_BASE_MS,
         maxDelayMs: config.AUTH_DELAY_MAX_MS,
       },
+      spam: { timeoutMs: config.RSPAMD_TIMEOUT_MS, failOpen: config.RSPAMD_FAIL_OPEN },
+      rate: {
+        connections: config.RATE_MAX_CONNECTIONS,
+        messages: config.RATE_MAX_MESSAGES,
+        recipients: config.RATE_MAX_RECIPIENTS,
+        unknownRecipients: config.RATE_MAX_UNKNOWN_RECIPIENTS,
+        tarpitMs: config.RATE_TARPIT_MS,
+      },
+      dnsbl: dnsbl ? { threshold: config.DNSBL_THRESHOLD, allowlistThreshold: config.DNSBL_ALLOWLIST_THRESHOLD } : undefined,
+      greylist: config.GREYLIST_ENABLED ? { allow: networkList(config.GREYLIST_ALLOW_NETWORKS) } : undefined,
     },
+    contentFilter,
+    dnsbl,
+    abuseStats: createAbuseStats({ redis: deps.redis, prefix: config.REDIS_PREFIX, onError: (err) => logger.debug({ err }, 'abuse statistics not counted (Redis)') }),
+    rateLimiter:
+      config.RATE_MAX_CONNECTIONS || config.RATE_MAX_MESSAGES || config.RATE_MAX_RECIPIENTS || config.RATE_MAX_UNKNOWN_RECIPIENTS
+        ? createRateLimiter({
+            redis: deps.redis,
+            prefix: config.REDIS_PREFIX,
+            windowMs: config.RATE_WINDOW_MS,
+            onError: (err) => logger.warn({ event: EVENTS.rateLimiterFailed, err }, 'rate counters unavailable (Redis); the per-client limits are not applied'),
+          })
+        : null,
+    greylist: config.GREYLIST_ENABLED
+      ? createGreylist({
+          redis: deps.redis,
+          prefix: config.REDIS_PREFIX,
+          delayMs: config.GREYLIST_DELAY_MS,
+          windowMs: config.GREYLIST_WINDOW_MS,
+          ttlMs: config.GREYLIST_TTL_DAYS * 86_400_000,
+          clientPasses: config.GREYLIST_CLIENT_PASSES,
+          onError: (err) => logger.warn({ event: EVENTS.greylistFailed, err }, 'greylist state unavailable (Redis); the recipient is let through'),
+        })
+      : null,
+    now: deps.now,
     directory,
     accounts: createAccounts({ pool: deps.pool, directory, resolve }),
     limiter: createAuthLimiter({
@@ -141,7 +199,7 @@ export function createApp(deps: AppDeps): IngressApp {
       : {}),
     store: createMessageStore({ pool: deps.pool, producer, enqueueTimeoutMs: config.SMTP_ENQUEUE_TIMEOUT_MS }),
     logger,
-    metrics: createMetrics(deps.registry),
+    metrics,
   });
   const limits = {
     hostname: config.SMTP_HOSTNAME,

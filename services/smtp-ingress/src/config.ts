@@ -3,6 +3,7 @@ import { bool, commonConfig, int, port, str, z } from '@hopmail/config';
 import { tlsConfig } from '@hopmail/tls';
 import { requireSecretsInProduction, srsConfig } from '@hopmail/sender-auth';
 import { dnsClientConfig } from '@hopmail/dns-client';
+import { parseDnsblSites } from './policy/dnsbl-policy.ts';
 
 const HOSTNAME_RE = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/;
 // A machine name that is no valid host name (underscores…) must not make the defaults fail.
@@ -68,6 +69,43 @@ export const configSchema = z.object({
   INBOUND_AUTH_WORKERS: int(1, 0, 64, 'worker threads that verify incoming mail (about 1 ms of CPU per message) beside the SMTP sessions; 0: on the session thread. About the cores you can give this process, minus one'),
   INBOUND_DNS_CACHE_MS: int(5_000, 0, 300_000, "how long this process keeps the inbound checks' DNS answers (and NXDOMAIN/NODATA, never failures) in front of dns-cache; a changed SPF, DKIM or DMARC record is seen after at most this plus dns-cache's TTL; 0: ask dns-cache every time"),
   INBOUND_DKIM_MIN_RSA_BITS: int(1024, 512, 4096, 'shortest RSA key a DKIM or ARC signature may use to pass (RFC 8301); shorter fails as too weak'),
+  RSPAMD_URL: z
+    .string()
+    .regex(/^(|https?:\/\/\S+)$/, 'an http(s) URL or empty')
+    .default('')
+    .describe("rspamd's normal worker (e.g. http://rspamd:11333): every message is scanned at the end of DATA; empty: no content filter"),
+  RSPAMD_TIMEOUT_MS: int(5_000, 100, 120_000, 'longest wait for rspamd per message; past it the message is treated as unscanned (RSPAMD_FAIL_OPEN decides)'),
+  RSPAMD_FAIL_OPEN: bool(true, 'when rspamd is down, slow or answers nonsense: accept with X-Spam-Status: unchecked (true) or answer 451 4.7.1 (false); never a 5xx'),
+  RSPAMD_MAX_SIZE: int(10_485_760, 65_536, 536_870_912, 'only the first this many octets of a message are sent to rspamd (large messages are rarely spam and costly to scan)'),
+  RSPAMD_OUTBOUND_SETTINGS_ID: str('', "rspamd Settings-ID sent for authenticated submission (rspamd's outbound settings); empty: rspamd picks by its User header"),
+  DNSBL_SITES: str('', 'DNS block- and allowlists asked at connect, postscreen syntax: zone[=pattern][*weight], comma-separated, e.g. zen.spamhaus.org=127.0.0.[2..11]*3,bl.spamcop.net*2,list.dnswl.org=127.0.[0..255].[1..3]*-2; empty: none')
+    .refine((s) => {
+      try {
+        parseDnsblSites(s);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'zone[=a.b.c.d pattern with n, [a..b] or [a;b] octets][*weight], comma-separated'),
+  DNSBL_THRESHOLD: int(1, 1, 1000, 'a client whose DNSBL score (sum of the weights of the lists naming it) reaches this gets 554 5.7.1 at RCPT'),
+  DNSBL_ALLOWLIST_THRESHOLD: int(-1, -1000, 0, 'a client whose DNSBL score is at or below this (allowlists have negative weights) skips greylisting'),
+  RATE_WINDOW_MS: int(60_000, 1000, 3_600_000, 'the window of the per-client rate limits below (all replicas, Redis)'),
+  RATE_MAX_CONNECTIONS: int(0, 0, 1_000_000, 'new SMTP sessions per client address (IPv6: /64) per window; one more gets 421 4.7.0 (0: no limit; e.g. 60)'),
+  RATE_MAX_MESSAGES: int(0, 0, 1_000_000, 'messages (MAIL FROM) per unauthenticated client per window; more get 451 4.7.1 (0: no limit; e.g. 100)'),
+  RATE_MAX_RECIPIENTS: int(0, 0, 1_000_000, 'accepted recipients per unauthenticated client per window; more get 451 4.7.1 (0: no limit; e.g. 500)'),
+  RATE_MAX_UNKNOWN_RECIPIENTS: int(0, 0, 1_000_000, 'unknown recipients (550 5.1.1) per client per window before a directory-harvest client gets a tarpit delay and 421 4.7.0 (0: no limit; e.g. 20)'),
+  RATE_TARPIT_MS: int(5_000, 0, 60_000, 'delay before the 421 that ends a directory-harvest session'),
+  GREYLIST_ENABLED: bool(false, 'greylist unauthenticated mail (RFC 6647): the first attempt of a (client /24 or /64, sender, recipient) triplet gets 451 4.7.1; on in the production overlays'),
+  GREYLIST_DELAY_MS: int(300_000, 0, 86_400_000, 'how long a sender must wait before its retry passes greylisting'),
+  GREYLIST_WINDOW_MS: int(86_400_000, 60_000, 7 * 86_400_000, 'a retry later than this after the first attempt starts over'),
+  GREYLIST_TTL_DAYS: int(35, 1, 365, 'how long a triplet that passed (and a client network\'s pass count) is remembered after its last message'),
+  GREYLIST_CLIENT_PASSES: int(5, 0, 1_000_000, 'a client network that passed greylisting this many times skips it from then on (0: never)'),
+  GREYLIST_ALLOW_NETWORKS: z
+    .string()
+    .default('')
+    .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+    .refine((l) => l.every((c) => /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(c)), 'comma list of addresses or CIDR networks')
+    .describe('client addresses or networks (comma list, CIDR) never greylisted: partners, your other MX hosts'),
 }).superRefine(requireSecretsInProduction).refine((c) => c.SMTP_CLOSE_TIMEOUT_MS < c.SHUTDOWN_TIMEOUT_MS, {
   message: 'SMTP_CLOSE_TIMEOUT_MS must be below SHUTDOWN_TIMEOUT_MS, or shutdown is cut short while sessions still finish',
   path: ['SMTP_CLOSE_TIMEOUT_MS'],

@@ -31,6 +31,26 @@ export const EVENTS = defineEvents('smtp-ingress', {
   authLimiterFailed: 'smtp-ingress.auth-limiter-failed',
   /** RCPT TO a valid SRS address of ours: rewritten to the original sender (`to`). */
   srsReversed: 'smtp-ingress.srs-reversed',
+  /** rspamd refused a message (reject, soft reject, greylist). */
+  spamRejected: 'smtp-ingress.spam-rejected',
+  /** rspamd down, slow or answering nonsense: the message was accepted unchecked or deferred (RSPAMD_FAIL_OPEN). */
+  spamFilterUnavailable: 'smtp-ingress.spam-filter-unavailable',
+  /** Authenticated submission rspamd rejected: committed with its recipients held, never relayed. */
+  spamHeld: 'smtp-ingress.spam-held',
+  /** A RCPT deferred by greylisting (first attempt or retry too early). */
+  greylisted: 'smtp-ingress.greylisted',
+  /** The greylist state in Redis did not answer: the RCPT was let through. */
+  greylistFailed: 'smtp-ingress.greylist-failed',
+  /** A RCPT refused because DNS blocklists name the client (`zones`, `score`). */
+  dnsblBlocked: 'smtp-ingress.dnsbl-blocked',
+  /** A DNS list failed or answered oddly (127.255.255.x: query refused); counted as not listed. */
+  dnsblProblem: 'smtp-ingress.dnsbl-problem',
+  /** A per-client rate limit refused a session, message or recipient (`kind`, `count`). */
+  rateLimited: 'smtp-ingress.rate-limited',
+  /** The rate counters in Redis did not answer: the limits were not applied. */
+  rateLimiterFailed: 'smtp-ingress.rate-limiter-failed',
+  /** At start: whether a content filter is configured. */
+  contentFilter: 'smtp-ingress.content-filter',
   /** Outside production without SRS_SECRET: the public development secret is in use. */
   developmentSecrets: 'smtp-ingress.development-secrets',
   /** Inbound checks (SPF, DKIM, DMARC, ARC) of one message: results and what was decided (info). */

@@ -18,8 +18,18 @@ import { rcptPolicy, rcptSyntaxPolicy } from './policy/rcpt-policy.ts';
 import { senderPolicy } from './policy/sender-policy.ts';
 import { srsRcptPolicy } from './policy/srs-policy.ts';
 import { isSrsLocalPart, srsReverse, type SrsKeys } from '@hopmail/sender-auth';
-import { ACCEPT, type Verdict } from './policy/verdict.ts';
-import type { Accounts, AuthLimiter, Authenticator, InboundPolicies, MessageStore } from './ports.ts';
+import { ACCEPT, type Refusal, type Verdict } from './policy/verdict.ts';
+import type { NewMessage } from '@hopmail/db';
+import type { Accounts, AuthLimiter, Authenticator, ContentFilter, InboundPolicies, MessageStore } from './ports.ts';
+import { rewriteSubject, spamPolicy, type SpamInput } from './policy/spam-policy.ts';
+import { withTimeout } from '@hopmail/service-kit';
+import type { Greylist } from './adapters/greylist.ts';
+import type { DnsblLookup } from './adapters/dnsbl.ts';
+import type { AbuseStats } from './adapters/abuse-stats.ts';
+import type { RateKind, RateLimiter } from './adapters/rate-limiter.ts';
+import { defer as deferVerdict, disconnect } from './policy/verdict.ts';
+import { dnsblVerdict } from './policy/dnsbl-policy.ts';
+import { greylistExemption, greylistNetwork, greylistVerdict, tripletKey } from './policy/greylist-policy.ts';
 import { SessionRegistry, type ConnectionState, type SessionFacts } from './session.ts';
 
 export interface IngressOptions {
@@ -36,6 +46,14 @@ export interface IngressOptions {
     baseDelayMs: number;
     maxDelayMs: number;
   };
+  /** The content filter's budget and what its absence means (RSPAMD_TIMEOUT_MS, RSPAMD_FAIL_OPEN). */
+  spam?: { timeoutMs: number; failOpen: boolean };
+  /** RATE_MAX_* (0: off) and the harvest tarpit. */
+  rate?: { connections: number; messages: number; recipients: number; unknownRecipients: number; tarpitMs: number };
+  /** DNSBL_THRESHOLD / DNSBL_ALLOWLIST_THRESHOLD, when DNSBL_SITES is set. */
+  dnsbl?: { threshold: number; allowlistThreshold: number };
+  /** Greylisting (GREYLIST_*); absent: off. */
+  greylist?: { allow: (ip: string) => boolean };
 }
 
 export interface AuthAttempt {
@@ -59,6 +77,16 @@ export interface IngressDeps {
   limiter: AuthLimiter;
   logger: Logger;
   metrics: IngressMetrics;
+  /** rspamd (RSPAMD_URL), or none. */
+  contentFilter?: ContentFilter | null;
+  /** Refusal counts for GET /v1/abuse/stats (Redis). */
+  abuseStats?: AbuseStats | null;
+  /** Per-client rate counters shared by the replicas (Redis). */
+  rateLimiter?: RateLimiter | null;
+  /** DNSBL/DNSWL look-ups (DNSBL_SITES), started at connect. */
+  dnsbl?: DnsblLookup | null;
+  /** Greylisting state shared by the replicas (Redis), when GREYLIST_ENABLED. */
+  greylist?: Greylist | null;
   /** Waits before a failed AUTH is answered (tests may shorten it). */
   sleep?: (ms: number) => Promise<void>;
   /** Clock of the SRS day stamps (tests). */
@@ -79,7 +107,9 @@ export function createIngress(deps: IngressDeps) {
   let closing = false;
 
   const rejected = (stage: string, v: Verdict) => {
-    if (v.kind !== 'accept') metrics.rejected.inc({ stage, reason: v.reason });
+    if (v.kind === 'accept') return;
+    metrics.rejected.inc({ stage, reason: v.reason });
+    deps.abuseStats?.record(stage, v.reason, now().getTime());
   };
   const stateOf = (facts: SessionFacts): ConnectionState =>
     sessions.get(facts.sessionId) ??
@@ -102,8 +132,63 @@ export function createIngress(deps: IngressDeps) {
     if (auth.kind === 'accept' && auth.forgedRemoved) state.log.warn({ event: EVENTS.forgedAuthResults, msgId, from, removed: auth.forgedRemoved }, 'Authentication-Results: claiming our authserv-id removed');
   };
 
+  /**
+   * Asks the content filter within its budget and applies its answer: a refusal, or the
+   * message with the X-Spam-* fields (and subject) it asked for and its verdict to store.
+   */
+  async function scan(state: ConnectionState, message: NewMessage, facts: SessionFacts): Promise<{ kind: 'refuse'; verdict: Refusal } | { kind: 'commit'; message: NewMessage; held?: Refusal }> {
+    const filter = deps.contentFilter!;
+    const spamOptions = options.spam ?? { timeoutMs: 5000, failOpen: true };
+    const controller = new AbortController();
+    const started = process.hrtime.bigint();
+    let input: SpamInput;
+    try {
+      const result = await withTimeout(
+        filter.check(message.raw, { queueId: message.id, ip: facts.remoteIp, helo: facts.helo, hostname: facts.clientHostname, mailFrom: message.mailFrom, recipients: message.recipients, user: state.user }, controller.signal),
+        spamOptions.timeoutMs,
+        'content filter',
+      );
+      input = { kind: 'scanned', result };
+    } catch (err) {
+      controller.abort();
+      input = { kind: 'unavailable' };
+      state.log.warn({ event: EVENTS.spamFilterUnavailable, msgId: message.id, failOpen: spamOptions.failOpen, err }, spamOptions.failOpen ? 'content filter unavailable: message accepted unchecked' : 'content filter unavailable: message deferred');
+    }
+    metrics.spamCheckSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    metrics.spamChecks.inc({ listener: state.listener, action: input.kind === 'scanned' ? input.result.action : 'unavailable' });
+    const d = spamPolicy(input, { failOpen: spamOptions.failOpen, submission: state.user !== null, queueId: message.id });
+    const spam = d.record;
+    if (d.hold && d.verdict.kind !== 'accept') return { kind: 'commit', message: { ...message, spam, held: true }, held: d.verdict };
+    if (d.verdict.kind !== 'accept') {
+      rejected('data', d.verdict);
+      state.log.info({ event: EVENTS.spamRejected, msgId: message.id, from: message.mailFrom, reason: d.verdict.reason, score: spam.checked ? spam.score : undefined }, 'message refused by the content filter');
+      return { kind: 'refuse', verdict: d.verdict };
+    }
+    let raw = d.subject !== null ? rewriteSubject(message.raw, d.subject) : message.raw;
+    if (d.headers) raw = Buffer.concat([Buffer.from(d.headers, 'utf8'), raw]);
+    return { kind: 'commit', message: { ...message, raw, spam } };
+  }
+
+  const RATE_REPLY: Record<RateKind, Refusal> = {
+    connections: disconnect('4.7.0', 'Too many connections from your address, try again later', 'rate-connections'),
+    messages: deferVerdict(451, '4.7.1', 'Too many messages from your address, try again later', 'rate-messages'),
+    recipients: deferVerdict(451, '4.7.1', 'Too many recipients from your address, try again later', 'rate-recipients'),
+    'unknown-recipients': disconnect('4.7.0', 'Too many unknown recipients, closing', 'rate-unknown-recipients'),
+  };
+  /** Counts one event of `kind` for the client; the refusal when that passes its limit. */
+  async function overRate(state: ConnectionState, kind: RateKind, limit: number): Promise<Refusal | null> {
+    if (!deps.rateLimiter || limit <= 0) return null;
+    const count = await deps.rateLimiter.hit(kind, state.remoteIp, now().getTime());
+    if (count <= limit) return null;
+    metrics.rateLimited.inc({ kind });
+    state.log.warn({ event: EVENTS.rateLimited, kind, count, limit }, 'per-client rate limit reached');
+    return RATE_REPLY[kind];
+  }
+
   return {
     sessions,
+    /** The listener asks connectionRate() before greeting (RATE_MAX_CONNECTIONS set). */
+    limitsConnectionRate: Boolean(deps.rateLimiter && (options.rate?.connections ?? 0) > 0),
     setClosing() {
       closing = true;
     },
@@ -111,6 +196,7 @@ export function createIngress(deps: IngressDeps) {
     /** Protocol-level refusals decided in the connection adapter (line length, error limit). */
     recordProtocolReject(stage: 'connect' | 'protocol' | 'auth', reason: string): void {
       metrics.rejected.inc({ stage, reason });
+      deps.abuseStats?.record(stage, reason, now().getTime());
     },
 
     connect(facts: SessionFacts, listener: string, requireAuth = false): Verdict {
@@ -123,9 +209,21 @@ export function createIngress(deps: IngressDeps) {
         log.warn({ event: EVENTS.connectRefused, reason: v.reason }, 'connection refused');
         return v;
       }
-      sessions.open({ sessionId, remoteIp, listener, log: log.child({ listener }), user: null, mailbox: null, requireAuth, openedAt: Date.now(), messages: 0 });
+      // Started now, awaited at the first RCPT: the greeting never waits for DNS.
+      const dnsbl = deps.dnsbl && !requireAuth ? deps.dnsbl(remoteIp) : undefined;
+      sessions.open({ sessionId, remoteIp, listener, log: log.child({ listener }), user: null, mailbox: null, requireAuth, openedAt: Date.now(), messages: 0, dnsbl });
       metrics.activeConnections.inc({ listener });
       log.debug({ event: EVENTS.connect, rdns: facts.clientHostname }, 'connect');
+      return v;
+    },
+
+    /** RATE_MAX_CONNECTIONS across replicas, after connect() accepted (an extra Redis round trip before the greeting, only when set). */
+    async connectionRate(facts: SessionFacts): Promise<Verdict> {
+      const state = sessions.get(facts.sessionId);
+      if (!state) return ACCEPT;
+      const v = await overRate(state, 'connections', options.rate?.connections ?? 0);
+      if (!v) return ACCEPT;
+      rejected('connect', v);
       return v;
     },
 
@@ -203,6 +301,7 @@ export function createIngress(deps: IngressDeps) {
           v = errorVerdict('lookupFailed', 'lookup-failed');
         }
       }
+      if (v.kind === 'accept' && state.user === null) v = (await overRate(state, 'messages', options.rate?.messages ?? 0)) ?? v;
       if (v.kind === 'accept') sessions.beginTransaction(facts.transaction, { mailFrom: from, startedAt: Date.now() });
       else {
         rejected('mail', v);
@@ -216,6 +315,20 @@ export function createIngress(deps: IngressDeps) {
       const state = stateOf(facts);
       // RFC 5321 §4.1.1.3: <postmaster> without a domain must be accepted; it is ours.
       if (recipient.address.toLowerCase() === 'postmaster') recipient.address = `postmaster@${options.hostname}`;
+      // DNS blocklists: refused at RCPT rather than at connect, so the client logs why (postscreen does the same).
+      let dnswl = false;
+      if (state.dnsbl && state.user === null && options.dnsbl) {
+        const r = await state.dnsbl;
+        dnswl = r.score <= options.dnsbl.allowlistThreshold;
+        const bv = dnsblVerdict(r, options.dnsbl.threshold, facts.remoteIp);
+        if (bv.kind !== 'accept') {
+          metrics.dnsbl.inc({ result: 'blocked' });
+          rejected('rcpt', bv);
+          state.log.info({ event: EVENTS.dnsblBlocked, from: facts.transaction.mailFrom, to: recipient.address, zones: r.listedBy.map((x) => x.zone), score: r.score }, 'recipient refused: client on DNS blocklists');
+          return bv;
+        }
+        metrics.dnsbl.inc({ result: dnswl ? 'allowlisted' : 'clean' });
+      }
       let to = recipient.address;
       let v = rcptSyntaxPolicy({ address: to, smtputf8: facts.transaction.smtputf8 });
       if (!v) {
@@ -240,6 +353,30 @@ export function createIngress(deps: IngressDeps) {
         } catch (err) {
           state.log.error({ event: EVENTS.lookupFailed, to, err }, 'recipient lookup failed');
           v = errorVerdict('lookupFailed', 'lookup-failed');
+        }
+      }
+      if (v.kind === 'accept' && deps.greylist && options.greylist) {
+        const exempt = greylistExemption({ authenticated: state.user !== null, allowlistedNetwork: dnswl || options.greylist.allow(facts.remoteIp), nullSender: facts.transaction.mailFrom === '' });
+        if (exempt) metrics.greylist.inc({ result: 'exempt' });
+        else {
+          const result = await deps.greylist.check(tripletKey(facts.remoteIp, facts.transaction.mailFrom, to), greylistNetwork(facts.remoteIp), now().getTime());
+          metrics.greylist.inc({ result });
+          v = greylistVerdict(result);
+          if (v.kind !== 'accept') {
+            rejected('rcpt', v);
+            state.log.info({ event: EVENTS.greylisted, from: facts.transaction.mailFrom, to, result }, 'recipient greylisted');
+            return v;
+          }
+        }
+      }
+      if (v.kind === 'accept' && state.user === null) v = (await overRate(state, 'recipients', options.rate?.recipients ?? 0)) ?? v;
+      else if (v.kind === 'reject' && v.reason === 'unknown-user') {
+        // Directory harvest: past the limit the client waits, then the session ends.
+        const harvest = await overRate(state, 'unknown-recipients', options.rate?.unknownRecipients ?? 0);
+        if (harvest) {
+          rejected('rcpt', harvest);
+          await sleep(options.rate?.tarpitMs ?? 0);
+          return harvest;
         }
       }
       if (v.kind !== 'accept') {
@@ -273,15 +410,30 @@ export function createIngress(deps: IngressDeps) {
         state.log.info({ event: EVENTS.messageRejected, msgId: id, from: mailFrom, reason: v.reason, bytes: message.wireBytes }, 'message rejected');
         return { verdict: v };
       }
+      let toCommit = decision.message;
+      let heldVerdict: Refusal | undefined;
+      if (deps.contentFilter) {
+        const scanned = await scan(state, toCommit, facts);
+        if (scanned.kind === 'refuse') return { verdict: scanned.verdict };
+        toCommit = scanned.message;
+        heldVerdict = scanned.held;
+      }
       let committed;
       try {
-        committed = await store.commit(decision.message);
+        committed = await store.commit(toCommit);
       } catch (err) {
         const e = err instanceof IngressError ? err : new IngressError('storeFailed', String(err), err);
         state.log.error({ event: EVENTS.storeFailed, msgId: id, err: e.cause ?? e }, 'message not stored');
         const v = errorVerdict(e.kind, 'store-failed');
         rejected('data', v);
         return { verdict: v };
+      }
+      if (heldVerdict) {
+        // Outgoing spam: committed for the postmaster, refused to the client (spamPolicy).
+        metrics.spamHeld.inc({ listener: state.listener });
+        state.log.warn({ event: EVENTS.spamHeld, msgId: id, from: mailFrom, user: state.user, rcpts: recipients.length }, 'authenticated submission rejected as spam: held, not relayed');
+        rejected('data', heldVerdict);
+        return { verdict: heldVerdict };
       }
       const size = message.kind === 'complete' ? message.size : 0;
       state.messages++;

@@ -30,6 +30,13 @@ export function createMetrics(registry: Registry) {
       labelNames: ['check', 'result'],
       registers,
     }),
+    spamChecks: new prom.Counter({ name: 'hopmail_smtp_spam_checks_total', help: 'content filter (rspamd) verdicts by listener and action; unavailable: down, slow or garbage', labelNames: ['listener', 'action'], registers }),
+    spamCheckSeconds: new prom.Histogram({ name: 'hopmail_smtp_spam_check_seconds', help: 'time to get the content filter verdict', buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers }),
+    spamHeld: new prom.Counter({ name: 'hopmail_smtp_spam_held_total', help: 'authenticated submissions rspamd rejected: held, not relayed', labelNames: ['listener'], registers }),
+    greylist: new prom.Counter({ name: 'hopmail_smtp_greylist_total', help: 'greylisting decisions at RCPT: new and early (deferred), passed, known, client-allowlisted, exempt, unavailable', labelNames: ['result'], registers }),
+    dnsbl: new prom.Counter({ name: 'hopmail_smtp_dnsbl_total', help: 'DNSBL outcome of sessions that reached RCPT: blocked, allowlisted, clean', labelNames: ['result'], registers }),
+    dnsblListings: new prom.Counter({ name: 'hopmail_smtp_dnsbl_listings_total', help: 'clients named by each DNS list at connect', labelNames: ['zone'], registers }),
+    rateLimited: new prom.Counter({ name: 'hopmail_smtp_rate_limited_total', help: 'refusals by the per-client rate limits (all replicas): connections, messages, recipients, unknown-recipients', labelNames: ['kind'], registers }),
     enqueueFailures: new prom.Counter({ name: 'hopmail_smtp_enqueue_failures_total', help: 'committed messages whose route-message job could not be added (the reconciler re-enqueues them)', registers }),
   };
 }

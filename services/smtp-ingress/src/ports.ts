@@ -58,3 +58,41 @@ export interface InboundPolicies {
   /** Strictest of the recipient domains' settings; throws when the directory cannot answer. */
   forMessage(recipientDomains: readonly string[], authorDomain: string | null): Promise<InboundPolicy>;
 }
+
+/** What smtp-ingress tells the content filter besides the message (rspamd's /checkv2 headers). */
+export interface ScanEnvelope {
+  queueId: string;
+  ip: string;
+  helo: string | null;
+  /** Reverse DNS name of the client, when known. */
+  hostname: string | null;
+  mailFrom: string;
+  recipients: readonly string[];
+  /** The authenticated user (submission: the filter applies its outbound settings), or null. */
+  user: string | null;
+}
+
+/** rspamd's actions (https://rspamd.com/doc/faq.html#what-are-rspamd-actions). */
+export type SpamAction = 'reject' | 'soft reject' | 'greylist' | 'add header' | 'rewrite subject' | 'no action';
+
+export interface ScanResult {
+  action: SpamAction;
+  score: number;
+  requiredScore: number;
+  /** Symbol → score. */
+  symbols: Record<string, number>;
+  /** rspamd's SMTP message for the client (reject, soft reject), when it gave one. */
+  smtpMessage: string | null;
+  /** The subject to use on `rewrite subject`. */
+  subject: string | null;
+  /** Headers rspamd's milter_headers asks for. */
+  addHeaders: [name: string, value: string][];
+}
+
+/**
+ * The content filter (rspamd). check() rejects when the filter is down or answered nonsense
+ * (the ingress then fails open or closed as configured), never with a verdict of its own.
+ */
+export interface ContentFilter {
+  check(raw: Buffer, envelope: ScanEnvelope, signal: AbortSignal): Promise<ScanResult>;
+}

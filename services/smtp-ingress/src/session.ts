@@ -6,6 +6,7 @@
 // forgets a transaction on RSET, EHLO or after DATA by itself).
 
 import type { Logger } from 'pino';
+import type { DnsblResult } from './policy/dnsbl-policy.ts';
 
 /** The current mail transaction. Its recipients are reported at DATA only (ingress.data). */
 export interface TransactionFacts {
@@ -52,6 +53,8 @@ export interface ConnectionState {
   requireAuth: boolean;
   openedAt: number;
   messages: number;
+  /** DNSBL/DNSWL look-ups started at connect, awaited at the first RCPT (never rejects). */
+  dnsbl?: Promise<DnsblResult>;
 }
 
 export interface TransactionState {

@@ -57,6 +57,8 @@ export interface StartOptions {
   prefix?: string;
   /** Waits before failed AUTH replies; defaults to real timers. */
   sleep?: (ms: number) => Promise<void>;
+  /** The service's clock (greylisting, SRS). */
+  now?: () => Date;
 }
 
 /** Starts the service in-process on 127.0.0.1:0. */
@@ -92,7 +94,7 @@ export async function startIngress(opts: StartOptions = {}): Promise<TestIngress
   const redis = queueRedis(config.REDIS_URL);
   // What runService() would hand over (main.ts).
   const registry = createRegistry('smtp-ingress');
-  const app = createApp({ config, logger, registry, pool, redis, certificates: certificatesFor(config, logger), sleep: opts.sleep });
+  const app = createApp({ config, logger, registry, pool, redis, certificates: certificatesFor(config, logger), sleep: opts.sleep, now: opts.now });
   await app.start();
   return {
     app,

@@ -11,6 +11,8 @@ export interface MessageSummary {
   clientIp: string | null;
   authUser: string | null;
   tls: boolean;
+  /** rspamd's verdict at ingress (messages.spam), or null when no content filter ran. */
+  spam: Record<string, unknown> | null;
   recipients: { address: string; status: string }[];
   /** What smtp-ingress's inbound checks found (SPF, DKIM, DMARC, ARC); null when not checked. */
   authResults: Record<string, unknown> | null;
@@ -38,7 +40,7 @@ export interface TraceEvent {
 }
 
 const COLS = `m.id, m.received_at AS "receivedAt", m.mail_from AS sender, m.size, m.header_message_id AS "headerMessageId",
-  m.client_ip AS "clientIp", m.auth_user AS "authUser", m.tls, m.auth_results AS "authResults",
+  m.client_ip AS "clientIp", m.auth_user AS "authUser", m.tls, m.auth_results AS "authResults", m.spam,
   (SELECT coalesce(json_agg(json_build_object('address', r.address, 'status', r.status) ORDER BY r.id), '[]') FROM recipients r WHERE r.message_id = m.id) AS recipients`;
 
 /** `<id@host>` with or without the angle brackets. */

@@ -211,7 +211,7 @@ describe('OpenAPI', () => {
         'POST /v1/keys', 'GET /v1/keys', 'GET /v1/keys/{id}', 'DELETE /v1/keys/{id}',
         'GET /v1/audit',
         'POST /v1/session', 'GET /v1/session', 'DELETE /v1/session', 'GET /v1/overview',
-        'PATCH /v1/aliases/{source}', 'GET /v1/messages/{id}/headers', 'POST /v1/webhooks/{id}/test',
+        'PATCH /v1/aliases/{source}', 'GET /v1/messages/{id}/headers', 'POST /v1/webhooks/{id}/test', 'POST /v1/messages/{id}/report', 'GET /v1/abuse/stats',
         'PATCH /v1/domains/{name}',
       ].sort(),
     );
@@ -226,8 +226,8 @@ describe('OpenAPI', () => {
           expect(schema.additionalProperties, where).toBe(false);
         }
         if (path.includes('{')) expect(op.parameters?.some((p: any) => p.in === 'path' && p.required && p.schema?.type === 'string'), where).toBe(true);
-        // Every list that can grow is paged by cursor (the two summaries are fixed-size).
-        if (method === 'get' && !path.includes('{') && !['/v1/queue/count', '/v1/queue/stats', '/v1/session', '/v1/overview'].includes(path)) expect(op.parameters?.map((p: any) => p.name), where).toEqual(expect.arrayContaining(['limit', 'cursor']));
+        // Every list that can grow is paged by cursor (the summaries are fixed-size).
+        if (method === 'get' && !path.includes('{') && !['/v1/queue/count', '/v1/queue/stats', '/v1/session', '/v1/overview', '/v1/abuse/stats'].includes(path)) expect(op.parameters?.map((p: any) => p.name), where).toEqual(expect.arrayContaining(['limit', 'cursor']));
         // Responses: a success schema and the error schema.
         const ok = Object.keys(op.responses).find((s) => s.startsWith('2'));
         expect(ok, where).toBeDefined();

@@ -98,6 +98,7 @@ export function buildServer({ logger, bodyLimit, metrics, consoleDir, ...api }: 
       tags: [
         { name: 'domains', description: 'domains, and the DNS doctor' }, { name: 'dkim', description: 'DKIM keys of a domain: generate or import, activate, retire (private keys are never returned)' }, { name: 'mailboxes' }, { name: 'aliases' },
         { name: 'messages', description: 'search and trace' },
+        { name: 'abuse', description: 'what smtp-ingress refused (DNSBL, greylisting, rate limits, spam)' },
         { name: 'queue', description: 'queue control: list, retry, hold, release, delete' },
         { name: 'webhooks' }, { name: 'keys', description: 'API keys (admin only)' }, { name: 'audit' },
         { name: 'session', description: 'web console sign-in (cookie + CSRF token)' }, { name: 'overview', description: "the web console's overview" },

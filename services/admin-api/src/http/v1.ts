@@ -24,6 +24,10 @@ import { tlsRoutes } from './routes/tls.ts';
 import { overviewRoutes, type OverviewDeps } from './routes/overview.ts';
 import { messageHeaderRoutes } from './routes/message-headers.ts';
 import { webhookTestRoutes } from './routes/webhook-test.ts';
+import { messageReportRoutes } from './routes/message-report.ts';
+import { abuseRoutes } from './routes/abuse.ts';
+import type { AbuseStatsReport } from '../adapters/abuse-stats.ts';
+import type { SpamTrainer } from '../adapters/spam-trainer.ts';
 import type { WebhookTester } from '../adapters/webhook-test.ts';
 import { sessionAuthenticator, sessionRoutes, type ConsoleSessions } from './session.ts';
 
@@ -37,6 +41,10 @@ export interface V1Deps extends ApiDeps {
   /** The first bytes of a stored message (its raw header). */
   messageStart: (id: string) => Promise<Buffer | null>;
   webhookTester: WebhookTester;
+  /** rspamd's controller (RSPAMD_CONTROLLER_URL), or null. */
+  spamTrainer?: SpamTrainer | null;
+  /** Refusal counts smtp-ingress keeps in Redis. */
+  abuseStats?: ((now: number) => Promise<AbuseStatsReport>) | null;
 }
 
 const BOOTSTRAP: Principal = { actor: 'bootstrap', keyId: null, scope: 'admin', domains: [] };
@@ -108,4 +116,6 @@ export const v1Api: FastifyPluginAsync<V1Deps> = async (api, deps) => {
   overviewRoutes(api, deps.overview);
   messageHeaderRoutes(api, { messages: deps.messages, headers: deps.messageStart });
   webhookTestRoutes(api, { tester: deps.webhookTester });
+  messageReportRoutes(api, { messages: deps.messages, trainer: deps.spamTrainer ?? null });
+  abuseRoutes(api, { stats: deps.abuseStats ?? null });
 };

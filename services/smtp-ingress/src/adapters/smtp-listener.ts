@@ -162,7 +162,13 @@ export function createSmtpListener(deps: SmtpListenerDeps): SmtpListener {
     },
     onConnect(session, cb) {
       try {
-        cb(toSmtpError(ingress.connect(sessionFacts(session), spec.name, spec.requireAuth)));
+        const facts = sessionFacts(session);
+        const v = ingress.connect(facts, spec.name, spec.requireAuth);
+        if (v.kind !== 'accept' || !ingress.limitsConnectionRate) return cb(toSmtpError(v));
+        ingress.connectionRate(facts).then(
+          (r) => cb(toSmtpError(r)),
+          (err: unknown) => cb(internalError(logger, err)),
+        );
       } catch (err) {
         cb(internalError(logger, err));
       }

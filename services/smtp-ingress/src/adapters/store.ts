@@ -39,6 +39,8 @@ export function createMessageStore(deps: { pool: Pool; producer: Producer<'route
       } catch (err) {
         throw new IngressError('storeFailed', `message ${message.id} not stored: ${(err as Error).message}`, err);
       }
+      // Held recipients wait for an operator's release (admin-api), not for routing.
+      if (message.held) return ENQUEUED;
       // BullMQ's connection queues commands while Redis is away, so an outage would hang
       // the DATA reply: bound the wait.
       try {

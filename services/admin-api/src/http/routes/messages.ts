@@ -19,7 +19,7 @@ const rcpt = {
 
 const message = {
   type: 'object',
-  required: ['id', 'receivedAt', 'sender', 'size', 'headerMessageId', 'clientIp', 'authUser', 'tls', 'recipients', 'authResults'],
+  required: ['id', 'receivedAt', 'sender', 'size', 'headerMessageId', 'clientIp', 'authUser', 'tls', 'spam', 'recipients', 'authResults'],
   additionalProperties: false,
   properties: {
     id: uuid,
@@ -30,6 +30,11 @@ const message = {
     clientIp: { type: ['string', 'null'] },
     authUser: { type: ['string', 'null'] },
     tls: { type: 'boolean' },
+    spam: {
+      type: ['object', 'null'],
+      description: "rspamd's verdict at ingress: {checked: true, action, score, required, symbols: {name: score}} or {checked: false, reason: 'unavailable'}; null when no content filter ran",
+      additionalProperties: true,
+    },
     recipients: { type: 'array', items: rcpt },
     authResults: {
       type: ['object', 'null'],

@@ -3,6 +3,18 @@
 // services/admin-api/src/http/console-api.test.ts fails while this file is out of date.
 
 export interface Paths {
+  "/v1/abuse/stats": {
+    get: {
+      response: {
+        lastHour: {
+          [key: string]: number;
+        };
+        lastDay: {
+          [key: string]: number;
+        };
+      };
+    };
+  };
   "/v1/aliases": {
     get: {
       query: {
@@ -503,6 +515,9 @@ export interface Paths {
           clientIp: string | null;
           authUser: string | null;
           tls: boolean;
+          spam: {
+            [key: string]: unknown;
+          } | null;
           recipients: {
             address: string;
             status: "queued" | "relay" | "deferred" | "held" | "delivered" | "expanded" | "bounced" | "failed";
@@ -526,6 +541,22 @@ export interface Paths {
       };
     };
   };
+  "/v1/messages/{id}/report": {
+    post: {
+      params: {
+        id: string;
+      };
+      body: {
+        kind: "spam" | "ham";
+      };
+      response: {
+        id: string;
+        kind: "spam" | "ham";
+        learned: boolean;
+        message: string;
+      };
+    };
+  };
   "/v1/messages/{id}/trace": {
     get: {
       params: {
@@ -545,6 +576,9 @@ export interface Paths {
           clientIp: string | null;
           authUser: string | null;
           tls: boolean;
+          spam: {
+            [key: string]: unknown;
+          } | null;
           recipients: {
             address: string;
             status: "queued" | "relay" | "deferred" | "held" | "delivered" | "expanded" | "bounced" | "failed";

@@ -1,0 +1,65 @@
+// The rspamd client on the wire, against a stand-in HTTP server that records what it gets:
+// one Rcpt header line per recipient, only the first RSPAMD_MAX_SIZE octets of a large
+// message, the outbound Settings-ID only for an authenticated user, the abort signal honoured.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRspamdFilter } from './rspamd.ts';
+
+let server: Server;
+let url = '';
+const seen: { raw: string[]; bytes: number }[] = [];
+let hang = false;
+
+beforeAll(async () => {
+  server = createServer((req: IncomingMessage, res) => {
+    let bytes = 0;
+    req.on('data', (c: Buffer) => (bytes += c.length));
+    req.on('end', () => {
+      seen.push({ raw: req.rawHeaders, bytes });
+      if (hang) return;
+      res.setHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify({ action: 'no action', score: 0.5, required_score: 15, symbols: {} }));
+    });
+  }).listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+afterAll(() => {
+  server.closeAllConnections();
+  server.close();
+});
+
+const envelope = { queueId: 'q1', ip: '2001:db8::5', helo: 'h.test', hostname: null, mailFrom: 's@x.test', recipients: ['a@y.test', 'b@y.test'], user: null };
+const values = (raw: string[], name: string) => raw.flatMap((v, i) => (i % 2 === 0 && v.toLowerCase() === name.toLowerCase() ? [raw[i + 1]!] : []));
+
+describe('rspamd client', () => {
+  it('sends one Rcpt line per recipient and the envelope headers; no Settings-ID without a user', async () => {
+    const f = createRspamdFilter({ url, maxSize: 1 << 20, outboundSettingsId: 'outbound' });
+    const r = await f.check(Buffer.from('Subject: x\r\n\r\nhi\r\n'), envelope, new AbortController().signal);
+    expect(r.action).toBe('no action');
+    const { raw } = seen.at(-1)!;
+    expect(values(raw, 'Rcpt')).toEqual(['a@y.test', 'b@y.test']);
+    expect(values(raw, 'IP')).toEqual(['2001:db8::5']);
+    expect(values(raw, 'Queue-Id')).toEqual(['q1']);
+    expect(values(raw, 'Settings-ID')).toEqual([]);
+  });
+
+  it('a 50 MiB message: only the first maxSize octets are sent; a user gets the outbound Settings-ID', async () => {
+    const f = createRspamdFilter({ url, maxSize: 1 << 20, outboundSettingsId: 'outbound' });
+    await f.check(Buffer.alloc(50 * 1024 * 1024, 0x61), { ...envelope, user: 'u@x.test' }, new AbortController().signal);
+    const { raw, bytes } = seen.at(-1)!;
+    expect(bytes).toBe(1 << 20);
+    expect(values(raw, 'Settings-ID')).toEqual(['outbound']);
+    expect(values(raw, 'User')).toEqual(['u@x.test']);
+  });
+
+  it('aborting (the ingress budget) ends the request with an error', async () => {
+    hang = true;
+    const f = createRspamdFilter({ url, maxSize: 1 << 20 });
+    const ac = new AbortController();
+    const p = f.check(Buffer.from('x'), envelope, ac.signal);
+    setTimeout(() => ac.abort(), 50);
+    await expect(p).rejects.toThrow();
+    hang = false;
+  });
+});

@@ -1,0 +1,93 @@
+// Greylisting across two smtp-ingress processes sharing Redis, with a fake clock: the first
+// attempt is 451 4.7.1 on replica A, an early retry on B too, a retry after the delay on B
+// passes, and the triplet is then known to A. Exempt: allowlisted networks. Odd characters and
+// IPv6 in the key; the unit rules beside.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, redisPrefix, type TestDatabase } from '@hopmail/test-kit';
+import { greylistNetwork, networkList, tripletKey } from './policy/greylist-policy.ts';
+import { expectCode, seedDirectory, SmtpClient, startIngress, type TestIngress } from '../test/helpers.ts';
+
+const MIN = 60_000;
+let clock = Date.parse('2026-12-06T06:00:00Z');
+const now = () => new Date(clock);
+
+describe('greylisting across replicas (fake clock)', () => {
+  let db: TestDatabase;
+  let a: TestIngress;
+  let b: TestIngress;
+  let allow: TestIngress;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    await seedDirectory(db.pool);
+    const prefix = redisPrefix();
+    const env = { GREYLIST_ENABLED: 'true', GREYLIST_DELAY_MS: String(5 * MIN), GREYLIST_WINDOW_MS: String(24 * 60 * MIN), GREYLIST_CLIENT_PASSES: '2' };
+    a = await startIngress({ db, prefix, env, now });
+    b = await startIngress({ db, prefix, env, now });
+    allow = await startIngress({ db, prefix, env: { ...env, GREYLIST_ALLOW_NETWORKS: '10.0.0.0/8,127.0.0.0/8' }, now });
+  });
+  afterAll(async () => {
+    await a?.stop();
+    await b?.stop();
+    await allow?.stop();
+    await db?.drop();
+  });
+
+  const rcpt = async (t: TestIngress, from: string, to: string): Promise<string> => {
+    const c = await SmtpClient.connect(t.port);
+    expectCode(await c.cmd('EHLO client.test'), 250);
+    expectCode(await c.cmd(`MAIL FROM:<${from}>`), 250);
+    const r = await c.cmd(`RCPT TO:<${to}>`);
+    c.close();
+    return r;
+  };
+
+  it('first attempt 451 4.7.1 on A; early retry 451 on B; after the delay B accepts; then A knows the triplet', async () => {
+    expect(await rcpt(a, 'grey@remote.test', 'alice@example.org')).toBe('451 4.7.1 Greylisted, please try again later');
+    clock += 2 * MIN;
+    expect(await rcpt(b, 'grey@remote.test', 'alice@example.org')).toBe('451 4.7.1 Greylisted, please try again later');
+    clock += 4 * MIN;
+    expect(await rcpt(b, 'grey@remote.test', 'alice@example.org')).toMatch(/^250 2\.1\.5 /);
+    clock += 60 * MIN;
+    expect(await rcpt(a, 'grey@remote.test', 'alice@example.org')).toMatch(/^250 2\.1\.5 /);
+    // Another recipient is another triplet.
+    expect(await rcpt(a, 'grey@remote.test', 'bob@example.org')).toBe('451 4.7.1 Greylisted, please try again later');
+    expect(a.logs.some((l) => l.event === 'smtp-ingress.greylisted' && l.to === 'bob@example.org' && l.result === 'new')).toBe(true);
+  });
+
+  it('a retry after the window starts over', async () => {
+    expect(await rcpt(a, 'late@remote.test', 'carol@example.org')).toMatch(/^451 4\.7\.1 /);
+    clock += 25 * 60 * MIN;
+    expect(await rcpt(b, 'late@remote.test', 'carol@example.org')).toMatch(/^451 4\.7\.1 /);
+    clock += 6 * MIN;
+    expect(await rcpt(b, 'late@remote.test', 'carol@example.org')).toMatch(/^250 /);
+  });
+
+  it('a client network that passed GREYLIST_CLIENT_PASSES times skips greylisting; odd characters in the sender are fine', async () => {
+    // 127.0.0.0/24 passed twice above (grey@ and late@): allowlisted now.
+    expect(await rcpt(a, 'o%dd+sender*?=#{}~|@remote.test', 'carol@example.org')).toMatch(/^250 /);
+  });
+
+  it('allowlisted networks are never greylisted', async () => {
+    expect(await rcpt(allow, 'new-sender@elsewhere.test', 'alice@example.org')).toMatch(/^250 /);
+  });
+});
+
+describe('greylist keys', () => {
+  it('groups IPv4 by /24 and IPv6 by /64; IPv4-mapped counts as IPv4', () => {
+    expect(greylistNetwork('192.0.2.77')).toBe('192.0.2.0/24');
+    expect(greylistNetwork('::ffff:192.0.2.9')).toBe('192.0.2.0/24');
+    expect(greylistNetwork('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    expect(tripletKey('192.0.2.1', 'A@x', 'b@Y')).toBe(tripletKey('192.0.2.200', 'a@x', 'b@y'));
+    expect(tripletKey('2001:db8::1', 'a@x', 'b@y')).toBe(tripletKey('2001:db8::ffff', 'a@x', 'b@y'));
+  });
+
+  it('any octet in the addresses makes a key of the same shape', () => {
+    for (const s of ['', '"a b"@x', 'é@ü.example', 'a*b?[c]@x', 'a\r\nb@x', 'x'.repeat(300)]) expect(tripletKey('192.0.2.1', s, 'r@x')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('network lists take addresses and CIDR, v4 and v6', () => {
+    const allow = networkList(['10.0.0.0/8', '192.0.2.5', '2001:db8::/32']);
+    expect([allow('10.1.2.3'), allow('192.0.2.5'), allow('192.0.2.6'), allow('2001:db8::1'), allow('::ffff:10.0.0.1'), allow('2001:db9::1')]).toEqual([true, true, false, true, true, false]);
+    expect(() => networkList(['nonsense'])).toThrow();
+  });
+});
