@@ -213,6 +213,8 @@ describe('OpenAPI', () => {
         'POST /v1/session', 'GET /v1/session', 'DELETE /v1/session', 'GET /v1/overview',
         'PATCH /v1/aliases/{source}', 'GET /v1/messages/{id}/headers', 'POST /v1/webhooks/{id}/test', 'POST /v1/messages/{id}/report', 'GET /v1/abuse/stats',
         'PATCH /v1/domains/{name}',
+        'GET /v1/tls-policies', 'GET /v1/tls-policies/{domain}', 'PUT /v1/tls-policies/{domain}', 'DELETE /v1/tls-policies/{domain}',
+        'GET /v1/tls-outcomes/{domain}', 'GET /v1/domains/{domain}/tls-reports',
       ].sort(),
     );
     for (const [path, item] of Object.entries<any>(doc.paths)) {

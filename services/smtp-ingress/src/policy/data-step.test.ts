@@ -106,6 +106,7 @@ describe('createDataStep: what is committed', () => {
         smtputf8: false,
         body8bit: false,
         headerMessageId: '<m1@remote.test>',
+        requireTls: false,
       },
     });
   });
