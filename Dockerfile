@@ -3,7 +3,7 @@
 # Hopmail images: one build, one runtime layer set, one small final stage per process.
 #
 #   docker build --target smtp-ingress -t hopmail/smtp-ingress .   (likewise routing,
-#   outbound-relay, dns-cache, pop3, admin-api, housekeeper, migrate)
+#   outbound-relay, dns-cache, pop3, imap, admin-api, housekeeper, migrate)
 #
 # Each final stage's CMD is the command `pnpm start` runs for that service
 # (packages/service-kit/src/services.ts), on the compiled tree `pnpm build` makes; test/deploy checks that
@@ -77,6 +77,12 @@ EXPOSE 1110 1995 9105
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||9105)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 CMD ["node", "--max-semi-space-size=8", "services/pop3/src/main.js"]
+
+FROM runtime AS imap
+EXPOSE 1143 1993 9108
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||9108)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+CMD ["node", "--max-semi-space-size=8", "services/imap/src/main.js"]
 
 FROM runtime AS admin-api
 EXPOSE 8080 9106
