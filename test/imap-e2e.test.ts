@@ -119,8 +119,8 @@ describe('SMTP in, IMAP out (imapflow)', () => {
     const appended = await c.append('Drafts', Buffer.from('Subject: draft\r\n\r\nwork in progress\r\n'), ['\\Draft']);
     expect(appended && appended.uid).toBe(1);
     const status = await c.status('Archive', { messages: true, highestModseq: true });
-    expect(status.messages).toBe(1);
-    expect(Number(status.highestModseq)).toBeGreaterThan(0);
+    expect(status && status.messages).toBe(1);
+    expect(Number(status && status.highestModseq)).toBeGreaterThan(0);
     await c.logout();
   });
 

@@ -3,8 +3,8 @@
 --
 -- Everything that files a message in a mailbox (routing, IMAP APPEND/COPY) inserts into
 -- mailbox_messages; the row trigger below puts it in the mailbox's INBOX when no folder is
--- given and takes the next UID and MODSEQ from the folder's row. That row is locked until the
--- inserting transaction commits, so UIDs become visible in ascending order (RFC 9051 §2.3.1.1:
+-- given, and a statement trigger takes the next UIDs and MODSEQ from the folder's row. That row
+-- is locked until the inserting transaction commits, so UIDs become visible in ascending order (RFC 9051 §2.3.1.1:
 -- a client that has seen UID n never later sees a new message below n), and routing's
 -- delivery stays one transaction with no change to its statement.
 --
@@ -63,10 +63,8 @@ UPDATE imap_folders f SET uid_next = c.n + 1
   FROM (SELECT folder_id, max(uid) AS n FROM mailbox_messages GROUP BY folder_id) c
  WHERE f.id = c.folder_id;
 
-ALTER TABLE mailbox_messages
-  ALTER COLUMN folder_id SET NOT NULL,
-  ALTER COLUMN uid SET NOT NULL,
-  ALTER COLUMN modseq SET NOT NULL;
+-- uid and modseq stay nullable: the numbering trigger fills them in after the INSERT statement.
+ALTER TABLE mailbox_messages ALTER COLUMN folder_id SET NOT NULL;
 
 -- The same message may now sit in two folders of one mailbox (IMAP COPY). Routing's idempotency
 -- rests on (mailbox_id, uidl), which stays unique: a redelivered job conflicts on it even after
@@ -83,6 +81,7 @@ BEGIN
 END $$;
 CREATE TRIGGER mailboxes_imap_folders AFTER INSERT ON mailboxes FOR EACH ROW EXECUTE FUNCTION hopmail_imap_mailbox_created();
 
+-- A row inserted without a folder goes to its mailbox's INBOX (a read, no lock).
 CREATE FUNCTION hopmail_imap_before_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF NEW.folder_id IS NULL THEN
@@ -92,23 +91,47 @@ BEGIN
       SELECT id INTO NEW.folder_id FROM imap_folders WHERE mailbox_id = NEW.mailbox_id AND name = 'INBOX';
     END IF;
   END IF;
-  UPDATE imap_folders SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1
-   WHERE id = NEW.folder_id
-   RETURNING uid_next - 1, highest_modseq INTO NEW.uid, NEW.modseq;
   RETURN NEW;
 END $$;
 CREATE TRIGGER mailbox_messages_imap_ins BEFORE INSERT ON mailbox_messages FOR EACH ROW EXECUTE FUNCTION hopmail_imap_before_insert();
 
-CREATE FUNCTION hopmail_imap_after_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+-- UIDs and MODSEQs are numbered per statement, after it, with the folder rows locked in id
+-- order: two statements filing into the same folders in opposite orders cannot deadlock (as
+-- with 0009's usage counters, whose trigger fires after this one, also in id order). The rows
+-- carry a NULL uid only inside the inserting statement; nobody else ever sees one. One MODSEQ
+-- per folder per statement. RETURNING of the INSERT itself still shows the NULL: callers that
+-- need the UID read it back by row id.
+CREATE FUNCTION hopmail_imap_number() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  PERFORM 1 FROM imap_folders WHERE id IN (SELECT folder_id FROM ev_new) ORDER BY id FOR NO KEY UPDATE;
+  WITH c AS (SELECT folder_id, count(*) AS n FROM ev_new WHERE uid IS NULL GROUP BY folder_id),
+       f AS (UPDATE imap_folders f SET uid_next = f.uid_next + c.n, highest_modseq = f.highest_modseq + 1
+               FROM c WHERE f.id = c.folder_id
+             RETURNING f.id, f.uid_next - c.n AS first_uid, f.highest_modseq),
+       r AS (SELECT id, folder_id, row_number() OVER (PARTITION BY folder_id ORDER BY id) AS rn FROM ev_new WHERE uid IS NULL)
+  UPDATE mailbox_messages m SET uid = f.first_uid + r.rn - 1, modseq = f.highest_modseq
+    FROM r JOIN f ON f.id = r.folder_id
+   WHERE m.id = r.id;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER mailbox_messages_imap_number AFTER INSERT ON mailbox_messages REFERENCING NEW TABLE AS ev_new
+  FOR EACH STATEMENT EXECUTE FUNCTION hopmail_imap_number();
+
+-- Expunges: one new MODSEQ per folder per statement, folders locked in id order.
+CREATE FUNCTION hopmail_imap_expunged() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM 1 FROM imap_folders WHERE id IN (SELECT folder_id FROM ev_old) ORDER BY id FOR NO KEY UPDATE;
   WITH f AS (
-    UPDATE imap_folders SET highest_modseq = highest_modseq + 1 WHERE id = OLD.folder_id RETURNING id, highest_modseq
+    UPDATE imap_folders SET highest_modseq = highest_modseq + 1
+     WHERE id IN (SELECT folder_id FROM ev_old) RETURNING id, highest_modseq
   )
-  INSERT INTO imap_expunged (folder_id, uid, modseq) SELECT id, OLD.uid, highest_modseq FROM f
+  INSERT INTO imap_expunged (folder_id, uid, modseq)
+  SELECT o.folder_id, o.uid, f.highest_modseq FROM ev_old o JOIN f ON f.id = o.folder_id WHERE o.uid IS NOT NULL
   ON CONFLICT (folder_id, uid) DO UPDATE SET modseq = EXCLUDED.modseq;
   RETURN NULL;
 END $$;
-CREATE TRIGGER mailbox_messages_imap_del AFTER DELETE ON mailbox_messages FOR EACH ROW EXECUTE FUNCTION hopmail_imap_after_delete();
+CREATE TRIGGER mailbox_messages_imap_expunged AFTER DELETE ON mailbox_messages REFERENCING OLD TABLE AS ev_old
+  FOR EACH STATEMENT EXECUTE FUNCTION hopmail_imap_expunged();
 
 -- One notification per mailbox per transaction (PostgreSQL folds identical payloads).
 CREATE FUNCTION hopmail_imap_notify() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -229,14 +229,16 @@ export class PgStore implements Store {
     try {
       await client.query('BEGIN');
       // Inserted in source UID order, so the new UIDs (ascending, from the trigger) pair up.
-      const src = await client.query<{ uid: string }>(
+      const src = await client.query<{ id: string }>(
         `INSERT INTO mailbox_messages (mailbox_id, message_id, uidl, size, folder_id, flags, added_at)
          SELECT m.mailbox_id, m.message_id, CASE WHEN $5 THEN m.uidl ELSE gen_random_uuid()::text END || CASE WHEN $5 THEN '~' ELSE '' END, m.size, $3, m.flags, m.added_at
            FROM mailbox_messages m WHERE m.folder_id = $2 AND m.mailbox_id = $1 AND m.uid = ANY($4::bigint[])
           ORDER BY m.uid
-         RETURNING uid`,
+         RETURNING id`,
         [mailboxId, from, to, uids, move],
       );
+      // UIDs are numbered after the statement (migration 0018): read them back.
+      const dstRows = await client.query<{ uid: string }>('SELECT uid FROM mailbox_messages WHERE id = ANY($1::bigint[]) ORDER BY uid', [src.rows.map((x) => x.id)]);
       const srcUids = [...uids].sort((a, b) => a - b);
       let moved: number[] = srcUids;
       if (move) {
@@ -247,7 +249,7 @@ export class PgStore implements Store {
         await client.query("UPDATE mailbox_messages SET uidl = left(uidl, -1) WHERE folder_id = $1 AND uidl LIKE '%~' AND mailbox_id = $2", [to, mailboxId]);
       }
       await client.query('COMMIT');
-      const dst = src.rows.map((x) => Number(x.uid)).sort((a, b) => a - b);
+      const dst = dstRows.rows.map((x) => Number(x.uid));
       return { src: moved.slice(0, dst.length), dst };
     } catch (e) {
       await client.query('ROLLBACK').catch(() => {});
@@ -259,16 +261,18 @@ export class PgStore implements Store {
 
   async append(mailboxId: string, address: string, folderId: string, raw: Buffer, flags: string[], date: Date | null): Promise<number> {
     const id = newMessageId();
-    const r = await this.pool.query<{ uid: string }>(
+    const r = await this.pool.query<{ id: string }>(
       `WITH m AS (
          INSERT INTO messages (id, raw, size, mail_from, auth_user) VALUES ($1, $2, $3, '', $4) RETURNING id
        )
        INSERT INTO mailbox_messages (mailbox_id, message_id, uidl, size, folder_id, flags, added_at)
        SELECT $5, m.id, m.id::text, $3, $6, $7, coalesce($8, now()) FROM m
-       RETURNING uid`,
+       RETURNING id`,
       [id, raw, raw.length, address, mailboxId, folderId, flags, date],
     );
-    return Number(r.rows[0]!.uid);
+    // UIDs are numbered after the statement (migration 0018): read it back.
+    const u = await this.pool.query<{ uid: string }>('SELECT uid FROM mailbox_messages WHERE id = $1', [r.rows[0]!.id]);
+    return Number(u.rows[0]!.uid);
   }
 
   async search(folderId: string, key: SearchKey): Promise<number[]> {
