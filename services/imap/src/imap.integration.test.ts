@@ -233,3 +233,45 @@ describe('IDLE', () => {
     c.close();
   });
 });
+
+describe('CONDSTORE and QRESYNC (RFC 7162)', () => {
+  it('MODSEQ per message, UNCHANGEDSINCE, and a resync that reports what vanished and changed', async () => {
+    const c = await loggedIn();
+    expect(await c.cmd('CREATE Sync')).toEqual(['a2 OK CREATE completed']);
+    const msg = 'Subject: sync\r\n\r\nx\r\n';
+    for (let i = 0; i < 3; i++) await c.cmd(`APPEND Sync {${msg.length}+}\r\n${msg}`);
+    const sel = await c.cmd('SELECT Sync (CONDSTORE)');
+    const uidValidity = Number(/UIDVALIDITY (\d+)/.exec(sel.join('\n'))![1]);
+    const modseq = Number(/HIGHESTMODSEQ (\d+)/.exec(sel.join('\n'))![1]);
+    expect(await c.cmd(`UID STORE 1 (UNCHANGEDSINCE ${modseq}) +FLAGS (\\Flagged)`)).toEqual([`* 1 FETCH (UID 1 FLAGS (\\Flagged) MODSEQ (${modseq + 1}))`, 'a7 OK UID STORE completed']);
+    expect(await c.cmd(`UID STORE 1 (UNCHANGEDSINCE ${modseq}) +FLAGS (\\Seen)`)).toEqual(['a8 OK [MODIFIED 1] UID STORE completed']);
+    expect(await c.cmd('UID STORE 2 +FLAGS.SILENT (\\Deleted)')).toEqual(['a9 OK UID STORE completed']);
+    expect(await c.cmd('EXPUNGE')).toEqual(['* 2 EXPUNGE', 'a10 OK EXPUNGE completed']);
+    expect(await c.cmd(`FETCH 1:* (FLAGS) (CHANGEDSINCE ${modseq})`)).toEqual([`* 1 FETCH (FLAGS (\\Flagged) MODSEQ (${modseq + 1}))`, 'a11 OK FETCH completed']);
+    c.close();
+
+    const d = await loggedIn();
+    expect(await d.cmd(`SELECT Sync (QRESYNC (${uidValidity} ${modseq}))`)).toEqual(['a2 BAD QRESYNC must be enabled first']);
+    expect(await d.cmd('ENABLE QRESYNC')).toEqual(['* ENABLED QRESYNC', 'a3 OK ENABLE completed']);
+    const resync = await d.cmd(`SELECT Sync (QRESYNC (${uidValidity} ${modseq} 1:3))`);
+    expect(resync.slice(-3)).toEqual(['* VANISHED (EARLIER) 2', `* 1 FETCH (UID 1 FLAGS (\\Flagged) MODSEQ (${modseq + 1}))`, 'a4 OK [READ-WRITE] SELECT completed']);
+    expect(await d.cmd(`UID FETCH 1:* (FLAGS) (CHANGEDSINCE ${modseq} VANISHED)`)).toEqual([
+      '* VANISHED (EARLIER) 2',
+      `* 1 FETCH (UID 1 FLAGS (\\Flagged) MODSEQ (${modseq + 1}))`,
+      'a5 OK UID FETCH completed',
+    ]);
+    expect(await d.cmd('UID STORE 3 +FLAGS.SILENT (\\Deleted)')).toHaveLength(1);
+    expect(await d.cmd('UID EXPUNGE 3')).toEqual(['* VANISHED 3', 'a7 OK UID EXPUNGE completed']);
+    d.close();
+  });
+
+  it('QUOTA from the mailbox counters (RFC 9208)', async () => {
+    await db.pool.query('UPDATE mailboxes SET quota_bytes = 10485760 WHERE id = $1', [mailboxId]);
+    const c = await loggedIn();
+    const r = await c.cmd('GETQUOTAROOT INBOX');
+    expect(r[0]).toBe('* QUOTAROOT "INBOX" ""');
+    expect(r[1]).toMatch(/^\* QUOTA "" \(STORAGE \d+ 10240\)$/);
+    expect(await c.cmd('SETQUOTA "" (STORAGE 1)')).toEqual(['a3 NO [NOPERM] quotas are set by the administrator']);
+    c.close();
+  });
+});

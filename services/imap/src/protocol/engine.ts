@@ -96,7 +96,7 @@ export class ImapSession {
   }
 
   capabilities(): string {
-    const caps = ['IMAP4rev1', 'IMAP4rev2', 'LITERAL+', 'SASL-IR', 'ID', 'ENABLE', 'IDLE', 'NAMESPACE', 'UNSELECT', 'UIDPLUS', 'MOVE', 'CHILDREN', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'STATUS=SIZE', 'UTF8=ACCEPT', 'CONDSTORE', 'ESEARCH', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE'];
+    const caps = ['IMAP4rev1', 'IMAP4rev2', 'LITERAL+', 'SASL-IR', 'ID', 'ENABLE', 'IDLE', 'NAMESPACE', 'UNSELECT', 'UIDPLUS', 'MOVE', 'CHILDREN', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'STATUS=SIZE', 'UTF8=ACCEPT', 'CONDSTORE', 'QRESYNC', 'ESEARCH', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE'];
     if (this.state === 'not-authenticated') {
       if (this.options.starttls && !this.tls) caps.push('STARTTLS');
       if (this.tls || this.options.allowPlaintextAuth) caps.push('AUTH=PLAIN');
@@ -339,6 +339,10 @@ export class ImapSession {
       } else if (cap === 'CONDSTORE' && !this.condstore) {
         this.condstore = true;
         enabled.push('CONDSTORE');
+      } else if (cap === 'QRESYNC' && !this.qresync) {
+        // RFC 7162 §3.2.3: enabling QRESYNC enables CONDSTORE too.
+        this.qresync = this.condstore = true;
+        enabled.push('QRESYNC');
       }
     }
     await this.send(`* ENABLED${enabled.map((e) => ` ${e}`).join('')}\r\n`);
@@ -363,8 +367,26 @@ export class ImapSession {
   private async selectCmd(c: Command, readOnly: boolean): Promise<void> {
     const name = this.mailboxArg(c.args[0]);
     let condstore = false;
+    let qresync: { uidValidity: number; modseq: number; known: Range[] | null } | null = null;
     if (c.args[1]?.t === 'list') {
-      for (const p of c.args[1].v) if (astring(p)?.toUpperCase() === 'CONDSTORE') condstore = true;
+      const params = c.args[1].v;
+      for (let i = 0; i < params.length; i++) {
+        const p = astring(params[i])?.toUpperCase();
+        if (p === 'CONDSTORE') condstore = true;
+        else if (p === 'QRESYNC') {
+          // RFC 7162 §3.2.5: QRESYNC (uidvalidity modseq [known-uids [seq-match]])
+          if (!this.qresync) throw new ParseError('QRESYNC must be enabled first');
+          const q = params[++i];
+          if (q?.t !== 'list') throw new ParseError('QRESYNC needs a list');
+          const [v, m, k] = q.v.map((t) => astring(t));
+          const uidValidity = Number(v);
+          const modseq = Number(m);
+          if (!Number.isSafeInteger(uidValidity) || !Number.isSafeInteger(modseq) || uidValidity < 1) throw new ParseError('bad QRESYNC parameters');
+          const known = k ? parseSequenceSet(k, 4294967295) : null;
+          if (k && !known) throw new ParseError('bad known-uids');
+          qresync = { uidValidity, modseq, known };
+        } else throw new ParseError('unknown SELECT parameter');
+      }
     }
     if (this.sel) {
       this.sel = null;
@@ -387,6 +409,17 @@ export class ImapSession {
     await this.send(`* OK [UIDNEXT ${folder.uidNext}] predicted next UID\r\n`);
     await this.send(`* OK [HIGHESTMODSEQ ${folder.highestModseq}] highest\r\n`);
     if (this.rev2) await this.send('* LIST () "/" ', mailboxName(folder.name, true), '\r\n');
+    if (qresync && qresync.uidValidity === folder.uidValidity) {
+      // RFC 7162 §3.2.5.1: what vanished and what changed since the client's MODSEQ.
+      const ch = await this.store.changesSince(folder.id, qresync.modseq);
+      const gone = ch.expunged.filter((u) => !qresync.known || inRanges(u, qresync.known));
+      if (gone.length > 0) await this.send(`* VANISHED (EARLIER) ${formatSet(gone)}\r\n`);
+      const seqOf = new Map(uids.map((u, i) => [u, i + 1]));
+      for (const m of ch.changed) {
+        const seq = seqOf.get(m.uid);
+        if (seq) await this.send(`* ${seq} FETCH (UID ${m.uid} FLAGS (${m.flags.join(' ')}) MODSEQ (${m.modseq}))\r\n`);
+      }
+    }
     await this.ok(c.tag, `${c.name} completed`, readOnly ? 'READ-ONLY' : 'READ-WRITE');
   }
 
@@ -654,6 +687,7 @@ export class ImapSession {
     if (!c.uid && ranges.some(([, b]) => b > sel.uids.length)) return this.bad(c.tag, 'no such message');
     const items = parseFetchItems(c.args[1]);
     let changedSince: number | null = null;
+    let vanished = false;
     if (c.args[2]?.t === 'list') {
       const mods = c.args[2].v;
       for (let i = 0; i < mods.length; i++) {
@@ -662,8 +696,18 @@ export class ImapSession {
           changedSince = Number(astring(mods[++i]) ?? 'x');
           if (!Number.isSafeInteger(changedSince)) throw new ParseError('bad CHANGEDSINCE');
           this.condstore = true;
+        } else if (m === 'VANISHED') {
+          if (!this.qresync || !c.uid) throw new ParseError('VANISHED needs QRESYNC and UID FETCH');
+          vanished = true;
         } else throw new ParseError('unknown FETCH modifier');
       }
+      if (vanished && changedSince === null) throw new ParseError('VANISHED needs CHANGEDSINCE');
+    }
+    if (vanished) {
+      // RFC 7162 §3.2.6: UIDs in the set expunged since CHANGEDSINCE.
+      const ch = await this.store.changesSince(sel.folder.id, changedSince!);
+      const gone = ch.expunged.filter((u) => inRanges(u, ranges));
+      if (gone.length > 0) await this.send(`* VANISHED (EARLIER) ${formatSet(gone)}\r\n`);
     }
     if (c.uid) items.uid = true;
     if (this.condstore && changedSince !== null) items.modseq = true;
@@ -833,7 +877,15 @@ export class ImapSession {
     if (!sel) return;
     this.dirty = false;
     const ch = await this.store.changesSince(sel.folder.id, sel.modseq);
-    if (expunges && ch.expunged.length > 0) {
+    if (expunges && ch.expunged.length > 0 && this.qresync) {
+      // RFC 7162 §3.2.10: QRESYNC clients get VANISHED instead of EXPUNGE.
+      const gone = new Set(ch.expunged);
+      const seen = sel.uids.filter((u) => gone.has(u));
+      if (seen.length > 0) {
+        sel.uids = sel.uids.filter((u) => !gone.has(u));
+        await this.send(`* VANISHED ${formatSet(seen)}\r\n`);
+      }
+    } else if (expunges && ch.expunged.length > 0) {
       const gone = new Set(ch.expunged);
       for (let i = sel.uids.length - 1; i >= 0; i--) {
         if (gone.has(sel.uids[i]!)) {
