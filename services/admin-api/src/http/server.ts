@@ -12,6 +12,7 @@ import type { HttpMetrics } from './metrics.ts';
 import { v1Api, type V1Deps } from './v1.ts';
 import { consolePages, consolePlugin, isPageRequest } from './console.ts';
 import { sessionLogin } from './session.ts';
+import { autoconfigPlugin, type AutoconfigDeps } from './autoconfig.ts';
 
 export interface ServerDeps extends V1Deps {
   logger: Logger;
@@ -20,9 +21,11 @@ export interface ServerDeps extends V1Deps {
   metrics: HttpMetrics;
   /** CONSOLE_DIR: the built web console. */
   consoleDir: string;
+  /** Client auto-configuration (Thunderbird, Autodiscover, Apple profile); public routes. */
+  autoconfig: AutoconfigDeps;
 }
 
-export function buildServer({ logger, bodyLimit, metrics, consoleDir, ...api }: ServerDeps): FastifyInstance {
+export function buildServer({ logger, bodyLimit, metrics, consoleDir, autoconfig, ...api }: ServerDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger,
     // One line per request from onResponse below, without headers or bodies.
@@ -109,5 +112,6 @@ export function buildServer({ logger, bodyLimit, metrics, consoleDir, ...api }: 
   void app.register(v1Api, { prefix: '/v1', ...api });
   void app.register(sessionLogin, { prefix: '/v1', ...api });
   void app.register(consolePlugin, { dir: consoleDir, pages });
+  void app.register(autoconfigPlugin, autoconfig);
   return app;
 }
