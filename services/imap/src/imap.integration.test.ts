@@ -1,4 +1,5 @@
 // Transcript tests against the real service: PostgreSQL, Redis, sockets, raw IMAP lines.
+import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baseUrls, createTestDatabase, type TestDatabase } from '@hopmail/test-kit';
 import { RawImap, deliver, sampleMessage, seedMailbox, startTestApp, writeCertificate, type TestApp } from '../test/support.ts';
@@ -273,5 +274,51 @@ describe('CONDSTORE and QRESYNC (RFC 7162)', () => {
     expect(r[1]).toMatch(/^\* QUOTA "" \(STORAGE \d+ 10240\)$/);
     expect(await c.cmd('SETQUOTA "" (STORAGE 1)')).toEqual(['a3 NO [NOPERM] quotas are set by the administrator']);
     c.close();
+  });
+});
+
+const IMAPLIB = `
+import imaplib, json, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+mode, port, user, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+out = {}
+if mode == 'starttls':
+    m = imaplib.IMAP4('127.0.0.1', port, timeout=10)
+    out['before'] = 'LOGINDISABLED' in m.capabilities
+    m.starttls(ssl_context=ctx)
+else:
+    m = imaplib.IMAP4_SSL('127.0.0.1', port, ssl_context=ctx, timeout=10)
+out['login'] = m.login(user, password)[0]
+typ, data = m.list()
+out['list'] = [d.decode() for d in data]
+out['select'] = m.select('INBOX')[0]
+m.append('INBOX', '(\\Flagged)', None, b'Subject: from imaplib\\r\\n\\r\\nhello\\r\\n')
+typ, data = m.uid('SEARCH', None, 'SUBJECT', '"from imaplib"')
+uid = data[0].split()[-1]
+typ, data = m.uid('FETCH', uid, '(FLAGS BODY.PEEK[])')
+out['fetch'] = [data[0][0].decode(), data[0][1].decode()]
+out['move'] = m.uid('MOVE', uid, 'Archive')[0]
+out['close'] = m.close()[0]
+out['logout'] = m.logout()[0]
+print(json.dumps(out))
+`;
+
+function imaplib(mode: 'starttls' | 'ssl', port: number): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    execFile('python3', ['-c', IMAPLIB, mode, String(port), USER, PASS], { timeout: 20_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout) as Record<string, unknown>)));
+  });
+}
+
+describe("clients nobody here wrote: Python's imaplib", () => {
+  it.each(['starttls', 'ssl'] as const)('%s: logs in, lists, appends, searches, fetches, moves, closes', async (mode) => {
+    const out = await imaplib(mode, mode === 'ssl' ? imap.app.tlsPort! : imap.app.port);
+    if (mode === 'starttls') expect(out.before).toBe(true);
+    expect(out).toMatchObject({ login: 'OK', select: 'OK', move: 'OK', close: 'OK', logout: 'BYE' });
+    expect(out.list).toContain('(\\HasNoChildren \\Sent) "/" "Sent"');
+    const [head, body] = out.fetch as [string, string];
+    expect(head).toMatch(/UID \d+ FLAGS \(\\Flagged\) BODY\[\] \{\d+\}$/);
+    expect(body).toBe('Subject: from imaplib\r\n\r\nhello\r\n');
   });
 });
