@@ -39,7 +39,7 @@ export function createApp(deps: AppDeps): ImapApp {
     failures: new FailureCounter(redis, { prefix: config.REDIS_PREFIX, windowSeconds: config.AUTH_FAILURE_WINDOW_SECONDS, timeoutMs: config.RATE_LIMIT_TIMEOUT_MS }),
     limits: { maxPerAccount: config.AUTH_MAX_FAILURES_PER_ACCOUNT, maxPerIp: config.AUTH_MAX_FAILURES_PER_IP },
   });
-  const store = new PgStore({ pool, authenticator, searchTimeoutMs: config.SEARCH_TIMEOUT_MS });
+  const store = new PgStore({ pool, authenticator, searchTimeoutMs: config.SEARCH_TIMEOUT_MS, chunkBytes: config.FETCH_CHUNK_BYTES });
   const notifier = new Notifier(config.DATABASE_URL, logger);
   if (!certificates) {
     logger.warn(

@@ -23,6 +23,7 @@ export const configSchema = z.object({
   AUTH_MAX_FAILURES_PER_IP: int(30, 1, 1_000_000, 'failed logins per client address within the window before its logins are refused, across replicas and protocols'),
   RATE_LIMIT_TIMEOUT_MS: int(500, 10, 10_000, 'how long a login waits for Redis before going on without the cross-replica counters'),
   FETCH_BATCH: int(200, 1, 10_000, 'messages whose metadata one FETCH/STORE round trip to PostgreSQL reads; bounds memory per command'),
+  FETCH_CHUNK_BYTES: int(262_144, 1_024, 16_777_216, 'bytes read from PostgreSQL per round trip when streaming a whole message (FETCH BODY[]); bounds memory per session whatever the message size'),
   SEARCH_TIMEOUT_MS: int(10_000, 100, 600_000, 'statement_timeout of one SEARCH in PostgreSQL; a slower search answers NO'),
 })
   .refine((c) => c.NODE_ENV !== 'production' || !c.ALLOW_PLAINTEXT_AUTH, {

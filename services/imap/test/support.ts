@@ -15,6 +15,7 @@ import { configSchema, type Config } from '../src/config.ts';
 
 export interface TestApp {
   app: ImapApp;
+  registry: ReturnType<typeof createRegistry>;
   config: Config;
   redis: Redis;
   stop(): Promise<void>;
@@ -40,10 +41,12 @@ export async function startTestApp(env: Record<string, string>, logger?: Logger)
   const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE, 'hopmail-imap-test');
   const log = logger ?? createLogger('imap', config.LOG_LEVEL);
   const certificates = certificateStoreFromConfig(config, log);
-  const app = createApp({ config, logger: log, registry: createRegistry('imap'), pool, redis, certificates });
+  const registry = createRegistry('imap');
+  const app = createApp({ config, logger: log, registry, pool, redis, certificates });
   await app.start();
   return {
     app,
+    registry,
     config,
     redis,
     async stop() {

@@ -52,17 +52,21 @@ export interface PgStoreOptions {
   authenticator: Authenticator;
   /** statement_timeout of SEARCH, so a pathological search ends with NO instead of running on. */
   searchTimeoutMs: number;
+  /** Bytes per round trip when streaming a message body (FETCH BODY[]). */
+  chunkBytes: number;
 }
 
 export class PgStore implements Store {
   private readonly pool: pg.Pool;
   private readonly auth: Authenticator;
   private readonly searchTimeoutMs: number;
+  private readonly chunkBytes: number;
 
   constructor(o: PgStoreOptions) {
     this.pool = o.pool;
     this.auth = o.authenticator;
     this.searchTimeoutMs = o.searchTimeoutMs;
+    this.chunkBytes = o.chunkBytes;
   }
 
   authenticate(user: string, password: Buffer, ctx: { remoteIp: string }) {
@@ -187,6 +191,28 @@ export class PgStore implements Store {
   async raw(messageId: string): Promise<Buffer | null> {
     const r = await this.pool.query<{ raw: Buffer }>('SELECT raw FROM messages WHERE id = $1', [messageId]);
     return r.rows[0]?.raw ?? null;
+  }
+
+  async rawStream(messageId: string): Promise<{ size: number; chunks: AsyncIterable<Buffer> } | null> {
+    const chunkBytes = this.chunkBytes;
+    // substring() of an uncompressed (STORAGE EXTERNAL) bytea reads only the TOAST chunks it needs.
+    const first = await this.pool.query<{ size: number; chunk: Buffer }>('SELECT octet_length(raw) AS size, substring(raw FROM 1 FOR $2) AS chunk FROM messages WHERE id = $1', [messageId, chunkBytes]);
+    const row = first.rows[0];
+    if (!row) return null;
+    const pool = this.pool;
+    return {
+      size: row.size,
+      chunks: (async function* () {
+        yield row.chunk;
+        for (let offset = row.chunk.length; offset < row.size; ) {
+          const r = await pool.query<{ chunk: Buffer }>('SELECT substring(raw FROM $2 FOR $3) AS chunk FROM messages WHERE id = $1', [messageId, offset + 1, chunkBytes]);
+          const chunk = r.rows[0]?.chunk;
+          if (!chunk || chunk.length === 0) throw new Error('message shrank while being read');
+          yield chunk;
+          offset += chunk.length;
+        }
+      })(),
+    };
   }
 
   async storeFlags(folderId: string, uids: number[], mode: StoreMode, flags: string[], unchangedSince: number | null) {

@@ -731,10 +731,29 @@ export class ImapSession {
         const m = byUid.get(uid);
         if (!m) continue; // expunged by another session since; the EXPUNGE comes later
         if (changedSince !== null && m.modseq <= changedSince) continue;
-        await this.send(...(await this.fetchResponse(seq, m, items)));
+        if (streamable(items)) await this.streamResponse(seq, m, items);
+        else await this.send(...(await this.fetchResponse(seq, m, items)));
       }
     }
     await this.ok(c.tag, `${c.uid ? 'UID ' : ''}FETCH completed`);
+  }
+
+  /**
+   * The whole message as the last item, streamed from PostgreSQL chunk by chunk with every
+   * write awaited: a client that stops reading stops the reads, and memory stays one chunk.
+   */
+  private async streamResponse(seq: number, m: MessageMeta, items: FetchItems): Promise<void> {
+    const s = items.sections[0]!;
+    const stream = await this.store.rawStream(m.messageId);
+    const head = await this.fetchResponse(seq, m, { ...items, sections: [] });
+    // head is `* n FETCH (` items `)\r\n`: reopen it to append the body item.
+    const text = join(head).toString('utf8').replace(/\)\r\n$/, '');
+    const label = s.legacy ?? 'BODY[]';
+    const sep = text.endsWith('(') ? '' : ' ';
+    if (!stream) return this.send(text, `${sep}${label} NIL)\r\n`);
+    await this.send(text, `${sep}${label} {${stream.size}}\r\n`);
+    for await (const chunk of stream.chunks) await this.io.write(chunk);
+    await this.send(')\r\n');
   }
 
   private async fetchResponse(seq: number, m: MessageMeta, items: FetchItems): Promise<Piece[]> {
@@ -949,6 +968,13 @@ interface FetchItems {
   body: boolean;
   modseq: boolean;
   sections: Section[];
+}
+
+/** Only the whole message is asked for (plus metadata): it can be streamed. */
+function streamable(items: FetchItems): boolean {
+  if (items.sections.length !== 1 || items.envelope || items.body || items.bodystructure) return false;
+  const s = items.sections[0]!;
+  return s.path.length === 0 && s.part === '' && !s.partial && !s.binary && !s.size;
 }
 
 const SECTION_RE = /^(BODY|BODY\.PEEK|BINARY|BINARY\.PEEK|BINARY\.SIZE)\[([^\]]*)\](?:<(\d{1,10})\.(\d{1,10})>)?$/i;

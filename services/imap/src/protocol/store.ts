@@ -56,6 +56,8 @@ export interface Store {
   meta(folderId: string, uids: number[]): Promise<MessageMeta[]>;
   changesSince(folderId: string, modseq: number): Promise<Changes>;
   raw(messageId: string): Promise<Buffer | null>;
+  /** The stored bytes in chunks (a few round trips, one chunk in memory): exact size first. */
+  rawStream(messageId: string): Promise<{ size: number; chunks: AsyncIterable<Buffer> } | null>;
   /** Changes flags; returns the messages whose flags changed (and, with unchangedSince, the UIDs that failed it). */
   storeFlags(folderId: string, uids: number[], mode: StoreMode, flags: string[], unchangedSince: number | null): Promise<{ changed: MessageMeta[]; failed: number[] }>;
   expunge(folderId: string, uids: number[] | null): Promise<number[]>;
