@@ -196,6 +196,15 @@ describe('bad input', () => {
     c.close();
   });
 
+  it('closes the connection when an IDLE or SASL line grows past the line limit', async () => {
+    const c = await loggedIn();
+    c.send('a2 IDLE\r\n');
+    expect(await c.line()).toBe('+ idling');
+    c.send('x'.repeat(5_000));
+    expect(await c.line()).toBe('* BYE [TOOBIG] line too long');
+    await c.closed();
+  });
+
   it('closes the connection on an oversized non-synchronizing literal', async () => {
     const c = await loggedIn();
     c.send('a2 APPEND INBOX {2147483648+}\r\nxxxx');

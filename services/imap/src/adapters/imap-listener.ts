@@ -245,6 +245,11 @@ export class ImapListener {
         const chunk = await chunks.next();
         if (chunk === null) break;
         reader.push(chunk);
+        // Raw-line modes (IDLE's DONE, a SASL response) have no reader-side cap: apply it here.
+        if (session.mode !== 'command' && reader.pending > this.o.reader.maxLineOctets) {
+          await io.write(Buffer.from('* BYE [TOOBIG] line too long\r\n'));
+          break;
+        }
       }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
