@@ -169,6 +169,7 @@ describe('messages', () => {
     expect(await c.line()).toBe('+ go ahead');
     c.send(`${msg}\r\n`);
     expect(await c.until('x4')).toEqual(['x4 OK [APPENDUID 3 1] APPEND completed']);
+    expect(await c.cmd(`APPEND Trash {${msg.length}+}\r\n${msg} (\\Seen) {${msg.length}+}\r\n${msg}`)).toEqual(['a4 OK [APPENDUID 4 2:3] APPEND completed']);
     c.close();
     const d = await loggedIn();
     await d.cmd('EXAMINE Archive');

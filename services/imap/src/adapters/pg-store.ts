@@ -285,20 +285,34 @@ export class PgStore implements Store {
     }
   }
 
-  async append(mailboxId: string, address: string, folderId: string, raw: Buffer, flags: string[], date: Date | null): Promise<number> {
-    const id = newMessageId();
-    const r = await this.pool.query<{ id: string }>(
-      `WITH m AS (
-         INSERT INTO messages (id, raw, size, mail_from, auth_user) VALUES ($1, $2, $3, '', $4) RETURNING id
-       )
-       INSERT INTO mailbox_messages (mailbox_id, message_id, uidl, size, folder_id, flags, added_at)
-       SELECT $5, m.id, m.id::text, $3, $6, $7, coalesce($8, now()) FROM m
-       RETURNING id`,
-      [id, raw, raw.length, address, mailboxId, folderId, flags, date],
-    );
-    // UIDs are numbered after the statement (migration 0018): read it back.
-    const u = await this.pool.query<{ uid: string }>('SELECT uid FROM mailbox_messages WHERE id = $1', [r.rows[0]!.id]);
-    return Number(u.rows[0]!.uid);
+  async append(mailboxId: string, address: string, folderId: string, messages: { raw: Buffer; flags: string[]; date: Date | null }[]): Promise<number[]> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const ids: string[] = [];
+      for (const m of messages) {
+        const id = newMessageId();
+        const r = await client.query<{ id: string }>(
+          `WITH m AS (
+             INSERT INTO messages (id, raw, size, mail_from, auth_user) VALUES ($1, $2, $3, '', $4) RETURNING id
+           )
+           INSERT INTO mailbox_messages (mailbox_id, message_id, uidl, size, folder_id, flags, added_at)
+           SELECT $5, m.id, m.id::text, $3, $6, $7, coalesce($8, now()) FROM m
+           RETURNING id`,
+          [id, m.raw, m.raw.length, address, mailboxId, folderId, m.flags, m.date],
+        );
+        ids.push(r.rows[0]!.id);
+      }
+      // UIDs are numbered after each statement (migration 0018): read them back.
+      const u = await client.query<{ uid: string }>('SELECT uid FROM mailbox_messages WHERE id = ANY($1::bigint[]) ORDER BY uid', [ids]);
+      await client.query('COMMIT');
+      return u.rows.map((x) => Number(x.uid));
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw e;
+    } finally {
+      client.release();
+    }
   }
 
   async search(folderId: string, key: SearchKey): Promise<number[]> {

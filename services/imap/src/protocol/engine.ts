@@ -96,7 +96,7 @@ export class ImapSession {
   }
 
   capabilities(): string {
-    const caps = ['IMAP4rev1', 'IMAP4rev2', 'LITERAL+', 'SASL-IR', 'ID', 'ENABLE', 'IDLE', 'NAMESPACE', 'UNSELECT', 'UIDPLUS', 'MOVE', 'CHILDREN', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'STATUS=SIZE', 'UTF8=ACCEPT', 'CONDSTORE', 'QRESYNC', 'ESEARCH', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE'];
+    const caps = ['IMAP4rev1', 'IMAP4rev2', 'LITERAL+', 'MULTIAPPEND', 'SASL-IR', 'ID', 'ENABLE', 'IDLE', 'NAMESPACE', 'UNSELECT', 'UIDPLUS', 'MOVE', 'CHILDREN', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'STATUS=SIZE', 'UTF8=ACCEPT', 'CONDSTORE', 'QRESYNC', 'ESEARCH', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE'];
     if (this.state === 'not-authenticated') {
       if (this.options.starttls && !this.tls) caps.push('STARTTLS');
       if (this.tls || this.options.allowPlaintextAuth) caps.push('AUTH=PLAIN');
@@ -574,7 +574,8 @@ export class ImapSession {
         i++;
       }
       const d = c.args[i];
-      if (d?.t === 'string' && c.args[i + 1]) {
+      // A date-time is a string followed by the message's literal (also a string).
+      if (d?.t === 'string' && c.args[i + 1]?.t === 'string') {
         date = parseDateTime(d.v.toString('latin1'));
         i++;
       }
@@ -586,8 +587,7 @@ export class ImapSession {
     }
     if (messages.length === 0) throw new ParseError('APPEND needs a message');
     if (!f) return this.no(c.tag, 'no such mailbox', 'TRYCREATE');
-    const uids: number[] = [];
-    for (const m of messages) uids.push(await this.store.append(this.user!.mailboxId, this.user!.address, f.id, m.raw, m.flags, m.date));
+    const uids = await this.store.append(this.user!.mailboxId, this.user!.address, f.id, messages);
     if (this.sel?.folder.id === f.id) await this.sendUpdates(false);
     await this.ok(c.tag, 'APPEND completed', `APPENDUID ${f.uidValidity} ${formatSet(uids)}`);
   }

@@ -62,7 +62,8 @@ export interface Store {
   storeFlags(folderId: string, uids: number[], mode: StoreMode, flags: string[], unchangedSince: number | null): Promise<{ changed: MessageMeta[]; failed: number[] }>;
   expunge(folderId: string, uids: number[] | null): Promise<number[]>;
   copy(mailboxId: string, from: string, uids: number[], to: string, move: boolean): Promise<{ src: number[]; dst: number[] }>;
-  append(mailboxId: string, address: string, folderId: string, raw: Buffer, flags: string[], date: Date | null): Promise<number>;
+  /** Files messages in a folder, all or none (MULTIAPPEND, RFC 3502 §6.3.11); their UIDs in order. */
+  append(mailboxId: string, address: string, folderId: string, messages: { raw: Buffer; flags: string[]; date: Date | null }[]): Promise<number[]>;
   search(folderId: string, key: SearchKey): Promise<number[]>;
   quota(mailboxId: string): Promise<{ usedBytes: number; limitBytes: number | null; messages: number }>;
 }
