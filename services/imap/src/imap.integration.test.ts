@@ -289,6 +289,28 @@ describe('IDLE', () => {
   });
 });
 
+describe('SORT (RFC 5256)', () => {
+  it('sorts by base subject, date, sender and size, reversed on request, UID variant too', async () => {
+    const c = await loggedIn();
+    await c.cmd('CREATE Sorted');
+    const m = (from: string, subject: string, date: string, pad = '') => `From: ${from}\r\nSubject: ${subject}\r\nDate: ${date}\r\n\r\nbody${pad}\r\n`;
+    for (const msg of [
+      m('zed@example.net', 'Re: [list] beta', 'Mon, 01 Jun 2026 10:00:00 +0000', 'xxxxxxxx'),
+      m('"Amy" <amy@example.net>', 'alpha', 'Wed, 03 Jun 2026 10:00:00 +0000'),
+      m('bob@example.net', 'Fwd: Gamma (fwd)', 'Tue, 02 Jun 2026 10:00:00 +0000', 'xxxx'),
+    ]) await c.cmd(`APPEND Sorted {${msg.length}+}\r\n${msg}`);
+    await c.cmd('SELECT Sorted');
+    expect(await c.cmd('SORT (SUBJECT) UTF-8 ALL')).toEqual(['* SORT 2 1 3', 'a7 OK SORT completed']);
+    expect(await c.cmd('SORT (DATE) UTF-8 ALL')).toEqual(['* SORT 1 3 2', 'a8 OK SORT completed']);
+    expect(await c.cmd('SORT (REVERSE SIZE) UTF-8 ALL')).toEqual(['* SORT 1 3 2', 'a9 OK SORT completed']);
+    expect(await c.cmd('UID SORT (FROM) US-ASCII NOT SUBJECT alpha')).toEqual(['* SORT 3 1', 'a10 OK UID SORT completed']);
+    expect(await c.cmd('SORT (DISPLAYFROM) UTF-8 ALL')).toEqual(['* SORT 2 3 1', 'a11 OK SORT completed']);
+    expect(await c.cmd('SORT (SUBJECT) KOI8-R ALL')).toEqual(['a12 NO [BADCHARSET (UTF-8 US-ASCII)] unsupported charset']);
+    expect(await c.cmd('SORT (REVERSE) UTF-8 ALL')).toEqual(['a13 BAD REVERSE needs a sort key']);
+    c.close();
+  });
+});
+
 describe('CONDSTORE and QRESYNC (RFC 7162)', () => {
   it('MODSEQ per message, UNCHANGEDSINCE, and a resync that reports what vanished and changed', async () => {
     const c = await loggedIn();

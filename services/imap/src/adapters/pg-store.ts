@@ -333,6 +333,17 @@ export class PgStore implements Store {
     }
   }
 
+  async headers(folderId: string, uids: number[]) {
+    const r = await this.pool.query<{ uid: string; size: number; added_at: Date; header: Buffer }>(
+      `SELECT mm.uid, mm.size, mm.added_at,
+              substring(msg.raw FOR least(coalesce(nullif(position('\\x0d0a0d0a'::bytea IN substring(msg.raw FOR 65536)), 0), 65536), 65536)) AS header
+         FROM mailbox_messages mm JOIN messages msg ON msg.id = mm.message_id
+        WHERE mm.folder_id = $1 AND mm.uid = ANY($2::bigint[])`,
+      [folderId, uids],
+    );
+    return r.rows.map((x) => ({ uid: Number(x.uid), size: x.size, internalDate: x.added_at, header: x.header }));
+  }
+
   async quota(mailboxId: string) {
     const r = await this.pool.query<{ used_bytes: string; quota_bytes: string; message_count: number }>('SELECT used_bytes, quota_bytes, message_count FROM mailboxes WHERE id = $1', [mailboxId]);
     const q = r.rows[0];

@@ -8,6 +8,7 @@ import { formatSet, inRanges, parseSequenceSet, type Range } from './sequence.ts
 import { BadCharset, parseDate, parseSearch, seqToUid } from './search.ts';
 import { headerEnd, parseMessage, partAt, selectHeaderLines } from './mime.ts';
 import { bodyStructure, envelope } from './structure.ts';
+import { SORT_KEYS, sortItems, type SortCriterion, type SortKey } from './sort.ts';
 import type { Folder, MessageMeta, Store, StoreMode } from './store.ts';
 import { validateMailboxName, matchPattern } from '../policy/names.ts';
 import { EVENTS } from '../events.ts';
@@ -96,7 +97,7 @@ export class ImapSession {
   }
 
   capabilities(): string {
-    const caps = ['IMAP4rev1', 'IMAP4rev2', 'LITERAL+', 'MULTIAPPEND', 'SASL-IR', 'ID', 'ENABLE', 'IDLE', 'NAMESPACE', 'UNSELECT', 'UIDPLUS', 'MOVE', 'CHILDREN', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'STATUS=SIZE', 'UTF8=ACCEPT', 'CONDSTORE', 'QRESYNC', 'ESEARCH', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE'];
+    const caps = ['IMAP4rev1', 'IMAP4rev2', 'LITERAL+', 'MULTIAPPEND', 'SASL-IR', 'ID', 'ENABLE', 'IDLE', 'NAMESPACE', 'UNSELECT', 'UIDPLUS', 'MOVE', 'CHILDREN', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'STATUS=SIZE', 'UTF8=ACCEPT', 'CONDSTORE', 'QRESYNC', 'ESEARCH', 'SORT', 'SORT=DISPLAY', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE'];
     if (this.state === 'not-authenticated') {
       if (this.options.starttls && !this.tls) caps.push('STARTTLS');
       if (this.tls || this.options.allowPlaintextAuth) caps.push('AUTH=PLAIN');
@@ -180,7 +181,7 @@ export class ImapSession {
     if (name === 'UID') {
       const sub = args.shift();
       name = sub?.t === 'atom' ? sub.v.toUpperCase() : '';
-      if (!['FETCH', 'STORE', 'SEARCH', 'COPY', 'MOVE', 'EXPUNGE'].includes(name)) return this.bad(tag, 'UID needs FETCH, STORE, SEARCH, COPY, MOVE or EXPUNGE');
+      if (!['FETCH', 'STORE', 'SEARCH', 'SORT', 'COPY', 'MOVE', 'EXPUNGE'].includes(name)) return this.bad(tag, 'UID needs FETCH, STORE, SEARCH, SORT, COPY, MOVE or EXPUNGE');
       uid = true;
     }
     const entry = COMMANDS[name];
@@ -865,6 +866,37 @@ export class ImapSession {
     await this.ok(c.tag, `${c.uid ? 'UID ' : ''}SEARCH completed`);
   }
 
+  /** RFC 5256 §3 SORT (sort-criteria) charset search-key… */
+  async sort(c: Command): Promise<void> {
+    const sel = this.sel!;
+    const [crit, charset, ...rest] = c.args;
+    if (crit?.t !== 'list' || crit.v.length === 0) throw new ParseError('SORT needs (criteria)');
+    const criteria: SortCriterion[] = [];
+    let reverse = false;
+    for (const t of crit.v) {
+      const k = (astring(t) ?? '').toUpperCase();
+      if (k === 'REVERSE') {
+        reverse = true;
+        continue;
+      }
+      if (!SORT_KEYS.has(k as SortKey)) throw new ParseError(`unknown sort key ${k.slice(0, 20)}`);
+      criteria.push({ key: k as SortKey, reverse });
+      reverse = false;
+    }
+    if (reverse || criteria.length === 0) throw new ParseError('REVERSE needs a sort key');
+    const cs = (astring(charset) ?? '').toUpperCase();
+    if (cs !== 'UTF-8' && cs !== 'US-ASCII') throw new BadCharset();
+    const parsed = parseSearch(rest, { uids: sel.uids, maxUid: sel.uids.at(-1) ?? 0 });
+    const inView = new Set(sel.uids);
+    const found = (await this.store.search(sel.folder.id, parsed.key)).filter((u) => inView.has(u));
+    const items = found.length > 0 ? await this.store.headers(sel.folder.id, found) : [];
+    const sorted = sortItems(items, criteria);
+    const seqOf = new Map(sel.uids.map((u, i) => [u, i + 1]));
+    const nums = c.uid ? sorted : sorted.map((u) => seqOf.get(u)!);
+    await this.send(`* SORT${nums.map((n) => ` ${n}`).join('')}\r\n`);
+    await this.ok(c.tag, `${c.uid ? 'UID ' : ''}SORT completed`);
+  }
+
   /** RFC 9051 §6.4.7 COPY and §6.4.8 MOVE (RFC 6851), COPYUID (RFC 4315) */
   async copy(c: Command): Promise<void> {
     const sel = this.sel!;
@@ -1124,6 +1156,7 @@ const COMMANDS: Record<string, { states: State[]; run: Handler }> = {
   FETCH: { states: STATES_SEL, run: ImapSession.prototype.fetch },
   STORE: { states: STATES_SEL, run: ImapSession.prototype.storeCmd },
   SEARCH: { states: STATES_SEL, run: ImapSession.prototype.search },
+  SORT: { states: STATES_SEL, run: ImapSession.prototype.sort },
   COPY: { states: STATES_SEL, run: ImapSession.prototype.copy },
   MOVE: { states: STATES_SEL, run: ImapSession.prototype.copy },
 };

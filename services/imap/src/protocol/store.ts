@@ -65,5 +65,7 @@ export interface Store {
   /** Files messages in a folder, all or none (MULTIAPPEND, RFC 3502 §6.3.11); their UIDs in order. */
   append(mailboxId: string, address: string, folderId: string, messages: { raw: Buffer; flags: string[]; date: Date | null }[]): Promise<number[]>;
   search(folderId: string, key: SearchKey): Promise<number[]>;
+  /** Raw header block (capped) and metadata of these messages, for SORT. */
+  headers(folderId: string, uids: number[]): Promise<{ uid: number; size: number; internalDate: Date; header: Buffer }[]>;
   quota(mailboxId: string): Promise<{ usedBytes: number; limitBytes: number | null; messages: number }>;
 }

@@ -53,3 +53,17 @@ describe('MIME tree, BODYSTRUCTURE, ENVELOPE', () => {
     expect(Date.now() - started).toBeLessThan(2_000);
   });
 });
+
+import { baseSubject } from './sort.ts';
+
+describe('RFC 5256 base subject', () => {
+  it.each([
+    ['Re: hello', 'hello'],
+    ['RE: Re: [list] Fwd: hello (fwd)', 'hello'],
+    ['[Fwd: hello]', 'hello'],
+    ['  Hello   World ', 'hello world'],
+    ['[tag]', '[tag]'],
+  ])('%j → %j', (s, base) => {
+    expect(baseSubject(s)).toBe(base);
+  });
+});
