@@ -307,6 +307,11 @@ describe('SORT (RFC 5256)', () => {
     expect(await c.cmd('SORT (DISPLAYFROM) UTF-8 ALL')).toEqual(['* SORT 2 3 1', 'a11 OK SORT completed']);
     expect(await c.cmd('SORT (SUBJECT) KOI8-R ALL')).toEqual(['a12 NO [BADCHARSET (UTF-8 US-ASCII)] unsupported charset']);
     expect(await c.cmd('SORT (REVERSE) UTF-8 ALL')).toEqual(['a13 BAD REVERSE needs a sort key']);
+    const reply = `Subject: Re: alpha\r\nDate: Thu, 04 Jun 2026 10:00:00 +0000\r\n\r\nre\r\n`;
+    await c.cmd(`APPEND Sorted {${reply.length}+}\r\n${reply}`);
+    await c.cmd('NOOP');
+    expect(await c.cmd('THREAD ORDEREDSUBJECT UTF-8 ALL')).toEqual(['* THREAD (1)(3)(2 4)', 'a16 OK THREAD completed']);
+    expect(await c.cmd('THREAD REFERENCES UTF-8 ALL')).toEqual(['a17 NO [CANNOT] only THREAD=ORDEREDSUBJECT is supported']);
     c.close();
   });
 });

@@ -8,7 +8,7 @@ import { formatSet, inRanges, parseSequenceSet, type Range } from './sequence.ts
 import { BadCharset, parseDate, parseSearch, seqToUid } from './search.ts';
 import { headerEnd, parseMessage, partAt, selectHeaderLines } from './mime.ts';
 import { bodyStructure, envelope } from './structure.ts';
-import { SORT_KEYS, sortItems, type SortCriterion, type SortKey } from './sort.ts';
+import { SORT_KEYS, orderedSubjectThreads, sortItems, type SortCriterion, type SortKey } from './sort.ts';
 import type { Folder, MessageMeta, Store, StoreMode } from './store.ts';
 import { validateMailboxName, matchPattern } from '../policy/names.ts';
 import { EVENTS } from '../events.ts';
@@ -97,7 +97,7 @@ export class ImapSession {
   }
 
   capabilities(): string {
-    const caps = ['IMAP4rev1', 'IMAP4rev2', 'LITERAL+', 'MULTIAPPEND', 'SASL-IR', 'ID', 'ENABLE', 'IDLE', 'NAMESPACE', 'UNSELECT', 'UIDPLUS', 'MOVE', 'CHILDREN', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'STATUS=SIZE', 'UTF8=ACCEPT', 'CONDSTORE', 'QRESYNC', 'ESEARCH', 'SORT', 'SORT=DISPLAY', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE'];
+    const caps = ['IMAP4rev1', 'IMAP4rev2', 'LITERAL+', 'MULTIAPPEND', 'SASL-IR', 'ID', 'ENABLE', 'IDLE', 'NAMESPACE', 'UNSELECT', 'UIDPLUS', 'MOVE', 'CHILDREN', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'STATUS=SIZE', 'UTF8=ACCEPT', 'CONDSTORE', 'QRESYNC', 'ESEARCH', 'SORT', 'SORT=DISPLAY', 'THREAD=ORDEREDSUBJECT', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE'];
     if (this.state === 'not-authenticated') {
       if (this.options.starttls && !this.tls) caps.push('STARTTLS');
       if (this.tls || this.options.allowPlaintextAuth) caps.push('AUTH=PLAIN');
@@ -181,7 +181,7 @@ export class ImapSession {
     if (name === 'UID') {
       const sub = args.shift();
       name = sub?.t === 'atom' ? sub.v.toUpperCase() : '';
-      if (!['FETCH', 'STORE', 'SEARCH', 'SORT', 'COPY', 'MOVE', 'EXPUNGE'].includes(name)) return this.bad(tag, 'UID needs FETCH, STORE, SEARCH, SORT, COPY, MOVE or EXPUNGE');
+      if (!['FETCH', 'STORE', 'SEARCH', 'SORT', 'THREAD', 'COPY', 'MOVE', 'EXPUNGE'].includes(name)) return this.bad(tag, 'UID needs FETCH, STORE, SEARCH, SORT, THREAD, COPY, MOVE or EXPUNGE');
       uid = true;
     }
     const entry = COMMANDS[name];
@@ -897,6 +897,23 @@ export class ImapSession {
     await this.ok(c.tag, `${c.uid ? 'UID ' : ''}SORT completed`);
   }
 
+  /** RFC 5256 §3 THREAD algorithm charset search-key… (ORDEREDSUBJECT only so far) */
+  async thread(c: Command): Promise<void> {
+    const sel = this.sel!;
+    const [alg, charset, ...rest] = c.args;
+    if ((astring(alg) ?? '').toUpperCase() !== 'ORDEREDSUBJECT') return this.no(c.tag, 'only THREAD=ORDEREDSUBJECT is supported', 'CANNOT');
+    const cs = (astring(charset) ?? '').toUpperCase();
+    if (cs !== 'UTF-8' && cs !== 'US-ASCII') throw new BadCharset();
+    const parsed = parseSearch(rest, { uids: sel.uids, maxUid: sel.uids.at(-1) ?? 0 });
+    const inView = new Set(sel.uids);
+    const found = (await this.store.search(sel.folder.id, parsed.key)).filter((u) => inView.has(u));
+    const items = found.length > 0 ? await this.store.headers(sel.folder.id, found) : [];
+    const seqOf = new Map(sel.uids.map((u, i) => [u, i + 1]));
+    const text = orderedSubjectThreads(items, (u) => (c.uid ? u : seqOf.get(u)!));
+    await this.send(`* THREAD${text ? ` ${text}` : ''}\r\n`);
+    await this.ok(c.tag, `${c.uid ? 'UID ' : ''}THREAD completed`);
+  }
+
   /** RFC 9051 §6.4.7 COPY and §6.4.8 MOVE (RFC 6851), COPYUID (RFC 4315) */
   async copy(c: Command): Promise<void> {
     const sel = this.sel!;
@@ -1157,6 +1174,7 @@ const COMMANDS: Record<string, { states: State[]; run: Handler }> = {
   STORE: { states: STATES_SEL, run: ImapSession.prototype.storeCmd },
   SEARCH: { states: STATES_SEL, run: ImapSession.prototype.search },
   SORT: { states: STATES_SEL, run: ImapSession.prototype.sort },
+  THREAD: { states: STATES_SEL, run: ImapSession.prototype.thread },
   COPY: { states: STATES_SEL, run: ImapSession.prototype.copy },
   MOVE: { states: STATES_SEL, run: ImapSession.prototype.copy },
 };

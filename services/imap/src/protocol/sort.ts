@@ -73,3 +73,35 @@ export function sortItems(items: Item[], criteria: SortCriterion[]): number[] {
   });
   return keyed.map((k) => k.uid);
 }
+
+/**
+ * THREAD=ORDEREDSUBJECT (RFC 5256 §3): messages grouped by base subject, each group ordered
+ * by sent date; the first message is the parent of the others (siblings), and threads are
+ * ordered by their first message's date. Returns the thread-list text of the numbers given
+ * by `num` (sequence numbers or UIDs).
+ */
+export function orderedSubjectThreads(items: Item[], num: (uid: number) => number): string {
+  const date = (it: Item) => keyOf(it, 'DATE') as number;
+  const sorted = [...items].sort((a, b) => {
+    const sa = keyOf(a, 'SUBJECT') as string;
+    const sb = keyOf(b, 'SUBJECT') as string;
+    return sa < sb ? -1 : sa > sb ? 1 : date(a) - date(b) || a.uid - b.uid;
+  });
+  const threads: Item[][] = [];
+  let last: string | null = null;
+  for (const it of sorted) {
+    const s = keyOf(it, 'SUBJECT') as string;
+    if (s !== last || threads.length === 0) threads.push([]);
+    threads.at(-1)!.push(it);
+    last = s;
+  }
+  threads.sort((a, b) => date(a[0]!) - date(b[0]!) || a[0]!.uid - b[0]!.uid);
+  return threads
+    .map(([first, ...rest]) => {
+      const head = String(num(first!.uid));
+      if (rest.length === 0) return `(${head})`;
+      if (rest.length === 1) return `(${head} ${num(rest[0]!.uid)})`;
+      return `(${head} ${rest.map((r) => `(${num(r.uid)})`).join('')})`;
+    })
+    .join('');
+}
