@@ -4,7 +4,7 @@
 # image from Docker Hub.
 #
 #   docker build --target smtp-ingress -t hopmail/smtp-ingress .   (likewise routing,
-#   outbound-relay, dns-cache, pop3, admin-api, housekeeper, migrate, and rspamd: Debian's
+#   outbound-relay, dns-cache, pop3, imap, admin-api, housekeeper, migrate, and rspamd: Debian's
 #   rspamd package, not Node)
 #
 # Each final stage's CMD is the command `pnpm start` runs for that service
@@ -79,6 +79,12 @@ EXPOSE 1110 1995 9105
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||9105)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 CMD ["node", "--max-semi-space-size=8", "services/pop3/src/main.js"]
+
+FROM runtime AS imap
+EXPOSE 1143 1993 9108
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.HEALTH_PORT||9108)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+CMD ["node", "--max-semi-space-size=8", "services/imap/src/main.js"]
 
 FROM runtime AS admin-api
 EXPOSE 8080 9106

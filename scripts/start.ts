@@ -63,7 +63,7 @@ stateSecret('dkim-key-encryption-key', 'DKIM_KEY_ENCRYPTION_KEY', ['admin-api', 
 stateSecret('srs-secret', 'SRS_SECRET', ['smtp-ingress', 'outbound-relay'], () => randomBytes(24).toString('base64url'));
 
 // Development convenience: a self-signed certificate for STARTTLS and the submission and
-// POP3S listeners when none is configured. In production the services refuse to start
+// POP3S and IMAPS listeners when none is configured. In production the services refuse to start
 // without TLS_CERT_FILE/TLS_KEY_FILE (exit 78), so nothing is generated there.
 if (!process.env.TLS_CERT_FILE && !process.env.TLS_KEY_FILE && config.NODE_ENV !== 'production') {
   const dir = join(resolve(root, config.HOPMAIL_STATE_DIR), 'certs');

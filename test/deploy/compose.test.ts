@@ -110,6 +110,8 @@ describe('docker-compose.yml', () => {
     ['smtp-ingress', 465, 'SUBMISSIONS_PORT'],
     ['pop3', 110, 'POP3_PORT'],
     ['pop3', 995, 'POP3S_PORT'],
+    ['imap', 143, 'IMAP_PORT'],
+    ['imap', 993, 'IMAPS_PORT'],
     ['admin-api', 8080, 'ADMIN_PORT'],
   ];
   it.each(standard)('%s: standard port %i is published to %s', (name, host, key) => {
@@ -150,7 +152,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('mounts the certificates folder read-only where TLS will be served', () => {
-    for (const name of ['smtp-ingress', 'pop3']) expect(compose.services[name]?.volumes ?? []).toContainEqual(expect.stringMatching(/:\/etc\/hopmail\/certs:ro$/));
+    for (const name of ['smtp-ingress', 'pop3', 'imap']) expect(compose.services[name]?.volumes ?? []).toContainEqual(expect.stringMatching(/:\/etc\/hopmail\/certs:ro$/));
   });
 
   it('runs the migrations once, with the `pnpm migrate` command, before the services', () => {

@@ -33,6 +33,7 @@ beforeAll(async () => {
 const SERVICE_PORTS: Record<string, { type: string; ports: [number, string, string][] }> = {
   'smtp-ingress': { type: 'LoadBalancer', ports: [[25, 'TCP', 'SMTP_PORT']] },
   pop3: { type: 'LoadBalancer', ports: [[110, 'TCP', 'POP3_PORT']] },
+  imap: { type: 'LoadBalancer', ports: [[143, 'TCP', 'IMAP_PORT']] },
   'dns-cache': { type: 'ClusterIP', ports: [[53, 'UDP', 'DNS_PORT'], [53, 'TCP', 'DNS_PORT']] },
   'admin-api': { type: 'ClusterIP', ports: [[8080, 'TCP', 'ADMIN_PORT']] },
 };

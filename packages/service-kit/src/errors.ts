@@ -27,6 +27,8 @@ export interface ErrorSpec {
   smtp?: SmtpReply;
   /** POP3 response code (RFC 2449 §8, RFC 3206), e.g. SYS/TEMP. */
   pop3?: string;
+  /** IMAP response code (RFC 9051 §7.1, RFC 5530), e.g. UNAVAILABLE. */
+  imap?: string;
   http?: number;
 }
 
@@ -41,14 +43,16 @@ export class CodedError extends Error {
   readonly code: string;
   readonly smtp: SmtpReply | undefined;
   readonly pop3: string | undefined;
+  readonly imap: string | undefined;
   readonly httpStatus: number | undefined;
   readonly temporary: boolean;
-  constructor(code: string, message: string, opts: { smtp?: SmtpReply; pop3?: string; httpStatus?: number; temporary: boolean; cause?: unknown }) {
+  constructor(code: string, message: string, opts: { smtp?: SmtpReply; pop3?: string; imap?: string; httpStatus?: number; temporary: boolean; cause?: unknown }) {
     super(message, { cause: opts.cause });
     this.name = 'CodedError';
     this.code = code;
     this.smtp = opts.smtp;
     this.pop3 = opts.pop3;
+    this.imap = opts.imap;
     this.httpStatus = opts.httpStatus;
     this.temporary = opts.temporary;
   }
@@ -60,7 +64,7 @@ export function codedErrorClass<const R extends ErrorRegistry>(name: string, reg
     readonly kind: keyof R & string;
     constructor(kind: keyof R & string, message?: string, cause?: unknown) {
       const spec = registry[kind]!;
-      super(spec.code, message ?? spec.message ?? spec.code, { smtp: spec.smtp, pop3: spec.pop3, httpStatus: spec.http, temporary: spec.temporary, cause });
+      super(spec.code, message ?? spec.message ?? spec.code, { smtp: spec.smtp, pop3: spec.pop3, imap: spec.imap, httpStatus: spec.http, temporary: spec.temporary, cause });
       this.name = name;
       this.kind = kind;
     }

@@ -76,6 +76,10 @@ export function createApp({ config, logger, registry, pool, redis, hasher, dns }
     bulkBatch: config.QUEUE_BULK_BATCH,
     webhookAllowPrivate: config.WEBHOOK_ALLOW_PRIVATE,
     consoleDir: config.CONSOLE_DIR || DEFAULT_CONSOLE_DIR,
+    autoconfig: {
+      servers: { host: config.MAIL_HOSTNAME },
+      isLocalDomain: async (domain) => (await pool.query("SELECT 1 FROM domains WHERE lower(name) = lower($1) AND kind = 'local'", [domain])).rowCount! > 0,
+    },
     sessions: {
       store: new SessionStore(pool, { idleS: config.CONSOLE_SESSION_IDLE_S, maxS: config.CONSOLE_SESSION_MAX_S }, config.ADMIN_TOKEN),
       secure: config.CONSOLE_COOKIE_SECURE,

@@ -23,6 +23,7 @@ export async function openApiDocument(): Promise<{ paths: Record<string, Record<
     bodyLimit: 65536,
     metrics: httpMetrics(createRegistry('admin-api')),
     consoleDir: '/nonexistent',
+    autoconfig: stub,
     token: 'x'.repeat(32),
     limiter: stub,
     store: stub,

@@ -7,10 +7,8 @@ import type pg from 'pg';
 import type { Config } from './config.ts';
 import { EVENTS } from './events.ts';
 import type { Backend } from './protocol/backend.ts';
-import { Authenticator } from './adapters/authenticator.ts';
-import { FailureCounter } from './adapters/failure-counter.ts';
+import { Authenticator, FailureCounter, dummyHash } from '@hopmail/login';
 import { createMetrics } from './adapters/metrics.ts';
-import { dummyHash } from './adapters/passwords.ts';
 import { PgMaildropStore } from './adapters/pg-maildrop.ts';
 import { ConnectionCounters, Pop3Listener, type ListenerOptions } from './adapters/pop3-listener.ts';
 
@@ -42,6 +40,7 @@ export function createApp(deps: AppDeps): Pop3App {
   const authenticator = new Authenticator({
     pool,
     logger,
+    events: EVENTS,
     failures: new FailureCounter(redis, {
       prefix: config.REDIS_PREFIX,
       windowSeconds: config.AUTH_FAILURE_WINDOW_SECONDS,

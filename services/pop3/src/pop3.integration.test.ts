@@ -217,7 +217,7 @@ describe('security and limits', () => {
       const c = await RawClient.connect(r1.app.port);
       expect(await c.login(box.address, pw(box.address))).toBe('-ERR [AUTH] invalid user name or password');
       c.close();
-      const keys = await r1.redis.keys(`${shared.REDIS_PREFIX}:pop3:authfail:*`);
+      const keys = await r1.redis.keys(`${shared.REDIS_PREFIX}:login:authfail:*`);
       expect(keys.length).toBe(2);
       expect(await r1.redis.ttl(keys[0]!)).toBeGreaterThan(0);
     } finally {

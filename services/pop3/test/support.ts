@@ -14,7 +14,7 @@ import type pg from 'pg';
 import { loadConfig } from '@hopmail/config';
 import { createApp, type Pop3App } from '../src/app.ts';
 import { configSchema, type Config } from '../src/config.ts';
-import { hashPassword } from '../src/adapters/passwords.ts';
+import { hashPassword } from '@hopmail/login';
 
 export async function seedMailbox(pool: pg.Pool, address: string, password: string): Promise<string> {
   const domain = address.slice(address.indexOf('@') + 1);

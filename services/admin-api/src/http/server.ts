@@ -13,6 +13,7 @@ import { v1Api, type V1Deps } from './v1.ts';
 import { consolePages, consolePlugin, isPageRequest } from './console.ts';
 import { sessionLogin } from './session.ts';
 import { transportRoutes } from './transport.ts';
+import { autoconfigPlugin, type AutoconfigDeps } from './autoconfig.ts';
 
 export interface ServerDeps extends V1Deps {
   logger: Logger;
@@ -21,9 +22,11 @@ export interface ServerDeps extends V1Deps {
   metrics: HttpMetrics;
   /** CONSOLE_DIR: the built web console. */
   consoleDir: string;
+  /** Client auto-configuration (Thunderbird, Autodiscover, Apple profile); public routes. */
+  autoconfig: AutoconfigDeps;
 }
 
-export function buildServer({ logger, bodyLimit, metrics, consoleDir, ...api }: ServerDeps): FastifyInstance {
+export function buildServer({ logger, bodyLimit, metrics, consoleDir, autoconfig, ...api }: ServerDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger,
     // One line per request from onResponse below, without headers or bodies.
@@ -112,5 +115,6 @@ export function buildServer({ logger, bodyLimit, metrics, consoleDir, ...api }: 
   void app.register(sessionLogin, { prefix: '/v1', ...api });
   void app.register(transportRoutes, { tls: api.tls, doctor: api.doctor, tlsRptMaxBytes: api.tlsRptMaxBytes });
   void app.register(consolePlugin, { dir: consoleDir, pages });
+  void app.register(autoconfigPlugin, autoconfig);
   return app;
 }

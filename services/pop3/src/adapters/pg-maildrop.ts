@@ -55,11 +55,13 @@ export class PgMaildropStore {
         await client.end().catch(() => {});
         return { ok: false, reason: 'in-use' };
       }
-      // The snapshot (RFC 1939 §5: numbers fixed for the session). octet_length() reads the
+      // The snapshot (RFC 1939 §5: numbers fixed for the session), of INBOX only: IMAP's other
+      // folders (migration 0018) are not POP3's, and deleting a row here is an IMAP expunge. octet_length() reads the
       // TOAST header only, and is the exact size RETR will send.
       const snap = await client.query<Row>(
         `SELECT mm.id::text AS id, mm.message_id::text AS message_id, mm.uidl, octet_length(m.raw) AS size
            FROM mailbox_messages mm JOIN messages m ON m.id = mm.message_id
+           JOIN imap_folders f ON f.id = mm.folder_id AND f.name = 'INBOX'
           WHERE mm.mailbox_id = $1
           ORDER BY mm.id`,
         [mailboxId],

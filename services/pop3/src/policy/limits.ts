@@ -15,22 +15,7 @@ export function admitConnection(open: { total: number; fromIp: number }, limits:
   return { admit: true };
 }
 
-export interface LoginLimits {
-  maxPerAccount: number;
-  maxPerIp: number;
-}
-
-/**
- * Whether a login may even be tried, from the failures recorded in the window. Unknown
- * accounts are counted like real ones, so being refused says nothing about existence.
- * `null` counts (Redis unreachable) do not block: the per-connection limit and the
- * failure delay still apply.
- */
-export function loginAllowed(failures: { account: number | null; ip: number | null }, limits: LoginLimits): boolean {
-  if (failures.account !== null && failures.account >= limits.maxPerAccount) return false;
-  if (failures.ip !== null && failures.ip >= limits.maxPerIp) return false;
-  return true;
-}
+export { loginAllowed, type LoginLimits } from '@hopmail/login';
 
 const UIDL_RE = /^[\x21-\x7e]{1,70}$/;
 

@@ -20,12 +20,8 @@ export interface Maildrop {
   release(): Promise<void>;
 }
 
-export type AuthOutcome =
-  | { ok: true; mailboxId: string; address: string }
-  /** invalid: bad credentials or unknown user (indistinguishable on purpose);
-   *  limited: too many recent failures for this account or address;
-   *  unavailable: storage failed. */
-  | { ok: false; reason: 'invalid' | 'limited' | 'unavailable' };
+import type { AuthOutcome } from '@hopmail/login';
+export type { AuthOutcome };
 
 export type OpenOutcome = { ok: true; drop: Maildrop } | { ok: false; reason: 'in-use' | 'unavailable' };
 

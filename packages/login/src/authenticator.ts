@@ -1,19 +1,42 @@
-// Backend.authenticate: mailbox lookup in PostgreSQL, Argon2id verification, and the
+// Mailbox logins for every protocol that takes a password (pop3, imap): mailbox lookup in PostgreSQL, Argon2id verification, and the
 // cross-replica failure limits in Redis. Unknown users cost one Argon2 verification like
 // known ones and get the same outcome, so neither the reply nor its timing tells them apart.
 import type { Logger } from '@hopmail/service-kit';
 import type pg from 'pg';
-import { EVENTS } from '../events.ts';
-import type { AuthOutcome } from '../protocol/backend.ts';
-import { loginAllowed, type LoginLimits } from '../policy/limits.ts';
 import type { FailureCounter } from './failure-counter.ts';
 import { verifyPassword } from './passwords.ts';
+
+export type AuthOutcome =
+  | { ok: true; mailboxId: string; address: string }
+  /** invalid: bad credentials or unknown user (indistinguishable on purpose);
+   *  limited: too many recent failures for this account or address;
+   *  unavailable: storage failed. */
+  | { ok: false; reason: 'invalid' | 'limited' | 'unavailable' };
+
+export interface LoginLimits {
+  maxPerAccount: number;
+  maxPerIp: number;
+}
+
+/**
+ * Whether a login may even be tried, from the failures recorded in the window. Unknown
+ * accounts are counted like real ones, so being refused says nothing about existence.
+ * `null` counts (Redis unreachable) do not block: the per-connection limit and the
+ * failure delay still apply.
+ */
+export function loginAllowed(failures: { account: number | null; ip: number | null }, limits: LoginLimits): boolean {
+  if (failures.account !== null && failures.account >= limits.maxPerAccount) return false;
+  if (failures.ip !== null && failures.ip >= limits.maxPerIp) return false;
+  return true;
+}
 
 export interface AuthenticatorDeps {
   pool: pg.Pool;
   failures: FailureCounter;
   limits: LoginLimits;
   logger: Logger;
+  /** The calling service's own event codes for these two log lines (CONVENTIONS §7). */
+  events: { ratelimitUnavailable: string; authLookupFailed: string };
 }
 
 export class Authenticator {
@@ -23,7 +46,7 @@ export class Authenticator {
   }
 
   async authenticate(user: string, password: Buffer, ctx: { remoteIp: string }): Promise<AuthOutcome> {
-    const { pool, failures, limits, logger } = this.deps;
+    const { pool, failures, limits, logger, events: EVENTS } = this.deps;
     const counts = await failures.failures(user, ctx.remoteIp);
     if (counts.account === null) logger.warn({ event: EVENTS.ratelimitUnavailable, remoteIp: ctx.remoteIp }, 'Redis did not answer; login limits skipped');
     if (!loginAllowed(counts, limits)) {

@@ -1,5 +1,6 @@
 // Failed-login counters shared by every replica (Redis), per account and per client
-// address, over a fixed window that starts at the first failure.
+// address, over a fixed window that starts at the first failure. One set of counters for
+// every protocol (pop3, imap): guessing over IMAP spends the same budget as over POP3.
 import { withTimeout } from '@hopmail/service-kit';
 import type { Redis } from 'ioredis';
 
@@ -20,7 +21,7 @@ export class FailureCounter {
 
   private keys(user: string, ip: string): { account: string; ip: string } {
     const p = this.options.prefix;
-    return { account: `${p}:pop3:authfail:acct:${user.toLowerCase()}`, ip: `${p}:pop3:authfail:ip:${ip}` };
+    return { account: `${p}:login:authfail:acct:${user.toLowerCase()}`, ip: `${p}:login:authfail:ip:${ip}` };
   }
 
   /** Failures in the window; nulls when Redis did not answer in time. */

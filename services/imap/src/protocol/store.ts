@@ -1,0 +1,71 @@
+// What the engine needs from storage. adapters/pg-store.ts implements it on PostgreSQL.
+import type { AuthOutcome } from '@hopmail/login';
+import type { SearchKey } from './search.ts';
+
+export type { AuthOutcome };
+
+export interface Folder {
+  id: string;
+  /** Full name, '/' delimited, UTF-8; INBOX is 'INBOX'. */
+  name: string;
+  specialUse: string | null;
+  subscribed: boolean;
+  uidValidity: number;
+  uidNext: number;
+  highestModseq: number;
+}
+
+export interface MessageMeta {
+  uid: number;
+  flags: string[];
+  modseq: number;
+  size: number;
+  internalDate: Date;
+  messageId: string;
+}
+
+export interface FolderStatus {
+  messages: number;
+  unseen: number;
+  deleted: number;
+  size: number;
+}
+
+export interface Changes {
+  /** UIDs expunged at a MODSEQ above the one asked for. */
+  expunged: number[];
+  /** Messages changed or added at a MODSEQ above the one asked for. */
+  changed: MessageMeta[];
+  highestModseq: number;
+  uidNext: number;
+}
+
+export type StoreMode = 'set' | 'add' | 'remove';
+
+export interface Store {
+  authenticate(user: string, password: Buffer, ctx: { remoteIp: string }): Promise<AuthOutcome>;
+  folders(mailboxId: string): Promise<Folder[]>;
+  folder(mailboxId: string, name: string): Promise<Folder | null>;
+  createFolder(mailboxId: string, name: string): Promise<'ok' | 'exists'>;
+  deleteFolder(mailboxId: string, name: string): Promise<'ok' | 'nonexistent'>;
+  renameFolder(mailboxId: string, from: string, to: string): Promise<'ok' | 'nonexistent' | 'exists'>;
+  subscribe(mailboxId: string, name: string, on: boolean): Promise<boolean>;
+  status(folderId: string): Promise<FolderStatus>;
+  /** UIDs of the folder, ascending. */
+  uids(folderId: string): Promise<number[]>;
+  meta(folderId: string, uids: number[]): Promise<MessageMeta[]>;
+  changesSince(folderId: string, modseq: number): Promise<Changes>;
+  raw(messageId: string): Promise<Buffer | null>;
+  /** The stored bytes in chunks (a few round trips, one chunk in memory): exact size first. */
+  rawStream(messageId: string): Promise<{ size: number; chunks: AsyncIterable<Buffer> } | null>;
+  /** Changes flags; returns the messages whose flags changed (and, with unchangedSince, the UIDs that failed it). */
+  storeFlags(folderId: string, uids: number[], mode: StoreMode, flags: string[], unchangedSince: number | null): Promise<{ changed: MessageMeta[]; failed: number[] }>;
+  expunge(folderId: string, uids: number[] | null): Promise<number[]>;
+  copy(mailboxId: string, from: string, uids: number[], to: string, move: boolean): Promise<{ src: number[]; dst: number[] }>;
+  /** Files messages in a folder, all or none (MULTIAPPEND, RFC 3502 §6.3.11); their UIDs in order. */
+  append(mailboxId: string, address: string, folderId: string, messages: { raw: Buffer; flags: string[]; date: Date | null }[]): Promise<number[]>;
+  search(folderId: string, key: SearchKey): Promise<number[]>;
+  /** Raw header block (capped) and metadata of these messages, for SORT. */
+  headers(folderId: string, uids: number[]): Promise<{ uid: number; size: number; internalDate: Date; header: Buffer }[]>;
+  quota(mailboxId: string): Promise<{ usedBytes: number; limitBytes: number | null; messages: number }>;
+}
