@@ -9,3 +9,4 @@ export * from './periodic.ts';
 export * from './redis.ts';
 export * from './services.ts';
 export * from './heartbeat.ts';
+export * from './chunk-reader.ts';

@@ -4,7 +4,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { TLSSocket } from 'node:tls';
-import type { Logger } from '@hopmail/service-kit';
+import { ChunkReader, type Logger } from '@hopmail/service-kit';
 import type { CertificateStore } from '@hopmail/tls';
 import { CommandReader, type ReaderLimits } from '../protocol/parser.ts';
 import { ImapSession, type EngineOptions, type SessionIO } from '../protocol/engine.ts';
@@ -265,57 +265,6 @@ export class ImapListener {
       }, 1_000).unref();
       log.debug({ event: EVENTS.sessionEnd }, 'disconnected');
     }
-  }
-}
-
-/** One chunk at a time from a socket, pausing it while a chunk waits (back-pressure on input). */
-class ChunkReader {
-  private readonly socket: Socket;
-  private readonly queue: Buffer[] = [];
-  private ended = false;
-  private waiter: (() => void) | null = null;
-  private readonly onData = (d: Buffer) => {
-    this.queue.push(d);
-    this.socket.pause();
-    this.wake();
-  };
-  private readonly onEnd = () => {
-    this.ended = true;
-    this.wake();
-  };
-
-  constructor(socket: Socket) {
-    this.socket = socket;
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('close', this.onEnd);
-    socket.resume();
-  }
-
-  private wake() {
-    const w = this.waiter;
-    this.waiter = null;
-    w?.();
-  }
-
-  async next(): Promise<Buffer | null> {
-    for (;;) {
-      const chunk = this.queue.shift();
-      if (chunk) return chunk;
-      if (this.ended) return null;
-      this.socket.resume();
-      await new Promise<void>((r) => (this.waiter = r));
-    }
-  }
-
-  detach(): void {
-    this.socket.off('data', this.onData);
-    this.socket.off('end', this.onEnd);
-    this.socket.off('close', this.onEnd);
-    this.socket.pause();
-    this.ended = true;
-    this.queue.length = 0;
-    this.wake();
   }
 }
 

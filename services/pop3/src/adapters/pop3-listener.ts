@@ -4,7 +4,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { TLSSocket } from 'node:tls';
-import type { Logger } from '@hopmail/service-kit';
+import { ChunkReader, type Logger } from '@hopmail/service-kit';
 import type { CertificateStore } from '@hopmail/tls';
 import type { Backend } from '../protocol/backend.ts';
 import { Pop3Engine, type Action, type EngineOptions, type SessionEvent } from '../protocol/engine.ts';
@@ -293,65 +293,6 @@ export class Pop3Listener {
       }, 1_000).unref();
       log.debug({ event: EVENTS.sessionEnd }, 'disconnected');
     }
-  }
-}
-
-/**
- * Pulls chunks from a socket one at a time, pausing it while a chunk waits, so that on
- * STLS the reader can be detached with nothing consumed beyond the STLS chunk: whatever
- * else arrived stays in the socket's buffer, where the handshake code drops it.
- */
-class ChunkReader {
-  private readonly socket: Socket;
-  private readonly queue: Buffer[] = [];
-  private ended = false;
-  private waiter: (() => void) | null = null;
-  private readonly onData = (d: Buffer) => {
-    this.queue.push(d);
-    this.socket.pause();
-    this.wake();
-  };
-  private readonly onEnd = () => {
-    this.ended = true;
-    this.wake();
-  };
-
-  constructor(socket: Socket) {
-    this.socket = socket;
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('close', this.onEnd);
-    socket.resume();
-  }
-
-  private wake() {
-    const w = this.waiter;
-    this.waiter = null;
-    w?.();
-  }
-
-  /** The next chunk, or null once the peer has closed. */
-  async next(): Promise<Buffer | null> {
-    for (;;) {
-      const chunk = this.queue.shift();
-      if (chunk) return chunk;
-      if (this.ended) return null;
-      this.socket.resume();
-      await new Promise<void>((r) => (this.waiter = r));
-    }
-  }
-
-  /** Stops reading; queued chunks are dropped (they arrived before TLS). */
-  detach(): number {
-    this.socket.off('data', this.onData);
-    this.socket.off('end', this.onEnd);
-    this.socket.off('close', this.onEnd);
-    this.socket.pause();
-    this.ended = true;
-    this.wake();
-    let n = 0;
-    for (const b of this.queue.splice(0)) n += b.length;
-    return n;
   }
 }
 
