@@ -30,7 +30,13 @@ const oid = (dotted: string): Buffer => {
   return tlv(0x06, Buffer.from(out));
 };
 const utcTime = (d: Date): Buffer => tlv(0x17, Buffer.from(d.toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z', 'ascii'));
-const integer = (b: Buffer): Buffer => tlv(0x02, b[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b);
+/** A non-negative DER INTEGER from big-endian bytes: minimal (X.690 §8.3.2: no leading 0x00 before a byte below 0x80), a 0x00 added before a high bit. */
+const integer = (b: Buffer): Buffer => {
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0 && b[i + 1]! < 0x80) i++;
+  const v = b.subarray(i);
+  return tlv(0x02, v[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), v]) : v);
+};
 const name = (cn: string) => seq(tlv(0x31, seq(oid('2.5.4.3'), tlv(0x0c, Buffer.from(cn, 'utf8')))));
 
 function ipBytes(ip: string): Buffer {
