@@ -47,6 +47,14 @@ export class PgDirectory implements Directory {
     });
   }
 
+  /** The oldest mailbox of the cluster (the postmaster's when nothing else is configured), or null. */
+  firstMailbox(): Promise<MailboxRef | null> {
+    return this.cached('first', async () => {
+      const r = await this.pool.query<MailboxRef>('SELECT id, address FROM mailboxes ORDER BY id LIMIT 1');
+      return r.rows[0] ?? null;
+    });
+  }
+
   findAlias(source: string): Promise<string[] | null> {
     return this.cached('a:' + source, async () => {
       const r = await this.pool.query<{ targets: string[] }>(

@@ -179,6 +179,7 @@ export function createApp(deps: AppDeps): IngressApp {
       : null,
     now: deps.now,
     directory,
+    postmaster: config.POSTMASTER_ADDRESS ? async () => config.POSTMASTER_ADDRESS : async () => (await directory.firstMailbox())?.address ?? null,
     accounts: createAccounts({ pool: deps.pool, directory, resolve }),
     limiter: createAuthLimiter({
       redis: deps.redis,

@@ -3,6 +3,7 @@ import { bool, commonConfig, int, port, str, z } from '@hopmail/config';
 import { tlsConfig } from '@hopmail/tls';
 import { requireSecretsInProduction, srsConfig } from '@hopmail/sender-auth';
 import { dnsClientConfig } from '@hopmail/dns-client';
+import { parseAddress } from '@hopmail/mail';
 import { parseDnsblSites } from './policy/dnsbl-policy.ts';
 
 const HOSTNAME_RE = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/;
@@ -53,6 +54,11 @@ export const configSchema = z.object({
     .describe('RFC 5233 subaddress delimiter (user+tag is user); `none` disables it; must match routing'),
   ALIAS_MAX_DEPTH: int(10, 1, 100, 'longest alias → alias chain before RCPT is refused as a loop (550 5.4.6); must match routing'),
   ALIAS_MAX_TARGETS: int(1000, 1, 100_000, 'most addresses one recipient may expand to before RCPT is refused (550 5.5.3); must match routing'),
+  POSTMASTER_ADDRESS: z
+    .string()
+    .default('')
+    .refine((s) => s === '' || !('error' in parseAddress(s)), 'an address (local@domain), or empty')
+    .describe('where mail to <postmaster>, to postmaster@[our address] and to postmaster@ a local domain without a postmaster mailbox or alias of its own goes (RFC 5321 §4.5.1: always accepted); empty: the oldest mailbox of the cluster, as Debian makes the first user the postmaster'),
   DIRECTORY_CACHE_MS: int(2000, 0, 300_000, 'how long RCPT lookups (domains, mailboxes, aliases) are cached; admin changes take effect after at most this long'),
   ...srsConfig,
   ...dnsClientConfig,

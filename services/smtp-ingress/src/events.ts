@@ -31,6 +31,7 @@ export const EVENTS = defineEvents('smtp-ingress', {
   authLimiterFailed: 'smtp-ingress.auth-limiter-failed',
   /** RCPT TO a valid SRS address of ours: rewritten to the original sender (`to`). */
   srsReversed: 'smtp-ingress.srs-reversed',
+  postmasterRedirected: 'smtp-ingress.postmaster-redirected',
   /** rspamd refused a message (reject, soft reject, greylist). */
   spamRejected: 'smtp-ingress.spam-rejected',
   /** rspamd down, slow or answering nonsense: the message was accepted unchecked or deferred (RSPAMD_FAIL_OPEN). */

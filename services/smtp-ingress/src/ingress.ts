@@ -18,7 +18,8 @@ import { rcptPolicy, rcptSyntaxPolicy } from './policy/rcpt-policy.ts';
 import { senderPolicy } from './policy/sender-policy.ts';
 import { srsRcptPolicy } from './policy/srs-policy.ts';
 import { isSrsLocalPart, srsReverse, type SrsKeys } from '@hopmail/sender-auth';
-import { ACCEPT, type Refusal, type Verdict } from './policy/verdict.ts';
+import { ACCEPT, reject, type Refusal, type Verdict } from './policy/verdict.ts';
+import { isPostmaster, namesServerPostmaster } from './policy/postmaster.ts';
 import type { NewMessage } from '@hopmail/db';
 import type { Accounts, AuthLimiter, Authenticator, ContentFilter, InboundPolicies, MessageStore } from './ports.ts';
 import { rewriteSubject, spamPolicy, type SpamInput } from './policy/spam-policy.ts';
@@ -91,6 +92,8 @@ export interface IngressDeps {
   sleep?: (ms: number) => Promise<void>;
   /** Clock of the SRS day stamps (tests). */
   now?: () => Date;
+  /** Where postmaster mail without a mailbox of its own goes (POSTMASTER_ADDRESS, else the first mailbox); null: nowhere yet. */
+  postmaster?: () => Promise<string | null>;
   /** Inbound authentication on the MX listener (issue 12); absent: off. */
   authenticator?: Authenticator;
   inboundPolicies?: InboundPolicies;
@@ -102,6 +105,7 @@ export function createIngress(deps: IngressDeps) {
   const { options, directory, store, accounts, limiter, logger, metrics } = deps;
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const now = deps.now ?? (() => new Date());
+  const postmasterAddress = deps.postmaster ?? (async () => null);
   const sessions = new SessionRegistry();
   const dataStep = createDataStep({ accounts, hostname: options.hostname, maxMessageSize: options.maxMessageSize, maxReceivedHeaders: options.maxReceivedHeaders, authenticator: deps.authenticator, inboundPolicies: deps.inboundPolicies });
   let closing = false;
@@ -313,8 +317,9 @@ export function createIngress(deps: IngressDeps) {
     /** RCPT TO; rewrites `recipient.address` where RFC 5321 wants it read differently. */
     async rcptTo(facts: SessionFacts, recipient: RecipientAddress): Promise<Verdict> {
       const state = stateOf(facts);
-      // RFC 5321 §4.1.1.3: <postmaster> without a domain must be accepted; it is ours.
-      if (recipient.address.toLowerCase() === 'postmaster') recipient.address = `postmaster@${options.hostname}`;
+      // RFC 5321 §4.5.1: <postmaster>, and at our address literal, is the postmaster of our host name.
+      const serverPostmaster = namesServerPostmaster(recipient.address, { hostname: options.hostname, localIp: facts.localIp ?? null });
+      if (serverPostmaster) recipient.address = `postmaster@${options.hostname}`;
       // DNS blocklists: refused at RCPT rather than at connect, so the client logs why (postscreen does the same).
       let dnswl = false;
       if (state.dnsbl && state.user === null && options.dnsbl) {
@@ -347,8 +352,21 @@ export function createIngress(deps: IngressDeps) {
             }
           }
           if (!v) {
-            const resolution = await resolveRecipient(to, directory, options.resolve);
-            v = srsAuthorised && resolution.kind === 'not-local' ? ACCEPT : rcptPolicy({ address: to, resolution, authenticated: state.user !== null });
+            let resolution = await resolveRecipient(to, directory, options.resolve);
+            // The server's postmaster, or a local domain's that has no mailbox or alias of its own:
+            // never refused (RFC 5321 §4.5.1); it goes to POSTMASTER_ADDRESS or the first mailbox.
+            let postmasterAuthorised = false;
+            if (isPostmaster(to) && (resolution.kind === 'unknown' || (serverPostmaster && resolution.kind === 'not-local'))) {
+              const target = await postmasterAddress();
+              if (target === null) v = reject(451, '4.3.0', `<${to}>: No postmaster mailbox exists yet; try again later`, 'postmaster-unconfigured');
+              else {
+                state.log.info({ event: EVENTS.postmasterRedirected, from: facts.transaction.mailFrom, to, target }, 'postmaster mail redirected');
+                recipient.address = to = target;
+                resolution = await resolveRecipient(to, directory, options.resolve);
+                postmasterAuthorised = true;
+              }
+            }
+            v ??= (srsAuthorised || postmasterAuthorised) && resolution.kind === 'not-local' ? ACCEPT : rcptPolicy({ address: to, resolution, authenticated: state.user !== null });
           }
         } catch (err) {
           state.log.error({ event: EVENTS.lookupFailed, to, err }, 'recipient lookup failed');

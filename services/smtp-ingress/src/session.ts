@@ -24,6 +24,8 @@ export interface TransactionFacts {
 export interface SessionFacts {
   sessionId: string;
   remoteIp: string;
+  /** The address the client connected to (our address literal, RFC 5321 §4.1.3). */
+  localIp?: string | null;
   /** Reverse DNS name of the client; null when unknown. */
   clientHostname: string | null;
   /** HELO/EHLO argument as the client gave it; null before one. */

@@ -81,6 +81,7 @@ export function sessionFacts(session: SMTPServerSession): SessionFacts {
   return {
     sessionId: session.id,
     remoteIp: session.remoteAddress,
+    localIp: session.localAddress || null,
     // smtp-server puts the address literal `[ip]` where no name is known.
     clientHostname: rdns && !rdns.startsWith('[') ? rdns : null,
     helo: session.hostNameAppearsAs || null,
