@@ -1,7 +1,8 @@
 # Hopmail images: one build, one runtime layer set, one small final stage per process.
 # Needs BuildKit (the default builder of Docker Engine 23 and later, and of `docker compose`
-# v2) for the RUN --mount cache mounts; no `# syntax=` line, so a build pulls no frontend
-# image from Docker Hub.
+# v2; DOCKER_BUILDKIT=1 on older clients) for the RUN --mount cache mounts; no `# syntax=` line
+# and no heredocs, so a build pulls no frontend image from Docker Hub and Debian bookworm's
+# docker.io 20.10 builds it too (test/deploy/compose-e2e.test.ts does, in CI).
 #
 #   docker build --target smtp-ingress -t hopmail/smtp-ingress .   (likewise routing,
 #   outbound-relay, dns-cache, pop3, imap, admin-api, housekeeper, migrate, and rspamd: Debian's
@@ -15,6 +16,8 @@
 # so the containers need no capabilities at all.
 
 ARG NODE_IMAGE=node:24-slim
+# Before the first FROM: an ARG that a FROM uses must be global (older BuildKit insists).
+ARG RSPAMD_IMAGE=debian:bookworm-slim
 
 # ---- build: all dependencies, type-check and compile, then production dependencies only
 FROM ${NODE_IMAGE} AS build
@@ -105,34 +108,20 @@ CMD ["node", "--max-semi-space-size=8", "services/housekeeper/src/main.js"]
 # cluster runs in), statistics (Bayes) in the cluster's Redis (host `redis`, as in compose and
 # the Kubernetes base), database 1 (the queues use 0). Another Redis: mount a
 # /etc/rspamd/local.d/redis.conf over this one.
-ARG RSPAMD_IMAGE=debian:bookworm-slim
 FROM ${RSPAMD_IMAGE} AS rspamd
 RUN apt-get update \
  && apt-get install -y --no-install-recommends rspamd curl ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && usermod -u 11333 _rspamd && groupmod -g 11333 _rspamd \
  && mkdir -p /run/rspamd && chown -R 11333:11333 /run/rspamd /var/lib/rspamd /var/log/rspamd
-COPY <<EOF /etc/rspamd/override.d/worker-normal.inc
-bind_socket = "*:11333";
-EOF
-COPY <<EOF /etc/rspamd/override.d/worker-controller.inc
-bind_socket = "*:11334";
-secure_ip = ["127.0.0.1", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"];
-EOF
-COPY <<EOF /etc/rspamd/override.d/worker-proxy.inc
-enabled = false;
-EOF
-COPY <<EOF /etc/rspamd/override.d/logging.inc
-type = "console";
-level = "notice";
-EOF
-COPY <<EOF /etc/rspamd/local.d/redis.conf
-servers = "redis:6379";
-db = "1";
-EOF
-COPY <<EOF /etc/rspamd/local.d/classifier-bayes.conf
-backend = "redis";
-EOF
+# Written with printf rather than COPY heredocs: Debian bookworm's Docker (20.10) has no heredocs
+# without a `# syntax=` line, which would need Docker Hub.
+RUN printf 'bind_socket = "*:11333";\n' > /etc/rspamd/override.d/worker-normal.inc \
+ && printf 'bind_socket = "*:11334";\nsecure_ip = ["127.0.0.1", "::1", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"];\n' > /etc/rspamd/override.d/worker-controller.inc \
+ && printf 'enabled = false;\n' > /etc/rspamd/override.d/worker-proxy.inc \
+ && printf 'type = "console";\nlevel = "notice";\n' > /etc/rspamd/override.d/logging.inc \
+ && printf 'servers = "redis:6379";\ndb = "1";\n' > /etc/rspamd/local.d/redis.conf \
+ && printf 'backend = "redis";\n' > /etc/rspamd/local.d/classifier-bayes.conf
 # A fixed numeric uid: Kubernetes checks runAsNonRoot by uid (deploy/base/rspamd.yaml).
 USER 11333:11333
 EXPOSE 11333 11334

@@ -64,8 +64,8 @@ async function benchCore() {
     ADMIN_HOST: '127.0.0.1',
     ADMIN_TOKEN: 'bench-token-' + 'x'.repeat(24),
     HEALTH_HOST: '127.0.0.1',
-    SMTP_MAX_CLIENTS: '1000',
-    SMTP_MAX_CLIENTS_PER_IP: '1000',
+    SMTP_MAX_CONNECTIONS: '1000',
+    SMTP_MAX_CONNECTIONS_PER_IP: '1000',
     // The cell without authentication; ingress-auth (bench/ingress-auth.ts) measures it on.
     INBOUND_AUTH: 'false',
   };
