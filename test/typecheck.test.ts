@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { expect, test } from 'vitest';
 
-test('tsc finds no type errors', { timeout: 120_000 }, async () => {
+test('tsc finds no type errors', { timeout: 240_000 }, async () => {
   const root = fileURLToPath(new URL('..', import.meta.url));
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   // The Node tree, and the web console (DOM types, JSX) with its own settings.

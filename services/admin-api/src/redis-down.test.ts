@@ -28,7 +28,9 @@ test('with Redis stopped: CRUD works, bad tokens are still 401, retry changes ro
   const t0 = Date.now();
   expect((await api.call('POST', '/v1/domains', { name: 'down.example' })).status).toBe(201);
   expect((await api.call('GET', '/v1/domains', undefined, { authorization: 'Bearer nope' })).status).toBe(401);
-  expect(Date.now() - t0).toBeLessThan(3000);
+  // Fail-fast, not waiting for Redis (a queued command would wait for ever): seconds at most even
+  // on a loaded CI machine.
+  expect(Date.now() - t0).toBeLessThan(10_000);
   const r = await api.call('POST', '/v1/queue/retry', { filter: { messageId: id } });
   expect(r.status).toBe(200);
   expect(r.json).toMatchObject({ changed: 1, jobs: 0 });

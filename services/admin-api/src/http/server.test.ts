@@ -285,8 +285,10 @@ describe('shutdown', () => {
     // On a socket: this is about connections.
     const t = await startTestApi();
     await t.call('POST', '/v1/domains', { name: 'stop.example' });
+    // stop() once the server holds the request (its headers parsed), not after a guessed pause.
+    const arrived = new Promise((r) => t.app.server().server.once('request', r));
     const inflight = t.call('POST', '/v1/mailboxes', { address: 'late@stop.example', password: 'password-1' });
-    await new Promise((r) => setTimeout(r, 5));
+    await arrived;
     await t.app.stop();
     expect((await inflight).status).toBe(201);
     await expect(fetch(`${t.base}/v1/domains`, { headers: { authorization: `Bearer ${TOKEN}` } })).rejects.toThrow();
