@@ -7,6 +7,7 @@ import { createPrivateKey } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { dkimRecordValue, generateDkimKey, signDkim } from '@hopmail/sender-auth';
 import { createTestDatabase, freePort, redisPrefix, startFakeDns, startServiceProcess, type ServiceProcess } from '@hopmail/test-kit';
+import { procCpuMs } from './pop3.ts';
 import { smtpLoad } from './smtp-load.ts';
 
 process.env.DATABASE_URL ??= 'postgres://root@127.0.0.1:5432/postgres';
@@ -16,10 +17,19 @@ export interface BenchIngressAuthResult {
   name: 'ingress-auth';
   settings: { connections: number; count: number; size: number; distinctMessages: number };
   /** accepted+committed per second, checks on / off */
-  withAuth: { msgPerSecond: number; failed: number; dmarcPass: number; checked: number };
-  withoutAuth: { msgPerSecond: number; failed: number };
+  withAuth: { msgPerSecond: number; failed: number; dmarcPass: number; checked: number; cpuMsPerMessage: CpuPerMessage };
+  withoutAuth: { msgPerSecond: number; failed: number; cpuMsPerMessage: CpuPerMessage };
   /** questions that reached the fake DNS during the measured run with checks on (dns-cache warm: 0 expected) */
   upstreamQueries: number;
+}
+
+/**
+ * CPU time (user + system, every thread) per accepted message during the measured run: the
+ * figure to compare on a shared machine, where msg/s moves with the neighbours' load.
+ */
+export interface CpuPerMessage {
+  ingress: number;
+  dnsCache: number;
 }
 
 const DOMAIN = 'sender.bench';
@@ -73,25 +83,31 @@ export async function benchIngressAuth(opts: { connections?: number; count?: num
       await p.ready;
       return { p, port };
     };
-    const run = (port: number, count: number, connections: number) =>
-      smtpLoad({ port, connections, count, size: settings.size, rcpt: 'user@bench.test', from: FROM, message: (seq) => messages[seq % messages.length]! });
+    const run = async (p: ServiceProcess, port: number, count: number, connections: number) => {
+      const cpu = () => [procCpuMs(p.child.pid!), procCpuMs(dns.child.pid!)] as const;
+      const before = cpu();
+      const r = await smtpLoad({ port, connections, count, size: settings.size, rcpt: 'user@bench.test', from: FROM, message: (seq) => messages[seq % messages.length]! });
+      const after = cpu();
+      const per = (i: 0 | 1) => Number(((after[i] - before[i]) / Math.max(1, r.sent)).toFixed(3));
+      return { ...r, cpuMsPerMessage: { ingress: per(0), dnsCache: per(1) } };
+    };
 
     const on = await ingress(true);
-    await run(on.port, 500, 10); // warm-up: JIT, pools, and dns-cache's cache
+    await run(on.p, on.port, 500, 10); // warm-up: JIT, pools, and dns-cache's cache
     const before = fake.queries.length;
-    const a = await run(on.port, settings.count, settings.connections);
+    const a = await run(on.p, on.port, settings.count, settings.connections);
     const upstreamQueries = fake.queries.length - before;
     await on.p.kill('SIGTERM');
     const checked = await db.pool.query<{ n: number; pass: number }>(`SELECT count(*)::int AS n, count(*) FILTER (WHERE auth_results->'dmarc'->>'result' = 'pass')::int AS pass FROM messages`);
 
     const off = await ingress(false);
-    await run(off.port, 500, 10);
-    const b = await run(off.port, settings.count, settings.connections);
+    await run(off.p, off.port, 500, 10);
+    const b = await run(off.p, off.port, settings.count, settings.connections);
     return {
       name: 'ingress-auth',
       settings,
-      withAuth: { msgPerSecond: Math.round(a.sent / a.seconds), failed: a.failed, dmarcPass: checked.rows[0]!.pass, checked: checked.rows[0]!.n },
-      withoutAuth: { msgPerSecond: Math.round(b.sent / b.seconds), failed: b.failed },
+      withAuth: { msgPerSecond: Math.round(a.sent / a.seconds), failed: a.failed, dmarcPass: checked.rows[0]!.pass, checked: checked.rows[0]!.n, cpuMsPerMessage: a.cpuMsPerMessage },
+      withoutAuth: { msgPerSecond: Math.round(b.sent / b.seconds), failed: b.failed, cpuMsPerMessage: b.cpuMsPerMessage },
       upstreamQueries,
     };
   } finally {

@@ -312,7 +312,7 @@ async function waitForPort(port: number): Promise<void> {
 }
 
 /** User + system CPU time of a process, in ms (/proc/<pid>/stat, clock ticks of 10 ms). */
-function procCpuMs(pid: number): number {
+export function procCpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;

@@ -64,6 +64,27 @@ describe('hopmail', () => {
     expect((await hopmail(['aliases', 'set', 'nobody@cli.example', 'ann@cli.example'])).code).toBe(4);
   });
 
+  test('domains policy: shows and sets the inbound authentication policy; bad values are usage errors', { timeout: 60_000 }, async () => {
+    expect((await hopmail(['domains', 'add', 'policy.example'])).code).toBe(0);
+    const shown = await hopmail(['domains', 'policy', 'policy.example']);
+    expect(shown.code).toBe(0);
+    expect(shown.out).toMatch(/dmarc-enforce\s+default \(smtp-ingress INBOUND_DMARC_ENFORCE\)/);
+    expect(shown.out).toMatch(/spf-reject\s+default \(smtp-ingress INBOUND_SPF_REJECT\)/);
+    const set = await hopmail(['domains', 'policy', 'policy.example', '--dmarc-enforce', 'off', '--spf-reject=on']);
+    expect(set.code).toBe(0);
+    expect(set.out).toMatch(/dmarc-enforce\s+off /);
+    expect(set.out).toMatch(/spf-reject\s+on /);
+    // What the API stores (and smtp-ingress reads): only the flags given change; default is null.
+    const back = await hopmail(['--json', 'domains', 'policy', 'policy.example', '--spf-reject', 'default']);
+    expect(JSON.parse(back.out)).toEqual({ name: 'policy.example', inboundDmarcEnforce: false, inboundSpfReject: null });
+    expect(JSON.parse((await hopmail(['--json', 'domains', 'show', 'policy.example'])).out)).toMatchObject({ inboundDmarcEnforce: false, inboundSpfReject: null });
+    const bad = await hopmail(['domains', 'policy', 'policy.example', '--dmarc-enforce', 'yes']);
+    expect(bad).toMatchObject({ code: 2 });
+    expect(bad.err).toMatch(/--dmarc-enforce takes on, off or default/);
+    expect((await hopmail(['domains', 'policy', 'policy.example', '--dmarc-reject', 'on'])).code).toBe(2);
+    expect((await hopmail(['domains', 'policy', 'nowhere.example', '--spf-reject', 'on'])).code).toBe(4);
+  });
+
   test('messages report: usage, 503 without rspamd (exit 6); search and trace show the spam verdict', { timeout: 60_000 }, async () => {
     const id = newMessageId();
     await insertMessage(api.db.pool, { id, raw: Buffer.from('Subject: s\r\n\r\nb\r\n'), mailFrom: 'ann@cli.example', recipients: ['ann@cli.example'], spam: { checked: true, action: 'add header', score: 7.5, required: 15, symbols: {} } });

@@ -44,6 +44,9 @@ function listResult(r: { items: any[]; nextCursor: string | null }, columns: (st
   return { json: r, text: r.items.length ? table(r.items, columns) : '(none)\n' };
 }
 
+/** on|off|default of a per-domain switch; default (null) is the cluster's setting. */
+const SWITCH = { on: true, off: false, default: null } as const;
+
 const shown = (o: any): Result => ({ json: o, text: keyValues(o) });
 const done = (msg: string, json: unknown = { ok: true }): Result => ({ json, text: msg + '\n' });
 
@@ -125,6 +128,28 @@ export const COMMANDS: Record<string, Record<string, Handler>> = {
         ? '\nto publish:\n' + todo.map((x: any) => `  ${x.name}. IN ${x.type} ${x.type === 'TXT' ? JSON.stringify(x.value) : x.value}${x.detail ? `\n    (${x.status}: ${x.detail})` : ''}${x.note ? `\n    ${x.note}` : ''}`).join('\n') + '\n'
         : '';
       return { json: r, text: table(rows, ['kind', 'name', 'type', 'status', 'found'], 70) + publish + `\n${r.domain}: ${r.ok ? 'every required record is published' : 'not ready'}\n` };
+    },
+    // domains policy <name> [--dmarc-enforce on|off|default] [--spf-reject on|off|default]: no flag shows it.
+    policy: async (p, api) => {
+      onlyFlags(p, ['dmarc-enforce', 'spf-reject']);
+      const name = arg(p, 2, 'domain');
+      const body: Record<string, boolean | null> = {};
+      for (const [fl, field] of [['dmarc-enforce', 'inboundDmarcEnforce'], ['spf-reject', 'inboundSpfReject']] as const) {
+        const v = flag(p, fl);
+        if (v === undefined) continue;
+        if (!(v in SWITCH)) throw new UsageError(`--${fl} takes on, off or default`);
+        body[field] = SWITCH[v as keyof typeof SWITCH];
+      }
+      const d = Object.keys(body).length ? await api.call('PATCH', `/v1/domains/${enc(name)}`, body) : await api.call('GET', `/v1/domains/${enc(name)}`);
+      const state = (v: boolean | null, setting: string) => (v === null ? `default (smtp-ingress ${setting})` : v ? 'on' : 'off');
+      const json = { name: d.name, inboundDmarcEnforce: d.inboundDmarcEnforce, inboundSpfReject: d.inboundSpfReject };
+      return {
+        json,
+        text:
+          `inbound authentication policy of ${d.name}:\n` +
+          `  dmarc-enforce  ${state(d.inboundDmarcEnforce, 'INBOUND_DMARC_ENFORCE')}   (on: DMARC p=reject refused 550 5.7.1, p=quarantine marked; off: only marked)\n` +
+          `  spf-reject     ${state(d.inboundSpfReject, 'INBOUND_SPF_REJECT')}   (on: SPF fail refused 550 5.7.23 even when DMARC passes)\n`,
+      };
     },
   },
   dkim: {

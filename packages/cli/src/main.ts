@@ -9,6 +9,8 @@ export const USAGE = `usage: hopmail [--json] <command> …
 
   domains   list | show <name> | add <name> [--relay] | rm <name> [--cascade]
             | dns <name>   (the DNS doctor: each record to publish, checked live: ok, missing, mismatch)
+            | policy <name> [--dmarc-enforce on|off|default] [--spf-reject on|off|default]
+                           (inbound authentication policy of mail to the domain; no flag: show it)
   dkim      list <domain> | add <domain> [--algorithm ed25519|rsa|both] [--selector s] [--bits n] [--activate]
                                          [--private-key-stdin]   (import a PEM key)
             | rotate <domain>   (new Ed25519 and RSA keys, pending: publish, then activate)

@@ -11,6 +11,7 @@ import type { DnsClient } from '@hopmail/dns-client';
 import { TimeoutError, withTimeout } from '@hopmail/service-kit';
 import type { AuthResults, AuthResultValue, DmarcPolicy } from '../policy/mail-auth-policy.ts';
 import type { AuthCheckInput, Authenticator } from '../ports.ts';
+import { createDkimKeyCache, installDkimKeyCache } from './dkim-key-cache.ts';
 
 export interface MailAuthenticatorOptions {
   dns: DnsClient;
@@ -110,9 +111,13 @@ type Loose = Record<string, any>;
 const policyOf = (p: unknown): DmarcPolicy | null => (p === 'none' || p === 'quarantine' || p === 'reject' ? p : null);
 const STRICTNESS: Record<DmarcPolicy, number> = { none: 0, quarantine: 1, reject: 2 };
 
+/** Parsed DKIM/ARC keys kept per thread (dkim-key-cache.ts): a few hundred bytes each. */
+const DKIM_KEYS_KEPT = 1000;
+
 export function createMailAuthenticator(options: MailAuthenticatorOptions): Authenticator {
   const resolver = authResolver(options.dns, options.dnsCacheMs ?? 0);
   const { authservId } = options;
+  installDkimKeyCache(createDkimKeyCache(DKIM_KEYS_KEPT));
 
   const allTemporary = (input: AuthCheckInput, reason: string) => temporaryResults(input, authservId, reason);
 
