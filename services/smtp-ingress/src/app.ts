@@ -16,6 +16,7 @@ import { createGreylist } from './adapters/greylist.ts';
 import { networkList } from './policy/greylist-policy.ts';
 import { createDnsblLookup } from './adapters/dnsbl.ts';
 import { createRateLimiter } from './adapters/rate-limiter.ts';
+import { createConnectionSlots } from './adapters/connection-slots.ts';
 import { createAbuseStats } from './adapters/abuse-stats.ts';
 import { parseDnsblSites } from './policy/dnsbl-policy.ts';
 import { createDnsClient } from '@hopmail/dns-client';
@@ -129,6 +130,14 @@ export function createApp(deps: AppDeps): IngressApp {
     maxTargets: config.ALIAS_MAX_TARGETS,
   };
   const authenticator = config.INBOUND_AUTH ? createAuthenticator(config, logger) : null;
+  const connectionSlots = config.RATE_MAX_CONCURRENT_CONNECTIONS
+    ? createConnectionSlots({
+        redis: deps.redis,
+        prefix: config.REDIS_PREFIX,
+        leaseMs: config.RATE_CONCURRENCY_LEASE_MS,
+        onError: (err) => logger.warn({ event: EVENTS.rateLimiterFailed, err }, 'connection slots unavailable (Redis); concurrent connections are not limited across replicas'),
+      })
+    : null;
   const ingress = createIngress({
     options: {
       hostname: config.SMTP_HOSTNAME,
@@ -150,6 +159,7 @@ export function createApp(deps: AppDeps): IngressApp {
         recipients: config.RATE_MAX_RECIPIENTS,
         unknownRecipients: config.RATE_MAX_UNKNOWN_RECIPIENTS,
         tarpitMs: config.RATE_TARPIT_MS,
+        concurrent: config.RATE_MAX_CONCURRENT_CONNECTIONS,
       },
       dnsbl: dnsbl ? { threshold: config.DNSBL_THRESHOLD, allowlistThreshold: config.DNSBL_ALLOWLIST_THRESHOLD } : undefined,
       greylist: config.GREYLIST_ENABLED ? { allow: networkList(config.GREYLIST_ALLOW_NETWORKS) } : undefined,
@@ -166,6 +176,7 @@ export function createApp(deps: AppDeps): IngressApp {
             onError: (err) => logger.warn({ event: EVENTS.rateLimiterFailed, err }, 'rate counters unavailable (Redis); the per-client limits are not applied'),
           })
         : null,
+    connectionSlots,
     greylist: config.GREYLIST_ENABLED
       ? createGreylist({
           redis: deps.redis,
@@ -232,6 +243,7 @@ export function createApp(deps: AppDeps): IngressApp {
       ingress.setClosing();
       logger.info({ event: EVENTS.drain, sessions: ingress.sessions.size, timeoutMs: config.SMTP_CLOSE_TIMEOUT_MS }, 'closing listeners');
       await Promise.all(listeners.map((listener) => listener.close()));
+      connectionSlots?.close();
       certificates?.close();
       await authenticator?.close?.();
       await producer.close();

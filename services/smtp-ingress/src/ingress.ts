@@ -27,6 +27,7 @@ import type { Greylist } from './adapters/greylist.ts';
 import type { DnsblLookup } from './adapters/dnsbl.ts';
 import type { AbuseStats } from './adapters/abuse-stats.ts';
 import type { RateKind, RateLimiter } from './adapters/rate-limiter.ts';
+import type { ConnectionSlots } from './adapters/connection-slots.ts';
 import { defer as deferVerdict, disconnect } from './policy/verdict.ts';
 import { dnsblVerdict } from './policy/dnsbl-policy.ts';
 import { greylistExemption, greylistNetwork, greylistVerdict, tripletKey } from './policy/greylist-policy.ts';
@@ -49,7 +50,7 @@ export interface IngressOptions {
   /** The content filter's budget and what its absence means (RSPAMD_TIMEOUT_MS, RSPAMD_FAIL_OPEN). */
   spam?: { timeoutMs: number; failOpen: boolean };
   /** RATE_MAX_* (0: off) and the harvest tarpit. */
-  rate?: { connections: number; messages: number; recipients: number; unknownRecipients: number; tarpitMs: number };
+  rate?: { connections: number; messages: number; recipients: number; unknownRecipients: number; tarpitMs: number; concurrent?: number };
   /** DNSBL_THRESHOLD / DNSBL_ALLOWLIST_THRESHOLD, when DNSBL_SITES is set. */
   dnsbl?: { threshold: number; allowlistThreshold: number };
   /** Greylisting (GREYLIST_*); absent: off. */
@@ -83,6 +84,8 @@ export interface IngressDeps {
   abuseStats?: AbuseStats | null;
   /** Per-client rate counters shared by the replicas (Redis). */
   rateLimiter?: RateLimiter | null;
+  /** Concurrent sessions per client across the replicas (Redis), when RATE_MAX_CONCURRENT_CONNECTIONS is set. */
+  connectionSlots?: ConnectionSlots | null;
   /** DNSBL/DNSWL look-ups (DNSBL_SITES), started at connect. */
   dnsbl?: DnsblLookup | null;
   /** Greylisting state shared by the replicas (Redis), when GREYLIST_ENABLED. */
@@ -175,6 +178,8 @@ export function createIngress(deps: IngressDeps) {
     recipients: deferVerdict(451, '4.7.1', 'Too many recipients from your address, try again later', 'rate-recipients'),
     'unknown-recipients': disconnect('4.7.0', 'Too many unknown recipients, closing', 'rate-unknown-recipients'),
   };
+  const TOO_MANY_CONCURRENT = disconnect('4.7.0', 'Too many concurrent connections from your address, try again later', 'rate-concurrent-connections');
+  const concurrentLimit = deps.connectionSlots ? (options.rate?.concurrent ?? 0) : 0;
   /** Counts one event of `kind` for the client; the refusal when that passes its limit. */
   async function overRate(state: ConnectionState, kind: RateKind, limit: number): Promise<Refusal | null> {
     if (!deps.rateLimiter || limit <= 0) return null;
@@ -187,8 +192,8 @@ export function createIngress(deps: IngressDeps) {
 
   return {
     sessions,
-    /** The listener asks connectionRate() before greeting (RATE_MAX_CONNECTIONS set). */
-    limitsConnectionRate: Boolean(deps.rateLimiter && (options.rate?.connections ?? 0) > 0),
+    /** The listener asks connectionRate() before greeting (RATE_MAX_CONNECTIONS or RATE_MAX_CONCURRENT_CONNECTIONS set). */
+    limitsConnectionRate: Boolean(deps.rateLimiter && (options.rate?.connections ?? 0) > 0) || concurrentLimit > 0,
     setClosing() {
       closing = true;
     },
@@ -217,10 +222,19 @@ export function createIngress(deps: IngressDeps) {
       return v;
     },
 
-    /** RATE_MAX_CONNECTIONS across replicas, after connect() accepted (an extra Redis round trip before the greeting, only when set). */
+    /**
+     * RATE_MAX_CONCURRENT_CONNECTIONS and RATE_MAX_CONNECTIONS across replicas, after connect()
+     * accepted (a Redis round trip each before the greeting, only when set).
+     */
     async connectionRate(facts: SessionFacts): Promise<Verdict> {
       const state = sessions.get(facts.sessionId);
       if (!state) return ACCEPT;
+      if (concurrentLimit > 0 && (await deps.connectionSlots!.acquire(state.sessionId, state.remoteIp, concurrentLimit)) === null) {
+        metrics.rateLimited.inc({ kind: 'concurrent-connections' });
+        state.log.warn({ event: EVENTS.rateLimited, kind: 'concurrent-connections', limit: concurrentLimit }, 'concurrent connections limit reached (all replicas)');
+        rejected('connect', TOO_MANY_CONCURRENT);
+        return TOO_MANY_CONCURRENT;
+      }
       const v = await overRate(state, 'connections', options.rate?.connections ?? 0);
       if (!v) return ACCEPT;
       rejected('connect', v);
@@ -230,6 +244,7 @@ export function createIngress(deps: IngressDeps) {
     close(sessionId: string): void {
       const state = sessions.close(sessionId);
       if (!state) return;
+      deps.connectionSlots?.release(sessionId);
       metrics.activeConnections.dec({ listener: state.listener });
       state.log.debug({ event: EVENTS.disconnect, messages: state.messages, ms: Date.now() - state.openedAt }, 'disconnect');
     },
