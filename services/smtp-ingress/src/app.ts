@@ -17,6 +17,8 @@ import { networkList } from './policy/greylist-policy.ts';
 import { createDnsblLookup } from './adapters/dnsbl.ts';
 import { createRateLimiter } from './adapters/rate-limiter.ts';
 import { createConnectionSlots } from './adapters/connection-slots.ts';
+import { createAbuseListCache } from './adapters/abuse-lists.ts';
+import { createRefusalLog } from './adapters/refusal-log.ts';
 import { createAbuseStats } from './adapters/abuse-stats.ts';
 import { parseDnsblSites } from './policy/dnsbl-policy.ts';
 import { createDnsClient } from '@hopmail/dns-client';
@@ -138,6 +140,12 @@ export function createApp(deps: AppDeps): IngressApp {
         onError: (err) => logger.warn({ event: EVENTS.rateLimiterFailed, err }, 'connection slots unavailable (Redis); concurrent connections are not limited across replicas'),
       })
     : null;
+  const abuseLists = createAbuseListCache({
+    pool: deps.pool,
+    refreshMs: config.ABUSE_LISTS_REFRESH_MS,
+    onError: (err) => logger.warn({ event: EVENTS.abuseListsFailed, err }, 'allowlist/blocklist not refreshed (PostgreSQL); the lists last loaded stay in force'),
+    onLoaded: (entries) => logger.info({ event: EVENTS.abuseLists, entries }, 'allowlist/blocklist loaded'),
+  });
   const ingress = createIngress({
     options: {
       hostname: config.SMTP_HOSTNAME,
@@ -177,6 +185,8 @@ export function createApp(deps: AppDeps): IngressApp {
           })
         : null,
     connectionSlots,
+    abuseLists,
+    refusalLog: createRefusalLog({ pool: deps.pool, onError: (err) => logger.warn({ event: EVENTS.refusalLogFailed, err }, 'refused attempt not recorded for the trace (PostgreSQL)') }),
     greylist: config.GREYLIST_ENABLED
       ? createGreylist({
           redis: deps.redis,
@@ -237,6 +247,7 @@ export function createApp(deps: AppDeps): IngressApp {
     certificates,
     async start() {
       certificates?.watch();
+      await abuseLists.start();
       for (const [i, listener] of listeners.entries()) ports[specs[i]!.name] = await listener.listen();
     },
     async stop() {
@@ -244,6 +255,7 @@ export function createApp(deps: AppDeps): IngressApp {
       logger.info({ event: EVENTS.drain, sessions: ingress.sessions.size, timeoutMs: config.SMTP_CLOSE_TIMEOUT_MS }, 'closing listeners');
       await Promise.all(listeners.map((listener) => listener.close()));
       connectionSlots?.close();
+      abuseLists.close();
       certificates?.close();
       await authenticator?.close?.();
       await producer.close();

@@ -97,6 +97,7 @@ export const configSchema = z.object({
   RATE_MAX_CONCURRENT_CONNECTIONS: int(0, 0, 100_000, 'concurrent SMTP sessions per client address (IPv6: /64) across every replica (Redis); one more gets 421 4.7.0 instead of the greeting (0: no limit; e.g. 20). SMTP_MAX_CONNECTIONS_PER_IP still bounds each process without Redis'),
   RATE_CONCURRENCY_LEASE_MS: int(60_000, 1000, 3_600_000, 'a replica renews its sessions\' slots every third of this; the slots of a replica that died are freed after at most this long'),
   RATE_TARPIT_MS: int(5_000, 0, 60_000, 'delay before the 421 that ends a directory-harvest session'),
+  ABUSE_LISTS_REFRESH_MS: int(2_000, 100, 300_000, "how often each replica asks PostgreSQL whether the operator's allowlist/blocklist changed (admin-api /v1/abuse/lists); a change applies after at most this long"),
   GREYLIST_ENABLED: bool(false, 'greylist unauthenticated mail (RFC 6647): the first attempt of a (client /24 or /64, sender, recipient) triplet gets 451 4.7.1; on in the production overlays'),
   GREYLIST_DELAY_MS: int(300_000, 0, 86_400_000, 'how long a sender must wait before its retry passes greylisting'),
   GREYLIST_WINDOW_MS: int(86_400_000, 60_000, 7 * 86_400_000, 'a retry later than this after the first attempt starts over'),

@@ -28,6 +28,8 @@ import type { DnsblLookup } from './adapters/dnsbl.ts';
 import type { AbuseStats } from './adapters/abuse-stats.ts';
 import type { RateKind, RateLimiter } from './adapters/rate-limiter.ts';
 import type { ConnectionSlots } from './adapters/connection-slots.ts';
+import type { RefusalLog } from './adapters/refusal-log.ts';
+import { blocklistVerdict, type AbuseLists } from './policy/abuse-list-policy.ts';
 import { defer as deferVerdict, disconnect } from './policy/verdict.ts';
 import { dnsblVerdict } from './policy/dnsbl-policy.ts';
 import { greylistExemption, greylistNetwork, greylistVerdict, tripletKey } from './policy/greylist-policy.ts';
@@ -86,6 +88,10 @@ export interface IngressDeps {
   rateLimiter?: RateLimiter | null;
   /** Concurrent sessions per client across the replicas (Redis), when RATE_MAX_CONCURRENT_CONNECTIONS is set. */
   connectionSlots?: ConnectionSlots | null;
+  /** The operator's allowlist and blocklist (PostgreSQL, cached and refreshed). */
+  abuseLists?: { current(): AbuseLists } | null;
+  /** Refused and greylisted RCPTs for the admin API (PostgreSQL, batched, best effort). */
+  refusalLog?: RefusalLog | null;
   /** DNSBL/DNSWL look-ups (DNSBL_SITES), started at connect. */
   dnsbl?: DnsblLookup | null;
   /** Greylisting state shared by the replicas (Redis), when GREYLIST_ENABLED. */
@@ -118,6 +124,16 @@ export function createIngress(deps: IngressDeps) {
     sessions.get(facts.sessionId) ??
     // A hook for a session whose onConnect we never saw cannot happen; stay safe anyway.
     { sessionId: facts.sessionId, remoteIp: facts.remoteIp, listener: 'mx', log: logger.child({ sessionId: facts.sessionId, remoteIp: facts.remoteIp }), user: null, mailbox: null, requireAuth: true, openedAt: Date.now(), messages: 0 };
+
+  /** The client is on the operator's allowlist: no DNSBL, greylisting or per-client limits. */
+  const allowlisted = (ip: string) => deps.abuseLists?.current().client(ip)?.list === 'allow';
+  /** A refused or greylisted attempt that named its recipients, for "why didn't my mail arrive". */
+  const recordRefusal = (facts: SessionFacts, stage: string, v: Verdict, recipients: readonly string[]) => {
+    if (v.kind === 'accept' || !deps.refusalLog) return;
+    for (const recipient of recipients) {
+      deps.refusalLog.record({ sessionId: facts.sessionId, clientIp: facts.remoteIp, helo: facts.helo, sender: facts.transaction.mailFrom, recipient, stage, reason: v.reason, reply: `${v.code} ${v.enhanced} ${v.text}` });
+    }
+  };
 
   const logMailAuth = (state: ConnectionState, msgId: string, from: string, auth: AuthStepOutcome) => {
     const r = auth.results;
@@ -215,7 +231,7 @@ export function createIngress(deps: IngressDeps) {
         return v;
       }
       // Started now, awaited at the first RCPT: the greeting never waits for DNS.
-      const dnsbl = deps.dnsbl && !requireAuth ? deps.dnsbl(remoteIp) : undefined;
+      const dnsbl = deps.dnsbl && !requireAuth && !allowlisted(remoteIp) ? deps.dnsbl(remoteIp) : undefined;
       sessions.open({ sessionId, remoteIp, listener, log: log.child({ listener }), user: null, mailbox: null, requireAuth, openedAt: Date.now(), messages: 0, dnsbl });
       metrics.activeConnections.inc({ listener });
       log.debug({ event: EVENTS.connect, rdns: facts.clientHostname }, 'connect');
@@ -228,7 +244,7 @@ export function createIngress(deps: IngressDeps) {
      */
     async connectionRate(facts: SessionFacts): Promise<Verdict> {
       const state = sessions.get(facts.sessionId);
-      if (!state) return ACCEPT;
+      if (!state || allowlisted(state.remoteIp)) return ACCEPT;
       if (concurrentLimit > 0 && (await deps.connectionSlots!.acquire(state.sessionId, state.remoteIp, concurrentLimit)) === null) {
         metrics.rateLimited.inc({ kind: 'concurrent-connections' });
         state.log.warn({ event: EVENTS.rateLimited, kind: 'concurrent-connections', limit: concurrentLimit }, 'concurrent connections limit reached (all replicas)');
@@ -316,7 +332,7 @@ export function createIngress(deps: IngressDeps) {
           v = errorVerdict('lookupFailed', 'lookup-failed');
         }
       }
-      if (v.kind === 'accept' && state.user === null) v = (await overRate(state, 'messages', options.rate?.messages ?? 0)) ?? v;
+      if (v.kind === 'accept' && state.user === null && !allowlisted(state.remoteIp)) v = (await overRate(state, 'messages', options.rate?.messages ?? 0)) ?? v;
       if (v.kind === 'accept') sessions.beginTransaction(facts.transaction, { mailFrom: from, startedAt: Date.now() });
       else {
         rejected('mail', v);
@@ -325,144 +341,169 @@ export function createIngress(deps: IngressDeps) {
       return v;
     },
 
-    /** RCPT TO; rewrites `recipient.address` where RFC 5321 wants it read differently. */
+    /** RCPT TO; rewrites `recipient.address` where RFC 5321 wants it read differently. Refusals are recorded for the trace. */
     async rcptTo(facts: SessionFacts, recipient: RecipientAddress): Promise<Verdict> {
-      const state = stateOf(facts);
-      // RFC 5321 §4.1.1.3: <postmaster> without a domain must be accepted; it is ours.
-      if (recipient.address.toLowerCase() === 'postmaster') recipient.address = `postmaster@${options.hostname}`;
-      // DNS blocklists: refused at RCPT rather than at connect, so the client logs why (postscreen does the same).
-      let dnswl = false;
-      if (state.dnsbl && state.user === null && options.dnsbl) {
-        const r = await state.dnsbl;
-        dnswl = r.score <= options.dnsbl.allowlistThreshold;
-        const bv = dnsblVerdict(r, options.dnsbl.threshold, facts.remoteIp);
-        if (bv.kind !== 'accept') {
-          metrics.dnsbl.inc({ result: 'blocked' });
-          rejected('rcpt', bv);
-          state.log.info({ event: EVENTS.dnsblBlocked, from: facts.transaction.mailFrom, to: recipient.address, zones: r.listedBy.map((x) => x.zone), score: r.score }, 'recipient refused: client on DNS blocklists');
-          return bv;
-        }
-        metrics.dnsbl.inc({ result: dnswl ? 'allowlisted' : 'clean' });
-      }
-      let to = recipient.address;
-      let v = rcptSyntaxPolicy({ address: to, smtputf8: facts.transaction.smtputf8 });
-      if (!v) {
-        try {
-          // A bounce to an SRS address of ours: the original sender is the real recipient.
-          let srsAuthorised = false;
-          const at = to.lastIndexOf('@');
-          if (at > 0 && isSrsLocalPart(to.slice(0, at))) {
-            const ours = (await directory.domainKind(to.slice(at + 1).toLowerCase())) !== null;
-            const srs = srsRcptPolicy({ address: to, ours, reversed: srsReverse(to, options.srs, now()) });
-            if (srs.kind === 'refuse') v = srs.verdict;
-            else if (srs.kind === 'rewrite') {
-              state.log.info({ event: EVENTS.srsReversed, from: facts.transaction.mailFrom, srs: to, to: srs.address }, 'SRS address reversed');
-              recipient.address = to = srs.address;
-              srsAuthorised = true;
-            }
-          }
-          if (!v) {
-            const resolution = await resolveRecipient(to, directory, options.resolve);
-            v = srsAuthorised && resolution.kind === 'not-local' ? ACCEPT : rcptPolicy({ address: to, resolution, authenticated: state.user !== null });
-          }
-        } catch (err) {
-          state.log.error({ event: EVENTS.lookupFailed, to, err }, 'recipient lookup failed');
-          v = errorVerdict('lookupFailed', 'lookup-failed');
-        }
-      }
-      if (v.kind === 'accept' && deps.greylist && options.greylist) {
-        const exempt = greylistExemption({ authenticated: state.user !== null, allowlistedNetwork: dnswl || options.greylist.allow(facts.remoteIp), nullSender: facts.transaction.mailFrom === '' });
-        if (exempt) metrics.greylist.inc({ result: 'exempt' });
-        else {
-          const result = await deps.greylist.check(tripletKey(facts.remoteIp, facts.transaction.mailFrom, to), greylistNetwork(facts.remoteIp), now().getTime());
-          metrics.greylist.inc({ result });
-          v = greylistVerdict(result);
-          if (v.kind !== 'accept') {
-            rejected('rcpt', v);
-            state.log.info({ event: EVENTS.greylisted, from: facts.transaction.mailFrom, to, result }, 'recipient greylisted');
-            return v;
-          }
-        }
-      }
-      if (v.kind === 'accept' && state.user === null) v = (await overRate(state, 'recipients', options.rate?.recipients ?? 0)) ?? v;
-      else if (v.kind === 'reject' && v.reason === 'unknown-user') {
-        // Directory harvest: past the limit the client waits, then the session ends.
-        const harvest = await overRate(state, 'unknown-recipients', options.rate?.unknownRecipients ?? 0);
-        if (harvest) {
-          rejected('rcpt', harvest);
-          await sleep(options.rate?.tarpitMs ?? 0);
-          return harvest;
-        }
-      }
-      if (v.kind !== 'accept') {
-        rejected('rcpt', v);
-        state.log.info({ event: EVENTS.rcptRejected, from: facts.transaction.mailFrom, to, reason: v.reason, code: v.code }, 'recipient rejected');
-      }
+      const v = await rcpt(facts, recipient);
+      recordRefusal(facts, 'rcpt', v, [recipient.address]);
       return v;
     },
 
     /**
      * The end of DATA: waits for the collector's bytes, lets the DATA step decide, commits.
-     * 250 only once the message is committed.
+     * 250 only once the message is committed. A refusal is recorded for each recipient.
      */
     async data(facts: SessionFacts, recipients: readonly string[], collecting: Promise<CollectedMessage>): Promise<DataOutcome> {
-      // Taken before the bytes arrive: a connection lost mid-DATA may be closed by then.
-      const state = stateOf(facts);
-      const id = newMessageId();
-      const mailFrom = facts.transaction.mailFrom;
-      const message = await collecting;
-      if (message.kind === 'aborted') {
-        state.log.info({ event: EVENTS.messageAborted, msgId: id, bytes: message.wireBytes }, 'connection lost during DATA; nothing stored');
-        rejected('data', ABORTED);
-        return { verdict: ABORTED };
-      }
-      const decision = await dataStep({ id, date: new Date(), session: facts, recipients, user: state.mailbox, message, checkAuth: state.listener === 'mx' });
-      if (decision.auth) logMailAuth(state, id, mailFrom, decision.auth);
-      if (decision.kind === 'refuse') {
-        const v = decision.verdict;
-        if (decision.lookupFailure) state.log.error({ event: EVENTS.lookupFailed, msgId: id, from: decision.lookupFailure.address, err: decision.lookupFailure.error }, 'From: address lookup failed');
-        rejected('data', v);
-        state.log.info({ event: EVENTS.messageRejected, msgId: id, from: mailFrom, reason: v.reason, bytes: message.wireBytes }, 'message rejected');
-        return { verdict: v };
-      }
-      let toCommit = decision.message;
-      let heldVerdict: Refusal | undefined;
-      if (deps.contentFilter) {
-        const scanned = await scan(state, toCommit, facts);
-        if (scanned.kind === 'refuse') return { verdict: scanned.verdict };
-        toCommit = scanned.message;
-        heldVerdict = scanned.held;
-      }
-      let committed;
-      try {
-        committed = await store.commit(toCommit);
-      } catch (err) {
-        const e = err instanceof IngressError ? err : new IngressError('storeFailed', String(err), err);
-        state.log.error({ event: EVENTS.storeFailed, msgId: id, err: e.cause ?? e }, 'message not stored');
-        const v = errorVerdict(e.kind, 'store-failed');
-        rejected('data', v);
-        return { verdict: v };
-      }
-      if (heldVerdict) {
-        // Outgoing spam: committed for the postmaster, refused to the client (spamPolicy).
-        metrics.spamHeld.inc({ listener: state.listener });
-        state.log.warn({ event: EVENTS.spamHeld, msgId: id, from: mailFrom, user: state.user, rcpts: recipients.length }, 'authenticated submission rejected as spam: held, not relayed');
-        rejected('data', heldVerdict);
-        return { verdict: heldVerdict };
-      }
-      const size = message.kind === 'complete' ? message.size : 0;
-      state.messages++;
-      metrics.accepted.inc({ listener: state.listener });
-      metrics.messageSize.observe(size);
-      if (!committed.enqueued) {
-        metrics.enqueueFailures.inc();
-        state.log.warn({ event: EVENTS.enqueueFailed, msgId: id, err: committed.error }, 'message committed but route-message job not added; the reconciler will re-enqueue it');
-      }
-      const tx = sessions.transaction(facts.transaction);
-      state.log.info({ event: EVENTS.messageAccepted, msgId: id, from: mailFrom, rcpts: recipients.length, size, ms: tx ? Date.now() - tx.startedAt : undefined }, 'message accepted');
-      return { verdict: ACCEPT, reply: `2.0.0 Ok: queued as ${id}` };
+      const o = await data(facts, recipients, collecting);
+      if (o.verdict.kind !== 'accept' && o.verdict !== ABORTED) recordRefusal(facts, 'data', o.verdict, recipients);
+      return o;
     },
   };
+
+  async function rcpt(facts: SessionFacts, recipient: RecipientAddress): Promise<Verdict> {
+    const state = stateOf(facts);
+    // RFC 5321 §4.1.1.3: <postmaster> without a domain must be accepted; it is ours.
+    if (recipient.address.toLowerCase() === 'postmaster') recipient.address = `postmaster@${options.hostname}`;
+    // The operator's lists: a blocked client or sender domain is refused here, naming why;
+    // an allowlisted client skips the screening below.
+    const lists = state.user === null ? deps.abuseLists?.current() : undefined;
+    const clientListing = lists?.client(facts.remoteIp) ?? null;
+    if (lists) {
+      const bv = blocklistVerdict(facts.remoteIp, clientListing, lists.sender(facts.transaction.mailFrom), facts.transaction.mailFrom);
+      if (bv) {
+        rejected('rcpt', bv);
+        state.log.info({ event: EVENTS.blocklisted, from: facts.transaction.mailFrom, to: recipient.address, reason: bv.reason }, 'recipient refused: blocklist');
+        return bv;
+      }
+    }
+    const clientAllowed = clientListing?.list === 'allow';
+    // DNS blocklists: refused at RCPT rather than at connect, so the client logs why (postscreen does the same).
+    let dnswl = false;
+    if (state.dnsbl && state.user === null && options.dnsbl && !clientAllowed) {
+      const r = await state.dnsbl;
+      dnswl = r.score <= options.dnsbl.allowlistThreshold;
+      const bv = dnsblVerdict(r, options.dnsbl.threshold, facts.remoteIp);
+      if (bv.kind !== 'accept') {
+        metrics.dnsbl.inc({ result: 'blocked' });
+        rejected('rcpt', bv);
+        state.log.info({ event: EVENTS.dnsblBlocked, from: facts.transaction.mailFrom, to: recipient.address, zones: r.listedBy.map((x) => x.zone), score: r.score }, 'recipient refused: client on DNS blocklists');
+        return bv;
+      }
+      metrics.dnsbl.inc({ result: dnswl ? 'allowlisted' : 'clean' });
+    }
+    let to = recipient.address;
+    let v = rcptSyntaxPolicy({ address: to, smtputf8: facts.transaction.smtputf8 });
+    if (!v) {
+      try {
+        // A bounce to an SRS address of ours: the original sender is the real recipient.
+        let srsAuthorised = false;
+        const at = to.lastIndexOf('@');
+        if (at > 0 && isSrsLocalPart(to.slice(0, at))) {
+          const ours = (await directory.domainKind(to.slice(at + 1).toLowerCase())) !== null;
+          const srs = srsRcptPolicy({ address: to, ours, reversed: srsReverse(to, options.srs, now()) });
+          if (srs.kind === 'refuse') v = srs.verdict;
+          else if (srs.kind === 'rewrite') {
+            state.log.info({ event: EVENTS.srsReversed, from: facts.transaction.mailFrom, srs: to, to: srs.address }, 'SRS address reversed');
+            recipient.address = to = srs.address;
+            srsAuthorised = true;
+          }
+        }
+        if (!v) {
+          const resolution = await resolveRecipient(to, directory, options.resolve);
+          v = srsAuthorised && resolution.kind === 'not-local' ? ACCEPT : rcptPolicy({ address: to, resolution, authenticated: state.user !== null });
+        }
+      } catch (err) {
+        state.log.error({ event: EVENTS.lookupFailed, to, err }, 'recipient lookup failed');
+        v = errorVerdict('lookupFailed', 'lookup-failed');
+      }
+    }
+    if (v.kind === 'accept' && deps.greylist && options.greylist) {
+      const exempt = greylistExemption({ authenticated: state.user !== null, allowlistedNetwork: clientAllowed || dnswl || options.greylist.allow(facts.remoteIp), nullSender: facts.transaction.mailFrom === '' });
+      if (exempt) metrics.greylist.inc({ result: 'exempt' });
+      else {
+        const result = await deps.greylist.check(tripletKey(facts.remoteIp, facts.transaction.mailFrom, to), greylistNetwork(facts.remoteIp), now().getTime());
+        metrics.greylist.inc({ result });
+        v = greylistVerdict(result);
+        if (v.kind !== 'accept') {
+          rejected('rcpt', v);
+          state.log.info({ event: EVENTS.greylisted, from: facts.transaction.mailFrom, to, result }, 'recipient greylisted');
+          return v;
+        }
+      }
+    }
+    if (v.kind === 'accept' && state.user === null && !clientAllowed) v = (await overRate(state, 'recipients', options.rate?.recipients ?? 0)) ?? v;
+    else if (v.kind === 'reject' && v.reason === 'unknown-user' && !clientAllowed) {
+      // Directory harvest: past the limit the client waits, then the session ends.
+      const harvest = await overRate(state, 'unknown-recipients', options.rate?.unknownRecipients ?? 0);
+      if (harvest) {
+        rejected('rcpt', harvest);
+        await sleep(options.rate?.tarpitMs ?? 0);
+        return harvest;
+      }
+    }
+    if (v.kind !== 'accept') {
+      rejected('rcpt', v);
+      state.log.info({ event: EVENTS.rcptRejected, from: facts.transaction.mailFrom, to, reason: v.reason, code: v.code }, 'recipient rejected');
+    }
+    return v;
+  }
+
+  async function data(facts: SessionFacts, recipients: readonly string[], collecting: Promise<CollectedMessage>): Promise<DataOutcome> {
+    // Taken before the bytes arrive: a connection lost mid-DATA may be closed by then.
+    const state = stateOf(facts);
+    const id = newMessageId();
+    const mailFrom = facts.transaction.mailFrom;
+    const message = await collecting;
+    if (message.kind === 'aborted') {
+      state.log.info({ event: EVENTS.messageAborted, msgId: id, bytes: message.wireBytes }, 'connection lost during DATA; nothing stored');
+      rejected('data', ABORTED);
+      return { verdict: ABORTED };
+    }
+    const decision = await dataStep({ id, date: new Date(), session: facts, recipients, user: state.mailbox, message, checkAuth: state.listener === 'mx' });
+    if (decision.auth) logMailAuth(state, id, mailFrom, decision.auth);
+    if (decision.kind === 'refuse') {
+      const v = decision.verdict;
+      if (decision.lookupFailure) state.log.error({ event: EVENTS.lookupFailed, msgId: id, from: decision.lookupFailure.address, err: decision.lookupFailure.error }, 'From: address lookup failed');
+      rejected('data', v);
+      state.log.info({ event: EVENTS.messageRejected, msgId: id, from: mailFrom, reason: v.reason, bytes: message.wireBytes }, 'message rejected');
+      return { verdict: v };
+    }
+    let toCommit = decision.message;
+    let heldVerdict: Refusal | undefined;
+    if (deps.contentFilter) {
+      const scanned = await scan(state, toCommit, facts);
+      if (scanned.kind === 'refuse') return { verdict: scanned.verdict };
+      toCommit = scanned.message;
+      heldVerdict = scanned.held;
+    }
+    let committed;
+    try {
+      committed = await store.commit(toCommit);
+    } catch (err) {
+      const e = err instanceof IngressError ? err : new IngressError('storeFailed', String(err), err);
+      state.log.error({ event: EVENTS.storeFailed, msgId: id, err: e.cause ?? e }, 'message not stored');
+      const v = errorVerdict(e.kind, 'store-failed');
+      rejected('data', v);
+      return { verdict: v };
+    }
+    if (heldVerdict) {
+      // Outgoing spam: committed for the postmaster, refused to the client (spamPolicy).
+      metrics.spamHeld.inc({ listener: state.listener });
+      state.log.warn({ event: EVENTS.spamHeld, msgId: id, from: mailFrom, user: state.user, rcpts: recipients.length }, 'authenticated submission rejected as spam: held, not relayed');
+      rejected('data', heldVerdict);
+      return { verdict: heldVerdict };
+    }
+    const size = message.kind === 'complete' ? message.size : 0;
+    state.messages++;
+    metrics.accepted.inc({ listener: state.listener });
+    metrics.messageSize.observe(size);
+    if (!committed.enqueued) {
+      metrics.enqueueFailures.inc();
+      state.log.warn({ event: EVENTS.enqueueFailed, msgId: id, err: committed.error }, 'message committed but route-message job not added; the reconciler will re-enqueue it');
+    }
+    const tx = sessions.transaction(facts.transaction);
+    state.log.info({ event: EVENTS.messageAccepted, msgId: id, from: mailFrom, rcpts: recipients.length, size, ms: tx ? Date.now() - tx.startedAt : undefined }, 'message accepted');
+    return { verdict: ACCEPT, reply: `2.0.0 Ok: queued as ${id}` };
+  }
 }
 
 export type Ingress = ReturnType<typeof createIngress>;
