@@ -35,7 +35,7 @@ describe('concurrent connections per client across two smtp-ingress processes', 
       SMTP_REVERSE_LOOKUP: 'false',
       INBOUND_AUTH: 'false',
       RATE_MAX_CONCURRENT_CONNECTIONS: '3',
-      RATE_CONCURRENCY_LEASE_MS: '1500',
+      RATE_CONCURRENCY_LEASE_MS: '3000',
     });
     procs.push(p);
     await p.ready;
@@ -52,7 +52,8 @@ describe('concurrent connections per client across two smtp-ingress processes', 
     redis?.disconnect();
   });
 
-  it('the limit holds across replicas, a closed session frees its slot, a refusal is counted', async () => {
+  // Two service processes start per test: generous time on a loaded machine.
+  it('the limit holds across replicas, a closed session frees its slot, a refusal is counted', { timeout: 60_000 }, async () => {
     const prefix = redisPrefix();
     const [a, b] = await Promise.all([start(prefix), start(prefix)]);
     const pa = ports(a!);
@@ -78,7 +79,7 @@ describe('concurrent connections per client across two smtp-ingress processes', 
     for (const c of [again, open[1]!, open[2]!]) c.close();
   });
 
-  it('a replica killed with SIGKILL: its slots are free again after the lease, not leaked', async () => {
+  it('a replica killed with SIGKILL: its slots are free again after the lease, not leaked', { timeout: 60_000 }, async () => {
     const prefix = redisPrefix();
     const [a, b] = await Promise.all([start(prefix), start(prefix)]);
     const pa = ports(a!);
@@ -89,7 +90,7 @@ describe('concurrent connections per client across two smtp-ingress processes', 
     refused.c.close();
     await a!.kill('SIGKILL');
     for (const c of held) await c.waitClosed();
-    // Nobody released A's slots: they go when their lease (1.5 s) ends.
+    // Nobody released A's slots: they go when their lease (3 s; renewed every second, margin for a loaded machine) ends.
     const c = await waitFor(async () => {
       const g = await greeting(pb.smtp);
       if (g.reply.startsWith('220 ')) return g.c;
