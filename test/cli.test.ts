@@ -105,6 +105,28 @@ describe('hopmail', () => {
     expect(r.out).toMatch(/rcpt:dnsbl\s+3\s+3/);
   });
 
+  test('abuse lists: block and allow addresses, networks and domains; bad input is a clear error; refusals', { timeout: 60_000 }, async () => {
+    const b = await hopmail(['abuse', 'block', '198.51.100.0/24', '--reason', 'spam run', '--json']);
+    expect(b.code).toBe(0);
+    const entry = JSON.parse(b.out) as { id: number; value: string };
+    expect(entry.value).toBe('198.51.100.0/24');
+    expect((await hopmail(['abuse', 'allow', 'partner.example'])).out).toMatch(/^partner\.example is on the allowlist \(entry \d+\)\n$/);
+    const bad = await hopmail(['abuse', 'block', '198.51.100.7/24']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/bits after the prefix length must be zero/);
+    expect((await hopmail(['abuse', 'block', '198.51.100.0/24'])).code).toBe(5);
+    const l = await hopmail(['abuse', 'lists']);
+    expect(l.out).toMatch(/^ID\s+LIST\s+KIND\s+VALUE\s+REASON\s+BY\s+CREATED\n/);
+    expect(l.out).toMatch(/block\s+network\s+198\.51\.100\.0\/24\s+spam run/);
+    expect((await hopmail(['abuse', 'lists', '--list', 'allow'])).out).not.toMatch(/198\.51/);
+    expect((await hopmail(['abuse', 'unlist', String(entry.id)])).out).toBe(`entry ${entry.id} removed\n`);
+    expect((await hopmail(['abuse', 'unlist', String(entry.id)])).code).toBe(4);
+    await api.db.pool.query(
+      "INSERT INTO smtp_refusals (session_id, client_ip, sender, recipient, stage, reason, reply) VALUES ('s1', '192.0.2.9', 'x@remote.test', 'ann@cli.example', 'rcpt', 'greylisted', '451 4.7.1 Greylisted, please try again later')",
+    );
+    expect((await hopmail(['abuse', 'refusals', '--recipient', 'ann@cli.example'])).out).toMatch(/192\.0\.2\.9\s+x@remote\.test\s+ann@cli\.example\s+451 4\.7\.1 Greylisted/);
+  });
+
   test('messages headers prints the header section only; webhooks test reports what the receiver answered', { timeout: 60_000 }, async () => {
     const id = newMessageId();
     await insertMessage(api.db.pool, { id, raw: Buffer.from('Subject: headers only\r\nX-Check: 1\r\n\r\nsecret body\r\n'), mailFrom: 'ann@cli.example', recipients: ['ann@cli.example'] });

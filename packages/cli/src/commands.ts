@@ -50,6 +50,14 @@ const SWITCH = { on: true, off: false, default: null } as const;
 const shown = (o: any): Result => ({ json: o, text: keyValues(o) });
 const done = (msg: string, json: unknown = { ok: true }): Result => ({ json, text: msg + '\n' });
 
+/** `abuse allow|block <address, network or domain> [--reason text]`. */
+async function listed(list: 'allow' | 'block', p: Parsed, api: Client): Promise<Result> {
+  onlyFlags(p, ['reason']);
+  const reason = flag(p, 'reason');
+  const e = await api.call('POST', '/v1/abuse/lists', { list, value: arg(p, 2, 'address, network or domain'), ...(reason === undefined ? {} : { reason }) });
+  return done(`${e.value} is on the ${list}list (entry ${e.id})`, e);
+}
+
 // ---- queue filters, shared by list and the bulk actions ----
 const FILTER_FLAGS = ['status', 'domain', 'sender', 'recipient', 'message', 'min-age', 'max-age', 'reply'];
 
@@ -296,6 +304,21 @@ export const COMMANDS: Record<string, Record<string, Handler>> = {
       const reasons = [...new Set([...Object.keys(s.lastDay), ...Object.keys(s.lastHour)])].sort((a, b) => (s.lastDay[b] ?? 0) - (s.lastDay[a] ?? 0));
       const rows = reasons.map((r) => ({ reason: r, lastHour: s.lastHour[r] ?? 0, lastDay: s.lastDay[r] ?? 0 }));
       return { json: s, text: rows.length ? table(rows, [['reason', 'STAGE:REASON'], ['lastHour', 'LAST HOUR'], ['lastDay', 'LAST DAY']]) : 'no refusals in the last day\n' };
+    },
+    lists: async (p, api, io) => {
+      onlyFlags(p, ['list', 'limit', 'cursor', 'all']);
+      return listResult(await list(p, api, '/v1/abuse/lists', { list: flag(p, 'list') }), ['id', 'list', 'kind', 'value', 'reason', ['createdBy', 'BY'], ['createdAt', 'CREATED']], io);
+    },
+    allow: (p, api) => listed('allow', p, api),
+    block: (p, api) => listed('block', p, api),
+    unlist: async (p, api) => {
+      await api.call('DELETE', `/v1/abuse/lists/${enc(arg(p, 2, 'entry id'))}`);
+      return done(`entry ${p.words[2]} removed`);
+    },
+    refusals: async (p, api, io) => {
+      onlyFlags(p, ['recipient', 'sender', 'client', 'since', 'limit', 'cursor', 'all']);
+      const r = await list(p, api, '/v1/messages/refusals', { recipient: flag(p, 'recipient'), sender: flag(p, 'sender'), clientIp: flag(p, 'client'), since: flag(p, 'since') });
+      return listResult(r, ['at', ['clientIp', 'CLIENT'], 'sender', 'recipient', 'reply'], io);
     },
   },
   trace: {

@@ -31,7 +31,9 @@ export const USAGE = `usage: hopmail [--json] <command> …
   messages  search [--queue-id id] [--message-id mid] [--sender a] [--recipient a] [--status s] [--since t] [--until t]
             | headers <queue-id> | report <queue-id> spam|ham
   trace     <queue-id>
-  abuse     stats
+  abuse     stats | lists [--list allow|block]
+            | allow|block <address|cidr|domain> [--reason text]   (allowlisted: no DNSBL, greylisting, limits)
+            | unlist <id> | refusals [--recipient a] [--sender a] [--client ip] [--since t]   (why mail didn't arrive)
   keys      list | add <name> --scope admin|read-only|domain-admin [--domain d]… | rm <id>
   webhooks  list | add <url> --event message.delivered… | test|enable|disable|rm <id>
   audit     [--actor a] [--action a] [--since t]

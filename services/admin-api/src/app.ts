@@ -22,6 +22,7 @@ import { HEADER_BYTES } from './http/routes/message-headers.ts';
 import { SessionStore } from './adapters/sessions.ts';
 import { DEFAULT_CONSOLE_DIR } from './http/console.ts';
 import { DkimKeyStore } from './adapters/dkim-keys.ts';
+import { AbuseListStore } from './adapters/abuse-lists.ts';
 import { TransportSecurityStore } from './adapters/transport-security.ts';
 import { createDnsClient, type DnsClient } from '@hopmail/dns-client';
 import { loadKek } from '@hopmail/sender-auth';
@@ -88,6 +89,7 @@ export function createApp({ config, logger, registry, pool, redis, hasher, dns }
     messageStart: messageStart(pool, HEADER_BYTES),
     webhookTester: new WebhookTester(pool, config.WEBHOOK_ALLOW_PRIVATE),
     abuseStats: abuseStatsReader(counters, config.REDIS_PREFIX),
+    abuseLists: new AbuseListStore(pool),
     spamTrainer: config.RSPAMD_CONTROLLER_URL
       ? rspamdTrainer(pool, { controllerUrl: config.RSPAMD_CONTROLLER_URL, password: config.RSPAMD_PASSWORD || undefined, maxSize: 10 * 1024 * 1024, timeoutMs: config.RSPAMD_LEARN_TIMEOUT_MS })
       : null,

@@ -23,6 +23,8 @@ export const EVENTS = defineEvents('admin-api', {
   keyCreated: 'admin-api.key-created',
   keyRevoked: 'admin-api.key-revoked',
   webhookCreated: 'admin-api.webhook-created',
+  /** An allowlist/blocklist entry was added or removed (`action`, `list`, `value`). */
+  abuseListChanged: 'admin-api.abuse-list-changed',
   queueRetry: 'admin-api.queue-retry',
   queueHold: 'admin-api.queue-hold',
   queueRelease: 'admin-api.queue-release',

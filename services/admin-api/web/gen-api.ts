@@ -27,6 +27,7 @@ export async function openApiDocument(): Promise<{ paths: Record<string, Record<
     token: 'x'.repeat(32),
     limiter: stub,
     store: stub,
+    abuseLists: stub,
     hasher: stub,
     defaultLimit: 100,
     keys: stub,

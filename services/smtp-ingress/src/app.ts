@@ -16,6 +16,9 @@ import { createGreylist } from './adapters/greylist.ts';
 import { networkList } from './policy/greylist-policy.ts';
 import { createDnsblLookup } from './adapters/dnsbl.ts';
 import { createRateLimiter } from './adapters/rate-limiter.ts';
+import { createConnectionSlots } from './adapters/connection-slots.ts';
+import { createAbuseListCache } from './adapters/abuse-lists.ts';
+import { createRefusalLog } from './adapters/refusal-log.ts';
 import { createAbuseStats } from './adapters/abuse-stats.ts';
 import { parseDnsblSites } from './policy/dnsbl-policy.ts';
 import { createDnsClient } from '@hopmail/dns-client';
@@ -129,6 +132,20 @@ export function createApp(deps: AppDeps): IngressApp {
     maxTargets: config.ALIAS_MAX_TARGETS,
   };
   const authenticator = config.INBOUND_AUTH ? createAuthenticator(config, logger) : null;
+  const connectionSlots = config.RATE_MAX_CONCURRENT_CONNECTIONS
+    ? createConnectionSlots({
+        redis: deps.redis,
+        prefix: config.REDIS_PREFIX,
+        leaseMs: config.RATE_CONCURRENCY_LEASE_MS,
+        onError: (err) => logger.warn({ event: EVENTS.rateLimiterFailed, err }, 'connection slots unavailable (Redis); concurrent connections are not limited across replicas'),
+      })
+    : null;
+  const abuseLists = createAbuseListCache({
+    pool: deps.pool,
+    refreshMs: config.ABUSE_LISTS_REFRESH_MS,
+    onError: (err) => logger.warn({ event: EVENTS.abuseListsFailed, err }, 'allowlist/blocklist not refreshed (PostgreSQL); the lists last loaded stay in force'),
+    onLoaded: (entries) => logger.info({ event: EVENTS.abuseLists, entries }, 'allowlist/blocklist loaded'),
+  });
   const ingress = createIngress({
     options: {
       hostname: config.SMTP_HOSTNAME,
@@ -150,6 +167,7 @@ export function createApp(deps: AppDeps): IngressApp {
         recipients: config.RATE_MAX_RECIPIENTS,
         unknownRecipients: config.RATE_MAX_UNKNOWN_RECIPIENTS,
         tarpitMs: config.RATE_TARPIT_MS,
+        concurrent: config.RATE_MAX_CONCURRENT_CONNECTIONS,
       },
       dnsbl: dnsbl ? { threshold: config.DNSBL_THRESHOLD, allowlistThreshold: config.DNSBL_ALLOWLIST_THRESHOLD } : undefined,
       greylist: config.GREYLIST_ENABLED ? { allow: networkList(config.GREYLIST_ALLOW_NETWORKS) } : undefined,
@@ -166,6 +184,9 @@ export function createApp(deps: AppDeps): IngressApp {
             onError: (err) => logger.warn({ event: EVENTS.rateLimiterFailed, err }, 'rate counters unavailable (Redis); the per-client limits are not applied'),
           })
         : null,
+    connectionSlots,
+    abuseLists,
+    refusalLog: createRefusalLog({ pool: deps.pool, onError: (err) => logger.warn({ event: EVENTS.refusalLogFailed, err }, 'refused attempt not recorded for the trace (PostgreSQL)') }),
     greylist: config.GREYLIST_ENABLED
       ? createGreylist({
           redis: deps.redis,
@@ -227,12 +248,15 @@ export function createApp(deps: AppDeps): IngressApp {
     certificates,
     async start() {
       certificates?.watch();
+      await abuseLists.start();
       for (const [i, listener] of listeners.entries()) ports[specs[i]!.name] = await listener.listen();
     },
     async stop() {
       ingress.setClosing();
       logger.info({ event: EVENTS.drain, sessions: ingress.sessions.size, timeoutMs: config.SMTP_CLOSE_TIMEOUT_MS }, 'closing listeners');
       await Promise.all(listeners.map((listener) => listener.close()));
+      connectionSlots?.close();
+      abuseLists.close();
       certificates?.close();
       await authenticator?.close?.();
       await producer.close();

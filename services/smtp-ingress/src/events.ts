@@ -46,6 +46,14 @@ export const EVENTS = defineEvents('smtp-ingress', {
   dnsblBlocked: 'smtp-ingress.dnsbl-blocked',
   /** A DNS list failed or answered oddly (127.255.255.x: query refused); counted as not listed. */
   dnsblProblem: 'smtp-ingress.dnsbl-problem',
+  /** A RCPT refused because the operator's blocklist names the client or the sender domain (`reason`: blocklist-client, blocklist-sender). */
+  blocklisted: 'smtp-ingress.blocklisted',
+  /** The allowlist/blocklist was (re)loaded (`entries`). */
+  abuseLists: 'smtp-ingress.abuse-lists',
+  /** The allowlist/blocklist could not be read from PostgreSQL: the lists last loaded stay in force. */
+  abuseListsFailed: 'smtp-ingress.abuse-lists-failed',
+  /** Refused attempts could not be written for the trace (PostgreSQL); they are still logged and counted. */
+  refusalLogFailed: 'smtp-ingress.refusal-log-failed',
   /** A per-client rate limit refused a session, message or recipient (`kind`, `count`). */
   rateLimited: 'smtp-ingress.rate-limited',
   /** The rate counters in Redis did not answer: the limits were not applied. */

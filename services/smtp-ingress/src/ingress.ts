@@ -28,6 +28,9 @@ import type { Greylist } from './adapters/greylist.ts';
 import type { DnsblLookup } from './adapters/dnsbl.ts';
 import type { AbuseStats } from './adapters/abuse-stats.ts';
 import type { RateKind, RateLimiter } from './adapters/rate-limiter.ts';
+import type { ConnectionSlots } from './adapters/connection-slots.ts';
+import type { RefusalLog } from './adapters/refusal-log.ts';
+import { blocklistVerdict, type AbuseLists } from './policy/abuse-list-policy.ts';
 import { defer as deferVerdict, disconnect } from './policy/verdict.ts';
 import { dnsblVerdict } from './policy/dnsbl-policy.ts';
 import { greylistExemption, greylistNetwork, greylistVerdict, tripletKey } from './policy/greylist-policy.ts';
@@ -50,7 +53,7 @@ export interface IngressOptions {
   /** The content filter's budget and what its absence means (RSPAMD_TIMEOUT_MS, RSPAMD_FAIL_OPEN). */
   spam?: { timeoutMs: number; failOpen: boolean };
   /** RATE_MAX_* (0: off) and the harvest tarpit. */
-  rate?: { connections: number; messages: number; recipients: number; unknownRecipients: number; tarpitMs: number };
+  rate?: { connections: number; messages: number; recipients: number; unknownRecipients: number; tarpitMs: number; concurrent?: number };
   /** DNSBL_THRESHOLD / DNSBL_ALLOWLIST_THRESHOLD, when DNSBL_SITES is set. */
   dnsbl?: { threshold: number; allowlistThreshold: number };
   /** Greylisting (GREYLIST_*); absent: off. */
@@ -84,6 +87,12 @@ export interface IngressDeps {
   abuseStats?: AbuseStats | null;
   /** Per-client rate counters shared by the replicas (Redis). */
   rateLimiter?: RateLimiter | null;
+  /** Concurrent sessions per client across the replicas (Redis), when RATE_MAX_CONCURRENT_CONNECTIONS is set. */
+  connectionSlots?: ConnectionSlots | null;
+  /** The operator's allowlist and blocklist (PostgreSQL, cached and refreshed). */
+  abuseLists?: { current(): AbuseLists } | null;
+  /** Refused and greylisted RCPTs for the admin API (PostgreSQL, batched, best effort). */
+  refusalLog?: RefusalLog | null;
   /** DNSBL/DNSWL look-ups (DNSBL_SITES), started at connect. */
   dnsbl?: DnsblLookup | null;
   /** Greylisting state shared by the replicas (Redis), when GREYLIST_ENABLED. */
@@ -119,6 +128,16 @@ export function createIngress(deps: IngressDeps) {
     sessions.get(facts.sessionId) ??
     // A hook for a session whose onConnect we never saw cannot happen; stay safe anyway.
     { sessionId: facts.sessionId, remoteIp: facts.remoteIp, listener: 'mx', log: logger.child({ sessionId: facts.sessionId, remoteIp: facts.remoteIp }), user: null, mailbox: null, requireAuth: true, openedAt: Date.now(), messages: 0 };
+
+  /** The client is on the operator's allowlist: no DNSBL, greylisting or per-client limits. */
+  const allowlisted = (ip: string) => deps.abuseLists?.current().client(ip)?.list === 'allow';
+  /** A refused or greylisted attempt that named its recipients, for "why didn't my mail arrive". */
+  const recordRefusal = (facts: SessionFacts, stage: string, v: Verdict, recipients: readonly string[]) => {
+    if (v.kind === 'accept' || !deps.refusalLog) return;
+    for (const recipient of recipients) {
+      deps.refusalLog.record({ sessionId: facts.sessionId, clientIp: facts.remoteIp, helo: facts.helo, sender: facts.transaction.mailFrom, recipient, stage, reason: v.reason, reply: `${v.code} ${v.enhanced} ${v.text}` });
+    }
+  };
 
   const logMailAuth = (state: ConnectionState, msgId: string, from: string, auth: AuthStepOutcome) => {
     const r = auth.results;
@@ -179,6 +198,8 @@ export function createIngress(deps: IngressDeps) {
     recipients: deferVerdict(451, '4.7.1', 'Too many recipients from your address, try again later', 'rate-recipients'),
     'unknown-recipients': disconnect('4.7.0', 'Too many unknown recipients, closing', 'rate-unknown-recipients'),
   };
+  const TOO_MANY_CONCURRENT = disconnect('4.7.0', 'Too many concurrent connections from your address, try again later', 'rate-concurrent-connections');
+  const concurrentLimit = deps.connectionSlots ? (options.rate?.concurrent ?? 0) : 0;
   /** Counts one event of `kind` for the client; the refusal when that passes its limit. */
   async function overRate(state: ConnectionState, kind: RateKind, limit: number): Promise<Refusal | null> {
     if (!deps.rateLimiter || limit <= 0) return null;
@@ -191,8 +212,8 @@ export function createIngress(deps: IngressDeps) {
 
   return {
     sessions,
-    /** The listener asks connectionRate() before greeting (RATE_MAX_CONNECTIONS set). */
-    limitsConnectionRate: Boolean(deps.rateLimiter && (options.rate?.connections ?? 0) > 0),
+    /** The listener asks connectionRate() before greeting (RATE_MAX_CONNECTIONS or RATE_MAX_CONCURRENT_CONNECTIONS set). */
+    limitsConnectionRate: Boolean(deps.rateLimiter && (options.rate?.connections ?? 0) > 0) || concurrentLimit > 0,
     setClosing() {
       closing = true;
     },
@@ -214,17 +235,26 @@ export function createIngress(deps: IngressDeps) {
         return v;
       }
       // Started now, awaited at the first RCPT: the greeting never waits for DNS.
-      const dnsbl = deps.dnsbl && !requireAuth ? deps.dnsbl(remoteIp) : undefined;
+      const dnsbl = deps.dnsbl && !requireAuth && !allowlisted(remoteIp) ? deps.dnsbl(remoteIp) : undefined;
       sessions.open({ sessionId, remoteIp, listener, log: log.child({ listener }), user: null, mailbox: null, requireAuth, openedAt: Date.now(), messages: 0, dnsbl });
       metrics.activeConnections.inc({ listener });
       log.debug({ event: EVENTS.connect, rdns: facts.clientHostname }, 'connect');
       return v;
     },
 
-    /** RATE_MAX_CONNECTIONS across replicas, after connect() accepted (an extra Redis round trip before the greeting, only when set). */
+    /**
+     * RATE_MAX_CONCURRENT_CONNECTIONS and RATE_MAX_CONNECTIONS across replicas, after connect()
+     * accepted (a Redis round trip each before the greeting, only when set).
+     */
     async connectionRate(facts: SessionFacts): Promise<Verdict> {
       const state = sessions.get(facts.sessionId);
-      if (!state) return ACCEPT;
+      if (!state || allowlisted(state.remoteIp)) return ACCEPT;
+      if (concurrentLimit > 0 && (await deps.connectionSlots!.acquire(state.sessionId, state.remoteIp, concurrentLimit)) === null) {
+        metrics.rateLimited.inc({ kind: 'concurrent-connections' });
+        state.log.warn({ event: EVENTS.rateLimited, kind: 'concurrent-connections', limit: concurrentLimit }, 'concurrent connections limit reached (all replicas)');
+        rejected('connect', TOO_MANY_CONCURRENT);
+        return TOO_MANY_CONCURRENT;
+      }
       const v = await overRate(state, 'connections', options.rate?.connections ?? 0);
       if (!v) return ACCEPT;
       rejected('connect', v);
@@ -234,6 +264,7 @@ export function createIngress(deps: IngressDeps) {
     close(sessionId: string): void {
       const state = sessions.close(sessionId);
       if (!state) return;
+      deps.connectionSlots?.release(sessionId);
       metrics.activeConnections.dec({ listener: state.listener });
       state.log.debug({ event: EVENTS.disconnect, messages: state.messages, ms: Date.now() - state.openedAt }, 'disconnect');
     },
@@ -305,7 +336,7 @@ export function createIngress(deps: IngressDeps) {
           v = errorVerdict('lookupFailed', 'lookup-failed');
         }
       }
-      if (v.kind === 'accept' && state.user === null) v = (await overRate(state, 'messages', options.rate?.messages ?? 0)) ?? v;
+      if (v.kind === 'accept' && state.user === null && !allowlisted(state.remoteIp)) v = (await overRate(state, 'messages', options.rate?.messages ?? 0)) ?? v;
       if (v.kind === 'accept') sessions.beginTransaction(facts.transaction, { mailFrom: from, startedAt: Date.now() });
       else {
         rejected('mail', v);
@@ -314,158 +345,183 @@ export function createIngress(deps: IngressDeps) {
       return v;
     },
 
-    /** RCPT TO; rewrites `recipient.address` where RFC 5321 wants it read differently. */
+    /** RCPT TO; rewrites `recipient.address` where RFC 5321 wants it read differently. Refusals are recorded for the trace. */
     async rcptTo(facts: SessionFacts, recipient: RecipientAddress): Promise<Verdict> {
-      const state = stateOf(facts);
-      // RFC 5321 §4.5.1: <postmaster>, and at our address literal, is the postmaster of our host name.
-      const serverPostmaster = namesServerPostmaster(recipient.address, { hostname: options.hostname, localIp: facts.localIp ?? null });
-      if (serverPostmaster) recipient.address = `postmaster@${options.hostname}`;
-      // DNS blocklists: refused at RCPT rather than at connect, so the client logs why (postscreen does the same).
-      let dnswl = false;
-      if (state.dnsbl && state.user === null && options.dnsbl) {
-        const r = await state.dnsbl;
-        dnswl = r.score <= options.dnsbl.allowlistThreshold;
-        const bv = dnsblVerdict(r, options.dnsbl.threshold, facts.remoteIp);
-        if (bv.kind !== 'accept') {
-          metrics.dnsbl.inc({ result: 'blocked' });
-          rejected('rcpt', bv);
-          state.log.info({ event: EVENTS.dnsblBlocked, from: facts.transaction.mailFrom, to: recipient.address, zones: r.listedBy.map((x) => x.zone), score: r.score }, 'recipient refused: client on DNS blocklists');
-          return bv;
-        }
-        metrics.dnsbl.inc({ result: dnswl ? 'allowlisted' : 'clean' });
-      }
-      let to = recipient.address;
-      let v = rcptSyntaxPolicy({ address: to, smtputf8: facts.transaction.smtputf8 });
-      if (!v) {
-        try {
-          // A bounce to an SRS address of ours: the original sender is the real recipient.
-          let srsAuthorised = false;
-          const at = to.lastIndexOf('@');
-          if (at > 0 && isSrsLocalPart(to.slice(0, at))) {
-            const ours = (await directory.domainKind(to.slice(at + 1).toLowerCase())) !== null;
-            const srs = srsRcptPolicy({ address: to, ours, reversed: srsReverse(to, options.srs, now()) });
-            if (srs.kind === 'refuse') v = srs.verdict;
-            else if (srs.kind === 'rewrite') {
-              state.log.info({ event: EVENTS.srsReversed, from: facts.transaction.mailFrom, srs: to, to: srs.address }, 'SRS address reversed');
-              recipient.address = to = srs.address;
-              srsAuthorised = true;
-            }
-          }
-          if (!v) {
-            let resolution = await resolveRecipient(to, directory, options.resolve);
-            // The server's postmaster, or a local domain's that has no mailbox or alias of its own:
-            // never refused (RFC 5321 §4.5.1); it goes to POSTMASTER_ADDRESS or the first mailbox.
-            let postmasterAuthorised = false;
-            if (isPostmaster(to) && (resolution.kind === 'unknown' || (serverPostmaster && resolution.kind === 'not-local'))) {
-              const target = await postmasterAddress();
-              if (target === null) v = reject(451, '4.3.0', `<${to}>: No postmaster mailbox exists yet; try again later`, 'postmaster-unconfigured');
-              else {
-                state.log.info({ event: EVENTS.postmasterRedirected, from: facts.transaction.mailFrom, to, target }, 'postmaster mail redirected');
-                recipient.address = to = target;
-                resolution = await resolveRecipient(to, directory, options.resolve);
-                postmasterAuthorised = true;
-              }
-            }
-            v ??= (srsAuthorised || postmasterAuthorised) && resolution.kind === 'not-local' ? ACCEPT : rcptPolicy({ address: to, resolution, authenticated: state.user !== null });
-          }
-        } catch (err) {
-          state.log.error({ event: EVENTS.lookupFailed, to, err }, 'recipient lookup failed');
-          v = errorVerdict('lookupFailed', 'lookup-failed');
-        }
-      }
-      if (v.kind === 'accept' && deps.greylist && options.greylist) {
-        const exempt = greylistExemption({ authenticated: state.user !== null, allowlistedNetwork: dnswl || options.greylist.allow(facts.remoteIp), nullSender: facts.transaction.mailFrom === '' });
-        if (exempt) metrics.greylist.inc({ result: 'exempt' });
-        else {
-          const result = await deps.greylist.check(tripletKey(facts.remoteIp, facts.transaction.mailFrom, to), greylistNetwork(facts.remoteIp), now().getTime());
-          metrics.greylist.inc({ result });
-          v = greylistVerdict(result);
-          if (v.kind !== 'accept') {
-            rejected('rcpt', v);
-            state.log.info({ event: EVENTS.greylisted, from: facts.transaction.mailFrom, to, result }, 'recipient greylisted');
-            return v;
-          }
-        }
-      }
-      if (v.kind === 'accept' && state.user === null) v = (await overRate(state, 'recipients', options.rate?.recipients ?? 0)) ?? v;
-      else if (v.kind === 'reject' && v.reason === 'unknown-user') {
-        // Directory harvest: past the limit the client waits, then the session ends.
-        const harvest = await overRate(state, 'unknown-recipients', options.rate?.unknownRecipients ?? 0);
-        if (harvest) {
-          rejected('rcpt', harvest);
-          await sleep(options.rate?.tarpitMs ?? 0);
-          return harvest;
-        }
-      }
-      if (v.kind !== 'accept') {
-        rejected('rcpt', v);
-        state.log.info({ event: EVENTS.rcptRejected, from: facts.transaction.mailFrom, to, reason: v.reason, code: v.code }, 'recipient rejected');
-      }
+      const v = await rcpt(facts, recipient);
+      recordRefusal(facts, 'rcpt', v, [recipient.address]);
       return v;
     },
 
     /**
      * The end of DATA: waits for the collector's bytes, lets the DATA step decide, commits.
-     * 250 only once the message is committed.
+     * 250 only once the message is committed. A refusal is recorded for each recipient.
      */
     async data(facts: SessionFacts, recipients: readonly string[], collecting: Promise<CollectedMessage>): Promise<DataOutcome> {
-      // Taken before the bytes arrive: a connection lost mid-DATA may be closed by then.
-      const state = stateOf(facts);
-      const id = newMessageId();
-      const mailFrom = facts.transaction.mailFrom;
-      const message = await collecting;
-      if (message.kind === 'aborted') {
-        state.log.info({ event: EVENTS.messageAborted, msgId: id, bytes: message.wireBytes }, 'connection lost during DATA; nothing stored');
-        rejected('data', ABORTED);
-        return { verdict: ABORTED };
-      }
-      const decision = await dataStep({ id, date: new Date(), session: facts, recipients, user: state.mailbox, message, checkAuth: state.listener === 'mx' });
-      if (decision.auth) logMailAuth(state, id, mailFrom, decision.auth);
-      if (decision.kind === 'refuse') {
-        const v = decision.verdict;
-        if (decision.lookupFailure) state.log.error({ event: EVENTS.lookupFailed, msgId: id, from: decision.lookupFailure.address, err: decision.lookupFailure.error }, 'From: address lookup failed');
-        rejected('data', v);
-        state.log.info({ event: EVENTS.messageRejected, msgId: id, from: mailFrom, reason: v.reason, bytes: message.wireBytes }, 'message rejected');
-        return { verdict: v };
-      }
-      let toCommit = decision.message;
-      let heldVerdict: Refusal | undefined;
-      if (deps.contentFilter) {
-        const scanned = await scan(state, toCommit, facts);
-        if (scanned.kind === 'refuse') return { verdict: scanned.verdict };
-        toCommit = scanned.message;
-        heldVerdict = scanned.held;
-      }
-      let committed;
-      try {
-        committed = await store.commit(toCommit);
-      } catch (err) {
-        const e = err instanceof IngressError ? err : new IngressError('storeFailed', String(err), err);
-        state.log.error({ event: EVENTS.storeFailed, msgId: id, err: e.cause ?? e }, 'message not stored');
-        const v = errorVerdict(e.kind, 'store-failed');
-        rejected('data', v);
-        return { verdict: v };
-      }
-      if (heldVerdict) {
-        // Outgoing spam: committed for the postmaster, refused to the client (spamPolicy).
-        metrics.spamHeld.inc({ listener: state.listener });
-        state.log.warn({ event: EVENTS.spamHeld, msgId: id, from: mailFrom, user: state.user, rcpts: recipients.length }, 'authenticated submission rejected as spam: held, not relayed');
-        rejected('data', heldVerdict);
-        return { verdict: heldVerdict };
-      }
-      const size = message.kind === 'complete' ? message.size : 0;
-      state.messages++;
-      metrics.accepted.inc({ listener: state.listener });
-      metrics.messageSize.observe(size);
-      if (!committed.enqueued) {
-        metrics.enqueueFailures.inc();
-        state.log.warn({ event: EVENTS.enqueueFailed, msgId: id, err: committed.error }, 'message committed but route-message job not added; the reconciler will re-enqueue it');
-      }
-      const tx = sessions.transaction(facts.transaction);
-      state.log.info({ event: EVENTS.messageAccepted, msgId: id, from: mailFrom, rcpts: recipients.length, size, ms: tx ? Date.now() - tx.startedAt : undefined }, 'message accepted');
-      return { verdict: ACCEPT, reply: `2.0.0 Ok: queued as ${id}` };
+      const o = await data(facts, recipients, collecting);
+      if (o.verdict.kind !== 'accept' && o.verdict !== ABORTED) recordRefusal(facts, 'data', o.verdict, recipients);
+      return o;
     },
   };
+
+  async function rcpt(facts: SessionFacts, recipient: RecipientAddress): Promise<Verdict> {
+    const state = stateOf(facts);
+    // RFC 5321 §4.5.1: <postmaster>, and at our address literal, is the postmaster of our host name.
+    const serverPostmaster = namesServerPostmaster(recipient.address, { hostname: options.hostname, localIp: facts.localIp ?? null });
+    if (serverPostmaster) recipient.address = `postmaster@${options.hostname}`;
+    // The operator's lists: a blocked client or sender domain is refused here, naming why;
+    // an allowlisted client skips the screening below.
+    const lists = state.user === null ? deps.abuseLists?.current() : undefined;
+    const clientListing = lists?.client(facts.remoteIp) ?? null;
+    if (lists) {
+      const bv = blocklistVerdict(facts.remoteIp, clientListing, lists.sender(facts.transaction.mailFrom), facts.transaction.mailFrom);
+      if (bv) {
+        rejected('rcpt', bv);
+        state.log.info({ event: EVENTS.blocklisted, from: facts.transaction.mailFrom, to: recipient.address, reason: bv.reason }, 'recipient refused: blocklist');
+        return bv;
+      }
+    }
+    const clientAllowed = clientListing?.list === 'allow';
+    // DNS blocklists: refused at RCPT rather than at connect, so the client logs why (postscreen does the same).
+    let dnswl = false;
+    if (state.dnsbl && state.user === null && options.dnsbl && !clientAllowed) {
+      const r = await state.dnsbl;
+      dnswl = r.score <= options.dnsbl.allowlistThreshold;
+      const bv = dnsblVerdict(r, options.dnsbl.threshold, facts.remoteIp);
+      if (bv.kind !== 'accept') {
+        metrics.dnsbl.inc({ result: 'blocked' });
+        rejected('rcpt', bv);
+        state.log.info({ event: EVENTS.dnsblBlocked, from: facts.transaction.mailFrom, to: recipient.address, zones: r.listedBy.map((x) => x.zone), score: r.score }, 'recipient refused: client on DNS blocklists');
+        return bv;
+      }
+      metrics.dnsbl.inc({ result: dnswl ? 'allowlisted' : 'clean' });
+    }
+    let to = recipient.address;
+    let v = rcptSyntaxPolicy({ address: to, smtputf8: facts.transaction.smtputf8 });
+    if (!v) {
+      try {
+        // A bounce to an SRS address of ours: the original sender is the real recipient.
+        let srsAuthorised = false;
+        const at = to.lastIndexOf('@');
+        if (at > 0 && isSrsLocalPart(to.slice(0, at))) {
+          const ours = (await directory.domainKind(to.slice(at + 1).toLowerCase())) !== null;
+          const srs = srsRcptPolicy({ address: to, ours, reversed: srsReverse(to, options.srs, now()) });
+          if (srs.kind === 'refuse') v = srs.verdict;
+          else if (srs.kind === 'rewrite') {
+            state.log.info({ event: EVENTS.srsReversed, from: facts.transaction.mailFrom, srs: to, to: srs.address }, 'SRS address reversed');
+            recipient.address = to = srs.address;
+            srsAuthorised = true;
+          }
+        }
+        if (!v) {
+          let resolution = await resolveRecipient(to, directory, options.resolve);
+          // The server's postmaster, or a local domain's that has no mailbox or alias of its own:
+          // never refused (RFC 5321 §4.5.1); it goes to POSTMASTER_ADDRESS or the first mailbox.
+          let postmasterAuthorised = false;
+          if (isPostmaster(to) && (resolution.kind === 'unknown' || (serverPostmaster && resolution.kind === 'not-local'))) {
+            const target = await postmasterAddress();
+            if (target === null) v = reject(451, '4.3.0', `<${to}>: No postmaster mailbox exists yet; try again later`, 'postmaster-unconfigured');
+            else {
+              state.log.info({ event: EVENTS.postmasterRedirected, from: facts.transaction.mailFrom, to, target }, 'postmaster mail redirected');
+              recipient.address = to = target;
+              resolution = await resolveRecipient(to, directory, options.resolve);
+              postmasterAuthorised = true;
+            }
+          }
+          v ??= (srsAuthorised || postmasterAuthorised) && resolution.kind === 'not-local' ? ACCEPT : rcptPolicy({ address: to, resolution, authenticated: state.user !== null });
+        }
+      } catch (err) {
+        state.log.error({ event: EVENTS.lookupFailed, to, err }, 'recipient lookup failed');
+        v = errorVerdict('lookupFailed', 'lookup-failed');
+      }
+    }
+    if (v.kind === 'accept' && deps.greylist && options.greylist) {
+      const exempt = greylistExemption({ authenticated: state.user !== null, allowlistedNetwork: clientAllowed || dnswl || options.greylist.allow(facts.remoteIp), nullSender: facts.transaction.mailFrom === '' });
+      if (exempt) metrics.greylist.inc({ result: 'exempt' });
+      else {
+        const result = await deps.greylist.check(tripletKey(facts.remoteIp, facts.transaction.mailFrom, to), greylistNetwork(facts.remoteIp), now().getTime());
+        metrics.greylist.inc({ result });
+        v = greylistVerdict(result);
+        if (v.kind !== 'accept') {
+          rejected('rcpt', v);
+          state.log.info({ event: EVENTS.greylisted, from: facts.transaction.mailFrom, to, result }, 'recipient greylisted');
+          return v;
+        }
+      }
+    }
+    if (v.kind === 'accept' && state.user === null && !clientAllowed) v = (await overRate(state, 'recipients', options.rate?.recipients ?? 0)) ?? v;
+    else if (v.kind === 'reject' && v.reason === 'unknown-user' && !clientAllowed) {
+      // Directory harvest: past the limit the client waits, then the session ends.
+      const harvest = await overRate(state, 'unknown-recipients', options.rate?.unknownRecipients ?? 0);
+      if (harvest) {
+        rejected('rcpt', harvest);
+        await sleep(options.rate?.tarpitMs ?? 0);
+        return harvest;
+      }
+    }
+    if (v.kind !== 'accept') {
+      rejected('rcpt', v);
+      state.log.info({ event: EVENTS.rcptRejected, from: facts.transaction.mailFrom, to, reason: v.reason, code: v.code }, 'recipient rejected');
+    }
+    return v;
+  }
+
+  async function data(facts: SessionFacts, recipients: readonly string[], collecting: Promise<CollectedMessage>): Promise<DataOutcome> {
+    // Taken before the bytes arrive: a connection lost mid-DATA may be closed by then.
+    const state = stateOf(facts);
+    const id = newMessageId();
+    const mailFrom = facts.transaction.mailFrom;
+    const message = await collecting;
+    if (message.kind === 'aborted') {
+      state.log.info({ event: EVENTS.messageAborted, msgId: id, bytes: message.wireBytes }, 'connection lost during DATA; nothing stored');
+      rejected('data', ABORTED);
+      return { verdict: ABORTED };
+    }
+    const decision = await dataStep({ id, date: new Date(), session: facts, recipients, user: state.mailbox, message, checkAuth: state.listener === 'mx' });
+    if (decision.auth) logMailAuth(state, id, mailFrom, decision.auth);
+    if (decision.kind === 'refuse') {
+      const v = decision.verdict;
+      if (decision.lookupFailure) state.log.error({ event: EVENTS.lookupFailed, msgId: id, from: decision.lookupFailure.address, err: decision.lookupFailure.error }, 'From: address lookup failed');
+      rejected('data', v);
+      state.log.info({ event: EVENTS.messageRejected, msgId: id, from: mailFrom, reason: v.reason, bytes: message.wireBytes }, 'message rejected');
+      return { verdict: v };
+    }
+    let toCommit = decision.message;
+    let heldVerdict: Refusal | undefined;
+    if (deps.contentFilter) {
+      const scanned = await scan(state, toCommit, facts);
+      if (scanned.kind === 'refuse') return { verdict: scanned.verdict };
+      toCommit = scanned.message;
+      heldVerdict = scanned.held;
+    }
+    let committed;
+    try {
+      committed = await store.commit(toCommit);
+    } catch (err) {
+      const e = err instanceof IngressError ? err : new IngressError('storeFailed', String(err), err);
+      state.log.error({ event: EVENTS.storeFailed, msgId: id, err: e.cause ?? e }, 'message not stored');
+      const v = errorVerdict(e.kind, 'store-failed');
+      rejected('data', v);
+      return { verdict: v };
+    }
+    if (heldVerdict) {
+      // Outgoing spam: committed for the postmaster, refused to the client (spamPolicy).
+      metrics.spamHeld.inc({ listener: state.listener });
+      state.log.warn({ event: EVENTS.spamHeld, msgId: id, from: mailFrom, user: state.user, rcpts: recipients.length }, 'authenticated submission rejected as spam: held, not relayed');
+      rejected('data', heldVerdict);
+      return { verdict: heldVerdict };
+    }
+    const size = message.kind === 'complete' ? message.size : 0;
+    state.messages++;
+    metrics.accepted.inc({ listener: state.listener });
+    metrics.messageSize.observe(size);
+    if (!committed.enqueued) {
+      metrics.enqueueFailures.inc();
+      state.log.warn({ event: EVENTS.enqueueFailed, msgId: id, err: committed.error }, 'message committed but route-message job not added; the reconciler will re-enqueue it');
+    }
+    const tx = sessions.transaction(facts.transaction);
+    state.log.info({ event: EVENTS.messageAccepted, msgId: id, from: mailFrom, rcpts: recipients.length, size, ms: tx ? Date.now() - tx.startedAt : undefined }, 'message accepted');
+    return { verdict: ACCEPT, reply: `2.0.0 Ok: queued as ${id}` };
+  }
 }
 
 export type Ingress = ReturnType<typeof createIngress>;

@@ -36,7 +36,7 @@ export function createMetrics(registry: Registry) {
     greylist: new prom.Counter({ name: 'hopmail_smtp_greylist_total', help: 'greylisting decisions at RCPT: new and early (deferred), passed, known, client-allowlisted, exempt, unavailable', labelNames: ['result'], registers }),
     dnsbl: new prom.Counter({ name: 'hopmail_smtp_dnsbl_total', help: 'DNSBL outcome of sessions that reached RCPT: blocked, allowlisted, clean', labelNames: ['result'], registers }),
     dnsblListings: new prom.Counter({ name: 'hopmail_smtp_dnsbl_listings_total', help: 'clients named by each DNS list at connect', labelNames: ['zone'], registers }),
-    rateLimited: new prom.Counter({ name: 'hopmail_smtp_rate_limited_total', help: 'refusals by the per-client rate limits (all replicas): connections, messages, recipients, unknown-recipients', labelNames: ['kind'], registers }),
+    rateLimited: new prom.Counter({ name: 'hopmail_smtp_rate_limited_total', help: 'refusals by the per-client limits (all replicas): concurrent-connections, connections, messages, recipients, unknown-recipients', labelNames: ['kind'], registers }),
     enqueueFailures: new prom.Counter({ name: 'hopmail_smtp_enqueue_failures_total', help: 'committed messages whose route-message job could not be added (the reconciler re-enqueues them)', registers }),
   };
 }

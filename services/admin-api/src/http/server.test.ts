@@ -215,6 +215,7 @@ describe('OpenAPI', () => {
         'PATCH /v1/domains/{name}',
         'GET /v1/tls-policies', 'GET /v1/tls-policies/{domain}', 'PUT /v1/tls-policies/{domain}', 'DELETE /v1/tls-policies/{domain}',
         'GET /v1/tls-outcomes/{domain}', 'GET /v1/domains/{domain}/tls-reports',
+        'GET /v1/abuse/lists', 'POST /v1/abuse/lists', 'DELETE /v1/abuse/lists/{id}', 'GET /v1/messages/refusals',
       ].sort(),
     );
     for (const [path, item] of Object.entries<any>(doc.paths)) {

@@ -27,6 +27,7 @@ import { webhookTestRoutes } from './routes/webhook-test.ts';
 import { messageReportRoutes } from './routes/message-report.ts';
 import { abuseRoutes } from './routes/abuse.ts';
 import type { AbuseStatsReport } from '../adapters/abuse-stats.ts';
+import type { AbuseListStore } from '../adapters/abuse-lists.ts';
 import type { SpamTrainer } from '../adapters/spam-trainer.ts';
 import type { WebhookTester } from '../adapters/webhook-test.ts';
 import { sessionAuthenticator, sessionRoutes, type ConsoleSessions } from './session.ts';
@@ -43,6 +44,8 @@ export interface V1Deps extends ApiDeps {
   webhookTester: WebhookTester;
   /** rspamd's controller (RSPAMD_CONTROLLER_URL), or null. */
   spamTrainer?: SpamTrainer | null;
+  /** The allowlist/blocklist and the refused attempts (PostgreSQL). */
+  abuseLists: AbuseListStore;
   /** Refusal counts smtp-ingress keeps in Redis. */
   abuseStats?: ((now: number) => Promise<AbuseStatsReport>) | null;
 }
@@ -117,5 +120,5 @@ export const v1Api: FastifyPluginAsync<V1Deps> = async (api, deps) => {
   messageHeaderRoutes(api, { messages: deps.messages, headers: deps.messageStart });
   webhookTestRoutes(api, { tester: deps.webhookTester });
   messageReportRoutes(api, { messages: deps.messages, trainer: deps.spamTrainer ?? null });
-  abuseRoutes(api, { stats: deps.abuseStats ?? null });
+  abuseRoutes(api, { stats: deps.abuseStats ?? null, lists: deps.abuseLists, defaultLimit: deps.defaultLimit });
 };

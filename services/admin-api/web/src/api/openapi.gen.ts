@@ -3,6 +3,51 @@
 // services/admin-api/src/http/console-api.test.ts fails while this file is out of date.
 
 export interface Paths {
+  "/v1/abuse/lists": {
+    get: {
+      query: {
+        list?: "allow" | "block";
+        limit?: number;
+        cursor?: string;
+      };
+      response: {
+        items: {
+          id: number;
+          list: "allow" | "block";
+          kind: "network" | "domain";
+          value: string;
+          reason: string;
+          createdAt: string;
+          createdBy: string | null;
+        }[];
+        nextCursor: string | null;
+      };
+    };
+    post: {
+      body: {
+        list: "allow" | "block";
+        value: string;
+        reason?: string;
+      };
+      response: {
+        id: number;
+        list: "allow" | "block";
+        kind: "network" | "domain";
+        value: string;
+        reason: string;
+        createdAt: string;
+        createdBy: string | null;
+      };
+    };
+  };
+  "/v1/abuse/lists/{id}": {
+    delete: {
+      params: {
+        id: string;
+      };
+      response: null;
+    };
+  };
   "/v1/abuse/stats": {
     get: {
       response: {
@@ -525,6 +570,33 @@ export interface Paths {
           authResults: {
             [key: string]: unknown;
           } | null;
+        }[];
+        nextCursor: string | null;
+      };
+    };
+  };
+  "/v1/messages/refusals": {
+    get: {
+      query: {
+        recipient?: string;
+        sender?: string;
+        clientIp?: string;
+        since?: string;
+        limit?: number;
+        cursor?: string;
+      };
+      response: {
+        items: {
+          id: number;
+          at: string;
+          sessionId: string;
+          clientIp: string;
+          helo: string | null;
+          sender: string;
+          recipient: string;
+          stage: "rcpt" | "data";
+          reason: string;
+          reply: string;
         }[];
         nextCursor: string | null;
       };
