@@ -19,7 +19,7 @@ import { senderPolicy } from './policy/sender-policy.ts';
 import { srsRcptPolicy } from './policy/srs-policy.ts';
 import { isSrsLocalPart, srsReverse, type SrsKeys } from '@hopmail/sender-auth';
 import { ACCEPT, type Refusal, type Verdict } from './policy/verdict.ts';
-import type { NewMessage } from '@hopmail/db';
+import type { NewMessage, RecipientDsn } from '@hopmail/db';
 import type { Accounts, AuthLimiter, Authenticator, ContentFilter, InboundPolicies, MessageStore } from './ports.ts';
 import { rewriteSubject, spamPolicy, type SpamInput } from './policy/spam-policy.ts';
 import { withTimeout } from '@hopmail/service-kit';
@@ -390,7 +390,7 @@ export function createIngress(deps: IngressDeps) {
      * The end of DATA: waits for the collector's bytes, lets the DATA step decide, commits.
      * 250 only once the message is committed.
      */
-    async data(facts: SessionFacts, recipients: readonly string[], collecting: Promise<CollectedMessage>): Promise<DataOutcome> {
+    async data(facts: SessionFacts, recipients: readonly string[], collecting: Promise<CollectedMessage>, recipientDsn?: readonly (RecipientDsn | null)[]): Promise<DataOutcome> {
       // Taken before the bytes arrive: a connection lost mid-DATA may be closed by then.
       const state = stateOf(facts);
       const id = newMessageId();
@@ -410,7 +410,9 @@ export function createIngress(deps: IngressDeps) {
         state.log.info({ event: EVENTS.messageRejected, msgId: id, from: mailFrom, reason: v.reason, bytes: message.wireBytes }, 'message rejected');
         return { verdict: v };
       }
-      let toCommit = decision.message;
+      // RFC 3461: what the client asked to be told, stored per recipient and honoured downstream.
+      const dsn = facts.transaction.dsn;
+      let toCommit: NewMessage = { ...decision.message, dsnRet: dsn?.ret ?? null, dsnEnvid: dsn?.envid ?? null, recipientDsn };
       let heldVerdict: Refusal | undefined;
       if (deps.contentFilter) {
         const scanned = await scan(state, toCommit, facts);
