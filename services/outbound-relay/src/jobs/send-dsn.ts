@@ -13,6 +13,7 @@ import { EVENTS } from '../events.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import { parseReply } from '../policy/classify.ts';
 import { willRetryUntil, type RetryPolicy } from '../policy/retry.ts';
+import { wantsReport } from '../policy/notify.ts';
 import { buildDsn } from '../protocol/dsn.ts';
 import { headerSection, toCrlf } from '../protocol/wire.ts';
 
@@ -45,6 +46,8 @@ export function createSendDsn({ dsnStore, route, logger, metrics, hostname, poli
   function compose(owed: OwedReport): ComposedDsn | null {
     // RFC 5321 §4.5.5 / RFC 3464 §2: never answer a bounce with a bounce.
     if (owed.mailFrom === '') return null;
+    const recipients = owed.recipients.filter((r) => wantsReport(r.notify, owed.reason));
+    if (recipients.length === 0) return null;
     const id = newMessageId();
     const dsn = buildDsn({
       action: owed.reason,
@@ -55,9 +58,13 @@ export function createSendDsn({ dsnStore, route, logger, metrics, hostname, poli
       to: owed.mailFrom,
       messageId: `${id}@${hostname}`,
       boundary: `${id}/${randomBytes(9).toString('base64url')}`,
-      recipients: owed.recipients.map((r) => ({
+      envid: owed.envid,
+      // RFC 3461 §4.3: RET=FULL returns the message with a failure report; otherwise its headers.
+      originalMessage: owed.reason === 'failed' && owed.ret === 'FULL' ? toCrlf(owed.raw) : null,
+      recipients: recipients.map((r) => ({
         finalRecipient: r.address,
         originalRecipient: r.original,
+        orcpt: r.orcpt,
         status: statusOf(r.lastReply, owed.reason),
         remoteMta: r.lastMx,
         diagnostic: r.lastReply,
@@ -66,7 +73,7 @@ export function createSendDsn({ dsnStore, route, logger, metrics, hostname, poli
       ...(owed.reason === 'delayed' ? { willRetryUntil: willRetryUntil(policy, owed.receivedAt) } : {}),
       originalHeaders: headerSection(toCrlf(owed.raw)),
     });
-    return { id, raw: dsn.raw, smtputf8: dsn.smtputf8, body8bit: dsn.body8bit, headerMessageId: `<${id}@${hostname}>` };
+    return { id, raw: dsn.raw, smtputf8: dsn.smtputf8, body8bit: dsn.body8bit, headerMessageId: `<${id}@${hostname}>`, reported: recipients.map((r) => r.id) };
   }
 
   return async function sendDsn({ messageId, reason }: Payload<'send-dsn'>): Promise<ReportResult> {
