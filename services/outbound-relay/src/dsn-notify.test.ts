@@ -124,3 +124,35 @@ describe('RET, ENVID and ORCPT', () => {
     expect(raw).toContain('Original-Envelope-Id: E1\r\n');
   });
 });
+
+describe('NOTIFY=SUCCESS: the success report', () => {
+  it('delivered here → Action: delivered; relayed to a hop without DSN → relayed; alias → expanded; 2.0.0 each, once', async () => {
+    const addresses = ['local@local.test', 'far@remote.test', 'team@local.test', 'quiet@local.test'];
+    const id = await commitMessage(db, addresses, { dsn: { dsnEnvid: 'ENV-7', recipientDsn: [{ notify: ['SUCCESS'], orcpt: 'rfc822;Local@local.test' }, { notify: ['SUCCESS', 'FAILURE'], orcpt: null }, { notify: ['SUCCESS'], orcpt: null }, { notify: null, orcpt: null }] } });
+    const set = (address: string, status: string, mx: string | null, reply: string | null) =>
+      db.pool.query(`UPDATE recipients SET status = $3, last_mx = $4, last_reply = $5 WHERE message_id = $1 AND address = $2`, [id, address, status, mx, reply]);
+    await set('local@local.test', 'delivered', null, null);
+    await set('far@remote.test', 'delivered', 'mx.remote.test', '250 2.0.0 Ok: queued');
+    await set('team@local.test', 'expanded', null, null);
+    await set('quiet@local.test', 'delivered', null, null);
+    expect(await relay.app.sendDsn({ messageId: id, reason: 'success' })).toMatchObject({ kind: 'sent', recipients: 3 });
+    expect(await relay.app.sendDsn({ messageId: id, reason: 'success' })).toEqual({ kind: 'nothing' });
+    const dsns = await dsnsFor(db, id);
+    expect(dsns).toHaveLength(1);
+    const raw = dsns[0]!.raw;
+    expect(raw).toContain('Subject: Successful Mail Delivery Report');
+    expect(raw).toContain('Original-Envelope-Id: ENV-7\r\n');
+    expect(raw).toContain('Final-Recipient: rfc822; local@local.test\r\nOriginal-Recipient: rfc822;Local@local.test\r\nAction: delivered\r\nStatus: 2.0.0\r\n');
+    expect(raw).toContain('Final-Recipient: rfc822; far@remote.test\r\nAction: relayed\r\nStatus: 2.0.0\r\nRemote-MTA: dns; mx.remote.test\r\n');
+    expect(raw).toContain('Final-Recipient: rfc822; team@local.test\r\nAction: expanded\r\nStatus: 2.0.0\r\n');
+    expect(raw).not.toContain('quiet@local.test');
+    expect(raw).toContain('Content-Type: text/rfc822-headers');
+  });
+
+  it('a null sender gets no success report either', async () => {
+    const id = await commitMessage(db, ['local@local.test'], { from: '', dsn: { recipientDsn: [{ notify: ['SUCCESS'], orcpt: null }] } });
+    await db.pool.query(`UPDATE recipients SET status = 'delivered' WHERE message_id = $1`, [id]);
+    expect(await relay.app.sendDsn({ messageId: id, reason: 'success' })).toEqual({ kind: 'suppressed', recipients: 1 });
+    expect(await dsnsFor(db, id)).toEqual([]);
+  });
+});

@@ -17,6 +17,8 @@ export interface OwedRecipient {
   notify: string[] | null;
   /** ORCPT (`addr-type;address`), its own or its alias's. */
   orcpt: string | null;
+  /** delivered, expanded (success reports), bounced, deferred. */
+  status: string;
 }
 
 /** A message and its recipients owed a `reason` report, locked until the transaction ends. */
@@ -62,6 +64,12 @@ const OWED: Record<DsnReason, { where: string; sent: string; suppressed: string 
     sent: 'delay_warned_at = now()',
     suppressed: 'delay_warned_at = now()',
   },
+  // Only rows that asked (an alias target's NOTIFY has no SUCCESS: its alias reports "expanded").
+  success: {
+    where: `r.status IN ('delivered', 'expanded') AND r.dsn_success_at IS NULL AND 'SUCCESS' = ANY (r.dsn_notify)`,
+    sent: 'dsn_success_at = now()',
+    suppressed: 'dsn_success_at = now()',
+  },
 };
 
 interface OwedRow {
@@ -73,6 +81,7 @@ interface OwedRow {
   updated_at: Date;
   notify: string[] | null;
   orcpt: string | null;
+  status: string;
 }
 
 export class DsnStore {
@@ -96,7 +105,7 @@ export class DsnStore {
       // here and then no longer sees these rows, because they are marked by then.
       const rs = await client.query<OwedRow>(
         `SELECT r.id, r.address, o.address AS original, r.last_reply, r.last_mx, r.updated_at,
-                CASE WHEN r.original_id IS NULL THEN r.dsn_notify ELSE array_remove(o.dsn_notify, 'SUCCESS') END AS notify, coalesce(r.dsn_orcpt, o.dsn_orcpt) AS orcpt
+                CASE WHEN r.original_id IS NULL THEN r.dsn_notify ELSE array_remove(o.dsn_notify, 'SUCCESS') END AS notify, coalesce(r.dsn_orcpt, o.dsn_orcpt) AS orcpt, r.status
            FROM recipients r LEFT JOIN recipients o ON o.id = r.original_id
           WHERE r.message_id = $1 AND ${owed.where} ORDER BY r.id FOR UPDATE OF r`,
         [messageId],
@@ -111,7 +120,7 @@ export class DsnStore {
         raw: msg.raw,
         ret: msg.dsn_ret,
         envid: msg.dsn_envid,
-        recipients: rs.rows.map((r) => ({ id: r.id, address: r.address, original: r.original, lastReply: r.last_reply, lastMx: r.last_mx, updatedAt: r.updated_at, notify: r.notify, orcpt: r.orcpt })),
+        recipients: rs.rows.map((r) => ({ id: r.id, address: r.address, original: r.original, lastReply: r.last_reply, lastMx: r.last_mx, updatedAt: r.updated_at, notify: r.notify, orcpt: r.orcpt, status: r.status })),
       });
       const reported = new Set(dsn?.reported ?? []);
       const unreported = ids.filter((id) => !reported.has(id));
@@ -123,6 +132,15 @@ export class DsnStore {
       await client.query(`UPDATE recipients SET ${owed.sent} WHERE id = ANY($1::bigint[])`, [[...reported]]);
       return { kind: 'sent', dsnId: dsn.id, recipients: reported.size };
     });
+  }
+
+  /** Messages with recipients still owed a success report (NOTIFY=SUCCESS): the scheduler's sweep. */
+  async owedSuccesses(limit: number): Promise<string[]> {
+    const r = await this.pool.query<{ message_id: string }>(
+      `SELECT DISTINCT message_id FROM recipients WHERE dsn_success_at IS NULL AND 'SUCCESS' = ANY (dsn_notify) AND status IN ('delivered', 'expanded') LIMIT $1`,
+      [limit],
+    );
+    return r.rows.map((x) => x.message_id);
   }
 
   /** Messages with bounced recipients still owed a DSN (routing's and ours): the scheduler's sweep. */

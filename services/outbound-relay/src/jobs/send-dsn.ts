@@ -14,7 +14,7 @@ import type { RelayMetrics } from '../metrics.ts';
 import { parseReply } from '../policy/classify.ts';
 import { willRetryUntil, type RetryPolicy } from '../policy/retry.ts';
 import { wantsReport } from '../policy/notify.ts';
-import { buildDsn } from '../protocol/dsn.ts';
+import { buildDsn, type SuccessAction } from '../protocol/dsn.ts';
 import { headerSection, toCrlf } from '../protocol/wire.ts';
 
 export interface SendDsnDeps {
@@ -35,6 +35,15 @@ export interface SendDsnDeps {
  * 5.x.x status, `delayed` a 4.x.x one): a message that expired after temporary failures
  * ("451 4.4.7 Delivery time expired") is reported failed with 5.4.7, as Postfix does.
  */
+/**
+ * RFC 3461 §6.2: `expanded` for an alias we expanded, `relayed` for a remote delivery (a hop
+ * that spoke DSN took the duty over and no report is owed: the relay marks those), and
+ * `delivered` into a mailbox here.
+ */
+export function successAction(r: { status: string; lastMx: string | null }): SuccessAction {
+  return r.status === 'expanded' ? 'expanded' : r.lastMx ? 'relayed' : 'delivered';
+}
+
 export function statusOf(reply: string | null, action: 'failed' | 'delayed'): string {
   const cls = action === 'failed' ? '5' : '4';
   const p = reply ? parseReply(reply) : undefined;
@@ -65,7 +74,8 @@ export function createSendDsn({ dsnStore, route, logger, metrics, hostname, poli
         finalRecipient: r.address,
         originalRecipient: r.original,
         orcpt: r.orcpt,
-        status: statusOf(r.lastReply, owed.reason),
+        ...(owed.reason === 'success' ? { action: successAction(r) } : {}),
+        status: owed.reason === 'success' ? '2.0.0' : statusOf(r.lastReply, owed.reason),
         remoteMta: r.lastMx,
         diagnostic: r.lastReply,
         lastAttemptDate: r.lastMx ? r.updatedAt : null,

@@ -15,5 +15,8 @@ describe('wantsReport (RFC 3461 §4.1)', () => {
     [['DELAY'], 'failed', false],
     [['SUCCESS', 'FAILURE', 'DELAY'], 'delayed', true],
     [[], 'failed', false],
+    [null, 'success', false],
+    [['SUCCESS'], 'success', true],
+    [['FAILURE', 'DELAY'], 'success', false],
   ] as const)('NOTIFY %j, %s → %s', (notify, reason, wanted) => expect(wantsReport(notify, reason)).toBe(wanted));
 });

@@ -3,8 +3,8 @@
 // did before DSN was offered. NEVER asks for nothing.
 import type { DsnReason } from '@hopmail/queue';
 
-const VALUE: Record<DsnReason, string> = { failed: 'FAILURE', delayed: 'DELAY' };
+const VALUE: Record<DsnReason, string> = { failed: 'FAILURE', delayed: 'DELAY', success: 'SUCCESS' };
 
 export function wantsReport(notify: readonly string[] | null, reason: DsnReason): boolean {
-  return notify === null || notify.includes(VALUE[reason]);
+  return notify === null ? reason !== 'success' : notify.includes(VALUE[reason]);
 }
