@@ -24,6 +24,18 @@ export interface NewMessage {
   spam?: unknown;
   /** Commit the recipients as 'held' (an operator releases them), e.g. outgoing spam. */
   held?: boolean;
+  /** MAIL FROM … RET= and ENVID= (RFC 3461 §4.3, §4.4; ENVID decoded). */
+  dsnRet?: 'FULL' | 'HDRS' | null;
+  dsnEnvid?: string | null;
+  /** RCPT TO … NOTIFY= and ORCPT= of `recipients[i]`, when it gave any (RFC 3461 §4.1, §4.2). */
+  recipientDsn?: readonly (RecipientDsn | null | undefined)[];
+}
+
+export interface RecipientDsn {
+  /** NOTIFY's values, upper case; ['NEVER'] for NEVER; null when not given. */
+  notify: readonly string[] | null;
+  /** ORCPT as `addr-type;address`, decoded; null when not given. */
+  orcpt: string | null;
 }
 
 /**
@@ -31,16 +43,29 @@ export interface NewMessage {
  * address twice collapses into one row, compared as `envelopeKey()` does (domain in any
  * case, local part exactly).
  */
-export function distinctRecipients(recipients: readonly string[]): { address: string; domain: string }[] {
+export function distinctRecipients(recipients: readonly string[]): { address: string; domain: string; index: number }[] {
   const seen = new Set<string>();
-  const out: { address: string; domain: string }[] = [];
-  for (const address of recipients) {
+  const out: { address: string; domain: string; index: number }[] = [];
+  recipients.forEach((address, index) => {
     const k = envelopeKey(address);
-    if (seen.has(k)) continue;
+    if (seen.has(k)) return;
     seen.add(k);
-    out.push({ address, domain: k.slice(k.lastIndexOf('@') + 1) });
-  }
+    out.push({ address, domain: k.slice(k.lastIndexOf('@') + 1), index });
+  });
   return out;
+}
+
+/** NOTIFY as stored (recipients.dsn_notify, a text[] literal) and ORCPT of each distinct recipient. */
+export function recipientDsnColumns(m: NewMessage, rcpts: readonly { index: number }[]): { notify: (string | null)[]; orcpt: (string | null)[] } {
+  const of = (i: number) => m.recipientDsn?.[i] ?? null;
+  return {
+    // An array of arrays would have to be rectangular: each NOTIFY travels as its array literal.
+    notify: rcpts.map((r) => {
+      const n = of(r.index)?.notify;
+      return n ? `{${n.join(',')}}` : null;
+    }),
+    orcpt: rcpts.map((r) => of(r.index)?.orcpt ?? null),
+  };
 }
 
 /**
@@ -50,15 +75,17 @@ export function distinctRecipients(recipients: readonly string[]): { address: st
  */
 export async function insertMessage(db: pg.Pool | pg.PoolClient, m: NewMessage): Promise<void> {
   const rcpts = distinctRecipients(m.recipients);
+  const dsn = recipientDsnColumns(m, rcpts);
   // A named statement is parsed and planned once per connection: this is the hot path.
   await db.query({
     name: 'hopmail-insert-message',
     text: `WITH m AS (
-       INSERT INTO messages (id, raw, size, mail_from, client_ip, client_helo, auth_user, tls, smtputf8, body_8bit, header_message_id, auth_results, require_tls, spam)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $15, $16::jsonb)
+       INSERT INTO messages (id, raw, size, mail_from, client_ip, client_helo, auth_user, tls, smtputf8, body_8bit, header_message_id, auth_results, require_tls, spam, dsn_ret, dsn_envid)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $15, $16::jsonb, $18, $19)
        RETURNING id)
-     INSERT INTO recipients (message_id, address, domain, status)
-     SELECT m.id, r.address, r.domain, CASE WHEN $17::bool THEN 'held' ELSE 'queued' END FROM m, unnest($12::text[], $13::text[]) AS r(address, domain)`,
+     INSERT INTO recipients (message_id, address, domain, status, dsn_notify, dsn_orcpt)
+     SELECT m.id, r.address, r.domain, CASE WHEN $17::bool THEN 'held' ELSE 'queued' END, r.notify::text[], r.orcpt
+       FROM m, unnest($12::text[], $13::text[], $20::text[], $21::text[]) AS r(address, domain, notify, orcpt)`,
     values: [
       m.id,
       m.raw,
@@ -77,6 +104,10 @@ export async function insertMessage(db: pg.Pool | pg.PoolClient, m: NewMessage):
       m.requireTls ?? false,
       m.spam == null ? null : JSON.stringify(m.spam),
       m.held ?? false,
+      m.dsnRet ?? null,
+      m.dsnEnvid ?? null,
+      dsn.notify,
+      dsn.orcpt,
     ],
   });
 }

@@ -20,8 +20,12 @@ export type QueueName = (typeof QUEUE)[keyof typeof QUEUE];
 
 const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
 
-/** Why a DSN is owed: recipients that failed for good (RFC 3464 Action: failed), or are late (Action: delayed). */
-export const DSN_REASONS = ['failed', 'delayed'] as const;
+/**
+ * Why a DSN is owed: recipients that failed for good (RFC 3464 Action: failed), are late
+ * (Action: delayed), or were delivered or expanded and asked for it with NOTIFY=SUCCESS
+ * (Action: delivered, relayed, expanded; RFC 3461 §4.1).
+ */
+export const DSN_REASONS = ['failed', 'delayed', 'success'] as const;
 export type DsnReason = (typeof DSN_REASONS)[number];
 
 export const payloadSchemas = {

@@ -12,6 +12,8 @@ export interface MxTransaction {
   secure: boolean;
   /** MAIL FROM parameters (BODY=8BITMIME, SMTPUTF8, SIZE). */
   params: Record<string, unknown>;
+  /** RCPT TO parameters per recipient (NOTIFY, ORCPT as sent, xtext decoded). */
+  rcptParams: Record<string, unknown>[];
 }
 
 export interface MxBehaviour {
@@ -47,6 +49,8 @@ export interface FakeMxOptions {
    * 'none' to offer no STARTTLS. Default: smtp-server's built-in self-signed certificate.
    */
   tls?: Record<string, { key: string; cert: string } | 'none'>;
+  /** Addresses that advertise DSN (RFC 3461); the others do not. */
+  dsn?: readonly string[];
 }
 
 export async function startFakeMx(ips: readonly string[], options: FakeMxOptions = {}): Promise<FakeMx> {
@@ -69,6 +73,7 @@ export async function startFakeMx(ips: readonly string[], options: FakeMxOptions
       banner: `fake mx ${ip}`,
       // RFC 8689: offered on TLS sessions (the relay's REQUIRETLS tests).
       hideREQUIRETLS: false,
+      hideDSN: !options.dsn?.includes(ip),
       ...opts,
       onConnect(_session, cb) {
         fake.connections[ip] = (fake.connections[ip] ?? 0) + 1;
@@ -104,6 +109,7 @@ export async function startFakeMx(ips: readonly string[], options: FakeMxOptions
             data: Buffer.concat(chunks),
             secure: session.secure,
             params: (session.envelope.mailFrom ? session.envelope.mailFrom.args : {}) as Record<string, unknown>,
+            rcptParams: session.envelope.rcptTo.map((r) => (r.args || {}) as Record<string, unknown>),
           };
           fake.transactions.push(t);
           fake.onData?.(t);
@@ -154,7 +160,7 @@ export async function startPlainMx(ip: string, port: number, transactions: MxTra
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
-        transactions.push({ ip, from: '', to: session.envelope.rcptTo.map((r) => r.address), data: Buffer.concat(chunks), secure: session.secure, params: {} });
+        transactions.push({ ip, from: '', to: session.envelope.rcptTo.map((r) => r.address), data: Buffer.concat(chunks), secure: session.secure, params: {}, rcptParams: [] });
         cb(null, 'ok');
       });
     },

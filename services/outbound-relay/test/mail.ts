@@ -1,6 +1,6 @@
 // Messages as the relay finds them (committed by smtp-ingress, marked by routing), and what
 // the relay made of them: recipient rows and the DSNs it wrote.
-import { insertMessage } from '@hopmail/db';
+import { insertMessage, type NewMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import type { TestDatabase } from '@hopmail/test-kit';
 
@@ -13,12 +13,14 @@ export interface CommitOptions {
   body8bit?: boolean;
   smtputf8?: boolean;
   receivedAgoMs?: number;
+  /** DSN requests as smtp-ingress stores them (RFC 3461). */
+  dsn?: Pick<NewMessage, 'dsnRet' | 'dsnEnvid' | 'recipientDsn'>;
 }
 
 /** Commits a message the way smtp-ingress does (recipients `queued`); returns its id. */
 export async function commitMessage(db: TestDatabase, rcpts: string[], opts: CommitOptions = {}): Promise<string> {
   const id = newMessageId();
-  await insertMessage(db.pool, { id, raw: opts.raw ?? message(id), mailFrom: opts.from ?? 'alice@local.test', recipients: rcpts, body8bit: opts.body8bit ?? false, smtputf8: opts.smtputf8 ?? false });
+  await insertMessage(db.pool, { id, raw: opts.raw ?? message(id), mailFrom: opts.from ?? 'alice@local.test', recipients: rcpts, body8bit: opts.body8bit ?? false, smtputf8: opts.smtputf8 ?? false, ...opts.dsn });
   if (opts.receivedAgoMs) await db.pool.query(`UPDATE messages SET received_at = now() - make_interval(secs => $2::float8 / 1000) WHERE id = $1`, [id, opts.receivedAgoMs]);
   return id;
 }

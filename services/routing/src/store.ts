@@ -35,6 +35,8 @@ export interface Written {
   relayDomains: string[];
   /** It set a recipient, or an alias target's own row, `bounced`: a DSN is owed (never for `failed`). */
   bounced: boolean;
+  /** It delivered or expanded a recipient that asked for NOTIFY=SUCCESS (RFC 3461): a success DSN is owed. */
+  success?: boolean;
 }
 
 export interface RoutingTransaction {

@@ -20,7 +20,7 @@ import { srsRcptPolicy } from './policy/srs-policy.ts';
 import { isSrsLocalPart, srsReverse, type SrsKeys } from '@hopmail/sender-auth';
 import { ACCEPT, reject, type Refusal, type Verdict } from './policy/verdict.ts';
 import { isPostmaster, namesServerPostmaster } from './policy/postmaster.ts';
-import type { NewMessage } from '@hopmail/db';
+import type { NewMessage, RecipientDsn } from '@hopmail/db';
 import type { Accounts, AuthLimiter, Authenticator, ContentFilter, InboundPolicies, MessageStore } from './ports.ts';
 import { rewriteSubject, spamPolicy, type SpamInput } from './policy/spam-policy.ts';
 import { withTimeout } from '@hopmail/service-kit';
@@ -356,8 +356,8 @@ export function createIngress(deps: IngressDeps) {
      * The end of DATA: waits for the collector's bytes, lets the DATA step decide, commits.
      * 250 only once the message is committed. A refusal is recorded for each recipient.
      */
-    async data(facts: SessionFacts, recipients: readonly string[], collecting: Promise<CollectedMessage>): Promise<DataOutcome> {
-      const o = await data(facts, recipients, collecting);
+    async data(facts: SessionFacts, recipients: readonly string[], collecting: Promise<CollectedMessage>, recipientDsn?: readonly (RecipientDsn | null)[]): Promise<DataOutcome> {
+      const o = await data(facts, recipients, collecting, recipientDsn);
       if (o.verdict.kind !== 'accept' && o.verdict !== ABORTED) recordRefusal(facts, 'data', o.verdict, recipients);
       return o;
     },
@@ -465,7 +465,7 @@ export function createIngress(deps: IngressDeps) {
     return v;
   }
 
-  async function data(facts: SessionFacts, recipients: readonly string[], collecting: Promise<CollectedMessage>): Promise<DataOutcome> {
+  async function data(facts: SessionFacts, recipients: readonly string[], collecting: Promise<CollectedMessage>, recipientDsn?: readonly (RecipientDsn | null)[]): Promise<DataOutcome> {
     // Taken before the bytes arrive: a connection lost mid-DATA may be closed by then.
     const state = stateOf(facts);
     const id = newMessageId();
@@ -485,7 +485,9 @@ export function createIngress(deps: IngressDeps) {
       state.log.info({ event: EVENTS.messageRejected, msgId: id, from: mailFrom, reason: v.reason, bytes: message.wireBytes }, 'message rejected');
       return { verdict: v };
     }
-    let toCommit = decision.message;
+    // RFC 3461: what the client asked to be told, stored per recipient and honoured downstream.
+    const dsn = facts.transaction.dsn;
+    let toCommit: NewMessage = { ...decision.message, dsnRet: dsn?.ret ?? null, dsnEnvid: dsn?.envid ?? null, recipientDsn };
     let heldVerdict: Refusal | undefined;
     if (deps.contentFilter) {
       const scanned = await scan(state, toCommit, facts);

@@ -18,6 +18,8 @@ export interface TransactionFacts {
   smtputf8: boolean;
   /** The client gave REQUIRETLS on MAIL FROM (RFC 8689; offered on TLS sessions only). */
   requireTls?: boolean;
+  /** RET and ENVID of MAIL FROM (RFC 3461 §4.3, §4.4; ENVID decoded); null where not given. */
+  dsn?: { ret: 'FULL' | 'HDRS' | null; envid: string | null };
 }
 
 /** One session as the listener sees it when it calls the ingress. */

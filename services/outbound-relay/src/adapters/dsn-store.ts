@@ -13,6 +13,12 @@ export interface OwedRecipient {
   lastReply: string | null;
   lastMx: string | null;
   updatedAt: Date;
+  /** NOTIFY of its RCPT TO (an alias target's is its alias's); null when not given (RFC 3461 §4.1). */
+  notify: string[] | null;
+  /** ORCPT (`addr-type;address`), its own or its alias's. */
+  orcpt: string | null;
+  /** delivered, expanded (success reports), bounced, deferred. */
+  status: string;
 }
 
 /** A message and its recipients owed a `reason` report, locked until the transaction ends. */
@@ -22,6 +28,9 @@ export interface OwedReport {
   mailFrom: string;
   receivedAt: Date;
   raw: Buffer;
+  /** RET and ENVID of MAIL FROM (RFC 3461 §4.3, §4.4), null when not given. */
+  ret: 'FULL' | 'HDRS' | null;
+  envid: string | null;
   recipients: OwedRecipient[];
 }
 
@@ -32,6 +41,8 @@ export interface ComposedDsn {
   smtputf8: boolean;
   body8bit: boolean;
   headerMessageId: string;
+  /** The owed recipients it reports; the others asked not to be told (NOTIFY) and are only marked. */
+  reported: readonly number[];
 }
 
 export type ReportResult =
@@ -41,7 +52,7 @@ export type ReportResult =
   | { kind: 'sent'; dsnId: string; recipients: number };
 
 // Which rows are owed a report, and what marks them reported. A failed recipient suppressed
-// (null sender) also becomes `failed`: there is nobody to tell.
+// (null sender, or NOTIFY without FAILURE) also becomes `failed`: there is nobody to tell.
 const OWED: Record<DsnReason, { where: string; sent: string; suppressed: string }> = {
   failed: {
     where: `r.status = 'bounced' AND r.dsn_sent_at IS NULL`,
@@ -53,6 +64,12 @@ const OWED: Record<DsnReason, { where: string; sent: string; suppressed: string 
     sent: 'delay_warned_at = now()',
     suppressed: 'delay_warned_at = now()',
   },
+  // Only rows that asked (an alias target's NOTIFY has no SUCCESS: its alias reports "expanded").
+  success: {
+    where: `r.status IN ('delivered', 'expanded') AND r.dsn_success_at IS NULL AND 'SUCCESS' = ANY (r.dsn_notify)`,
+    sent: 'dsn_success_at = now()',
+    suppressed: 'dsn_success_at = now()',
+  },
 };
 
 interface OwedRow {
@@ -62,6 +79,9 @@ interface OwedRow {
   last_reply: string | null;
   last_mx: string | null;
   updated_at: Date;
+  notify: string[] | null;
+  orcpt: string | null;
+  status: string;
 }
 
 export class DsnStore {
@@ -78,13 +98,14 @@ export class DsnStore {
   report(messageId: string, reason: DsnReason, compose: (owed: OwedReport) => ComposedDsn | null): Promise<ReportResult> {
     const owed = OWED[reason];
     return withTransaction<ReportResult>(this.pool, async (client) => {
-      const m = await client.query<{ mail_from: string; received_at: Date; raw: Buffer }>('SELECT mail_from, received_at, raw FROM messages WHERE id = $1', [messageId]);
+      const m = await client.query<{ mail_from: string; received_at: Date; raw: Buffer; dsn_ret: 'FULL' | 'HDRS' | null; dsn_envid: string | null }>('SELECT mail_from, received_at, raw, dsn_ret, dsn_envid FROM messages WHERE id = $1', [messageId]);
       const msg = m.rows[0];
       if (!msg) return rollback({ kind: 'nothing' });
       // FOR UPDATE: a concurrent writer (a second copy of the job, another replica) waits
       // here and then no longer sees these rows, because they are marked by then.
       const rs = await client.query<OwedRow>(
-        `SELECT r.id, r.address, o.address AS original, r.last_reply, r.last_mx, r.updated_at
+        `SELECT r.id, r.address, o.address AS original, r.last_reply, r.last_mx, r.updated_at,
+                CASE WHEN r.original_id IS NULL THEN r.dsn_notify ELSE array_remove(o.dsn_notify, 'SUCCESS') END AS notify, coalesce(r.dsn_orcpt, o.dsn_orcpt) AS orcpt, r.status
            FROM recipients r LEFT JOIN recipients o ON o.id = r.original_id
           WHERE r.message_id = $1 AND ${owed.where} ORDER BY r.id FOR UPDATE OF r`,
         [messageId],
@@ -97,18 +118,29 @@ export class DsnStore {
         mailFrom: msg.mail_from,
         receivedAt: msg.received_at,
         raw: msg.raw,
-        recipients: rs.rows.map((r) => ({ id: r.id, address: r.address, original: r.original, lastReply: r.last_reply, lastMx: r.last_mx, updatedAt: r.updated_at })),
+        ret: msg.dsn_ret,
+        envid: msg.dsn_envid,
+        recipients: rs.rows.map((r) => ({ id: r.id, address: r.address, original: r.original, lastReply: r.last_reply, lastMx: r.last_mx, updatedAt: r.updated_at, notify: r.notify, orcpt: r.orcpt, status: r.status })),
       });
-      if (!dsn) {
-        await client.query(`UPDATE recipients SET ${owed.suppressed} WHERE id = ANY($1::bigint[])`, [ids]);
-        return { kind: 'suppressed', recipients: ids.length };
-      }
+      const reported = new Set(dsn?.reported ?? []);
+      const unreported = ids.filter((id) => !reported.has(id));
+      if (unreported.length > 0) await client.query(`UPDATE recipients SET ${owed.suppressed} WHERE id = ANY($1::bigint[])`, [unreported]);
+      if (!dsn || reported.size === 0) return { kind: 'suppressed', recipients: ids.length };
       await insertMessage(client, { id: dsn.id, raw: dsn.raw, mailFrom: '', recipients: [msg.mail_from], smtputf8: dsn.smtputf8, body8bit: dsn.body8bit, headerMessageId: dsn.headerMessageId });
       // Names the DSN in the trace's dsn-sent / delay-warning events (0005_operations.sql).
       await client.query(`SELECT set_config('hopmail.dsn_id', $1, true)`, [dsn.id]);
-      await client.query(`UPDATE recipients SET ${owed.sent} WHERE id = ANY($1::bigint[])`, [ids]);
-      return { kind: 'sent', dsnId: dsn.id, recipients: ids.length };
+      await client.query(`UPDATE recipients SET ${owed.sent} WHERE id = ANY($1::bigint[])`, [[...reported]]);
+      return { kind: 'sent', dsnId: dsn.id, recipients: reported.size };
     });
+  }
+
+  /** Messages with recipients still owed a success report (NOTIFY=SUCCESS): the scheduler's sweep. */
+  async owedSuccesses(limit: number): Promise<string[]> {
+    const r = await this.pool.query<{ message_id: string }>(
+      `SELECT DISTINCT message_id FROM recipients WHERE dsn_success_at IS NULL AND 'SUCCESS' = ANY (dsn_notify) AND status IN ('delivered', 'expanded') LIMIT $1`,
+      [limit],
+    );
+    return r.rows.map((x) => x.message_id);
   }
 
   /** Messages with bounced recipients still owed a DSN (routing's and ours): the scheduler's sweep. */

@@ -73,6 +73,26 @@ type Conn = InstanceType<typeof SMTPConnection> & {
   _sendCommand: (str: string, logStr?: string) => void;
 };
 
+/** What the client asked for (RFC 3461), to pass on; values decoded, encoded here as xtext. */
+export interface DsnParameters {
+  ret: 'FULL' | 'HDRS' | null;
+  envid: string | null;
+  /** By recipient address, as in the envelope's `to`. */
+  recipients: ReadonlyMap<string, { notify: readonly string[] | null; orcpt: string | null }>;
+}
+
+const xtext = (s: string) => s.replace(/[^!-*,-<>-~]/g, (c) => `+${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+
+export function withDsnParameters(command: string, dsn: DsnParameters): string {
+  if (/^MAIL FROM:/i.test(command)) return command + (dsn.ret ? ` RET=${dsn.ret}` : '') + (dsn.envid ? ` ENVID=${xtext(dsn.envid)}` : '');
+  const m = /^RCPT TO:<([^>]*)>/i.exec(command);
+  const r = m ? dsn.recipients.get(m[1]!) : undefined;
+  if (!r) return command;
+  // ORCPT is addr-type ";" xtext: only the address part is encoded.
+  const orcpt = r.orcpt ? ` ORCPT=${r.orcpt.slice(0, r.orcpt.indexOf(';') + 1)}${xtext(r.orcpt.slice(r.orcpt.indexOf(';') + 1))}` : '';
+  return command + (r.notify ? ` NOTIFY=${r.notify.join(',')}` : '') + orcpt;
+}
+
 export class Session {
   readonly target: SmtpTarget;
   readonly conn: Conn;
@@ -122,7 +142,7 @@ export class Session {
     return this.conn._maxAllowedSize ?? 0;
   }
 
-  send(envelope: { from: string; to: string[]; size: number; use8BitMime: boolean; smtputf8?: boolean; requireTls?: boolean }, message: Buffer): Promise<TxResult> {
+  send(envelope: { from: string; to: string[]; size: number; use8BitMime: boolean; smtputf8?: boolean; requireTls?: boolean; dsn?: DsnParameters }, message: Buffer): Promise<TxResult> {
     // nodemailer adds SMTPUTF8 to MAIL FROM only for non-ASCII addresses; a message with UTF-8
     // headers needs it too (RFC 6531 §3.4), so add the keyword to this transaction's MAIL FROM.
     const plain = this.conn._sendCommand;
@@ -131,13 +151,21 @@ export class Session {
         plain.call(this.conn, /^MAIL FROM:/i.test(str) && !/ SMTPUTF8\b/i.test(str) ? `${str} SMTPUTF8` : str, logStr);
       };
     }
+    // RFC 3461 §5.2: the DSN parameters go on unchanged to a hop that offers DSN, per
+    // recipient (nodemailer's `dsn` option gives every recipient the same NOTIFY and ORCPT).
+    if (envelope.dsn && this.extensions.includes('DSN')) {
+      const send = this.conn._sendCommand;
+      const dsn = envelope.dsn;
+      this.conn._sendCommand = (str: string, logStr?: string) => send.call(this.conn, withDsnParameters(str, dsn), logStr);
+    }
     return new Promise<TxResult>((resolve) => {
       let dataSent = false;
       const source = Readable.from([message]);
       source.on('end', () => (dataSent = true));
       this.messages++;
       // REQUIRETLS on MAIL FROM (RFC 8689 §4.2.1): nodemailer adds it, after checking TLS and the extension.
-      const { requireTls, ...rest } = envelope;
+      // `dsn` is ours (above), not nodemailer's envelope-wide one.
+      const { requireTls, dsn: _dsn, ...rest } = envelope;
       this.conn.send({ ...rest, ...(requireTls ? { requireTLSExtensionEnabled: true } : {}) } as typeof rest, source, (err: NmError | null, info?: { accepted?: string[]; rejectedErrors?: NmError[]; response?: string }) => {
         const replies = new Map<string, string>();
         if (!err && info) {

@@ -16,6 +16,9 @@ export interface WorkMessage {
   senderIsOurs: boolean;
   /** dkim_key_epoch when the work was read: cached signing keys are good while it holds. */
   dkimEpoch: number;
+  /** RET and ENVID (RFC 3461), passed on to a next hop that speaks DSN. */
+  dsnRet: 'FULL' | 'HDRS' | null;
+  dsnEnvid: string | null;
 }
 
 export interface WorkRecipient {
@@ -26,6 +29,9 @@ export interface WorkRecipient {
   lastReply: string | null;
   /** Domain of the alias this recipient was expanded from; null for an envelope recipient. */
   viaDomain: string | null;
+  /** NOTIFY (an alias target's: its alias's without SUCCESS) and ORCPT (RFC 3461); null when not given. */
+  notify: string[] | null;
+  orcpt: string | null;
 }
 
 export interface RecipientUpdate {
@@ -34,6 +40,8 @@ export interface RecipientUpdate {
   nextAttemptAt: Date | null;
   reply: string;
   mx: string | null;
+  /** Delivered to a next hop that speaks DSN with NOTIFY=SUCCESS: the success report is its duty now. */
+  successPassedOn?: boolean;
 }
 
 export interface AttemptStart {
@@ -73,8 +81,9 @@ export class RelayStore {
   /** The message and its due recipients at `domain`, in one round trip; null when nothing is due. */
   async loadWork(messageId: string, domain: string, now: Date): Promise<{ message: WorkMessage; recipients: WorkRecipient[] } | null> {
     const r = await this.pool.query(
-      `SELECT m.id AS message_id, m.mail_from, m.received_at, m.size, m.smtputf8, m.body_8bit, m.require_tls,
+      `SELECT m.id AS message_id, m.mail_from, m.received_at, m.size, m.smtputf8, m.body_8bit, m.require_tls, m.dsn_ret, m.dsn_envid,
               r.id, r.address, r.attempts, r.delay_warned_at, r.last_reply, lower(o.domain) AS via_domain,
+              CASE WHEN r.original_id IS NULL THEN r.dsn_notify ELSE array_remove(o.dsn_notify, 'SUCCESS') END AS notify, coalesce(r.dsn_orcpt, o.dsn_orcpt) AS orcpt,
               -- asked only for alias targets (SRS decision), by the unique index on lower(name)
               CASE WHEN r.original_id IS NOT NULL THEN EXISTS (SELECT 1 FROM domains d WHERE lower(d.name) = lower(substring(m.mail_from from '@([^@]+)$'))) END AS sender_ours,
               (SELECT epoch FROM dkim_key_epoch WHERE id = 1) AS dkim_epoch
@@ -87,8 +96,8 @@ export class RelayStore {
     const row = r.rows[0];
     if (!row) return null;
     return {
-      message: { id: row.message_id, mailFrom: row.mail_from, receivedAt: row.received_at, size: row.size, smtputf8: row.smtputf8, body8bit: row.body_8bit, requireTls: row.require_tls === true, senderIsOurs: r.rows.some((x) => x.sender_ours === true), dkimEpoch: Number(row.dkim_epoch) },
-      recipients: r.rows.map((x) => ({ id: Number(x.id), address: x.address, attempts: x.attempts, delayWarnedAt: x.delay_warned_at, lastReply: x.last_reply, viaDomain: x.via_domain })),
+      message: { id: row.message_id, mailFrom: row.mail_from, receivedAt: row.received_at, size: row.size, smtputf8: row.smtputf8, body8bit: row.body_8bit, requireTls: row.require_tls === true, senderIsOurs: r.rows.some((x) => x.sender_ours === true), dkimEpoch: Number(row.dkim_epoch), dsnRet: row.dsn_ret, dsnEnvid: row.dsn_envid },
+      recipients: r.rows.map((x) => ({ id: Number(x.id), address: x.address, attempts: x.attempts, delayWarnedAt: x.delay_warned_at, lastReply: x.last_reply, viaDomain: x.via_domain, notify: x.notify, orcpt: x.orcpt })),
     };
   }
 
@@ -150,10 +159,10 @@ export class RelayStore {
     if (!updates.length) return;
     await db.query(
       `UPDATE recipients r SET status = u.status, next_attempt_at = u.next, last_reply = u.reply, last_mx = u.mx,
-              attempts = r.attempts + 1, updated_at = now()
-         FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::text[]) AS u(id, status, next, reply, mx)
+              attempts = r.attempts + 1, updated_at = now(), dsn_success_at = CASE WHEN u.passed THEN now() ELSE r.dsn_success_at END
+         FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::bool[]) AS u(id, status, next, reply, mx, passed)
         WHERE r.id = u.id AND r.status IN ('relay', 'deferred')`,
-      [updates.map((u) => u.id), updates.map((u) => u.status), updates.map((u) => u.nextAttemptAt), updates.map((u) => u.reply), updates.map((u) => u.mx)],
+      [updates.map((u) => u.id), updates.map((u) => u.status), updates.map((u) => u.nextAttemptAt), updates.map((u) => u.reply), updates.map((u) => u.mx), updates.map((u) => u.successPassedOn === true)],
     );
   }
 

@@ -75,9 +75,13 @@ interface Finish {
   ctx: JobContext;
   envelopeFrom?: string;
   auth?: AttemptAuth;
+  /** The next hop advertised DSN (RFC 3461): it took the DSN parameters and the success report. */
+  dsnHop?: boolean;
 }
 
 type Group = EnvelopeGroup<WorkRecipient>;
+
+const asksSuccess = (r: WorkRecipient) => r.notify?.includes('SUCCESS') === true;
 
 type Target =
   | { kind: 'decided'; result: RecipientResult }
@@ -291,7 +295,8 @@ export function createDeliverRemote(deps: DeliverDeps) {
       const attemptId = started0.attemptId;
       const { bytes: raw, auth } = await authenticate(foldLongLines(toCrlf(started0.raw)), group, message.dkimEpoch, { ...ctx });
       const started = Date.now();
-      const res = await s.send({ from: group.mailFrom, to: recipients.map((r) => r.address), size: raw.length, use8BitMime: message.body8bit, smtputf8: message.smtputf8, requireTls: message.requireTls }, raw);
+      const dsn = { ret: message.dsnRet, envid: message.dsnEnvid, recipients: new Map(recipients.map((r) => [r.address, { notify: r.notify, orcpt: r.orcpt }])) };
+      const res = await s.send({ from: group.mailFrom, to: recipients.map((r) => r.address), size: raw.length, use8BitMime: message.body8bit, smtputf8: message.smtputf8, requireTls: message.requireTls, dsn }, raw);
       if (testHoldAfterDataMs > 0) await sleep(testHoldAfterDataMs);
       if (res.lost && res.dataSent) {
         log.warn({ event: EVENTS.possibleDuplicate, ...ctx, mx: host, remoteIp: s.target.ip }, 'connection lost after the end of data; the remote may have accepted the message');
@@ -307,7 +312,7 @@ export function createDeliverRemote(deps: DeliverDeps) {
       reusable = !res.lost && !/^421/.test(res.dataReply ?? '');
       // If recording fails (PostgreSQL down) the attempt stays in-progress: the next run logs a
       // possible duplicate and delivers again. At-least-once, never lost.
-      await finish({ message, results, attemptId, attemptOutcome, attemptReply: res.dataReply ?? results[0]?.result.reply ?? null, tls: s.tls, ctx, envelopeFrom: group.mailFrom, auth });
+      await finish({ message, results, attemptId, attemptOutcome, attemptReply: res.dataReply ?? results[0]?.result.reply ?? null, tls: s.tls, ctx, envelopeFrom: group.mailFrom, auth, dsnHop: ext.includes('DSN') });
     } finally {
       // Always hand the connection and its Redis slot back, whatever failed above.
       await smtp.release(s, reusable);
@@ -326,11 +331,11 @@ export function createDeliverRemote(deps: DeliverDeps) {
    * in PostgreSQL (the scheduler's sweep adds the job), and an unwarned deferred recipient is
    * warned after its next attempt.
    */
-  async function finish({ message, results, attemptId, attemptOutcome, attemptReply, tls, ctx, envelopeFrom, auth }: Finish): Promise<void> {
+  async function finish({ message, results, attemptId, attemptOutcome, attemptReply, tls, ctx, envelopeFrom, auth, dsnHop = false }: Finish): Promise<void> {
     const now = clock();
     const nullSender = message.mailFrom === '';
     const updates: RecipientUpdate[] = results.map(({ recipient: r, result }) => {
-      if (result.outcome === 'delivered') return { id: r.id, status: 'delivered', nextAttemptAt: null, reply: result.reply, mx: result.mx };
+      if (result.outcome === 'delivered') return { id: r.id, status: 'delivered', nextAttemptAt: null, reply: result.reply, mx: result.mx, successPassedOn: dsnHop && asksSuccess(r) };
       if (result.outcome === 'deferred') {
         const next = afterTemporaryFailure(policy, message.receivedAt, r.attempts + 1, now);
         if (next.kind === 'retry') return { id: r.id, status: 'deferred', nextAttemptAt: next.nextAttemptAt, reply: result.reply, mx: result.mx };
@@ -353,6 +358,8 @@ export function createDeliverRemote(deps: DeliverDeps) {
     if (updates.some((u) => u.status === 'bounced')) owed.push('failed');
     const warn = (i: number) => updates[i]!.status === 'deferred' && needsDelayWarning(policy, message.receivedAt, now, results[i]!.recipient.delayWarnedAt !== null);
     if (!nullSender && results.some((_, i) => warn(i))) owed.push('delayed');
+    // RFC 3461 §6.2.6.2: a hop without DSN ends the chain, so we report "relayed".
+    if (!nullSender && !dsnHop && updates.some((u, i) => u.status === 'delivered' && asksSuccess(results[i]!.recipient))) owed.push('success');
     await handOff(
       sendDsn,
       owed.map((reason) => ({ messageId: message.id, reason })),

@@ -47,6 +47,9 @@ export function createScheduler({ pool, store, dsnStore, deliverRemote, sendDsn,
         for (const messageId of await dsnStore.owedFailures(batch)) {
           if ((await ensureJob(sendDsn, { messageId, reason: 'failed' })) !== 'present') dsnJobs++;
         }
+        for (const messageId of await dsnStore.owedSuccesses(batch)) {
+          if ((await ensureJob(sendDsn, { messageId, reason: 'success' })) !== 'present') dsnJobs++;
+        }
         metrics.lag.set(await store.lagSeconds(now));
         return { enqueued, dsnJobs };
       },

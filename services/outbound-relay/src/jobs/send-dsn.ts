@@ -13,7 +13,8 @@ import { EVENTS } from '../events.ts';
 import type { RelayMetrics } from '../metrics.ts';
 import { parseReply } from '../policy/classify.ts';
 import { willRetryUntil, type RetryPolicy } from '../policy/retry.ts';
-import { buildDsn } from '../protocol/dsn.ts';
+import { wantsReport } from '../policy/notify.ts';
+import { buildDsn, type SuccessAction } from '../protocol/dsn.ts';
 import { headerSection, toCrlf } from '../protocol/wire.ts';
 
 export interface SendDsnDeps {
@@ -34,6 +35,15 @@ export interface SendDsnDeps {
  * 5.x.x status, `delayed` a 4.x.x one): a message that expired after temporary failures
  * ("451 4.4.7 Delivery time expired") is reported failed with 5.4.7, as Postfix does.
  */
+/**
+ * RFC 3461 §6.2: `expanded` for an alias we expanded, `relayed` for a remote delivery (a hop
+ * that spoke DSN took the duty over and no report is owed: the relay marks those), and
+ * `delivered` into a mailbox here.
+ */
+export function successAction(r: { status: string; lastMx: string | null }): SuccessAction {
+  return r.status === 'expanded' ? 'expanded' : r.lastMx ? 'relayed' : 'delivered';
+}
+
 export function statusOf(reply: string | null, action: 'failed' | 'delayed'): string {
   const cls = action === 'failed' ? '5' : '4';
   const p = reply ? parseReply(reply) : undefined;
@@ -45,6 +55,8 @@ export function createSendDsn({ dsnStore, route, logger, metrics, hostname, poli
   function compose(owed: OwedReport): ComposedDsn | null {
     // RFC 5321 §4.5.5 / RFC 3464 §2: never answer a bounce with a bounce.
     if (owed.mailFrom === '') return null;
+    const recipients = owed.recipients.filter((r) => wantsReport(r.notify, owed.reason));
+    if (recipients.length === 0) return null;
     const id = newMessageId();
     const dsn = buildDsn({
       action: owed.reason,
@@ -55,10 +67,15 @@ export function createSendDsn({ dsnStore, route, logger, metrics, hostname, poli
       to: owed.mailFrom,
       messageId: `${id}@${hostname}`,
       boundary: `${id}/${randomBytes(9).toString('base64url')}`,
-      recipients: owed.recipients.map((r) => ({
+      envid: owed.envid,
+      // RFC 3461 §4.3: RET=FULL returns the message with a failure report; otherwise its headers.
+      originalMessage: owed.reason === 'failed' && owed.ret === 'FULL' ? toCrlf(owed.raw) : null,
+      recipients: recipients.map((r) => ({
         finalRecipient: r.address,
         originalRecipient: r.original,
-        status: statusOf(r.lastReply, owed.reason),
+        orcpt: r.orcpt,
+        ...(owed.reason === 'success' ? { action: successAction(r) } : {}),
+        status: owed.reason === 'success' ? '2.0.0' : statusOf(r.lastReply, owed.reason),
         remoteMta: r.lastMx,
         diagnostic: r.lastReply,
         lastAttemptDate: r.lastMx ? r.updatedAt : null,
@@ -66,7 +83,7 @@ export function createSendDsn({ dsnStore, route, logger, metrics, hostname, poli
       ...(owed.reason === 'delayed' ? { willRetryUntil: willRetryUntil(policy, owed.receivedAt) } : {}),
       originalHeaders: headerSection(toCrlf(owed.raw)),
     });
-    return { id, raw: dsn.raw, smtputf8: dsn.smtputf8, body8bit: dsn.body8bit, headerMessageId: `<${id}@${hostname}>` };
+    return { id, raw: dsn.raw, smtputf8: dsn.smtputf8, body8bit: dsn.body8bit, headerMessageId: `<${id}@${hostname}>`, reported: recipients.map((r) => r.id) };
   }
 
   return async function sendDsn({ messageId, reason }: Payload<'send-dsn'>): Promise<ReportResult> {

@@ -2,11 +2,18 @@
 // multipart/report (obsoletes RFC 3462), original headers as text/rfc822-headers.
 // Pure: every input, including the clock, ids and boundary, is passed in.
 
+/** RFC 3464 §2.3.3 actions of a success report (NOTIFY=SUCCESS, RFC 3461 §6.2). */
+export type SuccessAction = 'delivered' | 'relayed' | 'expanded';
+
 export interface DsnRecipient {
   /** Address the delivery was attempted to. */
   finalRecipient: string;
   /** The address as the sender gave it, when alias expansion changed it. */
   originalRecipient?: string | null;
+  /** The client's ORCPT (`addr-type;address`, decoded): Original-Recipient, in place of originalRecipient. */
+  orcpt?: string | null;
+  /** For a success report: what happened to this recipient. */
+  action?: SuccessAction;
   /** RFC 3463 enhanced status, e.g. 5.1.1. */
   status: string;
   /** MX host that produced the diagnostic, when it came from a remote server. */
@@ -17,7 +24,8 @@ export interface DsnRecipient {
 }
 
 export interface DsnInput {
-  action: 'failed' | 'delayed';
+  /** `success`: each recipient carries its own action (delivered, relayed, expanded). */
+  action: 'failed' | 'delayed' | 'success';
   reportingMta: string;
   /** Our queue id of the original message (X-Hopmail-Queue-ID, RFC 3464 §2.2.2 extension). */
   queueId: string;
@@ -31,6 +39,22 @@ export interface DsnInput {
   /** For delayed DSNs (RFC 3464 §2.3.9). */
   willRetryUntil?: Date;
   originalHeaders: Buffer;
+  /** ENVID of the original transaction (RFC 3464 §2.2.1 Original-Envelope-Id), decoded. */
+  envid?: string | null;
+  /** RET=FULL on a failure report: the whole original message, as message/rfc822 (RFC 3461 §4.3). */
+  originalMessage?: Buffer | null;
+}
+
+const SUBJECTS: Record<DsnInput['action'], string> = {
+  failed: 'Undelivered Mail Returned to Sender',
+  delayed: 'Delayed Mail (still being retried)',
+  success: 'Successful Mail Delivery Report',
+};
+
+/** The returned message as a body part: CRLF-terminated. */
+function original(raw: Buffer): string {
+  const s = raw.toString('utf8');
+  return s.endsWith('\r\n') ? s : `${s}\r\n`;
 }
 
 export function rfc5322Date(d: Date): string {
@@ -56,6 +80,8 @@ function humanText(input: DsnInput): string {
   lines.push(`This is the mail system at host ${input.reportingMta}.`, '');
   if (input.action === 'failed') {
     lines.push("I'm sorry to have to inform you that your message could not", 'be delivered to one or more recipients. It\'s attached below.', '');
+  } else if (input.action === 'success') {
+    lines.push('Your message was successfully delivered to the destinations listed', 'below. If the message was relayed or expanded, you will receive no', 'further notifications from here about those destinations.', '');
   } else {
     lines.push('####################################################################', '# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #', '####################################################################', '');
     lines.push('Your message could not be delivered for some time. It will be retried', `until ${rfc5322Date(input.willRetryUntil ?? input.now)}.`, '');
@@ -71,7 +97,7 @@ function humanText(input: DsnInput): string {
 export function buildDsn(input: DsnInput): { raw: Buffer; smtputf8: boolean; body8bit: boolean } {
   if (input.recipients.length === 0) throw new Error('a DSN needs at least one recipient');
   const b = input.boundary;
-  const subject = input.action === 'failed' ? 'Undelivered Mail Returned to Sender' : 'Delayed Mail (still being retried)';
+  const subject = SUBJECTS[input.action];
   const head = [
     `From: Mail Delivery System <MAILER-DAEMON@${input.reportingMta}>`,
     `To: <${input.to}>`,
@@ -85,11 +111,14 @@ export function buildDsn(input: DsnInput): { raw: Buffer; smtputf8: boolean; bod
     'Content-Transfer-Encoding: 8bit',
   ].join('\r\n');
 
-  const perMessage = [`Reporting-MTA: dns; ${input.reportingMta}`, `X-Hopmail-Queue-ID: ${input.queueId}`, `Arrival-Date: ${rfc5322Date(input.arrivalDate)}`];
+  // RFC 3464 §2.2: Original-Envelope-Id comes first when the sender gave an ENVID.
+  const perMessage = [...(input.envid ? [`Original-Envelope-Id: ${oneLine(input.envid)}`] : []), `Reporting-MTA: dns; ${input.reportingMta}`, `X-Hopmail-Queue-ID: ${input.queueId}`, `Arrival-Date: ${rfc5322Date(input.arrivalDate)}`];
   const perRecipient = input.recipients.map((r) => {
     const f = [`Final-Recipient: ${typedAddress(r.finalRecipient)}`];
-    if (r.originalRecipient && r.originalRecipient.toLowerCase() !== r.finalRecipient.toLowerCase()) f.push(`Original-Recipient: ${typedAddress(r.originalRecipient)}`);
-    f.push(`Action: ${input.action}`, `Status: ${r.status}`);
+    // RFC 3461 §6.3: the ORCPT as given, else the address alias expansion started from.
+    if (r.orcpt) f.push(`Original-Recipient: ${oneLine(r.orcpt)}`);
+    else if (r.originalRecipient && r.originalRecipient.toLowerCase() !== r.finalRecipient.toLowerCase()) f.push(`Original-Recipient: ${typedAddress(r.originalRecipient)}`);
+    f.push(`Action: ${input.action === 'success' ? (r.action ?? 'delivered') : input.action}`, `Status: ${r.status}`);
     if (r.remoteMta) f.push(`Remote-MTA: dns; ${r.remoteMta}`);
     if (r.diagnostic) f.push(`Diagnostic-Code: ${r.remoteMta ? 'smtp' : 'X-Hopmail'}; ${oneLine(r.diagnostic)}`);
     if (r.lastAttemptDate) f.push(`Last-Attempt-Date: ${rfc5322Date(r.lastAttemptDate)}`);
@@ -105,7 +134,9 @@ export function buildDsn(input: DsnInput): { raw: Buffer; smtputf8: boolean; bod
     `${head}\r\n\r\nThis is a MIME-encapsulated message.\r\n`,
     `--${b}\r\nContent-Description: Notification\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${humanText(input)}`,
     `--${b}\r\nContent-Description: Delivery report\r\nContent-Type: ${input.recipients.some((r) => nonAscii(r.finalRecipient) || nonAscii(r.originalRecipient ?? '')) ? 'message/global-delivery-status' : 'message/delivery-status'}\r\n\r\n${status}`,
-    `--${b}\r\nContent-Description: Undelivered Message Headers\r\nContent-Type: text/rfc822-headers\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${orig}`,
+    input.originalMessage
+      ? `--${b}\r\nContent-Description: Undelivered Message\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${original(input.originalMessage)}`
+      : `--${b}\r\nContent-Description: ${input.action === 'success' ? 'Delivered' : 'Undelivered'} Message Headers\r\nContent-Type: text/rfc822-headers\r\nContent-Transfer-Encoding: 8bit\r\n\r\n${orig}`,
     `--${b}--\r\n`,
   ];
   const raw = Buffer.from(parts.join('\r\n'), 'utf8');

@@ -134,14 +134,14 @@ export class PgRoutingStore implements RoutingStore, ReconcileStore {
     }
     let r;
     try {
-      r = await this.db.query<{ message_id: string; relay_domains: string[]; bounced: boolean }>({
+      r = await this.db.query<{ message_id: string; relay_domains: string[]; bounced: boolean; success: boolean }>({
         text: `WITH up AS (
            UPDATE recipients r
               SET status = u.status, last_reply = u.reply, updated_at = now(),
                   next_attempt_at = CASE WHEN u.status = 'relay' THEN now() ELSE r.next_attempt_at END
              FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, status, reply)
             WHERE r.id = u.id AND r.status = 'queued'
-           RETURNING r.message_id, r.domain, r.status
+           RETURNING r.message_id, r.domain, r.status, r.dsn_notify
          ), mm AS (
            INSERT INTO mailbox_messages (mailbox_id, message_id, recipient_id, uidl, size)
            SELECT u.mailbox_id, u.message_id, u.recipient_id, u.message_id::text, u.size
@@ -158,8 +158,9 @@ export class PgRoutingStore implements RoutingStore, ReconcileStore {
          )
          SELECT message_id::text AS message_id,
                 coalesce(array_agg(DISTINCT domain ORDER BY domain) FILTER (WHERE status = 'relay'), '{}') AS relay_domains,
-                coalesce(bool_or(status = 'bounced'), false) AS bounced
-           FROM (SELECT message_id, domain, status FROM up UNION ALL SELECT message_id, domain, status FROM ch) done
+                coalesce(bool_or(status = 'bounced'), false) AS bounced,
+                coalesce(bool_or(status IN ('delivered', 'expanded') AND 'SUCCESS' = ANY (dsn_notify)), false) AS success
+           FROM (SELECT message_id, domain, status, dsn_notify FROM up UNION ALL SELECT message_id, domain, status, NULL::text[] FROM ch) done
           GROUP BY message_id`,
         values: [up.id, up.status, up.reply, mm.mailbox, mm.message, mm.recipient, mm.size, ch.message, ch.address, ch.domain, ch.original, ch.status, ch.reply],
       });
@@ -167,7 +168,7 @@ export class PgRoutingStore implements RoutingStore, ReconcileStore {
       if ((err as { code?: string }).code === FOREIGN_KEY_VIOLATION) throw new RoutingError('mailboxGone', 'a target mailbox was deleted', err);
       throw err;
     }
-    const written = new Map(r.rows.map((row) => [row.message_id, { relayDomains: row.relay_domains, bounced: row.bounced }]));
+    const written = new Map(r.rows.map((row) => [row.message_id, { relayDomains: row.relay_domains, bounced: row.bounced, success: row.success }]));
     return messages.map((it) => written.get(it.messageId) ?? null);
   }
 

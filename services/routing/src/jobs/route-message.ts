@@ -106,8 +106,8 @@ export function createRouteMessageHandler(deps: RouteMessageDeps): (payload: Pay
 
   // The bounce is committed: if Redis fails now, outbound-relay's scheduler finds the DSN owed
   // in PostgreSQL. ensure: a failed job kept under this id is retried, not silently kept.
-  const enqueueDsn = async (messageId: string, log: Logger): Promise<string | null> =>
-    (await handOff(dsn, [{ messageId, reason: 'failed' }], { logger: log, event: EVENTS.dsnEnqueueFailed, message: 'send-dsn job not added; the relay scheduler adds it from PostgreSQL', ensure: true }))?.[0] ?? null;
+  const enqueueDsn = async (messageId: string, log: Logger, reason: 'failed' | 'success' = 'failed'): Promise<string | null> =>
+    (await handOff(dsn, [{ messageId, reason }], { logger: log, event: EVENTS.dsnEnqueueFailed, message: 'send-dsn job not added; the relay scheduler adds it from PostgreSQL', ensure: true }))?.[0] ?? null;
 
   return async ({ messageId }, job) => {
     const log = logger.child({ jobId: job?.id, msgId: messageId, queue: 'route-message' });
@@ -141,8 +141,11 @@ export function createRouteMessageHandler(deps: RouteMessageDeps): (payload: Pay
     const domains = routed ? routed.written.relayDomains : await store.dueRelayDomains(messageId);
     // Both go out together when both are due (enqueueDsn never throws).
     const dsnJob = routed?.written.bounced ? enqueueDsn(messageId, log) : null;
+    // NOTIFY=SUCCESS (RFC 3461 §6.2): delivered into a mailbox or expanded here; the relay's send-dsn writes it.
+    const successJob = routed?.written.success ? enqueueDsn(messageId, log, 'success') : null;
     const relayJobs = domains.length > 0 ? await relay.addBulk(domains.map((domain) => ({ messageId, domain }))) : [];
     if (relayJobs.length > 0) log.debug({ event: EVENTS.relayEnqueued, relayJobs }, 'deliver-remote jobs added');
+    await successJob;
     return { decision: routed?.decision ?? null, relayJobs, dsnJob: await dsnJob };
   };
 }

@@ -16,12 +16,13 @@ import type { SecureContext } from 'node:tls';
 import { createPeriodic } from '@hopmail/service-kit';
 import type { CertificateStore } from '@hopmail/tls';
 import type { Logger } from 'pino';
-import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
+import type { RecipientDsn } from '@hopmail/db';
+import { SMTPServer, type SMTPServerAddress, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { ERRORS } from '../errors.ts';
 import { EVENTS } from '../events.ts';
 import type { Ingress } from '../ingress.ts';
 import { replyText, type Verdict } from '../policy/verdict.ts';
-import type { SessionFacts } from '../session.ts';
+import type { SessionFacts, TransactionFacts } from '../session.ts';
 import { collectMessage } from './data-collector.ts';
 import { boundTlsHandshakes, followDefaultContext, tellIdleSessions, useHopmailConnections, type HopmailConnection } from './smtp-server-internals.ts';
 
@@ -90,8 +91,19 @@ export function sessionFacts(session: SMTPServerSession): SessionFacts {
     tlsCipher: cipher ? (cipher.standardName ?? cipher.name) : null,
     tlsVersion: cipher ? cipher.version : null,
     servername: session.servername || null,
-    transaction: { key: envelope, mailFrom: envelope.mailFrom ? envelope.mailFrom.address : '', smtputf8: envelope.smtpUtf8 === true, requireTls: (envelope as { requireTLS?: boolean }).requireTLS === true },
+    transaction: { key: envelope, mailFrom: envelope.mailFrom ? envelope.mailFrom.address : '', smtputf8: envelope.smtpUtf8 === true, requireTls: (envelope as { requireTLS?: boolean }).requireTLS === true, dsn: mailDsn(envelope.dsn) },
   };
+}
+
+/** RET and ENVID as smtp-server kept them (checked and xtext-decoded; see smtp-server-internals.ts). */
+function mailDsn(dsn: { ret: string | null; envid: string | null } | undefined): TransactionFacts['dsn'] {
+  return { ret: dsn?.ret === 'FULL' || dsn?.ret === 'HDRS' ? dsn.ret : null, envid: dsn?.envid || null };
+}
+
+/** NOTIFY and ORCPT of one RCPT TO, as smtp-server kept them. */
+function recipientDsn(r: SMTPServerAddress): RecipientDsn | null {
+  const dsn = r.dsn as { notify?: string[]; orcpt?: string } | undefined;
+  return dsn ? { notify: dsn.notify ?? null, orcpt: dsn.orcpt ?? null } : null;
 }
 
 const isLoopback = (ip: string) => ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.');
@@ -140,8 +152,8 @@ export function createSmtpListener(deps: SmtpListenerDeps): SmtpListener {
     authOptional: true,
     ...(tls ? { SNICallback: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => tls.SNICallback(name, cb) } : {}),
     hideENHANCEDSTATUSCODES: false,
-    // We do not keep NOTIFY/ORCPT/RET/ENVID, so we must not advertise DSN (RFC 3461).
-    hideDSN: true,
+    // RFC 3461: RET/ENVID and NOTIFY/ORCPT are stored with the message and honoured.
+    hideDSN: false,
     // RFC 8689: offered on TLS sessions only (smtp-server's own rule); the message keeps the
     // flag (messages.require_tls) and the relay honours it.
     hideREQUIRETLS: false,
@@ -202,7 +214,8 @@ export function createSmtpListener(deps: SmtpListenerDeps): SmtpListener {
       );
     },
     onData(stream, session, cb) {
-      ingress.data(sessionFacts(session), session.envelope.rcptTo.map((r) => r.address), collectMessage(stream)).then(
+      const rcpts = session.envelope.rcptTo;
+      ingress.data(sessionFacts(session), rcpts.map((r) => r.address), collectMessage(stream), rcpts.map(recipientDsn)).then(
         (o) => cb(toSmtpError(o.verdict), o.reply),
         (err: unknown) => cb(internalError(logger, err)),
       );

@@ -18,7 +18,7 @@
 // 1. Every reply carries an enhanced status code (RFC 2034): send() routes through
 //    enhanceReply(), see protocol/replies.ts for the gaps it closes.
 // 2. Command lines are limited to SMTP_MAX_LINE_LENGTH octets including CRLF (RFC 5321
-//    §4.5.3.1.4) and answered "500 5.5.2 Line too long" with the session going on.
+//    §4.5.3.1.4; MAIL and RCPT get the room DSN's parameters need, RFC 3461 §4) and answered "500 5.5.2 Line too long" with the session going on.
 //    smtp-server only knows a buffer cap (maxCommandLength), past which its parser fails
 //    and it sends 421 without an enhanced code; past that cap we still say 500 5.5.2,
 //    then 421 4.7.0, since the parser cannot resynchronise.
@@ -37,12 +37,16 @@
 //    clear it is `538 5.7.11 Encryption required` (smtp-server would say 538 5.7.0, and
 //    lists AUTH before STARTTLS). Failed AUTH replies (535, 454) are counted; at
 //    AUTH_MAX_FAILURES_PER_CONNECTION the session ends with 421 4.7.0.
+// 8. DSN parameters (RFC 3461 §4) are checked on the command line as sent: smtp-server
+//    decodes their xtext first and lets bad xtext and over-long values through. A bad one
+//    is `501 5.5.4` (protocol/dsn-params.ts) and the command goes no further.
 
 import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
 import type { SMTPServer } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
+import { dsnParameterError } from '../protocol/dsn-params.ts';
 import { enhanceReply, isBadCommandReply } from '../protocol/replies.ts';
 
 export type ConnectionEvent = 'line-too-long' | 'too-many-bad-commands' | 'too-many-connections' | 'auth-in-clear' | 'auth-too-many-failures' | 'session-deadline' | 'tls-handshake-timeout';
@@ -64,6 +68,9 @@ export interface ConnectionLimits {
   /** Reports protocol-level events for logs and metrics. */
   onEvent(conn: HopmailConnection, event: ConnectionEvent): void;
 }
+
+const MAIL_DSN_OCTETS = 100 + ' RET=HDRS ENVID='.length;
+const RCPT_DSN_OCTETS = 500 + ' NOTIFY=SUCCESS,FAILURE,DELAY ORCPT='.length;
 
 export class HopmailConnection extends SMTPConnection {
   // Assigned after super(): smtp-server's constructor calls _createParser() first, which
@@ -161,7 +168,7 @@ export class HopmailConnection extends SMTPConnection {
 
   override _onCommand(command: Buffer, callback?: () => void): void {
     // The parser hands us the line without its line end.
-    if (command.length + 2 > this.limits.maxLineLength && this._ready && !this._upgrading && !this._nextHandler) {
+    if (command.length + 2 > this.limits.maxLineLength + this.dsnAllowance(command) && this._ready && !this._upgrading && !this._nextHandler) {
       this.limits.onEvent(this, 'line-too-long');
       this.send(500, '5.5.2 Line too long');
       const next = callback ?? (() => false);
@@ -177,7 +184,24 @@ export class HopmailConnection extends SMTPConnection {
       setImmediate(() => this._whenWritable(next));
       return;
     }
+    const dsnError = !this._server.options.hideDSN && this._ready && !this._upgrading && !this._nextHandler ? dsnParameterError(command.toString('utf8')) : null;
+    if (dsnError) {
+      this.send(501, `5.5.4 ${dsnError}`);
+      const next = callback ?? (() => false);
+      setImmediate(() => this._whenWritable(next));
+      return;
+    }
     super._onCommand(command, callback);
+  }
+
+  /**
+   * RFC 3461 §4: with DSN, MAIL lines may be 100 octets longer (RET, ENVID) and RCPT lines 500
+   * (NOTIFY, ORCPT); ORCPT alone may take 500, so RCPT gets room for its keywords too.
+   */
+  private dsnAllowance(command: Buffer): number {
+    if (this._server.options.hideDSN) return 0;
+    const verb = command.toString('latin1', 0, 5).toUpperCase();
+    return verb === 'MAIL ' ? MAIL_DSN_OCTETS : verb === 'RCPT ' ? RCPT_DSN_OCTETS : 0;
   }
 
   /** AUTH exists for this session only once TLS is up: not in the EHLO list before. */
