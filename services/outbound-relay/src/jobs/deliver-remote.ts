@@ -15,6 +15,7 @@ import type { AttemptOutcome, RecipientUpdate, RelayStore, WorkMessage, WorkReci
 import { EVENTS } from '../events.ts';
 import { classify, parseReply, type Outcome } from '../policy/classify.ts';
 import { isLoop, planMx } from '../policy/mx-plan.ts';
+import { orderAddresses, type AddressOrder } from '../policy/address-order.ts';
 import { afterTemporaryFailure, isExpired, needsDelayWarning, type RetryPolicy } from '../policy/retry.ts';
 import { foldLongLines, toCrlf } from '../protocol/wire.ts';
 import type { RelayMetrics } from '../metrics.ts';
@@ -38,6 +39,8 @@ export interface DeliverDeps {
   now: () => Date;
   hostname: string;
   port: number;
+  /** RELAY_ADDRESS_ORDER: which of an MX host's addresses, in what order (policy/address-order.ts). */
+  addressOrder: AddressOrder;
   allowLoopback: boolean;
   ownAddresses: ReadonlySet<string>;
   throttleDelayMs: number;
@@ -93,7 +96,7 @@ const STATUS_EVENT = {
 const worker = `${osHostname()}:${process.pid}`;
 
 export function createDeliverRemote(deps: DeliverDeps) {
-  const { store, dns, smtp, limits, sendDsn, logger: log, metrics, policy, now: clock, hostname, port, allowLoopback, ownAddresses, throttleDelayMs, smarthost, testHoldAfterDataMs, authenticate, srs, tlsPolicies, tlsStore, tlsa } = deps;
+  const { store, dns, smtp, limits, sendDsn, logger: log, metrics, policy, now: clock, hostname, port, addressOrder, allowLoopback, ownAddresses, throttleDelayMs, smarthost, testHoldAfterDataMs, authenticate, srs, tlsPolicies, tlsStore, tlsa } = deps;
 
   /**
    * DANE (RFC 7672) outranks MTA-STS (RFC 8461 §2) and the operator's 'dane' asks for it:
@@ -198,16 +201,23 @@ export function createDeliverRemote(deps: DeliverDeps) {
           log.info({ event: EVENTS.mxUnresolvable, ...ctx, mx: host, code: a.code }, 'MX host has no usable address');
           continue;
         }
-        ips = a.value;
-      }
-      for (const ip of ips) {
-        // A configured smarthost may well be on loopback (a local filter); only MX data is suspect.
-        if (!target.smarthost && isLoop({ mxHost: host, ip, ourHostname: hostname, ownAddresses, allowLoopback })) {
-          return withoutSession(everyone({ outcome: 'bounced', reply: `554 5.4.6 Mail for ${ctx.domain} loops back to myself (MX ${host}[${ip}])`, mx: null }), 'bounced', null);
+        ips = orderAddresses(a.value, addressOrder);
+        if (ips.length === 0) {
+          last = { outcome: 'deferred', reply: `451 4.4.3 ${host} has no address of the family RELAY_ADDRESS_ORDER=${addressOrder} allows`, mx: null };
+          log.info({ event: EVENTS.mxUnresolvable, ...ctx, mx: host, code: addressOrder }, 'MX host has no usable address');
+          continue;
         }
+      }
+      // A configured smarthost may well be on loopback (a local filter); only MX data is suspect.
+      const loopIp = target.smarthost ? undefined : ips.find((ip) => isLoop({ mxHost: host, ip, ourHostname: hostname, ownAddresses, allowLoopback }));
+      if (loopIp) return withoutSession(everyone({ outcome: 'bounced', reply: `554 5.4.6 Mail for ${ctx.domain} loops back to myself (MX ${host}[${loopIp}])`, mx: null }), 'bounced', null);
+      // Happy eyeballs (RFC 8305): each session races the addresses not yet used up, in order.
+      for (let i = 0; i < ips.length; ) {
         if (!(await limits.takeRate(host))) return throttle({ recipients, host, reason: 'rate', ctx });
-        const t: SmtpTarget = { mxHost: host, ip, port: target.port, auth: target.auth, requireTls: target.requireTls, tls: tlsConnect };
-        const conn = await smtp.session(t);
+        const t: SmtpTarget = { mxHost: host, ip: ips[i]!, port: target.port, auth: target.auth, requireTls: target.requireTls, tls: tlsConnect };
+        const conn = await smtp.session(t, ips.slice(i + 1));
+        const ip = conn.kind === 'ok' ? conn.session.target.ip : conn.kind === 'failed' ? (conn.ip ?? t.ip) : t.ip;
+        i = conn.kind === 'failed' && conn.used ? i + conn.used : ips.indexOf(ip) + 1 || i + 1;
         if (conn.kind === 'throttled') return throttle({ recipients, host, reason: 'concurrency', ctx });
         if (conn.kind === 'ok') {
           // Checked before MAIL FROM: nothing of the message has gone over a session that fails the policy.
