@@ -168,7 +168,12 @@ export function createDeliverRemote(deps: DeliverDeps) {
     }
 
     // The operator's table, else MTA-STS (a smarthost is the operator's own choice of hop).
-    const tls: DomainTls = target.smarthost ? { source: 'none' } : await tlsPolicies(ctx.domain);
+    const found: DomainTls = target.smarthost ? { source: 'none' } : await tlsPolicies(ctx.domain);
+    // RFC 8689 §5: `TLS-Required: No` asks that the recipient domain's TLS policies (MTA-STS,
+    // DANE) be ignored, not the operator's own table; with REQUIRETLS it is ignored (§4.1).
+    const tlsOptional = message.tlsOptional && !message.requireTls && found.source !== 'operator';
+    if (tlsOptional) log.info({ event: EVENTS.tlsRequiredNo, ...ctx, policy: found.source }, 'TLS-Required: No: the recipient domain\'s MTA-STS and DANE policies are not enforced for this message');
+    const tls: DomainTls = tlsOptional && found.source === 'sts' ? { source: 'sts', policy: { ...found.policy, mode: 'testing' } } : found;
     const req = requirementFor(tls);
     if (tls.source === 'none' && tls.failure) await recordTls(ctx, { level: 'sts', enforce: false, policyId: '' }, '', '', { ok: false, ...tls.failure });
     const { allowed, refused } = allowedHosts(tls, target.hosts);
@@ -182,7 +187,7 @@ export function createDeliverRemote(deps: DeliverDeps) {
     let last: RecipientResult = { outcome: 'deferred', reply: `451 4.4.1 No MX host of ${ctx.domain} reachable`, mx: null };
     let requireTlsRefused = 0;
     for (const host of allowed) {
-      const hostReq = target.smarthost ? req : await withDane(req, tls, host, target.port);
+      const hostReq = target.smarthost || tlsOptional ? req : await withDane(req, tls, host, target.port);
       // REQUIRETLS (RFC 8689 §4.2.1): only hosts whose TLS a policy verifies (DANE, MTA-STS enforce, the operator's verify).
       if (message.requireTls && !verifiesTls(hostReq)) {
         requireTlsRefused++;
