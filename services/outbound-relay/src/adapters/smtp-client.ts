@@ -24,7 +24,7 @@ export interface SmtpTarget {
    * `ca` replaces the trusted CAs (an operator's verify policy). Verification itself is
    * checked by the caller on the session's tlsFacts(), before MAIL FROM.
    */
-  tls?: { mode: 'none' | 'may' | 'require'; ca?: string } | undefined;
+  tls?: { mode: 'none' | 'may' | 'require'; ca?: string; dane?: boolean } | undefined;
 }
 
 export interface SmtpClientOptions {
@@ -194,7 +194,7 @@ export class SmtpPool {
   }
 
   private key(t: SmtpTarget): string {
-    return `${t.mxHost}|${t.ip}|${t.port}|${t.auth?.user ?? ''}|${t.tls?.mode ?? 'may'}|${t.tls?.ca ?? ''}`;
+    return `${t.mxHost}|${t.ip}|${t.port}|${t.auth?.user ?? ''}|${t.tls?.mode ?? 'may'}|${t.tls?.ca ?? ''}|${t.tls?.dane ? 'dane' : ''}`;
   }
 
   /**
@@ -242,7 +242,9 @@ export class SmtpPool {
       ignoreTLS: mode === 'none',
       // SNI carries host names only (RFC 6066 §3), never an address literal. The host name
       // check runs against servername too: authorized means "valid for this MX name".
-      tls: { rejectUnauthorized: verifyTls, ...(ca ? { ca } : {}), ...(isIP(target.mxHost) ? {} : { servername: target.mxHost }) },
+      // DANE (RFC 7672 §3.1.1): a DANE-EE certificate is often self-signed and its names and
+      // expiry do not count; the TLSA match is checked on tlsFacts() instead.
+      tls: { rejectUnauthorized: verifyTls && !target.tls?.dane, ...(ca ? { ca } : {}), ...(isIP(target.mxHost) ? {} : { servername: target.mxHost }) },
       connectionTimeout: connectTimeoutMs,
       greetingTimeout: greetingTimeoutMs,
       socketTimeout: socketTimeoutMs,
