@@ -19,7 +19,7 @@ export const configSchema = z.object({
     .default('')
     .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
     .describe('extra addresses of this cluster (load balancer, NAT) an MX must not point at'),
-  RELAY_CONNECT_TIMEOUT_MS: int(30_000, 100, 600_000, 'TCP connect timeout per MX address'),
+  RELAY_CONNECT_TIMEOUT_MS: int(30_000, 100, 600_000, 'TCP connect timeout per MX host, for the race over its addresses (happy eyeballs)'),
   RELAY_SOURCE_ADDRESS: z.string().default('').refine((s) => s === '' || isIP(s) === 4, 'an IPv4 address of this host, or empty').describe('IPv4 address outbound SMTP connections leave from (the one your PTR, SPF and HELO name agree on); empty: the system chooses'),
   RELAY_SOURCE_ADDRESS6: z.string().default('').refine((s) => s === '' || isIP(s) === 6, 'an IPv6 address of this host, or empty').describe('IPv6 address outbound SMTP connections leave from; empty: the system chooses'),
   RELAY_ADDRESS_ORDER: z.enum(ADDRESS_ORDERS).default('ipv6').describe('order of an MX host\'s addresses: ipv6 / ipv4 interleave the families starting with that one (RFC 8305), ipv6-first / ipv4-first try all of one family first, ipv6-only / ipv4-only use one family (a host without IPv6 or IPv4 connectivity)'),
