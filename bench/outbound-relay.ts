@@ -1,8 +1,12 @@
 // Outbound relay benchmark: messages/s from committed rows to a fake MX that accepts
 // everything (its own database, fake DNS and fake MX on 127.0.0.x; the relay runs as its own
 // process, as `pnpm start` runs it). Run alone: `pnpm exec node bench/outbound-relay.ts`
-// [--messages N] [--size BYTES] [--domains N] [--concurrency N] [--signing].
+// [--messages N] [--size BYTES] [--domains N] [--concurrency N] [--signing] [--mta-sts].
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { createSelfSignedCertificate } from '@hopmail/tls';
 import { insertMessage } from '@hopmail/db';
 import { generateDkimKey, loadKek, sealPrivateKey } from '@hopmail/sender-auth';
 import { newMessageId } from '@hopmail/mail';
@@ -19,11 +23,16 @@ export interface BenchOutboundRelayOptions {
   concurrency?: number;
   /** DKIM-sign every message with an Ed25519 and an RSA-2048 key of the From: domain. */
   signing?: boolean;
+  /**
+   * Every domain under an `enforce` MTA-STS policy (already cached in PostgreSQL), the MX
+   * offering a certificate of a test CA the relay trusts: verified TLS on every session.
+   */
+  mtaSts?: boolean;
   log?: (line: string) => void;
 }
 
 export interface BenchOutboundRelayResult {
-  name: 'outbound-relay' | 'outbound-relay-signed';
+  name: 'outbound-relay' | 'outbound-relay-signed' | 'outbound-relay-mta-sts';
   messages: number;
   messageBytes: number;
   concurrency: number;
@@ -44,14 +53,33 @@ export async function benchOutboundRelay(opts: BenchOutboundRelayOptions = {}): 
 
   const db = await createTestDatabase();
   const prefix = redisPrefix();
-  const mx = await startFakeMx(['127.0.0.61']);
+  const sts = opts.mtaSts ? (() => {
+    const ca = createSelfSignedCertificate({ names: ['Hopmail Bench CA'], ca: true, days: 2 });
+    const leaf = createSelfSignedCertificate({ names: ['mx.bench.test'], issuer: ca });
+    const caFile = join(mkdtempSync(join(tmpdir(), 'hopmail-bench-')), 'ca.pem');
+    writeFileSync(caFile, ca.cert);
+    return { caFile, tls: { key: leaf.key, cert: leaf.cert + ca.cert } };
+  })() : null;
+  const mx = await startFakeMx(['127.0.0.61'], sts ? { tls: { '127.0.0.61': sts.tls } } : {});
   const dns = await startFakeDns({
     host: '127.0.0.60',
     records: [
       { name: 'mx.bench.test', type: 'A', data: '127.0.0.61' },
       ...Array.from({ length: domains }, (_, i) => ({ name: `d${i}.bench.test`, type: 'MX' as const, data: { preference: 10, exchange: 'mx.bench.test' } })),
+      ...(sts ? Array.from({ length: domains }, (_, i) => ({ name: `_mta-sts.d${i}.bench.test`, type: 'TXT' as const, data: 'v=STSv1; id=bench1;' })) : []),
     ],
   });
+  if (sts) {
+    // The policies as a previous fetch left them (the cell measures enforcement, not fetching).
+    const body = 'version: STSv1\r\nmode: enforce\r\nmx: mx.bench.test\r\nmax_age: 86400\r\n';
+    for (let i = 0; i < domains; i++) {
+      await db.pool.query(
+        `INSERT INTO mta_sts_policies (domain, policy_id, mode, mx, max_age, body, fetched_at, expires_at, checked_at, last_error)
+         VALUES ($1, 'bench1', 'enforce', ARRAY['mx.bench.test'], 86400, $2, now(), now() + interval '1 day', now(), NULL)`,
+        [`d${i}.bench.test`, body],
+      );
+    }
+  }
   if (opts.signing) {
     // The keys admin-api would have made and activated for the sender's domain.
     const d = await db.pool.query<{ id: string }>(`INSERT INTO domains (name) VALUES ('local.test') RETURNING id`);
@@ -82,6 +110,7 @@ export async function benchOutboundRelay(opts: BenchOutboundRelayOptions = {}): 
     // the scheduler only backs up the producer here
     RELAY_SCHEDULER_INTERVAL_MS: '10000',
     DKIM_KEY_ENCRYPTION_KEY: kek,
+    ...(sts ? { RELAY_TLS_CA_FILE: sts.caFile } : {}),
   });
   try {
     await relay.ready;
@@ -107,12 +136,18 @@ export async function benchOutboundRelay(opts: BenchOutboundRelayOptions = {}): 
       await new Promise((res) => setTimeout(res, 20));
     }
     const seconds = (performance.now() - t0) / 1000;
+    if (sts) {
+      const plain = mx.transactions.filter((t) => !t.secure).length;
+      if (plain) throw new Error(`${plain} messages arrived without TLS`);
+      const ok = await db.pool.query<{ n: number }>(`SELECT coalesce(sum(count), 0)::int AS n FROM tls_outcomes WHERE policy_type = 'sts' AND result_type = ''`);
+      log(`outbound-relay-mta-sts: ${ok.rows[0]!.n} verified MTA-STS sessions counted`);
+    }
     if (opts.signing) {
       const signed = mx.transactions.filter((t) => t.data.toString('latin1', 0, 2000).split('DKIM-Signature:').length === 3).length;
       if (signed !== count) throw new Error(`${count - signed} messages arrived without both signatures`);
     }
     const result: BenchOutboundRelayResult = {
-      name: opts.signing ? 'outbound-relay-signed' : 'outbound-relay',
+      name: opts.signing ? 'outbound-relay-signed' : opts.mtaSts ? 'outbound-relay-mta-sts' : 'outbound-relay',
       messages: count,
       messageBytes: size,
       concurrency,
@@ -137,7 +172,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     const i = process.argv.indexOf(`--${k}`);
     return i > 0 ? Number(process.argv[i + 1]) : undefined;
   };
-  const r = await benchOutboundRelay({ messages: arg('messages'), messageBytes: arg('size'), domains: arg('domains'), concurrency: arg('concurrency'), signing: process.argv.includes('--signing') });
+  const r = await benchOutboundRelay({ messages: arg('messages'), messageBytes: arg('size'), domains: arg('domains'), concurrency: arg('concurrency'), signing: process.argv.includes('--signing'), mtaSts: process.argv.includes('--mta-sts') });
   process.stdout.write(JSON.stringify(r) + '\n');
   process.exit(0);
 }

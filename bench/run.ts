@@ -219,6 +219,7 @@ for (const [name, file, fn] of [
   ['outbound-relay', './outbound-relay.ts', 'benchOutboundRelay'],
   ['console-overview', './console-overview.ts', 'benchConsoleOverview'],
   ['outbound-relay-signed', './outbound-relay-signed.ts', 'benchOutboundRelaySigned'],
+  ['outbound-relay-mta-sts', './outbound-relay-mta-sts.ts', 'benchOutboundRelayMtaSts'],
   ['ingress-auth', './ingress-auth.ts', 'benchIngressAuth'],
 ] as const) {
   if (existsSync(new URL(file, import.meta.url))) {

@@ -6,6 +6,8 @@ import { freePort } from './infra.ts';
 
 export interface MxTransaction {
   ip: string;
+  /** The client's address as this server saw it (the relay's source address). */
+  remoteAddress?: string;
   from: string;
   to: string[];
   data: Buffer;
@@ -104,6 +106,7 @@ export async function startFakeMx(ips: readonly string[], options: FakeMxOptions
           const b = behaviour.get(ip) ?? {};
           const t: MxTransaction = {
             ip,
+            remoteAddress: session.remoteAddress,
             from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
             to: session.envelope.rcptTo.map((r) => r.address),
             data: Buffer.concat(chunks),

@@ -1,5 +1,7 @@
 import { bool, commonConfig, int, port, str, z } from '@hopmail/config';
 import { dnsClientConfig } from '@hopmail/dns-client';
+import { isIP } from 'node:net';
+import { ADDRESS_ORDERS } from './policy/address-order.ts';
 import { kekConfig, requireSecretsInProduction, srsConfig } from '@hopmail/sender-auth';
 
 const hostPort = /^[^\s:]+:\d{1,5}$/;
@@ -17,7 +19,11 @@ export const configSchema = z.object({
     .default('')
     .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
     .describe('extra addresses of this cluster (load balancer, NAT) an MX must not point at'),
-  RELAY_CONNECT_TIMEOUT_MS: int(30_000, 100, 600_000, 'TCP connect timeout per MX address'),
+  RELAY_CONNECT_TIMEOUT_MS: int(30_000, 100, 600_000, 'TCP connect timeout per MX host, for the race over its addresses (happy eyeballs)'),
+  RELAY_SOURCE_ADDRESS: z.string().default('').refine((s) => s === '' || isIP(s) === 4, 'an IPv4 address of this host, or empty').describe('IPv4 address outbound SMTP connections leave from (the one your PTR, SPF and HELO name agree on); empty: the system chooses'),
+  RELAY_SOURCE_ADDRESS6: z.string().default('').refine((s) => s === '' || isIP(s) === 6, 'an IPv6 address of this host, or empty').describe('IPv6 address outbound SMTP connections leave from; empty: the system chooses'),
+  RELAY_ADDRESS_ORDER: z.enum(ADDRESS_ORDERS).default('ipv6').describe('order of an MX host\'s addresses: ipv6 / ipv4 interleave the families starting with that one (RFC 8305), ipv6-first / ipv4-first try all of one family first, ipv6-only / ipv4-only use one family (a host without IPv6 or IPv4 connectivity)'),
+  RELAY_CONNECT_ATTEMPT_DELAY_MS: int(250, 10, 2000, 'happy eyeballs: start the next address of an MX this long after the last one if it has not connected yet (RFC 8305 §5: 250 ms)'),
   RELAY_GREETING_TIMEOUT_MS: int(60_000, 100, 600_000, 'time for the 220 greeting (RFC 5321 §4.5.3.2.1 suggests 5 minutes)'),
   RELAY_SOCKET_TIMEOUT_MS: int(300_000, 100, 3_600_000, 'idle time in a session before giving up on the remote (RFC 5321: 10 minutes after DATA end)'),
   RELAY_TLS_VERIFY: bool(false, 'verify certificates of MX hosts on STARTTLS. Opportunistic TLS (RFC 7435) accepts self-signed certificates; failing here would only force plaintext'),

@@ -39,4 +39,6 @@ export const EVENTS = defineEvents('outbound-relay', {
   tlsPolicyFailed: 'outbound-relay.tls-policy-failed',
   /** A TLS outcome could not be counted (PostgreSQL): the TLS-RPT report will miss it. */
   tlsOutcomeFailed: 'outbound-relay.tls-outcome-failed',
+  /** A message with `TLS-Required: No` (RFC 8689 §5): MTA-STS is only reported, DANE not looked up, for it. */
+  tlsRequiredNo: 'outbound-relay.tls-required-no',
 });

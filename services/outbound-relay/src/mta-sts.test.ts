@@ -123,9 +123,10 @@ afterEach(async () => {
 
 const spkiSha256 = (pem: string) => createHash('sha256').update(new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
 
-async function submit(rcpt: string, o: { requireTls?: boolean } = {}): Promise<string> {
+async function submit(rcpt: string, o: { requireTls?: boolean; tlsRequiredNo?: boolean } = {}): Promise<string> {
   const id = await commitMessage(db, [rcpt]);
   if (o.requireTls) await db.pool.query('UPDATE messages SET require_tls = true WHERE id = $1', [id]);
+  if (o.tlsRequiredNo) await db.pool.query(`UPDATE messages SET raw = 'TLS-Required: No'::bytea || decode('0d0a', 'hex') || raw WHERE id = $1`, [id]);
   await db.pool.query(`UPDATE recipients SET status = 'relay', next_attempt_at = now() WHERE message_id = $1`, [id]);
   await producer.add({ messageId: id, domain: rcpt.split('@')[1]! });
   return id;
@@ -171,6 +172,21 @@ describe('MTA-STS', () => {
     expect(txFor(id)).toEqual([]);
     expect((await outcomes('selfsigned.test'))[0]).toMatchObject({ policy_type: 'sts', result_type: 'certificate-not-trusted', mx_host: 'self.sts.test' });
     expect(relay.logs.some((l) => l.event === 'outbound-relay.tls-policy-failed' && l.enforced === true)).toBe(true);
+  });
+
+  it('TLS-Required: No (RFC 8689 §5): delivered despite the enforced policy and the self-signed certificate, and logged', async () => {
+    const id = await submit('carol@selfsigned.test', { tlsRequiredNo: true });
+    await until(id, 'carol@selfsigned.test', (x) => x.status === 'delivered');
+    expect(txFor(id)).toEqual([expect.objectContaining({ ip: SELF, secure: true })]);
+    expect(relay.logs.some((l) => l.event === 'outbound-relay.tls-required-no' && l.msgId === id)).toBe(true);
+  });
+
+  it('TLS-Required: No is ignored on a REQUIRETLS message (RFC 8689 §4.1): not delivered', async () => {
+    const id = await submit('dave@selfsigned.test', { tlsRequiredNo: true, requireTls: true });
+    const r = await until(id, 'dave@selfsigned.test', (x) => x.status === 'deferred' || x.status === 'bounced');
+    expect(r.last_reply).toMatch(/^451 4\.7\.5 MTA-STS policy of selfsigned\.test/);
+    expect(txFor(id)).toEqual([]);
+    expect(relay.logs.some((l) => l.event === 'outbound-relay.tls-required-no' && l.msgId === id)).toBe(false);
   });
 
   it('testing: delivers despite the self-signed certificate, and reports the failure', async () => {

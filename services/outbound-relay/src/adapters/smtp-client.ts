@@ -1,7 +1,7 @@
 // SMTP client sessions over nodemailer's SMTPConnection (EHLO, STARTTLS, PIPELINING, SIZE,
 // 8BITMIME, AUTH; dot-stuffing and CRLF in its data stream), plus a small pool of idle
 // sessions keyed by destination so several messages to one MX share a connection.
-import { isIP } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { checkServerIdentity, type DetailedPeerCertificate, type TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { EVENTS } from '../events.ts';
 import type { TlsFacts } from '../policy/tls-policy.ts';
 import type { Lease, Limits } from './limits.ts';
+import { connectFirst, type SourceAddresses } from './connect.ts';
 
 export interface SmtpTarget {
   /** MX host name (or smarthost name): the unit of concurrency and rate limits. */
@@ -23,7 +24,7 @@ export interface SmtpTarget {
    * `ca` replaces the trusted CAs (an operator's verify policy). Verification itself is
    * checked by the caller on the session's tlsFacts(), before MAIL FROM.
    */
-  tls?: { mode: 'none' | 'may' | 'require'; ca?: string } | undefined;
+  tls?: { mode: 'none' | 'may' | 'require'; ca?: string; dane?: boolean } | undefined;
 }
 
 export interface SmtpClientOptions {
@@ -34,6 +35,9 @@ export interface SmtpClientOptions {
   verifyTls: boolean;
   /** Trusted CAs for verification (RELAY_TLS_CA_FILE with the system roots); undefined: Node's roots. */
   ca?: string[] | undefined;
+  /** Happy eyeballs (adapters/connect.ts): delay between connection attempts, source addresses. */
+  connectAttemptDelayMs: number;
+  source: SourceAddresses;
   idleMs: number;
   maxMessages: number;
   limits: Limits;
@@ -44,7 +48,7 @@ export type ConnectOutcome =
   | { kind: 'ok'; session: Session }
   | { kind: 'throttled' }
   /** Connect failure, 4xx/421 greeting, TLS or AUTH failure: try the next address/MX. */
-  | { kind: 'failed'; reply: string | undefined; error: string; permanent: boolean; tls?: 'starttls-not-supported' | 'validation-failure' | undefined };
+  | { kind: 'failed'; reply: string | undefined; error: string; permanent: boolean; tls?: 'starttls-not-supported' | 'validation-failure' | undefined; ip?: string; used?: number };
 
 export interface TxResult {
   /** Reply per recipient address (the DATA reply for accepted ones). */
@@ -218,31 +222,43 @@ export class SmtpPool {
   }
 
   private key(t: SmtpTarget): string {
-    return `${t.mxHost}|${t.ip}|${t.port}|${t.auth?.user ?? ''}|${t.tls?.mode ?? 'may'}|${t.tls?.ca ?? ''}`;
+    return `${t.mxHost}|${t.ip}|${t.port}|${t.auth?.user ?? ''}|${t.tls?.mode ?? 'may'}|${t.tls?.ca ?? ''}|${t.tls?.dane ? 'dane' : ''}`;
   }
 
-  /** An idle session to `target` (after RSET), or a new connection within the host's limits. */
-  async session(target: SmtpTarget): Promise<ConnectOutcome> {
-    const list = this.idle.get(this.key(target));
-    while (list && list.length) {
-      const s = list.pop()!;
-      clearTimeout(s.idleTimer);
-      if (s.alive && (await s.reset())) return { kind: 'ok', session: s };
-      await this.discard(s);
+  /**
+   * An idle session to `target` or one of the `alternatives` (other addresses of the same
+   * host, in order), after RSET; else a new connection within the host's limits, raced over
+   * target.ip and the alternatives (happy eyeballs). A failure's `used` says how many of
+   * [target.ip, ...alternatives] it used up; the session's target.ip is the address it won.
+   */
+  async session(target: SmtpTarget, alternatives: readonly string[] = []): Promise<ConnectOutcome> {
+    const ips = [target.ip, ...alternatives];
+    for (const ip of ips) {
+      const list = this.idle.get(this.key({ ...target, ip }));
+      while (list && list.length) {
+        const s = list.pop()!;
+        clearTimeout(s.idleTimer);
+        if (s.alive && (await s.reset())) return { kind: 'ok', session: s };
+        await this.discard(s);
+      }
     }
     const lease = await this.opts.limits.acquire(target.mxHost);
     if (!lease) return { kind: 'throttled' };
-    const out = await this.connect(target, lease);
+    const race = await connectFirst(ips, { port: target.port, delayMs: this.opts.connectAttemptDelayMs, timeoutMs: this.opts.connectTimeoutMs, source: this.opts.source });
+    const out: ConnectOutcome = race.ok
+      ? await this.connect({ ...target, ip: race.ip }, lease, race.socket).then((o) => (o.kind === 'failed' ? { ...o, ip: race.ip, used: ips.indexOf(race.ip) + 1 } : o))
+      : { kind: 'failed', reply: undefined, error: `ECONNECTION: ${race.failures.join(', ')}`, permanent: false, ip: ips[race.started - 1] ?? target.ip, used: race.started };
     if (out.kind !== 'ok') await this.opts.limits.release(lease).catch(() => {});
     return out;
   }
 
-  private connect(target: SmtpTarget, lease: Lease): Promise<ConnectOutcome> {
+  private connect(target: SmtpTarget, lease: Lease, socket: Socket): Promise<ConnectOutcome> {
     const { name, verifyTls, connectTimeoutMs, greetingTimeoutMs, socketTimeoutMs } = this.opts;
     const mode = target.requireTls ? 'require' : (target.tls?.mode ?? 'may');
     const ca = target.tls?.ca ?? this.opts.ca;
     const conn = new SMTPConnection({
       host: target.ip,
+      connection: socket,
       port: target.port,
       name,
       secure: false,
@@ -254,7 +270,9 @@ export class SmtpPool {
       ignoreTLS: mode === 'none',
       // SNI carries host names only (RFC 6066 §3), never an address literal. The host name
       // check runs against servername too: authorized means "valid for this MX name".
-      tls: { rejectUnauthorized: verifyTls, ...(ca ? { ca } : {}), ...(isIP(target.mxHost) ? {} : { servername: target.mxHost }) },
+      // DANE (RFC 7672 §3.1.1): a DANE-EE certificate is often self-signed and its names and
+      // expiry do not count; the TLSA match is checked on tlsFacts() instead.
+      tls: { rejectUnauthorized: verifyTls && !target.tls?.dane, ...(ca ? { ca } : {}), ...(isIP(target.mxHost) ? {} : { servername: target.mxHost }) },
       connectionTimeout: connectTimeoutMs,
       greetingTimeout: greetingTimeoutMs,
       socketTimeout: socketTimeoutMs,

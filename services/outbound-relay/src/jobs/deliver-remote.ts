@@ -15,6 +15,7 @@ import type { AttemptOutcome, RecipientUpdate, RelayStore, WorkMessage, WorkReci
 import { EVENTS } from '../events.ts';
 import { classify, parseReply, type Outcome } from '../policy/classify.ts';
 import { isLoop, planMx } from '../policy/mx-plan.ts';
+import { orderAddresses, type AddressOrder } from '../policy/address-order.ts';
 import { afterTemporaryFailure, isExpired, needsDelayWarning, type RetryPolicy } from '../policy/retry.ts';
 import { foldLongLines, toCrlf } from '../protocol/wire.ts';
 import type { RelayMetrics } from '../metrics.ts';
@@ -38,6 +39,8 @@ export interface DeliverDeps {
   now: () => Date;
   hostname: string;
   port: number;
+  /** RELAY_ADDRESS_ORDER: which of an MX host's addresses, in what order (policy/address-order.ts). */
+  addressOrder: AddressOrder;
   allowLoopback: boolean;
   ownAddresses: ReadonlySet<string>;
   throttleDelayMs: number;
@@ -97,7 +100,7 @@ const STATUS_EVENT = {
 const worker = `${osHostname()}:${process.pid}`;
 
 export function createDeliverRemote(deps: DeliverDeps) {
-  const { store, dns, smtp, limits, sendDsn, logger: log, metrics, policy, now: clock, hostname, port, allowLoopback, ownAddresses, throttleDelayMs, smarthost, testHoldAfterDataMs, authenticate, srs, tlsPolicies, tlsStore, tlsa } = deps;
+  const { store, dns, smtp, limits, sendDsn, logger: log, metrics, policy, now: clock, hostname, port, addressOrder, allowLoopback, ownAddresses, throttleDelayMs, smarthost, testHoldAfterDataMs, authenticate, srs, tlsPolicies, tlsStore, tlsa } = deps;
 
   /**
    * DANE (RFC 7672) outranks MTA-STS (RFC 8461 §2) and the operator's 'dane' asks for it:
@@ -169,7 +172,12 @@ export function createDeliverRemote(deps: DeliverDeps) {
     }
 
     // The operator's table, else MTA-STS (a smarthost is the operator's own choice of hop).
-    const tls: DomainTls = target.smarthost ? { source: 'none' } : await tlsPolicies(ctx.domain);
+    const found: DomainTls = target.smarthost ? { source: 'none' } : await tlsPolicies(ctx.domain);
+    // RFC 8689 §5: `TLS-Required: No` asks that the recipient domain's TLS policies (MTA-STS,
+    // DANE) be ignored, not the operator's own table; with REQUIRETLS it is ignored (§4.1).
+    const tlsOptional = message.tlsOptional && !message.requireTls && found.source !== 'operator';
+    if (tlsOptional) log.info({ event: EVENTS.tlsRequiredNo, ...ctx, policy: found.source }, 'TLS-Required: No: the recipient domain\'s MTA-STS and DANE policies are not enforced for this message');
+    const tls: DomainTls = tlsOptional && found.source === 'sts' ? { source: 'sts', policy: { ...found.policy, mode: 'testing' } } : found;
     const req = requirementFor(tls);
     if (tls.source === 'none' && tls.failure) await recordTls(ctx, { level: 'sts', enforce: false, policyId: '' }, '', '', { ok: false, ...tls.failure });
     const { allowed, refused } = allowedHosts(tls, target.hosts);
@@ -183,13 +191,13 @@ export function createDeliverRemote(deps: DeliverDeps) {
     let last: RecipientResult = { outcome: 'deferred', reply: `451 4.4.1 No MX host of ${ctx.domain} reachable`, mx: null };
     let requireTlsRefused = 0;
     for (const host of allowed) {
-      const hostReq = target.smarthost ? req : await withDane(req, tls, host, target.port);
+      const hostReq = target.smarthost || tlsOptional ? req : await withDane(req, tls, host, target.port);
       // REQUIRETLS (RFC 8689 §4.2.1): only hosts whose TLS a policy verifies (DANE, MTA-STS enforce, the operator's verify).
       if (message.requireTls && !verifiesTls(hostReq)) {
         requireTlsRefused++;
         continue;
       }
-      const tlsConnect = { mode: connectMode(hostReq), ...(hostReq.level === 'verify' && hostReq.caPem ? { ca: hostReq.caPem } : {}) };
+      const tlsConnect = { mode: connectMode(hostReq), ...(hostReq.level === 'verify' && hostReq.caPem ? { ca: hostReq.caPem } : {}), ...(hostReq.level === 'dane' ? { dane: true } : {}) };
       if (!target.smarthost && isLoop({ mxHost: host, ourHostname: hostname, ownAddresses, allowLoopback })) {
         return withoutSession(everyone({ outcome: 'bounced', reply: `554 5.4.6 Mail for ${ctx.domain} loops back to myself (MX ${host})`, mx: null }), 'bounced', null);
       }
@@ -202,16 +210,23 @@ export function createDeliverRemote(deps: DeliverDeps) {
           log.info({ event: EVENTS.mxUnresolvable, ...ctx, mx: host, code: a.code }, 'MX host has no usable address');
           continue;
         }
-        ips = a.value;
-      }
-      for (const ip of ips) {
-        // A configured smarthost may well be on loopback (a local filter); only MX data is suspect.
-        if (!target.smarthost && isLoop({ mxHost: host, ip, ourHostname: hostname, ownAddresses, allowLoopback })) {
-          return withoutSession(everyone({ outcome: 'bounced', reply: `554 5.4.6 Mail for ${ctx.domain} loops back to myself (MX ${host}[${ip}])`, mx: null }), 'bounced', null);
+        ips = orderAddresses(a.value, addressOrder);
+        if (ips.length === 0) {
+          last = { outcome: 'deferred', reply: `451 4.4.3 ${host} has no address of the family RELAY_ADDRESS_ORDER=${addressOrder} allows`, mx: null };
+          log.info({ event: EVENTS.mxUnresolvable, ...ctx, mx: host, code: addressOrder }, 'MX host has no usable address');
+          continue;
         }
+      }
+      // A configured smarthost may well be on loopback (a local filter); only MX data is suspect.
+      const loopIp = target.smarthost ? undefined : ips.find((ip) => isLoop({ mxHost: host, ip, ourHostname: hostname, ownAddresses, allowLoopback }));
+      if (loopIp) return withoutSession(everyone({ outcome: 'bounced', reply: `554 5.4.6 Mail for ${ctx.domain} loops back to myself (MX ${host}[${loopIp}])`, mx: null }), 'bounced', null);
+      // Happy eyeballs (RFC 8305): each session races the addresses not yet used up, in order.
+      for (let i = 0; i < ips.length; ) {
         if (!(await limits.takeRate(host))) return throttle({ recipients, host, reason: 'rate', ctx });
-        const t: SmtpTarget = { mxHost: host, ip, port: target.port, auth: target.auth, requireTls: target.requireTls, tls: tlsConnect };
-        const conn = await smtp.session(t);
+        const t: SmtpTarget = { mxHost: host, ip: ips[i]!, port: target.port, auth: target.auth, requireTls: target.requireTls, tls: tlsConnect };
+        const conn = await smtp.session(t, ips.slice(i + 1));
+        const ip = conn.kind === 'ok' ? conn.session.target.ip : conn.kind === 'failed' ? (conn.ip ?? t.ip) : t.ip;
+        i = conn.kind === 'failed' && conn.used ? i + conn.used : ips.indexOf(ip) + 1 || i + 1;
         if (conn.kind === 'throttled') return throttle({ recipients, host, reason: 'concurrency', ctx });
         if (conn.kind === 'ok') {
           // Checked before MAIL FROM: nothing of the message has gone over a session that fails the policy.

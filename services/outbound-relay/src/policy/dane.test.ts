@@ -30,5 +30,13 @@ describe('DANE (RFC 7672)', () => {
     ['3 1 1 of another key', [rec(3, 1, 1, Buffer.alloc(32))], true, { ok: false, detail: 'no TLSA record matches the certificate (3 1 1)' }],
   ])('%s', (_, records, hostOk, want) => expect(checkDane(records, chain, hostOk)).toEqual(want));
 
+  it('DANE-TA: a leaf of another issuer sent with the real anchor does not match (the chain must link)', () => {
+    const evil = createSelfSignedCertificate({ names: ['Evil CA'], ca: true });
+    const forged = createSelfSignedCertificate({ names: ['mx.example'], issuer: evil });
+    const records = [rec(2, 0, 1, sha256(der(ca.cert)))];
+    expect(checkDane(records, [der(forged.cert), der(ca.cert)], true)).toEqual({ ok: false, detail: 'no TLSA record matches the certificate (2 0 1)' });
+    expect(checkDane(records, [der(leaf.cert), der(evil.cert), der(ca.cert)], true)).toEqual({ ok: false, detail: 'no TLSA record matches the certificate (2 0 1)' });
+  });
+
   it('no certificate is no match', () => expect(checkDane([rec(3, 1, 1, Buffer.alloc(32))], [], true)).toEqual({ ok: false, detail: 'no certificate' }));
 });

@@ -17,6 +17,16 @@ function matches(r: TlsaRecord, der: Buffer): boolean {
   return digest.equals(r.data);
 }
 
+/** chain[0..j]: each certificate issued by the next and signed by its key. */
+function chainsUpTo(chain: readonly Buffer[], j: number): boolean {
+  for (let k = 0; k < j; k++) {
+    const cert = new X509Certificate(chain[k]!);
+    const issuer = new X509Certificate(chain[k + 1]!);
+    if (!cert.checkIssued(issuer) || !cert.verify(issuer.publicKey)) return false;
+  }
+  return true;
+}
+
 export type DaneCheck = { ok: true } | { ok: false; detail: string };
 
 /** `chain`: DER certificates as the server sent them, leaf first. `hostOk`: the leaf names the MX host. */
@@ -25,8 +35,10 @@ export function checkDane(records: readonly TlsaRecord[], chain: readonly Buffer
   if (!leaf) return { ok: false, detail: 'no certificate' };
   const usable = usableTlsa(records);
   if (usable.some((r) => r.usage === 3 && matches(r, leaf))) return { ok: true };
-  // DANE-TA: an issuer certificate the server sent matches, and the leaf names the MX host.
-  if (usable.some((r) => r.usage === 2 && chain.slice(1).some((c) => matches(r, c)))) {
+  // DANE-TA: an issuer certificate the server sent matches, the leaf chains up to it (each
+  // certificate issued and signed by the next: a forger can send the real anchor after a leaf
+  // of its own), and the leaf names the MX host.
+  if (usable.some((r) => r.usage === 2 && chain.some((c, j) => j > 0 && matches(r, c) && chainsUpTo(chain, j)))) {
     return hostOk ? { ok: true } : { ok: false, detail: 'DANE-TA matched but the certificate does not name the MX host' };
   }
   return { ok: false, detail: `no TLSA record matches the certificate (${usable.map((r) => `${r.usage} ${r.selector} ${r.matchingType}`).join(', ')})` };
