@@ -18,6 +18,8 @@ export interface TransactionFacts {
   smtputf8: boolean;
   /** The client gave REQUIRETLS on MAIL FROM (RFC 8689; offered on TLS sessions only). */
   requireTls?: boolean;
+  /** BODY=BINARYMIME on MAIL FROM (RFC 3030): sent with BDAT, binary octets allowed. */
+  binaryMime?: boolean;
 }
 
 /** One session as the listener sees it when it calls the ingress. */

@@ -89,7 +89,7 @@ export function sessionFacts(session: SMTPServerSession): SessionFacts {
     tlsCipher: cipher ? (cipher.standardName ?? cipher.name) : null,
     tlsVersion: cipher ? cipher.version : null,
     servername: session.servername || null,
-    transaction: { key: envelope, mailFrom: envelope.mailFrom ? envelope.mailFrom.address : '', smtputf8: envelope.smtpUtf8 === true, requireTls: (envelope as { requireTLS?: boolean }).requireTLS === true },
+    transaction: { key: envelope, mailFrom: envelope.mailFrom ? envelope.mailFrom.address : '', smtputf8: envelope.smtpUtf8 === true, requireTls: (envelope as { requireTLS?: boolean }).requireTLS === true, binaryMime: envelope.bodyType === 'binarymime' },
   };
 }
 
