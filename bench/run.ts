@@ -210,7 +210,42 @@ async function benchCore() {
   await db.drop();
 }
 
-const sections: Record<string, () => Promise<void>> = { core: benchCore };
+/** Ingress alone, 100 KiB messages: DATA and BDAT (RFC 3030) in turns, so both see the same machine. */
+async function benchIngressBdat() {
+  const db = await createTestDatabase();
+  const port = await freePort();
+  const p = startServiceProcess(
+    'smtp-ingress',
+    { NODE_ENV: 'test', LOG_LEVEL: 'info', DATABASE_URL: db.url, REDIS_URL: process.env.REDIS_URL!, REDIS_PREFIX: redisPrefix(), SMTP_PORT: String(port), SMTP_HOST: '127.0.0.1', HEALTH_HOST: '127.0.0.1', HEALTH_PORT: String(await freePort()), SMTP_MAX_CLIENTS: '1000', SMTP_MAX_CLIENTS_PER_IP: '1000', INBOUND_AUTH: 'false' },
+    { keepLogs: false },
+  );
+  try {
+    await p.ready;
+    await db.pool.query(`INSERT INTO domains (name) VALUES ('bench.test')`);
+    await db.pool.query(`INSERT INTO mailboxes (domain_id, local_part, address, password_hash) SELECT id, 'user', 'user@bench.test', 'x' FROM domains WHERE name = 'bench.test'`);
+    const load = (bdat: boolean, count: number) => smtpLoad({ port, connections: settings.connections, count, size: settings.largeSize, rcpt: 'user@bench.test', bdat });
+    await load(false, 200); // warm-up
+    await load(true, 200);
+    const rates: Record<string, number[]> = { DATA: [], BDAT: [] };
+    for (let round = 0; round < 3; round++) {
+      for (const bdat of [false, true]) {
+        const r = await load(bdat, Math.ceil(settings.largeCount / 3));
+        if (r.failed) throw new Error(`${r.failed} ${bdat ? 'BDAT' : 'DATA'} messages refused`);
+        rates[bdat ? 'BDAT' : 'DATA']!.push(r.sent / r.seconds);
+      }
+    }
+    const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
+    for (const [verb, r] of Object.entries(rates)) {
+      print(`ingress 100 KiB over ${verb}: ${settings.connections} connections, median of 3 rounds of ${Math.ceil(settings.largeCount / 3)}: ${median(r).toFixed(0)} msg/s accepted+committed, ${((median(r) * settings.largeSize) / 1048576).toFixed(1)} MiB/s (rounds ${r.map((x) => x.toFixed(0)).join(', ')})`);
+    }
+    print(`ingress 100 KiB: BDAT/DATA = ${(median(rates.BDAT!) / median(rates.DATA!)).toFixed(2)}`);
+  } finally {
+    await p.kill('SIGTERM');
+    await db.drop();
+  }
+}
+
+const sections: Record<string, () => Promise<void>> = { core: benchCore, 'ingress-bdat': benchIngressBdat };
 // Per-service benchmarks live beside this file; each exports a function printing its figures.
 for (const [name, file, fn] of [
   ['pop3', './pop3.ts', 'benchPop3'],

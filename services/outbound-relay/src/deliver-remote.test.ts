@@ -1,3 +1,4 @@
+import { createServer, type Server } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
@@ -13,6 +14,7 @@ const MX2 = '127.0.0.22';
 const MX421 = '127.0.0.23';
 const GREY = '127.0.0.24';
 const PLAIN = '127.0.0.25';
+const CHUNK = '127.0.0.26'; // a raw-socket MX offering CHUNKING (RFC 3030)
 const DEAD = '127.0.0.29'; // nothing listens here: connection refused
 const SOA = { mname: 'ns.test', rname: 'hostmaster.test', serial: 1, refresh: 60, retry: 60, expire: 600, minimum: 1 };
 
@@ -21,6 +23,43 @@ let redis: Redis;
 let dns: FakeDns;
 let mx: FakeMx;
 let plain: { stop(): Promise<void> };
+let chunkMx: Server;
+/** What the CHUNKING MX read: each command line, and each BDAT chunk's octets. */
+const chunkWire: { lines: string[]; chunks: Buffer[] } = { lines: [], chunks: [] };
+
+/** Just enough SMTP to see the wire: EHLO offers PIPELINING and CHUNKING (no 8BITMIME, no STARTTLS). */
+function startChunkingMx(ip: string, port: number): Promise<Server> {
+  const server = createServer((sock) => {
+    let buf = Buffer.alloc(0);
+    let need = 0;
+    sock.write('220 chunk.test ESMTP\r\n');
+    sock.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        if (need > 0) {
+          if (buf.length < need) return;
+          chunkWire.chunks.push(buf.subarray(0, need));
+          buf = buf.subarray(need);
+          need = 0;
+          sock.write('250 2.0.0 chunk queued\r\n');
+          continue;
+        }
+        const i = buf.indexOf('\r\n');
+        if (i < 0) return;
+        const line = buf.subarray(0, i).toString('latin1');
+        buf = buf.subarray(i + 2);
+        chunkWire.lines.push(line);
+        const verb = line.split(' ')[0]!.toUpperCase();
+        if (verb === 'EHLO') sock.write('250-chunk.test\r\n250-PIPELINING\r\n250 CHUNKING\r\n');
+        else if (verb === 'BDAT') need = Number(line.split(' ')[1]);
+        else if (verb === 'QUIT') sock.end('221 2.0.0 bye\r\n');
+        else sock.write('250 2.0.0 ok\r\n');
+      }
+    });
+    sock.on('error', () => {});
+  });
+  return new Promise((resolve) => server.listen(port, ip, () => resolve(server)));
+}
 const plainTx: MxTransaction[] = [];
 let relay: TestRelay;
 let prefix: string;
@@ -35,6 +74,7 @@ beforeAll(async () => {
   mx.behave(MX421, { greeting: 421 });
   mx.behave(GREY, { greylist: true });
   plain = await startPlainMx(PLAIN, mx.port, plainTx);
+  chunkMx = await startChunkingMx(CHUNK, mx.port);
   const mxRec = (name: string, preference: number, exchange: string) => ({ name, type: 'MX' as const, data: { preference, exchange } });
   dns = await startFakeDns({
     host: '127.0.0.53',
@@ -46,6 +86,8 @@ beforeAll(async () => {
       { name: 'dead.test', type: 'A', data: DEAD },
       { name: 'grey-mx.test', type: 'A', data: GREY },
       { name: 'plain-mx.test', type: 'A', data: PLAIN },
+      { name: 'chunk-mx.test', type: 'A', data: CHUNK },
+      mxRec('chunk.test', 10, 'chunk-mx.test'),
       { name: 'relay.hopmail.test', type: 'A', data: MX1 },
       mxRec('best.test', 20, 'mx2.test'),
       mxRec('best.test', 10, 'mx1.test'),
@@ -83,6 +125,7 @@ afterAll(async () => {
   await relayProducer?.close();
   await mx?.stop();
   await plain?.stop();
+  await new Promise((r) => chunkMx?.close(r));
   await dns?.stop();
   await redis?.quit();
   await db?.drop();
@@ -129,6 +172,24 @@ describe('outbound-relay deliver-remote', () => {
     expect(tx[0]!.to.sort()).toEqual(['bob@best.test', 'carol@best.test']);
     const a = await db.pool.query(`SELECT mx_host, ip, tls, outcome, remote_reply FROM relay_attempts WHERE message_id = $1`, [id]);
     expect(a.rows).toEqual([{ mx_host: 'mx1.test', ip: MX1, tls: true, outcome: 'delivered', remote_reply: expect.stringMatching(/^250 /) }]);
+  });
+
+  it('sends with BDAT when the MX offers CHUNKING (RFC 3030): one "BDAT <n> LAST" chunk, the exact bytes, no dot-stuffing', async () => {
+    const body = 'Hello.\r\n.x line\r\n..two dots\r\n.\r\nafter a lone dot\r\n';
+    const id = await submit(['dan@chunk.test'], { raw: MSG('chunked', body) });
+    const r = await settled(id, { 'dan@chunk.test': 'delivered' });
+    expect(r['dan@chunk.test']!.last_mx).toBe('chunk-mx.test');
+    const a = await db.pool.query(`SELECT outcome, remote_reply FROM relay_attempts WHERE message_id = $1`, [id]);
+    expect(a.rows).toEqual([{ outcome: 'delivered', remote_reply: '250 2.0.0 chunk queued' }]);
+    const bdat = chunkWire.lines.filter((l) => /^BDAT /.test(l));
+    expect(bdat).toHaveLength(1);
+    expect(chunkWire.lines).not.toContain('DATA');
+    const sent = chunkWire.chunks[0]!;
+    expect(bdat[0]).toBe(`BDAT ${sent.length} LAST`);
+    const text = sent.toString('latin1');
+    expect(text).toContain('Subject: chunked\r\n');
+    // The body as committed, after the DKIM/ARC fields and the headers the relay keeps.
+    expect(text.endsWith(`\r\n\r\n${body}`)).toBe(true);
   });
 
   it('fails over when the first MX refuses connections and the second greets 421', async () => {

@@ -20,6 +20,8 @@ export interface TransactionFacts {
   requireTls?: boolean;
   /** RET and ENVID of MAIL FROM (RFC 3461 §4.3, §4.4; ENVID decoded); null where not given. */
   dsn?: { ret: 'FULL' | 'HDRS' | null; envid: string | null };
+  /** BODY=BINARYMIME on MAIL FROM (RFC 3030): sent with BDAT, binary octets allowed. */
+  binaryMime?: boolean;
 }
 
 /** One session as the listener sees it when it calls the ingress. */

@@ -41,7 +41,7 @@ describe('greeting and EHLO', () => {
     c.write('EHLO client.test\r\n');
     await c.reply();
     expect(c.received.slice(c.received.indexOf('\r\n') + 2)).toBe(
-      [`250-${HOSTNAME} Hello [127.0.0.1]`, '250-PIPELINING', '250-8BITMIME', '250-SMTPUTF8', '250-ENHANCEDSTATUSCODES', '250-DSN', `250 SIZE ${MAX_SIZE}`, ''].join('\r\n'),
+      [`250-${HOSTNAME} Hello [127.0.0.1]`, '250-PIPELINING', '250-8BITMIME', '250-SMTPUTF8', '250-ENHANCEDSTATUSCODES', '250-DSN', `250-SIZE ${MAX_SIZE}`, '250-CHUNKING', '250 BINARYMIME', ''].join('\r\n'),
     );
     expect(await c.cmd('HELO client.test')).toBe(`250 ${HOSTNAME} Hello [127.0.0.1]`);
     expect(await c.cmd('EHLO')).toMatch(/^501 5\.5\.4 /);

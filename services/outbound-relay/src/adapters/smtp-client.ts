@@ -1,8 +1,9 @@
 // SMTP client sessions over nodemailer's SMTPConnection (EHLO, STARTTLS, PIPELINING, SIZE,
-// 8BITMIME, AUTH; dot-stuffing and CRLF in its data stream), plus a small pool of idle
-// sessions keyed by destination so several messages to one MX share a connection.
+// 8BITMIME, AUTH; dot-stuffing and CRLF in its data stream; BDAT where CHUNKING is
+// offered), plus a small pool of idle sessions keyed by destination so several messages to
+// one MX share a connection.
 import { isIP, type Socket } from 'node:net';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { checkServerIdentity, type DetailedPeerCertificate, type TLSSocket } from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Logger } from 'pino';
@@ -72,9 +73,14 @@ interface NmError extends Error {
 
 type Conn = InstanceType<typeof SMTPConnection> & {
   _supportedExtensions?: string[];
+  /** The EHLO reply's lines after the greeting line, without the codes. */
+  _ehloLines?: string[];
   _maxAllowedSize?: number;
   _envelope?: { rejectedErrors?: NmError[] } | false;
   _sendCommand: (str: string, logStr?: string) => void;
+  _actionDATA: (str: string, callback: (err: NmError | null, info?: unknown) => void) => void;
+  _createSendStream: (callback: (err: NmError | null, str?: string) => void) => Writable & { outByteCount?: number };
+  _socket: NodeJS.WritableStream;
 };
 
 /** What the client asked for (RFC 3461), to pass on; values decoded, encoded here as xtext. */
@@ -96,6 +102,8 @@ export function withDsnParameters(command: string, dsn: DsnParameters): string {
   const orcpt = r.orcpt ? ` ORCPT=${r.orcpt.slice(0, r.orcpt.indexOf(';') + 1)}${xtext(r.orcpt.slice(r.orcpt.indexOf(';') + 1))}` : '';
   return command + (r.notify ? ` NOTIFY=${r.notify.join(',')}` : '') + orcpt;
 }
+
+const CRLF = Buffer.from('\r\n');
 
 export class Session {
   readonly target: SmtpTarget;
@@ -162,6 +170,10 @@ export class Session {
       const dsn = envelope.dsn;
       this.conn._sendCommand = (str: string, logStr?: string) => send.call(this.conn, withDsnParameters(str, dsn), logStr);
     }
+    let bdatSent = false;
+    // nodemailer lists only the extensions it uses itself; CHUNKING is read from the EHLO lines.
+    const chunking = (this.conn._ehloLines ?? []).some((l) => /^CHUNKING$/i.test(l.trim()));
+    if (chunking) this.sendWithBdat(message, () => (bdatSent = true));
     return new Promise<TxResult>((resolve) => {
       let dataSent = false;
       const source = Readable.from([message]);
@@ -184,18 +196,54 @@ export class Session {
           // A reply to MAIL FROM, DATA or the final '.': it applies to every recipient it did
           // not already answer individually.
           for (const a of envelope.to) if (!replies.has(a)) replies.set(a, e.response);
-          const afterData = e.command === 'DATA' && dataSent;
+          const afterData = e.command === 'DATA' && (dataSent || bdatSent);
           return resolve({ replies, lost: false, dataSent: afterData, dataReply: afterData ? e.response : undefined });
         }
         // No reply at all: the connection broke or timed out.
         this.alive = false;
         const why = `451 4.4.2 Connection lost with ${this.target.mxHost}[${this.target.ip}] (${e.code ?? 'ERROR'}: ${e.message})`;
         for (const a of envelope.to) if (!replies.has(a)) replies.set(a, why);
-        resolve({ replies, lost: true, dataSent, dataReply: undefined });
+        resolve({ replies, lost: true, dataSent: dataSent || bdatSent, dataReply: undefined });
       });
     }).finally(() => {
       this.conn._sendCommand = plain;
+      if (chunking) {
+        // Back to nodemailer's own (prototype) methods.
+        delete (this.conn as Partial<Conn>)._actionDATA;
+        delete (this.conn as Partial<Conn>)._createSendStream;
+      }
     });
+  }
+
+  /**
+   * RFC 3030: the next hop offers CHUNKING, so this transaction sends the message as one
+   * `BDAT <n> LAST` chunk where nodemailer would send DATA — the exact bytes, no dot-stuffing,
+   * pipelined behind RCPT where PIPELINING is offered (the server reads the chunk whatever it
+   * answers). The reply to BDAT LAST takes the place of both the 354 and the reply to the
+   * final dot: nodemailer's DATA handler gets it, and its message stream becomes a sink.
+   */
+  private sendWithBdat(raw: Buffer, written: () => void): void {
+    const conn = this.conn;
+    // The same octets DATA would deliver: nodemailer's data stream ends the last line with CRLF.
+    const message = raw.length && raw.subarray(-2).equals(CRLF) ? raw : Buffer.concat([raw, CRLF]);
+    const send = conn._sendCommand;
+    const actionData = conn._actionDATA;
+    let reply = '';
+    conn._sendCommand = (str: string, logStr?: string) => {
+      if (str !== 'DATA') return send.call(conn, str, logStr);
+      send.call(conn, `BDAT ${message.length} LAST`);
+      conn._socket.write(message);
+      written();
+    };
+    conn._actionDATA = (str, callback) => {
+      reply = str;
+      actionData.call(conn, str, callback);
+    };
+    conn._createSendStream = (callback) => {
+      const sink = Object.assign(new Writable({ write: (_chunk, _enc, next) => next() }), { outByteCount: message.length });
+      sink.once('finish', () => callback(null, reply));
+      return sink;
+    };
   }
 
   reset(): Promise<boolean> {

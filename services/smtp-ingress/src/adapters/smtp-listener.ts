@@ -91,7 +91,7 @@ export function sessionFacts(session: SMTPServerSession): SessionFacts {
     tlsCipher: cipher ? (cipher.standardName ?? cipher.name) : null,
     tlsVersion: cipher ? cipher.version : null,
     servername: session.servername || null,
-    transaction: { key: envelope, mailFrom: envelope.mailFrom ? envelope.mailFrom.address : '', smtputf8: envelope.smtpUtf8 === true, requireTls: (envelope as { requireTLS?: boolean }).requireTLS === true, dsn: mailDsn(envelope.dsn) },
+    transaction: { key: envelope, mailFrom: envelope.mailFrom ? envelope.mailFrom.address : '', smtputf8: envelope.smtpUtf8 === true, requireTls: (envelope as { requireTLS?: boolean }).requireTLS === true, dsn: mailDsn(envelope.dsn), binaryMime: envelope.bodyType === 'binarymime' },
   };
 }
 

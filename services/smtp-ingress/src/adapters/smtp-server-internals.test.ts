@@ -287,7 +287,7 @@ describe('followDefaultContext (SMTPServer#secureContext)', () => {
   });
 });
 
-describe('tellIdleSessions (SMTPServer#connections, _handlerPending, _dataStream, _closing)', () => {
+describe('tellIdleSessions (SMTPServer#connections, _handlerPending, _dataStream, _closing, the parser\'s _chunkMode)', () => {
   it('tells only the sessions that wait for the client, once', async () => {
     let hookCalled = () => {};
     const called = new Promise<void>((resolve) => (hookCalled = resolve));
@@ -316,23 +316,33 @@ describe('tellIdleSessions (SMTPServer#connections, _handlerPending, _dataStream
     await waiting.cmd('EHLO waiting.test');
     waiting.write('MAIL FROM:<slow@x.test>\r\n');
     await called;
+    // In the middle of a BDAT chunk (RFC 3030): receiving, not idle.
+    const inChunk = await s.connect();
+    await inChunk.cmd('EHLO chunk.test');
+    await inChunk.cmd('MAIL FROM:<a@x.test>');
+    await inChunk.cmd('RCPT TO:<b@x.test>');
+    inChunk.write('BDAT 40 LAST\r\nSubject: x\r\n');
+    await waitFor(async () => [...s.server.connections].some((c) => c._parser && c._parser._chunkMode), { what: 'a session in chunk mode' });
 
     const states = [...s.server.connections].map((c) => ({ idle: isIdle(c), handler: c._handlerPending, data: Boolean(c._dataStream), closing: c._closing }));
     expect(states).toEqual([
       { idle: true, handler: false, data: false, closing: false },
       { idle: false, handler: false, data: true, closing: false },
       { idle: false, handler: true, data: false, closing: false },
+      { idle: false, handler: false, data: false, closing: false },
     ]);
     tellIdleSessions(s.server, 421, '4.3.2 mx.test Service shutting down, try again later');
     tellIdleSessions(s.server, 421, '4.3.2 mx.test Service shutting down, try again later');
     expect(await idle.reply()).toBe('421 4.3.2 mx.test Service shutting down, try again later');
     await idle.waitClosed();
     expect(idle.unread).toBe(0);
-    expect([inData.unread, waiting.unread]).toEqual([0, 0]);
+    expect([inData.unread, waiting.unread, inChunk.unread]).toEqual([0, 0, 0]);
 
     release();
     expect(await waiting.reply()).toMatch(/^250 /);
     inData.write('Subject: x\r\n\r\nbody\r\n.\r\n');
     expect(await inData.reply()).toMatch(/^250 /);
+    inChunk.write('\r\n'.padEnd(40 - 'Subject: x\r\n'.length, '.'));
+    expect(await inChunk.reply()).toMatch(/^250 /);
   });
 });

@@ -9,8 +9,8 @@
 // - SMTPServer#connect's steps and its _onError/_onClientConnect: useHopmailConnections();
 // - SMTPServer#secureContext's '*' entry, the context of clients without SNI:
 //   followDefaultContext();
-// - SMTPServer#connections and the connections' _handlerPending, _dataStream, _closing:
-//   tellIdleSessions().
+// - SMTPServer#connections and the connections' _handlerPending, _dataStream, _closing,
+//   and their parser's _chunkMode (BDAT, our patch): tellIdleSessions().
 //
 // HopmailConnection is smtp-server's SMTPConnection with these corrections, each a few
 // lines on top of the library rather than a second SMTP parser:
@@ -279,9 +279,9 @@ export function followDefaultContext(server: SMTPServer, source: DefaultContextS
   return source.onReload(() => contexts.set('*', source.getSecureContext()));
 }
 
-/** The session neither runs a command of ours, nor receives DATA, nor is closing. */
+/** The session neither runs a command of ours, nor receives DATA or a BDAT chunk, nor is closing. */
 export function isIdle(connection: SMTPConnection): boolean {
-  return !connection._handlerPending && !connection._dataStream && !connection._closing;
+  return !connection._handlerPending && !connection._dataStream && !(connection._parser && connection._parser._chunkMode) && !connection._closing;
 }
 
 /**

@@ -14,6 +14,8 @@ export interface DataPolicyInput {
   /** Null when the size was exceeded: the bytes were not kept. */
   scan: MessageScan | null;
   maxReceived: number;
+  /** BODY=BINARYMIME (RFC 3030 §3): the body is octets, not lines, so CR, LF and NUL are content. */
+  binary?: boolean;
 }
 
 /** The message as received, before anything is stored. */
@@ -22,10 +24,12 @@ export function dataPolicy(i: DataPolicyInput): Verdict {
   // Decided: reject rather than normalise. A bare CR or LF is what SMTP smuggling needs
   // (a second message hidden behind "\n.\n" for a server that ends DATA there); no
   // compliant client sends one (RFC 5321 §2.3.8), so refusing costs legitimate mail nothing.
-  if (i.scan.bareLineEnding !== -1) return reject(550, '5.6.0', 'Message contains bare CR or LF line endings (RFC 5321 section 2.3.8); send CRLF only', 'bare-line-ending');
+  // A BINARYMIME body is octets, sent only with BDAT (no dot, no terminator to hide) and
+  // relayed only with BDAT (outbound-relay bounces it to a hop without BINARYMIME).
+  if (!i.binary && i.scan.bareLineEnding !== -1) return reject(550, '5.6.0', 'Message contains bare CR or LF line endings (RFC 5321 section 2.3.8); send CRLF only', 'bare-line-ending');
   // Decided: refuse rather than normalise (nothing is silently altered). A NUL, or a line of
   // control octets and ".", is a hidden end of data for a server that strips such octets.
-  if (i.scan.hiddenTerminator !== -1) return reject(554, '5.6.0', 'Message contains NUL or control characters before a "." line; not accepted', 'hidden-terminator');
+  if (!i.binary && i.scan.hiddenTerminator !== -1) return reject(554, '5.6.0', 'Message contains NUL or control characters before a "." line; not accepted', 'hidden-terminator');
   // RFC 5321 §6.3: a message that has been relayed this often is looping.
   if (i.scan.receivedCount > i.maxReceived) return reject(554, '5.4.6', `Too many Received: headers (${i.scan.receivedCount}), mail loop`, 'mail-loop');
   return ACCEPT;

@@ -80,7 +80,7 @@ export function createDataStep(options: DataStepOptions): DataStep {
     // One copy: the trace field and the chunks joined once.
     let raw = Buffer.concat([header, ...message.chunks], header.length + message.size);
     const scan = scanMessage(raw.subarray(header.length));
-    const verdict = dataPolicy({ sizeExceeded: false, maxSize: maxMessageSize, scan, maxReceived: maxReceivedHeaders });
+    const verdict = dataPolicy({ sizeExceeded: false, maxSize: maxMessageSize, scan, maxReceived: maxReceivedHeaders, binary: transaction.binaryMime === true });
     if (verdict.kind !== 'accept') return refuse(verdict);
     let headerMessageId = scan.messageId;
 
