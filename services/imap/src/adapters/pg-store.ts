@@ -316,8 +316,8 @@ export class PgStore implements Store {
   }
 
   async search(folderId: string, key: SearchKey): Promise<number[]> {
-    const { sql, params, needsRaw } = compileSearch(key, 2);
-    const text = `SELECT mm.uid FROM mailbox_messages mm${needsRaw ? ' JOIN messages msg ON msg.id = mm.message_id' : ''} WHERE mm.folder_id = $1 AND (${sql}) ORDER BY mm.uid`;
+    const { sql, params, needsIndex } = compileSearch(key, 2);
+    const text = `SELECT mm.uid FROM mailbox_messages mm${needsIndex ? ' JOIN message_search s ON s.message_id = mm.message_id' : ''} WHERE mm.folder_id = $1 AND (${sql}) ORDER BY mm.uid`;
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
