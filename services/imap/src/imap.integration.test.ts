@@ -311,7 +311,35 @@ describe('SORT (RFC 5256)', () => {
     await c.cmd(`APPEND Sorted {${reply.length}+}\r\n${reply}`);
     await c.cmd('NOOP');
     expect(await c.cmd('THREAD ORDEREDSUBJECT UTF-8 ALL')).toEqual(['* THREAD (1)(3)(2 4)', 'a16 OK THREAD completed']);
-    expect(await c.cmd('THREAD REFERENCES UTF-8 ALL')).toEqual(['a17 NO [CANNOT] only THREAD=ORDEREDSUBJECT is supported']);
+    expect(await c.cmd('THREAD REFERENCES UTF-8 ALL')).toEqual(['* THREAD (1)(3)(2 4)', 'a17 OK THREAD completed']);
+    expect(await c.cmd('THREAD X-UNKNOWN UTF-8 ALL')).toEqual(['a18 NO [CANNOT] THREAD=ORDEREDSUBJECT and THREAD=REFERENCES are supported']);
+    c.close();
+  });
+
+  it('THREAD=REFERENCES: parents from References and In-Reply-To, dummies for missing ones, base subjects gathered', async () => {
+    const c = await loggedIn();
+    expect((await c.cmd('CAPABILITY'))[0]).toContain(' THREAD=REFERENCES');
+    await c.cmd('CREATE Threads');
+    const m = (id: string | null, refs: string, subject: string, day: number) =>
+      `${id ? `Message-ID: <${id}@x.example>\r\n` : ''}${refs}Subject: ${subject}\r\nDate: ${String(day).padStart(2, '0')} Jun 2026 10:00:00 +0000\r\n\r\nbody\r\n`;
+    for (const msg of [
+      m('a', '', 'topic', 2),
+      m('b', 'References: <a@x.example>\r\n', 'Re: topic', 3),
+      m('c', 'In-Reply-To: <a@x.example> (Ann)\r\n', 'Re: topic', 4),
+      m('d', 'References: <a@x.example>\r\n <b@x.example>\r\n', 'Re: topic', 5),
+      m('e', 'References: <missing@x.example>\r\n', 'other', 6),
+      m('f', 'References: <missing@x.example>\r\n', 'Re: other', 7),
+      m(null, '', 'unrelated', 1),
+      m('h', 'References: <gone@x.example>\r\n', 'Re: lonely', 8),
+      m('i', '', 'Re: unrelated', 9),
+    ]) expect((await c.cmd(`APPEND Threads {${msg.length}+}\r\n${msg}`)).at(-1)).toMatch(/OK \[APPENDUID/);
+    await c.cmd('SELECT Threads');
+    // 7 and its reply 9 by subject; 1 with 2 (and 2's reply 4) and 3; 5 and 6 under the missing message; 8 alone.
+    expect(await c.cmd('THREAD REFERENCES UTF-8 ALL', 't1')).toEqual(['* THREAD (7 9)(1 (2 4)(3))((5)(6))(8)', 't1 OK THREAD completed']);
+    expect(await c.cmd('UID THREAD REFERENCES UTF-8 SUBJECT topic', 't2')).toEqual(['* THREAD (1 (2 4)(3))', 't2 OK UID THREAD completed']);
+    expect(await c.cmd('THREAD REFERENCES UTF-8 SUBJECT nothing-matches', 't3')).toEqual(['* THREAD', 't3 OK THREAD completed']);
+    expect(await c.cmd('THREAD REFERENCES KOI8-R ALL', 't4')).toEqual(['t4 NO [BADCHARSET (UTF-8 US-ASCII)] unsupported charset']);
+    expect(await c.cmd('THREAD REFERENCES', 't5')).toEqual(['t5 BAD missing search key']);
     c.close();
   });
 });

@@ -9,6 +9,7 @@ import { BadCharset, parseDate, parseSearch, seqToUid } from './search.ts';
 import { headerEnd, parseMessage, partAt, selectHeaderLines } from './mime.ts';
 import { bodyStructure, envelope } from './structure.ts';
 import { SORT_KEYS, orderedSubjectThreads, sortItems, type SortCriterion, type SortKey } from './sort.ts';
+import { referencesThreads } from './thread.ts';
 import type { Folder, MessageMeta, Store, StoreMode } from './store.ts';
 import { validateMailboxName, matchPattern } from '../policy/names.ts';
 import { EVENTS } from '../events.ts';
@@ -97,7 +98,7 @@ export class ImapSession {
   }
 
   capabilities(): string {
-    const caps = ['IMAP4rev1', 'IMAP4rev2', 'LITERAL+', 'MULTIAPPEND', 'SASL-IR', 'ID', 'ENABLE', 'IDLE', 'NAMESPACE', 'UNSELECT', 'UIDPLUS', 'MOVE', 'CHILDREN', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'STATUS=SIZE', 'UTF8=ACCEPT', 'CONDSTORE', 'QRESYNC', 'ESEARCH', 'SORT', 'SORT=DISPLAY', 'THREAD=ORDEREDSUBJECT', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE'];
+    const caps = ['IMAP4rev1', 'IMAP4rev2', 'LITERAL+', 'MULTIAPPEND', 'SASL-IR', 'ID', 'ENABLE', 'IDLE', 'NAMESPACE', 'UNSELECT', 'UIDPLUS', 'MOVE', 'CHILDREN', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'STATUS=SIZE', 'UTF8=ACCEPT', 'CONDSTORE', 'QRESYNC', 'ESEARCH', 'SORT', 'SORT=DISPLAY', 'THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE'];
     if (this.state === 'not-authenticated') {
       if (this.options.starttls && !this.tls) caps.push('STARTTLS');
       if (this.tls || this.options.allowPlaintextAuth) caps.push('AUTH=PLAIN');
@@ -897,11 +898,12 @@ export class ImapSession {
     await this.ok(c.tag, `${c.uid ? 'UID ' : ''}SORT completed`);
   }
 
-  /** RFC 5256 §3 THREAD algorithm charset search-key… (ORDEREDSUBJECT only so far) */
+  /** RFC 5256 §3 THREAD algorithm charset search-key… (ORDEREDSUBJECT, REFERENCES) */
   async thread(c: Command): Promise<void> {
     const sel = this.sel!;
     const [alg, charset, ...rest] = c.args;
-    if ((astring(alg) ?? '').toUpperCase() !== 'ORDEREDSUBJECT') return this.no(c.tag, 'only THREAD=ORDEREDSUBJECT is supported', 'CANNOT');
+    const algorithm = (astring(alg) ?? '').toUpperCase();
+    if (algorithm !== 'ORDEREDSUBJECT' && algorithm !== 'REFERENCES') return this.no(c.tag, 'THREAD=ORDEREDSUBJECT and THREAD=REFERENCES are supported', 'CANNOT');
     const cs = (astring(charset) ?? '').toUpperCase();
     if (cs !== 'UTF-8' && cs !== 'US-ASCII') throw new BadCharset();
     const parsed = parseSearch(rest, { uids: sel.uids, maxUid: sel.uids.at(-1) ?? 0 });
@@ -909,7 +911,8 @@ export class ImapSession {
     const found = (await this.store.search(sel.folder.id, parsed.key)).filter((u) => inView.has(u));
     const items = found.length > 0 ? await this.store.headers(sel.folder.id, found) : [];
     const seqOf = new Map(sel.uids.map((u, i) => [u, i + 1]));
-    const text = orderedSubjectThreads(items, (u) => (c.uid ? u : seqOf.get(u)!));
+    const num = (u: number) => (c.uid ? u : seqOf.get(u)!);
+    const text = algorithm === 'REFERENCES' ? referencesThreads(items, num) : orderedSubjectThreads(items, num);
     await this.send(`* THREAD${text ? ` ${text}` : ''}\r\n`);
     await this.ok(c.tag, `${c.uid ? 'UID ' : ''}THREAD completed`);
   }
