@@ -3,7 +3,8 @@
 -- message_search holds, per stored message filed in some mailbox, the text SEARCH compares
 -- (RFC 9051 §6.4.4: case-insensitive substring): the header block unfolded and the body, both
 -- as Latin-1 (every octet one character, so any message converts and a UTF-8 search string
--- matches its octets) and lower-cased, with trigram GIN indexes (pg_trgm) so a header, BODY or
+-- matches its octets) with ASCII letters lower-cased (only those: folding the Latin-1 reading of
+-- a UTF-8 lead octet would turn it into another character's), with trigram GIN indexes (pg_trgm) so a header, BODY or
 -- TEXT search reads the few candidate rows the index gives instead of every message. It is
 -- filled when a message is first filed in a mailbox (the BEFORE INSERT trigger below: routing's
 -- delivery, IMAP APPEND), in that transaction, and here for the mail that exists already.
@@ -20,13 +21,17 @@
 
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 
+CREATE FUNCTION hopmail_search_fold(t text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT translate(t, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+$$;
+
 CREATE FUNCTION hopmail_search_head(raw bytea) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT lower(regexp_replace(convert_from(substring(raw FOR coalesce(nullif(position('\x0d0a0d0a'::bytea IN raw), 0) + 3, octet_length(raw))), 'LATIN1'), '\r?\n[ \t]+', ' ', 'g'))
+  SELECT hopmail_search_fold(regexp_replace(convert_from(substring(raw FOR coalesce(nullif(position('\x0d0a0d0a'::bytea IN raw), 0) + 3, octet_length(raw))), 'LATIN1'), '\r?\n[ \t]+', ' ', 'g'))
 $$;
 
 -- The body's first 1 MiB (the octets after the first empty line; none when there is none).
 CREATE FUNCTION hopmail_search_body(raw bytea) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT lower(convert_from(substring(raw FROM coalesce(nullif(position('\x0d0a0d0a'::bytea IN raw), 0) + 4, octet_length(raw) + 1) FOR 1048576), 'LATIN1'))
+  SELECT hopmail_search_fold(convert_from(substring(raw FROM coalesce(nullif(position('\x0d0a0d0a'::bytea IN raw), 0) + 4, octet_length(raw) + 1) FOR 1048576), 'LATIN1'))
 $$;
 
 CREATE FUNCTION hopmail_search_body_complete(raw bytea) RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$

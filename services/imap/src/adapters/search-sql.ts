@@ -1,5 +1,5 @@
 // SEARCH keys to one SQL predicate over mailbox_messages `mm` and its message's search row
-// `s` (migration 0021: the header block unfolded and the body, lower-cased Latin-1 text, with
+// `s` (migration 0021: the header block unfolded and the body as Latin-1 text, ASCII letters lower-cased, with
 // trigram indexes). Client strings are only ever bound parameters: substring tests are LIKE
 // patterns with every wildcard escaped (what the trigram index serves), the header test also a
 // regular expression built here from escaped input, so no client pattern is ever interpreted.
@@ -17,9 +17,9 @@ export interface CompiledSearch {
 // A body longer than the indexed 1 MiB is searched in its stored bytes (few rows: a partial index).
 const RAW_BODY = "convert_from(substring(msg.raw FROM coalesce(nullif(position('\\x0d0a0d0a'::bytea IN msg.raw), 0) + 4, octet_length(msg.raw) + 1)), 'LATIN1')";
 
-/** The octets of a UTF-8 string as Latin-1 characters, lower-cased like PostgreSQL's lower(). */
+/** The octets of a UTF-8 string as Latin-1 characters, ASCII letters lower-cased like hopmail_search_fold(). */
 function octets(s: string): string {
-  return Buffer.from(s, 'utf8').toString('latin1').toLowerCase();
+  return Buffer.from(s, 'utf8').toString('latin1').replace(/[A-Z]+/g, (m) => m.toLowerCase());
 }
 
 function regexEscape(s: string): string {
@@ -39,7 +39,7 @@ export function compileSearch(key: SearchKey, firstParam: number): CompiledSearc
   };
   const body = (v: string): string => {
     const like = p(likeContains(v));
-    return `(s.body LIKE ${like} OR (NOT s.body_complete AND EXISTS (SELECT 1 FROM messages msg WHERE msg.id = s.message_id AND strpos(lower(${RAW_BODY}), ${p(v)}) > 0)))`;
+    return `(s.body LIKE ${like} OR (NOT s.body_complete AND EXISTS (SELECT 1 FROM messages msg WHERE msg.id = s.message_id AND strpos(hopmail_search_fold(${RAW_BODY}), ${p(v)}) > 0)))`;
   };
   const go = (k: SearchKey): string => {
     switch (k.k) {

@@ -902,6 +902,7 @@ export class ImapSession {
   async thread(c: Command): Promise<void> {
     const sel = this.sel!;
     const [alg, charset, ...rest] = c.args;
+    if (!charset) throw new ParseError('THREAD needs an algorithm, a charset and search keys');
     const algorithm = (astring(alg) ?? '').toUpperCase();
     if (algorithm !== 'ORDEREDSUBJECT' && algorithm !== 'REFERENCES') return this.no(c.tag, 'THREAD=ORDEREDSUBJECT and THREAD=REFERENCES are supported', 'CANNOT');
     const cs = (astring(charset) ?? '').toUpperCase();
