@@ -220,6 +220,10 @@ for (const [name, file, fn] of [
   ['console-overview', './console-overview.ts', 'benchConsoleOverview'],
   ['outbound-relay-signed', './outbound-relay-signed.ts', 'benchOutboundRelaySigned'],
   ['ingress-auth', './ingress-auth.ts', 'benchIngressAuth'],
+  ['imap-fetch', './imap.ts', 'benchImapFetch'],
+  ['imap-fetch-dovecot', './imap.ts', 'benchImapFetchDovecot'],
+  ['imap-search', './imap.ts', 'benchImapSearch'],
+  ['imap-idle', './imap.ts', 'benchImapIdle'],
 ] as const) {
   if (existsSync(new URL(file, import.meta.url))) {
     sections[name] = async () => {
