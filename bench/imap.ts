@@ -25,7 +25,7 @@ const log = (l: string) => process.stderr.write(l + '\n');
 
 /** A streaming IMAP client for measuring the server: literals are counted, never kept. */
 class Stream {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private literal = 0;
   private waiting: { tag: string; resolve: (r: { tagged: string; fetches: number; literalBytes: number }) => void; reject: (e: Error) => void } | null = null;
   private fetches = 0;

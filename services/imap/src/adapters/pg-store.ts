@@ -193,6 +193,11 @@ export class PgStore implements Store {
     return r.rows[0]?.raw ?? null;
   }
 
+  async smallRaws(messageIds: string[], maxBytes: number): Promise<Map<string, Buffer>> {
+    const r = await this.pool.query<{ id: string; raw: Buffer }>('SELECT id::text AS id, raw FROM messages WHERE id = ANY($1::uuid[]) AND octet_length(raw) <= $2', [messageIds, maxBytes]);
+    return new Map(r.rows.map((x) => [x.id, x.raw]));
+  }
+
   async rawStream(messageId: string): Promise<{ size: number; chunks: AsyncIterable<Buffer> } | null> {
     const chunkBytes = this.chunkBytes;
     // substring() of an uncompressed (STORAGE EXTERNAL) bytea reads only the TOAST chunks it needs.

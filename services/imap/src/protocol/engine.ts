@@ -729,11 +729,14 @@ export class ImapSession {
         }
       }
       const byUid = new Map(metas.map((m) => [m.uid, m]));
+      // Small messages of the batch in one round trip (at most batch × SMALL_MESSAGE_BYTES in
+      // memory); larger ones stream chunk by chunk.
+      const small = streamable(items) ? await this.store.smallRaws(metas.filter((m) => m.size <= SMALL_MESSAGE_BYTES).map((m) => m.messageId), SMALL_MESSAGE_BYTES) : null;
       for (const [seq, uid] of batch) {
         const m = byUid.get(uid);
         if (!m) continue; // expunged by another session since; the EXPUNGE comes later
         if (changedSince !== null && m.modseq <= changedSince) continue;
-        if (streamable(items)) await this.streamResponse(seq, m, items);
+        if (streamable(items)) await this.streamResponse(seq, m, items, small?.get(m.messageId));
         else await this.send(...(await this.fetchResponse(seq, m, items)));
       }
     }
@@ -744,9 +747,9 @@ export class ImapSession {
    * The whole message as the last item, streamed from PostgreSQL chunk by chunk with every
    * write awaited: a client that stops reading stops the reads, and memory stays one chunk.
    */
-  private async streamResponse(seq: number, m: MessageMeta, items: FetchItems): Promise<void> {
+  private async streamResponse(seq: number, m: MessageMeta, items: FetchItems, whole?: Buffer): Promise<void> {
     const s = items.sections[0]!;
-    const stream = await this.store.rawStream(m.messageId);
+    const stream = whole ? { size: whole.length, chunks: [whole] } : await this.store.rawStream(m.messageId);
     const head = await this.fetchResponse(seq, m, { ...items, sections: [] });
     // head is `* n FETCH (` items `)\r\n`: reopen it to append the body item.
     const text = join(head).toString('utf8').replace(/\)\r\n$/, '');
@@ -1024,6 +1027,9 @@ interface FetchItems {
 }
 
 /** Only the whole message is asked for (plus metadata): it can be streamed. */
+/** Messages up to this size are read for a whole FETCH batch at once (FETCH BODY[] of everyday mail). */
+const SMALL_MESSAGE_BYTES = 16_384;
+
 function streamable(items: FetchItems): boolean {
   if (items.sections.length !== 1 || items.envelope || items.body || items.bodystructure) return false;
   const s = items.sections[0]!;
