@@ -756,6 +756,7 @@ export class ImapSession {
     const label = s.legacy ?? 'BODY[]';
     const sep = text.endsWith('(') ? '' : ' ';
     if (!stream) return this.send(text, `${sep}${label} NIL)\r\n`);
+    if (whole) return this.send(text, `${sep}${label} {${whole.length}}\r\n`, whole, ')\r\n'); // one write
     await this.send(text, `${sep}${label} {${stream.size}}\r\n`);
     for await (const chunk of stream.chunks) await this.io.write(chunk);
     await this.send(')\r\n');
