@@ -77,8 +77,8 @@ CREATE FUNCTION hopmail_search_index(id uuid) RETURNS void LANGUAGE sql AS $$
   ON CONFLICT (message_id) DO NOTHING
 $$;
 
--- The mail that exists: one statement, the indexes built after it (much faster than growing
--- them row by row); about a minute per 100,000 messages of a few KiB on a small machine.
+-- The mail that exists: one statement, the indexes built after it (faster than growing them
+-- row by row, which costs a delivery about 1 ms per message of a few KiB).
 INSERT INTO message_search (message_id, head, body, body_complete, sent_on)
 SELECT m.id, h.head, hopmail_search_body(m.raw), hopmail_search_body_complete(m.raw),
        coalesce(hopmail_search_sent_on(h.head), (m.received_at AT TIME ZONE 'UTC')::date)
