@@ -43,7 +43,8 @@ export interface BenchPop3Result {
   serviceCpuMs: number;
 }
 
-function message(i: number, size: number): Buffer {
+/** Message i of the bench mailboxes: exactly `size` octets (bench/imap.ts uses the same). */
+export function message(i: number, size: number): Buffer {
   const head = `From: bench@example.net\r\nTo: reader@bench.example\r\nSubject: bench ${i}\r\nMessage-ID: <${i}@bench>\r\n\r\n`;
   const lines: string[] = [];
   let len = head.length;
@@ -298,7 +299,7 @@ export async function benchPop3Dovecot(opts: BenchPop3Options = {}): Promise<Ben
   }
 }
 
-async function waitForPort(port: number): Promise<void> {
+export async function waitForPort(port: number): Promise<void> {
   for (let i = 0; i < 100; i++) {
     const ok = await new Promise<boolean>((resolve) => {
       const s = connect({ port, host: '127.0.0.1' });
@@ -318,7 +319,7 @@ export function procCpuMs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
-function procStatusKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+export function procStatusKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : NaN;
 }

@@ -256,6 +256,10 @@ for (const [name, file, fn] of [
   ['outbound-relay-signed', './outbound-relay-signed.ts', 'benchOutboundRelaySigned'],
   ['outbound-relay-mta-sts', './outbound-relay-mta-sts.ts', 'benchOutboundRelayMtaSts'],
   ['ingress-auth', './ingress-auth.ts', 'benchIngressAuth'],
+  ['imap-fetch', './imap.ts', 'benchImapFetch'],
+  ['imap-fetch-dovecot', './imap.ts', 'benchImapFetchDovecot'],
+  ['imap-search', './imap.ts', 'benchImapSearch'],
+  ['imap-idle', './imap.ts', 'benchImapIdle'],
 ] as const) {
   if (existsSync(new URL(file, import.meta.url))) {
     sections[name] = async () => {

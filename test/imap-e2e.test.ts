@@ -57,12 +57,13 @@ function client(app: TestApp): ImapFlow {
   return new ImapFlow({ host: '127.0.0.1', port: app.app.tlsPort!, secure: true, tls: { rejectUnauthorized: false }, auth: { user: USER, pass: PASS }, logger: false });
 }
 
-async function sendAndRoute(subject: string): Promise<string> {
+async function sendAndRoute(subject: string, fields = '', beforeRouting?: (id: string) => Promise<unknown>): Promise<string> {
   const transport = nodemailer.createTransport({ host: '127.0.0.1', port: ingress.port, secure: false, ignoreTLS: true });
-  const raw = `From: <sender@remote.test>\r\nTo: <${USER}>\r\nSubject: ${subject}\r\nMessage-ID: <${subject}@remote.test>\r\n\r\nbody of ${subject}\r\n`;
+  const raw = `${fields}From: <sender@remote.test>\r\nTo: <${USER}>\r\nSubject: ${subject}\r\nMessage-ID: <${subject}@remote.test>\r\n\r\nbody of ${subject}\r\n`;
   await transport.sendMail({ envelope: { from: 'sender@remote.test', to: [USER] }, raw });
   transport.close();
   const r = await db.pool.query<{ id: string }>("SELECT m.id::text AS id FROM messages m WHERE m.header_message_id = $1 OR convert_from(m.raw, 'LATIN1') LIKE $2 ORDER BY m.received_at DESC LIMIT 1", [`<${subject}@remote.test>`, `%Subject: ${subject}\r%`]);
+  await beforeRouting?.(r.rows[0]!.id);
   await routing.route(r.rows[0]!.id);
   return r.rows[0]!.id;
 }
@@ -141,5 +142,47 @@ describe('SMTP in, IMAP out (imapflow)', () => {
     expect(await expunged).toBe(1);
     await waitFor(async () => (typeof c.mailbox !== 'boolean' && c.mailbox.exists === n - 1) || null, { timeoutMs: 2_000 });
     await c.logout();
+  });
+});
+
+describe('delivery to Junk', () => {
+  it('routing files what the spam checks flagged in Junk; INBOX over IMAP and POP3 does not show it', async () => {
+    const pop3Count = async () => {
+      const p = await RawClient.connectTls(pop3.app.tlsPort!);
+      await p.line();
+      expect(await p.cmd(`AUTH PLAIN ${Buffer.from(`\0${USER}\0${PASS}`).toString('base64')}`)).toMatch(/^\+OK/);
+      const stat = await p.cmd('STAT');
+      expect(await p.cmd('QUIT')).toMatch(/^\+OK/);
+      return Number(/^\+OK (\d+) /.exec(stat)![1]);
+    };
+    const before = await pop3Count();
+    // DMARC quarantine marks the message with X-Spam-Flag: YES on top (migration 0015).
+    await sendAndRoute('quarantined', 'X-Spam-Flag: YES\r\n');
+    // rspamd's "add header" verdict, as smtp-ingress records it in messages.spam (migration 0016);
+    // no rspamd runs in this test, so the verdict is written where ingress would write it.
+    const verdict = { checked: true, action: 'add header', score: 9.5, required: 6, symbols: { BAYES_SPAM: 5 } };
+    await sendAndRoute('scored', '', (id) => db.pool.query('UPDATE messages SET spam = $2 WHERE id = $1', [id, JSON.stringify(verdict)]));
+    await sendAndRoute('rewritten', '', (id) => db.pool.query('UPDATE messages SET spam = $2 WHERE id = $1', [id, JSON.stringify({ ...verdict, action: 'rewrite subject' })]));
+    // Not spam: a clean verdict, and X-Spam-Flag: NO.
+    await sendAndRoute('clean', 'X-Spam-Flag: NO\r\n', (id) => db.pool.query('UPDATE messages SET spam = $2 WHERE id = $1', [id, JSON.stringify({ ...verdict, action: 'no action', score: 0.1 })]));
+
+    const c = client(imapA);
+    await c.connect();
+    const subjects = async (folder: string) => {
+      const lock = await c.getMailboxLock(folder);
+      try {
+        const out: string[] = [];
+        for await (const m of c.fetch('1:*', { envelope: true })) out.push(m.envelope?.subject ?? '');
+        return out;
+      } finally {
+        lock.release();
+      }
+    };
+    expect((await subjects('Junk')).sort()).toEqual(['quarantined', 'rewritten', 'scored']);
+    const inbox = await subjects('INBOX');
+    expect(inbox).toContain('clean');
+    expect(inbox.filter((x) => ['quarantined', 'scored', 'rewritten'].includes(x))).toEqual([]);
+    await c.logout();
+    expect(await pop3Count()).toBe(before + 1);
   });
 });

@@ -289,6 +289,54 @@ describe('IDLE', () => {
   });
 });
 
+describe('SEARCH from the index (migration 0021)', () => {
+  it('header, BODY and TEXT as case-insensitive substrings, SENT* from the Date: field', async () => {
+    const user = 'searcher@example.org';
+    const box = await seedMailbox(db.pool, user, PASS);
+    const today = new Date().toISOString().slice(0, 10);
+    const msg = (fields: string, body: string) => Buffer.from(`From: ann@example.net\r\n${fields}\r\n${body}`, 'utf8');
+    // 1: a folded Subject: with LIKE's wildcards in it, a UTF-8 body, a Date: whose UTC day is the next one.
+    await deliver(db.pool, box, user, msg('Subject: quarterly\r\n report 100%_done\r\nDate: Mon, 1 Jun 2026 23:30:00 -0700\r\n', 'Grüße aus der Straße\r\n'));
+    // 2: no Date: field (the received date counts); 3: an obsolete two-digit year.
+    await deliver(db.pool, box, user, msg('Subject: undated\r\n', 'plain\r\n'));
+    await deliver(db.pool, box, user, msg('Subject: old\r\nDate: 5 Jun 99 10:00 GMT\r\n', 'plain\r\n'));
+    // 4: a body longer than the indexed 1 MiB, the needle past it.
+    await deliver(db.pool, box, user, msg('Subject: big\r\nDate: 10 Jun 2026 10:00:00 +0000\r\n', `${'filler line\r\n'.repeat(100_000)}TailNeedle\r\n`));
+    // 5: a Date: that is no date.
+    await deliver(db.pool, box, user, msg('Subject: bad date\r\nDate: Sat, 31 Feb 2026 10:00:00 +0000\r\n', 'plain\r\n'));
+    const c = await RawImap.connectTls(imap.app.tlsPort!);
+    await c.line();
+    expect((await c.cmd(`LOGIN ${user} "${PASS}"`)).at(-1)).toMatch(/OK/);
+    await c.cmd('SELECT INBOX');
+    const search = async (keys: string) => (await c.cmd(`SEARCH ${keys}`))[0];
+    expect(await search('SUBJECT "REPORT 100%_done"')).toBe('* SEARCH 1');
+    expect(await search('SUBJECT "quarterly report"')).toBe('* SEARCH 1');
+    expect(await search('SUBJECT "1_0"')).toBe('* SEARCH');
+    expect(await search('SUBJECT "%"')).toBe('* SEARCH 1');
+    expect(await search('HEADER DATE "jun 99"')).toBe('* SEARCH 3');
+    expect(await search('HEADER subject ""')).toBe('* SEARCH 1 2 3 4 5');
+    expect(await search('FROM ann NOT SUBJECT e')).toBe('* SEARCH 3 4');
+    expect(await search('BODY "STRAßE"')).toBe('* SEARCH 1');
+    expect(await search('BODY strasse')).toBe('* SEARCH');
+    expect(await search('CHARSET UTF-8 TEXT "grÜße"')).toBe('* SEARCH');
+    expect(await search('TEXT "grüße"')).toBe('* SEARCH 1');
+    expect(await search('BODY tailneedle')).toBe('* SEARCH 4');
+    expect(await search('TEXT TAILNEEDLE')).toBe('* SEARCH 4');
+    expect(await search('TEXT "subject: big"')).toBe('* SEARCH 4');
+    expect(await search('OR BODY tailneedle BODY plain')).toBe('* SEARCH 2 3 4 5');
+    // RFC 9051 §6.4.4: the Date: field's date, time and time zone disregarded.
+    expect(await search('SENTON 1-Jun-2026')).toBe('* SEARCH 1');
+    expect(await search('SENTBEFORE 1-Jan-2000')).toBe('* SEARCH 3');
+    expect(await search('SENTSINCE 2-Jun-2026 SENTBEFORE 1-Jan-2100')).toBe('* SEARCH 2 4 5');
+    const [y, mo, d] = today.split('-');
+    const imapToday = `${Number(d)}-${['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][Number(mo) - 1]}-${y}`;
+    expect(await search(`SENTON ${imapToday}`)).toBe('* SEARCH 2 5');
+    expect(await search(`ON ${imapToday}`)).toBe('* SEARCH 1 2 3 4 5');
+    expect(await c.cmd('SEARCH SENTON 2026-06-01', 'b1')).toEqual(['b1 BAD bad date']);
+    c.close();
+  });
+});
+
 describe('SORT (RFC 5256)', () => {
   it('sorts by base subject, date, sender and size, reversed on request, UID variant too', async () => {
     const c = await loggedIn();
@@ -311,7 +359,36 @@ describe('SORT (RFC 5256)', () => {
     await c.cmd(`APPEND Sorted {${reply.length}+}\r\n${reply}`);
     await c.cmd('NOOP');
     expect(await c.cmd('THREAD ORDEREDSUBJECT UTF-8 ALL')).toEqual(['* THREAD (1)(3)(2 4)', 'a16 OK THREAD completed']);
-    expect(await c.cmd('THREAD REFERENCES UTF-8 ALL')).toEqual(['a17 NO [CANNOT] only THREAD=ORDEREDSUBJECT is supported']);
+    expect(await c.cmd('THREAD REFERENCES UTF-8 ALL')).toEqual(['* THREAD (1)(3)(2 4)', 'a17 OK THREAD completed']);
+    expect(await c.cmd('THREAD X-UNKNOWN UTF-8 ALL')).toEqual(['a18 NO [CANNOT] THREAD=ORDEREDSUBJECT and THREAD=REFERENCES are supported']);
+    c.close();
+  });
+
+  it('THREAD=REFERENCES: parents from References and In-Reply-To, dummies for missing ones, base subjects gathered', async () => {
+    const c = await loggedIn();
+    expect((await c.cmd('CAPABILITY'))[0]).toContain(' THREAD=REFERENCES');
+    await c.cmd('CREATE Threads');
+    const m = (id: string | null, refs: string, subject: string, day: number) =>
+      `${id ? `Message-ID: <${id}@x.example>\r\n` : ''}${refs}Subject: ${subject}\r\nDate: ${String(day).padStart(2, '0')} Jun 2026 10:00:00 +0000\r\n\r\nbody\r\n`;
+    for (const msg of [
+      m('a', '', 'topic', 2),
+      m('b', 'References: <a@x.example>\r\n', 'Re: topic', 3),
+      m('c', 'In-Reply-To: <a@x.example> (Ann)\r\n', 'Re: topic', 4),
+      m('d', 'References: <a@x.example>\r\n <b@x.example>\r\n', 'Re: topic', 5),
+      m('e', 'References: <missing@x.example>\r\n', 'other', 6),
+      m('f', 'References: <missing@x.example>\r\n', 'Re: other', 7),
+      m(null, '', 'unrelated', 1),
+      m('h', 'References: <gone@x.example>\r\n', 'Re: lonely', 8),
+      m('i', '', 'Re: unrelated', 9),
+    ]) expect((await c.cmd(`APPEND Threads {${msg.length}+}\r\n${msg}`)).at(-1)).toMatch(/OK \[APPENDUID/);
+    await c.cmd('SELECT Threads');
+    // 7 and its reply 9 by subject; 1 with 2 (and 2's reply 4) and 3; 5 and 6 under the missing message; 8 alone.
+    expect(await c.cmd('THREAD REFERENCES UTF-8 ALL', 't1')).toEqual(['* THREAD (7 9)(1 (2 4)(3))((5)(6))(8)', 't1 OK THREAD completed']);
+    expect(await c.cmd('UID THREAD REFERENCES UTF-8 SUBJECT topic', 't2')).toEqual(['* THREAD (1 (2 4)(3))', 't2 OK UID THREAD completed']);
+    expect(await c.cmd('THREAD REFERENCES UTF-8 SUBJECT nothing-matches', 't3')).toEqual(['* THREAD', 't3 OK THREAD completed']);
+    expect(await c.cmd('THREAD REFERENCES KOI8-R ALL', 't4')).toEqual(['t4 NO [BADCHARSET (UTF-8 US-ASCII)] unsupported charset']);
+    expect(await c.cmd('THREAD REFERENCES', 't5')).toEqual(['t5 BAD THREAD needs an algorithm, a charset and search keys']);
+    expect(await c.cmd('THREAD REFERENCES UTF-8', 't6')).toEqual(['t6 BAD missing search key']);
     c.close();
   });
 });

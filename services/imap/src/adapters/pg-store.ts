@@ -193,6 +193,11 @@ export class PgStore implements Store {
     return r.rows[0]?.raw ?? null;
   }
 
+  async smallRaws(messageIds: string[], maxBytes: number): Promise<Map<string, Buffer>> {
+    const r = await this.pool.query<{ id: string; raw: Buffer }>('SELECT id::text AS id, raw FROM messages WHERE id = ANY($1::uuid[]) AND octet_length(raw) <= $2', [messageIds, maxBytes]);
+    return new Map(r.rows.map((x) => [x.id, x.raw]));
+  }
+
   async rawStream(messageId: string): Promise<{ size: number; chunks: AsyncIterable<Buffer> } | null> {
     const chunkBytes = this.chunkBytes;
     // substring() of an uncompressed (STORAGE EXTERNAL) bytea reads only the TOAST chunks it needs.
@@ -316,8 +321,8 @@ export class PgStore implements Store {
   }
 
   async search(folderId: string, key: SearchKey): Promise<number[]> {
-    const { sql, params, needsRaw } = compileSearch(key, 2);
-    const text = `SELECT mm.uid FROM mailbox_messages mm${needsRaw ? ' JOIN messages msg ON msg.id = mm.message_id' : ''} WHERE mm.folder_id = $1 AND (${sql}) ORDER BY mm.uid`;
+    const { sql, params, needsIndex } = compileSearch(key, 2);
+    const text = `SELECT mm.uid FROM mailbox_messages mm${needsIndex ? ' JOIN message_search s ON s.message_id = mm.message_id' : ''} WHERE mm.folder_id = $1 AND (${sql}) ORDER BY mm.uid`;
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');

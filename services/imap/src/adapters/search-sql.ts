@@ -1,35 +1,45 @@
-// SEARCH keys to one SQL predicate over mailbox_messages `mm` (and messages `msg` for header,
-// body and text keys). Client strings are only ever bound parameters: substring tests use
-// strpos(), the header test a regular expression built here from escaped input, so no client
-// pattern is ever interpreted. Messages are compared as Latin-1 text, which maps every octet
-// to one character: any stored message converts, and UTF-8 search strings match their octets.
+// SEARCH keys to one SQL predicate over mailbox_messages `mm` and its message's search row
+// `s` (migration 0021: the header block unfolded and the body as Latin-1 text, ASCII letters lower-cased, with
+// trigram indexes). Client strings are only ever bound parameters: substring tests are LIKE
+// patterns with every wildcard escaped (what the trigram index serves), the header test also a
+// regular expression built here from escaped input, so no client pattern is ever interpreted.
+// Messages are compared as Latin-1 text, which maps every octet to one character: any stored
+// message converts, and UTF-8 search strings match their octets.
 import type { SearchKey } from '../protocol/search.ts';
 
 export interface CompiledSearch {
   sql: string;
   params: unknown[];
-  needsRaw: boolean;
+  /** The predicate reads `s` (message_search). */
+  needsIndex: boolean;
 }
 
-const HEADER = "convert_from(substring(msg.raw FOR coalesce(nullif(position('\\x0d0a0d0a'::bytea IN msg.raw), 0) + 3, octet_length(msg.raw))), 'LATIN1')";
-const BODY = "convert_from(substring(msg.raw FROM coalesce(nullif(position('\\x0d0a0d0a'::bytea IN msg.raw), 0) + 4, octet_length(msg.raw) + 1)), 'LATIN1')";
-const TEXT = "convert_from(msg.raw, 'LATIN1')";
+// A body longer than the indexed 1 MiB is searched in its stored bytes (few rows: a partial index).
+const RAW_BODY = "convert_from(substring(msg.raw FROM coalesce(nullif(position('\\x0d0a0d0a'::bytea IN msg.raw), 0) + 4, octet_length(msg.raw) + 1)), 'LATIN1')";
 
-/** The octets of a UTF-8 string as Latin-1 characters, lower-cased like PostgreSQL's lower(). */
+/** The octets of a UTF-8 string as Latin-1 characters, ASCII letters lower-cased like hopmail_search_fold(). */
 function octets(s: string): string {
-  return Buffer.from(s, 'utf8').toString('latin1').toLowerCase();
+  return Buffer.from(s, 'utf8').toString('latin1').replace(/[A-Z]+/g, (m) => m.toLowerCase());
 }
 
 function regexEscape(s: string): string {
   return s.replace(/[\\^$.|?*+()[\]{}]/g, (m) => `\\${m}`);
 }
 
+function likeContains(s: string): string {
+  return `%${s.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
+}
+
 export function compileSearch(key: SearchKey, firstParam: number): CompiledSearch {
   const params: unknown[] = [];
-  let needsRaw = false;
+  let needsIndex = false;
   const p = (v: unknown) => {
     params.push(v);
     return `$${firstParam + params.length - 1}`;
+  };
+  const body = (v: string): string => {
+    const like = p(likeContains(v));
+    return `(s.body LIKE ${like} OR (NOT s.body_complete AND EXISTS (SELECT 1 FROM messages msg WHERE msg.id = s.message_id AND strpos(hopmail_search_fold(${RAW_BODY}), ${p(v)}) > 0)))`;
   };
   const go = (k: SearchKey): string => {
     switch (k.k) {
@@ -40,23 +50,25 @@ export function compileSearch(key: SearchKey, firstParam: number): CompiledSearc
       case 'size': return `mm.size ${k.op === 'larger' ? '>' : '<'} ${p(k.n)}::bigint`;
       case 'modseq': return `mm.modseq >= ${p(k.n)}::bigint`;
       case 'date': {
-        const col = k.on === 'internal' ? 'mm.added_at' : 'msg.received_at';
-        if (k.on === 'sent') needsRaw = true;
+        // SENT*: the Date: field's date, time and zone disregarded (RFC 9051 §6.4.4).
+        if (k.on === 'sent') needsIndex = true;
+        const col = k.on === 'internal' ? "(mm.added_at AT TIME ZONE 'UTC')::date" : 's.sent_on';
         const d = `${p(k.date)}::date`;
-        return k.op === 'before' ? `(${col} AT TIME ZONE 'UTC')::date < ${d}` : k.op === 'on' ? `(${col} AT TIME ZONE 'UTC')::date = ${d}` : `(${col} AT TIME ZONE 'UTC')::date >= ${d}`;
+        return k.op === 'before' ? `${col} < ${d}` : k.op === 'on' ? `${col} = ${d}` : `${col} >= ${d}`;
       }
       case 'header': {
-        needsRaw = true;
-        const unfolded = `lower(regexp_replace(${HEADER}, '\\r?\\n[ \\t]+', ' ', 'g'))`;
-        return `${unfolded} ~ ${p(`(^|\n)${regexEscape(octets(k.field))}[ \t]*:[^\n]*${regexEscape(octets(k.value))}`)}`;
+        needsIndex = true;
+        const v = octets(k.value);
+        // LIKE finds the candidates through the index; the expression checks the field.
+        return `(s.head LIKE ${p(likeContains(v))} AND s.head ~ ${p(`(^|\n)${regexEscape(octets(k.field))}[ \t]*:[^\n]*${regexEscape(v)}`)})`;
       }
-      case 'body': needsRaw = true; return `strpos(lower(${BODY}), ${p(octets(k.value))}) > 0`;
-      case 'text': needsRaw = true; return `strpos(lower(${TEXT}), ${p(octets(k.value))}) > 0`;
+      case 'body': needsIndex = true; return body(octets(k.value));
+      case 'text': needsIndex = true; return `(s.head LIKE ${p(likeContains(octets(k.value)))} OR ${body(octets(k.value))})`;
       case 'not': return `NOT (${go(k.key)})`;
       case 'or': return `((${go(k.a)}) OR (${go(k.b)}))`;
       case 'and': return k.keys.map((x) => `(${go(x)})`).join(' AND ');
     }
   };
   const sql = go(key);
-  return { sql, params, needsRaw };
+  return { sql, params, needsIndex };
 }

@@ -9,6 +9,7 @@ import { BadCharset, parseDate, parseSearch, seqToUid } from './search.ts';
 import { headerEnd, parseMessage, partAt, selectHeaderLines } from './mime.ts';
 import { bodyStructure, envelope } from './structure.ts';
 import { SORT_KEYS, orderedSubjectThreads, sortItems, type SortCriterion, type SortKey } from './sort.ts';
+import { referencesThreads } from './thread.ts';
 import type { Folder, MessageMeta, Store, StoreMode } from './store.ts';
 import { validateMailboxName, matchPattern } from '../policy/names.ts';
 import { EVENTS } from '../events.ts';
@@ -97,7 +98,7 @@ export class ImapSession {
   }
 
   capabilities(): string {
-    const caps = ['IMAP4rev1', 'IMAP4rev2', 'LITERAL+', 'MULTIAPPEND', 'SASL-IR', 'ID', 'ENABLE', 'IDLE', 'NAMESPACE', 'UNSELECT', 'UIDPLUS', 'MOVE', 'CHILDREN', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'STATUS=SIZE', 'UTF8=ACCEPT', 'CONDSTORE', 'QRESYNC', 'ESEARCH', 'SORT', 'SORT=DISPLAY', 'THREAD=ORDEREDSUBJECT', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE'];
+    const caps = ['IMAP4rev1', 'IMAP4rev2', 'LITERAL+', 'MULTIAPPEND', 'SASL-IR', 'ID', 'ENABLE', 'IDLE', 'NAMESPACE', 'UNSELECT', 'UIDPLUS', 'MOVE', 'CHILDREN', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS', 'STATUS=SIZE', 'UTF8=ACCEPT', 'CONDSTORE', 'QRESYNC', 'ESEARCH', 'SORT', 'SORT=DISPLAY', 'THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES', 'QUOTA', 'QUOTA=RES-STORAGE', 'QUOTA=RES-MESSAGE'];
     if (this.state === 'not-authenticated') {
       if (this.options.starttls && !this.tls) caps.push('STARTTLS');
       if (this.tls || this.options.allowPlaintextAuth) caps.push('AUTH=PLAIN');
@@ -728,11 +729,14 @@ export class ImapSession {
         }
       }
       const byUid = new Map(metas.map((m) => [m.uid, m]));
+      // Small messages of the batch in one round trip (at most batch × SMALL_MESSAGE_BYTES in
+      // memory); larger ones stream chunk by chunk.
+      const small = streamable(items) ? await this.store.smallRaws(metas.filter((m) => m.size <= SMALL_MESSAGE_BYTES).map((m) => m.messageId), SMALL_MESSAGE_BYTES) : null;
       for (const [seq, uid] of batch) {
         const m = byUid.get(uid);
         if (!m) continue; // expunged by another session since; the EXPUNGE comes later
         if (changedSince !== null && m.modseq <= changedSince) continue;
-        if (streamable(items)) await this.streamResponse(seq, m, items);
+        if (streamable(items)) await this.streamResponse(seq, m, items, small?.get(m.messageId));
         else await this.send(...(await this.fetchResponse(seq, m, items)));
       }
     }
@@ -743,15 +747,16 @@ export class ImapSession {
    * The whole message as the last item, streamed from PostgreSQL chunk by chunk with every
    * write awaited: a client that stops reading stops the reads, and memory stays one chunk.
    */
-  private async streamResponse(seq: number, m: MessageMeta, items: FetchItems): Promise<void> {
+  private async streamResponse(seq: number, m: MessageMeta, items: FetchItems, whole?: Buffer): Promise<void> {
     const s = items.sections[0]!;
-    const stream = await this.store.rawStream(m.messageId);
+    const stream = whole ? { size: whole.length, chunks: [whole] } : await this.store.rawStream(m.messageId);
     const head = await this.fetchResponse(seq, m, { ...items, sections: [] });
     // head is `* n FETCH (` items `)\r\n`: reopen it to append the body item.
     const text = join(head).toString('utf8').replace(/\)\r\n$/, '');
     const label = s.legacy ?? 'BODY[]';
     const sep = text.endsWith('(') ? '' : ' ';
     if (!stream) return this.send(text, `${sep}${label} NIL)\r\n`);
+    if (whole) return this.send(text, `${sep}${label} {${whole.length}}\r\n`, whole, ')\r\n'); // one write
     await this.send(text, `${sep}${label} {${stream.size}}\r\n`);
     for await (const chunk of stream.chunks) await this.io.write(chunk);
     await this.send(')\r\n');
@@ -897,11 +902,13 @@ export class ImapSession {
     await this.ok(c.tag, `${c.uid ? 'UID ' : ''}SORT completed`);
   }
 
-  /** RFC 5256 §3 THREAD algorithm charset search-key… (ORDEREDSUBJECT only so far) */
+  /** RFC 5256 §3 THREAD algorithm charset search-key… (ORDEREDSUBJECT, REFERENCES) */
   async thread(c: Command): Promise<void> {
     const sel = this.sel!;
     const [alg, charset, ...rest] = c.args;
-    if ((astring(alg) ?? '').toUpperCase() !== 'ORDEREDSUBJECT') return this.no(c.tag, 'only THREAD=ORDEREDSUBJECT is supported', 'CANNOT');
+    if (!charset) throw new ParseError('THREAD needs an algorithm, a charset and search keys');
+    const algorithm = (astring(alg) ?? '').toUpperCase();
+    if (algorithm !== 'ORDEREDSUBJECT' && algorithm !== 'REFERENCES') return this.no(c.tag, 'THREAD=ORDEREDSUBJECT and THREAD=REFERENCES are supported', 'CANNOT');
     const cs = (astring(charset) ?? '').toUpperCase();
     if (cs !== 'UTF-8' && cs !== 'US-ASCII') throw new BadCharset();
     const parsed = parseSearch(rest, { uids: sel.uids, maxUid: sel.uids.at(-1) ?? 0 });
@@ -909,7 +916,8 @@ export class ImapSession {
     const found = (await this.store.search(sel.folder.id, parsed.key)).filter((u) => inView.has(u));
     const items = found.length > 0 ? await this.store.headers(sel.folder.id, found) : [];
     const seqOf = new Map(sel.uids.map((u, i) => [u, i + 1]));
-    const text = orderedSubjectThreads(items, (u) => (c.uid ? u : seqOf.get(u)!));
+    const num = (u: number) => (c.uid ? u : seqOf.get(u)!);
+    const text = algorithm === 'REFERENCES' ? referencesThreads(items, num) : orderedSubjectThreads(items, num);
     await this.send(`* THREAD${text ? ` ${text}` : ''}\r\n`);
     await this.ok(c.tag, `${c.uid ? 'UID ' : ''}THREAD completed`);
   }
@@ -1020,6 +1028,9 @@ interface FetchItems {
 }
 
 /** Only the whole message is asked for (plus metadata): it can be streamed. */
+/** Messages up to this size are read for a whole FETCH batch at once (FETCH BODY[] of everyday mail). */
+const SMALL_MESSAGE_BYTES = 16_384;
+
 function streamable(items: FetchItems): boolean {
   if (items.sections.length !== 1 || items.envelope || items.body || items.bodystructure) return false;
   const s = items.sections[0]!;

@@ -56,6 +56,8 @@ export interface Store {
   meta(folderId: string, uids: number[]): Promise<MessageMeta[]>;
   changesSince(folderId: string, modseq: number): Promise<Changes>;
   raw(messageId: string): Promise<Buffer | null>;
+  /** Whole stored messages of at most maxBytes octets, by message id (larger ones are left out: they stream). */
+  smallRaws(messageIds: string[], maxBytes: number): Promise<Map<string, Buffer>>;
   /** The stored bytes in chunks (a few round trips, one chunk in memory): exact size first. */
   rawStream(messageId: string): Promise<{ size: number; chunks: AsyncIterable<Buffer> } | null>;
   /** Changes flags; returns the messages whose flags changed (and, with unchangedSince, the UIDs that failed it). */

@@ -1,0 +1,403 @@
+// IMAP benchmark cells (issue #15), each against the imap service running as its own process:
+//   imap-fetch          one UID FETCH 1:* BODY[] of 2,000 × 4 KiB messages, in messages/s;
+//   imap-fetch-dovecot  the same session against Debian's dovecot-imapd on the same messages;
+//   imap-search         SEARCH of a header over a 100,000-message mailbox, in ms;
+//   imap-idle           IDLE sessions held per 100 MiB of the imap process's memory.
+// Run alone: `pnpm exec node bench/imap.ts [fetch|search|idle|dovecot]…`.
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type Socket } from 'node:net';
+import { pathToFileURL } from 'node:url';
+import { createTestDatabase, freePort, redisPrefix, startServiceProcess, type ServiceProcess, type TestDatabase } from '@hopmail/test-kit';
+import { insertMessage } from '@hopmail/db';
+import { newMessageId } from '@hopmail/mail';
+import { message, procCpuMs, procStatusKiB, waitForPort } from './pop3.ts';
+
+const PASSWORD = 'bench password';
+// Argon2id of PASSWORD at m=1 MiB, t=1: the IDLE cell logs in 10,000 times and measures the
+// sessions, not the password hash (production hashes at the library's defaults).
+const CHEAP_HASH = '$argon2id$v=19$m=1024,t=1,p=1$AZZgvEYdhseHR3vUI3n1LA$+gEe2PxGTBpR6RAEJ3DojPY/67/JThggbT/x6lySuf8';
+
+const round = (x: number) => Math.round(x * 100) / 100;
+const log = (l: string) => process.stderr.write(l + '\n');
+
+/** A streaming IMAP client for measuring the server: literals are counted, never kept. */
+class Stream {
+  private buf: Buffer = Buffer.alloc(0);
+  private literal = 0;
+  private waiting: { tag: string; resolve: (r: { tagged: string; fetches: number; literalBytes: number }) => void; reject: (e: Error) => void } | null = null;
+  private fetches = 0;
+  private literalBytes = 0;
+  private lines: string[] = [];
+  readonly socket: Socket;
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    socket.on('data', (d: Buffer) => this.onData(d));
+    socket.on('close', () => this.waiting?.reject(new Error('connection closed')));
+  }
+
+  static async connect(port: number): Promise<Stream> {
+    const s = connect({ port, host: '127.0.0.1', noDelay: true });
+    await new Promise<void>((resolve, reject) => s.once('connect', resolve).once('error', reject));
+    const c = new Stream(s);
+    await c.until('*');
+    return c;
+  }
+
+  /** Sends `tag command` and waits for the tagged reply (`*` waits for the greeting, `+` for a continuation). */
+  cmd(tag: string, command: string) {
+    const p = this.until(tag);
+    this.socket.write(`${tag} ${command}\r\n`);
+    return p;
+  }
+
+  until(tag: string) {
+    this.fetches = 0;
+    this.literalBytes = 0;
+    return new Promise<{ tagged: string; fetches: number; literalBytes: number }>((resolve, reject) => {
+      this.waiting = { tag, resolve, reject };
+      this.onData(Buffer.alloc(0));
+    });
+  }
+
+  private onData(d: Buffer): void {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+    let i = 0;
+    while (i < this.buf.length) {
+      if (this.literal > 0) {
+        const n = Math.min(this.literal, this.buf.length - i);
+        this.literal -= n;
+        this.literalBytes += n;
+        i += n;
+        continue;
+      }
+      const j = this.buf.indexOf(0x0a, i);
+      if (j < 0) break;
+      const line = this.buf.toString('latin1', i, j + 1);
+      i = j + 1;
+      const lit = /\{(\d+)\}\r\n$/.exec(line);
+      if (lit) this.literal = Number(lit[1]);
+      if (/^\* \d+ FETCH /.test(line)) this.fetches++;
+      this.lines.push(line);
+      const w = this.waiting;
+      if (w && !lit && (line.startsWith(`${w.tag} `) || (w.tag === '+' && line.startsWith('+')))) {
+        this.waiting = null;
+        w.resolve({ tagged: line.trimEnd(), fetches: this.fetches, literalBytes: this.literalBytes });
+      }
+      if (this.lines.length > 16) this.lines.splice(0, 8);
+    }
+    this.buf = this.buf.subarray(i);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+function ok(r: { tagged: string }, what: string): void {
+  if (!/^\S+ OK/.test(r.tagged) && !r.tagged.startsWith('+')) throw new Error(`${what}: ${r.tagged}`);
+}
+
+async function startImap(db: TestDatabase, extra: Record<string, string> = {}): Promise<{ service: ServiceProcess; port: number }> {
+  const service = startServiceProcess(
+    'imap',
+    {
+      DATABASE_URL: db.url,
+      REDIS_URL: process.env.REDIS_URL!,
+      REDIS_PREFIX: redisPrefix(),
+      IMAP_HOST: '127.0.0.1',
+      IMAP_PORT: '0',
+      IMAPS_PORT: '0',
+      HEALTH_PORT: '0',
+      // The bench measures IMAP, not TLS; loopback only.
+      ALLOW_PLAINTEXT_AUTH: 'true',
+      NODE_ENV: 'test',
+      ...extra,
+    },
+    { keepLogs: false },
+  );
+  await service.ready;
+  const port = (service.logs.find((l) => l.event === 'imap.listening' && l.listener === 'imap') as { port: number } | undefined)?.port;
+  if (!port) throw new Error('imap did not say where it listens');
+  return { service, port };
+}
+
+async function seedMailbox(db: TestDatabase, local: string): Promise<{ id: string; address: string }> {
+  await db.pool.query("INSERT INTO domains (name) VALUES ('bench.example') ON CONFLICT DO NOTHING");
+  const r = await db.pool.query<{ id: string }>(
+    "INSERT INTO mailboxes (domain_id, local_part, address, password_hash) SELECT id, $1, $1 || '@bench.example', $2 FROM domains WHERE name = 'bench.example' RETURNING id::text AS id",
+    [local, CHEAP_HASH],
+  );
+  return { id: r.rows[0]!.id, address: `${local}@bench.example` };
+}
+
+/** Files `count` messages of `size` octets in the mailbox's INBOX, as routing does (the index trigger included). */
+async function fill(db: TestDatabase, mailboxId: string, address: string, count: number, size: number): Promise<void> {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i += 50) {
+    await Promise.all(
+      Array.from({ length: Math.min(50, count - i) }, async (_, j) => {
+        const id = newMessageId();
+        ids[i + j] = id;
+        await insertMessage(db.pool, { id, raw: message(i + j, size), mailFrom: 'bench@example.net', recipients: [address] });
+      }),
+    );
+  }
+  await db.pool.query(
+    `INSERT INTO mailbox_messages (mailbox_id, message_id, uidl, size)
+     SELECT $1, u.id, u.id::text, m.size FROM unnest($2::uuid[]) WITH ORDINALITY AS u(id, ord) JOIN messages m ON m.id = u.id ORDER BY u.ord`,
+    [mailboxId, ids],
+  );
+}
+
+export interface FetchResult {
+  name: string;
+  messages: number;
+  messageBytes: number;
+  seconds: number;
+  messagesPerSecond: number;
+  mibPerSecond: number;
+  serviceCpuMs?: number;
+  peakRssMiB?: number;
+}
+
+/** LOGIN, SELECT INBOX, a warm-up UID FETCH 1 BODY.PEEK[], then the measured UID FETCH 1:* BODY[]. */
+async function fetchAll(port: number, user: string, password: string, count: number, size: number, onReady?: () => void): Promise<{ seconds: number }> {
+  const c = await Stream.connect(port);
+  ok(await c.cmd('a1', `LOGIN ${user} "${password}"`), 'LOGIN');
+  ok(await c.cmd('a2', 'SELECT INBOX'), 'SELECT');
+  ok(await c.cmd('a3', 'UID FETCH 1 BODY.PEEK[]'), 'warm-up FETCH');
+  onReady?.();
+  const t0 = performance.now();
+  const r = await c.cmd('a4', 'UID FETCH 1:* BODY[]');
+  const seconds = (performance.now() - t0) / 1000;
+  ok(r, 'FETCH');
+  if (r.fetches !== count || r.literalBytes !== count * size) throw new Error(`FETCH returned ${r.fetches} messages, ${r.literalBytes} octets; expected ${count} × ${size}`);
+  await c.cmd('a5', 'LOGOUT');
+  c.close();
+  return { seconds };
+}
+
+export async function benchImapFetch(opts: { messages?: number; messageBytes?: number } = {}): Promise<FetchResult> {
+  const count = opts.messages ?? 2_000;
+  const size = opts.messageBytes ?? 4_096;
+  const db = await createTestDatabase();
+  const { service, port } = await startImap(db);
+  try {
+    const box = await seedMailbox(db, 'reader');
+    log(`imap-fetch: filing ${count} messages of ${size} octets`);
+    await fill(db, box.id, box.address, count, size);
+    const pid = service.child.pid!;
+    let cpu0 = 0;
+    const { seconds } = await fetchAll(port, box.address, PASSWORD, count, size, () => (cpu0 = procCpuMs(pid)));
+    const r: FetchResult = {
+      name: 'imap-fetch',
+      messages: count,
+      messageBytes: size,
+      seconds: round(seconds),
+      messagesPerSecond: round(count / seconds),
+      mibPerSecond: round((count * size) / 1048576 / seconds),
+      serviceCpuMs: procCpuMs(pid) - cpu0,
+      peakRssMiB: round(procStatusKiB(pid, 'VmHWM') / 1024),
+    };
+    log(`imap-fetch: ${r.messagesPerSecond} msg/s, ${r.mibPerSecond} MiB/s, service CPU ${r.serviceCpuMs} ms, peak RSS ${r.peakRssMiB} MiB`);
+    return r;
+  } finally {
+    await service.kill('SIGTERM');
+    await db.drop();
+  }
+}
+
+/** The same session against Debian's dovecot-imapd on a Maildir of the same messages; undefined when not installed. */
+export async function benchImapFetchDovecot(opts: { messages?: number; messageBytes?: number } = {}): Promise<FetchResult | undefined> {
+  const count = opts.messages ?? 2_000;
+  const size = opts.messageBytes ?? 4_096;
+  const dovecot = '/usr/sbin/dovecot';
+  if (!existsSync(dovecot) || !existsSync('/usr/lib/dovecot/imap')) {
+    log('imap-fetch-dovecot: Dovecot is not installed (apt-get install dovecot-imapd); skipped');
+    return undefined;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'bench-dovecot-imap-'));
+  chmodSync(dir, 0o755);
+  const uid = process.getuid?.() ?? 0;
+  const user = uid === 0 ? { uid: 'nobody', gid: 'nogroup', n: 65534, g: 65534 } : { uid: String(uid), gid: String(process.getgid?.() ?? 0), n: uid, g: process.getgid?.() ?? 0 };
+  const maildir = join(dir, 'home/reader/Maildir');
+  for (const d of ['cur', 'new', 'tmp']) mkdirSync(join(maildir, d), { recursive: true });
+  for (let i = 0; i < count; i++) writeFileSync(join(maildir, 'cur', `${1_700_000_000 + i}.M${i}P1.bench,S=${size}:2,`), message(i, size));
+  for (const d of ['run', 'state']) mkdirSync(join(dir, d));
+  const port = await freePort();
+  writeFileSync(
+    join(dir, 'dovecot.conf'),
+    [
+      `base_dir = ${dir}/run`,
+      `state_dir = ${dir}/state`,
+      `log_path = ${dir}/dovecot.log`,
+      'protocols = imap',
+      'listen = 127.0.0.1',
+      'ssl = no',
+      'disable_plaintext_auth = no',
+      'auth_mechanisms = plain',
+      'passdb {\n  driver = static\n  args = password=bench\n}',
+      `userdb {\n  driver = static\n  args = uid=${user.uid} gid=${user.gid} home=${dir}/home/%n\n}`,
+      `mail_location = maildir:${dir}/home/%n/Maildir`,
+      'first_valid_uid = 1',
+      `service imap-login {\n  inet_listener imap {\n    address = 127.0.0.1\n    port = ${port}\n  }\n  inet_listener imaps {\n    port = 0\n  }\n}`,
+      '',
+    ].join('\n'),
+  );
+  execFileSync('chown', ['-R', `${user.n}:${user.g}`, join(dir, 'home')]);
+  const child = spawn(dovecot, ['-F', '-c', join(dir, 'dovecot.conf')], { stdio: 'ignore' });
+  try {
+    await waitForPort(port);
+    // A first session builds Dovecot's index, as it would have for a mailbox in use.
+    const first = await Stream.connect(port);
+    ok(await first.cmd('a1', 'LOGIN reader bench'), 'Dovecot LOGIN');
+    ok(await first.cmd('a2', 'EXAMINE INBOX'), 'Dovecot EXAMINE');
+    first.close();
+    const { seconds } = await fetchAll(port, 'reader', 'bench', count, size);
+    const r: FetchResult = {
+      name: 'imap-fetch-dovecot',
+      messages: count,
+      messageBytes: size,
+      seconds: round(seconds),
+      messagesPerSecond: round(count / seconds),
+      mibPerSecond: round((count * size) / 1048576 / seconds),
+    };
+    log(`imap-fetch-dovecot (${execFileSync(dovecot, ['--version']).toString().trim()}): ${r.messagesPerSecond} msg/s, ${r.mibPerSecond} MiB/s`);
+    return r;
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((res) => child.once('exit', res));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface SearchResult {
+  name: 'imap-search';
+  messages: number;
+  fillSeconds: number;
+  firstMs: number;
+  medianMs: number;
+  matchAllMs: number;
+}
+
+/**
+ * UID SEARCH HEADER Subject over a mailbox of `messages` (default 100,000) messages of about
+ * 2.5 KiB, filed in batches through the same trigger as deliveries. The median of 7 searches
+ * for different single messages, the first (cold) one, and a search every message matches.
+ */
+export async function benchImapSearch(opts: { messages?: number } = {}): Promise<SearchResult> {
+  const count = opts.messages ?? 100_000;
+  const db = await createTestDatabase();
+  const { service, port } = await startImap(db);
+  try {
+    const box = await seedMailbox(db, 'searcher');
+    log(`imap-search: filing ${count} messages`);
+    const t0 = performance.now();
+    await db.pool.query(
+      `INSERT INTO messages (id, raw, size, mail_from)
+       SELECT gen_random_uuid(), r, octet_length(r), 'bench@example.net' FROM (
+         SELECT convert_to(format(E'From: "Sender %s" <sender%s@example.net>\\r\\nTo: searcher@bench.example\\r\\nSubject: bench message %s about %s\\r\\nDate: Sun, 06 Dec 2026 05:00:00 +0000\\r\\nMessage-ID: <%s@bench.example>\\r\\n\\r\\n', i, i % 997, i, md5(i::text), i)
+                || repeat(format(E'line of message %s with some words %s\\r\\n', i, md5((i * 7)::text)), 40), 'UTF8') AS r
+           FROM generate_series(1, $1::int) i) g`,
+      [count],
+    );
+    for (;;) {
+      const r = await db.pool.query(
+        `INSERT INTO mailbox_messages (mailbox_id, message_id, uidl, size)
+         SELECT $1, m.id, m.id::text, m.size FROM messages m WHERE NOT EXISTS (SELECT 1 FROM mailbox_messages x WHERE x.message_id = m.id) ORDER BY m.id LIMIT 5000`,
+        [box.id],
+      );
+      if (!r.rowCount) break;
+    }
+    await db.pool.query('ANALYZE');
+    const fillSeconds = (performance.now() - t0) / 1000;
+    const c = await Stream.connect(port);
+    ok(await c.cmd('a1', `LOGIN ${box.address} "${PASSWORD}"`), 'LOGIN');
+    ok(await c.cmd('a2', 'SELECT INBOX'), 'SELECT');
+    const times: number[] = [];
+    for (let k = 0; k < 8; k++) {
+      const n = 1 + Math.floor(((k * 7919) % count) * 0.999);
+      const s = performance.now();
+      const r = await c.cmd(`s${k}`, `UID SEARCH HEADER Subject "bench message ${n} about"`);
+      times.push(performance.now() - s);
+      ok(r, 'SEARCH');
+    }
+    const s = performance.now();
+    ok(await c.cmd('all', 'UID SEARCH HEADER Subject "bench message"'), 'SEARCH');
+    const matchAllMs = performance.now() - s;
+    c.close();
+    const warm = times.slice(1).sort((a, b) => a - b);
+    const r: SearchResult = { name: 'imap-search', messages: count, fillSeconds: round(fillSeconds), firstMs: round(times[0]!), medianMs: round(warm[Math.floor(warm.length / 2)]!), matchAllMs: round(matchAllMs) };
+    log(`imap-search: ${count} messages (filed in ${r.fillSeconds} s): first ${r.firstMs} ms, median ${r.medianMs} ms; a search all match ${r.matchAllMs} ms`);
+    return r;
+  } finally {
+    await service.kill('SIGTERM');
+    await db.drop();
+  }
+}
+
+export interface IdleResult {
+  name: 'imap-idle';
+  sessions: number;
+  rssBeforeMiB: number;
+  /** RSS at each quarter of the sessions opened. */
+  rssQuartersMiB: number[];
+  kibPerSession: number;
+  sessionsPer100MiB: number;
+}
+
+/** `sessions` (default 10,000) clients LOGIN, SELECT INBOX (50 messages) and IDLE on one imap process. */
+export async function benchImapIdle(opts: { sessions?: number } = {}): Promise<IdleResult> {
+  const n = opts.sessions ?? Number(process.env.BENCH_IMAP_IDLE_SESSIONS ?? 10_000);
+  const db = await createTestDatabase();
+  const { service, port } = await startImap(db, { MAX_CONNECTIONS: String(n + 100), MAX_CONNECTIONS_PER_IP: String(n + 100) });
+  const clients: Stream[] = [];
+  try {
+    const box = await seedMailbox(db, 'idler');
+    await fill(db, box.id, box.address, 50, 4_096);
+    const pid = service.child.pid!;
+    // A few sessions first, so the pools and code paths exist before the baseline.
+    const open = async () => {
+      const c = await Stream.connect(port);
+      ok(await c.cmd('a1', `LOGIN ${box.address} "${PASSWORD}"`), 'LOGIN');
+      ok(await c.cmd('a2', 'SELECT INBOX'), 'SELECT');
+      const idling = c.until('+');
+      c.socket.write('a3 IDLE\r\n');
+      ok(await idling, 'IDLE');
+      return c;
+    };
+    for (let i = 0; i < 10; i++) clients.push(await open());
+    const rssBefore = procStatusKiB(pid, 'VmRSS') / 1024;
+    const quarters: number[] = [];
+    for (let i = clients.length; i < n; ) {
+      const batch = Math.min(100, n - i);
+      clients.push(...(await Promise.all(Array.from({ length: batch }, open))));
+      i += batch;
+      if (i % Math.ceil(n / 4) < batch || i === n) quarters.push(round(procStatusKiB(pid, 'VmRSS') / 1024));
+    }
+    const rssAfter = procStatusKiB(pid, 'VmRSS') / 1024;
+    const kib = ((rssAfter - rssBefore) * 1024) / (n - 10);
+    const r: IdleResult = { name: 'imap-idle', sessions: n, rssBeforeMiB: round(rssBefore), rssQuartersMiB: quarters, kibPerSession: round(kib), sessionsPer100MiB: Math.round((100 * 1024) / kib) };
+    log(`imap-idle: ${n} sessions idling, RSS ${r.rssBeforeMiB} MiB before, ${quarters.join(' / ')} MiB at each quarter: ${r.kibPerSession} KiB per session, ${r.sessionsPer100MiB} sessions per 100 MiB`);
+    return r;
+  } finally {
+    for (const c of clients) c.close();
+    await service.kill('SIGTERM');
+    await db.drop();
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.env.DATABASE_URL ??= 'postgres://root@127.0.0.1:5432/test';
+  process.env.REDIS_URL ??= 'redis://127.0.0.1:6379';
+  const want = process.argv.slice(2);
+  const all = want.length === 0;
+  if (all || want.includes('fetch')) process.stdout.write(JSON.stringify(await benchImapFetch()) + '\n');
+  if (all || want.includes('dovecot')) process.stdout.write(JSON.stringify(await benchImapFetchDovecot()) + '\n');
+  if (all || want.includes('search')) process.stdout.write(JSON.stringify(await benchImapSearch()) + '\n');
+  if (all || want.includes('idle')) process.stdout.write(JSON.stringify(await benchImapIdle()) + '\n');
+  process.exit(0);
+}
