@@ -74,9 +74,25 @@ export function createApp(deps: AppDeps): ImapApp {
   const plain = new ImapListener({ ...common, port: config.IMAP_PORT, tls: 'plain', name: 'imap' });
   const implicit = certificates ? new ImapListener({ ...common, port: config.IMAPS_PORT, tls: 'implicit', name: 'imaps' }) : null;
   const listeners = implicit ? [plain, implicit] : [plain];
+  // New mail is indexed for SEARCH here, off the delivery path (migration 0021): batch after batch
+  // while there is a queue, then a pause.
+  let indexing: { stop: boolean; timer?: NodeJS.Timeout; running?: Promise<void> } | null = null;
+  const indexLoop = async () => {
+    const state = indexing!;
+    try {
+      while (!state.stop && (await store.indexPending(config.SEARCH_INDEX_BATCH)) === config.SEARCH_INDEX_BATCH);
+    } catch (err) {
+      logger.warn({ event: EVENTS.searchIndexFailed, err }, 'SEARCH indexing failed; retried later (a SEARCH indexes its own folder first)');
+    }
+    if (!state.stop) state.timer = setTimeout(() => (state.running = indexLoop()), config.SEARCH_INDEX_INTERVAL_MS);
+  };
   return {
     async start() {
       await dummyHash();
+      if (config.SEARCH_INDEX_INTERVAL_MS > 0) {
+        indexing = { stop: false };
+        indexing.running = indexLoop();
+      }
       certificates?.watch();
       await notifier.start();
       for (const l of listeners) {
@@ -85,6 +101,11 @@ export function createApp(deps: AppDeps): ImapApp {
       }
     },
     async stop() {
+      if (indexing) {
+        indexing.stop = true;
+        clearTimeout(indexing.timer);
+        await indexing.running;
+      }
       await Promise.all(listeners.map((l) => l.close()));
       await notifier.stop();
       certificates?.close();

@@ -20,4 +20,5 @@ export const EVENTS = defineEvents('imap', {
   ratelimitUnavailable: 'imap.ratelimit.unavailable',
   notifyListening: 'imap.notify.listening',
   notifyLost: 'imap.notify.lost',
+  searchIndexFailed: 'imap.search-index.failed',
 });

@@ -1,7 +1,7 @@
 // Transcript tests against the real service: PostgreSQL, Redis, sockets, raw IMAP lines.
 import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baseUrls, createTestDatabase, type TestDatabase } from '@hopmail/test-kit';
+import { baseUrls, createTestDatabase, waitFor, type TestDatabase } from '@hopmail/test-kit';
 import { RawImap, deliver, sampleMessage, seedMailbox, startTestApp, writeCertificate, type TestApp } from '../test/support.ts';
 
 let db: TestDatabase;
@@ -14,7 +14,9 @@ beforeAll(async () => {
   db = await createTestDatabase();
   mailboxId = await seedMailbox(db.pool, USER, PASS);
   const { certFile, keyFile } = writeCertificate();
-  imap = await startTestApp({ DATABASE_URL: db.url, REDIS_URL: baseUrls().redisUrl, REDIS_PREFIX: `imaptest${Date.now()}`, TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile, MAX_LITERAL_OCTETS: '100000', MAX_LINE_OCTETS: '2000' });
+  imap = await startTestApp({ DATABASE_URL: db.url, REDIS_URL: baseUrls().redisUrl, REDIS_PREFIX: `imaptest${Date.now()}`, TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile, MAX_LITERAL_OCTETS: '100000', MAX_LINE_OCTETS: '2000',
+    // No background indexer here: every SEARCH below must index its folder's new mail itself.
+    SEARCH_INDEX_INTERVAL_MS: '0' });
 });
 
 afterAll(async () => {
@@ -290,6 +292,19 @@ describe('IDLE', () => {
 });
 
 describe('SEARCH from the index (migration 0021)', () => {
+  it('indexes new mail off the delivery path: delivery only queues it, the background indexer drains the queue', async () => {
+    const user = 'queued@example.org';
+    const box = await seedMailbox(db.pool, user, PASS);
+    await deliver(db.pool, box, user, sampleMessage('queued for the index'));
+    const id = (await db.pool.query<{ message_id: string }>('SELECT message_id FROM mailbox_messages WHERE mailbox_id = $1', [box])).rows[0]!.message_id;
+    expect((await db.pool.query('SELECT 1 FROM message_search_pending WHERE message_id = $1', [id])).rowCount).toBe(1);
+    // The background indexer (SEARCH_INDEX_INTERVAL_MS) of a second replica takes it without any SEARCH asking.
+    const indexer = await startTestApp({ DATABASE_URL: db.url, REDIS_URL: baseUrls().redisUrl, REDIS_PREFIX: `imaptest${Date.now()}`, SEARCH_INDEX_INTERVAL_MS: '100' });
+    await waitFor(async () => (await db.pool.query('SELECT 1 FROM message_search WHERE message_id = $1', [id])).rowCount === 1, { timeoutMs: 20_000, what: 'the indexer' });
+    expect((await db.pool.query('SELECT 1 FROM message_search_pending WHERE message_id = $1', [id])).rowCount).toBe(0);
+    await indexer.stop();
+  });
+
   it('header, BODY and TEXT as case-insensitive substrings, SENT* from the Date: field', async () => {
     const user = 'searcher@example.org';
     const box = await seedMailbox(db.pool, user, PASS);

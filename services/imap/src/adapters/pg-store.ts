@@ -47,6 +47,17 @@ function meta(r: MetaRow): MessageMeta {
   return { uid: Number(r.uid), flags: r.flags, modseq: Number(r.modseq), size: r.size, internalDate: r.added_at, messageId: r.message_id };
 }
 
+
+// Taken off message_search_pending and indexed in one statement (hopmail_search_index skips one
+// already indexed, so a race with another session or replica costs nothing).
+const INDEX_FOLDER_SQL = `WITH done AS (
+    DELETE FROM message_search_pending p USING mailbox_messages mm
+     WHERE mm.message_id = p.message_id AND mm.folder_id = $1 RETURNING p.message_id)
+  SELECT hopmail_search_index(message_id) FROM done`;
+const INDEX_BATCH_SQL = `WITH batch AS (SELECT message_id FROM message_search_pending LIMIT $1 FOR UPDATE SKIP LOCKED),
+  done AS (DELETE FROM message_search_pending p USING batch b WHERE p.message_id = b.message_id RETURNING p.message_id)
+  SELECT hopmail_search_index(message_id) FROM done`;
+
 export interface PgStoreOptions {
   pool: pg.Pool;
   authenticator: Authenticator;
@@ -326,6 +337,9 @@ export class PgStore implements Store {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
+      // What the background indexer has not reached yet in this folder (new mail) is indexed
+      // first, so the search misses nothing (migration 0021).
+      if (needsIndex) await client.query(INDEX_FOLDER_SQL, [folderId]);
       await client.query(`SET LOCAL statement_timeout = ${Math.floor(this.searchTimeoutMs)}`);
       const r = await client.query<{ uid: string }>(text, [folderId, ...params]);
       await client.query('COMMIT');
@@ -336,6 +350,15 @@ export class PgStore implements Store {
     } finally {
       client.release();
     }
+  }
+
+  /**
+   * Indexes up to `batch` queued messages for SEARCH (migration 0021) and says how many; several
+   * imap replicas share the queue (SKIP LOCKED).
+   */
+  async indexPending(batch: number): Promise<number> {
+    const r = await this.pool.query(INDEX_BATCH_SQL, [batch]);
+    return r.rowCount ?? 0;
   }
 
   async headers(folderId: string, uids: number[]) {
