@@ -82,8 +82,10 @@ $$;
 
 -- Messages filed but not yet indexed. The mail that exists is queued here too, so the migration
 -- stays quick on a large store; the indexer works through it.
+-- No foreign key: its check would lock the message row in every delivery; an id whose message
+-- is gone indexes nothing and leaves the queue like any other.
 CREATE TABLE message_search_pending (
-  message_id  uuid PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE
+  message_id  uuid PRIMARY KEY
 );
 INSERT INTO message_search_pending (message_id) SELECT DISTINCT message_id FROM mailbox_messages ON CONFLICT DO NOTHING;
 
