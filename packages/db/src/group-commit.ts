@@ -36,7 +36,7 @@ export function createGroupCommitter(pool: pg.Pool, options: { maxInFlight?: num
 export async function insertMessages(db: pg.Pool | pg.PoolClient, messages: readonly NewMessage[]): Promise<void> {
   const cols = {
     id: [] as string[], raw: [] as Buffer[], size: [] as number[], from: [] as string[], ip: [] as (string | null)[], helo: [] as (string | null)[],
-    auth: [] as (string | null)[], tls: [] as boolean[], utf8: [] as boolean[], b8: [] as boolean[], mid: [] as (string | null)[], ar: [] as (string | null)[], rtls: [] as boolean[], spam: [] as (string | null)[],
+    auth: [] as (string | null)[], tls: [] as boolean[], utf8: [] as boolean[], b8: [] as boolean[], bin: [] as boolean[], mid: [] as (string | null)[], ar: [] as (string | null)[], rtls: [] as boolean[], spam: [] as (string | null)[],
     ret: [] as (string | null)[], envid: [] as (string | null)[],
   };
   const rMsg: string[] = [];
@@ -55,6 +55,7 @@ export async function insertMessages(db: pg.Pool | pg.PoolClient, messages: read
     cols.tls.push(m.tls ?? false);
     cols.utf8.push(m.smtputf8 ?? false);
     cols.b8.push(m.body8bit ?? false);
+    cols.bin.push(m.bodyBinary ?? false);
     cols.mid.push(m.headerMessageId ?? null);
     cols.ar.push(m.authResults === undefined || m.authResults === null ? null : JSON.stringify(m.authResults));
     cols.rtls.push(m.requireTls ?? false);
@@ -76,12 +77,12 @@ export async function insertMessages(db: pg.Pool | pg.PoolClient, messages: read
     // The recipients' foreign key is checked at the end of the statement, after the CTE
     // has inserted the messages.
     text: `WITH m AS (
-       INSERT INTO messages (id, raw, size, mail_from, client_ip, client_helo, auth_user, tls, smtputf8, body_8bit, header_message_id, auth_results, require_tls, spam, dsn_ret, dsn_envid)
-       SELECT * FROM unnest($1::uuid[], $2::bytea[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bool[], $9::bool[], $10::bool[], $11::text[], $15::jsonb[], $16::bool[], $17::jsonb[], $18::text[], $19::text[])
+       INSERT INTO messages (id, raw, size, mail_from, client_ip, client_helo, auth_user, tls, smtputf8, body_8bit, header_message_id, auth_results, require_tls, spam, dsn_ret, dsn_envid, body_binary)
+       SELECT * FROM unnest($1::uuid[], $2::bytea[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bool[], $9::bool[], $10::bool[], $11::text[], $15::jsonb[], $16::bool[], $17::jsonb[], $18::text[], $19::text[], $22::bool[])
        RETURNING id)
      INSERT INTO recipients (message_id, address, domain, dsn_notify, dsn_orcpt)
      SELECT r.message_id, r.address, r.domain, r.notify::text[], r.orcpt FROM unnest($12::uuid[], $13::text[], $14::text[], $20::text[], $21::text[]) AS r(message_id, address, domain, notify, orcpt)
       WHERE r.message_id IN (SELECT id FROM m)`,
-    values: [cols.id, cols.raw, cols.size, cols.from, cols.ip, cols.helo, cols.auth, cols.tls, cols.utf8, cols.b8, cols.mid, rMsg, rAddr, rDomain, cols.ar, cols.rtls, cols.spam, cols.ret, cols.envid, rNotify, rOrcpt],
+    values: [cols.id, cols.raw, cols.size, cols.from, cols.ip, cols.helo, cols.auth, cols.tls, cols.utf8, cols.b8, cols.mid, rMsg, rAddr, rDomain, cols.ar, cols.rtls, cols.spam, cols.ret, cols.envid, rNotify, rOrcpt, cols.bin],
   });
 }

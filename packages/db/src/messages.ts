@@ -15,6 +15,8 @@ export interface NewMessage {
   tls?: boolean;
   smtputf8?: boolean;
   body8bit?: boolean;
+  /** BODY=BINARYMIME (RFC 3030): binary octets, relayed only as such. */
+  bodyBinary?: boolean;
   headerMessageId?: string | null;
   /** What inbound authentication found (smtp-ingress, port 25); stored as messages.auth_results. */
   authResults?: unknown;
@@ -80,8 +82,8 @@ export async function insertMessage(db: pg.Pool | pg.PoolClient, m: NewMessage):
   await db.query({
     name: 'hopmail-insert-message',
     text: `WITH m AS (
-       INSERT INTO messages (id, raw, size, mail_from, client_ip, client_helo, auth_user, tls, smtputf8, body_8bit, header_message_id, auth_results, require_tls, spam, dsn_ret, dsn_envid)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $15, $16::jsonb, $18, $19)
+       INSERT INTO messages (id, raw, size, mail_from, client_ip, client_helo, auth_user, tls, smtputf8, body_8bit, header_message_id, auth_results, require_tls, spam, dsn_ret, dsn_envid, body_binary)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $15, $16::jsonb, $18, $19, $22)
        RETURNING id)
      INSERT INTO recipients (message_id, address, domain, status, dsn_notify, dsn_orcpt)
      SELECT m.id, r.address, r.domain, CASE WHEN $17::bool THEN 'held' ELSE 'queued' END, r.notify::text[], r.orcpt
@@ -108,6 +110,7 @@ export async function insertMessage(db: pg.Pool | pg.PoolClient, m: NewMessage):
       m.dsnEnvid ?? null,
       dsn.notify,
       dsn.orcpt,
+      m.bodyBinary ?? false,
     ],
   });
 }

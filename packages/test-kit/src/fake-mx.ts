@@ -151,7 +151,7 @@ export async function startFakeMx(ips: readonly string[], options: FakeMxOptions
   }
 }
 
-/** A server offering neither 8BITMIME nor SMTPUTF8, with SIZE 50000, on its own address and the same port. */
+/** A server offering neither 8BITMIME, SMTPUTF8, CHUNKING nor BINARYMIME, with SIZE 50000, on its own address and the same port. */
 export async function startPlainMx(ip: string, port: number, transactions: MxTransaction[]): Promise<{ stop(): Promise<void> }> {
   const s = new SMTPServer({
     logger: false,
@@ -159,6 +159,8 @@ export async function startPlainMx(ip: string, port: number, transactions: MxTra
     size: 50_000,
     hide8BITMIME: true,
     hideSMTPUTF8: true,
+    hideCHUNKING: true,
+    hideBINARYMIME: true,
     onData(stream, session, cb) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));

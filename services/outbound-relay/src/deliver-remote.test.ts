@@ -27,7 +27,7 @@ let chunkMx: Server;
 /** What the CHUNKING MX read: each command line, and each BDAT chunk's octets. */
 const chunkWire: { lines: string[]; chunks: Buffer[] } = { lines: [], chunks: [] };
 
-/** Just enough SMTP to see the wire: EHLO offers PIPELINING and CHUNKING (no 8BITMIME, no STARTTLS). */
+/** Just enough SMTP to see the wire: EHLO offers PIPELINING, CHUNKING and BINARYMIME (no 8BITMIME, no STARTTLS). */
 function startChunkingMx(ip: string, port: number): Promise<Server> {
   const server = createServer((sock) => {
     let buf = Buffer.alloc(0);
@@ -50,7 +50,7 @@ function startChunkingMx(ip: string, port: number): Promise<Server> {
         buf = buf.subarray(i + 2);
         chunkWire.lines.push(line);
         const verb = line.split(' ')[0]!.toUpperCase();
-        if (verb === 'EHLO') sock.write('250-chunk.test\r\n250-PIPELINING\r\n250 CHUNKING\r\n');
+        if (verb === 'EHLO') sock.write('250-chunk.test\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 BINARYMIME\r\n');
         else if (verb === 'BDAT') need = Number(line.split(' ')[1]);
         else if (verb === 'QUIT') sock.end('221 2.0.0 bye\r\n');
         else sock.write('250 2.0.0 ok\r\n');
@@ -190,6 +190,23 @@ describe('outbound-relay deliver-remote', () => {
     expect(text).toContain('Subject: chunked\r\n');
     // The body as committed, after the DKIM/ARC fields and the headers the relay keeps.
     expect(text.endsWith(`\r\n\r\n${body}`)).toBe(true);
+  });
+
+  it('relays a BINARYMIME message as it came (RFC 3030 §3): BODY=BINARYMIME, one BDAT, the exact octets; a hop without CHUNKING/BINARYMIME bounces it 5.6.3', async () => {
+    // Octets no line-based path keeps: NUL, a bare LF, a bare CR, 8-bit bytes, a 2,000-octet line, no final CRLF.
+    const body = Buffer.concat([Buffer.from('bin\0ary\nbare LF\rbare CR \xff\xfe\r\n', 'latin1'), Buffer.alloc(2000, 0x41), Buffer.from('\r\nend', 'latin1')]);
+    const raw = Buffer.concat([MSG('binary', ''), body]);
+    const id = await submit(['bin@chunk.test'], { raw, bodyBinary: true });
+    await settled(id, { 'bin@chunk.test': 'delivered' });
+    const mail = chunkWire.lines.filter((l) => /^MAIL FROM:/i.test(l)).at(-1)!;
+    expect(mail).toMatch(/ BODY=BINARYMIME$/);
+    const sent = chunkWire.chunks.at(-1)!;
+    expect(chunkWire.lines.filter((l) => /^BDAT /.test(l)).at(-1)).toBe(`BDAT ${sent.length} LAST`);
+    expect(sent.subarray(sent.length - body.length).equals(body)).toBe(true);
+    // plain.test offers neither CHUNKING nor BINARYMIME: refused before anything is sent.
+    const refused = await submit(['bin@plain.test'], { raw, bodyBinary: true });
+    expect((await settled(refused, { 'bin@plain.test': 'bounced' }))['bin@plain.test']!.last_reply).toMatch(/^554 5\.6\.3 .*BINARYMIME/);
+    expect(plainTx.filter((t) => t.to.includes('bin@plain.test'))).toHaveLength(0);
   });
 
   it('fails over when the first MX refuses connections and the second greets 421', async () => {

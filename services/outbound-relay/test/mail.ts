@@ -11,6 +11,8 @@ export interface CommitOptions {
   from?: string;
   raw?: Buffer;
   body8bit?: boolean;
+  /** BODY=BINARYMIME (RFC 3030). */
+  bodyBinary?: boolean;
   smtputf8?: boolean;
   receivedAgoMs?: number;
   /** DSN requests as smtp-ingress stores them (RFC 3461). */
@@ -20,7 +22,7 @@ export interface CommitOptions {
 /** Commits a message the way smtp-ingress does (recipients `queued`); returns its id. */
 export async function commitMessage(db: TestDatabase, rcpts: string[], opts: CommitOptions = {}): Promise<string> {
   const id = newMessageId();
-  await insertMessage(db.pool, { id, raw: opts.raw ?? message(id), mailFrom: opts.from ?? 'alice@local.test', recipients: rcpts, body8bit: opts.body8bit ?? false, smtputf8: opts.smtputf8 ?? false, ...opts.dsn });
+  await insertMessage(db.pool, { id, raw: opts.raw ?? message(id), mailFrom: opts.from ?? 'alice@local.test', recipients: rcpts, body8bit: opts.body8bit ?? false, bodyBinary: opts.bodyBinary ?? false, smtputf8: opts.smtputf8 ?? false, ...opts.dsn });
   if (opts.receivedAgoMs) await db.pool.query(`UPDATE messages SET received_at = now() - make_interval(secs => $2::float8 / 1000) WHERE id = $1`, [id, opts.receivedAgoMs]);
   return id;
 }

@@ -46,7 +46,7 @@ const queuedId = (reply: string) => /^250 2\.0\.0 Ok: queued as (\S+)$/.exec(rep
 
 /** The stored message without our Received: field. */
 async function stored(id: string): Promise<{ body: Buffer; row: Record<string, unknown> }> {
-  const r = await t.pool.query('SELECT raw, size, body_8bit FROM messages WHERE id = $1', [id]);
+  const r = await t.pool.query('SELECT raw, size, body_8bit, body_binary FROM messages WHERE id = $1', [id]);
   const raw = r.rows[0].raw as Buffer;
   const end = raw.indexOf('+0000\r\n') + 7;
   return { body: raw.subarray(end), row: r.rows[0] as Record<string, unknown> };
@@ -128,6 +128,8 @@ describe('BODY=BINARYMIME (RFC 3030 §3)', () => {
     const s = await stored(id);
     expect(s.body.equals(body)).toBe(true);
     expect(s.row.body_8bit).toBe(true);
+    // Marked, so outbound-relay sends it only as BINARYMIME (or bounces it, 5.6.3).
+    expect(s.row.body_binary).toBe(true);
   });
 
   it('DATA in a BINARYMIME transaction is 503 5.5.1, and so is a BDAT after it; RSET clears', async () => {

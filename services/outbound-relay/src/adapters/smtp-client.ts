@@ -125,9 +125,10 @@ export class Session {
     return this.conn.secure;
   }
 
-  /** EHLO keywords (upper case) as nodemailer parsed them. */
+  /** EHLO keywords (upper case): nodemailer's list, and those it does not track (CHUNKING, BINARYMIME) from the EHLO lines. */
   get extensions(): string[] {
-    return this.conn._supportedExtensions ?? [];
+    const own = (this.conn._ehloLines ?? []).map((l) => l.trim().split(/\s+/)[0]!.toUpperCase()).filter(Boolean);
+    return [...new Set([...(this.conn._supportedExtensions ?? []), ...own])];
   }
 
   /** What the TLS layer showed (MTA-STS, verify and DANE checks). */
@@ -154,7 +155,7 @@ export class Session {
     return this.conn._maxAllowedSize ?? 0;
   }
 
-  send(envelope: { from: string; to: string[]; size: number; use8BitMime: boolean; smtputf8?: boolean; requireTls?: boolean; dsn?: DsnParameters }, message: Buffer): Promise<TxResult> {
+  send(envelope: { from: string; to: string[]; size: number; use8BitMime: boolean; smtputf8?: boolean; requireTls?: boolean; dsn?: DsnParameters; binaryMime?: boolean }, message: Buffer): Promise<TxResult> {
     // nodemailer adds SMTPUTF8 to MAIL FROM only for non-ASCII addresses; a message with UTF-8
     // headers needs it too (RFC 6531 §3.4), so add the keyword to this transaction's MAIL FROM.
     const plain = this.conn._sendCommand;
@@ -171,9 +172,14 @@ export class Session {
       this.conn._sendCommand = (str: string, logStr?: string) => send.call(this.conn, withDsnParameters(str, dsn), logStr);
     }
     let bdatSent = false;
-    // nodemailer lists only the extensions it uses itself; CHUNKING is read from the EHLO lines.
-    const chunking = (this.conn._ehloLines ?? []).some((l) => /^CHUNKING$/i.test(l.trim()));
-    if (chunking) this.sendWithBdat(message, () => (bdatSent = true));
+    const chunking = this.extensions.includes('CHUNKING');
+    // BODY=BINARYMIME (RFC 3030 §3): the caller checked the hop offers CHUNKING and BINARYMIME.
+    if (envelope.binaryMime) {
+      const send = this.conn._sendCommand;
+      this.conn._sendCommand = (str: string, logStr?: string) =>
+        send.call(this.conn, /^MAIL FROM:/i.test(str) ? `${str.replace(/ BODY=\S+/i, '')} BODY=BINARYMIME` : str, logStr);
+    }
+    if (chunking || envelope.binaryMime) this.sendWithBdat(message, () => (bdatSent = true), envelope.binaryMime === true);
     return new Promise<TxResult>((resolve) => {
       let dataSent = false;
       const source = Readable.from([message]);
@@ -222,10 +228,11 @@ export class Session {
    * answers). The reply to BDAT LAST takes the place of both the 354 and the reply to the
    * final dot: nodemailer's DATA handler gets it, and its message stream becomes a sink.
    */
-  private sendWithBdat(raw: Buffer, written: () => void): void {
+  private sendWithBdat(raw: Buffer, written: () => void, binary = false): void {
     const conn = this.conn;
     // The same octets DATA would deliver: nodemailer's data stream ends the last line with CRLF.
-    const message = raw.length && raw.subarray(-2).equals(CRLF) ? raw : Buffer.concat([raw, CRLF]);
+    // A binary body is octets, not lines: exactly as stored.
+    const message = binary || (raw.length && raw.subarray(-2).equals(CRLF)) ? raw : Buffer.concat([raw, CRLF]);
     const send = conn._sendCommand;
     const actionData = conn._actionDATA;
     let reply = '';

@@ -10,6 +10,8 @@ export interface WorkMessage {
   size: number;
   smtputf8: boolean;
   body8bit: boolean;
+  /** BODY=BINARYMIME (RFC 3030): sent as is, with BDAT, or bounced. */
+  bodyBinary: boolean;
   /** REQUIRETLS (RFC 8689): only over TLS verified by MTA-STS or DANE (or the operator's verify), else 5.7.30. */
   requireTls: boolean;
   /** The message carries `TLS-Required: No` (RFC 8689 §5). */
@@ -83,7 +85,7 @@ export class RelayStore {
   /** The message and its due recipients at `domain`, in one round trip; null when nothing is due. */
   async loadWork(messageId: string, domain: string, now: Date): Promise<{ message: WorkMessage; recipients: WorkRecipient[] } | null> {
     const r = await this.pool.query(
-      `SELECT m.id AS message_id, m.mail_from, m.received_at, m.size, m.smtputf8, m.body_8bit, m.require_tls, m.dsn_ret, m.dsn_envid,
+      `SELECT m.id AS message_id, m.mail_from, m.received_at, m.size, m.smtputf8, m.body_8bit, m.body_binary, m.require_tls, m.dsn_ret, m.dsn_envid,
               -- RFC 8689 §5: a TLS-Required: No header field, looked for in the header section only
               convert_from(substring(m.raw from 1 for coalesce(nullif(position(decode('0d0a0d0a', 'hex') in m.raw), 0), 65536)), 'LATIN1')
                 ~* '(^|\n)TLS-Required:[ \t]*No[ \t]*\r?(\n|$)' AS tls_optional,
@@ -101,7 +103,7 @@ export class RelayStore {
     const row = r.rows[0];
     if (!row) return null;
     return {
-      message: { id: row.message_id, mailFrom: row.mail_from, receivedAt: row.received_at, size: row.size, smtputf8: row.smtputf8, body8bit: row.body_8bit, requireTls: row.require_tls === true, tlsOptional: row.tls_optional === true, senderIsOurs: r.rows.some((x) => x.sender_ours === true), dkimEpoch: Number(row.dkim_epoch), dsnRet: row.dsn_ret, dsnEnvid: row.dsn_envid },
+      message: { id: row.message_id, mailFrom: row.mail_from, receivedAt: row.received_at, size: row.size, smtputf8: row.smtputf8, body8bit: row.body_8bit, bodyBinary: row.body_binary === true, requireTls: row.require_tls === true, tlsOptional: row.tls_optional === true, senderIsOurs: r.rows.some((x) => x.sender_ours === true), dkimEpoch: Number(row.dkim_epoch), dsnRet: row.dsn_ret, dsnEnvid: row.dsn_envid },
       recipients: r.rows.map((x) => ({ id: Number(x.id), address: x.address, attempts: x.attempts, delayWarnedAt: x.delay_warned_at, lastReply: x.last_reply, viaDomain: x.via_domain, notify: x.notify, orcpt: x.orcpt })),
     };
   }

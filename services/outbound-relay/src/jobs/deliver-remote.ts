@@ -293,6 +293,8 @@ export function createDeliverRemote(deps: DeliverDeps) {
       ? `550 5.7.30 ${host} does not support REQUIRETLS, required by this message (RFC 8689)`
       : message.smtputf8 && !ext.includes('SMTPUTF8')
       ? `554 5.6.7 ${host} does not support SMTPUTF8, required by this message (RFC 6531)`
+      : message.bodyBinary && !(ext.includes('CHUNKING') && ext.includes('BINARYMIME'))
+        ? `554 5.6.3 ${host} does not support CHUNKING and BINARYMIME, required by this binary message (RFC 3030)`
       : message.body8bit && !ext.includes('8BITMIME')
         ? `554 5.6.3 ${host} does not support 8BITMIME, required by this message (RFC 6152)`
         : s.maxSize > 0 && message.size > s.maxSize
@@ -308,10 +310,11 @@ export function createDeliverRemote(deps: DeliverDeps) {
       }
       const started0 = await store.startAttemptWithRaw({ ...base, at: clock() });
       const attemptId = started0.attemptId;
-      const { bytes: raw, auth } = await authenticate(foldLongLines(toCrlf(started0.raw)), group, message.dkimEpoch, { ...ctx });
+      // A BINARYMIME body is octets, not lines: never re-wrapped or folded (RFC 3030 §3).
+      const { bytes: raw, auth } = await authenticate(message.bodyBinary ? started0.raw : foldLongLines(toCrlf(started0.raw)), group, message.dkimEpoch, { ...ctx });
       const started = Date.now();
       const dsn = { ret: message.dsnRet, envid: message.dsnEnvid, recipients: new Map(recipients.map((r) => [r.address, { notify: r.notify, orcpt: r.orcpt }])) };
-      const res = await s.send({ from: group.mailFrom, to: recipients.map((r) => r.address), size: raw.length, use8BitMime: message.body8bit, smtputf8: message.smtputf8, requireTls: message.requireTls, dsn }, raw);
+      const res = await s.send({ from: group.mailFrom, to: recipients.map((r) => r.address), size: raw.length, use8BitMime: message.body8bit && !message.bodyBinary, smtputf8: message.smtputf8, requireTls: message.requireTls, dsn, binaryMime: message.bodyBinary }, raw);
       if (testHoldAfterDataMs > 0) await sleep(testHoldAfterDataMs);
       if (res.lost && res.dataSent) {
         log.warn({ event: EVENTS.possibleDuplicate, ...ctx, mx: host, remoteIp: s.target.ip }, 'connection lost after the end of data; the remote may have accepted the message');

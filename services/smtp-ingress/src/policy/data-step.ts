@@ -131,6 +131,7 @@ export function createDataStep(options: DataStepOptions): DataStep {
         tls: session.tls,
         smtputf8: transaction.smtputf8,
         body8bit: scan.eightBit,
+        bodyBinary: transaction.binaryMime === true,
         headerMessageId,
         authResults: auth?.results,
         requireTls: transaction.requireTls === true,
