@@ -4,7 +4,7 @@
 
 import type { NewMessage } from '@hopmail/db';
 import type { MailboxRef } from '@hopmail/mail';
-import type { AuthResults, InboundPolicy } from './policy/mail-auth-policy.ts';
+import type { AuthResults, AuthResultValue, InboundPolicy } from './policy/mail-auth-policy.ts';
 
 export type CommitResult = { enqueued: true } | { enqueued: false; error: unknown };
 
@@ -51,6 +51,11 @@ export interface AuthCheckInput {
 export interface Authenticator {
   readonly authservId: string;
   check(input: AuthCheckInput): Promise<AuthResults>;
+}
+
+/** SPF of the MAIL FROM identity alone, before DATA (greylisting's exemption). Never throws: temperror. */
+export interface SpfCheck {
+  check(input: Pick<AuthCheckInput, 'mailFrom' | 'helo' | 'remoteIp'>): Promise<AuthResultValue>;
 }
 
 /** The inbound policy of the recipients' domains (per domain, cluster default otherwise). */
