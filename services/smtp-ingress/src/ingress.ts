@@ -19,7 +19,7 @@ import { senderPolicy } from './policy/sender-policy.ts';
 import { srsRcptPolicy } from './policy/srs-policy.ts';
 import { isSrsLocalPart, srsReverse, type SrsKeys } from '@hopmail/sender-auth';
 import { ACCEPT, reject, type Refusal, type Verdict } from './policy/verdict.ts';
-import type { AuthResultValue } from './policy/mail-auth-policy.ts';
+import type { AuthResults, AuthResultValue } from './policy/mail-auth-policy.ts';
 import { isPostmaster, namesServerPostmaster } from './policy/postmaster.ts';
 import type { NewMessage } from '@hopmail/db';
 import type { Accounts, AuthLimiter, Authenticator, ContentFilter, InboundPolicies, MessageStore, SpfCheck } from './ports.ts';
@@ -162,7 +162,7 @@ export function createIngress(deps: IngressDeps) {
    * Asks the content filter within its budget and applies its answer: a refusal, or the
    * message with the X-Spam-* fields (and subject) it asked for and its verdict to store.
    */
-  async function scan(state: ConnectionState, message: NewMessage, facts: SessionFacts): Promise<{ kind: 'refuse'; verdict: Refusal } | { kind: 'commit'; message: NewMessage; held?: Refusal }> {
+  async function scan(state: ConnectionState, message: NewMessage, facts: SessionFacts, auth: AuthResults | null): Promise<{ kind: 'refuse'; verdict: Refusal } | { kind: 'commit'; message: NewMessage; held?: Refusal }> {
     const filter = deps.contentFilter!;
     const spamOptions = options.spam ?? { timeoutMs: 5000, failOpen: true };
     const controller = new AbortController();
@@ -170,7 +170,7 @@ export function createIngress(deps: IngressDeps) {
     let input: SpamInput;
     try {
       const result = await withTimeout(
-        filter.check(message.raw, { queueId: message.id, ip: facts.remoteIp, helo: facts.helo, hostname: facts.clientHostname, mailFrom: message.mailFrom, recipients: message.recipients, user: state.user }, controller.signal),
+        filter.check(message.raw, { queueId: message.id, ip: facts.remoteIp, helo: facts.helo, hostname: facts.clientHostname, mailFrom: message.mailFrom, recipients: message.recipients, user: state.user, auth }, controller.signal),
         spamOptions.timeoutMs,
         'content filter',
       );
@@ -512,7 +512,7 @@ export function createIngress(deps: IngressDeps) {
     let toCommit = decision.message;
     let heldVerdict: Refusal | undefined;
     if (deps.contentFilter) {
-      const scanned = await scan(state, toCommit, facts);
+      const scanned = await scan(state, toCommit, facts, decision.auth?.results ?? null);
       if (scanned.kind === 'refuse') return { verdict: scanned.verdict };
       toCommit = scanned.message;
       heldVerdict = scanned.held;

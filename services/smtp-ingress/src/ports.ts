@@ -75,6 +75,8 @@ export interface ScanEnvelope {
   recipients: readonly string[];
   /** The authenticated user (submission: the filter applies its outbound settings), or null. */
   user: string | null;
+  /** What smtp-ingress's own SPF/DKIM/DMARC/ARC checks found (port 25), for the filter's rules. */
+  auth?: AuthResults | null;
 }
 
 /** rspamd's actions (https://rspamd.com/doc/faq.html#what-are-rspamd-actions). */
