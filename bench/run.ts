@@ -220,6 +220,8 @@ for (const [name, file, fn] of [
   ['console-overview', './console-overview.ts', 'benchConsoleOverview'],
   ['outbound-relay-signed', './outbound-relay-signed.ts', 'benchOutboundRelaySigned'],
   ['ingress-auth', './ingress-auth.ts', 'benchIngressAuth'],
+  ['ingress-rspamd', './ingress-abuse.ts', 'benchIngressRspamd'],
+  ['ingress-screening', './ingress-abuse.ts', 'benchIngressScreening'],
 ] as const) {
   if (existsSync(new URL(file, import.meta.url))) {
     sections[name] = async () => {
