@@ -121,6 +121,7 @@ export function createApp(deps: AppDeps): IngressApp {
     ? createDnsblLookup({
         dns: createDnsClient({ servers: config.DNS_SERVERS, timeoutMs: config.DNS_TIMEOUT_MS, tries: config.DNS_TRIES }),
         sites: dnsblSites,
+        cacheMs: config.DNSBL_CACHE_MS,
         onProblem: (site, problem) => logger.warn({ event: EVENTS.dnsblProblem, zone: site.zone, problem }, 'DNS list problem; counted as not listed'),
         onListed: (site) => metrics.dnsblListings.inc({ zone: site.zone }),
       })

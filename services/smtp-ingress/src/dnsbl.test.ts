@@ -4,7 +4,9 @@
 // listing and is logged, an allowlisted client (127.0.0.3) skips greylisting; an IPv6 client
 // (::1) listed and not listed. Unit rules beside.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDnsClient } from '@hopmail/dns-client';
 import { startFakeDns, waitFor, type FakeDns } from '@hopmail/test-kit';
+import { createDnsblLookup } from './adapters/dnsbl.ts';
 import { classifyAnswer, dnsblQueryName, dnsblVerdict, parseDnsblSites } from './policy/dnsbl-policy.ts';
 import { expectCode, SmtpClient, startIngress, type TestIngress } from '../test/helpers.ts';
 
@@ -97,6 +99,32 @@ describe('IPv6 client (::1)', () => {
     expect(await rcpt(clean)).toMatch(/^250 2\.1\.5 /);
     expect(dns.queries.some((q) => q.name === dnsblQueryName('::1', 'other6.test'))).toBe(true);
     await waitFor(async () => (await clean.pool.query(`SELECT 1 FROM smtp_refusals WHERE client_ip = '::1' AND reason = 'greylisted'`)).rowCount === 1);
+  });
+});
+
+describe('DNSBL results kept per process (DNSBL_CACHE_MS)', () => {
+  it('a reconnecting client asks the lists once; a failed look-up is asked again; 0 keeps nothing', async () => {
+    const dns = await startFakeDns({ records: [{ name: '9.2.0.192.bl.test', type: 'A', data: '127.0.0.2' }], behaviour: { servfail: ['7.2.0.192.bl.test'] } });
+    try {
+      const client = createDnsClient({ servers: [`${dns.host}:${dns.port}`], timeoutMs: 300, tries: 1 });
+      const sites = parseDnsblSites('bl.test');
+      const problems: string[] = [];
+      const kept = createDnsblLookup({ dns: client, sites, cacheMs: 60_000, onProblem: (_s, p) => problems.push(p) });
+      const asked = (name: string) => dns.queries.filter((q) => q.name === name).length;
+      expect((await kept('192.0.2.9')).score).toBe(1);
+      expect((await kept('192.0.2.9')).score).toBe(1);
+      expect(asked('9.2.0.192.bl.test')).toBe(1);
+      expect((await kept('192.0.2.7')).score).toBe(0);
+      expect((await kept('192.0.2.7')).score).toBe(0);
+      expect(asked('7.2.0.192.bl.test')).toBe(2);
+      expect(problems).toHaveLength(2);
+      const fresh = createDnsblLookup({ dns: client, sites, cacheMs: 0, onProblem: () => {} });
+      await fresh('192.0.2.9');
+      await fresh('192.0.2.9');
+      expect(asked('9.2.0.192.bl.test')).toBe(3);
+    } finally {
+      await dns.stop();
+    }
   });
 });
 
