@@ -14,7 +14,7 @@ local MAP = {
     none = 'R_SPF_NA', temperror = 'R_SPF_DNSFAIL', permerror = 'R_SPF_PERMFAIL',
   },
   ['Hopmail-DKIM'] = {
-    pass = 'R_DKIM_ALLOW', fail = 'R_DKIM_REJECT', neutral = 'R_DKIM_REJECT', policy = 'R_DKIM_REJECT',
+    pass = 'R_DKIM_ALLOW', fail = 'R_DKIM_REJECT', neutral = 'R_DKIM_PERMFAIL', policy = 'R_DKIM_PERMFAIL',
     none = 'R_DKIM_NA', temperror = 'R_DKIM_TEMPFAIL', permerror = 'R_DKIM_PERMFAIL',
   },
   ['Hopmail-DMARC'] = {
