@@ -460,8 +460,7 @@ export function createIngress(deps: IngressDeps) {
       if (exempt) {
         metrics.greylist.inc({ result: 'exempt' });
         if (spf) state.log.info({ event: EVENTS.greylistExempt, from: facts.transaction.mailFrom, to, reason: exempt, spf }, 'not greylisted: allowlisted sender domain with SPF pass');
-      }
-      else {
+      } else {
         const result = await deps.greylist.check(tripletKey(facts.remoteIp, facts.transaction.mailFrom, to), greylistNetwork(facts.remoteIp), now().getTime());
         metrics.greylist.inc({ result });
         v = greylistVerdict(result);
