@@ -4,7 +4,7 @@
 // sender domain on the operator's allowlist (SPF at RCPT through the fake DNS). Odd characters
 // and IPv6 in the key; the unit rules beside.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, redisPrefix, startFakeDns, type FakeDns, type TestDatabase } from '@hopmail/test-kit';
+import { createTestDatabase, redisPrefix, startFakeDns, startServiceProcess, type FakeDns, type ServiceProcess, type TestDatabase } from '@hopmail/test-kit';
 import { greylistExemption, greylistNetwork, networkList, tripletKey } from './policy/greylist-policy.ts';
 import { expectCode, seedDirectory, SmtpClient, startIngress, type TestIngress } from '../test/helpers.ts';
 
@@ -70,6 +70,32 @@ describe('greylisting across replicas (fake clock)', () => {
 
   it('allowlisted networks are never greylisted', async () => {
     expect(await rcpt(allow, 'new-sender@elsewhere.test', 'alice@example.org')).toMatch(/^250 /);
+  });
+});
+
+// The same across two smtp-ingress OS processes, as `pnpm start` runs them (no fake clock
+// there: GREYLIST_DELAY_MS=0, so the retry through the other process passes at once).
+describe('greylisting across two smtp-ingress processes', () => {
+  let db: TestDatabase;
+  const procs: ServiceProcess[] = [];
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    await seedDirectory(db.pool);
+    const env = { DATABASE_URL: db.url, REDIS_PREFIX: redisPrefix(), SMTP_HOST: '127.0.0.1', SMTP_PORT: '0', HEALTH_HOST: '127.0.0.1', HEALTH_PORT: '0', SMTP_REVERSE_LOOKUP: 'false', INBOUND_AUTH: 'false', GREYLIST_ENABLED: 'true', GREYLIST_DELAY_MS: '0' };
+    for (let i = 0; i < 2; i++) procs.push(startServiceProcess('smtp-ingress', env));
+    await Promise.all(procs.map((p) => p.ready));
+  });
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.kill('SIGTERM')));
+    await db?.drop();
+  });
+
+  it('first attempt 451 4.7.1 on process A, the retry on process B passes, and A then knows the triplet', async () => {
+    const [a, b] = procs.map((p) => ({ port: p.logs.find((l) => l.event === 'smtp-ingress.listening')!.port as number }) as TestIngress);
+    expect(await rcptOn(a!, 'proc@remote.test', 'alice@example.org')).toBe('451 4.7.1 Greylisted, please try again later');
+    expect(await rcptOn(b!, 'proc@remote.test', 'alice@example.org')).toMatch(/^250 2\.1\.5 /);
+    expect(await rcptOn(a!, 'proc@remote.test', 'alice@example.org')).toMatch(/^250 2\.1\.5 /);
+    expect(await rcptOn(b!, 'proc@remote.test', 'bob@example.org')).toBe('451 4.7.1 Greylisted, please try again later');
   });
 });
 
