@@ -121,7 +121,12 @@ RUN printf 'bind_socket = "*:11333";\n' > /etc/rspamd/override.d/worker-normal.i
  && printf 'enabled = false;\n' > /etc/rspamd/override.d/worker-proxy.inc \
  && printf 'type = "console";\nlevel = "notice";\n' > /etc/rspamd/override.d/logging.inc \
  && printf 'servers = "redis:6379";\ndb = "1";\n' > /etc/rspamd/local.d/redis.conf \
- && printf 'backend = "redis";\n' > /etc/rspamd/local.d/classifier-bayes.conf
+ && printf 'backend = "redis";\n' > /etc/rspamd/local.d/classifier-bayes.conf \
+ && for m in spf dkim dmarc arc; do printf 'enabled = false;\n' > /etc/rspamd/local.d/$m.conf; done
+# smtp-ingress has already checked SPF, DKIM, DMARC and ARC (INBOUND_AUTH) and sends the results
+# with each /checkv2 request; this rule turns them into rspamd's own symbols, in place of the
+# four modules switched off above (services/smtp-ingress/README.md, "rspamd").
+COPY deploy/rspamd/hopmail.lua /etc/rspamd/rspamd.local.lua
 # A fixed numeric uid: Kubernetes checks runAsNonRoot by uid (deploy/base/rspamd.yaml).
 USER 11333:11333
 EXPOSE 11333 11334

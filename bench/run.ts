@@ -260,6 +260,8 @@ for (const [name, file, fn] of [
   ['imap-fetch-dovecot', './imap.ts', 'benchImapFetchDovecot'],
   ['imap-search', './imap.ts', 'benchImapSearch'],
   ['imap-idle', './imap.ts', 'benchImapIdle'],
+  ['ingress-rspamd', './ingress-abuse.ts', 'benchIngressRspamd'],
+  ['ingress-screening', './ingress-abuse.ts', 'benchIngressScreening'],
 ] as const) {
   if (existsSync(new URL(file, import.meta.url))) {
     sections[name] = async () => {

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitFor } from './infra.ts';
@@ -40,6 +40,9 @@ const DISABLED_MODULES = [
   'replies', 'greylist', 'url_reputation', 'emails', 'dkim_signing', 'multimap', 'history_redis', 'mx_check',
   'whitelist', 'maillist', 'clickhouse', 'elastic', 'metadata_exporter', 'hfilter', 'once_received', 'fuzzy_check',
 ];
+
+/** The rule the rspamd image ships (Dockerfile): smtp-ingress's authentication results as rspamd's symbols. */
+const HOPMAIL_LUA = new URL('../../../deploy/rspamd/hopmail.lua', import.meta.url);
 
 // Custom rules deciding the action from the Subject, so that tests can ask for each action.
 const LOCAL_LUA = `
@@ -89,7 +92,8 @@ export async function startRspamd(options: { redisUrl?: string } = {}): Promise<
     'override.d/logging.inc': 'type = "console";\nlevel = "error";\n',
     'local.d/options.inc': 'gtube_patterns = "all";\ndns { nameserver = ["127.0.0.1:1"]; timeout = 0.1s; retransmits = 0; }\n',
     'local.d/actions.conf': 'reject = 15;\nadd_header = 6;\ngreylist = null;\nrewrite_subject = null;\n',
-    'rspamd.local.lua': LOCAL_LUA,
+    // The production image's rule (authentication results from smtp-ingress), then the test rules.
+    'rspamd.local.lua': `${await readFile(HOPMAIL_LUA, 'utf8')}\n${LOCAL_LUA}`,
   };
   for (const m of DISABLED_MODULES) files[`local.d/${m}.conf`] = 'enabled = false;\n';
   if (options.redisUrl) {

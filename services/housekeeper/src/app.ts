@@ -39,7 +39,7 @@ export function createApp({ config, logger, pool, redis, dns }: Deps): Housekeep
     pool,
     logger,
     intervalMs: config.HOUSEKEEPING_INTERVAL_MS,
-    days: { messages: config.MESSAGE_RETENTION_DAYS, events: config.EVENTS_RETENTION_DAYS, deliveries: config.WEBHOOK_DELIVERY_RETENTION_DAYS },
+    days: { messages: config.MESSAGE_RETENTION_DAYS, events: config.EVENTS_RETENTION_DAYS, deliveries: config.WEBHOOK_DELIVERY_RETENTION_DAYS, refusals: config.REFUSAL_RETENTION_DAYS },
   });
   // XREADGROUP BLOCK holds a connection: the dispatcher gets its own.
   const dispatcher = config.WEBHOOK_DISPATCH

@@ -18,6 +18,7 @@ export const configSchema = z.object({
   WEBHOOK_ALLOW_PRIVATE: bool(false, 'allow connections to webhook receivers that resolve to loopback, private, link-local or other non-public addresses (a receiver inside your own network); set it like admin-api\'s, which checks literal addresses at registration'),
   EVENTS_RETENTION_DAYS: int(30, 1, 3650, 'message trace events older than this are deleted (in batches, one replica at a time)'),
   WEBHOOK_DELIVERY_RETENTION_DAYS: int(7, 1, 3650, 'finished webhook deliveries older than this are deleted'),
+  REFUSAL_RETENTION_DAYS: int(30, 1, 3650, 'refused and greylisted attempts smtp-ingress recorded (smtp_refusals, GET /v1/messages/refusals) older than this are deleted'),
   MESSAGE_RETENTION_DAYS: int(7, 0, 3650, 'finished messages (in no mailbox, every recipient final, DSNs sent) received longer ago than this are deleted with their recipients; 0 keeps them'),
   QUEUE_SAMPLE_INTERVAL_MS: int(10_000, 0, 3_600_000, 'how often the queue depths are sampled for the console overview (one replica at a time; 0: never); samples and traffic minutes older than a day are deleted then'),
   ...dnsClientConfig,

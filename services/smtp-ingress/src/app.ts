@@ -8,7 +8,7 @@ import { createAccounts } from './adapters/accounts.ts';
 import { createAuthLimiter } from './adapters/auth-limiter.ts';
 import { createMessageStore } from './adapters/store.ts';
 import { createInboundPolicies } from './adapters/inbound-policies.ts';
-import { createMailAuthenticator } from './adapters/mail-authenticator.ts';
+import { createMailAuthenticator, createSpfCheck } from './adapters/mail-authenticator.ts';
 import { createWorkerAuthenticator } from './adapters/auth-workers.ts';
 import type { Authenticator } from './ports.ts';
 import { createRspamdFilter } from './adapters/rspamd.ts';
@@ -121,6 +121,7 @@ export function createApp(deps: AppDeps): IngressApp {
     ? createDnsblLookup({
         dns: createDnsClient({ servers: config.DNS_SERVERS, timeoutMs: config.DNS_TIMEOUT_MS, tries: config.DNS_TRIES }),
         sites: dnsblSites,
+        cacheMs: config.DNSBL_CACHE_MS,
         onProblem: (site, problem) => logger.warn({ event: EVENTS.dnsblProblem, zone: site.zone, problem }, 'DNS list problem; counted as not listed'),
         onListed: (site) => metrics.dnsblListings.inc({ zone: site.zone }),
       })
@@ -196,6 +197,15 @@ export function createApp(deps: AppDeps): IngressApp {
           ttlMs: config.GREYLIST_TTL_DAYS * 86_400_000,
           clientPasses: config.GREYLIST_CLIENT_PASSES,
           onError: (err) => logger.warn({ event: EVENTS.greylistFailed, err }, 'greylist state unavailable (Redis); the recipient is let through'),
+        })
+      : null,
+    // Greylisting's exemption for allowlisted sender domains with SPF pass, through dns-cache.
+    spfCheck: config.GREYLIST_ENABLED
+      ? createSpfCheck({
+          dns: createDnsClient({ servers: config.DNS_SERVERS, timeoutMs: config.DNS_TIMEOUT_MS, tries: config.DNS_TRIES }),
+          authservId: config.INBOUND_AUTHSERV_ID || config.SMTP_HOSTNAME,
+          timeoutMs: config.INBOUND_AUTH_TIMEOUT_MS,
+          dnsCacheMs: config.INBOUND_DNS_CACHE_MS,
         })
       : null,
     now: deps.now,

@@ -93,6 +93,7 @@ export const configSchema = z.object({
         return false;
       }
     }, 'zone[=a.b.c.d pattern with n, [a..b] or [a;b] octets][*weight], comma-separated'),
+  DNSBL_CACHE_MS: int(60_000, 0, 3_600_000, 'how long a client\'s DNSBL/DNSWL result is kept in each smtp-ingress process (a client reconnecting for every message asks the lists once); results with a failed look-up are not kept; 0: ask at every connection'),
   DNSBL_THRESHOLD: int(1, 1, 1000, 'a client whose DNSBL score (sum of the weights of the lists naming it) reaches this gets 554 5.7.1 at RCPT'),
   DNSBL_ALLOWLIST_THRESHOLD: int(-1, -1000, 0, 'a client whose DNSBL score is at or below this (allowlists have negative weights) skips greylisting'),
   RATE_WINDOW_MS: int(60_000, 1000, 3_600_000, 'the window of the per-client rate limits below (all replicas, Redis)'),

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hash } from '@node-rs/argon2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, GTUBE, RSPAMD_TEST_ADD_HEADER, RSPAMD_TEST_SOFT_REJECT, rspamdUnavailable, startRspamd, type TestDatabase, type TestRspamd } from '@hopmail/test-kit';
+import { createTestDatabase, GTUBE, RSPAMD_TEST_ADD_HEADER, RSPAMD_TEST_SOFT_REJECT, rspamdUnavailable, startFakeDns, startRspamd, type FakeDns, type TestDatabase, type TestRspamd } from '@hopmail/test-kit';
 import { expectCode, HOSTNAME, plain, seedDirectory, sendMessage, SmtpClient, startIngress, writeCertificate, type TestIngress } from '../test/helpers.ts';
 
 const unavailable = rspamdUnavailable();
@@ -170,5 +170,57 @@ describe('rspamd slow or answering garbage', () => {
     const m = await stored(viaGarbage, id!);
     expect(m.raw.startsWith('X-Spam-Status: unchecked\r\n')).toBe(true);
     expect(viaGarbage.logs.find((l) => l.event === 'smtp-ingress.spam-filter-unavailable')).toBeDefined();
+  });
+});
+
+// The authentication results smtp-ingress computed reach rspamd (request headers Hopmail-*,
+// deploy/rspamd/hopmail.lua) and come back as rspamd's own symbols with their packaged
+// scores; rspamd's spf/dkim/dmarc/arc modules are off (no DNS of its own).
+describe.skipIf(unavailable !== null)('rspamd gets the inbound authentication results', () => {
+  let rspamd: TestRspamd;
+  let db: TestDatabase;
+  let dns: FakeDns;
+  let t: TestIngress;
+  beforeAll(async () => {
+    const txt = (name: string, data: string) => ({ name, type: 'TXT' as const, data });
+    dns = await startFakeDns({
+      records: [
+        txt('spf-pass.test', 'v=spf1 ip4:127.0.0.1 -all'),
+        txt('_dmarc.spf-pass.test', 'v=DMARC1; p=none'),
+        txt('spf-fail.test', 'v=spf1 ip4:192.0.2.1 -all'),
+        txt('_dmarc.spf-fail.test', 'v=DMARC1; p=none'),
+      ],
+    });
+    [rspamd, db] = await Promise.all([startRspamd(), createTestDatabase()]);
+    await seedDirectory(db.pool);
+    t = await startIngress({ db, env: { RSPAMD_URL: rspamd.url, INBOUND_AUTH: 'true', INBOUND_AUTH_WORKERS: '0', DNS_SERVERS: `${dns.host}:${dns.port}`, DNS_TIMEOUT_MS: '300', DNS_TRIES: '1' } });
+  }, 150_000);
+  afterAll(async () => {
+    await t?.stop();
+    await rspamd?.stop();
+    await dns?.stop();
+    await db?.drop();
+  });
+
+  const send = async (domain: string) => {
+    const c = await SmtpClient.connect(t.port);
+    const body = `From: <news@${domain}>\r\nTo: <alice@example.org>\r\nSubject: auth ${domain}\r\nDate: Sun, 06 Dec 2026 06:00:00 +0000\r\nMessage-ID: <auth.${domain}@x>\r\n\r\nHello.\r\n.\r\n`;
+    const id = queued(await sendMessage(c, `news@${domain}`, ['alice@example.org'], body));
+    c.close();
+    expect(id).toBeDefined();
+    return (await stored(t, id!)).spam as { symbols: Record<string, number> };
+  };
+
+  it('SPF and DMARC pass: R_SPF_ALLOW and DMARC_POLICY_ALLOW with their negative scores', async () => {
+    const spam = await send('spf-pass.test');
+    expect(Object.keys(spam.symbols)).toEqual(expect.arrayContaining(['R_SPF_ALLOW', 'DMARC_POLICY_ALLOW', 'R_DKIM_NA', 'ARC_NA']));
+    expect(spam.symbols.R_SPF_ALLOW).toBeLessThan(0);
+  });
+
+  it('SPF fail, DMARC fail under p=none: R_SPF_FAIL and DMARC_POLICY_SOFTFAIL, scored', async () => {
+    const spam = await send('spf-fail.test');
+    expect(Object.keys(spam.symbols)).toEqual(expect.arrayContaining(['R_SPF_FAIL', 'DMARC_POLICY_SOFTFAIL']));
+    expect(spam.symbols.R_SPF_FAIL).toBeGreaterThan(0);
+    expect(spam.symbols).not.toHaveProperty('R_SPF_ALLOW');
   });
 });

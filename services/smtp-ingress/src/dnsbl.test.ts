@@ -1,9 +1,12 @@
 // DNS blocklists and allowlists through a test DNS on 127.0.0.x: a listed client (127.0.0.1)
 // gets 554 5.7.1 naming the list at RCPT (after a normal greeting), an unlisted one
 // (127.0.0.2) is served, a list answering 127.255.255.254 (query refused) counts as no
-// listing and is logged, an allowlisted client (127.0.0.3) skips greylisting. Unit rules beside.
+// listing and is logged, an allowlisted client (127.0.0.3) skips greylisting; an IPv6 client
+// (::1) listed and not listed. Unit rules beside.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFakeDns, type FakeDns } from '@hopmail/test-kit';
+import { createDnsClient } from '@hopmail/dns-client';
+import { startFakeDns, waitFor, type FakeDns } from '@hopmail/test-kit';
+import { createDnsblLookup } from './adapters/dnsbl.ts';
 import { classifyAnswer, dnsblQueryName, dnsblVerdict, parseDnsblSites } from './policy/dnsbl-policy.ts';
 import { expectCode, SmtpClient, startIngress, type TestIngress } from '../test/helpers.ts';
 
@@ -57,6 +60,71 @@ describe('DNSBL at connect, refused at RCPT', () => {
 
   it('an allowlisted client (negative weight) skips greylisting', async () => {
     expect(await rcpt('127.0.0.3')).toMatch(/^250 2\.1\.5 /);
+  });
+});
+
+// An IPv6 client over a real socket (::1): its nibble-reversed name (RFC 5782 §2.4) is asked,
+// a listing refuses it at RCPT, and greylisting keys it by its /64 and records it for the trace.
+describe('IPv6 client (::1)', () => {
+  let dns: FakeDns;
+  let listed: TestIngress;
+  let clean: TestIngress;
+  beforeAll(async () => {
+    dns = await startFakeDns({ records: [{ name: dnsblQueryName('::1', 'bl6.test')!, type: 'A', data: '127.0.0.2' }] });
+    const env = { SMTP_HOST: '::1', DNS_SERVERS: `${dns.host}:${dns.port}`, GREYLIST_ENABLED: 'true', GREYLIST_DELAY_MS: '0' };
+    listed = await startIngress({ env: { ...env, DNSBL_SITES: 'bl6.test' } });
+    clean = await startIngress({ env: { ...env, DNSBL_SITES: 'other6.test' } });
+  });
+  afterAll(async () => {
+    await listed?.stop();
+    await clean?.stop();
+    await dns?.stop();
+  });
+
+  const rcpt = async (t: TestIngress): Promise<string> => {
+    const c = await SmtpClient.connect(t.port, '::1');
+    expectCode(await c.cmd('EHLO client.test'), 250);
+    expectCode(await c.cmd('MAIL FROM:<s@remote.test>'), 250);
+    const r = await c.cmd('RCPT TO:<alice@example.org>');
+    c.close();
+    return r;
+  };
+
+  it('listed: 554 5.7.1 naming the list and the IPv6 address', async () => {
+    expect(await rcpt(listed)).toBe('554 5.7.1 Service unavailable; client [::1] blocked using bl6.test');
+  });
+
+  it('not listed: greylisted by /64 (451 4.7.1), the retry passes, and the refusal is recorded with the IPv6 address', async () => {
+    expect(await rcpt(clean)).toBe('451 4.7.1 Greylisted, please try again later');
+    expect(await rcpt(clean)).toMatch(/^250 2\.1\.5 /);
+    expect(dns.queries.some((q) => q.name === dnsblQueryName('::1', 'other6.test'))).toBe(true);
+    await waitFor(async () => (await clean.pool.query(`SELECT 1 FROM smtp_refusals WHERE client_ip = '::1' AND reason = 'greylisted'`)).rowCount === 1);
+  });
+});
+
+describe('DNSBL results kept per process (DNSBL_CACHE_MS)', () => {
+  it('a reconnecting client asks the lists once; a failed look-up is asked again; 0 keeps nothing', async () => {
+    const dns = await startFakeDns({ records: [{ name: '9.2.0.192.bl.test', type: 'A', data: '127.0.0.2' }], behaviour: { servfail: ['7.2.0.192.bl.test'] } });
+    try {
+      const client = createDnsClient({ servers: [`${dns.host}:${dns.port}`], timeoutMs: 300, tries: 1 });
+      const sites = parseDnsblSites('bl.test');
+      const problems: string[] = [];
+      const kept = createDnsblLookup({ dns: client, sites, cacheMs: 60_000, onProblem: (_s, p) => problems.push(p) });
+      const asked = (name: string) => dns.queries.filter((q) => q.name === name).length;
+      expect((await kept('192.0.2.9')).score).toBe(1);
+      expect((await kept('192.0.2.9')).score).toBe(1);
+      expect(asked('9.2.0.192.bl.test')).toBe(1);
+      expect((await kept('192.0.2.7')).score).toBe(0);
+      expect((await kept('192.0.2.7')).score).toBe(0);
+      expect(asked('7.2.0.192.bl.test')).toBe(2);
+      expect(problems).toHaveLength(2);
+      const fresh = createDnsblLookup({ dns: client, sites, cacheMs: 0, onProblem: () => {} });
+      await fresh('192.0.2.9');
+      await fresh('192.0.2.9');
+      expect(asked('9.2.0.192.bl.test')).toBe(3);
+    } finally {
+      await dns.stop();
+    }
   });
 });
 

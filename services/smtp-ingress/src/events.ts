@@ -40,6 +40,8 @@ export const EVENTS = defineEvents('smtp-ingress', {
   spamHeld: 'smtp-ingress.spam-held',
   /** A RCPT deferred by greylisting (first attempt or retry too early). */
   greylisted: 'smtp-ingress.greylisted',
+  /** A RCPT not greylisted because its allowlisted sender domain's SPF passed (logged with the result). */
+  greylistExempt: 'smtp-ingress.greylist-exempt',
   /** The greylist state in Redis did not answer: the RCPT was let through. */
   greylistFailed: 'smtp-ingress.greylist-failed',
   /** A RCPT refused because DNS blocklists name the client (`zones`, `score`). */

@@ -1,10 +1,11 @@
 // Greylisting across two smtp-ingress processes sharing Redis, with a fake clock: the first
 // attempt is 451 4.7.1 on replica A, an early retry on B too, a retry after the delay on B
-// passes, and the triplet is then known to A. Exempt: allowlisted networks. Odd characters and
-// IPv6 in the key; the unit rules beside.
+// passes, and the triplet is then known to A. Exempt: allowlisted networks, and SPF pass from a
+// sender domain on the operator's allowlist (SPF at RCPT through the fake DNS). Odd characters
+// and IPv6 in the key; the unit rules beside.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, redisPrefix, type TestDatabase } from '@hopmail/test-kit';
-import { greylistNetwork, networkList, tripletKey } from './policy/greylist-policy.ts';
+import { createTestDatabase, redisPrefix, startFakeDns, startServiceProcess, type FakeDns, type ServiceProcess, type TestDatabase } from '@hopmail/test-kit';
+import { greylistExemption, greylistNetwork, networkList, tripletKey } from './policy/greylist-policy.ts';
 import { expectCode, seedDirectory, SmtpClient, startIngress, type TestIngress } from '../test/helpers.ts';
 
 const MIN = 60_000;
@@ -72,7 +73,112 @@ describe('greylisting across replicas (fake clock)', () => {
   });
 });
 
+// The same across two smtp-ingress OS processes, as `pnpm start` runs them (no fake clock
+// there: GREYLIST_DELAY_MS=0, so the retry through the other process passes at once).
+describe('greylisting across two smtp-ingress processes', () => {
+  let db: TestDatabase;
+  const procs: ServiceProcess[] = [];
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    await seedDirectory(db.pool);
+    const env = { DATABASE_URL: db.url, REDIS_PREFIX: redisPrefix(), SMTP_HOST: '127.0.0.1', SMTP_PORT: '0', HEALTH_HOST: '127.0.0.1', HEALTH_PORT: '0', SMTP_REVERSE_LOOKUP: 'false', INBOUND_AUTH: 'false', GREYLIST_ENABLED: 'true', GREYLIST_DELAY_MS: '0' };
+    for (let i = 0; i < 2; i++) procs.push(startServiceProcess('smtp-ingress', env));
+    await Promise.all(procs.map((p) => p.ready));
+  });
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.kill('SIGTERM')));
+    await db?.drop();
+  });
+
+  it('first attempt 451 4.7.1 on process A, the retry on process B passes, and A then knows the triplet', async () => {
+    const [a, b] = procs.map((p) => ({ port: p.logs.find((l) => l.event === 'smtp-ingress.listening')!.port as number }) as TestIngress);
+    expect(await rcptOn(a!, 'proc@remote.test', 'alice@example.org')).toBe('451 4.7.1 Greylisted, please try again later');
+    expect(await rcptOn(b!, 'proc@remote.test', 'alice@example.org')).toMatch(/^250 2\.1\.5 /);
+    expect(await rcptOn(a!, 'proc@remote.test', 'alice@example.org')).toMatch(/^250 2\.1\.5 /);
+    expect(await rcptOn(b!, 'proc@remote.test', 'bob@example.org')).toBe('451 4.7.1 Greylisted, please try again later');
+  });
+});
+
+describe('SPF pass from an allowlisted sender domain skips greylisting', () => {
+  let db: TestDatabase;
+  let dns: FakeDns;
+  let t: TestIngress;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    await seedDirectory(db.pool);
+    const txt = (name: string, data: string) => ({ name, type: 'TXT' as const, data });
+    dns = await startFakeDns({
+      records: [
+        txt('partner.test', 'v=spf1 ip4:127.0.0.1 -all'),
+        txt('mail.partner.test', 'v=spf1 ip4:127.0.0.0/24 -all'),
+        txt('soft.test', 'v=spf1 ~all'),
+        txt('forged.test', 'v=spf1 ip4:192.0.2.1 -all'),
+        txt('stranger.test', 'v=spf1 ip4:127.0.0.1 -all'),
+      ],
+      behaviour: { servfail: ['broken.test'] },
+    });
+    await db.pool.query(`INSERT INTO abuse_list_entries (list, domain, reason) VALUES ('allow', 'partner.test', 'partner'), ('allow', 'soft.test', ''), ('allow', 'forged.test', ''), ('allow', 'broken.test', '')`);
+    t = await startIngress({
+      db,
+      prefix: redisPrefix(),
+      now,
+      env: { GREYLIST_ENABLED: 'true', GREYLIST_CLIENT_PASSES: '1000', DNS_SERVERS: `${dns.host}:${dns.port}`, DNS_TIMEOUT_MS: '300', DNS_TRIES: '1' },
+    });
+  });
+  afterAll(async () => {
+    await t?.stop();
+    await dns?.stop();
+    await db?.drop();
+  });
+
+  it('allowlisted domain (and its subdomain) with SPF pass: accepted at once; SPF asked once per transaction', async () => {
+    const c = await SmtpClient.connect(t.port);
+    expectCode(await c.cmd('EHLO client.test'), 250);
+    expectCode(await c.cmd('MAIL FROM:<news@partner.test>'), 250);
+    expect(await c.cmd('RCPT TO:<alice@example.org>')).toMatch(/^250 2\.1\.5 /);
+    expect(await c.cmd('RCPT TO:<bob@example.org>')).toMatch(/^250 2\.1\.5 /);
+    expectCode(await c.cmd('RSET'), 250);
+    expectCode(await c.cmd('MAIL FROM:<x@mail.partner.test>'), 250);
+    expect(await c.cmd('RCPT TO:<carol@example.org>')).toMatch(/^250 2\.1\.5 /);
+    c.close();
+    expect(dns.queries.filter((q) => q.name === 'partner.test' && q.type === 'TXT')).toHaveLength(1);
+    expect(t.logs.some((l) => l.event === 'smtp-ingress.greylist-exempt' && l.to === 'alice@example.org' && l.spf === 'pass' && l.reason === 'allowlisted-sender-spf')).toBe(true);
+  });
+
+  it.each([
+    ['softfail', 'a@soft.test'],
+    ['fail', 'a@forged.test'],
+    ['temperror', 'a@broken.test'],
+  ])('allowlisted domain with SPF %s: 451 4.7.1', async (spf, from) => {
+    expect(await rcptOn(t, from, 'alice@example.org')).toBe('451 4.7.1 Greylisted, please try again later');
+    expect(t.logs.some((l) => l.event === 'smtp-ingress.greylisted' && l.from === from && l.spf === spf)).toBe(true);
+  });
+
+  it('a domain not on the allowlist is greylisted although its SPF passes, and SPF is not asked', async () => {
+    expect(await rcptOn(t, 'a@stranger.test', 'alice@example.org')).toBe('451 4.7.1 Greylisted, please try again later');
+    expect(dns.queries.some((q) => q.name === 'stranger.test')).toBe(false);
+  });
+});
+
+async function rcptOn(t: TestIngress, from: string, to: string): Promise<string> {
+  const c = await SmtpClient.connect(t.port);
+  expectCode(await c.cmd('EHLO client.test'), 250);
+  expectCode(await c.cmd(`MAIL FROM:<${from}>`), 250);
+  const r = await c.cmd(`RCPT TO:<${to}>`);
+  c.close();
+  return r;
+}
+
 describe('greylist keys', () => {
+  it('exemptions: authenticated, allowlisted network, SPF pass (only) from an allowlisted sender domain', () => {
+    const base = { authenticated: false, allowlistedNetwork: false, nullSender: false, allowlistedSenderSpf: null };
+    expect(greylistExemption(base)).toBeNull();
+    expect(greylistExemption({ ...base, authenticated: true })).toBe('authenticated');
+    expect(greylistExemption({ ...base, allowlistedNetwork: true })).toBe('allowlisted-network');
+    expect(greylistExemption({ ...base, allowlistedSenderSpf: 'pass' })).toBe('allowlisted-sender-spf');
+    for (const r of ['fail', 'softfail', 'neutral', 'none', 'temperror', 'permerror'] as const) expect(greylistExemption({ ...base, allowlistedSenderSpf: r })).toBeNull();
+  });
+
   it('groups IPv4 by /24 and IPv6 by /64; IPv4-mapped counts as IPv4', () => {
     expect(greylistNetwork('192.0.2.77')).toBe('192.0.2.0/24');
     expect(greylistNetwork('::ffff:192.0.2.9')).toBe('192.0.2.0/24');

@@ -19,9 +19,10 @@ import { senderPolicy } from './policy/sender-policy.ts';
 import { srsRcptPolicy } from './policy/srs-policy.ts';
 import { isSrsLocalPart, srsReverse, type SrsKeys } from '@hopmail/sender-auth';
 import { ACCEPT, reject, type Refusal, type Verdict } from './policy/verdict.ts';
+import type { AuthResults, AuthResultValue } from './policy/mail-auth-policy.ts';
 import { isPostmaster, namesServerPostmaster } from './policy/postmaster.ts';
 import type { NewMessage, RecipientDsn } from '@hopmail/db';
-import type { Accounts, AuthLimiter, Authenticator, ContentFilter, InboundPolicies, MessageStore } from './ports.ts';
+import type { Accounts, AuthLimiter, Authenticator, ContentFilter, InboundPolicies, MessageStore, SpfCheck } from './ports.ts';
 import { rewriteSubject, spamPolicy, type SpamInput } from './policy/spam-policy.ts';
 import { withTimeout } from '@hopmail/service-kit';
 import type { Greylist } from './adapters/greylist.ts';
@@ -97,6 +98,8 @@ export interface IngressDeps {
   dnsbl?: DnsblLookup | null;
   /** Greylisting state shared by the replicas (Redis), when GREYLIST_ENABLED. */
   greylist?: Greylist | null;
+  /** SPF of an allowlisted sender domain at RCPT (greylisting's exemption), through dns-cache. */
+  spfCheck?: SpfCheck | null;
   /** Waits before a failed AUTH is answered (tests may shorten it). */
   sleep?: (ms: number) => Promise<void>;
   /** Clock of the SRS day stamps (tests). */
@@ -159,7 +162,7 @@ export function createIngress(deps: IngressDeps) {
    * Asks the content filter within its budget and applies its answer: a refusal, or the
    * message with the X-Spam-* fields (and subject) it asked for and its verdict to store.
    */
-  async function scan(state: ConnectionState, message: NewMessage, facts: SessionFacts): Promise<{ kind: 'refuse'; verdict: Refusal } | { kind: 'commit'; message: NewMessage; held?: Refusal }> {
+  async function scan(state: ConnectionState, message: NewMessage, facts: SessionFacts, auth: AuthResults | null): Promise<{ kind: 'refuse'; verdict: Refusal } | { kind: 'commit'; message: NewMessage; held?: Refusal }> {
     const filter = deps.contentFilter!;
     const spamOptions = options.spam ?? { timeoutMs: 5000, failOpen: true };
     const controller = new AbortController();
@@ -167,7 +170,7 @@ export function createIngress(deps: IngressDeps) {
     let input: SpamInput;
     try {
       const result = await withTimeout(
-        filter.check(message.raw, { queueId: message.id, ip: facts.remoteIp, helo: facts.helo, hostname: facts.clientHostname, mailFrom: message.mailFrom, recipients: message.recipients, user: state.user }, controller.signal),
+        filter.check(message.raw, { queueId: message.id, ip: facts.remoteIp, helo: facts.helo, hostname: facts.clientHostname, mailFrom: message.mailFrom, recipients: message.recipients, user: state.user, auth }, controller.signal),
         spamOptions.timeoutMs,
         'content filter',
       );
@@ -363,6 +366,18 @@ export function createIngress(deps: IngressDeps) {
     },
   };
 
+  /** SPF of the transaction's MAIL FROM, asked once per transaction (the RCPTs after the first share it). */
+  function senderSpf(facts: SessionFacts): Promise<AuthResultValue> {
+    const input = { mailFrom: facts.transaction.mailFrom, helo: facts.helo, remoteIp: facts.remoteIp };
+    const tx = sessions.transaction(facts.transaction);
+    if (!tx) return deps.spfCheck!.check(input);
+    tx.spf ??= deps.spfCheck!.check(input).then((result) => {
+      metrics.mailAuth.inc({ check: 'spf-rcpt', result });
+      return result;
+    });
+    return tx.spf;
+  }
+
   async function rcpt(facts: SessionFacts, recipient: RecipientAddress): Promise<Verdict> {
     const state = stateOf(facts);
     // RFC 5321 §4.5.1: <postmaster>, and at our address literal, is the postmaster of our host name.
@@ -435,15 +450,23 @@ export function createIngress(deps: IngressDeps) {
       }
     }
     if (v.kind === 'accept' && deps.greylist && options.greylist) {
-      const exempt = greylistExemption({ authenticated: state.user !== null, allowlistedNetwork: clientAllowed || dnswl || options.greylist.allow(facts.remoteIp), nullSender: facts.transaction.mailFrom === '' });
-      if (exempt) metrics.greylist.inc({ result: 'exempt' });
-      else {
+      const greyFacts = { authenticated: state.user !== null, allowlistedNetwork: clientAllowed || dnswl || options.greylist.allow(facts.remoteIp), nullSender: facts.transaction.mailFrom === '', allowlistedSenderSpf: null };
+      let exempt = greylistExemption(greyFacts);
+      let spf: AuthResultValue | undefined;
+      if (!exempt && deps.spfCheck && lists?.sender(facts.transaction.mailFrom)?.list === 'allow') {
+        spf = await senderSpf(facts);
+        exempt = greylistExemption({ ...greyFacts, allowlistedSenderSpf: spf });
+      }
+      if (exempt) {
+        metrics.greylist.inc({ result: 'exempt' });
+        if (spf) state.log.info({ event: EVENTS.greylistExempt, from: facts.transaction.mailFrom, to, reason: exempt, spf }, 'not greylisted: allowlisted sender domain with SPF pass');
+      } else {
         const result = await deps.greylist.check(tripletKey(facts.remoteIp, facts.transaction.mailFrom, to), greylistNetwork(facts.remoteIp), now().getTime());
         metrics.greylist.inc({ result });
         v = greylistVerdict(result);
         if (v.kind !== 'accept') {
           rejected('rcpt', v);
-          state.log.info({ event: EVENTS.greylisted, from: facts.transaction.mailFrom, to, result }, 'recipient greylisted');
+          state.log.info({ event: EVENTS.greylisted, from: facts.transaction.mailFrom, to, result, spf }, 'recipient greylisted');
           return v;
         }
       }
@@ -490,7 +513,7 @@ export function createIngress(deps: IngressDeps) {
     let toCommit: NewMessage = { ...decision.message, dsnRet: dsn?.ret ?? null, dsnEnvid: dsn?.envid ?? null, recipientDsn };
     let heldVerdict: Refusal | undefined;
     if (deps.contentFilter) {
-      const scanned = await scan(state, toCommit, facts);
+      const scanned = await scan(state, toCommit, facts, decision.auth?.results ?? null);
       if (scanned.kind === 'refuse') return { verdict: scanned.verdict };
       toCommit = scanned.message;
       heldVerdict = scanned.held;

@@ -26,7 +26,7 @@ export function createMetrics(registry: Registry) {
     tlsHandshakes: new prom.Counter({ name: 'hopmail_smtp_tls_handshakes_total', help: 'completed TLS handshakes (STARTTLS or implicit) by listener and protocol version', labelNames: ['listener', 'version'], registers }),
     mailAuth: new prom.Counter({
       name: 'hopmail_smtp_mail_auth_results_total',
-      help: 'inbound authentication results of messages from the outside (check: spf, dkim (per signature), dmarc, arc; RFC 8601 result)',
+      help: 'inbound authentication results of messages from the outside (check: spf, dkim (per signature), dmarc, arc; spf-rcpt: the SPF check at RCPT of an allowlisted sender domain for greylisting; RFC 8601 result)',
       labelNames: ['check', 'result'],
       registers,
     }),

@@ -4,7 +4,7 @@
 
 import type { NewMessage } from '@hopmail/db';
 import type { MailboxRef } from '@hopmail/mail';
-import type { AuthResults, InboundPolicy } from './policy/mail-auth-policy.ts';
+import type { AuthResults, AuthResultValue, InboundPolicy } from './policy/mail-auth-policy.ts';
 
 export type CommitResult = { enqueued: true } | { enqueued: false; error: unknown };
 
@@ -53,6 +53,11 @@ export interface Authenticator {
   check(input: AuthCheckInput): Promise<AuthResults>;
 }
 
+/** SPF of the MAIL FROM identity alone, before DATA (greylisting's exemption). Never throws: temperror. */
+export interface SpfCheck {
+  check(input: Pick<AuthCheckInput, 'mailFrom' | 'helo' | 'remoteIp'>): Promise<AuthResultValue>;
+}
+
 /** The inbound policy of the recipients' domains (per domain, cluster default otherwise). */
 export interface InboundPolicies {
   /** Strictest of the recipient domains' settings; throws when the directory cannot answer. */
@@ -70,6 +75,8 @@ export interface ScanEnvelope {
   recipients: readonly string[];
   /** The authenticated user (submission: the filter applies its outbound settings), or null. */
   user: string | null;
+  /** What smtp-ingress's own SPF/DKIM/DMARC/ARC checks found (port 25), for the filter's rules. */
+  auth?: AuthResults | null;
 }
 
 /** rspamd's actions (https://rspamd.com/doc/faq.html#what-are-rspamd-actions). */

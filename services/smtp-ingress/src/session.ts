@@ -7,6 +7,7 @@
 
 import type { Logger } from 'pino';
 import type { DnsblResult } from './policy/dnsbl-policy.ts';
+import type { AuthResultValue } from './policy/mail-auth-policy.ts';
 
 /** The current mail transaction. Its recipients are reported at DATA only (ingress.data). */
 export interface TransactionFacts {
@@ -66,6 +67,8 @@ export interface ConnectionState {
 export interface TransactionState {
   mailFrom: string;
   startedAt: number;
+  /** SPF of MAIL FROM asked at the first RCPT that needed it (greylisting), once per transaction. */
+  spf?: Promise<AuthResultValue>;
 }
 
 export class SessionRegistry {

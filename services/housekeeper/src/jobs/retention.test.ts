@@ -1,4 +1,4 @@
-// Trace events and webhook deliveries in the retention pass, against real PostgreSQL.
+// Trace events, webhook deliveries and refused attempts in the retention pass, against real PostgreSQL.
 import { randomUUID } from 'node:crypto';
 import { recordEvents } from '@hopmail/events';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -13,7 +13,7 @@ afterAll(async () => {
   await hk?.close();
 });
 
-test('trace events and finished webhook deliveries past retention are deleted; the rest stay', async () => {
+test('trace events, finished webhook deliveries and refused attempts past retention are deleted; the rest stay', async () => {
   const M = '01900000-0000-7000-8000-0000000000aa';
   const day = 86_400_000;
   await recordEvents(hk.db.pool, [
@@ -38,12 +38,20 @@ test('trace events and finished webhook deliveries past retention are deleted; t
        ($1, 3, 'message.received', '{}', 'failed', now() - interval '1 day')`,
     [w.id],
   );
-  expect(await hk.app.prune()).toEqual({ messages: 0, events: 1, deliveries: 1 });
+  // Refused attempts: one past REFUSAL_RETENTION_DAYS (default 30), one inside it.
+  await hk.db.pool.query(
+    `INSERT INTO smtp_refusals (at, session_id, client_ip, sender, recipient, stage, reason, reply) VALUES
+       (now() - interval '31 days', 's-old', '192.0.2.9', 'x@remote.test', 'old@example.org', 'rcpt', 'greylisted', '451 4.7.1 Greylisted, please try again later'),
+       (now() - interval '29 days', 's-new', '192.0.2.9', 'x@remote.test', 'new@example.org', 'rcpt', 'greylisted', '451 4.7.1 Greylisted, please try again later')`,
+  );
+  expect(await hk.app.prune()).toEqual({ messages: 0, events: 1, deliveries: 1, refusals: 1 });
   const left = await hk.db.pool.query<{ type: string }>('SELECT type FROM message_events WHERE message_id = $1', [M]);
   expect(left.rows.map((r) => r.type)).toEqual(['routed']);
   const d = await hk.db.pool.query<{ event_id: number }>('SELECT event_id FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY event_id', [w.id]);
   expect(d.rows.map((r) => Number(r.event_id))).toEqual([2, 3]);
-  expect(await hk.app.prune()).toEqual({ messages: 0, events: 0, deliveries: 0 });
+  const refusals = await hk.db.pool.query<{ recipient: string }>('SELECT recipient FROM smtp_refusals');
+  expect(refusals.rows.map((r) => r.recipient)).toEqual(['new@example.org']);
+  expect(await hk.app.prune()).toEqual({ messages: 0, events: 0, deliveries: 0, refusals: 0 });
 });
 
 test('an old event of a published type stays until the stream publisher is past it', async () => {

@@ -1,4 +1,5 @@
-// Retention: finished messages, the trace and the webhook delivery log would otherwise grow
+// Retention: finished messages, the trace, the webhook delivery log and smtp-ingress's record
+// of refused attempts (smtp_refusals, issue 13: a spam run adds a row per refused RCPT) would otherwise grow
 // forever (a POP3 DELE removes only the mailbox's copy of a message; a relayed message is done
 // once the remote said 250). One replica at a time (LOCKS.housekeeping) deletes rows past their
 // retention in bounded batches, so no pass holds locks or bloats WAL for long. The audit log
@@ -14,6 +15,7 @@ export interface Pruned {
   messages: number;
   events: number;
   deliveries: number;
+  refusals: number;
 }
 
 export interface RetentionDays {
@@ -21,6 +23,7 @@ export interface RetentionDays {
   messages: number;
   events: number;
   deliveries: number;
+  refusals: number;
 }
 
 /**
@@ -79,7 +82,11 @@ async function pruneWith(c: PoolClient, days: RetentionDays, closing: () => bool
     );
     return r.rowCount ?? 0;
   }, closing);
-  return { messages, events, deliveries };
+  const refusals = await inBatches(async () => {
+    const r = await c.query('DELETE FROM smtp_refusals WHERE id IN (SELECT id FROM smtp_refusals WHERE at < now() - make_interval(days => $1) LIMIT $2)', [days.refusals, BATCH]);
+    return r.rowCount ?? 0;
+  }, closing);
+  return { messages, events, deliveries, refusals };
 }
 
 export interface RetentionDeps {
@@ -93,7 +100,7 @@ export function createRetention({ pool, logger, intervalMs, days }: RetentionDep
   /** One pass now; null when another replica holds the lock. */
   async function pass(): Promise<Pruned | null> {
     const out = await withAdvisoryLock(pool, LOCKS.housekeeping, (client) => pruneWith(client, days, () => periodic.closing));
-    if (out && (out.messages || out.events || out.deliveries)) logger.info({ event: EVENTS.retentionPruned, ...out }, 'finished messages, old trace events and webhook deliveries deleted');
+    if (out && (out.messages || out.events || out.deliveries || out.refusals)) logger.info({ event: EVENTS.retentionPruned, ...out }, 'finished messages, old trace events, webhook deliveries and refused attempts deleted');
     return out;
   }
   // The first pass soon after start (not an interval later), but not in the rush of a start-up.

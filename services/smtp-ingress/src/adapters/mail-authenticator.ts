@@ -6,11 +6,11 @@
 // and turning mailauth's result into our AuthResults.
 
 import { domainToASCII } from 'node:url';
-import { authenticate, dmarc as dmarcCheck } from 'mailauth';
+import { authenticate, dmarc as dmarcCheck, spf as spfCheck } from 'mailauth';
 import type { DnsClient } from '@hopmail/dns-client';
 import { TimeoutError, withTimeout } from '@hopmail/service-kit';
 import type { AuthResults, AuthResultValue, DmarcPolicy } from '../policy/mail-auth-policy.ts';
-import type { AuthCheckInput, Authenticator } from '../ports.ts';
+import type { AuthCheckInput, Authenticator, SpfCheck } from '../ports.ts';
 import { createDkimKeyCache, installDkimKeyCache } from './dkim-key-cache.ts';
 
 export interface MailAuthenticatorOptions {
@@ -241,6 +241,38 @@ export function createMailAuthenticator(options: MailAuthenticatorOptions): Auth
         return await withTimeout(run(input), options.timeoutMs, 'mail authentication');
       } catch (err) {
         return allTemporary(input, err instanceof TimeoutError ? 'time limit' : 'verification failed');
+      }
+    },
+  };
+}
+
+/**
+ * SPF alone (RFC 7208) at RCPT, on the session thread: greylisting's exemption for an
+ * allowlisted sender domain (issue 13). The same mailauth evaluation, limits and dns-cache path
+ * as the end-of-DATA check; no message is needed, and the CPU is that of a few DNS answers.
+ */
+export function createSpfCheck(options: Pick<MailAuthenticatorOptions, 'dns' | 'authservId' | 'timeoutMs' | 'dnsCacheMs'>): SpfCheck {
+  const resolver = authResolver(options.dns, options.dnsCacheMs ?? 0);
+  return {
+    async check(input) {
+      try {
+        const r = (await withTimeout(
+          spfCheck({
+            resolver: resolver as never,
+            sender: input.mailFrom,
+            ip: input.remoteIp,
+            helo: input.helo ?? input.remoteIp,
+            mta: options.authservId,
+            maxResolveCount: 10,
+            maxVoidCount: 2,
+            maxElapsedTime: Math.max(1, options.timeoutMs - 100),
+          } as never),
+          options.timeoutMs,
+          'SPF check',
+        )) as Loose | false;
+        return value(r ? r.status?.result : 'none');
+      } catch {
+        return 'temperror';
       }
     },
   };

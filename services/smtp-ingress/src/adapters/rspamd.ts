@@ -4,6 +4,7 @@
 // an error: the ingress decides what a missing verdict means (fail open or closed).
 
 import { request } from 'node:http';
+import type { AuthResults } from '../policy/mail-auth-policy.ts';
 import type { ContentFilter, ScanEnvelope, ScanResult, SpamAction } from '../ports.ts';
 
 const ACTIONS: ReadonlySet<string> = new Set<SpamAction>(['reject', 'soft reject', 'greylist', 'add header', 'rewrite subject', 'no action']);
@@ -17,6 +18,23 @@ export class RspamdError extends Error {
 // eslint-disable-next-line no-control-regex -- control characters are what is removed
 const headerValue = (v: string): string => Buffer.from(v.replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 998), 'utf8').toString('latin1');
 
+/**
+ * The authentication results as request headers (rspamd 3.4 has no protocol header for them;
+ * it keeps every request header for Lua rules, task:get_request_header). Only smtp-ingress
+ * talks to rspamd, so these cannot be forged by a client the way a message's own
+ * Authentication-Results: can. deploy/rspamd/hopmail.lua turns them into rspamd's own SPF,
+ * DKIM, DMARC and ARC symbols. DKIM: pass when any signature passed, else the first result.
+ */
+function authHeaders(auth: AuthResults): [string, string][] {
+  const dkim = auth.dkim.some((d) => d.result === 'pass') ? 'pass' : (auth.dkim[0]?.result ?? 'none');
+  return [
+    ['Hopmail-SPF', auth.spf.result],
+    ['Hopmail-DKIM', dkim],
+    ['Hopmail-DMARC', auth.dmarc.policy ? `${auth.dmarc.result} ${auth.dmarc.policy}` : auth.dmarc.result],
+    ['Hopmail-ARC', auth.arc.result],
+  ];
+}
+
 /** The request headers for an envelope (exported for tests). */
 export function checkHeaders(envelope: ScanEnvelope, options: { settingsId?: string } = {}): [string, string][] {
   const h: [string, string][] = [
@@ -28,6 +46,7 @@ export function checkHeaders(envelope: ScanEnvelope, options: { settingsId?: str
   if (envelope.hostname) h.push(['Hostname', envelope.hostname]);
   if (envelope.user) h.push(['User', envelope.user]);
   if (options.settingsId) h.push(['Settings-ID', options.settingsId]);
+  if (envelope.auth) h.push(...authHeaders(envelope.auth));
   // One Rcpt header per recipient (rspamd reads them all).
   for (const r of envelope.recipients) h.push(['Rcpt', r]);
   return h.map(([k, v]) => [k, headerValue(v)]);

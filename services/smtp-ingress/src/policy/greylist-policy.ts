@@ -1,11 +1,14 @@
 // Greylisting (RFC 6647): the triplet (client network, sender, recipient) of a first attempt is
 // deferred 451 4.7.1; a retry after the delay and within the window passes, and the triplet is
-// then remembered; a client network that passed often enough is allowlisted. Pure: what is
+// then remembered; a client network that passed often enough is allowlisted. Exempt:
+// authenticated users, allowlisted networks (and DNSWL), SPF pass from an allowlisted sender
+// domain. Pure: what is
 // exempt, the triplet's key and the verdict. The state is in Redis (adapters/greylist.ts).
 
 import { createHash } from 'node:crypto';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { clientKey } from '../adapters/auth-limiter.ts';
+import type { AuthResultValue } from './mail-auth-policy.ts';
 import { ACCEPT, defer, type Verdict } from './verdict.ts';
 
 /** The client's network as greylisting sees it: IPv4 /24, IPv6 /64 (a retry may come from a sibling address). */
@@ -44,10 +47,24 @@ export type GreylistState = 'new' | 'early' | 'passed' | 'known' | 'client-allow
 
 export const GREYLISTED = defer(451, '4.7.1', 'Greylisted, please try again later', 'greylisted');
 
+export interface GreylistFacts {
+  authenticated: boolean;
+  allowlistedNetwork: boolean;
+  nullSender: boolean;
+  /**
+   * SPF of MAIL FROM when its domain is on the operator's allowlist, or null (not listed, or
+   * not asked yet: the check costs DNS, so it runs only when nothing else exempts).
+   */
+  allowlistedSenderSpf: AuthResultValue | null;
+}
+
 /** Why a RCPT is not greylisted at all, or null when it is subject to it. */
-export function greylistExemption(facts: { authenticated: boolean; allowlistedNetwork: boolean; nullSender: boolean }): string | null {
+export function greylistExemption(facts: GreylistFacts): string | null {
   if (facts.authenticated) return 'authenticated';
   if (facts.allowlistedNetwork) return 'allowlisted-network';
+  // Anyone can write any MAIL FROM: an allowlisted sender domain counts only when its SPF
+  // record vouches for the client (softfail, neutral and temperror do not).
+  if (facts.allowlistedSenderSpf === 'pass') return 'allowlisted-sender-spf';
   return null;
 }
 

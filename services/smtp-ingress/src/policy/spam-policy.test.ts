@@ -91,4 +91,17 @@ describe('checkHeaders', () => {
     const h = checkHeaders({ queueId: 'q', ip: '2001:db8::1', helo: 'h\r\nX: y', hostname: null, mailFrom: '', recipients: ['a@x', 'é@x'], user: 'u@x' }, { settingsId: 'outbound' });
     expect(h).toEqual([['Queue-Id', 'q'], ['IP', '2001:db8::1'], ['From', ''], ['Helo', 'h  X: y'], ['User', 'u@x'], ['Settings-ID', 'outbound'], ['Rcpt', 'a@x'], ['Rcpt', Buffer.from('é@x', 'utf8').toString('latin1')]]);
   });
+
+  it('sends the authentication results as Hopmail-SPF/-DKIM (any pass)/-DMARC (with the policy)/-ARC', () => {
+    const sig = (result: 'pass' | 'fail') => ({ result, domain: 'd.test', selector: 's', algorithm: 'rsa-sha256', aligned: false });
+    const auth = {
+      authservId: 'mx.test', header: '', dkimSkipped: 0,
+      spf: { result: 'softfail' as const, domain: 'd.test', identity: 'mailfrom' as const },
+      dkim: [sig('fail'), sig('pass')],
+      dmarc: { result: 'fail' as const, domain: 'd.test', policy: 'reject' as const },
+      arc: { result: 'none' as const, instance: null },
+    };
+    const h = checkHeaders({ queueId: 'q', ip: '192.0.2.1', helo: null, hostname: null, mailFrom: 'a@d.test', recipients: [], user: null, auth });
+    expect(h.filter(([k]) => k.startsWith('Hopmail-'))).toEqual([['Hopmail-SPF', 'softfail'], ['Hopmail-DKIM', 'pass'], ['Hopmail-DMARC', 'fail reject'], ['Hopmail-ARC', 'none']]);
+  });
 });
