@@ -26,6 +26,8 @@ RUN npm install -g pnpm@12.4.2
 WORKDIR /src
 # The lockfile alone fills the store: this layer is reused until dependencies change.
 COPY pnpm-lock.yaml pnpm-workspace.yaml ./
+# pnpm fetch applies patchedDependencies (smtp-server's BDAT patch): the patches come first too.
+COPY patches ./patches
 RUN --mount=type=cache,id=hopmail-pnpm,target=/pnpm/store pnpm fetch --store-dir /pnpm/store
 COPY . .
 RUN --mount=type=cache,id=hopmail-pnpm,target=/pnpm/store pnpm install --frozen-lockfile --prefer-offline --store-dir /pnpm/store

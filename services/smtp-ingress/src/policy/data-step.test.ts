@@ -105,6 +105,7 @@ describe('createDataStep: what is committed', () => {
         tls: false,
         smtputf8: false,
         body8bit: false,
+        bodyBinary: false,
         headerMessageId: '<m1@remote.test>',
         requireTls: false,
       },
