@@ -34,6 +34,8 @@ try {
 }
 
 for (const file of ['package.json', 'pnpm-workspace.yaml', 'pnpm-lock.yaml']) cpSync(join(root, file), join(out, file));
+// patchedDependencies (smtp-server's BDAT patch) must apply to the production install too.
+cpSync(join(root, 'patches'), join(out, 'patches'), { recursive: true });
 cpSync(join(root, 'packages/db/migrations'), join(out, 'packages/db/migrations'), { recursive: true });
 
 /** './src/index.ts' → './src/index.js' everywhere in an exports map. */
