@@ -4,16 +4,13 @@
 //   imap-search         SEARCH of a header over a 100,000-message mailbox, in ms;
 //   imap-idle           IDLE sessions held per 100 MiB of the imap process's memory.
 // Run alone: `pnpm exec node bench/imap.ts [fetch|search|idle|dovecot]…`.
-import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
-import { createTestDatabase, freePort, redisPrefix, startServiceProcess, type ServiceProcess, type TestDatabase } from '@hopmail/test-kit';
+import { createTestDatabase, redisPrefix, startServiceProcess, type ServiceProcess, type TestDatabase } from '@hopmail/test-kit';
 import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
-import { message, procCpuMs, procStatusKiB, waitForPort } from './pop3.ts';
+import { message, procCpuMs, procStatusKiB } from './pop3.ts';
+import { startDovecot } from './dovecot.ts';
 
 const PASSWORD = 'bench password';
 // Argon2id of PASSWORD at m=1 MiB, t=1: the IDLE cell logs in 10,000 times and measures the
@@ -214,43 +211,13 @@ export async function benchImapFetch(opts: { messages?: number; messageBytes?: n
 export async function benchImapFetchDovecot(opts: { messages?: number; messageBytes?: number } = {}): Promise<FetchResult | undefined> {
   const count = opts.messages ?? 2_000;
   const size = opts.messageBytes ?? 4_096;
-  const dovecot = '/usr/sbin/dovecot';
-  if (!existsSync(dovecot) || !existsSync('/usr/lib/dovecot/imap')) {
+  const dovecot = await startDovecot('imap', Array.from({ length: count }, (_, i) => message(i, size)));
+  if (!dovecot) {
     log('imap-fetch-dovecot: Dovecot is not installed (apt-get install dovecot-imapd); skipped');
     return undefined;
   }
-  const dir = mkdtempSync(join(tmpdir(), 'bench-dovecot-imap-'));
-  chmodSync(dir, 0o755);
-  const uid = process.getuid?.() ?? 0;
-  const user = uid === 0 ? { uid: 'nobody', gid: 'nogroup', n: 65534, g: 65534 } : { uid: String(uid), gid: String(process.getgid?.() ?? 0), n: uid, g: process.getgid?.() ?? 0 };
-  const maildir = join(dir, 'home/reader/Maildir');
-  for (const d of ['cur', 'new', 'tmp']) mkdirSync(join(maildir, d), { recursive: true });
-  for (let i = 0; i < count; i++) writeFileSync(join(maildir, 'cur', `${1_700_000_000 + i}.M${i}P1.bench,S=${size}:2,`), message(i, size));
-  for (const d of ['run', 'state']) mkdirSync(join(dir, d));
-  const port = await freePort();
-  writeFileSync(
-    join(dir, 'dovecot.conf'),
-    [
-      `base_dir = ${dir}/run`,
-      `state_dir = ${dir}/state`,
-      `log_path = ${dir}/dovecot.log`,
-      'protocols = imap',
-      'listen = 127.0.0.1',
-      'ssl = no',
-      'disable_plaintext_auth = no',
-      'auth_mechanisms = plain',
-      'passdb {\n  driver = static\n  args = password=bench\n}',
-      `userdb {\n  driver = static\n  args = uid=${user.uid} gid=${user.gid} home=${dir}/home/%n\n}`,
-      `mail_location = maildir:${dir}/home/%n/Maildir`,
-      'first_valid_uid = 1',
-      `service imap-login {\n  inet_listener imap {\n    address = 127.0.0.1\n    port = ${port}\n  }\n  inet_listener imaps {\n    port = 0\n  }\n}`,
-      '',
-    ].join('\n'),
-  );
-  execFileSync('chown', ['-R', `${user.n}:${user.g}`, join(dir, 'home')]);
-  const child = spawn(dovecot, ['-F', '-c', join(dir, 'dovecot.conf')], { stdio: 'ignore' });
+  const { port } = dovecot;
   try {
-    await waitForPort(port);
     // A first session builds Dovecot's index, as it would have for a mailbox in use.
     const first = await Stream.connect(port);
     ok(await first.cmd('a1', 'LOGIN reader bench'), 'Dovecot LOGIN');
@@ -265,12 +232,10 @@ export async function benchImapFetchDovecot(opts: { messages?: number; messageBy
       messagesPerSecond: round(count / seconds),
       mibPerSecond: round((count * size) / 1048576 / seconds),
     };
-    log(`imap-fetch-dovecot (${execFileSync(dovecot, ['--version']).toString().trim()}): ${r.messagesPerSecond} msg/s, ${r.mibPerSecond} MiB/s`);
+    log(`imap-fetch-dovecot (${dovecot.version}): ${r.messagesPerSecond} msg/s, ${r.mibPerSecond} MiB/s`);
     return r;
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((res) => child.once('exit', res));
-    rmSync(dir, { recursive: true, force: true });
+    await dovecot.stop();
   }
 }
 

@@ -4,16 +4,14 @@
 // same messages (benchPop3Dovecot) as the reference. Run alone: `pnpm exec node bench/pop3.ts`
 // [--messages N] [--size BYTES] [--window N] [--chunk BYTES].
 import { createHash, type Hash } from 'node:crypto';
-import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
-import { createTestDatabase, freePort, redisPrefix, startServiceProcess } from '@hopmail/test-kit';
+import { createTestDatabase, redisPrefix, startServiceProcess } from '@hopmail/test-kit';
 import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import { seedMailbox } from '../services/pop3/test/support.ts';
+import { startDovecot } from './dovecot.ts';
 
 export interface BenchPop3Options {
   /** Messages in the mailbox (default 2,000). */
@@ -232,51 +230,16 @@ export async function benchPop3Dovecot(opts: BenchPop3Options = {}): Promise<Ben
   const size = opts.messageBytes ?? 4_096;
   const window = Math.max(1, opts.window ?? 1);
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  const dovecot = '/usr/sbin/dovecot';
-  if (!existsSync(dovecot) || !existsSync('/usr/lib/dovecot/pop3')) {
+  const digests = new Set<string>();
+  const messages = Array.from({ length: count }, (_, i) => message(i, size));
+  for (const raw of messages) digests.add(createHash('sha1').update(raw).digest('hex'));
+  const dovecot = await startDovecot('pop3', messages);
+  if (!dovecot) {
     log('pop3-dovecot: Dovecot is not installed (apt-get install dovecot-pop3d); skipped');
     return undefined;
   }
-  const dir = mkdtempSync(join(tmpdir(), 'bench-dovecot-'));
-  chmodSync(dir, 0o755); // the mail user (nobody, when we are root) must reach its home
-  // Dovecot refuses uid 0 for mail users: as root the mail belongs to nobody.
-  const uid = process.getuid?.() ?? 0;
-  const user = uid === 0 ? { uid: 'nobody', gid: 'nogroup', n: 65534, g: 65534 } : { uid: String(uid), gid: String(process.getgid?.() ?? 0), n: uid, g: process.getgid?.() ?? 0 };
-  const maildir = join(dir, 'home/reader/Maildir');
-  for (const d of ['cur', 'new', 'tmp']) mkdirSync(join(maildir, d), { recursive: true });
-  const digests = new Set<string>();
-  for (let i = 0; i < count; i++) {
-    const raw = message(i, size);
-    digests.add(createHash('sha1').update(raw).digest('hex'));
-    // Maildir names sort in delivery order; S= saves Dovecot a stat for the size.
-    writeFileSync(join(maildir, 'cur', `${1_700_000_000 + i}.M${i}P1.bench,S=${size}:2,`), raw);
-  }
-  for (const d of ['run', 'state']) mkdirSync(join(dir, d));
-  const port = await freePort();
-  writeFileSync(
-    join(dir, 'dovecot.conf'),
-    [
-      `base_dir = ${dir}/run`,
-      `state_dir = ${dir}/state`,
-      `log_path = ${dir}/dovecot.log`,
-      'protocols = pop3',
-      'listen = 127.0.0.1',
-      'ssl = no',
-      'disable_plaintext_auth = no',
-      'auth_mechanisms = plain',
-      'passdb {\n  driver = static\n  args = password=bench\n}',
-      `userdb {\n  driver = static\n  args = uid=${user.uid} gid=${user.gid} home=${dir}/home/%n\n}`,
-      `mail_location = maildir:${dir}/home/%n/Maildir`,
-      'first_valid_uid = 1',
-      `service pop3-login {\n  inet_listener pop3 {\n    address = 127.0.0.1\n    port = ${port}\n  }\n}`,
-      'service imap-login {\n  inet_listener imap {\n    port = 0\n  }\n}',
-      '',
-    ].join('\n'),
-  );
-  execFileSync('chown', ['-R', `${user.n}:${user.g}`, join(dir, 'home')]);
-  const child = spawn(dovecot, ['-F', '-c', join(dir, 'dovecot.conf')], { stdio: 'ignore' });
+  const { port } = dovecot;
   try {
-    await waitForPort(port);
     // A first session lets Dovecot build its index, as it would have for a mailbox in use.
     await retrieveAll({ port, user: 'reader', password: 'bench', count: 1, window: 1, check: () => true });
     const { seconds, listMs, bytes } = await retrieveAll({ port, user: 'reader', password: 'bench', count, window, check: (_n, r) => r.length === size && digests.has(r.sha1!) });
@@ -290,26 +253,11 @@ export async function benchPop3Dovecot(opts: BenchPop3Options = {}): Promise<Ben
       mibPerSecond: round(bytes / 1048576 / seconds),
       listMs: round(listMs),
     };
-    log(`pop3 bench, Dovecot ${execFileSync(dovecot, ['--version']).toString().trim()}: ${count} × ${size} B, window ${window}: ${result.messagesPerSecond} msg/s, ${result.mibPerSecond} MiB/s, LIST ${result.listMs} ms`);
+    log(`pop3 bench, Dovecot ${dovecot.version}: ${count} × ${size} B, window ${window}: ${result.messagesPerSecond} msg/s, ${result.mibPerSecond} MiB/s, LIST ${result.listMs} ms`);
     return result;
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-    rmSync(dir, { recursive: true, force: true });
+    await dovecot.stop();
   }
-}
-
-export async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = connect({ port, host: '127.0.0.1' });
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`nothing listens on 127.0.0.1:${port}`);
 }
 
 /** User + system CPU time of a process, in ms (/proc/<pid>/stat, clock ticks of 10 ms). */
