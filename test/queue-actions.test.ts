@@ -125,6 +125,30 @@ describe('hold, release, delete', () => {
     expect((await c.api.call('POST', '/v1/queue/release', { filter: { messageId: id } })).json).toMatchObject({ changed: 0 });
   });
 
+  test('release of mail held at submission (never routed) routes it: the local recipient reaches the mailbox, the remote one the MX', async () => {
+    c.mx.behave(MX_IP, {});
+    // What smtp-ingress commits when rspamd rejects an authenticated submission.
+    const id = newMessageId();
+    await insertMessage(c.api.db.pool, {
+      id,
+      raw: Buffer.from(`From: alice@local.test\r\nTo: alice@local.test, out@remote.test\r\nSubject: held\r\nMessage-ID: <${id}@local.test>\r\n\r\nHi\r\n`),
+      mailFrom: 'alice@local.test',
+      recipients: ['alice@local.test', 'out@remote.test'],
+      held: true,
+    });
+    const rows = async () => (await c.api.db.pool.query<{ address: string; status: string }>('SELECT address, status FROM recipients WHERE message_id = $1 ORDER BY address', [id])).rows;
+    expect((await rows()).map((r) => r.status)).toEqual(['held', 'held']);
+    const before = c.mx.transactions.length;
+    const rel = await c.api.call('POST', '/v1/queue/release', { filter: { messageId: id } });
+    expect(rel.json).toMatchObject({ action: 'release', matched: 2, changed: 2, jobs: 1 });
+    await waitFor(async () => (await rows()).every((r) => r.status === 'delivered'), { what: 'both delivered after release' });
+    // The local copy is in alice's mailbox, and only the remote recipient went to the MX.
+    expect(await count(`SELECT count(*) n FROM mailbox_messages WHERE message_id = $1`, [id])).toBe(1);
+    const sent = c.mx.transactions.slice(before).filter((t) => t.data.toString('utf8').includes(`<${id}@local.test>`));
+    expect(sent.map((t) => t.to)).toEqual([['out@remote.test']]);
+    expect((await c.api.call('POST', '/v1/queue/release', { filter: { messageId: id } })).json).toMatchObject({ changed: 0, jobs: 0 });
+  });
+
   test('delete with a DSN bounces to the sender; without, the recipient just fails', async () => {
     const withDsn = await deferredMessage('gone1@remote.test');
     const without = await deferredMessage('gone2@remote.test');

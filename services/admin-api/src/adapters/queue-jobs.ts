@@ -1,7 +1,7 @@
 // The Redis side of queue control: deliver-remote jobs for rows an admin action made due,
-// and the depth of the BullMQ queues. PostgreSQL stays the system of record: every call here
+// route-message jobs for released rows that were never routed (held at submission), and the depth of the BullMQ queues. PostgreSQL stays the system of record: every call here
 // is bounded, because the API keeps serving while Redis is away.
-import { createProducer, ensureJob, type Payload, type QueueStats } from '@hopmail/queue';
+import { createProducer, ensureJob, type Payload, type Producer, type QueueName, type QueueStats } from '@hopmail/queue';
 import { settleWithin, withTimeout } from '@hopmail/service-kit';
 import type { Redis } from 'ioredis';
 
@@ -9,11 +9,11 @@ import type { Redis } from 'ioredis';
 const WAKE_BATCH = 50;
 
 export interface WakeResult {
-  /** deliver-remote jobs added or revived. */
+  /** deliver-remote and route-message jobs added or revived. */
   jobs: number;
   /** What stopped the wake-up early (Redis away or too slow); null when every pair was done. */
   error: Error | null;
-  /** Pairs left for the relay's scheduler when it stopped early. */
+  /** Jobs left for the relay's scheduler (or routing's reconciler) when it stopped early. */
   pending: number;
 }
 
@@ -23,6 +23,13 @@ export interface QueueJobs {
    * rows are already due in PostgreSQL, so the relay's scheduler picks up what is left.
    */
   wake(pairs: readonly Payload<'deliver-remote'>[]): Promise<WakeResult>;
+  /**
+   * ensureJob(route-message) for each message: released rows that were held before routing
+   * (outgoing spam held at submission) go back through routing, which sends local recipients
+   * to their mailbox and only remote ones to the relay. Never throws: routing's reconciler
+   * picks up queued rows that have no job.
+   */
+  route(messageIds: readonly string[]): Promise<WakeResult>;
   /** route-message and deliver-remote: depth and oldest job. Throws when Redis does not answer in time. */
   stats(): Promise<QueueStats[]>;
   /** Closes the producers; never waits more than a moment for an absent Redis. */
@@ -40,20 +47,22 @@ export interface QueueJobsDeps {
 export function createQueueJobs({ redis, prefix, timeoutMs }: QueueJobsDeps): QueueJobs {
   const route = createProducer('route-message', redis, prefix);
   const relay = createProducer('deliver-remote', redis, prefix);
-  return {
-    async wake(pairs) {
-      let jobs = 0;
-      let i = 0;
-      try {
-        for (; i < pairs.length; i += WAKE_BATCH) {
-          const done = await withTimeout(Promise.all(pairs.slice(i, i + WAKE_BATCH).map((p) => ensureJob(relay, p))), timeoutMs, 'adding deliver-remote jobs');
-          jobs += done.filter((x) => x !== 'present').length;
-        }
-      } catch (err) {
-        return { jobs, error: err as Error, pending: pairs.length - i };
+  async function ensureAll<Q extends QueueName>(producer: Producer<Q>, payloads: readonly Payload<Q>[]): Promise<WakeResult> {
+    let jobs = 0;
+    let i = 0;
+    try {
+      for (; i < payloads.length; i += WAKE_BATCH) {
+        const done = await withTimeout(Promise.all(payloads.slice(i, i + WAKE_BATCH).map((p) => ensureJob(producer, p))), timeoutMs, `adding ${producer.name} jobs`);
+        jobs += done.filter((x) => x !== 'present').length;
       }
-      return { jobs, error: null, pending: 0 };
-    },
+    } catch (err) {
+      return { jobs, error: err as Error, pending: payloads.length - i };
+    }
+    return { jobs, error: null, pending: 0 };
+  }
+  return {
+    wake: (pairs) => ensureAll(relay, pairs),
+    route: (messageIds) => ensureAll(route, messageIds.map((messageId) => ({ messageId }))),
     async stats() {
       const out: QueueStats[] = [];
       for (const producer of [route, relay]) out.push(await withTimeout(producer.stats(), timeoutMs, `statistics of ${producer.name}`));

@@ -31,8 +31,19 @@ export interface ActionResult {
   changed: number;
   /** (message, domain) pairs that need a deliver-remote job now. */
   wake: { messageId: string; domain: string }[];
+  /** Messages with released rows back in 'queued' (never routed): they need a route-message job. */
+  route: string[];
   /** Last recipient id looked at, when the batch limit stopped the walk. */
   nextKey: string | null;
+}
+
+interface ChangedRow {
+  id: string;
+  message_id: string;
+  domain: string;
+  address: string;
+  /** The status the action set. */
+  status: string;
 }
 
 /** Statuses each action applies to, and what it sets. */
@@ -83,8 +94,9 @@ export class QueueStore {
     limitDomains: readonly string[] | null,
     o: { actor: string; dsn: boolean; batch: number; after: string | null; maxRows: number | null },
   ): Promise<ActionResult> {
-    const out: ActionResult = { matched: 0, changed: 0, wake: [], nextKey: null };
+    const out: ActionResult = { matched: 0, changed: 0, wake: [], route: [], nextKey: null };
     const wake = new Set<string>();
+    const route = new Set<string>();
     let after = o.after;
     for (;;) {
       const want = o.maxRows === null ? o.batch : Math.min(o.batch, o.maxRows - out.matched);
@@ -95,7 +107,10 @@ export class QueueStore {
       const b = await this.batch(action, f, limitDomains, { ...o, after, limit: want });
       out.matched += b.scanned;
       out.changed += b.changed.length;
-      for (const c of b.changed) if (action === 'retry' || action === 'release') wake.add(`${c.message_id}\n${c.domain.toLowerCase()}`);
+      for (const c of b.changed) {
+        if (c.status === 'queued') route.add(c.message_id);
+        else if (action === 'retry' || action === 'release') wake.add(`${c.message_id}\n${c.domain.toLowerCase()}`);
+      }
       if (b.scanned < want) break;
       after = b.last;
     }
@@ -103,6 +118,7 @@ export class QueueStore {
       const [messageId, domain] = k.split('\n') as [string, string];
       return { messageId, domain };
     });
+    out.route = [...route];
     return out;
   }
 
@@ -111,7 +127,7 @@ export class QueueStore {
     f: QueueFilter,
     limitDomains: readonly string[] | null,
     o: { actor: string; dsn: boolean; after: string | null; limit: number },
-  ): Promise<{ scanned: number; last: string | null; changed: { id: string; message_id: string; domain: string; address: string }[] }> {
+  ): Promise<{ scanned: number; last: string | null; changed: ChangedRow[] }> {
     const params: unknown[] = [];
     const where = whereClause({ ...f, status: undefined }, limitDomains, params);
     // The status filter is intersected with what the action applies to.
@@ -127,7 +143,7 @@ export class QueueStore {
         params,
       );
       const ids = sel.rows.map((x) => x.id);
-      let changed: { id: string; message_id: string; domain: string; address: string }[] = [];
+      let changed: ChangedRow[] = [];
       if (ids.length) {
         const set =
           action === 'retry'
@@ -135,7 +151,12 @@ export class QueueStore {
             : action === 'hold'
               ? `status = 'held'`
               : action === 'release'
-                ? `status = CASE WHEN attempts = 0 THEN 'relay' ELSE 'deferred' END, next_attempt_at = now()`
+                ? // A row held at submission (outgoing spam, packages/db insertMessage's held) was
+                  // never routed: it has no next attempt (routing gives every relay row one, and
+                  // hold keeps it). It goes back to 'queued' for routing, which delivers local
+                  // recipients to their mailbox; routed rows go back to the relay.
+                  `status = CASE WHEN next_attempt_at IS NULL THEN 'queued' WHEN attempts = 0 THEN 'relay' ELSE 'deferred' END,
+                   next_attempt_at = CASE WHEN next_attempt_at IS NULL THEN NULL ELSE now() END`
                 : o.dsn
                   ? `status = 'bounced', next_attempt_at = NULL, dsn_sent_at = NULL, last_reply = '550 5.7.0 Deleted from the queue by an administrator'`
                   : `status = 'failed', next_attempt_at = NULL, last_reply = '550 5.7.0 Deleted from the queue by an administrator (no DSN)'`;
@@ -152,8 +173,8 @@ export class QueueStore {
           data: { action: action === 'delete' ? (o.dsn ? 'delete-with-dsn' : 'delete') : action },
         }));
         await recordEvents(client, events);
-        const u = await client.query<{ id: string; message_id: string; domain: string; address: string }>(
-          `UPDATE recipients SET ${set}, updated_at = now() WHERE id = ANY($1::bigint[]) AND status = ANY($2::text[]) RETURNING id, message_id, domain, address`,
+        const u = await client.query<ChangedRow>(
+          `UPDATE recipients SET ${set}, updated_at = now() WHERE id = ANY($1::bigint[]) AND status = ANY($2::text[]) RETURNING id, message_id, domain, address, status`,
           [ids, statuses],
         );
         changed = u.rows;

@@ -73,7 +73,7 @@ const actionResult = {
     action: { type: 'string', enum: ['retry', 'hold', 'release', 'delete'] },
     matched: { type: 'integer', description: 'recipients matching the filter in a state the action applies to' },
     changed: { type: 'integer', description: 'recipients this call changed (0 when repeated)' },
-    jobs: { type: 'integer', description: 'deliver-remote jobs added or revived' },
+    jobs: { type: 'integer', description: 'deliver-remote (and, for release, route-message) jobs added or revived' },
     nextCursor: { type: ['string', 'null'], description: 'set when maxRows stopped the walk: pass back as cursor to continue' },
   },
 } as const;
@@ -133,7 +133,7 @@ export function queueRoutes(app: FastifyInstance, { queue, jobs, defaultLimit, b
   const describe: Record<QueueAction, string> = {
     retry: 'Retry now: deferred and relay recipients get next attempt = now and a deliver-remote job right away.',
     hold: 'Hold: relay and deferred recipients become held; nothing delivers them until released (they still age towards expiry).',
-    release: 'Release: held recipients go back to relay/deferred with next attempt = now and a deliver-remote job.',
+    release: 'Release: held recipients go back to relay/deferred with next attempt = now and a deliver-remote job; recipients held before routing (outgoing spam held at submission) go back to routing, so local ones reach their mailbox.',
     delete: 'Delete: queued, relay, deferred and held recipients are given up, with a DSN to the sender (dsn: true, sent by the outbound relay) or without (status failed).',
   };
   for (const action of ['retry', 'hold', 'release', 'delete'] as const) {
@@ -168,9 +168,14 @@ export function queueRoutes(app: FastifyInstance, { queue, jobs, defaultLimit, b
         // picks the rows up on its next scan.
         const woken = await jobs.wake(r.wake);
         if (woken.error) req.log.warn({ event: EVENTS.queueWakeFailed, err: woken.error, pending: woken.pending }, 'could not add deliver-remote jobs; the relay scheduler will pick the rows up');
-        noteAudit(req, undefined, { matched: r.matched, changed: r.changed, jobs: woken.jobs });
-        req.log.info({ event: ACTION_EVENTS[action], actor: p.actor, matched: r.matched, changed: r.changed, jobs: woken.jobs }, `queue ${action}`);
-        return { action, matched: r.matched, changed: r.changed, jobs: woken.jobs, nextCursor: pageOut({ items: [], nextKey: r.nextKey }).nextCursor };
+        // Released rows that were never routed (held at submission): routing's reconciler
+        // also finds them when Redis fails here.
+        const routed = r.route.length ? await jobs.route(r.route) : { jobs: 0, error: null, pending: 0 };
+        if (routed.error) req.log.warn({ event: EVENTS.queueWakeFailed, err: routed.error, pending: routed.pending }, 'could not add route-message jobs; the routing reconciler will pick the rows up');
+        const added = woken.jobs + routed.jobs;
+        noteAudit(req, undefined, { matched: r.matched, changed: r.changed, jobs: added });
+        req.log.info({ event: ACTION_EVENTS[action], actor: p.actor, matched: r.matched, changed: r.changed, jobs: added }, `queue ${action}`);
+        return { action, matched: r.matched, changed: r.changed, jobs: added, nextCursor: pageOut({ items: [], nextKey: r.nextKey }).nextCursor };
       },
     );
   }
