@@ -2,7 +2,10 @@
 //   imap-fetch          one UID FETCH 1:* BODY[] of 2,000 × 4 KiB messages, in messages/s;
 //   imap-fetch-dovecot  the same session against Debian's dovecot-imapd on the same messages;
 //   imap-search         SEARCH of a header over a 100,000-message mailbox, in ms;
-//   imap-idle           IDLE sessions held per 100 MiB of the imap process's memory.
+//   imap-idle           IDLE sessions held per 100 MiB of the imap process's memory, then held
+//                       while mail comes and goes (a delivery and an expunge a second, so the
+//                       mailbox keeps its size; every session woken), memory sampled over
+//                       time: flat means no growth per session or per wake-up.
 // Run alone: `pnpm exec node bench/imap.ts [fetch|search|idle|dovecot]…`.
 import { connect, type Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
@@ -28,6 +31,8 @@ class Stream {
   private fetches = 0;
   private literalBytes = 0;
   private lines: string[] = [];
+  /** Untagged EXPUNGE lines seen (IDLE wake-ups: each expunge is reported on its own). */
+  expunges = 0;
   readonly socket: Socket;
   private constructor(socket: Socket) {
     this.socket = socket;
@@ -77,6 +82,7 @@ class Stream {
       const lit = /\{(\d+)\}\r\n$/.exec(line);
       if (lit) this.literal = Number(lit[1]);
       if (/^\* \d+ FETCH /.test(line)) this.fetches++;
+      else if (/^\* \d+ EXPUNGE\r\n$/.test(line)) this.expunges++;
       this.lines.push(line);
       const w = this.waiting;
       if (w && !lit && (line.startsWith(`${w.tag} `) || (w.tag === '+' && line.startsWith('+')))) {
@@ -312,6 +318,15 @@ export interface IdleResult {
   rssQuartersMiB: number[];
   kibPerSession: number;
   sessionsPer100MiB: number;
+  /** Seconds all sessions were held idling afterwards, with a delivery and an expunge a second. */
+  holdSeconds: number;
+  /** Deliveries (and as many expunges) during the hold. */
+  deliveries: number;
+  /** Sessions that were told of every expunge (within 30 s of the last). */
+  sessionsUpToDate: number;
+  /** During the hold: mean RSS of each third, and the lowest V8 heap used (after GC) of each third. */
+  holdRssThirdsMiB: number[];
+  holdHeapThirdsMiB: number[];
 }
 
 /** `sessions` (default 10,000) clients LOGIN, SELECT INBOX (50 messages) and IDLE on one imap process. */
@@ -345,8 +360,51 @@ export async function benchImapIdle(opts: { sessions?: number } = {}): Promise<I
     }
     const rssAfter = procStatusKiB(pid, 'VmRSS') / 1024;
     const kib = ((rssAfter - rssBefore) * 1024) / (n - 10);
-    const r: IdleResult = { name: 'imap-idle', sessions: n, rssBeforeMiB: round(rssBefore), rssQuartersMiB: quarters, kibPerSession: round(kib), sessionsPer100MiB: Math.round((100 * 1024) / kib) };
+
+    // Held while mail comes and goes: each second one message is delivered to the mailbox
+    // every session idles on (routing's insert) and its oldest one expunged (as a POP3 DELE
+    // does), so the mailbox keeps its size; the table's triggers notify the imap process,
+    // which tells each session (EXISTS, EXPUNGE). Memory sampled every second.
+    const holdSeconds = Number(process.env.BENCH_IMAP_IDLE_HOLD_SECONDS ?? 30);
+    const healthPort = (service.logs.find((l) => l.event === 'start.done') as { healthPort?: number } | undefined)?.healthPort;
+    const heapMiB = async () => {
+      if (!healthPort) return NaN;
+      const text = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`)).text();
+      return Number(/^hopmail_nodejs_heap_size_used_bytes\{[^}]*\} (\d+)/m.exec(text)?.[1]) / 1048576;
+    };
+    const samples: { rss: number; heap: number }[] = [];
+    let deliveries = 0;
+    for (let t = 0; t < holdSeconds; t++) {
+      const tick = new Promise((res) => setTimeout(res, 1000));
+      await fill(db, box.id, box.address, 1, 4_096);
+      await db.pool.query('DELETE FROM mailbox_messages WHERE id = (SELECT min(id) FROM mailbox_messages WHERE mailbox_id = $1)', [box.id]);
+      deliveries++;
+      samples.push({ rss: procStatusKiB(pid, 'VmRSS') / 1024, heap: await heapMiB().catch(() => NaN) });
+      await tick;
+    }
+    const upToDate = () => clients.filter((c) => c.expunges === deliveries).length;
+    const deadline = Date.now() + 30_000;
+    while (upToDate() < clients.length && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
+    const sessionsUpToDate = upToDate();
+    const thirds = [0, 1, 2].map((k) => samples.slice(Math.floor((k * samples.length) / 3), Math.floor(((k + 1) * samples.length) / 3)));
+    const holdRssThirdsMiB = thirds.map((a) => (a.length ? round(a.reduce((x, y) => x + y.rss, 0) / a.length) : NaN));
+    const holdHeapThirdsMiB = thirds.map((a) => (a.length ? round(Math.min(...a.map((x) => x.heap))) : NaN));
+
+    const r: IdleResult = {
+      name: 'imap-idle',
+      sessions: n,
+      rssBeforeMiB: round(rssBefore),
+      rssQuartersMiB: quarters,
+      kibPerSession: round(kib),
+      sessionsPer100MiB: Math.round((100 * 1024) / kib),
+      holdSeconds,
+      deliveries,
+      sessionsUpToDate,
+      holdRssThirdsMiB,
+      holdHeapThirdsMiB,
+    };
     log(`imap-idle: ${n} sessions idling, RSS ${r.rssBeforeMiB} MiB before, ${quarters.join(' / ')} MiB at each quarter: ${r.kibPerSession} KiB per session, ${r.sessionsPer100MiB} sessions per 100 MiB`);
+    log(`imap-idle: held ${holdSeconds} s with ${deliveries} deliveries and expunges (${sessionsUpToDate} of ${clients.length} sessions told of every one): RSS by thirds ${holdRssThirdsMiB.join(' / ')} MiB, V8 heap after GC by thirds ${holdHeapThirdsMiB.join(' / ')} MiB`);
     return r;
   } finally {
     for (const c of clients) c.close();

@@ -289,6 +289,25 @@ describe('IDLE', () => {
     other.close();
     c.close();
   });
+
+  it('a burst of deliveries reaches every idling session (wake-ups folded and shared, none lost)', async () => {
+    const sessions = await Promise.all(Array.from({ length: 20 }, () => loggedIn()));
+    let exists = 0;
+    for (const s of sessions) {
+      exists = Number(/^\* (\d+) EXISTS$/.exec((await s.cmd('SELECT INBOX'))[0]!)![1]);
+      s.send('a3 IDLE\r\n');
+      expect(await s.line()).toBe('+ idling');
+    }
+    await Promise.all(Array.from({ length: 8 }, (_, i) => deliver(db.pool, mailboxId, USER, sampleMessage(`burst ${i}`))));
+    for (const s of sessions) {
+      // Folded wake-ups may report several deliveries in one EXISTS; the last one counts all.
+      let last = '';
+      while (last !== `* ${exists + 8} EXISTS`) last = await s.line(5_000);
+      s.send('DONE\r\n');
+      expect(await s.line()).toBe('a3 OK IDLE terminated');
+      s.close();
+    }
+  });
 });
 
 describe('SEARCH from the index (migration 0021)', () => {

@@ -197,7 +197,20 @@ export class ImapListener {
         event: (name, detail) => logEvent(log, metrics, name, detail ?? {}),
         watch: (mailboxId) => {
           unwatch?.();
-          unwatch = mailboxId ? this.o.notifier.watch(mailboxId, { changed: () => void run(() => session.changed().catch(() => {})) }) : null;
+          // Notifications that arrive while a wake-up waits its turn fold into it (with the
+          // latest key): a burst of deliveries costs a busy session one re-read, not one each.
+          let waiting: string | null = null;
+          const changed = (wake: string) => {
+            const queued = waiting !== null;
+            waiting = wake;
+            if (queued) return;
+            void run(() => {
+              const w = waiting!;
+              waiting = null;
+              return session.changed(w).catch(() => {});
+            });
+          };
+          unwatch = mailboxId ? this.o.notifier.watch(mailboxId, { changed }) : null;
         },
     };
     const session: ImapSession = new ImapSession(

@@ -8,13 +8,16 @@ import type { Logger } from '@hopmail/service-kit';
 import { EVENTS } from '../events.ts';
 
 export interface Watcher {
-  changed(): void;
+  /** `wake`: this notification's key (mailbox and generation), the same for every watcher it wakes. */
+  changed(wake: string): void;
 }
 
 export class Notifier {
   private readonly url: string;
   private readonly logger: Logger;
   private readonly watchers = new Map<string, Set<Watcher>>();
+  /** Notifications received (and reconnections): part of each wake key. */
+  private generation = 0;
   private client: pg.Client | null = null;
   private stopped = false;
   private retry: NodeJS.Timeout | null = null;
@@ -28,7 +31,8 @@ export class Notifier {
     const client = new pg.Client({ connectionString: this.url, application_name: 'hopmail-imap-notify', keepAlive: true, connectionTimeoutMillis: 5_000 });
     client.on('notification', (n) => {
       if (n.channel !== 'hopmail_imap' || !n.payload) return;
-      for (const w of this.watchers.get(n.payload) ?? []) w.changed();
+      const wake = `${n.payload}:${++this.generation}`;
+      for (const w of this.watchers.get(n.payload) ?? []) w.changed(wake);
     });
     client.on('error', (err) => this.lost(client, err));
     client.on('end', () => this.lost(client, null));
@@ -48,7 +52,8 @@ export class Notifier {
       if (this.stopped) return;
       this.start().then(
         () => {
-          for (const set of this.watchers.values()) for (const w of set) w.changed();
+          const wake = `reconnect:${++this.generation}`;
+          for (const set of this.watchers.values()) for (const w of set) w.changed(wake);
         },
         () => (this.retry = setTimeout(again, 1_000)),
       );

@@ -180,7 +180,22 @@ export class PgStore implements Store {
     return r.rows.map(meta);
   }
 
-  async changesSince(folderId: string, modseq: number): Promise<Changes> {
+  /** In-flight changesSince queries shared by the sessions one notification woke (folder, modseq, wake). */
+  private readonly wakeQueries = new Map<string, Promise<Changes>>();
+
+  changesSince(folderId: string, modseq: number, wake?: string): Promise<Changes> {
+    if (wake === undefined) return this.readChanges(folderId, modseq);
+    // 10,000 sessions idling on one mailbox all wake on a delivery: one query, not 10,000.
+    const key = `${folderId}:${modseq}:${wake}`;
+    let q = this.wakeQueries.get(key);
+    if (!q) {
+      q = this.readChanges(folderId, modseq).finally(() => this.wakeQueries.delete(key));
+      this.wakeQueries.set(key, q);
+    }
+    return q;
+  }
+
+  private async readChanges(folderId: string, modseq: number): Promise<Changes> {
     const r = await this.pool.query<{ highest_modseq: string; uid_next: string; changed: MetaRow[] | null; expunged: string[] | null }>(
       `SELECT f.highest_modseq, f.uid_next,
               (SELECT json_agg(json_build_object('uid', m.uid, 'flags', m.flags, 'modseq', m.modseq, 'size', m.size, 'added_at', m.added_at, 'message_id', m.message_id) ORDER BY m.uid)

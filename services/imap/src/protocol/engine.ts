@@ -219,10 +219,10 @@ export class ImapSession {
     }
   }
 
-  /** Another session or a delivery changed the watched mailbox. */
-  async changed(): Promise<void> {
+  /** Another session or a delivery changed the watched mailbox (`wake`: the notification's key). */
+  async changed(wake?: string): Promise<void> {
     if (!this.sel) return;
-    if (this.mode === 'idle') await this.sendUpdates(true);
+    if (this.mode === 'idle') await this.sendUpdates(true, wake);
     else this.dirty = true;
   }
 
@@ -948,11 +948,12 @@ export class ImapSession {
    * Tells the client what changed since it last heard: expunges (only when `expunges`, since
    * RFC 9051 §7.5.1 forbids EXPUNGE during FETCH, STORE and SEARCH), new messages and flags.
    */
-  private async sendUpdates(expunges: boolean): Promise<void> {
+  private async sendUpdates(expunges: boolean, wake?: string): Promise<void> {
     const sel = this.sel;
     if (!sel) return;
     this.dirty = false;
-    const ch = await this.store.changesSince(sel.folder.id, sel.modseq);
+    // Shared by the sessions the same notification woke: read-only here.
+    const ch = await this.store.changesSince(sel.folder.id, sel.modseq, wake);
     if (expunges && ch.expunged.length > 0 && this.qresync) {
       // RFC 7162 §3.2.10: QRESYNC clients get VANISHED instead of EXPUNGE.
       const gone = new Set(ch.expunged);
@@ -976,10 +977,10 @@ export class ImapSession {
       sel.uids.push(...added);
       await this.send(`* ${sel.uids.length} EXISTS\r\n`);
     }
-    const seqOf = new Map(sel.uids.map((u, i) => [u, i + 1]));
-    for (const m of ch.changed) {
-      if (m.uid > known) continue;
-      const seq = seqOf.get(m.uid);
+    const flagged = ch.changed.filter((m) => m.uid <= known);
+    const seqOf = flagged.length > 0 ? new Map(sel.uids.map((u, i) => [u, i + 1])) : null;
+    for (const m of flagged) {
+      const seq = seqOf!.get(m.uid);
       if (!seq) continue;
       await this.send(`* ${seq} FETCH (UID ${m.uid} FLAGS (${m.flags.join(' ')})${this.condstore ? ` MODSEQ (${m.modseq})` : ''})\r\n`);
     }

@@ -54,7 +54,12 @@ export interface Store {
   /** UIDs of the folder, ascending. */
   uids(folderId: string): Promise<number[]>;
   meta(folderId: string, uids: number[]): Promise<MessageMeta[]>;
-  changesSince(folderId: string, modseq: number): Promise<Changes>;
+  /**
+   * Changes of the folder above `modseq`. `wake` (a change notification's key, mailbox and
+   * generation) lets every session woken by the same notification share one query: a query
+   * started after notification N was received sees everything committed before it.
+   */
+  changesSince(folderId: string, modseq: number, wake?: string): Promise<Changes>;
   raw(messageId: string): Promise<Buffer | null>;
   /** Whole stored messages of at most maxBytes octets, by message id (larger ones are left out: they stream). */
   smallRaws(messageIds: string[], maxBytes: number): Promise<Map<string, Buffer>>;
