@@ -142,7 +142,7 @@ export function createApp({ config, logger, registry, pool, redis, now = () => n
     smarthost: smarthostOf(config),
     testHoldAfterDataMs: config.RELAY_TEST_HOLD_AFTER_DATA_MS,
   });
-  const sendDsn = createSendDsn({ dsnStore, route: producers.route, logger, metrics, hostname: config.RELAY_HOSTNAME, policy, now });
+  const sendDsn = createSendDsn({ dsnStore, route: producers.route, logger, metrics, hostname: config.RELAY_HOSTNAME, policy, now, returnMaxBytes: config.RELAY_DSN_RETURN_MAX_BYTES });
   const scheduler = createScheduler({ pool, store, dsnStore, deliverRemote: producers.deliverRemote, sendDsn: producers.sendDsn, logger, metrics, now, batch: config.RELAY_SCHEDULER_BATCH });
   const schedulerPasses = createPeriodic(() => scheduler.tick(), {
     intervalMs: config.RELAY_SCHEDULER_INTERVAL_MS,
