@@ -1,8 +1,10 @@
 // DANE against real DNSSEC: a test zone signed with BIND's dnssec-signzone, served and
 // validated by unbound (auth-zone, trust anchor = the zone's key), dns-cache in front of it
 // with unbound marked validating, and the relay delivering to fake MX servers whose
-// certificates the TLSA records match, or not. A zone whose signatures do not validate
-// (a record changed after signing) falls back to the domain's other policies.
+// certificates the TLSA records match, or not. A TLSA answer whose signature does not
+// validate (a record changed after signing) while the MX host's address records do makes
+// that host unusable (RFC 7672 §2.2.2): the next MX is tried, else the delivery is deferred.
+// A zone that is not signed at all falls back to the domain's other policies.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -77,6 +79,22 @@ describe.skipIf(missing.length > 0)('DANE with a DNSSEC-signed zone and a valida
       '@ IN MX 10 mx.broken.test.',
       `mx IN A ${MX_BAD}`,
       `_${p}._tcp.mx IN TLSA 3 1 1 ${'11'.repeat(32)}`,
+      // The same unusable host first, then one with no TLSA record (a validated denial).
+      'next IN MX 10 mx.broken.test.',
+      'next IN MX 20 mx2.broken.test.',
+      `mx2 IN A ${MX_OK}`,
+      '',
+    ].join('\n'));
+    // Not signed, and no trust anchor covers it: answers without AD (insecure).
+    const plain = join(dir, 'plain.test.zone');
+    writeFileSync(plain, [
+      '$TTL 300',
+      '@ IN SOA ns.plain.test. hostmaster.plain.test. 1 60 60 600 60',
+      '@ IN NS ns.plain.test.',
+      `ns IN A ${UNBOUND}`,
+      '@ IN MX 10 mx.plain.test.',
+      `mx IN A ${MX_BAD}`,
+      `_${p}._tcp.mx IN TLSA 3 1 1 ${'22'.repeat(32)}`,
       '',
     ].join('\n'));
     // After signing: the TLSA data no longer matches its RRSIG, so validation fails (bogus).
@@ -98,6 +116,7 @@ describe.skipIf(missing.length > 0)('DANE with a DNSSEC-signed zone and a valida
       '  local-zone: "test." nodefault',
       'auth-zone:', '  name: "dane.test."', `  zonefile: "${signed}"`, '  for-upstream: yes', '  for-downstream: no', '  fallback-enabled: no',
       'auth-zone:', '  name: "broken.test."', `  zonefile: "${brokenSigned}"`, '  for-upstream: yes', '  for-downstream: no', '  fallback-enabled: no',
+      'auth-zone:', '  name: "plain.test."', `  zonefile: "${plain}"`, '  for-upstream: yes', '  for-downstream: no', '  fallback-enabled: no',
       '',
     ].join('\n'));
     unbound = spawn('/usr/sbin/unbound', ['-d', '-c', join(dir, 'unbound.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -151,11 +170,24 @@ describe.skipIf(missing.length > 0)('DANE with a DNSSEC-signed zone and a valida
     expect(tx).toEqual([]);
   });
 
-  it('a zone that does not validate: its TLSA records are not used, delivery falls back to opportunistic TLS', async () => {
-    const { tx } = await deliver('a@broken.test', 'delivered');
+  it('a TLSA answer that does not validate while the address records do: the MX host is skipped, and with no other MX the delivery is deferred with the DANE reason', async () => {
+    const { r, tx } = await deliver('a@broken.test', 'deferred');
+    expect(r.last_reply).toMatch(/^451 4\.7\.5 DANE: TLSA look-up of _\d+\._tcp\.mx\.broken\.test failed \(RCODE2\) and the addresses of mx\.broken\.test are DNSSEC-signed: not used without DANE \(RFC 7672 §2\.2\.2\)$/);
+    // Never delivered without DANE: no session reached MAIL FROM.
+    expect(tx).toEqual([]);
+    const o = await db.pool.query(`SELECT policy_type, mx_host, result_type FROM tls_outcomes WHERE domain = 'broken.test'`);
+    expect(o.rows).toEqual([{ policy_type: 'tlsa', mx_host: 'mx.broken.test', result_type: 'dnssec-invalid' }]);
+  });
+
+  it('the same unusable host as the first MX: the delivery goes to the next MX', async () => {
+    const { tx } = await deliver('a@next.broken.test', 'delivered');
+    expect(tx).toEqual([expect.objectContaining({ ip: MX_OK })]);
+  });
+
+  it('a zone that is not signed: its TLSA records are not used, delivery falls back to opportunistic TLS', async () => {
+    const { tx } = await deliver('a@plain.test', 'delivered');
     expect(tx).toEqual([expect.objectContaining({ ip: MX_BAD })]);
-    // unbound refused the bogus TLSA answer (SERVFAIL): nothing was counted as tlsa.
-    const o = await db.pool.query(`SELECT policy_type FROM tls_outcomes WHERE domain = 'broken.test'`);
+    const o = await db.pool.query(`SELECT policy_type FROM tls_outcomes WHERE domain = 'plain.test'`);
     expect(o.rows.map((x) => x.policy_type)).not.toContain('tlsa');
   });
 });

@@ -32,7 +32,12 @@ beforeAll(async () => {
   t = await startIngress({ env: { TLS_CERT_FILE: cert.certFile, TLS_KEY_FILE: cert.keyFile, SUBMISSION_PORT: '0', SUBMISSIONS_PORT: '0' } });
   await t.pool.query('UPDATE mailboxes SET password_hash = $1', [await hash(PASSWORD)]);
   mx = await startFakeMx([MX]);
-  mx.behave(MX, { rcpt: { 'gone@remote.test': 550 } });
+  mx.behave(MX, { rcpt: { 'gone@remote.test': 550, 'slow@remote.test': 451 } });
+  // Aliases (RFC 3461 §6.2.7): one to exactly one remote address, one to several.
+  const alias = (source: string, targets: string[]) =>
+    t.pool.query(`INSERT INTO aliases (domain_id, source, targets) SELECT id, $1, $2 FROM domains WHERE name = 'example.org'`, [source, targets]);
+  await alias('fwd@example.org', ['far@remote.test']);
+  await alias('crew@example.org', ['bob@example.org', 'mate@remote.test']);
   dns = await startFakeDns({
     host: '127.0.0.74',
     records: [
@@ -47,6 +52,8 @@ beforeAll(async () => {
     env: {
       DATABASE_URL: t.db.url, REDIS_URL: t.config.REDIS_URL, REDIS_PREFIX: t.prefix, RELAY_HOSTNAME: 'relay.hopmail.test', RELAY_PORT: String(mx.port),
       DNS_SERVERS: `${dns.host}:${dns.port}`, DNS_TIMEOUT_MS: '500', RELAY_ALLOW_LOOPBACK_MX: 'true', RELAY_SCHEDULER_INTERVAL_MS: '50', RELAY_POOL_IDLE_MS: '0',
+      // A deferral owes its delay warning at once (the first attempt); the retry is minutes away.
+      RELAY_DELAY_WARNING_MS: '1',
     },
   });
   const sink = new Writable({ write: (_c, _e, cb) => cb() });
@@ -116,6 +123,93 @@ describe('each NOTIFY value, end to end', () => {
       await waitFor(async () => ((await t.pool.query('SELECT 1 FROM recipients WHERE message_id = $1 AND dsn_sent_at IS NOT NULL', [id])).rowCount ? true : undefined), { timeoutMs: 10_000, what: 'the bounce suppressed' });
       expect(await dsnsAbout(id)).toEqual([]);
     }
+  });
+});
+
+/** Messages in `address`'s mailbox. */
+const mailboxHolds = async (address: string, messageId: string) =>
+  (await t.pool.query('SELECT 1 FROM mailbox_messages mm JOIN mailboxes b ON b.id = mm.mailbox_id WHERE b.address = $1 AND mm.message_id = $2', [address, messageId])).rowCount === 1;
+
+const submit = (to: string, notify: string[], subject: string) => {
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port: t.app.ports.submission!, requireTLS: true, name: 'client.test', auth: { user: 'alice@example.org', pass: PASSWORD }, tls: { rejectUnauthorized: false } });
+  return transport.sendMail({ from: 'alice@example.org', to, subject, text: 'the body stays here', dsn: { return: 'full', notify } });
+};
+
+describe('the delay warning, end to end (the MX answers 451)', () => {
+  it.each([
+    ['DELAY', true],
+    ['FAILURE', false],
+    ['NEVER', false],
+  ] as const)('NOTIFY=%s: a "delayed" DSN in the sender\'s mailbox: %s', async (notify, warned) => {
+    const info = await submit('slow@remote.test', [notify.toLowerCase()], `slow ${notify}`);
+    const id = /queued as (\S+)/.exec(info.response)![1]!;
+    await routing.route(id);
+    // The first attempt defers; the warning is owed at once (RELAY_DELAY_WARNING_MS=1), and
+    // the recipient is marked warned in the transaction that writes the DSN, or without one.
+    const r = await waitFor(async () => {
+      const x = (await t.pool.query<{ status: string; delay_warned_at: Date | null; last_reply: string }>('SELECT status, delay_warned_at, last_reply FROM recipients WHERE message_id = $1', [id])).rows[0];
+      return x?.status === 'deferred' && x.delay_warned_at ? x : undefined;
+    }, { timeoutMs: 10_000, what: `slow@remote.test deferred and its warning decided (NOTIFY=${notify})` });
+    expect(r.last_reply).toMatch(/^451/);
+    const dsns = await dsnsAbout(id);
+    if (!warned) {
+      expect(dsns).toEqual([]);
+      return;
+    }
+    expect(dsns).toHaveLength(1);
+    const dsn = dsns[0]!;
+    expect(dsn.to).toBe('alice@example.org');
+    expect(dsn.raw).toContain('Subject: Delayed Mail (still being retried)');
+    expect(dsn.raw).toMatch(/Final-Recipient: rfc822; slow@remote\.test\r\nAction: delayed\r\nStatus: 4\.\d+\.\d+\r\nRemote-MTA: dns; mx\.remote\.test\r\nDiagnostic-Code: smtp; 451/);
+    expect(dsn.raw).toContain('Will-Retry-Until: ');
+    // RET=FULL does not apply to a warning (RFC 3461 §4.3): the headers only.
+    expect(dsn.raw).toContain('Content-Type: text/rfc822-headers');
+    expect(dsn.raw).not.toContain('the body stays here');
+    // The DSN is mail from <>: routing files it in alice's mailbox.
+    await routing.route(dsn.id);
+    expect(await mailboxHolds('alice@example.org', dsn.id)).toBe(true);
+    expect(await status(dsn.id, 'alice@example.org')).toBe('delivered');
+  });
+});
+
+describe('aliases and DSN (RFC 3461 §6.2.7), end to end', () => {
+  it('an alias to exactly one remote address passes NOTIFY and ORCPT on: the hop without DSN gets a "relayed" report for the target, nothing says "expanded"', async () => {
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: t.port, name: 'client.test', ignoreTLS: true });
+    const info = await transport.sendMail({
+      envelope: { from: 'sender@remote.test', to: ['fwd@example.org'] },
+      from: 'sender@remote.test', to: 'fwd@example.org', subject: 'forwarded', text: 'hello',
+      dsn: { notify: ['success', 'failure'], recipient: 'rfc822;Fwd@example.org' },
+    });
+    const id = /queued as (\S+)/.exec(info.response)![1]!;
+    await routing.route(id);
+    await waitFor(async () => ((await status(id, 'far@remote.test')) === 'delivered' ? true : undefined), { timeoutMs: 10_000, what: 'far@remote.test delivered' });
+    const [dsn] = await waitFor(async () => ((await dsnsAbout(id)).length ? dsnsAbout(id) : undefined), { timeoutMs: 10_000, what: 'the relayed DSN' });
+    expect(await dsnsAbout(id)).toHaveLength(1);
+    expect(dsn!.to).toBe('sender@remote.test');
+    expect(dsn!.raw).toContain('Final-Recipient: rfc822; far@remote.test\r\nOriginal-Recipient: rfc822;Fwd@example.org\r\nAction: relayed\r\nStatus: 2.0.0\r\n');
+    expect(dsn!.raw).not.toContain('Action: expanded');
+  });
+
+  it('an alias to several addresses: one "expanded" report for the alias; its targets lose SUCCESS (a remote one is relayed without a report of its own)', async () => {
+    const transport = nodemailer.createTransport({ host: '127.0.0.1', port: t.port, name: 'client.test', ignoreTLS: true });
+    const info = await transport.sendMail({
+      envelope: { from: 'sender@remote.test', to: ['crew@example.org'] },
+      from: 'sender@remote.test', to: 'crew@example.org', subject: 'to the crew', text: 'hello',
+      dsn: { notify: ['success'], recipient: 'rfc822;Crew@example.org' },
+    });
+    const id = /queued as (\S+)/.exec(info.response)![1]!;
+    await routing.route(id);
+    expect(await mailboxHolds('bob@example.org', id)).toBe(true);
+    const [dsn] = await waitFor(async () => ((await dsnsAbout(id)).length ? dsnsAbout(id) : undefined), { timeoutMs: 10_000, what: 'the expanded DSN' });
+    expect(dsn!.raw).toContain('Final-Recipient: rfc822; crew@example.org\r\nOriginal-Recipient: rfc822;Crew@example.org\r\nAction: expanded\r\nStatus: 2.0.0\r\n');
+    // The remote target reaches its MX (which speaks no DSN) and, NOTIFY=NEVER now, is not reported.
+    await waitFor(async () => ((await status(id, 'mate@remote.test')) === 'delivered' ? true : undefined), { timeoutMs: 10_000, what: 'mate@remote.test delivered' });
+    const rows = (await t.pool.query('SELECT address, dsn_notify, dsn_success_at FROM recipients WHERE message_id = $1 ORDER BY id', [id])).rows;
+    expect(rows).toEqual([
+      { address: 'crew@example.org', dsn_notify: ['SUCCESS'], dsn_success_at: expect.any(Date) },
+      { address: 'mate@remote.test', dsn_notify: ['NEVER'], dsn_success_at: null },
+    ]);
+    expect(await dsnsAbout(id)).toHaveLength(1);
   });
 });
 

@@ -97,6 +97,25 @@ describe('trace', () => {
     c.mx.behave(MX_IP, { rcpt: { 'nobody@remote.test': 550 } });
   });
 
+  test('success reports (NOTIFY=SUCCESS): dsn-sent with Action delivered (mailbox), relayed (a hop without DSN), expanded (an alias)', async () => {
+    expect((await c.api.call('POST', '/v1/aliases', { source: 'team@local.test', targets: ['bob@local.test', 'frank@remote.test'] })).status).toBe(201);
+    const sendAsking = async (to: string) => {
+      const id = newMessageId();
+      await insertMessage(c.api.db.pool, { id, raw: Buffer.from(`Subject: confirm\r\nMessage-ID: <${id}@local.test>\r\n\r\nx\r\n`), mailFrom: 'alice@local.test', recipients: [to], recipientDsn: [{ notify: ['SUCCESS'], orcpt: null }] });
+      await c.route.add({ messageId: id });
+      return id;
+    };
+    for (const [to, action] of [['bob@local.test', 'delivered'], ['carol@remote.test', 'relayed'], ['team@local.test', 'expanded']] as const) {
+      const id = await sendAsking(to);
+      const t = await traceUntil(id, 'dsn-sent');
+      const sent = t.events.filter((e) => e.type === 'dsn-sent');
+      expect(sent).toEqual([expect.objectContaining({ recipient: to, data: { action, status: '2.0.0', dsnMessageId: expect.any(String) } })]);
+      // The event names the success DSN, a message of its own back to alice.
+      const dsn = (await c.api.call('GET', `/v1/messages?queueId=${sent[0]!.data.dsnMessageId}`)).json.items[0];
+      expect(dsn).toMatchObject({ sender: '', recipients: [{ address: 'alice@local.test' }] });
+    }
+  });
+
   test('admin actions appear in the trace with the actor', async () => {
     c.mx.behave(MX_IP, { rcpt: { 'nobody@remote.test': 550 }, dataCode: 451 });
     const id = await c.send('alice@local.test', ['erin@remote.test']);

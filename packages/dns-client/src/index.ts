@@ -89,6 +89,25 @@ export interface TlsaRecord {
  * A raw query, since node:dns shows no AD bit. nxdomain/nodata are answers (no TLSA).
  */
 export async function lookupTlsa(options: { servers: readonly string[]; timeoutMs: number; tries: number }, name: string): Promise<DnsResult<{ records: TlsaRecord[]; authenticated: boolean }>> {
+  const r = await rawLookup(options, name, 52);
+  if (!r.ok) return r;
+  const records = r.value.msg.answers.flatMap((a) => (a.type === 'UNKNOWN' && a.typeCode === 52 && a.rdata.length >= 3 ? [{ usage: a.rdata[0]!, selector: a.rdata[1]!, matchingType: a.rdata[2]!, data: a.rdata.subarray(3) }] : []));
+  if (!records.length) return { ok: false, kind: 'nodata', code: 'ENODATA' };
+  return { ok: true, value: { records, authenticated: r.value.msg.header.ad } };
+}
+
+/**
+ * Whether the address records of `host` are DNSSEC-validated: an A or AAAA answer (records or
+ * a proven absence) with the AD bit. RFC 7672 §2.2.2: for such a host a TLSA look-up that
+ * fails (not NXDOMAIN/NODATA) makes the host unusable. A failed look-up is not secure.
+ */
+export async function addressesAuthenticated(options: { servers: readonly string[]; timeoutMs: number; tries: number }, host: string): Promise<boolean> {
+  const answers = await Promise.all([1, 28].map((type) => rawLookup(options, host, type)));
+  return answers.some((r) => r.ok && r.value.msg.header.ad);
+}
+
+/** One question over UDP with the AD bit asked for: the reply when NOERROR; NXDOMAIN, else temporary. */
+async function rawLookup(options: { servers: readonly string[]; timeoutMs: number; tries: number }, name: string, type: number): Promise<DnsResult<{ msg: DnsMessage }>> {
   let last: DnsResult<never> = { ok: false, kind: 'temporary', code: 'ETIMEOUT' };
   for (let i = 0; i < options.tries * options.servers.length; i++) {
     const server = options.servers[i % options.servers.length]!;
@@ -96,7 +115,7 @@ export async function lookupTlsa(options: { servers: readonly string[]; timeoutM
     const host = m?.[1] ?? server;
     const port = Number(m?.[2] ?? 53);
     const id = randomInt(0, 0x10000);
-    const reply = await udpAsk(host, port, encodeQuery({ id, name, type: 52, ad: true, udpSize: 1232 }), options.timeoutMs);
+    const reply = await udpAsk(host, port, encodeQuery({ id, name, type, ad: true, udpSize: 1232 }), options.timeoutMs);
     if (!reply) continue;
     let msg: DnsMessage;
     try {
@@ -114,9 +133,7 @@ export async function lookupTlsa(options: { servers: readonly string[]; timeoutM
       last = { ok: false, kind: 'temporary', code: `RCODE${msg.header.rcode}` };
       continue;
     }
-    const records = msg.answers.flatMap((r) => (r.type === 'UNKNOWN' && r.typeCode === 52 && r.rdata.length >= 3 ? [{ usage: r.rdata[0]!, selector: r.rdata[1]!, matchingType: r.rdata[2]!, data: r.rdata.subarray(3) }] : []));
-    if (!records.length) return { ok: false, kind: 'nodata', code: 'ENODATA' };
-    return { ok: true, value: { records, authenticated: msg.header.ad } };
+    return { ok: true, value: { msg } };
   }
   return last;
 }

@@ -35,7 +35,8 @@ export type MessageEvent =
   | (Base & { type: 'relay-attempt'; data: { domain: string; mx?: string; ip?: string; port?: number; tls: boolean; outcome: string; reply?: string; recipients: string[] } })
   | (Base & { type: 'deferred'; data: { reply?: string; nextAttemptAt?: string; attempts?: number } })
   | (Base & { type: 'bounced'; data: { reply?: string; status: 'bounced' | 'failed' } })
-  | (Base & { type: 'dsn-sent'; data: { action: 'failed' | 'delayed'; dsnMessageId?: string; suppressed?: boolean } })
+  /** action: the report's RFC 3464 Action for this recipient; a success report (NOTIFY=SUCCESS) is delivered, relayed or expanded, status 2.0.0. */
+  | (Base & { type: 'dsn-sent'; data: { action: 'failed' | 'delayed' | 'delivered' | 'relayed' | 'expanded'; status?: '2.0.0'; dsnMessageId?: string; suppressed?: boolean } })
   | (Base & { type: 'delay-warning'; data: { reply?: string; nextAttemptAt?: string } })
   | (Base & { type: 'deleted-by-pop3'; data: { mailbox?: string; uidl?: string } })
   | (Base & { type: 'admin-action'; data: { action: string; [k: string]: unknown } });

@@ -10,7 +10,7 @@ import { createPeriodic, isPermanent, type CodedError, type Logger, type Service
 import type { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from './config.ts';
-import { createDnsClient, lookupTlsa, type DnsClient } from '@hopmail/dns-client';
+import { addressesAuthenticated, createDnsClient, lookupTlsa, type DnsClient } from '@hopmail/dns-client';
 import { DsnStore } from './adapters/dsn-store.ts';
 import { createLimits } from './adapters/limits.ts';
 import { SmtpPool } from './adapters/smtp-client.ts';
@@ -120,6 +120,7 @@ export function createApp({ config, logger, registry, pool, redis, now = () => n
   });
   const deliver = createDeliverRemote({
     tlsa: config.RELAY_DANE ? (name) => lookupTlsa({ servers: config.DNS_SERVERS, timeoutMs: config.DNS_TIMEOUT_MS, tries: config.DNS_TRIES }, name) : null,
+    addressesSecure: (host) => addressesAuthenticated({ servers: config.DNS_SERVERS, timeoutMs: config.DNS_TIMEOUT_MS, tries: config.DNS_TRIES }, host),
     tlsPolicies,
     tlsStore,
     store,
@@ -142,7 +143,7 @@ export function createApp({ config, logger, registry, pool, redis, now = () => n
     smarthost: smarthostOf(config),
     testHoldAfterDataMs: config.RELAY_TEST_HOLD_AFTER_DATA_MS,
   });
-  const sendDsn = createSendDsn({ dsnStore, route: producers.route, logger, metrics, hostname: config.RELAY_HOSTNAME, policy, now });
+  const sendDsn = createSendDsn({ dsnStore, route: producers.route, logger, metrics, hostname: config.RELAY_HOSTNAME, policy, now, returnMaxBytes: config.RELAY_DSN_RETURN_MAX_BYTES });
   const scheduler = createScheduler({ pool, store, dsnStore, deliverRemote: producers.deliverRemote, sendDsn: producers.sendDsn, logger, metrics, now, batch: config.RELAY_SCHEDULER_BATCH });
   const schedulerPasses = createPeriodic(() => scheduler.tick(), {
     intervalMs: config.RELAY_SCHEDULER_INTERVAL_MS,

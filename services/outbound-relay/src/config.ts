@@ -42,6 +42,7 @@ export const configSchema = z.object({
   RELAY_RETRY_MAX_MS: int(3_600_000, 0, 86_400_000, 'longest delay between tries (Postfix maximal_backoff_time: 4000s)'),
   RELAY_MAX_AGE_MS: int(5 * 86_400_000, 1000, 30 * 86_400_000, 'give up and bounce (4.4.7) after this time in the queue (Postfix maximal_queue_lifetime: 5d)'),
   RELAY_DELAY_WARNING_MS: int(4 * 3_600_000, 0, 30 * 86_400_000, 'send a "delayed" DSN once after this time; 0 turns delay warnings off (Postfix delay_warning_time)'),
+  RELAY_DSN_RETURN_MAX_BYTES: int(50_000, 0, 100 * 1024 * 1024, 'largest message a failure DSN with RET=FULL returns whole (message/rfc822); a larger one is returned as its headers only (text/rfc822-headers), and the DSN says so (Postfix bounce_size_limit: 50000). 0 always returns the headers only'),
   RELAY_SCHEDULER_INTERVAL_MS: int(5000, 20, 600_000, 'how often one replica scans PostgreSQL for due deliveries and unsent DSNs'),
   RELAY_SCHEDULER_BATCH: int(500, 1, 100_000, 'due (message, domain) pairs handled per scan'),
   RELAY_MAX_CONNECTIONS_PER_HOST: int(10, 1, 1000, 'simultaneous connections to one MX host across all replicas (Postfix default_destination_concurrency_limit: 20)'),

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { queueRedis } from '@hopmail/service-kit';
 import { baseUrls, createTestDatabase, redisPrefix, startFakeDns, type FakeDns, type TestDatabase } from '@hopmail/test-kit';
 import type { Redis } from 'ioredis';
-import { commitMessage, dsnsFor, recipientsOf, type CommitOptions } from '../test/mail.ts';
+import { commitMessage, dsnsFor, message, recipientsOf, type CommitOptions } from '../test/mail.ts';
 import { startRelay, type TestRelay } from '../test/relay-app.ts';
 
 let db: TestDatabase;
@@ -31,9 +31,9 @@ afterAll(async () => {
 type Notify = string[] | null;
 
 /** A message whose recipients (address → [state, NOTIFY]) an attempt left bounced or deferred. */
-async function messageWith(states: Record<string, ['bounced' | 'deferred', Notify, string?]>, dsn: Omit<NonNullable<CommitOptions['dsn']>, 'recipientDsn'> = {}): Promise<string> {
+async function messageWith(states: Record<string, ['bounced' | 'deferred', Notify, string?]>, dsn: Omit<NonNullable<CommitOptions['dsn']>, 'recipientDsn'> = {}, raw?: Buffer): Promise<string> {
   const addresses = Object.keys(states);
-  const id = await commitMessage(db, addresses, { receivedAgoMs: 5 * 3600_000, dsn: { ...dsn, recipientDsn: addresses.map((a) => ({ notify: states[a]![1], orcpt: states[a]![2] ?? null })) } });
+  const id = await commitMessage(db, addresses, { receivedAgoMs: 5 * 3600_000, ...(raw ? { raw } : {}), dsn: { ...dsn, recipientDsn: addresses.map((a) => ({ notify: states[a]![1], orcpt: states[a]![2] ?? null })) } });
   for (const [address, [status]] of Object.entries(states)) {
     const reply = status === 'bounced' ? `550 5.1.1 <${address}>: mailbox unavailable` : '451 4.2.1 try later';
     await db.pool.query(`UPDATE recipients SET status = $3, last_reply = $4, last_mx = 'mx.remote.test' WHERE message_id = $1 AND address = $2`, [id, address, status, reply]);
@@ -114,6 +114,21 @@ describe('RET, ENVID and ORCPT', () => {
     expect(raw).toMatch(/Content-Type: message\/rfc822\r\nContent-Transfer-Encoding: 8bit\r\n\r\nFrom: alice@local\.test\r\n[^]*\r\n\r\nHello\.\r\n/);
     expect(raw).not.toContain('text/rfc822-headers');
     expect(raw).not.toContain('Original-Envelope-Id');
+  });
+
+  it('RET=FULL above RELAY_DSN_RETURN_MAX_BYTES (50,000 by default): only the headers come back, and the text says why', async () => {
+    const big = message('big', `${'x'.repeat(98)}\r\n`.repeat(600) + 'The end.\r\n');
+    expect(big.length).toBeGreaterThan(relay.config.RELAY_DSN_RETURN_MAX_BYTES);
+    const id = await messageWith({ 'gone@remote.test': ['bounced', null] }, { dsnRet: 'FULL' }, big);
+    await relay.app.sendDsn({ messageId: id, reason: 'failed' });
+    const raw = (await dsnsFor(db, id))[0]!.raw;
+    expect(raw).toContain('Content-Type: text/rfc822-headers');
+    expect(raw).toContain('Subject: big\r\n');
+    expect(raw).not.toContain('message/rfc822');
+    expect(raw).not.toContain('The end.');
+    expect(raw).not.toContain('x'.repeat(98));
+    expect(raw).toContain(`The message (${big.length} bytes) is larger than the 50000 bytes returned in full:\r\nonly its headers are attached below.`);
+    expect(raw.length).toBeLessThan(5000);
   });
 
   it('a delay warning carries the headers only, whatever RET says (RFC 3461 §4.3)', async () => {

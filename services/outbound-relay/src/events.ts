@@ -41,4 +41,6 @@ export const EVENTS = defineEvents('outbound-relay', {
   tlsOutcomeFailed: 'outbound-relay.tls-outcome-failed',
   /** A message with `TLS-Required: No` (RFC 8689 §5): MTA-STS is only reported, DANE not looked up, for it. */
   tlsRequiredNo: 'outbound-relay.tls-required-no',
+  /** A TLSA look-up failed (not NXDOMAIN/NODATA) for an MX host whose addresses are DNSSEC-signed: the host is skipped (RFC 7672 §2.2.2). */
+  daneLookupFailed: 'outbound-relay.dane-lookup-failed',
 });

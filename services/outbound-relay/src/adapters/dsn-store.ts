@@ -13,7 +13,7 @@ export interface OwedRecipient {
   lastReply: string | null;
   lastMx: string | null;
   updatedAt: Date;
-  /** NOTIFY of its RCPT TO (an alias target's is its alias's); null when not given (RFC 3461 §4.1). */
+  /** NOTIFY of its RCPT TO, or the one routing gave an alias target (RFC 3461 §6.2.7); null when not given (§4.1). */
   notify: string[] | null;
   /** ORCPT (`addr-type;address`), its own or its alias's. */
   orcpt: string | null;
@@ -64,7 +64,8 @@ const OWED: Record<DsnReason, { where: string; sent: string; suppressed: string 
     sent: 'delay_warned_at = now()',
     suppressed: 'delay_warned_at = now()',
   },
-  // Only rows that asked (an alias target's NOTIFY has no SUCCESS: its alias reports "expanded").
+  // Only rows that asked: a target of a multi-target alias has no SUCCESS (its alias reports
+  // "expanded"); the only target of an alias has the alias's NOTIFY, whose duty it took over.
   success: {
     where: `r.status IN ('delivered', 'expanded') AND r.dsn_success_at IS NULL AND 'SUCCESS' = ANY (r.dsn_notify)`,
     sent: 'dsn_success_at = now()',
@@ -105,7 +106,7 @@ export class DsnStore {
       // here and then no longer sees these rows, because they are marked by then.
       const rs = await client.query<OwedRow>(
         `SELECT r.id, r.address, o.address AS original, r.last_reply, r.last_mx, r.updated_at,
-                CASE WHEN r.original_id IS NULL THEN r.dsn_notify ELSE array_remove(o.dsn_notify, 'SUCCESS') END AS notify, coalesce(r.dsn_orcpt, o.dsn_orcpt) AS orcpt, r.status
+                CASE WHEN r.original_id IS NULL OR r.dsn_notify IS NOT NULL THEN r.dsn_notify ELSE array_remove(o.dsn_notify, 'SUCCESS') END AS notify, coalesce(r.dsn_orcpt, o.dsn_orcpt) AS orcpt, r.status
            FROM recipients r LEFT JOIN recipients o ON o.id = r.original_id
           WHERE r.message_id = $1 AND ${owed.where} ORDER BY r.id FOR UPDATE OF r`,
         [messageId],

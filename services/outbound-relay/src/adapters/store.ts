@@ -90,7 +90,7 @@ export class RelayStore {
               convert_from(substring(m.raw from 1 for coalesce(nullif(position(decode('0d0a0d0a', 'hex') in m.raw), 0), 65536)), 'LATIN1')
                 ~* '(^|\n)TLS-Required:[ \t]*No[ \t]*\r?(\n|$)' AS tls_optional,
               r.id, r.address, r.attempts, r.delay_warned_at, r.last_reply, lower(o.domain) AS via_domain,
-              CASE WHEN r.original_id IS NULL THEN r.dsn_notify ELSE array_remove(o.dsn_notify, 'SUCCESS') END AS notify, coalesce(r.dsn_orcpt, o.dsn_orcpt) AS orcpt,
+              CASE WHEN r.original_id IS NULL OR r.dsn_notify IS NOT NULL THEN r.dsn_notify ELSE array_remove(o.dsn_notify, 'SUCCESS') END AS notify, coalesce(r.dsn_orcpt, o.dsn_orcpt) AS orcpt,
               -- asked only for alias targets (SRS decision), by the unique index on lower(name)
               CASE WHEN r.original_id IS NOT NULL THEN EXISTS (SELECT 1 FROM domains d WHERE lower(d.name) = lower(substring(m.mail_from from '@([^@]+)$'))) END AS sender_ours,
               (SELECT epoch FROM dkim_key_epoch WHERE id = 1) AS dkim_epoch

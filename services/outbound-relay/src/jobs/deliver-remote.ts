@@ -55,6 +55,8 @@ export interface DeliverDeps {
   tlsStore: TlsStore;
   /** TLSA look-up with the AD bit (RELAY_DANE off: null). */
   tlsa: ((name: string) => Promise<DnsResult<{ records: TlsaRecord[]; authenticated: boolean }>>) | null;
+  /** Whether an MX host's A/AAAA answer carries the AD bit (RFC 7672 §2.2.2), asked only when its TLSA look-up failed. */
+  addressesSecure: (host: string) => Promise<boolean>;
 }
 
 /** What one attempt means for one recipient: the reply (or our own reason) classified, and the MX that gave it. */
@@ -100,18 +102,29 @@ const STATUS_EVENT = {
 const worker = `${osHostname()}:${process.pid}`;
 
 export function createDeliverRemote(deps: DeliverDeps) {
-  const { store, dns, smtp, limits, sendDsn, logger: log, metrics, policy, now: clock, hostname, port, addressOrder, allowLoopback, ownAddresses, throttleDelayMs, smarthost, testHoldAfterDataMs, authenticate, srs, tlsPolicies, tlsStore, tlsa } = deps;
+  const { store, dns, smtp, limits, sendDsn, logger: log, metrics, policy, now: clock, hostname, port, addressOrder, allowLoopback, ownAddresses, throttleDelayMs, smarthost, testHoldAfterDataMs, authenticate, srs, tlsPolicies, tlsStore, tlsa, addressesSecure } = deps;
 
   /**
    * DANE (RFC 7672) outranks MTA-STS (RFC 8461 §2) and the operator's 'dane' asks for it:
    * validated TLSA records of the MX host make TLS mandatory and the certificate must match;
    * validated records none of which is usable still make TLS mandatory (§2.2). Without
    * validated TLSA records the domain's policy stands. Not for the operator's other entries.
+   * A TLSA look-up that fails (SERVFAIL, a bogus answer, a timeout: not NXDOMAIN or NODATA,
+   * which mean "no TLSA") for a host whose address records are DNSSEC-secure makes that host
+   * unusable (RFC 7672 §2.2.2): an attacker who can make the look-up fail must not get a
+   * delivery without DANE. `unusable` is the reply recorded if no other MX takes the mail.
    */
-  async function withDane(req: TlsRequirement, tls: DomainTls, host: string, tlsaPort: number): Promise<TlsRequirement> {
+  async function withDane(req: TlsRequirement, tls: DomainTls, host: string, tlsaPort: number): Promise<TlsRequirement | { unusable: string; code: string }> {
     if (!tlsa || (tls.source === 'operator' && tls.policy.policy !== 'dane')) return req;
-    const r = await tlsa(`_${tlsaPort}._tcp.${host}`);
-    if (!r.ok || !r.value.authenticated) return req;
+    const name = `_${tlsaPort}._tcp.${host}`;
+    const r = await tlsa(name);
+    if (!r.ok) {
+      if (r.kind === 'temporary' && (await addressesSecure(host))) {
+        return { unusable: `451 4.7.5 DANE: TLSA look-up of ${name} failed (${r.code}) and the addresses of ${host} are DNSSEC-signed: not used without DANE (RFC 7672 §2.2.2)`, code: r.code };
+      }
+      return req;
+    }
+    if (!r.value.authenticated) return req;
     const usable = usableTlsa(r.value.records);
     return usable.length ? { level: 'dane', records: usable } : { level: 'encrypt' };
   }
@@ -191,7 +204,14 @@ export function createDeliverRemote(deps: DeliverDeps) {
     let last: RecipientResult = { outcome: 'deferred', reply: `451 4.4.1 No MX host of ${ctx.domain} reachable`, mx: null };
     let requireTlsRefused = 0;
     for (const host of allowed) {
-      const hostReq = target.smarthost || tlsOptional ? req : await withDane(req, tls, host, target.port);
+      const dane = target.smarthost || tlsOptional ? req : await withDane(req, tls, host, target.port);
+      if ('unusable' in dane) {
+        last = { outcome: 'deferred', reply: dane.unusable, mx: host };
+        log.warn({ event: EVENTS.daneLookupFailed, ...ctx, mx: host, code: dane.code }, 'TLSA look-up failed for an MX host with DNSSEC-signed addresses: host skipped');
+        await recordTls(ctx, { level: 'dane', records: [] }, host, '', { ok: false, resultType: 'dnssec-invalid', detail: dane.unusable.slice(10) });
+        continue;
+      }
+      const hostReq = dane;
       // REQUIRETLS (RFC 8689 §4.2.1): only hosts whose TLS a policy verifies (DANE, MTA-STS enforce, the operator's verify).
       if (message.requireTls && !verifiesTls(hostReq)) {
         requireTlsRefused++;

@@ -27,6 +27,8 @@ export interface SendDsnDeps {
   hostname: string;
   policy: RetryPolicy;
   now: () => Date;
+  /** RELAY_DSN_RETURN_MAX_BYTES: RET=FULL returns a larger message as its headers only. */
+  returnMaxBytes: number;
 }
 
 /**
@@ -51,13 +53,18 @@ export function statusOf(reply: string | null, action: 'failed' | 'delayed'): st
   return `${cls}.${detail}`;
 }
 
-export function createSendDsn({ dsnStore, route, logger, metrics, hostname, policy, now }: SendDsnDeps) {
+export function createSendDsn({ dsnStore, route, logger, metrics, hostname, policy, now, returnMaxBytes }: SendDsnDeps) {
   function compose(owed: OwedReport): ComposedDsn | null {
     // RFC 5321 §4.5.5 / RFC 3464 §2: never answer a bounce with a bounce.
     if (owed.mailFrom === '') return null;
     const recipients = owed.recipients.filter((r) => wantsReport(r.notify, owed.reason));
     if (recipients.length === 0) return null;
     const id = newMessageId();
+    // RFC 3461 §4.3: RET=FULL returns the message with a failure report; otherwise its
+    // headers. Above the cap, the headers only too (a DSN must not carry an arbitrarily
+    // large message back), and the text says so.
+    const full = owed.reason === 'failed' && owed.ret === 'FULL';
+    const returned = full && owed.raw.length <= returnMaxBytes ? toCrlf(owed.raw) : null;
     const dsn = buildDsn({
       action: owed.reason,
       reportingMta: hostname,
@@ -68,8 +75,8 @@ export function createSendDsn({ dsnStore, route, logger, metrics, hostname, poli
       messageId: `${id}@${hostname}`,
       boundary: `${id}/${randomBytes(9).toString('base64url')}`,
       envid: owed.envid,
-      // RFC 3461 §4.3: RET=FULL returns the message with a failure report; otherwise its headers.
-      originalMessage: owed.reason === 'failed' && owed.ret === 'FULL' ? toCrlf(owed.raw) : null,
+      originalMessage: returned,
+      ...(full && !returned ? { returnLimited: { size: owed.raw.length, limit: returnMaxBytes } } : {}),
       recipients: recipients.map((r) => ({
         finalRecipient: r.address,
         originalRecipient: r.original,

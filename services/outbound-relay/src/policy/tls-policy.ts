@@ -103,6 +103,7 @@ export type TlsResultType =
   | 'sts-policy-invalid'
   | 'sts-webpki-invalid'
   | 'tlsa-invalid'
+  | 'dnssec-invalid'
   | 'dane-required';
 
 export type TlsCheck = { ok: true } | { ok: false; enforced: boolean; resultType: TlsResultType; detail: string };

@@ -43,6 +43,8 @@ export interface DsnInput {
   envid?: string | null;
   /** RET=FULL on a failure report: the whole original message, as message/rfc822 (RFC 3461 §4.3). */
   originalMessage?: Buffer | null;
+  /** RET=FULL asked for a message larger than the cap: only its headers are returned (said in the text). */
+  returnLimited?: { size: number; limit: number };
 }
 
 const SUBJECTS: Record<DsnInput['action'], string> = {
@@ -89,6 +91,9 @@ function humanText(input: DsnInput): string {
   for (const r of input.recipients) {
     const via = r.remoteMta ? ` (host ${r.remoteMta} said: ${oneLine(r.diagnostic ?? '')})` : r.diagnostic ? ` (${oneLine(r.diagnostic)})` : '';
     lines.push(`<${r.finalRecipient}>: ${r.status}${via}`);
+  }
+  if (input.returnLimited) {
+    lines.push('', `The message (${input.returnLimited.size} bytes) is larger than the ${input.returnLimited.limit} bytes returned in full:`, 'only its headers are attached below.');
   }
   return lines.join('\r\n') + '\r\n';
 }

@@ -107,14 +107,17 @@ export class PgRoutingStore implements RoutingStore, ReconcileStore {
    * each message's new due relay domains and whether it bounced anyone, so no read follows.
    */
   async write(messages: readonly MessageWrite[]): Promise<(Written | null)[]> {
-    const up = { id: [] as number[], status: [] as string[], reply: [] as (string | null)[] };
+    const up = { id: [] as number[], status: [] as string[], reply: [] as (string | null)[], passOn: [] as boolean[] };
     const mm = { mailbox: [] as number[], message: [] as string[], recipient: [] as number[], size: [] as number[] };
-    const ch = { message: [] as string[], address: [] as string[], domain: [] as string[], original: [] as number[], status: [] as string[], reply: [] as (string | null)[] };
+    const ch = { message: [] as string[], address: [] as string[], domain: [] as string[], original: [] as number[], status: [] as string[], reply: [] as (string | null)[], passOn: [] as boolean[] };
     const updates = messages.flatMap((it) => it.decision.updates).sort((a, b) => a.id - b.id);
+    // An alias whose only target took its NOTIFY over owes no success report of its own.
+    const passedOn = new Set(messages.flatMap((it) => it.decision.children.filter((c) => c.passOn).map((c) => c.originalId)));
     for (const u of updates) {
       up.id.push(u.id);
       up.status.push(u.status);
       up.reply.push(u.reply);
+      up.passOn.push(passedOn.has(u.id));
     }
     for (const { messageId, size, decision } of messages) {
       for (const m of decision.mailboxRows) {
@@ -130,6 +133,7 @@ export class PgRoutingStore implements RoutingStore, ReconcileStore {
         ch.original.push(c.originalId);
         ch.status.push(c.status);
         ch.reply.push(c.reply);
+        ch.passOn.push(c.passOn === true);
       }
     }
     let r;
@@ -138,10 +142,11 @@ export class PgRoutingStore implements RoutingStore, ReconcileStore {
         text: `WITH up AS (
            UPDATE recipients r
               SET status = u.status, last_reply = u.reply, updated_at = now(),
-                  next_attempt_at = CASE WHEN u.status = 'relay' THEN now() ELSE r.next_attempt_at END
-             FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, status, reply)
+                  next_attempt_at = CASE WHEN u.status = 'relay' THEN now() ELSE r.next_attempt_at END,
+                  dsn_success_at = CASE WHEN u.pass_on THEN now() ELSE r.dsn_success_at END
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $14::boolean[]) AS u(id, status, reply, pass_on)
             WHERE r.id = u.id AND r.status = 'queued'
-           RETURNING r.message_id, r.domain, r.status, r.dsn_notify
+           RETURNING r.message_id, r.domain, r.status, r.dsn_notify, r.dsn_success_at
          ), mm AS (
            INSERT INTO mailbox_messages (mailbox_id, message_id, recipient_id, uidl, size)
            SELECT u.mailbox_id, u.message_id, u.recipient_id, u.message_id::text, u.size
@@ -149,9 +154,15 @@ export class PgRoutingStore implements RoutingStore, ReconcileStore {
             WHERE u.message_id IN (SELECT message_id FROM up)
            ON CONFLICT DO NOTHING
          ), ch AS (
-           INSERT INTO recipients (message_id, address, domain, original_id, status, last_reply, next_attempt_at)
-           SELECT u.message_id, u.address, u.domain, u.original_id, u.status, u.reply, CASE WHEN u.status = 'relay' THEN now() END
-             FROM unnest($8::uuid[], $9::text[], $10::text[], $11::bigint[], $12::text[], $13::text[]) AS u(message_id, address, domain, original_id, status, reply)
+           INSERT INTO recipients (message_id, address, domain, original_id, status, last_reply, next_attempt_at, dsn_notify)
+           SELECT u.message_id, u.address, u.domain, u.original_id, u.status, u.reply, CASE WHEN u.status = 'relay' THEN now() END,
+                  -- RFC 3461 §6.2.7: the only target takes NOTIFY as it is; one of several
+                  -- without SUCCESS, NEVER when nothing is left (Postfix does the same).
+                  CASE WHEN u.pass_on OR o.dsn_notify IS NULL THEN o.dsn_notify
+                       WHEN array_remove(o.dsn_notify, 'SUCCESS') = '{}' THEN '{NEVER}'::text[]
+                       ELSE array_remove(o.dsn_notify, 'SUCCESS') END
+             FROM unnest($8::uuid[], $9::text[], $10::text[], $11::bigint[], $12::text[], $13::text[], $15::boolean[]) AS u(message_id, address, domain, original_id, status, reply, pass_on)
+             JOIN recipients o ON o.id = u.original_id
             WHERE u.message_id IN (SELECT message_id FROM up)
            ON CONFLICT (message_id, lower(domain), (substring(address from '^(.*)@'))) DO NOTHING
            RETURNING message_id, domain, status
@@ -159,10 +170,10 @@ export class PgRoutingStore implements RoutingStore, ReconcileStore {
          SELECT message_id::text AS message_id,
                 coalesce(array_agg(DISTINCT domain ORDER BY domain) FILTER (WHERE status = 'relay'), '{}') AS relay_domains,
                 coalesce(bool_or(status = 'bounced'), false) AS bounced,
-                coalesce(bool_or(status IN ('delivered', 'expanded') AND 'SUCCESS' = ANY (dsn_notify)), false) AS success
-           FROM (SELECT message_id, domain, status, dsn_notify FROM up UNION ALL SELECT message_id, domain, status, NULL::text[] FROM ch) done
+                coalesce(bool_or(status IN ('delivered', 'expanded') AND 'SUCCESS' = ANY (dsn_notify) AND dsn_success_at IS NULL), false) AS success
+           FROM (SELECT message_id, domain, status, dsn_notify, dsn_success_at FROM up UNION ALL SELECT message_id, domain, status, NULL::text[], NULL::timestamptz FROM ch) done
           GROUP BY message_id`,
-        values: [up.id, up.status, up.reply, mm.mailbox, mm.message, mm.recipient, mm.size, ch.message, ch.address, ch.domain, ch.original, ch.status, ch.reply],
+        values: [up.id, up.status, up.reply, mm.mailbox, mm.message, mm.recipient, mm.size, ch.message, ch.address, ch.domain, ch.original, ch.status, ch.reply, up.passOn, ch.passOn],
       });
     } catch (err) {
       if ((err as { code?: string }).code === FOREIGN_KEY_VIOLATION) throw new RoutingError('mailboxGone', 'a target mailbox was deleted', err);

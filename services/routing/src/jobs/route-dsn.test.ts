@@ -1,6 +1,8 @@
 // NOTIFY=SUCCESS at local delivery (RFC 3461 §6.2): routing commits the delivery, then adds
-// send-dsn {reason: 'success'} for the relay's DSN writer; an alias it expands passes the
-// request on to its targets without SUCCESS (the alias's own report is "expanded").
+// send-dsn {reason: 'success'} for the relay's DSN writer. An alias to several addresses is
+// expanded (§6.2.7.3): its own report is "expanded", its targets get NOTIFY without SUCCESS
+// (NEVER when nothing is left); an alias to exactly one address (§6.2.7.2) passes NOTIFY and
+// ORCPT on unchanged and reports nothing itself.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
@@ -23,6 +25,9 @@ beforeAll(async () => {
   await addDomain(db.pool, 'example.org');
   for (const a of ['alice@example.org', 'bob@example.org']) await addMailbox(db.pool, a);
   await addAlias(db.pool, 'team@example.org', ['alice@example.org', 'ext@remote.test']);
+  await addAlias(db.pool, 'pair@example.org', ['alice@example.org', 'bob@example.org']);
+  await addAlias(db.pool, 'fwd@example.org', ['far@remote.test']);
+  await addAlias(db.pool, 'list@example.org', ['one@remote.test', 'two@remote.test']);
 });
 
 afterAll(async () => {
@@ -66,7 +71,37 @@ describe('NOTIFY=SUCCESS in routing', () => {
     const r = await db.pool.query('SELECT address, status, dsn_notify FROM recipients WHERE message_id = $1 ORDER BY id', [id]);
     expect(r.rows).toEqual([
       { address: 'team@example.org', status: 'expanded', dsn_notify: ['SUCCESS'] },
-      { address: 'ext@remote.test', status: 'relay', dsn_notify: null },
+      { address: 'ext@remote.test', status: 'relay', dsn_notify: ['NEVER'] },
+    ]);
+  });
+
+  it('an alias to two mailboxes is expanded too: its success report says so', async () => {
+    const id = await message(['pair@example.org'], [['SUCCESS']]);
+    await app.route(id);
+    expect(await successJob(id)).toBeDefined();
+    const r = await db.pool.query('SELECT address, status, dsn_success_at FROM recipients WHERE message_id = $1 ORDER BY id', [id]);
+    expect(r.rows).toEqual([{ address: 'pair@example.org', status: 'expanded', dsn_success_at: null }]);
+  });
+
+  it('targets of an alias to several addresses keep NOTIFY without SUCCESS; the ORCPT stays the alias\'s', async () => {
+    const id = await message(['list@example.org'], [['SUCCESS', 'FAILURE', 'DELAY']], ['rfc822;List@example.org']);
+    await app.route(id);
+    const r = await db.pool.query('SELECT address, status, dsn_notify, dsn_orcpt FROM recipients WHERE message_id = $1 ORDER BY id', [id]);
+    expect(r.rows).toEqual([
+      { address: 'list@example.org', status: 'expanded', dsn_notify: ['SUCCESS', 'FAILURE', 'DELAY'], dsn_orcpt: 'rfc822;List@example.org' },
+      { address: 'one@remote.test', status: 'relay', dsn_notify: ['FAILURE', 'DELAY'], dsn_orcpt: null },
+      { address: 'two@remote.test', status: 'relay', dsn_notify: ['FAILURE', 'DELAY'], dsn_orcpt: null },
+    ]);
+  });
+
+  it('an alias to exactly one remote address passes NOTIFY on unchanged and owes no report itself', async () => {
+    const id = await message(['fwd@example.org'], [['SUCCESS', 'FAILURE']], ['rfc822;Fwd@example.org']);
+    await app.route(id);
+    expect(await successJob(id)).toBeUndefined();
+    const r = await db.pool.query('SELECT address, status, dsn_notify, dsn_success_at IS NOT NULL AS passed_on FROM recipients WHERE message_id = $1 ORDER BY id', [id]);
+    expect(r.rows).toEqual([
+      { address: 'fwd@example.org', status: 'expanded', dsn_notify: ['SUCCESS', 'FAILURE'], passed_on: true },
+      { address: 'far@remote.test', status: 'relay', dsn_notify: ['SUCCESS', 'FAILURE'], passed_on: false },
     ]);
   });
 });

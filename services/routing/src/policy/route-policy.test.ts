@@ -87,6 +87,31 @@ describe('decide', () => {
       },
     ],
     [
+      'alias to two local mailboxes: both copies, expanded (RFC 3461 §6.2.7.3)',
+      [rcpt(10, 'pair@example.org', { kind: 'deliver', mailboxes: [alice, bob], remote: [] })],
+      {},
+      false,
+      {
+        mailboxRows: [
+          { mailboxId: 1, recipientId: 10 },
+          { mailboxId: 2, recipientId: 10 },
+        ],
+        children: [],
+        updates: [{ id: 10, status: 'expanded', reply: null, reason: null }],
+      },
+    ],
+    [
+      'alias to exactly one remote address: its row takes the DSN request over (RFC 3461 §6.2.7.2)',
+      [rcpt(10, 'fwd@example.org', { kind: 'deliver', mailboxes: [], remote: ['dave@remote.test'] })],
+      {},
+      false,
+      {
+        mailboxRows: [],
+        children: [{ originalId: 10, address: 'dave@remote.test', domain: 'remote.test', status: 'relay', reply: null, passOn: true }],
+        updates: [{ id: 10, status: 'expanded', reply: null, reason: null }],
+      },
+    ],
+    [
       'non-local envelope recipient: relay itself',
       [rcpt(10, 'x@remote.test', { kind: 'relay' })],
       {},

@@ -91,8 +91,12 @@ export type FinalStatus = 'delivered' | 'expanded' | 'relay' | 'bounced' | 'fail
 export interface RoutingDecision {
   /** One row per mailbox, whatever number of recipients led there (duplicate elimination). */
   mailboxRows: { mailboxId: number; recipientId: number }[];
-  /** New recipient rows: relay targets of aliases, and failed targets of multi-target aliases. */
-  children: { originalId: number; address: string; domain: string; status: 'relay' | 'bounced' | 'failed'; reply: string | null }[];
+  /**
+   * New recipient rows: relay targets of aliases, and failed targets of multi-target aliases.
+   * `passOn`: the only target of its alias (RFC 3461 §6.2.7.2), which takes the alias's NOTIFY
+   * unchanged and its success report; otherwise a target gets NOTIFY without SUCCESS (§6.2.7.3).
+   */
+  children: { originalId: number; address: string; domain: string; status: 'relay' | 'bounced' | 'failed'; reply: string | null; passOn?: true }[];
   /** New status of each original recipient. */
   updates: { id: number; status: FinalStatus; reply: string | null; reason: BounceReason | null }[];
 }
@@ -112,6 +116,10 @@ export function domainOf(address: string): string {
  * - remote targets become `relay` rows (original_id set) and the original is `expanded`;
  * - a multi-target alias keeps its delivered copies; each failed target gets its own
  *   bounced row so the DSN names it; if every target failed the original itself bounces;
+ * - DSN (RFC 3461 §6.2.7): an alias to several addresses is `expanded` (its NOTIFY=SUCCESS
+ *   report says "expanded"; its targets' NOTIFY loses SUCCESS); an alias to exactly one
+ *   address is no expansion: a mailbox makes it `delivered`, a remote address's row takes
+ *   its NOTIFY and ORCPT unchanged (`passOn`) and the alias issues no report of its own;
  * - with the null sender no DSN can go anywhere (RFC 5321 §4.5.5): `failed` instead of `bounced`.
  */
 export function decide(recipients: readonly PlannedRecipient[], mailboxState: (id: number) => MailboxState, nullSender: boolean): RoutingDecision {
@@ -150,12 +158,12 @@ export function decide(recipients: readonly PlannedRecipient[], mailboxState: (i
       continue;
     }
     for (const address of plan.remote) {
-      out.children.push({ originalId: r.id, address, domain: domainOf(address), status: 'relay', reply: null });
+      out.children.push({ originalId: r.id, address, domain: domainOf(address), status: 'relay', reply: null, ...(targets === 1 ? { passOn: true as const } : {}) });
     }
     for (const f of failed) {
       out.children.push({ originalId: r.id, address: f.address, domain: domainOf(f.address), status: bounced, reply: bounceReply(f.reason, f.address) });
     }
-    const status: FinalStatus = plan.remote.length > 0 || failed.length > 0 ? 'expanded' : 'delivered';
+    const status: FinalStatus = plan.remote.length > 0 || failed.length > 0 || targets > 1 ? 'expanded' : 'delivered';
     out.updates.push({ id: r.id, status, reply: null, reason: null });
   }
   return out;

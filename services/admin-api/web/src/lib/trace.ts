@@ -78,7 +78,7 @@ export function timeline(events: readonly TraceEvent[]): TimelineItem[] {
         details = lines(d, [['reply', 'Reason'], ['status', 'Status'], ['mx', 'MX']]);
         break;
       case 'dsn-sent':
-        title = d.suppressed === true ? 'No DSN (null sender)' : 'DSN sent to the sender';
+        title = d.suppressed === true ? 'No DSN (null sender)' : ['delivered', 'relayed', 'expanded'].includes(str(d.action) ?? '') ? 'Success DSN sent to the sender' : 'DSN sent to the sender';
         details = lines(d, [['action', 'Action'], ['dsnMessageId', 'DSN message']]);
         break;
       case 'admin-action':
