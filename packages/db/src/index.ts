@@ -6,3 +6,4 @@ export * from './group-commit.ts';
 export * from './batcher.ts';
 export * from './locks.ts';
 export * from './durability.ts';
+export * from './tls-reports.ts';

@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { buildTlsReport, parseTlsReport, parseTlsRptTxt, TlsReportError, tlsReportMessage } from './tlsrpt.ts';
+import { buildTlsReport, isTlsReportAddress, parseTlsReport, parseTlsRptTxt, TlsReportError, tlsReportFromMessage, tlsReportMessage } from './tlsrpt.ts';
 
 describe('_smtp._tls TXT (RFC 8460 §3)', () => {
   it.each([
@@ -75,5 +75,78 @@ describe('aggregate report (RFC 8460 §4.4)', () => {
     expect(raw).toMatch(/Content-Type: multipart\/report; report-type="tlsrpt"; boundary="[^"]+"/);
     expect(raw).toContain('filename="mx.hopmail.test!dest.example!1767225600!1767311999!r1.json.gz"');
     expect(raw).toContain(gz.toString('base64'));
+  });
+});
+
+describe('the report address', () => {
+  const opts = { localPart: 'tls-reports', subaddressDelimiter: '+' };
+  it.each([
+    ['tls-reports@example.org', true],
+    ['TLS-Reports@Example.org', true],
+    ['tls-reports+google@example.org', true],
+    ['tls-reports-x@example.org', false],
+    ['tls-reports', false],
+    ['x.tls-reports@example.org', false],
+    ['postmaster@example.org', false],
+  ])('%s: %s', (address, want) => expect(isTlsReportAddress(address, opts)).toBe(want));
+  it('follows the configured local part and delimiter', () => {
+    expect(isTlsReportAddress('smtp-tls@example.org', { localPart: 'smtp-tls', subaddressDelimiter: '' })).toBe(true);
+    expect(isTlsReportAddress('tls-reports+x@example.org', { localPart: 'tls-reports', subaddressDelimiter: '' })).toBe(false);
+    expect(isTlsReportAddress('tlsrpt-google@example.org', { localPart: 'tlsrpt', subaddressDelimiter: '-' })).toBe(true);
+  });
+});
+
+describe('the report out of a message (RFC 8460 §5.3)', () => {
+  const json = JSON.stringify(buildTlsReport(input));
+  const gz = gzipSync(json);
+  const mail = (o: Partial<Parameters<typeof tlsReportMessage>[0]> = {}) =>
+    tlsReportMessage({ from: 'reports@sender.example', to: ['tls-reports@dest.example'], submitter: 'mx.sender.example', domain: 'dest.example', reportId: 'r1', day: '2026-01-01', gzipped: gz, messageId: 'm1@sender.example', date: new Date('2026-01-02T01:00:00Z'), ...o });
+
+  it('takes the gzip attachment of the message our own sender builds, and it parses back', () => {
+    const body = tlsReportFromMessage(mail(), { maxBytes: 1 << 20 });
+    expect(body.equals(gz)).toBe(true);
+    expect(parseTlsReport(body).reportId).toBe('2026-01-01.r1@mx.hopmail.test');
+  });
+
+  it('finds +json in a nested multipart, quoted-printable, LF line ends; and a report that is the whole body', () => {
+    const qp = json.replace(/=/g, '=3D').replace(/(.{70})/g, '$1=\n');
+    const nested = [
+      'From: a@b.example',
+      'Content-Type: multipart/mixed; boundary=outer',
+      '',
+      'preamble',
+      '--outer',
+      'Content-Type: text/plain',
+      '',
+      'hello',
+      '--outer',
+      'Content-Type: multipart/report;',
+      '  report-type="tlsrpt"; boundary="in ner"',
+      '',
+      '--in ner',
+      'Content-Type: Application/TLSRPT+JSON',
+      'Content-Transfer-Encoding: quoted-printable',
+      '',
+      qp,
+      '--in ner--',
+      '--outer--',
+      'epilogue',
+      '',
+    ].join('\n');
+    expect(parseTlsReport(tlsReportFromMessage(Buffer.from(nested), { maxBytes: 1 << 20 })).organization).toBe('Hopmail');
+    const whole = Buffer.concat([Buffer.from('Content-Type: application/tlsrpt+gzip\r\nContent-Transfer-Encoding: base64\r\n\r\n'), Buffer.from(gz.toString('base64').replace(/.{76}/g, '$&\r\n'))]);
+    expect(tlsReportFromMessage(whole, { maxBytes: 1 << 20 }).equals(gz)).toBe(true);
+  });
+
+  it('refuses a message without a report part, and a report attachment over the cap', () => {
+    expect(() => tlsReportFromMessage(Buffer.from('Subject: hi\r\n\r\nhello\r\n'), { maxBytes: 1 << 20 })).toThrow(/^no application\/tlsrpt\+gzip or application\/tlsrpt\+json part$/);
+    expect(() => tlsReportFromMessage(mail(), { maxBytes: 16 })).toThrow(/^report attachment larger than 16 bytes$/);
+  });
+
+  it('stops gunzip at the cap: a gzip bomb is refused, not inflated', () => {
+    const bomb = gzipSync(Buffer.alloc(16 * 1024 * 1024, 0x20));
+    expect(bomb.length).toBeLessThan(100_000);
+    expect(() => parseTlsReport(bomb, { maxBytes: 1 << 20 })).toThrow(/^larger than 1048576 bytes uncompressed$/);
+    expect(() => parseTlsReport(Buffer.from(json), { maxBytes: 10 })).toThrow(/^larger than 10 bytes$/);
   });
 });

@@ -1,7 +1,9 @@
 // SMTP TLS Reporting (RFC 8460), pure: the _smtp._tls TXT record, the aggregate report we
 // send (built from the relay's tls_outcomes counters) and the reports others send us (parsed
-// and checked before they are stored), and the report's mail form (§5.3).
+// and checked before they are stored), the report's mail form (§5.3) and the way back out of
+// it (the report attachment of a message sent to our report address).
 import { gunzipSync } from 'node:zlib';
+import { stripSubaddress } from './address.ts';
 
 /** RFC 8460 §3: `v=TLSRPTv1; rua=mailto:a@b,https://c/d`. Not exactly one record: no reporting. */
 export function parseTlsRptTxt(records: readonly string[]): { rua: string[] } | null {
@@ -98,15 +100,22 @@ export class TlsReportError extends Error {
 
 const MAX_REPORT_BYTES = 10 * 1024 * 1024;
 
-/** A report as received (gzip or plain JSON), checked against RFC 8460 §4.4. Throws TlsReportError. */
-export function parseTlsReport(body: Buffer): ParsedReport {
+/**
+ * A report as received (gzip or plain JSON), checked against RFC 8460 §4.4. Throws TlsReportError.
+ * `maxBytes` bounds the JSON text, also once uncompressed: gunzip stops there (a gzip bomb).
+ */
+export function parseTlsReport(body: Buffer, opts: { maxBytes?: number } = {}): ParsedReport {
+  const maxBytes = opts.maxBytes ?? MAX_REPORT_BYTES;
   let text: Buffer = body;
   if (body[0] === 0x1f && body[1] === 0x8b) {
     try {
-      text = gunzipSync(body, { maxOutputLength: MAX_REPORT_BYTES });
+      text = gunzipSync(body, { maxOutputLength: maxBytes });
     } catch (err) {
+      if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new TlsReportError(`larger than ${maxBytes} bytes uncompressed`);
       throw new TlsReportError(`not valid gzip: ${(err as Error).message}`);
     }
+  } else if (body.length > maxBytes) {
+    throw new TlsReportError(`larger than ${maxBytes} bytes`);
   }
   let json: unknown;
   try {
@@ -178,4 +187,113 @@ export function tlsReportMessage(o: { from: string; to: string[]; submitter: str
       '',
     ].join('\r\n'),
   );
+}
+
+/**
+ * Is this envelope recipient the TLS-RPT report address of a domain (`<localPart>@…`, the rua
+ * our DNS doctor proposes)? The local part compares case-insensitively, as postmaster does
+ * (RFC 5321 §4.5.1), and a subaddress (`tls-reports+tag`, RFC 5233) is the same address.
+ * Whether the domain is one of ours is the resolver's business.
+ */
+export function isTlsReportAddress(address: string, opts: { localPart: string; subaddressDelimiter: string }): boolean {
+  const at = address.lastIndexOf('@');
+  if (at <= 0 || !opts.localPart) return false;
+  const local = address.slice(0, at);
+  const want = opts.localPart.toLowerCase();
+  return local.toLowerCase() === want || stripSubaddress(local, opts.subaddressDelimiter)?.toLowerCase() === want;
+}
+
+const REPORT_TYPES = new Set(['application/tlsrpt+gzip', 'application/tlsrpt+json']);
+const MAX_MIME_DEPTH = 10;
+const MAX_MIME_PARTS = 200;
+
+interface MimeEntity {
+  contentType: string;
+  params: Map<string, string>;
+  encoding: string;
+  body: string;
+}
+
+/** Header and body of one entity; `text` is latin1 (one char per octet). */
+function entity(text: string): MimeEntity {
+  const m = /\r?\n\r?\n/.exec(text);
+  const head = m ? text.slice(0, m.index) : text;
+  const body = m ? text.slice(m.index + m[0].length) : '';
+  const fields = new Map<string, string>();
+  for (const line of head.replace(/\r?\n(?=[ \t])/g, '').split(/\r?\n/)) {
+    const c = line.indexOf(':');
+    if (c > 0) {
+      const name = line.slice(0, c).trim().toLowerCase();
+      if (!fields.has(name)) fields.set(name, line.slice(c + 1).trim());
+    }
+  }
+  const [type = '', ...rest] = (fields.get('content-type') ?? 'text/plain').split(';');
+  const params = new Map<string, string>();
+  // RFC 2045 §5.1 parameters: token or quoted-string values.
+  for (const p of rest.join(';').matchAll(/([^\s=;]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)/g)) {
+    const v = p[2]!;
+    params.set(p[1]!.toLowerCase(), v.startsWith('"') ? v.slice(1, -1).replace(/\\(.)/g, '$1') : v);
+  }
+  return { contentType: type.trim().toLowerCase(), params, encoding: (fields.get('content-transfer-encoding') ?? '7bit').toLowerCase(), body };
+}
+
+function decodeBody(e: MimeEntity): Buffer {
+  switch (e.encoding) {
+    case 'base64':
+      return Buffer.from(e.body.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
+    case 'quoted-printable': {
+      const soft = e.body.replace(/=\r?\n/g, '');
+      return Buffer.from(soft.replace(/=([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1');
+    }
+    default:
+      return Buffer.from(e.body, 'latin1');
+  }
+}
+
+/** The body parts of a multipart entity (RFC 2046 §5.1.1), without preamble and epilogue. */
+function bodyParts(body: string, boundary: string): string[] {
+  const esc = boundary.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const delimiter = new RegExp(`(?:^|\\r?\\n)--${esc}(--)?[ \\t]*(?=\\r?\\n|$)`, 'g');
+  const parts: string[] = [];
+  let start = -1;
+  for (const m of body.matchAll(delimiter)) {
+    if (start >= 0) parts.push(body.slice(start, m.index).replace(/^\r?\n/, ''));
+    if (m[1]) return parts;
+    start = m.index + m[0].length;
+  }
+  // No close delimiter: the last part runs to the end.
+  if (start >= 0) parts.push(body.slice(start).replace(/^\r?\n/, ''));
+  return parts;
+}
+
+/**
+ * The report out of a message sent to our report address (RFC 8460 §5.3): the first part
+ * whose type is application/tlsrpt+gzip or application/tlsrpt+json — an attachment of the
+ * multipart/report (report-type="tlsrpt") as the RFC asks, anywhere in a multipart tree, or
+ * the whole body — decoded (base64, quoted-printable). Not uncompressed: parseTlsReport()
+ * does that. Bounded: MIME depth and part count, and the decoded report at `maxBytes`.
+ * Throws TlsReportError.
+ */
+export function tlsReportFromMessage(raw: Buffer, opts: { maxBytes: number }): Buffer {
+  let parts = 0;
+  const walk = (text: string, depth: number): Buffer | null => {
+    if (++parts > MAX_MIME_PARTS) throw new TlsReportError(`more than ${MAX_MIME_PARTS} MIME parts`);
+    const e = entity(text);
+    if (REPORT_TYPES.has(e.contentType)) {
+      const body = decodeBody(e);
+      if (body.length > opts.maxBytes) throw new TlsReportError(`report attachment larger than ${opts.maxBytes} bytes`);
+      return body;
+    }
+    if (!e.contentType.startsWith('multipart/')) return null;
+    const boundary = e.params.get('boundary');
+    if (!boundary || depth >= MAX_MIME_DEPTH) return null;
+    for (const part of bodyParts(e.body, boundary)) {
+      const found = walk(part, depth + 1);
+      if (found) return found;
+    }
+    return null;
+  };
+  const found = walk(raw.toString('latin1'), 0);
+  if (!found) throw new TlsReportError('no application/tlsrpt+gzip or application/tlsrpt+json part');
+  return found;
 }

@@ -98,7 +98,7 @@ export function createApp({ config, logger, registry, pool, redis, hasher, dns }
     tls: new TransportSecurityStore(pool),
     kek,
     dns: dns ?? createDnsClient({ servers: config.DNS_SERVERS, timeoutMs: config.DNS_TIMEOUT_MS, tries: config.DNS_TRIES }),
-    doctor: { mailHostname: config.MAIL_HOSTNAME, spf: config.DNS_DOCTOR_SPF, dmarc: config.DNS_DOCTOR_DMARC, mtaSts: { mode: config.MTA_STS_MODE, maxAge: config.MTA_STS_MAX_AGE }, tlsRpt: config.DNS_DOCTOR_TLSRPT },
+    doctor: { mailHostname: config.MAIL_HOSTNAME, spf: config.DNS_DOCTOR_SPF, dmarc: config.DNS_DOCTOR_DMARC, mtaSts: { mode: config.MTA_STS_MODE, maxAge: config.MTA_STS_MAX_AGE }, tlsRpt: config.DNS_DOCTOR_TLSRPT.replaceAll('{tlsrpt}', config.TLSRPT_LOCAL_PART) },
     tlsRptMaxBytes: config.TLSRPT_MAX_BYTES,
     dkimGraceDays: config.DKIM_GRACE_DAYS,
     hasher: hasher ?? argon2idHasher({ memoryKib: config.ARGON2_MEMORY_KIB, timeCost: config.ARGON2_TIME_COST, parallelism: config.ARGON2_PARALLELISM }),

@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Worker } from 'bullmq';
 import { PgRoutingStore } from './adapters/pg-store.ts';
 import { QuotaCache } from './adapters/quota-cache.ts';
+import { PgTlsReportStore } from './adapters/tls-reports.ts';
 import type { Config } from './config.ts';
 import { EVENTS } from './events.ts';
 import { createReconciler, type Reconciler } from './jobs/reconciler.ts';
@@ -52,7 +53,17 @@ export function createApp(deps: RoutingDeps): RoutingApp {
   const relay = createProducer('deliver-remote', redis, config.REDIS_PREFIX);
   const dsn = createProducer('send-dsn', redis, config.REDIS_PREFIX);
   const quotas = new QuotaCache({ store, cacheMs: config.DIRECTORY_CACHE_MS });
-  const handler = createRouteMessageHandler({ store, directory, quotas, resolveOptions: resolveOptionsFrom(config), relay, dsn, logger, metrics });
+  const handler = createRouteMessageHandler({
+    store,
+    directory,
+    quotas,
+    resolveOptions: resolveOptionsFrom(config),
+    relay,
+    dsn,
+    logger,
+    metrics,
+    tlsReports: { store: new PgTlsReportStore(pool), address: { localPart: config.TLSRPT_LOCAL_PART, subaddressDelimiter: config.SUBADDRESS_DELIMITER }, maxBytes: config.TLSRPT_MAX_BYTES },
+  });
   const reconciler = createReconciler({
     pool,
     storeOn: (client) => new PgRoutingStore(client),

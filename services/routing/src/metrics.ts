@@ -8,6 +8,7 @@ type Histogram = InstanceType<typeof prom.Histogram>;
 export interface RoutingMetrics {
   jobs: Counter<'result'>;
   deliveries: Counter<'outcome'>;
+  tlsReports: Counter<'result'>;
   jobSeconds: Histogram;
   reconcileRequeued: Counter<'queue' | 'action'>;
   reconcileRuns: Counter<'result'>;
@@ -25,6 +26,12 @@ export function createMetrics(registry: Registry): RoutingMetrics {
       name: 'hopmail_routing_deliveries_total',
       help: 'routing outcomes: mailbox copies written, relay rows created, recipients relayed as is, bounces by reason',
       labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    tlsReports: new prom.Counter({
+      name: 'hopmail_routing_tls_reports_total',
+      help: 'messages to the TLS-RPT report address, by result (stored, duplicate: stored before, not-ours, invalid: no report)',
+      labelNames: ['result'],
       registers: [registry],
     }),
     jobSeconds: new prom.Histogram({

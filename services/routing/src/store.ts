@@ -2,6 +2,8 @@
 // store stores. The fast path is one write() outside any transaction; the careful path (a
 // quota, a mailbox that may be gone) is transaction(tx => tx.lockFacts → decide → tx.write).
 // adapters/pg-store.ts implements it.
+import type { SavedTlsReport } from '@hopmail/db';
+import type { ParsedReport } from '@hopmail/mail';
 import type { LockedFacts, RoutingDecision } from './policy/route-policy.ts';
 
 // The decision and the facts are policy's types; adapters take them from here.
@@ -78,4 +80,12 @@ export interface ReconcileStore {
   staleQueuedPage(page: { graceMs: number; after: string | null; limit: number }): Promise<string[]>;
   /** (message, domain) pairs with overdue `relay` rows, in that order. */
   overdueRelayPage(page: { graceMs: number; after: RelayKey | null; limit: number }): Promise<RelayKey[]>;
+}
+
+/** Mail to the TLS-RPT report address: the message's bytes, and the parsed report stored. */
+export interface TlsReportStore {
+  /** The raw message; null when it does not exist. */
+  raw(messageId: string): Promise<Buffer | null>;
+  /** Once per (organization, report id, policy domain of ours): a second call stores nothing more. */
+  save(report: ParsedReport): Promise<SavedTlsReport>;
 }

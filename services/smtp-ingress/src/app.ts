@@ -153,6 +153,7 @@ export function createApp(deps: AppDeps): IngressApp {
       maxConnectionsPerIp: config.SMTP_MAX_CONNECTIONS_PER_IP,
       maxMessageSize: config.SMTP_MAX_MESSAGE_SIZE,
       maxReceivedHeaders: config.SMTP_MAX_RECEIVED_HEADERS,
+      tlsReportLocalPart: config.TLSRPT_LOCAL_PART,
       resolve,
       srs: { secret: config.SRS_SECRET || DEVELOPMENT_SRS_SECRET, previous: config.SRS_PREVIOUS_SECRETS, maxAgeDays: config.SRS_MAX_AGE_DAYS },
       auth: {

@@ -32,6 +32,8 @@ export const EVENTS = defineEvents('smtp-ingress', {
   /** RCPT TO a valid SRS address of ours: rewritten to the original sender (`to`). */
   srsReversed: 'smtp-ingress.srs-reversed',
   postmasterRedirected: 'smtp-ingress.postmaster-redirected',
+  /** RCPT to the TLS-RPT report address of a local domain that has no mailbox or alias of that name (routing takes the report). */
+  tlsReportAccepted: 'smtp-ingress.tls-report-accepted',
   /** rspamd refused a message (reject, soft reject, greylist). */
   spamRejected: 'smtp-ingress.spam-rejected',
   /** rspamd down, slow or answering nonsense: the message was accepted unchecked or deferred (RSPAMD_FAIL_OPEN). */

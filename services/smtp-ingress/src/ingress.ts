@@ -3,7 +3,7 @@
 // SessionFacts; nothing here knows smtp-server, sockets, PostgreSQL or Redis: the rest of
 // the world is behind ports.ts.
 
-import { newMessageId, resolveRecipient, type Directory, type ResolveOptions } from '@hopmail/mail';
+import { isTlsReportAddress, newMessageId, resolveRecipient, type Directory, type ResolveOptions } from '@hopmail/mail';
 import type { Logger } from 'pino';
 import { errorVerdict, IngressError } from './errors.ts';
 import { EVENTS } from './events.ts';
@@ -43,6 +43,8 @@ export interface IngressOptions {
   maxMessageSize: number;
   maxReceivedHeaders: number;
   resolve: ResolveOptions;
+  /** TLSRPT_LOCAL_PART: `<it>@<local domain>` is accepted without a mailbox (routing takes the report); absent: no report address. */
+  tlsReportLocalPart?: string;
   /** Secrets and lifetime of the SRS addresses outbound-relay makes; bounces to them are reversed at RCPT. */
   srs: SrsKeys;
   auth: {
@@ -442,7 +444,12 @@ export function createIngress(deps: IngressDeps) {
               postmasterAuthorised = true;
             }
           }
-          v ??= (srsAuthorised || postmasterAuthorised) && resolution.kind === 'not-local' ? ACCEPT : rcptPolicy({ address: to, resolution, authenticated: state.user !== null });
+          // The TLS-RPT report address of a local domain (the rua our DNS doctor proposes):
+          // never refused for want of a mailbox; routing takes the report (RFC 8460 §5.3).
+          // 'unknown' only comes from a local domain: elsewhere the address is refused as before.
+          const tlsReport = resolution.kind === 'unknown' && options.tlsReportLocalPart !== undefined && isTlsReportAddress(to, { localPart: options.tlsReportLocalPart, subaddressDelimiter: options.resolve.subaddressDelimiter });
+          if (tlsReport) state.log.info({ event: EVENTS.tlsReportAccepted, from: facts.transaction.mailFrom, to }, 'TLS-RPT report address accepted');
+          v ??= tlsReport ? ACCEPT : (srsAuthorised || postmasterAuthorised) && resolution.kind === 'not-local' ? ACCEPT : rcptPolicy({ address: to, resolution, authenticated: state.user !== null });
         }
       } catch (err) {
         state.log.error({ event: EVENTS.lookupFailed, to, err }, 'recipient lookup failed');

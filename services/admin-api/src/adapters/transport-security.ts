@@ -1,7 +1,7 @@
 // PostgreSQL access for transport security (migration 0017): the operator's per-domain TLS
 // policies (read by outbound-relay on every delivery), the TLS outcomes the relay counts for
 // TLS-RPT, and the reports other servers sent us.
-import type { Pool } from '@hopmail/db';
+import { saveReceivedTlsReport, type Pool } from '@hopmail/db';
 import type { ParsedReport } from '@hopmail/mail';
 import type { TlsPolicyKind } from '../policy/tls-policy.ts';
 
@@ -109,19 +109,9 @@ export class TransportSecurityStore {
 
   /**
    * Stores a received report once per policy domain of ours it covers (the same report sent
-   * twice is stored once). Returns the domains stored.
+   * twice is stored once; routing's report address uses the same function). Returns the domains stored.
    */
   async saveReceived(p: ParsedReport): Promise<string[]> {
-    const names = [...p.domains.keys()];
-    const r = await this.pool.query<{ domain: string }>(
-      `INSERT INTO tls_reports_received (organization, report_id, policy_domain, start_at, end_at, successful, failed, report)
-       SELECT $1, $2, x.domain, $3, $4, x.ok, x.failed, $5
-         FROM unnest($6::text[], $7::bigint[], $8::bigint[]) AS x(domain, ok, failed)
-        WHERE EXISTS (SELECT 1 FROM domains d WHERE lower(d.name) = x.domain AND d.kind = 'local')
-       ON CONFLICT (organization, report_id, policy_domain) DO NOTHING
-       RETURNING policy_domain AS domain`,
-      [p.organization, p.reportId, p.start, p.end, JSON.stringify(p.report), names, names.map((n) => p.domains.get(n)!.successful), names.map((n) => p.domains.get(n)!.failed)],
-    );
-    return r.rows.map((x) => x.domain);
+    return (await saveReceivedTlsReport(this.pool, p)).stored;
   }
 }

@@ -37,6 +37,17 @@ describe('GET /.well-known/mta-sts.txt', () => {
     expect(sts.note).toContain('mta-sts.ours.example');
     expect(r.json.records.find((x: { kind: string }) => x.kind === 'tls-rpt').value).toBe('v=TLSRPTv1; rua=mailto:tls-reports@ours.example');
   });
+
+  test('the proposed TLS-RPT address follows TLSRPT_LOCAL_PART, the address smtp-ingress and routing take reports at', async () => {
+    const other = await buildTestApi({ TLSRPT_LOCAL_PART: 'smtp-tls' });
+    try {
+      await other.call('POST', '/v1/domains', { name: 'ours.example' });
+      const r = await other.call('GET', '/v1/domains/ours.example/dns');
+      expect(r.json.records.find((x: { kind: string }) => x.kind === 'tls-rpt').value).toBe('v=TLSRPTv1; rua=mailto:smtp-tls@ours.example');
+    } finally {
+      await other.close();
+    }
+  });
 });
 
 const report = (domains: string[], id = 'r-1') =>

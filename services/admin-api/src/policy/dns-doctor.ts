@@ -41,7 +41,7 @@ export interface DoctorSettings {
   dmarc: string;
   /** MTA_STS_MODE, MTA_STS_MAX_AGE: the policy admin-api serves. */
   mtaSts: Omit<OurStsSettings, 'mailHostname'>;
-  /** DNS_DOCTOR_TLSRPT, `{domain}` replaced */
+  /** DNS_DOCTOR_TLSRPT with `{tlsrpt}` replaced by TLSRPT_LOCAL_PART; `{domain}` is replaced here */
   tlsRpt: string;
 }
 

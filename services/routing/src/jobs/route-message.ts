@@ -3,7 +3,7 @@
 // `queued`, under a row lock, in one transaction; whatever it did before a crash is either
 // committed in full or not at all, and the jobs it adds afterwards have deterministic ids.
 import { createBatcher } from '@hopmail/db';
-import { resolveRecipient, type Directory, type ResolveOptions } from '@hopmail/mail';
+import { parseTlsReport, resolveRecipient, TlsReportError, tlsReportFromMessage, type Directory, type ResolveOptions } from '@hopmail/mail';
 import { handOff, type Job, type Payload, type Producer } from '@hopmail/queue';
 import type { Logger } from '@hopmail/service-kit';
 import type { QuotaCache } from '../adapters/quota-cache.ts';
@@ -11,7 +11,8 @@ import { RoutingError } from '../errors.ts';
 import { EVENTS } from '../events.ts';
 import type { RoutingMetrics } from '../metrics.ts';
 import { decide, decideInOrder, planRecipient, targetMailboxIds, type PlannedMessage, type PlannedRecipient, type RoutingDecision } from '../policy/route-policy.ts';
-import type { MessageWrite, RoutingStore, Written } from '../store.ts';
+import { planWithReport, reportRecipients, type ReportAddressOptions, type ReportOutcome } from '../policy/tls-report-policy.ts';
+import type { MessageWrite, RoutingStore, TlsReportStore, Written } from '../store.ts';
 
 export interface RouteMessageDeps {
   store: RoutingStore;
@@ -22,6 +23,8 @@ export interface RouteMessageDeps {
   dsn: Producer<'send-dsn'>;
   logger: Logger;
   metrics: RoutingMetrics;
+  /** The TLS-RPT report address (TLSRPT_LOCAL_PART) and the cap of a report (TLSRPT_MAX_BYTES). */
+  tlsReports: { store: TlsReportStore; address: ReportAddressOptions; maxBytes: number };
 }
 
 // Lookups per message in flight at once: a 1,000-recipient message must not take every
@@ -61,7 +64,7 @@ export interface RouteResult {
 }
 
 export function createRouteMessageHandler(deps: RouteMessageDeps): (payload: Payload<'route-message'>, job?: Pick<Job, 'id'>) => Promise<RouteResult> {
-  const { store, directory, quotas, resolveOptions, relay, dsn, logger, metrics } = deps;
+  const { store, directory, quotas, resolveOptions, relay, dsn, logger, metrics, tlsReports } = deps;
   const load = createBatcher(
     (ids: readonly string[]) => store.loadQueued(ids),
     async (id: string) => (await store.loadQueued([id]))[0]!,
@@ -109,6 +112,32 @@ export function createRouteMessageHandler(deps: RouteMessageDeps): (payload: Pay
   const enqueueDsn = async (messageId: string, log: Logger, reason: 'failed' | 'success' = 'failed'): Promise<string | null> =>
     (await handOff(dsn, [{ messageId, reason }], { logger: log, event: EVENTS.dsnEnqueueFailed, message: 'send-dsn job not added; the relay scheduler adds it from PostgreSQL', ensure: true }))?.[0] ?? null;
 
+  /** Finds, parses and stores the report the message carries (RFC 8460 §5.3). Never logs the body. */
+  async function takeReport(messageId: string, rcpts: string[], log: Logger): Promise<ReportOutcome> {
+    const raw = await tlsReports.store.raw(messageId);
+    if (!raw) throw new RoutingError('messageMissing', `message ${messageId} does not exist`);
+    let report;
+    try {
+      report = parseTlsReport(tlsReportFromMessage(raw, { maxBytes: tlsReports.maxBytes }), { maxBytes: tlsReports.maxBytes });
+    } catch (err) {
+      if (!(err instanceof TlsReportError)) throw err;
+      metrics.tlsReports.inc({ result: 'invalid' });
+      log.warn({ event: EVENTS.tlsReportInvalid, rcpts, reason: err.message }, 'mail to the TLS-RPT report address is not a report');
+      return { kind: 'invalid', reason: err.message };
+    }
+    const saved = await tlsReports.store.save(report);
+    const domains = [...report.domains.keys()];
+    const fields = { rcpts, organization: report.organization, reportId: report.reportId, domains, ours: saved.ours, stored: saved.stored };
+    if (saved.ours.length === 0) {
+      metrics.tlsReports.inc({ result: 'not-ours' });
+      log.warn({ event: EVENTS.tlsReportNotOurs, ...fields }, 'TLS-RPT report about no domain of ours: not stored');
+    } else {
+      metrics.tlsReports.inc({ result: saved.stored.length > 0 ? 'stored' : 'duplicate' });
+      log.info({ event: EVENTS.tlsReportTaken, ...fields }, 'TLS-RPT report taken');
+    }
+    return { kind: 'taken', organization: report.organization, reportId: report.reportId, domains, ours: saved.ours };
+  }
+
   return async ({ messageId }, job) => {
     const log = logger.child({ jobId: job?.id, msgId: messageId, queue: 'route-message' });
     const message = await load(messageId);
@@ -121,6 +150,14 @@ export function createRouteMessageHandler(deps: RouteMessageDeps): (payload: Pay
         address: r.address,
         plan: planRecipient(await resolveRecipient(r.address, directory, resolveOptions)),
       }));
+      // Mail to the TLS-RPT report address: the report is taken before the recipients are
+      // written, so a recipient is never final before its report is stored; a job run again
+      // stores nothing twice (saveReceivedTlsReport: ON CONFLICT DO NOTHING).
+      const reportTo = reportRecipients(planned, tlsReports.address);
+      if (reportTo.length > 0) {
+        const outcome = await takeReport(messageId, reportTo.map((p) => p.address), log);
+        for (const p of reportTo) p.plan = planWithReport(p.plan, outcome);
+      }
       const item: PlannedMessage = { messageId, size: message.size, planned, nullSender: message.mailFrom === '' };
       // One statement when no target mailbox has a quota (the common case); otherwise, or
       // when a mailbox vanished, the locking transaction that checks quota and existence.

@@ -10,14 +10,16 @@
 
 import type { MailboxRef, Resolution } from '@hopmail/mail';
 
-export type BounceReason = 'unknown' | 'loop' | 'too-many' | 'invalid' | 'quota';
+export type BounceReason = 'unknown' | 'loop' | 'too-many' | 'invalid' | 'quota' | 'not-a-report';
 
 export type RecipientPlan =
-  /** Resolved inside our domains: copies for these mailboxes, relay rows for these addresses. */
-  | { kind: 'deliver'; mailboxes: MailboxRef[]; remote: string[] }
+  /** Resolved inside our domains: copies for these mailboxes, relay rows for these addresses; `note`: last_reply when delivered or expanded (the TLS-RPT report taken). */
+  | { kind: 'deliver'; mailboxes: MailboxRef[]; remote: string[]; note?: string }
   /** The envelope recipient itself is not at a local domain (authenticated submission, DSNs). */
   | { kind: 'relay' }
-  | { kind: 'bounce'; reason: BounceReason };
+  | { kind: 'bounce'; reason: BounceReason }
+  /** The TLS-RPT report address with no mailbox or alias of its own: the report taken (delivered), or no report (failed: discarded, no DSN). */
+  | { kind: 'report'; taken: boolean; reply: string };
 
 export function planRecipient(res: Resolution): RecipientPlan {
   switch (res.kind) {
@@ -55,6 +57,8 @@ export function bounceReply(reason: BounceReason, address: string): string {
       return `550 5.1.3 <${address}>: bad recipient address syntax`;
     case 'quota':
       return `552 5.2.2 <${address}>: mailbox full`;
+    case 'not-a-report':
+      return `550 5.6.0 <${address}>: not a TLS-RPT report; discarded`;
     default: {
       const never: never = reason;
       throw new Error(`unhandled bounce reason ${String(never)}`);
@@ -137,6 +141,11 @@ export function decide(recipients: readonly PlannedRecipient[], mailboxState: (i
       out.updates.push({ id: r.id, status: bounced, reply: bounceReply(plan.reason, r.address), reason: plan.reason });
       continue;
     }
+    if (plan.kind === 'report') {
+      // Not bounced: a DSN for a non-report would be backscatter to whoever forged the sender.
+      out.updates.push(plan.taken ? { id: r.id, status: 'delivered', reply: plan.reply, reason: null } : { id: r.id, status: 'failed', reply: plan.reply, reason: 'not-a-report' });
+      continue;
+    }
     const failed: { address: string; reason: BounceReason }[] = [];
     for (const mb of plan.mailboxes) {
       const state = mailboxState(mb.id);
@@ -164,7 +173,7 @@ export function decide(recipients: readonly PlannedRecipient[], mailboxState: (i
       out.children.push({ originalId: r.id, address: f.address, domain: domainOf(f.address), status: bounced, reply: bounceReply(f.reason, f.address) });
     }
     const status: FinalStatus = plan.remote.length > 0 || failed.length > 0 || targets > 1 ? 'expanded' : 'delivered';
-    out.updates.push({ id: r.id, status, reply: null, reason: null });
+    out.updates.push({ id: r.id, status, reply: plan.note ?? null, reason: null });
   }
   return out;
 }
