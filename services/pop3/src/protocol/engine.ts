@@ -5,7 +5,7 @@
 // backpressure and pipelined commands are answered strictly in order (RFC 2449 §6.6).
 
 import type { AuthOutcome, Backend, Maildrop } from './backend.ts';
-import { DotStuffer, TopLimiter } from './dot-stuff.ts';
+import { DotStuffer, TopLimiter, stuffWhole } from './dot-stuff.ts';
 import { LineReader } from './line-reader.ts';
 import { EVENTS } from '../events.ts';
 
@@ -356,6 +356,11 @@ export class Pop3Engine {
   }
 
   async *send(s: TransactionState, index: number, bodyLines: number | null): Gen {
+    const head = enc(`+OK ${bodyLines === null ? `${s.drop.messages[index]!.size} octets` : 'top of message follows'}\r\n`);
+    // Read ahead already: the whole reply in one buffer, one write, no round trip.
+    const whole = s.drop.readNow(index);
+    const reply = whole && stuffWhole(head, bodyLines === null ? whole : new TopLimiter(bodyLines).push(whole));
+    if (reply) return yield { type: 'write', data: reply };
     const iterator = s.drop.read(index)[Symbol.asyncIterator]();
     let r: IteratorResult<Buffer>;
     try {
@@ -364,12 +369,11 @@ export class Pop3Engine {
       yield { type: 'event', detail: { event: EVENTS.readFailed, user: s.user, err: e, midStream: false } };
       return yield err('[SYS/TEMP] cannot read message now');
     }
-    const size = s.drop.messages[index]!.size;
     const stuffer = new DotStuffer();
     const top = bodyLines === null ? null : new TopLimiter(bodyLines);
     // Status line, body and terminator go out in as few writes as possible (a small
     // message is one write); anything over COALESCE_BYTES is flushed at once.
-    let pending: Buffer[] = [enc(`+OK ${bodyLines === null ? `${size} octets` : 'top of message follows'}\r\n`)];
+    let pending: Buffer[] = [head];
     let pendingBytes = 0;
     let flushed = false;
     try {
