@@ -43,13 +43,19 @@ interface Ahead {
   cost: number;
 }
 
+/** The PostgreSQL maildrop; `aheadBytes` shows what its read-ahead holds. */
+export interface PgMaildrop extends Maildrop {
+  /** Octets read ahead of the client or being read (first chunks of larger messages count a chunk). */
+  readonly aheadBytes: number;
+}
+
 export class PgMaildropStore {
   private readonly options: PgMaildropOptions;
   constructor(options: PgMaildropOptions) {
     this.options = options;
   }
 
-  async open(mailboxId: string): Promise<OpenOutcome> {
+  async open(mailboxId: string): Promise<{ ok: true; drop: PgMaildrop } | Extract<OpenOutcome, { ok: false }>> {
     const client = new pg.Client({
       connectionString: this.options.databaseUrl,
       application_name: 'hopmail-pop3-maildrop',
@@ -85,7 +91,7 @@ export class PgMaildropStore {
     }
   }
 
-  private drop(client: pg.Client, mailboxId: string, rows: Row[], lost: () => Error | null): Maildrop {
+  private drop(client: pg.Client, mailboxId: string, rows: Row[], lost: () => Error | null): PgMaildrop {
     const { chunkBytes, readAheadBytes } = this.options;
     let released = false;
     const check = () => {
@@ -179,6 +185,9 @@ export class PgMaildropStore {
     };
     return {
       messages: rows.map((r) => ({ uidl: uidlFor(r.uidl, r.message_id), size: r.size })),
+      get aheadBytes() {
+        return aheadBytes;
+      },
       readNow(index) {
         if (released || lost()) return undefined;
         advance(index);
