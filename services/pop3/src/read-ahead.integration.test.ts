@@ -2,7 +2,7 @@
 // store holds, the budget holds with large messages, and the session's snapshot rules
 // still hold when another session or IMAP changes the mailbox under it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, redisPrefix, baseUrls, type TestDatabase } from '@hopmail/test-kit';
+import { createTestDatabase, redisPrefix, baseUrls, waitFor, type TestDatabase } from '@hopmail/test-kit';
 import { PgMaildropStore, type PgMaildrop } from './adapters/pg-maildrop.ts';
 import { deliver, RawClient, seedMailbox, startTestApp, type TestApp } from '../test/support.ts';
 
@@ -115,21 +115,35 @@ describe('read-ahead', () => {
   });
 
   it('a message deleted outright before it is read: -ERR [SYS/TEMP] and the session goes on; one read ahead is sent', async () => {
-    const msgs = [message(0, 900), message(1, 900), message(2, 900), message(3, 900), message(4, 900)];
+    const msgs = Array.from({ length: 6 }, (_, i) => message(i, 900));
     const box = await mailbox(msgs);
     const c = await login(box.address);
-    expect(await c.cmd('RETR 1')).toMatch(/^\+OK /); // batches of two (2048 octets): 1-2, then 3-4
-    await c.body();
-    // Retention (or an admin) deletes messages 2 and 5 altogether.
-    await db.pool.query('DELETE FROM messages WHERE id = ANY($1::uuid[])', [[box.ids[1], box.ids[4]]]);
-    expect(await c.cmd('RETR 2')).toBe('+OK 900 octets');
-    expect((await c.body()).equals(msgs[1]!)).toBe(true);
-    expect(await c.cmd('RETR 5')).toBe('-ERR [SYS/TEMP] cannot read message now');
-    expect(await c.cmd('RETR 4')).toBe('+OK 900 octets');
-    expect((await c.body()).equals(msgs[3]!)).toBe(true);
+    // RETR 1 reads message 1 alone; RETR 2, in order, reads 2-3 and then 4-5 (two to a 2048-octet batch).
+    for (const i of [1, 2]) {
+      expect(await c.cmd(`RETR ${i}`)).toMatch(/^\+OK /);
+      await c.body();
+    }
+    await readAheadDone();
+    // Retention (or an admin) deletes messages 3 and 6 altogether.
+    await db.pool.query('DELETE FROM messages WHERE id = ANY($1::uuid[])', [[box.ids[2], box.ids[5]]]);
+    expect(await c.cmd('RETR 3')).toBe('+OK 900 octets');
+    expect((await c.body()).equals(msgs[2]!)).toBe(true);
+    expect(await c.cmd('RETR 6')).toBe('-ERR [SYS/TEMP] cannot read message now');
+    expect(await c.cmd('RETR 5')).toBe('+OK 900 octets');
+    expect((await c.body()).equals(msgs[4]!)).toBe(true);
     expect(await c.cmd('QUIT')).toMatch(/^\+OK /);
   });
 });
+
+/** Every maildrop connection has answered all it was asked (the read-ahead queries are back). */
+async function readAheadDone(): Promise<void> {
+  await waitFor(async () => {
+    const r = await db.pool.query<{ busy: number }>(
+      "SELECT count(*)::int AS busy FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'hopmail-pop3-maildrop' AND state <> 'idle'",
+    );
+    return r.rows[0]!.busy === 0;
+  });
+}
 
 describe('the read-ahead budget', () => {
   async function open(mailboxId: string, readAheadBytes: number): Promise<PgMaildrop> {
@@ -161,6 +175,23 @@ describe('the read-ahead budget', () => {
       expect(peak).toBeGreaterThan(2_048); // two batches were in play
       // Small messages read ahead are answered from memory.
       expect(drop.readNow(msgs.length - 1)?.equals(msgs.at(-1)!)).toBe(true);
+    } finally {
+      await drop.release();
+    }
+  });
+
+  it('a client that jumps about (newest first) reads one message per jump, nothing ahead', async () => {
+    const msgs = SIZES.map((s, i) => message(i, s));
+    const box = await mailbox(msgs);
+    const drop = await open(box.id, 4_096);
+    try {
+      for (let i = msgs.length - 1; i >= 0; i -= 2) {
+        expect((await readAll(drop, i)).equals(msgs[i]!)).toBe(true);
+        expect(drop.aheadBytes).toBe(Math.min(msgs[i]!.length, 1_024));
+      }
+      // Reading in order again: the batches come back.
+      expect((await readAll(drop, 1)).equals(msgs[1]!)).toBe(true);
+      expect(drop.aheadBytes).toBeGreaterThan(1_024);
     } finally {
       await drop.release();
     }

@@ -32,6 +32,8 @@ interface Row {
 
 /** Most messages one read-ahead query asks for. */
 const MAX_READ_AHEAD_MESSAGES = 256;
+/** The first batch once a client reads in order; each next one is twice the last, up to half the budget. */
+const FIRST_BATCH_BYTES = 65_536;
 
 /** What a read-ahead query brought back for one message: its first chunk (the whole message when it fits). */
 interface Ahead {
@@ -100,15 +102,22 @@ export class PgMaildropStore {
     };
     // Read-ahead: clients read a mailbox in order, so the next messages (whole when they fit in
     // a chunk, else their first chunk) come in one query, and RETR answers them from memory
-    // without a round trip. Two batches of up to half the budget each: the next one is asked
-    // for as soon as less than half the budget is left ahead of the client, so it is back
-    // before the client gets there. Entries behind the client are dropped, so memory per
-    // session stays within the budget (plus one chunk). Nothing is read ahead except when the
-    // client reads: a client that stops reading (the listener awaits every write) stops it.
+    // without a round trip. Batches grow (as the kernel's file read-ahead does) while the
+    // client reads in order, up to half the budget each: the next one is asked for as soon as
+    // less than half the budget is left ahead of the client, so it is back before the client
+    // gets there. A jump (a client reading newest first, TOPs here and there) reads just that
+    // message and starts small again, so a client that is not reading in order costs no more
+    // than without read-ahead. Entries behind the client are dropped, so memory per session
+    // stays within the budget (plus one chunk). Nothing is read ahead except when the client
+    // reads: a client that stops reading (the listener awaits every write) stops it.
     const ahead = new Map<number, Ahead>();
     let aheadBytes = 0;
     /** The index after the last one read ahead. */
     let aheadEnd = 0;
+    /** The message the client read last, and the size of the last batch. */
+    let last = -2;
+    let batchBytes = 0;
+    const grow = () => (batchBytes = Math.min(readAheadBytes / 2, Math.max(2 * batchBytes, FIRST_BATCH_BYTES)));
     const drop = (i: number) => {
       const a = ahead.get(i);
       if (a) {
@@ -116,9 +125,9 @@ export class PgMaildropStore {
         ahead.delete(i);
       }
     };
-    const readAhead = (from: number) => {
+    /** Reads ahead from `from`: that message, and the next ones that fit in `budget`. */
+    const readAhead = (from: number, budget: number) => {
       const indexes: number[] = [];
-      let budget = readAheadBytes / 2;
       for (let i = from; i < rows.length && indexes.length < MAX_READ_AHEAD_MESSAGES; i++) {
         const cost = Math.min(rows[i]!.size, chunkBytes);
         if (indexes.length > 0 && cost > budget) break;
@@ -162,18 +171,22 @@ export class PgMaildropStore {
     };
     /** The client is at `index`: drop what is behind it, and keep the budget filled ahead of it. */
     const advance = (index: number) => {
+      // In order: the next message, or the same one again (TOP then RETR).
+      const inOrder = index === last + 1 || index === last;
+      last = index;
+      if (!inOrder) batchBytes = 0;
       if (!ahead.has(index)) {
-        // Out of order (or the first read): what was read ahead is not what the client wants.
+        // Not read ahead (a jump, the first read, or the client outran the batches).
         ahead.clear();
         aheadBytes = 0;
-        readAhead(index);
+        readAhead(index, inOrder ? grow() : 0);
       }
       // Entries go in in ascending order, so those behind the client come first.
       for (const k of ahead.keys()) {
         if (k >= index) break;
         drop(k);
       }
-      if (aheadBytes - ahead.get(index)!.cost < readAheadBytes / 2 && aheadEnd < rows.length && !released) readAhead(aheadEnd);
+      if (inOrder && aheadBytes - ahead.get(index)!.cost < readAheadBytes / 2 && aheadEnd < rows.length && !released) readAhead(aheadEnd, grow());
     };
     const fetchChunk = async (messageId: string, offset: number): Promise<Buffer | undefined> => {
       const r = await client.query<{ chunk: Buffer }>('SELECT substring(raw FROM $2 FOR $3) AS chunk FROM messages WHERE id = $1', [
