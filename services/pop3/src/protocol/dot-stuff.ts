@@ -92,14 +92,16 @@ export class DotStuffer {
 export function stuffWhole(head: Buffer, body: Buffer): Buffer | null {
   const n = body.length;
   if (n === 0) return null;
-  // Where a '.' goes (before a line-starting dot), and whether every line ends in CRLF.
-  // indexOf (memchr) over the line ends, not a loop over every byte: a few times faster.
+  // One regular-expression scan of the message as a latin1 string finds both what sends it to
+  // the normalising path (a bare CR or LF) and every line starting with '.': a few times
+  // cheaper than indexOf() per line end, which is the hot spot of RETR from memory.
   const dots: number[] = body[0] === DOT ? [0] : [];
-  for (let i = body.indexOf(LF); i >= 0; i = body.indexOf(LF, i + 1)) {
-    if (i === 0 || body[i - 1] !== CR) return null;
-    if (body[i + 1] === DOT) dots.push(i + 1);
+  const text = body.toString('latin1');
+  LINE_MARKS.lastIndex = 0;
+  for (let m = LINE_MARKS.exec(text); m !== null; m = LINE_MARKS.exec(text)) {
+    if (m[0] !== '\n.') return null;
+    dots.push(m.index + 1);
   }
-  for (let i = body.indexOf(CR); i >= 0; i = body.indexOf(CR, i + 1)) if (body[i + 1] !== LF) return null;
   const tail = body[n - 1] === LF ? TERMINATOR : CRLF_TERMINATOR;
   const out = allocate(head.length + n + dots.length + tail.length);
   let o = head.copy(out, 0);
@@ -134,6 +136,8 @@ function allocate(size: number): Buffer {
   return b;
 }
 
+/** A bare CR, a bare LF, or a line starting with '.' (after a CRLF: a bare LF matches first). */
+const LINE_MARKS = /\r(?!\n)|(?<!\r)\n|\n\./g;
 const TERMINATOR = Buffer.from('.\r\n');
 const CRLF_TERMINATOR = Buffer.from('\r\n.\r\n');
 
