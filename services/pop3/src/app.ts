@@ -48,7 +48,7 @@ export function createApp(deps: AppDeps): Pop3App {
     }),
     limits: { maxPerAccount: config.AUTH_MAX_FAILURES_PER_ACCOUNT, maxPerIp: config.AUTH_MAX_FAILURES_PER_IP },
   });
-  const store = new PgMaildropStore({ databaseUrl: config.DATABASE_URL, chunkBytes: config.RETR_CHUNK_BYTES });
+  const store = new PgMaildropStore({ databaseUrl: config.DATABASE_URL, chunkBytes: config.RETR_CHUNK_BYTES, readAheadBytes: config.RETR_READ_AHEAD_BYTES });
   const backend: Backend = {
     authenticate: (user, password, ctx) => authenticator.authenticate(user, password, ctx),
     openMaildrop: (mailboxId) => store.open(mailboxId),

@@ -13,6 +13,8 @@ export class MemoryBackend implements Backend {
   readonly boxes = new Map<string, MemoryMessage[]>();
   readonly locks = new Set<string>();
   chunkSize = 5;
+  /** readNow() hands out whole messages (the read-ahead path); off, RETR/TOP stream in chunks. */
+  inMemory = false;
   /** Test switches. */
   failAuth = false;
   failOpen = false;
@@ -54,6 +56,9 @@ export class MemoryBackend implements Backend {
           if (self.failReadAfterChunks !== null && n++ >= self.failReadAfterChunks) throw new Error('read failed');
           yield raw.subarray(off, off + self.chunkSize);
         }
+      },
+      readNow(index) {
+        return self.inMemory && !released ? snapshot[index]!.raw : undefined;
       },
       async commit(indexes) {
         if (self.failCommit) throw new Error('commit failed');

@@ -223,26 +223,29 @@ export class Pop3Listener {
       return true;
     };
 
-    const perform = async (a: Action): Promise<boolean> => {
+    // Synchronous unless it has to wait (back-pressure, a delay, a handshake): a reply the
+    // socket takes at once costs no promise.
+    const perform = (a: Action): boolean | Promise<boolean> => {
       switch (a.type) {
         case 'write':
           if (socket.destroyed || !socket.writable) return false;
           metrics.bytesSent.inc(a.data.length);
-          if (!socket.write(a.data)) await drained(socket);
-          return !socket.destroyed;
+          if (socket.write(a.data)) return !socket.destroyed;
+          return drained(socket).then(() => !socket.destroyed);
         case 'delay':
-          await new Promise((r) => setTimeout(r, a.ms));
-          return !socket.destroyed;
+          return new Promise((r) => setTimeout(r, a.ms)).then(() => !socket.destroyed);
         case 'event':
           logEvent(log, metrics, a.detail);
           return true;
         case 'starttls':
-          if (!(await handshake('stls'))) {
-            closed = true;
-            return false;
-          }
-          engine.tlsStarted();
-          return true;
+          return handshake('stls').then((ok) => {
+            if (!ok) {
+              closed = true;
+              return false;
+            }
+            engine.tlsStarted();
+            return true;
+          });
         case 'close':
           closed = true;
           socket.end();
@@ -268,7 +271,8 @@ export class Pop3Listener {
         if (chunk === null || closed) break;
         conn.busy = true;
         for await (const a of engine.receive(chunk)) {
-          if (!(await perform(a))) break;
+          const done = perform(a);
+          if (!(done === true || (done !== false && (await done)))) break;
         }
         conn.busy = false;
         if (engine.closed) closed = true;

@@ -14,6 +14,11 @@ export interface Maildrop {
   readonly messages: readonly DropMessage[];
   /** The stored bytes of messages[index], in chunks. Throws if storage fails. */
   read(index: number): AsyncIterable<Buffer>;
+  /**
+   * The whole of messages[index] when it is already in memory (read ahead), without waiting;
+   * undefined otherwise (then read() it). Either way the store learns where the client is.
+   */
+  readNow(index: number): Buffer | undefined;
   /** RFC 1939 §6 UPDATE: remove these messages, all or nothing. */
   commit(indexes: readonly number[]): Promise<void>;
   /** Drops the lock. Never deletes anything. Safe to call twice. */

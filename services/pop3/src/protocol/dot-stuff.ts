@@ -85,6 +85,63 @@ export class DotStuffer {
 }
 
 /**
+ * A whole multi-line reply in one buffer and one pass over the message: `head` (the status
+ * line), `body` stuffed, and the terminator. For a message already in memory; the same bytes
+ * DotStuffer sends. Null when `body` has a bare CR or LF, or is empty: DotStuffer takes those.
+ */
+export function stuffWhole(head: Buffer, body: Buffer): Buffer | null {
+  const n = body.length;
+  if (n === 0) return null;
+  // One regular-expression scan of the message as a latin1 string finds both what sends it to
+  // the normalising path (a bare CR or LF) and every line starting with '.': a few times
+  // cheaper than indexOf() per line end, which is the hot spot of RETR from memory.
+  const dots: number[] = body[0] === DOT ? [0] : [];
+  const text = body.toString('latin1');
+  LINE_MARKS.lastIndex = 0;
+  for (let m = LINE_MARKS.exec(text); m !== null; m = LINE_MARKS.exec(text)) {
+    if (m[0] !== '\n.') return null;
+    dots.push(m.index + 1);
+  }
+  const tail = body[n - 1] === LF ? TERMINATOR : CRLF_TERMINATOR;
+  const out = allocate(head.length + n + dots.length + tail.length);
+  let o = head.copy(out, 0);
+  let from = 0;
+  for (const at of dots) {
+    o += body.copy(out, o, from, at);
+    out[o++] = DOT;
+    from = at;
+  }
+  o += body.copy(out, o, from, n);
+  tail.copy(out, o);
+  return out;
+}
+
+// Replies are cut from shared slabs, as Node's own Buffer pool does for small buffers (which
+// stops at 4 KiB): one ArrayBuffer per slab rather than per message, because every
+// ArrayBuffer counts as external memory and enough of them set off V8's full collections.
+// A slab is never written twice, so a reply still queued on a slow socket stays intact (and
+// keeps its slab alive until sent).
+const SLAB_BYTES = 128 * 1024;
+let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+let slabUsed = 0;
+
+function allocate(size: number): Buffer {
+  if (size > SLAB_BYTES / 8) return Buffer.allocUnsafe(size);
+  if (slabUsed + size > SLAB_BYTES) {
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const b = slab.subarray(slabUsed, slabUsed + size);
+  slabUsed += size;
+  return b;
+}
+
+/** A bare CR, a bare LF, or a line starting with '.' (after a CRLF: a bare LF matches first). */
+const LINE_MARKS = /\r(?!\n)|(?<!\r)\n|\n\./g;
+const TERMINATOR = Buffer.from('.\r\n');
+const CRLF_TERMINATOR = Buffer.from('\r\n.\r\n');
+
+/**
  * RFC 1939 §7 TOP: the header, the blank line after it and the first `bodyLines` lines of
  * the body, chunk by chunk. `done` turns true once nothing more is needed, so the caller
  * stops reading the message from storage.

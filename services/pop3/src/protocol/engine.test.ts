@@ -482,6 +482,50 @@ describe('line endings on the wire: CRLF only', () => {
   });
 });
 
+describe('messages already in memory (read ahead)', () => {
+  it('RETR and TOP send exactly what streaming sends, for every awkward message, in one write', async () => {
+    const messages = [
+      M1,
+      '.\r\n',
+      '..\r\n.\r\n.',
+      'Subject: x\r\n\r\n.\r\n\r\n.\r\n',
+      'a\r\n.b\r\n..c\r\n...\r\n',
+      'no final newline',
+      '\r\n\r\n.\r\n',
+      'bare\n.lf\n',
+      'a\rb\r\nc\n\nd',
+      'ends in cr\r',
+      'cr then dot\r.x\r\n',
+      '',
+      'H: 1\r\n\r\nb1\r\n.b2\r\nb3',
+    ].map((m) => Buffer.from(m));
+    const commands = ['RETR 1', 'TOP 1 0', 'TOP 1 1', 'TOP 1 2', 'TOP 1 100', 'RETR 1'].map((c) => c + '\r\n').join('');
+    for (const raw of messages) {
+      const run = async (inMemory: boolean) => {
+        const b = new MemoryBackend();
+        b.chunkSize = 3;
+        b.inMemory = inMemory;
+        b.addUser('u', 'p', [{ uidl: 'x', raw }]);
+        return replay(b, ['USER u\r\nPASS p\r\n' + commands]);
+      };
+      const [streamed, fromMemory] = [await run(false), await run(true)];
+      expect(fromMemory.output, JSON.stringify(raw.toString())).toBe(streamed.output);
+    }
+  });
+
+  it('a small message in memory is one write: status line, stuffed body, terminator', async () => {
+    const b = new MemoryBackend();
+    b.inMemory = true;
+    b.addUser('u', 'p', [{ uidl: 'x', raw: M1 }]);
+    const engine = new Pop3Engine(b, TEST_OPTIONS, '192.0.2.1');
+    for await (const _ of engine.receive(Buffer.from('USER u\r\nPASS p\r\n')));
+    const actions = [];
+    for await (const a of engine.receive(Buffer.from('RETR 1\r\n'))) actions.push(a);
+    expect(actions).toEqual([{ type: 'write', data: Buffer.from(`+OK ${M1.length} octets\r\n` + M1.toString().replace(/^\./gm, '..') + '.\r\n') }]);
+    await engine.dispose();
+  });
+});
+
 describe('STLS (RFC 2595 §4) and plaintext-login refusal', () => {
   const TLS_OPTS = { stls: true, allowPlaintextAuth: false };
   const CAPS_HEAD = '+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n';

@@ -5,7 +5,7 @@
 // backpressure and pipelined commands are answered strictly in order (RFC 2449 §6.6).
 
 import type { AuthOutcome, Backend, Maildrop } from './backend.ts';
-import { DotStuffer, TopLimiter } from './dot-stuff.ts';
+import { DotStuffer, TopLimiter, stuffWhole } from './dot-stuff.ts';
 import { LineReader } from './line-reader.ts';
 import { EVENTS } from '../events.ts';
 
@@ -57,6 +57,12 @@ export type Action =
 
 type Gen = AsyncGenerator<Action, void, void>;
 
+async function* single(a: Action): Gen {
+  yield a;
+}
+
+async function* nothing(): Gen {}
+
 // RFC 1939 §3 states. Each variant holds only what is valid in it: no maildrop before
 // login, no pending USER name after it.
 export type Pending = { kind: 'none' } | { kind: 'user'; name: string } | { kind: 'sasl-plain' };
@@ -88,6 +94,7 @@ const multi = (first: string, lines: string[]): Action => ({
 });
 
 const COALESCE_BYTES = 16_384;
+const COMMAND_RE = /^([A-Za-z]{1,8})(?: (.*))?$/s;
 const NUMBER_RE = /^\d{1,10}$/;
 const PLAIN_B64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
@@ -194,31 +201,35 @@ export class Pop3Engine {
     if (drop) await drop.release();
   }
 
-  private async *command(text: string): Gen {
-    const m = /^([A-Za-z]{1,8})(?: (.*))?$/s.exec(text);
+  // command() and dispatch() hand back the handler's generator rather than delegating to it
+  // (yield*): every async generator level a reply passes through costs promise turns, and a
+  // RETR answered from memory is otherwise little more than that.
+  private command(text: string): Gen {
+    const m = COMMAND_RE.exec(text);
     const keyword = m?.[1]?.toUpperCase() ?? '';
     const s = this.state;
-    if (!m || !KNOWN.has(keyword)) return yield* this.bad('unknown command');
+    if (!m || !KNOWN.has(keyword)) return this.bad('unknown command');
     // RFC 1939 §7: PASS only immediately after a successful USER.
     if (s.kind === 'authorization' && keyword !== 'PASS') s.pending = { kind: 'none' };
     const restText = m[2] ?? '';
-    if (s.kind === 'authorization') return yield* this.dispatch(AUTHORIZATION_COMMANDS, s, keyword, restText);
-    if (s.kind === 'transaction') return yield* this.dispatch(TRANSACTION_COMMANDS, s, keyword, restText);
+    if (s.kind === 'authorization') return this.dispatch(AUTHORIZATION_COMMANDS, s, keyword, restText);
+    if (s.kind === 'transaction') return this.dispatch(TRANSACTION_COMMANDS, s, keyword, restText);
+    return nothing();
   }
 
   // Guards run here, once, before any handler: state, argument count and length.
-  private async *dispatch<S>(table: Record<string, CommandSpec<S>>, s: S, keyword: string, restText: string): Gen {
+  private dispatch<S>(table: Record<string, CommandSpec<S>>, s: S, keyword: string, restText: string): Gen {
     const spec = table[keyword];
-    if (!spec) return yield err('command not valid in this state');
+    if (!spec) return single(err('command not valid in this state'));
     let args: string[];
     if (spec.rest) args = restText === '' ? [] : [restText];
     else {
       args = restText === '' ? [] : restText.split(' ');
-      if (args.some((a) => a.length === 0)) return yield err('malformed command');
-      if (!spec.longArgs && args.some((a) => a.length > 40)) return yield err('argument too long');
+      if (args.some((a) => a.length === 0)) return single(err('malformed command'));
+      if (!spec.longArgs && args.some((a) => a.length > 40)) return single(err('argument too long'));
     }
-    if (args.length < spec.min || args.length > spec.max) return yield err(`wrong number of arguments for ${keyword}`);
-    yield* spec.run(this, s, args);
+    if (args.length < spec.min || args.length > spec.max) return single(err(`wrong number of arguments for ${keyword}`));
+    return spec.run(this, s, args);
   }
 
   private async *bad(text: string): Gen {
@@ -356,6 +367,11 @@ export class Pop3Engine {
   }
 
   async *send(s: TransactionState, index: number, bodyLines: number | null): Gen {
+    const head = enc(`+OK ${bodyLines === null ? `${s.drop.messages[index]!.size} octets` : 'top of message follows'}\r\n`);
+    // Read ahead already: the whole reply in one buffer, one write, no round trip.
+    const whole = s.drop.readNow(index);
+    const reply = whole && stuffWhole(head, bodyLines === null ? whole : new TopLimiter(bodyLines).push(whole));
+    if (reply) return yield { type: 'write', data: reply };
     const iterator = s.drop.read(index)[Symbol.asyncIterator]();
     let r: IteratorResult<Buffer>;
     try {
@@ -364,12 +380,11 @@ export class Pop3Engine {
       yield { type: 'event', detail: { event: EVENTS.readFailed, user: s.user, err: e, midStream: false } };
       return yield err('[SYS/TEMP] cannot read message now');
     }
-    const size = s.drop.messages[index]!.size;
     const stuffer = new DotStuffer();
     const top = bodyLines === null ? null : new TopLimiter(bodyLines);
     // Status line, body and terminator go out in as few writes as possible (a small
     // message is one write); anything over COALESCE_BYTES is flushed at once.
-    let pending: Buffer[] = [enc(`+OK ${bodyLines === null ? `${size} octets` : 'top of message follows'}\r\n`)];
+    let pending: Buffer[] = [head];
     let pendingBytes = 0;
     let flushed = false;
     try {
@@ -509,10 +524,9 @@ const TRANSACTION_COMMANDS: Record<string, CommandSpec<TransactionState>> = {
   // RFC 1939 §5 RETR msg
   RETR: {
     min: 1, max: 1,
-    async *run(e, s, [arg]) {
+    run(e, s, [arg]) {
       const i = e.message(s, arg!);
-      if (typeof i === 'string') return yield err(i);
-      yield* e.send(s, i, null);
+      return typeof i === 'string' ? single(err(i)) : e.send(s, i, null);
     },
   },
   // RFC 1939 §5 DELE msg: only marks; UPDATE removes.
@@ -544,11 +558,11 @@ const TRANSACTION_COMMANDS: Record<string, CommandSpec<TransactionState>> = {
   // RFC 1939 §7 TOP msg n
   TOP: {
     min: 2, max: 2,
-    async *run(e, s, [arg, lines]) {
+    run(e, s, [arg, lines]) {
       const i = e.message(s, arg!);
-      if (typeof i === 'string') return yield err(i);
-      if (!NUMBER_RE.test(lines!)) return yield err('invalid number of lines');
-      yield* e.send(s, i, Number(lines));
+      if (typeof i === 'string') return single(err(i));
+      if (!NUMBER_RE.test(lines!)) return single(err('invalid number of lines'));
+      return e.send(s, i, Number(lines));
     },
   },
   // RFC 1939 §7 UIDL [msg]
