@@ -2,7 +2,7 @@
 // everything (its own database, fake DNS and fake MX on 127.0.0.x; the relay runs as its own
 // process, as `pnpm start` runs it). Run alone: `pnpm exec node bench/outbound-relay.ts`
 // [--messages N] [--size BYTES] [--domains N] [--concurrency N] [--signing] [--mta-sts].
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -39,6 +39,18 @@ export interface BenchOutboundRelayResult {
   seconds: number;
   messagesPerSecond: number;
   mxConnections: number;
+  /** CPU time (user + system) of the relay process per message delivered, every thread, from /proc/<pid>/stat. */
+  relayCpuMsPerMessage: number;
+  /** The same for its main thread alone (the event loop every job shares; /proc/<pid>/task/<pid>/stat). */
+  relayMainThreadCpuMsPerMessage: number;
+}
+
+/** utime + stime of a process (or of one of its threads) in ms (Linux: /proc/<pid>/stat, in clock ticks of 10 ms). */
+function cpuMs(pid: number, thread?: number): number {
+  const stat = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces) in parentheses; utime and stime are 14 and 15.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
 }
 
 export async function benchOutboundRelay(opts: BenchOutboundRelayOptions = {}): Promise<BenchOutboundRelayResult> {
@@ -127,6 +139,9 @@ export async function benchOutboundRelay(opts: BenchOutboundRelayOptions = {}): 
     await db.pool.query(`UPDATE recipients SET status = 'relay', next_attempt_at = now()`);
     log(`outbound-relay bench: ${count} messages of ${size} bytes to ${domains} domains, concurrency ${concurrency}${opts.signing ? ', DKIM-signed (Ed25519 + RSA-2048)' : ''}`);
     const t0 = performance.now();
+    const pid = relay.child.pid!;
+    const cpu0 = cpuMs(pid);
+    const main0 = cpuMs(pid, pid);
     for (let i = 0; i < ids.length; i += 500) await Promise.all(ids.slice(i, i + 500).map((x) => producer.add({ messageId: x.id, domain: x.domain })));
     for (;;) {
       const r = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM recipients WHERE status = 'delivered'`);
@@ -136,6 +151,8 @@ export async function benchOutboundRelay(opts: BenchOutboundRelayOptions = {}): 
       await new Promise((res) => setTimeout(res, 20));
     }
     const seconds = (performance.now() - t0) / 1000;
+    const relayCpu = cpuMs(pid) - cpu0;
+    const relayMainCpu = cpuMs(pid, pid) - main0;
     if (sts) {
       const plain = mx.transactions.filter((t) => !t.secure).length;
       if (plain) throw new Error(`${plain} messages arrived without TLS`);
@@ -154,8 +171,10 @@ export async function benchOutboundRelay(opts: BenchOutboundRelayOptions = {}): 
       seconds: Number(seconds.toFixed(2)),
       messagesPerSecond: Math.round(count / seconds),
       mxConnections: Object.values(mx.connections).reduce((a, b) => a + b, 0),
+      relayCpuMsPerMessage: Number((relayCpu / count).toFixed(2)),
+      relayMainThreadCpuMsPerMessage: Number((relayMainCpu / count).toFixed(2)),
     };
-    log(`${result.name}: ${result.messagesPerSecond} msg/s delivered to the fake MX (${result.mxConnections} SMTP connections)`);
+    log(`${result.name}: ${result.messagesPerSecond} msg/s delivered to the fake MX (${result.mxConnections} SMTP connections), relay CPU ${result.relayCpuMsPerMessage} ms/message (main thread ${result.relayMainThreadCpuMsPerMessage})`);
     return result;
   } finally {
     await relay.kill('SIGTERM');
