@@ -63,6 +63,8 @@ describe('createDnsClient', () => {
   it('resolveWithTtl: NXDOMAIN and NODATA carry the SOA negative TTL (RFC 2308); SERVFAIL and silence are resolve()\'s codes', async () => {
     await expect(client.resolveWithTtl!('nothing.example.test', 'TXT')).rejects.toMatchObject({ code: 'ENOTFOUND', ttl: 60 });
     await expect(client.resolveWithTtl!('mx.example.test', 'MX')).rejects.toMatchObject({ code: 'ENODATA', ttl: 60 });
+    // Outside any zone the server knows: no SOA, so no negative TTL either.
+    await expect(client.resolveWithTtl!('nothing.elsewhere.test', 'TXT')).rejects.toMatchObject({ code: 'ENOTFOUND', ttl: null });
     await expect(client.resolveWithTtl!('broken.example.test', 'TXT')).rejects.toMatchObject({ code: 'ESERVFAIL' });
     await expect(client.resolveWithTtl!('silent.example.test', 'TXT')).rejects.toMatchObject({ code: 'ETIMEOUT' });
   });

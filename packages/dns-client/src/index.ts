@@ -46,7 +46,8 @@ export interface DnsClient {
   /**
    * resolve() with how long the answer may be kept, in seconds (resolve-ttl.ts): the
    * answer's smallest TTL; errors as resolve()'s, NXDOMAIN and NODATA with their negative
-   * TTL (RFC 2308) as `ttl`. `ttl` is null for types asked through node:dns (no TTL shown).
+   * TTL (RFC 2308) as `ttl`, null without an SOA. `ttl` is null for types asked through
+   * node:dns (no TTL shown).
    */
   resolveWithTtl?(name: string, rrtype?: string): Promise<TtlAnswer>;
 }

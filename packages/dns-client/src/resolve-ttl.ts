@@ -3,8 +3,9 @@
 // answer comes back truncated), the answer in node's shapes and node's error codes, and how
 // long it may be kept — the smallest TTL of the answer's records (a CNAME chain included,
 // RFC 2181 §5.2), or for NXDOMAIN and NODATA the negative TTL of the authority's SOA
-// (RFC 2308 §5: min(SOA TTL, SOA MINIMUM)). Callers that keep answers (the inbound checks'
-// memo in smtp-ingress) keep them no longer than that.
+// (RFC 2308 §5: min(SOA TTL, SOA MINIMUM); a negative answer without an SOA says nothing,
+// null). Callers that keep answers (the inbound checks' memo in smtp-ingress) keep them no
+// longer than that.
 import { randomInt } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
@@ -22,8 +23,8 @@ type TtlType = (typeof TTL_TYPES)[number];
 
 const EDNS_UDP_SIZE = 1232; // RFC 9715 / DNS flag day 2020: no IP fragmentation
 
-/** node:dns's error shape: `code` says what happened; NXDOMAIN/NODATA carry their negative `ttl`. */
-export function dnsError(code: string, name: string, ttl?: number): Error & { code: string; hostname: string; ttl?: number } {
+/** node:dns's error shape: `code` says what happened; NXDOMAIN/NODATA carry their negative `ttl` (null: no SOA). */
+export function dnsError(code: string, name: string, ttl?: number | null): Error & { code: string; hostname: string; ttl?: number | null } {
   return Object.assign(new Error(`query${code === 'ENOTFOUND' || code === 'ENODATA' ? '' : 'Failed'} ${code} ${name}`), { code, hostname: name, ...(ttl === undefined ? {} : { ttl }) });
 }
 
@@ -68,10 +69,10 @@ export function interpret(msg: DnsMessage, name: string, type: TtlType): TtlAnsw
   return { answer: wanted.map(shape), ttl };
 }
 
-/** RFC 2308 §5: the SOA of the authority section, min(its TTL, its MINIMUM); none: 0 (not kept). */
-function negativeTtl(msg: DnsMessage): number {
+/** RFC 2308 §5: the SOA of the authority section, min(its TTL, its MINIMUM); no SOA: null (the answer says no TTL). */
+function negativeTtl(msg: DnsMessage): number | null {
   const soa = msg.authorities.find((r) => r.type === 'SOA');
-  return soa && soa.type === 'SOA' ? Math.min(soa.ttl, soa.minimum) : 0;
+  return soa && soa.type === 'SOA' ? Math.min(soa.ttl, soa.minimum) : null;
 }
 
 function server(s: string): { host: string; port: number } {

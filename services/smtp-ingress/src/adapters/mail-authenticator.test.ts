@@ -67,7 +67,7 @@ describe('the process-local DNS memo', () => {
 });
 
 describe('the memo honours the answer\'s TTL (dns-cache passes it on), at most cacheMs', () => {
-  it('a 1 s record is asked again after 1 s; a 1 h record only after cacheMs; NXDOMAIN after its SOA negative TTL', async () => {
+  it('a 1 s record is asked again after 1 s; a 1 h record only after cacheMs; NXDOMAIN after its SOA negative TTL, or cacheMs without an SOA', async () => {
     const fake = await startFakeDns({
       host: '127.0.0.94',
       records: [
@@ -80,22 +80,23 @@ describe('the memo honours the answer\'s TTL (dns-cache passes it on), at most c
       let clock = 1_000_000;
       const resolve = authResolver(createDnsClient({ servers: [`${fake.host}:${fake.port}`], timeoutMs: 1000, tries: 1 }), 60_000, () => clock);
       const asked = (name: string) => fake.queries.filter((q) => q.name === name).length;
-      const all = () => Promise.all([resolve('short.ttl.test', 'TXT'), resolve('long.ttl.test', 'TXT'), resolve('nx.ttl.test', 'TXT').catch((err: { code?: string }) => err.code)]);
-      expect(await all()).toEqual([[['v=spf1 -all']], [['v=DMARC1; p=reject']], 'ENOTFOUND']);
-      const counts = () => [asked('short.ttl.test'), asked('long.ttl.test'), asked('nx.ttl.test')];
-      expect(counts()).toEqual([1, 1, 1]);
+      const code = (err: { code?: string }) => err.code;
+      const all = () => Promise.all([resolve('short.ttl.test', 'TXT'), resolve('long.ttl.test', 'TXT'), resolve('nx.ttl.test', 'TXT').catch(code), resolve('nx.elsewhere.test', 'TXT').catch(code)]);
+      expect(await all()).toEqual([[['v=spf1 -all']], [['v=DMARC1; p=reject']], 'ENOTFOUND', 'ENOTFOUND']);
+      const counts = () => [asked('short.ttl.test'), asked('long.ttl.test'), asked('nx.ttl.test'), asked('nx.elsewhere.test')];
+      expect(counts()).toEqual([1, 1, 1, 1]);
       clock += 999;
       await all();
-      expect(counts()).toEqual([1, 1, 1]);
+      expect(counts()).toEqual([1, 1, 1, 1]);
       clock += 2; // 1.001 s: the 1 s answer has expired
       await all();
-      expect(counts()).toEqual([2, 1, 1]);
+      expect(counts()).toEqual([2, 1, 1, 1]);
       clock += 1_000; // 2.001 s after the first question: NXDOMAIN (SOA minimum 2 s) too
       await all();
-      expect(counts()).toEqual([3, 1, 2]);
-      clock += 58_000; // 60.001 s: the 1 h answer, capped by cacheMs
+      expect(counts()).toEqual([3, 1, 2, 1]);
+      clock += 58_000; // 60.001 s: the 1 h answer, capped by cacheMs, and the NXDOMAIN without an SOA
       await all();
-      expect(counts()).toEqual([4, 2, 3]);
+      expect(counts()).toEqual([4, 2, 3, 2]);
     } finally {
       await fake.stop();
     }

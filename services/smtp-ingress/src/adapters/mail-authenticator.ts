@@ -47,7 +47,8 @@ export function authResolver(dns: DnsClient, cacheMs = 0, now: () => number = Da
   // DMARC record are asked for every message it sends, and each UDP round trip costs CPU in
   // this process and in dns-cache. An answer is kept as long as its TTL says (a NXDOMAIN or
   // NODATA as long as its SOA's negative TTL, RFC 2308 §5), and never longer than `cacheMs`;
-  // an answer that says no TTL (a DnsClient without resolveWithTtl) is kept `cacheMs`.
+  // an answer that says no TTL (a negative one without an SOA, or from a DnsClient without
+  // resolveWithTtl) is kept `cacheMs`, as before TTLs were read.
   // Temporary failures never are. Concurrent identical questions share one look-up.
   const memo = new Map<string, { until: number; answer: Promise<unknown> }>();
   const keepMs = (ttl: number | null | undefined) => (typeof ttl === 'number' ? Math.min(cacheMs, ttl * 1000) : cacheMs);
@@ -73,7 +74,7 @@ export function authResolver(dns: DnsClient, cacheMs = 0, now: () => number = Da
         entry.until = asked + keepMs(a.ttl);
       },
       (err: unknown) => {
-        const { code, ttl } = err as { code?: string; ttl?: number };
+        const { code, ttl } = err as { code?: string; ttl?: number | null };
         if (code === 'ENOTFOUND' || code === 'ENODATA') entry.until = asked + keepMs(ttl);
         else if (memo.get(key) === entry) memo.delete(key);
       },
