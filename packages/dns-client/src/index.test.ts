@@ -16,9 +16,12 @@ beforeAll(async () => {
       { name: 'mx.example.test', type: 'AAAA', data: '::1' },
       { name: 'example.test', type: 'TXT', data: 'v=spf1 -all' },
       { name: 'sel._domainkey.example.test', type: 'TXT', data: long },
+      { name: 'short.example.test', type: 'TXT', data: 'v=DMARC1; p=none', ttl: 1 },
+      { name: 'alias.example.test', type: 'CNAME', data: 'short.example.test', ttl: 600 },
+      { name: 'big.example.test', type: 'TXT', data: 'x'.repeat(3000), ttl: 120 },
     ],
     zoneSoa: { name: 'example.test', data: { mname: 'ns.example.test', rname: 'hostmaster.example.test', serial: 1, refresh: 60, retry: 60, expire: 600, minimum: 60 } },
-    behaviour: { servfail: ['broken.example.test'], drop: ['silent.example.test'] },
+    behaviour: { servfail: ['broken.example.test'], drop: ['silent.example.test'], truncateUdp: ['big.example.test'] },
   });
   client = createDnsClient({ servers: [`${dns.host}:${dns.port}`], timeoutMs: 200, tries: 1 });
 });
@@ -45,5 +48,30 @@ describe('createDnsClient', () => {
   it('resolve(name, rrtype) behaves like node:dns (arrays of strings for TXT, errors with codes)', async () => {
     expect(await client.resolve('example.test', 'TXT')).toEqual([['v=spf1 -all']]);
     await expect(client.resolve('nothing.example.test', 'TXT')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+  });
+
+  it('resolveWithTtl(name, rrtype): the answers resolve() gives, with the smallest TTL of the records (CNAME chain included)', async () => {
+    for (const [name, type] of [['example.test', 'TXT'], ['sel._domainkey.example.test', 'TXT'], ['example.test', 'MX'], ['mx.example.test', 'A'], ['mx.example.test', 'AAAA'], ['alias.example.test', 'TXT']] as const) {
+      expect((await client.resolveWithTtl!(name, type)).answer).toEqual(await client.resolve(name, type));
+    }
+    expect(await client.resolveWithTtl!('example.test', 'TXT')).toEqual({ answer: [['v=spf1 -all']], ttl: 300 });
+    expect(await client.resolveWithTtl!('short.example.test', 'TXT')).toEqual({ answer: [['v=DMARC1; p=none']], ttl: 1 });
+    expect((await client.resolveWithTtl!('alias.example.test', 'TXT')).ttl).toBe(1);
+    expect((await client.resolveWithTtl!('alias.example.test', 'CNAME')).ttl).toBe(600);
+  });
+
+  it('resolveWithTtl: NXDOMAIN and NODATA carry the SOA negative TTL (RFC 2308); SERVFAIL and silence are resolve()\'s codes', async () => {
+    await expect(client.resolveWithTtl!('nothing.example.test', 'TXT')).rejects.toMatchObject({ code: 'ENOTFOUND', ttl: 60 });
+    await expect(client.resolveWithTtl!('mx.example.test', 'MX')).rejects.toMatchObject({ code: 'ENODATA', ttl: 60 });
+    // Outside any zone the server knows: no SOA, so no negative TTL either.
+    await expect(client.resolveWithTtl!('nothing.elsewhere.test', 'TXT')).rejects.toMatchObject({ code: 'ENOTFOUND', ttl: null });
+    await expect(client.resolveWithTtl!('broken.example.test', 'TXT')).rejects.toMatchObject({ code: 'ESERVFAIL' });
+    await expect(client.resolveWithTtl!('silent.example.test', 'TXT')).rejects.toMatchObject({ code: 'ETIMEOUT' });
+  });
+
+  it('resolveWithTtl: a truncated UDP answer is asked again over TCP', async () => {
+    const before = dns.queries.length;
+    expect(await client.resolveWithTtl!('big.example.test', 'TXT')).toEqual({ answer: [Array.from({ length: 12 }, (_, i) => 'x'.repeat(i < 11 ? 255 : 3000 - 11 * 255))], ttl: 120 });
+    expect(dns.queries.slice(before).map((q) => q.transport)).toEqual(['udp', 'tcp']);
   });
 });

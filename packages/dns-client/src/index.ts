@@ -7,6 +7,9 @@ import { createSocket } from 'node:dgram';
 import { Resolver } from 'node:dns/promises';
 import { RCODE, decodeMessage, encodeQuery, type DnsMessage } from '@hopmail/dns-wire';
 import { int, z } from '@hopmail/config';
+import { isTtlType, resolveWithTtl, type TtlAnswer } from './resolve-ttl.ts';
+
+export type { TtlAnswer } from './resolve-ttl.ts';
 
 /** The keys every DNS-using service spreads into its schema. */
 export const dnsClientConfig = {
@@ -40,6 +43,13 @@ export interface DnsClient {
    * ETIMEOUT…). The shape libraries such as mailauth take as their resolver.
    */
   resolve(name: string, rrtype?: string): Promise<unknown>;
+  /**
+   * resolve() with how long the answer may be kept, in seconds (resolve-ttl.ts): the
+   * answer's smallest TTL; errors as resolve()'s, NXDOMAIN and NODATA with their negative
+   * TTL (RFC 2308) as `ttl`, null without an SOA. `ttl` is null for types asked through
+   * node:dns (no TTL shown).
+   */
+  resolveWithTtl?(name: string, rrtype?: string): Promise<TtlAnswer>;
 }
 
 export function failureOf(err: unknown): { kind: DnsFailureKind; code: string } {
@@ -72,6 +82,7 @@ export function createDnsClient(options: { servers: readonly string[]; timeoutMs
       return fails.find((f) => f.kind === 'temporary') ?? fails.find((f) => f.kind === 'nxdomain') ?? { ok: false, kind: 'nodata', code: 'ENODATA' };
     },
     resolve: (name, rrtype = 'A') => resolver.resolve(name, rrtype as 'A'),
+    resolveWithTtl: async (name, rrtype = 'A') => (isTtlType(rrtype) ? resolveWithTtl(options, name, rrtype) : { answer: await resolver.resolve(name, rrtype as 'A'), ttl: null }),
   };
 }
 

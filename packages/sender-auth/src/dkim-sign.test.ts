@@ -2,7 +2,7 @@ import { createPrivateKey } from 'node:crypto';
 import { dkimpyMissing, verifyWithDkimpy } from '@hopmail/test-kit';
 import { dkimVerify } from 'mailauth';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fromDomain, parseHeader, signDkim, splitMessage, type SigningKey } from './dkim-sign.ts';
+import { fromDomain, parseHeader, signDkim, signDkimAsync, splitMessage, type SigningKey } from './dkim-sign.ts';
 import { dkimRecordName, dkimRecordValue, generateDkimKey, type DkimKeyMaterial } from './keys.ts';
 
 const missing = dkimpyMissing();
@@ -77,8 +77,19 @@ describe('signDkim', () => {
     expect((await verifyWithDkimpy(Buffer.from(out, 'latin1'), records)).signatures.every((s) => s.ok)).toBe(true);
   });
 
-  it('no keys, no signature', () => {
+  it('no keys, no signature', async () => {
     expect(signDkim(message, [])).toBe('');
+    expect(await signDkimAsync(message, [])).toBe('');
+  });
+
+  it('signDkimAsync (keys used in the thread pool) gives the same fields, also from a message split and parsed beforehand', async () => {
+    const now = new Date('2024-01-01T00:00:00Z');
+    const sync = signDkim(message, keys, now);
+    const split = splitMessage(message);
+    expect(await signDkimAsync(message, keys, now)).toBe(sync);
+    expect(await signDkimAsync({ ...split, parsed: parseHeader(split.header) }, keys, now)).toBe(sync);
+    expect(signDkim({ ...split, parsed: parseHeader(split.header) }, keys, now)).toBe(sync);
+    expect(sync.split('DKIM-Signature:')).toHaveLength(3);
   });
 });
 

@@ -3,7 +3,7 @@
 // the Sender Rewriting Scheme. Used by admin-api (keys), outbound-relay (signing, sealing,
 // SRS) and smtp-ingress (SRS bounces).
 export { arcSeal, ownAuthResults, type ArcSealKey, type ArcSealResult, type Resolver } from './arc-seal.ts';
-export { fromDomain, OVERSIGNED_FIELDS, parseHeader, SIGNED_FIELDS, signDkim, splitMessage, type FromDomain, type SigningKey } from './dkim-sign.ts';
+export { fromDomain, OVERSIGNED_FIELDS, parseHeader, SIGNED_FIELDS, signDkim, signDkimAsync, splitMessage, type FromDomain, type SigningKey, type SplitMessage } from './dkim-sign.ts';
 export { decodeKek, DEVELOPMENT_KEK, KekError, kekConfig, kekId, loadKek, openPrivateKey, sealPrivateKey, type Kek } from './kek.ts';
 export {
   checkSelector, DKIM_ALGORITHMS, dkimRecordName, dkimRecordValue, generateDkimKey, importDkimKey, RSA_MAX_BITS, RSA_MIN_BITS,

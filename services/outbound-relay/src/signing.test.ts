@@ -6,11 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import { queueRedis } from '@hopmail/service-kit';
-import { srsReverse } from '@hopmail/sender-auth';
+import { loadKek, srsReverse } from '@hopmail/sender-auth';
 import { baseUrls, createTestDatabase, dkimpyMissing, redisPrefix, startFakeDns, startFakeMx, verifyWithDkimpy, type FakeDns, type FakeMx, type MxTransaction, type TestDatabase } from '@hopmail/test-kit';
 import type { Redis } from 'ioredis';
 import { addKey, ensureDomain, recordsOf, secretPieces, TEST_KEK, type StoredKey } from '../test/dkim-keys.ts';
 import { startRelay, type TestRelay } from '../test/relay-app.ts';
+import { SigningKeys } from './adapters/signing-keys.ts';
 
 const MX = '127.0.0.31';
 const SRS_SECRET = 'relay signing test srs secret';
@@ -179,6 +180,21 @@ describe('key lifecycle at the relay', () => {
     expect(received(id).to).toEqual(['bob@remote.test']);
     expect((await attempts(id))[0]!.auth.dkim).toEqual({ result: 'unsigned', reason: 'no active DKIM key for otherkek.org' });
     expect(relay.logs).toContainEqual(expect.objectContaining({ event: 'outbound-relay.dkim-key-unusable', dkimDomain: 'otherkek.org', selector: 'k1' }));
+  });
+
+  it('jobs that start together share one look-up: one query, the keys decrypted once, an unusable key reported once', async () => {
+    await addKey(db, 'burst.org', 'good', 'ed25519');
+    await addKey(db, 'burst.org', 'bad', 'rsa', { kek: Buffer.alloc(32, 1).toString('base64') });
+    const signing = new SigningKeys(db.pool, loadKek(TEST_KEK));
+    const found = await Promise.all(Array.from({ length: 8 }, () => signing.forDomains(['burst.org'], 7)));
+    // Only the look-up that ran reports (cached: false); the others joined it.
+    expect(found.filter((f) => !f.cached)).toHaveLength(1);
+    expect(found.filter((f) => !f.cached)[0]!.unusable).toMatchObject([{ domain: 'burst.org', selector: 'bad' }]);
+    expect(new Set(found.map((f) => f.keys)).size).toBe(1);
+    expect(found[0]!.keys.get('burst.org')!.map((k) => k.selector)).toEqual(['good']);
+    // Afterwards from the cache; a new epoch reads again.
+    expect((await signing.forDomains(['burst.org'], 7)).cached).toBe(true);
+    expect((await signing.forDomains(['burst.org'], 8)).cached).toBe(false);
   });
 
   it('no private key in any log line, trace event or attempt row', async () => {

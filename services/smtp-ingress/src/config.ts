@@ -79,7 +79,7 @@ export const configSchema = z.object({
   INBOUND_AUTH_TIMEOUT_MS: int(15_000, 100, 120_000, 'all checks of one message at most this long (keep above DNS_TIMEOUT_MS × DNS_TRIES); past it the unfinished checks are temperror and the client gets 451 4.7.x'),
   INBOUND_DKIM_MAX_SIGNATURES: int(10, 1, 100, 'DKIM-Signature fields verified per message (the topmost); more are left unverified (dkim=neutral in Authentication-Results:): bounded work'),
   INBOUND_AUTH_WORKERS: int(1, 0, 64, 'worker threads that verify incoming mail (about 1 ms of CPU per message) beside the SMTP sessions; 0: on the session thread. About the cores you can give this process, minus one'),
-  INBOUND_DNS_CACHE_MS: int(5_000, 0, 300_000, "how long this process keeps the inbound checks' DNS answers (and NXDOMAIN/NODATA, never failures) in front of dns-cache; a changed SPF, DKIM or DMARC record is seen after at most this plus dns-cache's TTL; 0: ask dns-cache every time"),
+  INBOUND_DNS_CACHE_MS: int(5_000, 0, 300_000, "at most how long this process keeps the inbound checks' DNS answers (and NXDOMAIN/NODATA, never failures) in front of dns-cache; each is kept no longer than its TTL (the remaining TTL dns-cache answers with; NXDOMAIN/NODATA: the SOA's negative TTL; an answer without a TTL, this long), so a changed SPF, DKIM or DMARC record is seen once its TTL has run out, as without this memo; 0: ask dns-cache every time"),
   INBOUND_DKIM_MIN_RSA_BITS: int(1024, 512, 4096, 'shortest RSA key a DKIM or ARC signature may use to pass (RFC 8301); shorter fails as too weak'),
   RSPAMD_URL: z
     .string()

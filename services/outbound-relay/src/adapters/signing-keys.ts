@@ -53,6 +53,8 @@ export class SigningKeys {
   private readonly kek: Kek;
   private readonly material = new Map<number, LoadedKey>();
   private readonly lookups = new Map<string, { found: FoundKeys; until: number }>();
+  /** Look-ups in flight: jobs that start together (a burst, a new epoch) share one query. */
+  private readonly pending = new Map<string, Promise<FoundKeys>>();
   private epoch = -1;
   constructor(pool: Pool, kek: Kek) {
     this.pool = pool;
@@ -64,16 +66,30 @@ export class SigningKeys {
     if (!domains.length) return { keys: new Map(), unusable: [], cached: true };
     if (epoch !== this.epoch) {
       this.lookups.clear();
+      this.pending.clear();
       this.epoch = epoch;
     }
     const names = domains.map((d) => d.toLowerCase());
     const id = names.join(' ');
     const hit = this.lookups.get(id);
     if (hit && Date.now() < hit.until) return { ...hit.found, cached: true };
-    const found = await this.lookUp(names);
-    if (this.lookups.size >= LOOKUP_LIMIT) this.lookups.clear();
-    this.lookups.set(id, found);
-    return found.found;
+    // Those who join a look-up in flight do not report its unusable keys again.
+    const inFlight = this.pending.get(id);
+    if (inFlight) return { ...(await inFlight), cached: true };
+    const lookUp = this.lookUp(names).then((found) => {
+      // Kept only if no newer epoch began meanwhile (its first job reads the keys afresh).
+      if (this.epoch === epoch) {
+        if (this.lookups.size >= LOOKUP_LIMIT) this.lookups.clear();
+        this.lookups.set(id, found);
+      }
+      return found.found;
+    });
+    this.pending.set(id, lookUp);
+    try {
+      return await lookUp;
+    } finally {
+      if (this.pending.get(id) === lookUp) this.pending.delete(id);
+    }
   }
 
   private async lookUp(domains: string[]): Promise<{ found: FoundKeys; until: number }> {

@@ -1,6 +1,6 @@
 // PostgreSQL access of the relay: due work, attempts, per-recipient results. (The DSN
 // writer's SQL is adapters/dsn-store.ts.)
-import { withTransaction, type Pool, type PoolClient } from '@hopmail/db';
+import type { Pool } from '@hopmail/db';
 import { RelayError } from '../errors.ts';
 
 export interface WorkMessage {
@@ -20,6 +20,8 @@ export interface WorkMessage {
   senderIsOurs: boolean;
   /** dkim_key_epoch when the work was read: cached signing keys are good while it holds. */
   dkimEpoch: number;
+  /** An attempt at this domain is still 'in-progress' (a relay died mid-session, or a duplicate job runs): claimCrashedAttempts() has something to do. */
+  attemptInProgress: boolean;
   /** RET and ENVID (RFC 3461), passed on to a next hop that speaks DSN. */
   dsnRet: 'FULL' | 'HDRS' | null;
   dsnEnvid: string | null;
@@ -93,7 +95,9 @@ export class RelayStore {
               CASE WHEN r.original_id IS NULL OR r.dsn_notify IS NOT NULL THEN r.dsn_notify ELSE array_remove(o.dsn_notify, 'SUCCESS') END AS notify, coalesce(r.dsn_orcpt, o.dsn_orcpt) AS orcpt,
               -- asked only for alias targets (SRS decision), by the unique index on lower(name)
               CASE WHEN r.original_id IS NOT NULL THEN EXISTS (SELECT 1 FROM domains d WHERE lower(d.name) = lower(substring(m.mail_from from '@([^@]+)$'))) END AS sender_ours,
-              (SELECT epoch FROM dkim_key_epoch WHERE id = 1) AS dkim_epoch
+              (SELECT epoch FROM dkim_key_epoch WHERE id = 1) AS dkim_epoch,
+              -- by relay_attempts_in_progress_idx; saves the claiming UPDATE's round trip when there is none
+              EXISTS (SELECT 1 FROM relay_attempts a WHERE a.message_id = $1 AND a.domain = lower($2) AND a.outcome = 'in-progress') AS attempt_in_progress
          FROM recipients r JOIN messages m ON m.id = r.message_id LEFT JOIN recipients o ON o.id = r.original_id
         WHERE r.message_id = $1 AND r.domain = lower($2) AND r.status IN ('relay', 'deferred')
           AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= $3)
@@ -103,7 +107,7 @@ export class RelayStore {
     const row = r.rows[0];
     if (!row) return null;
     return {
-      message: { id: row.message_id, mailFrom: row.mail_from, receivedAt: row.received_at, size: row.size, smtputf8: row.smtputf8, body8bit: row.body_8bit, bodyBinary: row.body_binary === true, requireTls: row.require_tls === true, tlsOptional: row.tls_optional === true, senderIsOurs: r.rows.some((x) => x.sender_ours === true), dkimEpoch: Number(row.dkim_epoch), dsnRet: row.dsn_ret, dsnEnvid: row.dsn_envid },
+      message: { id: row.message_id, mailFrom: row.mail_from, receivedAt: row.received_at, size: row.size, smtputf8: row.smtputf8, body8bit: row.body_8bit, bodyBinary: row.body_binary === true, requireTls: row.require_tls === true, tlsOptional: row.tls_optional === true, senderIsOurs: r.rows.some((x) => x.sender_ours === true), dkimEpoch: Number(row.dkim_epoch), attemptInProgress: row.attempt_in_progress === true, dsnRet: row.dsn_ret, dsnEnvid: row.dsn_envid },
       recipients: r.rows.map((x) => ({ id: Number(x.id), address: x.address, attempts: x.attempts, delayWarnedAt: x.delay_warned_at, lastReply: x.last_reply, viaDomain: x.via_domain, notify: x.notify, orcpt: x.orcpt })),
     };
   }
@@ -146,30 +150,29 @@ export class RelayStore {
   }
 
   /**
-   * Records the outcome of one attempt and every recipient's new state in one transaction,
-   * right after the remote reply (the at-least-once window). Only rows still waiting for the
-   * relay change, so a late duplicate job cannot undo a recorded delivery.
+   * Records the outcome of one attempt and every recipient's new state in one statement (one
+   * round trip, atomic like a transaction, without BEGIN and COMMIT's), right after the
+   * remote reply (the at-least-once window). Only rows still waiting for the relay change, so
+   * a late duplicate job cannot undo a recorded delivery.
    */
   async record(result: AttemptResult): Promise<void> {
-    await withTransaction(this.pool, async (client) => {
-      await this.applyUpdates(client, result.updates);
-      if (result.attemptId !== null) {
-        await client.query(
-          'UPDATE relay_attempts SET outcome = $2, remote_reply = $3, tls = $4, envelope_from = $5, auth = $6, finished_at = now() WHERE id = $1',
-          [result.attemptId, result.outcome, result.reply, result.tls, result.envelopeFrom ?? null, result.auth ?? null],
-        );
-      }
-    });
-  }
-
-  private async applyUpdates(db: PoolClient, updates: readonly RecipientUpdate[]): Promise<void> {
-    if (!updates.length) return;
-    await db.query(
-      `UPDATE recipients r SET status = u.status, next_attempt_at = u.next, last_reply = u.reply, last_mx = u.mx,
-              attempts = r.attempts + 1, updated_at = now(), dsn_success_at = CASE WHEN u.passed THEN now() ELSE r.dsn_success_at END
-         FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::bool[]) AS u(id, status, next, reply, mx, passed)
-        WHERE r.id = u.id AND r.status IN ('relay', 'deferred')`,
-      [updates.map((u) => u.id), updates.map((u) => u.status), updates.map((u) => u.nextAttemptAt), updates.map((u) => u.reply), updates.map((u) => u.mx), updates.map((u) => u.successPassedOn === true)],
+    const { updates } = result;
+    await this.pool.query(
+      `WITH u AS (
+         UPDATE recipients r SET status = u.status, next_attempt_at = u.next, last_reply = u.reply, last_mx = u.mx,
+                attempts = r.attempts + 1, updated_at = now(), dsn_success_at = CASE WHEN u.passed THEN now() ELSE r.dsn_success_at END
+           FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::bool[]) AS u(id, status, next, reply, mx, passed)
+          WHERE r.id = u.id AND r.status IN ('relay', 'deferred')
+          RETURNING r.id),
+       a AS (
+         UPDATE relay_attempts SET outcome = $8::text, remote_reply = $9::text, tls = $10::bool, envelope_from = $11::text, auth = $12::jsonb, finished_at = now()
+          WHERE id = $7::bigint
+          RETURNING id)
+       SELECT (SELECT count(*) FROM u) AS recipients, (SELECT count(*) FROM a) AS attempts`,
+      [
+        updates.map((u) => u.id), updates.map((u) => u.status), updates.map((u) => u.nextAttemptAt), updates.map((u) => u.reply), updates.map((u) => u.mx), updates.map((u) => u.successPassedOn === true),
+        result.attemptId, result.outcome, result.reply, result.tls, result.envelopeFrom ?? null, result.auth ?? null,
+      ],
     );
   }
 

@@ -5,7 +5,7 @@
 // on the bytes that are sent, once per transaction whatever the number of recipients. What
 // was done — or why not — goes into the attempt's trace (relay_attempts.auth).
 import type { Logger } from 'pino';
-import { arcSeal, fromDomain, ownAuthResults, parseHeader, signDkim, splitMessage, type Resolver } from '@hopmail/sender-auth';
+import { arcSeal, fromDomain, ownAuthResults, parseHeader, signDkimAsync, splitMessage, type Resolver } from '@hopmail/sender-auth';
 import type { SigningKeys } from '../adapters/signing-keys.ts';
 import { EVENTS } from '../events.ts';
 import type { EnvelopeGroup } from '../policy/envelope.ts';
@@ -42,7 +42,10 @@ export interface AuthenticatorDeps {
 export function createAuthenticator({ keys, resolver, hostname, logger }: AuthenticatorDeps) {
   /** `epoch`: dkim_key_epoch read with the job's work (adapters/signing-keys.ts). */
   return async function authenticate(raw: Buffer, group: Pick<EnvelopeGroup<unknown>, 'forwardedBy' | 'srs'>, epoch: number, ctx: Record<string, unknown>): Promise<{ bytes: Buffer; auth: AttemptAuth }> {
-    const from = fromDomain(parseHeader(splitMessage(raw).header));
+    // Split and parsed once: From: here, the signed fields in signDkimAsync().
+    const split = splitMessage(raw);
+    const parsed = { ...split, parsed: parseHeader(split.header) };
+    const from = fromDomain(parsed.parsed);
     const candidates = from.ok ? signingCandidates(from.domain) : [];
     const lookup = [...candidates, ...(group.forwardedBy && !candidates.includes(group.forwardedBy) ? [group.forwardedBy] : [])];
     const found = await keys.forDomains(lookup, epoch);
@@ -57,7 +60,8 @@ export function createAuthenticator({ keys, resolver, hostname, logger }: Authen
     else if (!signer) dkim = { result: 'unsigned', reason: `no active DKIM key for ${from.domain}${candidates.length > 1 ? ' or its parent domains' : ''}` };
     else {
       const use = found.keys.get(signer)!;
-      signatures = signDkim(raw, use.map((k) => ({ domain: k.domain, selector: k.selector, algorithm: k.algorithm, privateKey: k.key })));
+      // The private-key operations in libuv's thread pool, off the event loop the other jobs share.
+      signatures = await signDkimAsync(parsed, use.map((k) => ({ domain: k.domain, selector: k.selector, algorithm: k.algorithm, privateKey: k.key })));
       dkim = { result: 'signed', domain: signer, selectors: use.map((k) => k.selector) };
     }
     const signed = signatures ? Buffer.concat([Buffer.from(signatures, 'latin1'), raw]) : raw;

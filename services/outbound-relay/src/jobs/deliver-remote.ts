@@ -154,7 +154,7 @@ export function createDeliverRemote(deps: DeliverDeps) {
     const { message, recipients } = work;
     const ctx: JobContext = { msgId: message.id, domain: p.domain, jobId };
 
-    for (const a of await store.claimCrashedAttempts(message.id, p.domain)) {
+    for (const a of message.attemptInProgress ? await store.claimCrashedAttempts(message.id, p.domain) : []) {
       log.warn({ event: EVENTS.possibleDuplicate, ...ctx, attemptId: a.id, mx: a.mx_host, recipients: a.recipients }, 'previous attempt died before its result was recorded; the remote may have the message already');
     }
 

@@ -1,7 +1,8 @@
 // The adapter's own parts, without DNS servers: the resolver wrapper, the signature cap and
 // the time limit (mail-auth-in.test.ts runs the whole thing against fake DNS).
 import { describe, expect, it } from 'vitest';
-import type { DnsClient } from '@hopmail/dns-client';
+import { createDnsClient, type DnsClient } from '@hopmail/dns-client';
+import { startFakeDns } from '@hopmail/test-kit';
 import { authResolver, capSignatures, createMailAuthenticator } from './mail-authenticator.ts';
 
 const asked: string[] = [];
@@ -62,5 +63,42 @@ describe('the process-local DNS memo', () => {
     fail = false;
     await expect(resolve('flaky.test', 'TXT')).resolves.toEqual([['x']]);
     expect(calls).toEqual(['a.test', 'nx.test', 'flaky.test', 'flaky.test']);
+  });
+});
+
+describe('the memo honours the answer\'s TTL (dns-cache passes it on), at most cacheMs', () => {
+  it('a 1 s record is asked again after 1 s; a 1 h record only after cacheMs; NXDOMAIN after its SOA negative TTL, or cacheMs without an SOA', async () => {
+    const fake = await startFakeDns({
+      host: '127.0.0.94',
+      records: [
+        { name: 'short.ttl.test', type: 'TXT', data: 'v=spf1 -all', ttl: 1 },
+        { name: 'long.ttl.test', type: 'TXT', data: 'v=DMARC1; p=reject', ttl: 3600 },
+      ],
+      zoneSoa: { name: 'ttl.test', ttl: 3600, data: { mname: 'ns.ttl.test', rname: 'hostmaster.ttl.test', serial: 1, refresh: 60, retry: 60, expire: 600, minimum: 2 } },
+    });
+    try {
+      let clock = 1_000_000;
+      const resolve = authResolver(createDnsClient({ servers: [`${fake.host}:${fake.port}`], timeoutMs: 1000, tries: 1 }), 60_000, () => clock);
+      const asked = (name: string) => fake.queries.filter((q) => q.name === name).length;
+      const code = (err: { code?: string }) => err.code;
+      const all = () => Promise.all([resolve('short.ttl.test', 'TXT'), resolve('long.ttl.test', 'TXT'), resolve('nx.ttl.test', 'TXT').catch(code), resolve('nx.elsewhere.test', 'TXT').catch(code)]);
+      expect(await all()).toEqual([[['v=spf1 -all']], [['v=DMARC1; p=reject']], 'ENOTFOUND', 'ENOTFOUND']);
+      const counts = () => [asked('short.ttl.test'), asked('long.ttl.test'), asked('nx.ttl.test'), asked('nx.elsewhere.test')];
+      expect(counts()).toEqual([1, 1, 1, 1]);
+      clock += 999;
+      await all();
+      expect(counts()).toEqual([1, 1, 1, 1]);
+      clock += 2; // 1.001 s: the 1 s answer has expired
+      await all();
+      expect(counts()).toEqual([2, 1, 1, 1]);
+      clock += 1_000; // 2.001 s after the first question: NXDOMAIN (SOA minimum 2 s) too
+      await all();
+      expect(counts()).toEqual([3, 1, 2, 1]);
+      clock += 58_000; // 60.001 s: the 1 h answer, capped by cacheMs, and the NXDOMAIN without an SOA
+      await all();
+      expect(counts()).toEqual([4, 2, 3, 2]);
+    } finally {
+      await fake.stop();
+    }
   });
 });

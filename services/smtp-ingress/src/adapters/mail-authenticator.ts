@@ -42,12 +42,16 @@ const dnsError = (code: string, name: string) => Object.assign(new Error(`${code
  * a name that cannot exist in DNS is "not found", not a temporary failure that would defer
  * the message for ever.
  */
-export function authResolver(dns: DnsClient, cacheMs = 0): (name: string, rrtype?: string) => Promise<unknown> {
+export function authResolver(dns: DnsClient, cacheMs = 0, now: () => number = Date.now): (name: string, rrtype?: string) => Promise<unknown> {
   // A short process-local memo in front of dns-cache: the same sender's SPF, DKIM key and
   // DMARC record are asked for every message it sends, and each UDP round trip costs CPU in
-  // this process and in dns-cache. Answers, NXDOMAIN and NODATA are kept `cacheMs`;
-  // temporary failures never are. Concurrent identical questions share one look-up.
-  const memo = new Map<string, { at: number; answer: Promise<unknown> }>();
+  // this process and in dns-cache. An answer is kept as long as its TTL says (a NXDOMAIN or
+  // NODATA as long as its SOA's negative TTL, RFC 2308 §5), and never longer than `cacheMs`;
+  // an answer that says no TTL (a negative one without an SOA, or from a DnsClient without
+  // resolveWithTtl) is kept `cacheMs`, as before TTLs were read.
+  // Temporary failures never are. Concurrent identical questions share one look-up.
+  const memo = new Map<string, { until: number; answer: Promise<unknown> }>();
+  const keepMs = (ttl: number | null | undefined) => (typeof ttl === 'number' ? Math.min(cacheMs, ttl * 1000) : cacheMs);
   return async (name, rrtype = 'A') => {
     const trimmed = String(name).replace(/\.$/, '');
     const ascii = /^[\x21-\x7e]*$/.test(trimmed) ? trimmed.toLowerCase() : domainToASCII(trimmed);
@@ -56,16 +60,25 @@ export function authResolver(dns: DnsClient, cacheMs = 0): (name: string, rrtype
     }
     if (cacheMs <= 0) return dns.resolve(ascii, rrtype);
     const key = `${rrtype} ${ascii}`;
-    const now = Date.now();
+    const asked = now();
     const hit = memo.get(key);
-    if (hit && now - hit.at < cacheMs) return hit.answer;
-    const answer = dns.resolve(ascii, rrtype);
+    if (hit && asked < hit.until) return hit.answer;
+    const withTtl = dns.resolveWithTtl ? dns.resolveWithTtl(ascii, rrtype) : dns.resolve(ascii, rrtype).then((answer) => ({ answer, ttl: null }));
+    const answer = withTtl.then((a) => a.answer);
+    // Until the answer is in, questions share it; then it is kept for its TTL from when it was asked.
+    const entry = { until: asked + cacheMs, answer };
     if (memo.size >= 10_000) memo.clear();
-    memo.set(key, { at: now, answer });
-    answer.catch((err: unknown) => {
-      const code = (err as { code?: string }).code;
-      if (code !== 'ENOTFOUND' && code !== 'ENODATA' && memo.get(key)?.answer === answer) memo.delete(key);
-    });
+    memo.set(key, entry);
+    withTtl.then(
+      (a) => {
+        entry.until = asked + keepMs(a.ttl);
+      },
+      (err: unknown) => {
+        const { code, ttl } = err as { code?: string; ttl?: number | null };
+        if (code === 'ENOTFOUND' || code === 'ENODATA') entry.until = asked + keepMs(ttl);
+        else if (memo.get(key) === entry) memo.delete(key);
+      },
+    );
     return answer;
   };
 }
