@@ -243,6 +243,7 @@ export function createApp(deps: AppDeps): IngressApp {
     idleTimeoutMs: config.SMTP_IDLE_TIMEOUT_MS,
     closeTimeoutMs: config.SMTP_CLOSE_TIMEOUT_MS,
     greetingDelayMs: config.SMTP_GREETING_DELAY_MS,
+    refuseEarlyPipelining: config.SMTP_REFUSE_EARLY_PIPELINING,
     sessionMaxMs: config.SMTP_SESSION_MAX_MS,
     tlsHandshakeTimeoutMs: config.SMTP_TLS_HANDSHAKE_TIMEOUT_MS,
     reverseLookup: config.SMTP_REVERSE_LOOKUP,

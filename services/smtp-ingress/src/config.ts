@@ -38,6 +38,7 @@ export const configSchema = z.object({
   SMTP_MAX_CONNECTIONS_PER_IP: int(100, 1, 100_000, 'concurrent sessions from one client address (per process); one more gets 421 4.7.0'),
   SMTP_IDLE_TIMEOUT_MS: int(300_000, 100, 3_600_000, 'idle time while we wait for the client before 421 4.4.2 (RFC 5321 §4.5.3.2.7: at least 5 minutes)'),
   SMTP_GREETING_DELAY_MS: int(0, 0, 30_000, 'pause before the 220 greeting; a client that talks during it gets 421 (early-talker screening, like postscreen\'s greet wait); 0 greets at once'),
+  SMTP_REFUSE_EARLY_PIPELINING: bool(true, "MX listener only: a client that sends more after EHLO/HELO before our reply to it (PIPELINING not yet advertised) gets 421 4.7.0 (postscreen's pipelining test: a bot writing blind); never applied on submission"),
   SMTP_SESSION_MAX_MS: int(1_800_000, 10_000, 86_400_000, 'longest life of one SMTP session, however active (slowloris: the idle timeout restarts on every byte); past it 421 4.4.2 and close, a DATA in progress is not stored'),
   SMTP_TLS_HANDSHAKE_TIMEOUT_MS: int(30_000, 100, 300_000, 'longest TLS handshake, after STARTTLS and on the implicit-TLS listener; a client that has not finished is disconnected'),
   SMTP_MAX_BAD_COMMANDS: int(10, 1, 1000, 'syntax errors (500, 501, 502, 504 replies) one session may make before 421 4.7.0'),
