@@ -196,6 +196,7 @@ export function createApp(deps: AppDeps): IngressApp {
           windowMs: config.GREYLIST_WINDOW_MS,
           ttlMs: config.GREYLIST_TTL_DAYS * 86_400_000,
           clientPasses: config.GREYLIST_CLIENT_PASSES,
+          cacheMs: config.GREYLIST_CACHE_MS,
           onError: (err) => logger.warn({ event: EVENTS.greylistFailed, err }, 'greylist state unavailable (Redis); the recipient is let through'),
         })
       : null,

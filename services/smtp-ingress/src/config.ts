@@ -110,6 +110,7 @@ export const configSchema = z.object({
   GREYLIST_DELAY_MS: int(300_000, 0, 86_400_000, 'how long a sender must wait before its retry passes greylisting'),
   GREYLIST_WINDOW_MS: int(86_400_000, 60_000, 7 * 86_400_000, 'a retry later than this after the first attempt starts over'),
   GREYLIST_TTL_DAYS: int(35, 1, 365, 'how long a triplet that passed (and a client network\'s pass count) is remembered after its last message'),
+  GREYLIST_CACHE_MS: int(60_000, 0, 3_600_000, "how long each replica keeps a triplet Redis called known (or that just passed) and a client network it called allowlisted, answering repeat mail without a Redis round trip; the triplet's TTL in Redis is then refreshed at most this late (0: ask Redis for every RCPT)"),
   GREYLIST_CLIENT_PASSES: int(5, 0, 1_000_000, 'a client network that passed greylisting this many times skips it from then on (0: never)'),
   GREYLIST_ALLOW_NETWORKS: z
     .string()
