@@ -203,10 +203,10 @@ export function createIngress(deps: IngressDeps) {
   };
   const TOO_MANY_CONCURRENT = disconnect('4.7.0', 'Too many concurrent connections from your address, try again later', 'rate-concurrent-connections');
   const concurrentLimit = deps.connectionSlots ? (options.rate?.concurrent ?? 0) : 0;
-  /** Counts one event of `kind` for the client; the refusal when that passes its limit. */
-  async function overRate(state: ConnectionState, kind: RateKind, limit: number): Promise<Refusal | null> {
+  /** Counts one event of `kind` for the client (unless `counted`: already counted elsewhere, this is the count); the refusal when that passes its limit. */
+  async function overRate(state: ConnectionState, kind: RateKind, limit: number, counted: number | null = null): Promise<Refusal | null> {
     if (!deps.rateLimiter || limit <= 0) return null;
-    const count = await deps.rateLimiter.hit(kind, state.remoteIp, now().getTime());
+    const count = counted ?? (await deps.rateLimiter.hit(kind, state.remoteIp, now().getTime()));
     if (count <= limit) return null;
     metrics.rateLimited.inc({ kind });
     state.log.warn({ event: EVENTS.rateLimited, kind, count, limit }, 'per-client rate limit reached');
@@ -449,6 +449,8 @@ export function createIngress(deps: IngressDeps) {
         v = errorVerdict('lookupFailed', 'lookup-failed');
       }
     }
+    // Counted in greylisting's own round trip when that goes to Redis (null: count it below).
+    let recipientsCounted: number | null = null;
     if (v.kind === 'accept' && deps.greylist && options.greylist) {
       const greyFacts = { authenticated: state.user !== null, allowlistedNetwork: clientAllowed || dnswl || options.greylist.allow(facts.remoteIp), nullSender: facts.transaction.mailFrom === '', allowlistedSenderSpf: null };
       let exempt = greylistExemption(greyFacts);
@@ -461,7 +463,11 @@ export function createIngress(deps: IngressDeps) {
         metrics.greylist.inc({ result: 'exempt' });
         if (spf) state.log.info({ event: EVENTS.greylistExempt, from: facts.transaction.mailFrom, to, reason: exempt, spf }, 'not greylisted: allowlisted sender domain with SPF pass');
       } else {
-        const result = await deps.greylist.check(tripletKey(facts.remoteIp, facts.transaction.mailFrom, to), greylistNetwork(facts.remoteIp), now().getTime());
+        const at = now().getTime();
+        const counter = deps.rateLimiter && (options.rate?.recipients ?? 0) > 0 && state.user === null && !clientAllowed ? deps.rateLimiter.counter('recipients', facts.remoteIp, at) : undefined;
+        const answer = await deps.greylist.check(tripletKey(facts.remoteIp, facts.transaction.mailFrom, to), greylistNetwork(facts.remoteIp), at, counter);
+        const result = answer.state;
+        recipientsCounted = answer.counted;
         metrics.greylist.inc({ result });
         v = greylistVerdict(result);
         if (v.kind !== 'accept') {
@@ -471,7 +477,7 @@ export function createIngress(deps: IngressDeps) {
         }
       }
     }
-    if (v.kind === 'accept' && state.user === null && !clientAllowed) v = (await overRate(state, 'recipients', options.rate?.recipients ?? 0)) ?? v;
+    if (v.kind === 'accept' && state.user === null && !clientAllowed) v = (await overRate(state, 'recipients', options.rate?.recipients ?? 0, recipientsCounted)) ?? v;
     else if (v.kind === 'reject' && v.reason === 'unknown-user' && !clientAllowed) {
       // Directory harvest: past the limit the client waits, then the session ends.
       const harvest = await overRate(state, 'unknown-recipients', options.rate?.unknownRecipients ?? 0);
