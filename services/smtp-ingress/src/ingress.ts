@@ -34,7 +34,7 @@ import type { RefusalLog } from './adapters/refusal-log.ts';
 import { blocklistVerdict, type AbuseLists } from './policy/abuse-list-policy.ts';
 import { defer as deferVerdict, disconnect } from './policy/verdict.ts';
 import { dnsblVerdict } from './policy/dnsbl-policy.ts';
-import { greylistExemption, greylistNetwork, greylistVerdict, tripletKey } from './policy/greylist-policy.ts';
+import { greylistExemption, greylistNetwork, greylistVerdict, networkTripletKey } from './policy/greylist-policy.ts';
 import { SessionRegistry, type ConnectionState, type SessionFacts } from './session.ts';
 
 export interface IngressOptions {
@@ -452,7 +452,8 @@ export function createIngress(deps: IngressDeps) {
     // Counted in greylisting's own round trip when that goes to Redis (null: count it below).
     let recipientsCounted: number | null = null;
     if (v.kind === 'accept' && deps.greylist && options.greylist) {
-      const greyFacts = { authenticated: state.user !== null, allowlistedNetwork: clientAllowed || dnswl || options.greylist.allow(facts.remoteIp), nullSender: facts.transaction.mailFrom === '', allowlistedSenderSpf: null };
+      const client = (state.greylistClient ??= { network: greylistNetwork(facts.remoteIp), allowed: options.greylist.allow(facts.remoteIp) });
+      const greyFacts = { authenticated: state.user !== null, allowlistedNetwork: clientAllowed || dnswl || client.allowed, nullSender: facts.transaction.mailFrom === '', allowlistedSenderSpf: null };
       let exempt = greylistExemption(greyFacts);
       let spf: AuthResultValue | undefined;
       if (!exempt && deps.spfCheck && lists?.sender(facts.transaction.mailFrom)?.list === 'allow') {
@@ -465,7 +466,7 @@ export function createIngress(deps: IngressDeps) {
       } else {
         const at = now().getTime();
         const counter = deps.rateLimiter && (options.rate?.recipients ?? 0) > 0 && state.user === null && !clientAllowed ? deps.rateLimiter.counter('recipients', facts.remoteIp, at) : undefined;
-        const answer = await deps.greylist.check(tripletKey(facts.remoteIp, facts.transaction.mailFrom, to), greylistNetwork(facts.remoteIp), at, counter);
+        const answer = await deps.greylist.check(networkTripletKey(client.network, facts.transaction.mailFrom, to), client.network, at, counter);
         const result = answer.state;
         recipientsCounted = answer.counted;
         metrics.greylist.inc({ result });
