@@ -197,6 +197,7 @@ export function createApp(deps: AppDeps): IngressApp {
           windowMs: config.GREYLIST_WINDOW_MS,
           ttlMs: config.GREYLIST_TTL_DAYS * 86_400_000,
           clientPasses: config.GREYLIST_CLIENT_PASSES,
+          cacheMs: config.GREYLIST_CACHE_MS,
           onError: (err) => logger.warn({ event: EVENTS.greylistFailed, err }, 'greylist state unavailable (Redis); the recipient is let through'),
         })
       : null,
@@ -244,6 +245,7 @@ export function createApp(deps: AppDeps): IngressApp {
     idleTimeoutMs: config.SMTP_IDLE_TIMEOUT_MS,
     closeTimeoutMs: config.SMTP_CLOSE_TIMEOUT_MS,
     greetingDelayMs: config.SMTP_GREETING_DELAY_MS,
+    refuseEarlyPipelining: config.SMTP_REFUSE_EARLY_PIPELINING,
     sessionMaxMs: config.SMTP_SESSION_MAX_MS,
     tlsHandshakeTimeoutMs: config.SMTP_TLS_HANDSHAKE_TIMEOUT_MS,
     reverseLookup: config.SMTP_REVERSE_LOOKUP,

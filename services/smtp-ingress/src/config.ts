@@ -38,6 +38,7 @@ export const configSchema = z.object({
   SMTP_MAX_CONNECTIONS_PER_IP: int(100, 1, 100_000, 'concurrent sessions from one client address (per process); one more gets 421 4.7.0'),
   SMTP_IDLE_TIMEOUT_MS: int(300_000, 100, 3_600_000, 'idle time while we wait for the client before 421 4.4.2 (RFC 5321 §4.5.3.2.7: at least 5 minutes)'),
   SMTP_GREETING_DELAY_MS: int(0, 0, 30_000, 'pause before the 220 greeting; a client that talks during it gets 421 (early-talker screening, like postscreen\'s greet wait); 0 greets at once'),
+  SMTP_REFUSE_EARLY_PIPELINING: bool(true, "MX listener only: a client that sends more after EHLO/HELO before our reply to it (PIPELINING not yet advertised) gets 421 4.7.0 (postscreen's pipelining test: a bot writing blind); never applied on submission"),
   SMTP_SESSION_MAX_MS: int(1_800_000, 10_000, 86_400_000, 'longest life of one SMTP session, however active (slowloris: the idle timeout restarts on every byte); past it 421 4.4.2 and close, a DATA in progress is not stored'),
   SMTP_TLS_HANDSHAKE_TIMEOUT_MS: int(30_000, 100, 300_000, 'longest TLS handshake, after STARTTLS and on the implicit-TLS listener; a client that has not finished is disconnected'),
   SMTP_MAX_BAD_COMMANDS: int(10, 1, 1000, 'syntax errors (500, 501, 502, 504 replies) one session may make before 421 4.7.0'),
@@ -115,6 +116,7 @@ export const configSchema = z.object({
   GREYLIST_DELAY_MS: int(300_000, 0, 86_400_000, 'how long a sender must wait before its retry passes greylisting'),
   GREYLIST_WINDOW_MS: int(86_400_000, 60_000, 7 * 86_400_000, 'a retry later than this after the first attempt starts over'),
   GREYLIST_TTL_DAYS: int(35, 1, 365, 'how long a triplet that passed (and a client network\'s pass count) is remembered after its last message'),
+  GREYLIST_CACHE_MS: int(60_000, 0, 3_600_000, "how long each replica keeps a triplet Redis called known (or that just passed) and a client network it called allowlisted, answering repeat mail without a Redis round trip; the triplet's TTL in Redis is then refreshed at most this late (0: ask Redis for every RCPT)"),
   GREYLIST_CLIENT_PASSES: int(5, 0, 1_000_000, 'a client network that passed greylisting this many times skips it from then on (0: never)'),
   GREYLIST_ALLOW_NETWORKS: z
     .string()

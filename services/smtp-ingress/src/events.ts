@@ -17,6 +17,8 @@ export const EVENTS = defineEvents('smtp-ingress', {
   lineTooLong: 'smtp-ingress.line-too-long',
   tooManyBadCommands: 'smtp-ingress.too-many-bad-commands',
   sessionDeadline: 'smtp-ingress.session-deadline',
+  /** A client talked before the greeting, or before the reply to EHLO/HELO (PIPELINING not offered yet): 421 4.7.0 (`test`: pregreet, pipelining). */
+  earlyTalker: 'smtp-ingress.early-talker',
   sessionError: 'smtp-ingress.session-error',
   internal: 'smtp-ingress.internal',
   drain: 'smtp-ingress.drain',

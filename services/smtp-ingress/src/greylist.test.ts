@@ -5,7 +5,7 @@
 // and IPv6 in the key; the unit rules beside.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, redisPrefix, startFakeDns, startServiceProcess, type FakeDns, type ServiceProcess, type TestDatabase } from '@hopmail/test-kit';
-import { greylistExemption, greylistNetwork, networkList, tripletKey } from './policy/greylist-policy.ts';
+import { greylistExemption, greylistNetwork, networkList, networkTripletKey, tripletKey } from './policy/greylist-policy.ts';
 import { expectCode, seedDirectory, SmtpClient, startIngress, type TestIngress } from '../test/helpers.ts';
 
 const MIN = 60_000;
@@ -189,6 +189,8 @@ describe('greylist keys', () => {
 
   it('any octet in the addresses makes a key of the same shape', () => {
     for (const s of ['', '"a b"@x', 'é@ü.example', 'a*b?[c]@x', 'a\r\nb@x', 'x'.repeat(300)]) expect(tripletKey('192.0.2.1', s, 'r@x')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // The ingress works the network out once per session: the same key.
+    expect(networkTripletKey(greylistNetwork('2001:db8::7'), 'A@x', 'R@x')).toBe(tripletKey('2001:db8::7', 'a@x', 'r@x'));
   });
 
   it('network lists take addresses and CIDR, v4 and v6', () => {

@@ -34,7 +34,7 @@ import type { RefusalLog } from './adapters/refusal-log.ts';
 import { blocklistVerdict, type AbuseLists } from './policy/abuse-list-policy.ts';
 import { defer as deferVerdict, disconnect } from './policy/verdict.ts';
 import { dnsblVerdict } from './policy/dnsbl-policy.ts';
-import { greylistExemption, greylistNetwork, greylistVerdict, tripletKey } from './policy/greylist-policy.ts';
+import { greylistExemption, greylistNetwork, greylistVerdict, networkTripletKey } from './policy/greylist-policy.ts';
 import { SessionRegistry, type ConnectionState, type SessionFacts } from './session.ts';
 
 export interface IngressOptions {
@@ -205,10 +205,10 @@ export function createIngress(deps: IngressDeps) {
   };
   const TOO_MANY_CONCURRENT = disconnect('4.7.0', 'Too many concurrent connections from your address, try again later', 'rate-concurrent-connections');
   const concurrentLimit = deps.connectionSlots ? (options.rate?.concurrent ?? 0) : 0;
-  /** Counts one event of `kind` for the client; the refusal when that passes its limit. */
-  async function overRate(state: ConnectionState, kind: RateKind, limit: number): Promise<Refusal | null> {
+  /** Counts one event of `kind` for the client (unless `counted`: already counted elsewhere, this is the count); the refusal when that passes its limit. */
+  async function overRate(state: ConnectionState, kind: RateKind, limit: number, counted: number | null = null): Promise<Refusal | null> {
     if (!deps.rateLimiter || limit <= 0) return null;
-    const count = await deps.rateLimiter.hit(kind, state.remoteIp, now().getTime());
+    const count = counted ?? (await deps.rateLimiter.hit(kind, state.remoteIp, now().getTime()));
     if (count <= limit) return null;
     metrics.rateLimited.inc({ kind });
     state.log.warn({ event: EVENTS.rateLimited, kind, count, limit }, 'per-client rate limit reached');
@@ -456,8 +456,11 @@ export function createIngress(deps: IngressDeps) {
         v = errorVerdict('lookupFailed', 'lookup-failed');
       }
     }
+    // Counted in greylisting's own round trip when that goes to Redis (null: count it below).
+    let recipientsCounted: number | null = null;
     if (v.kind === 'accept' && deps.greylist && options.greylist) {
-      const greyFacts = { authenticated: state.user !== null, allowlistedNetwork: clientAllowed || dnswl || options.greylist.allow(facts.remoteIp), nullSender: facts.transaction.mailFrom === '', allowlistedSenderSpf: null };
+      const client = (state.greylistClient ??= { network: greylistNetwork(facts.remoteIp), allowed: options.greylist.allow(facts.remoteIp) });
+      const greyFacts = { authenticated: state.user !== null, allowlistedNetwork: clientAllowed || dnswl || client.allowed, nullSender: facts.transaction.mailFrom === '', allowlistedSenderSpf: null };
       let exempt = greylistExemption(greyFacts);
       let spf: AuthResultValue | undefined;
       if (!exempt && deps.spfCheck && lists?.sender(facts.transaction.mailFrom)?.list === 'allow') {
@@ -468,7 +471,11 @@ export function createIngress(deps: IngressDeps) {
         metrics.greylist.inc({ result: 'exempt' });
         if (spf) state.log.info({ event: EVENTS.greylistExempt, from: facts.transaction.mailFrom, to, reason: exempt, spf }, 'not greylisted: allowlisted sender domain with SPF pass');
       } else {
-        const result = await deps.greylist.check(tripletKey(facts.remoteIp, facts.transaction.mailFrom, to), greylistNetwork(facts.remoteIp), now().getTime());
+        const at = now().getTime();
+        const counter = deps.rateLimiter && (options.rate?.recipients ?? 0) > 0 && state.user === null && !clientAllowed ? deps.rateLimiter.counter('recipients', facts.remoteIp, at) : undefined;
+        const answer = await deps.greylist.check(networkTripletKey(client.network, facts.transaction.mailFrom, to), client.network, at, counter);
+        const result = answer.state;
+        recipientsCounted = answer.counted;
         metrics.greylist.inc({ result });
         v = greylistVerdict(result);
         if (v.kind !== 'accept') {
@@ -478,7 +485,7 @@ export function createIngress(deps: IngressDeps) {
         }
       }
     }
-    if (v.kind === 'accept' && state.user === null && !clientAllowed) v = (await overRate(state, 'recipients', options.rate?.recipients ?? 0)) ?? v;
+    if (v.kind === 'accept' && state.user === null && !clientAllowed) v = (await overRate(state, 'recipients', options.rate?.recipients ?? 0, recipientsCounted)) ?? v;
     else if (v.kind === 'reject' && v.reason === 'unknown-user' && !clientAllowed) {
       // Directory harvest: past the limit the client waits, then the session ends.
       const harvest = await overRate(state, 'unknown-recipients', options.rate?.unknownRecipients ?? 0);

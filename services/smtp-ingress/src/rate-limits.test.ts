@@ -76,3 +76,51 @@ describe('per-client rate limits across replicas (fake clock)', () => {
     (await SmtpClient.connect(b.port)).close();
   });
 });
+
+// RATE_MAX_RECIPIENTS beside greylisting: a RCPT that goes to Redis for its triplet is counted in
+// the same script (one round trip); one answered from the replica's cache is counted on its own;
+// a greylisted RCPT is never counted.
+describe('recipients per window with greylisting (fake clock)', () => {
+  let db: TestDatabase;
+  let a: TestIngress;
+  let b: TestIngress;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    await seedDirectory(db.pool);
+    const prefix = redisPrefix();
+    const env = { RATE_WINDOW_MS: '60000', RATE_MAX_RECIPIENTS: '3', GREYLIST_ENABLED: 'true', GREYLIST_DELAY_MS: '0', GREYLIST_CLIENT_PASSES: '0' };
+    a = await startIngress({ db, prefix, env, now, sleep });
+    b = await startIngress({ db, prefix, env, now, sleep });
+  });
+  afterAll(async () => {
+    await a?.stop();
+    await b?.stop();
+    await db?.drop();
+  });
+
+  it('greylisted RCPTs are not counted; passed and known ones are, on both replicas, from Redis or from the cache', async () => {
+    clock = Math.ceil(clock / 60_000) * 60_000 + 60_000;
+    const greylisted = '451 4.7.1 Greylisted, please try again later';
+    const c1 = await SmtpClient.connect(a.port);
+    expectCode(await c1.cmd('EHLO r.test'), 250);
+    expectCode(await c1.cmd('MAIL FROM:<r@remote.test>'), 250);
+    expect(await c1.cmd('RCPT TO:<alice@example.org>')).toBe(greylisted);
+    expect(await c1.cmd('RCPT TO:<alice@example.org>')).toMatch(/^250 /); // passed: 1
+    expect(await c1.cmd('RCPT TO:<bob@example.org>')).toBe(greylisted);
+    expect(await c1.cmd('RCPT TO:<bob@example.org>')).toMatch(/^250 /); // passed: 2
+    c1.close();
+    const c2 = await SmtpClient.connect(b.port);
+    expectCode(await c2.cmd('EHLO r.test'), 250);
+    expectCode(await c2.cmd('MAIL FROM:<r@remote.test>'), 250);
+    expect(await c2.cmd('RCPT TO:<alice@example.org>')).toMatch(/^250 /); // known in Redis: 3
+    expect(await c2.cmd('RCPT TO:<alice@example.org>')).toBe('451 4.7.1 Too many recipients from your address, try again later'); // known here: 4
+    c2.close();
+    expect(b.logs.some((l) => l.event === 'smtp-ingress.rate-limited' && l.kind === 'recipients' && l.count === 4)).toBe(true);
+    clock += 60_000;
+    const c3 = await SmtpClient.connect(a.port);
+    expectCode(await c3.cmd('EHLO r.test'), 250);
+    expectCode(await c3.cmd('MAIL FROM:<r@remote.test>'), 250);
+    expect(await c3.cmd('RCPT TO:<bob@example.org>')).toMatch(/^250 /);
+    c3.close();
+  });
+});

@@ -62,6 +62,8 @@ export interface ConnectionState {
   messages: number;
   /** DNSBL/DNSWL look-ups started at connect, awaited at the first RCPT (never rejects). */
   dnsbl?: Promise<DnsblResult>;
+  /** The client's greylisting network and whether GREYLIST_ALLOW_NETWORKS covers it: per address, so worked out once per session (at its first RCPT), not per RCPT. */
+  greylistClient?: { network: string; allowed: boolean };
 }
 
 export interface TransactionState {

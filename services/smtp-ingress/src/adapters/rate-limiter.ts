@@ -9,9 +9,17 @@ import { clientKey } from './auth-limiter.ts';
 
 export type RateKind = 'connections' | 'messages' | 'recipients' | 'unknown-recipients';
 
+/** Where an event of one kind is counted now: for a script that counts it in its own round trip (INCR, then PEXPIRE ttlMs). */
+export interface RateCounter {
+  key: string;
+  ttlMs: number;
+}
+
 export interface RateLimiter {
   /** Counts one event and returns the count in the current window (0 when Redis did not answer). */
   hit(kind: RateKind, ip: string, now: number): Promise<number>;
+  /** The counter hit() would increment, for a caller that counts it within another script (greylisting). */
+  counter(kind: RateKind, ip: string, now: number): RateCounter;
   /** The current count without counting (0 when Redis did not answer). */
   peek(kind: RateKind, ip: string, now: number): Promise<number>;
 }
@@ -36,6 +44,7 @@ export function createRateLimiter(deps: { redis: Redis; prefix: string; windowMs
           return n;
         })(),
       ),
+    counter: (kind, ip, now) => ({ key: key(kind, ip, now), ttlMs: deps.windowMs * 2 }),
     peek: (kind, ip, now) => bounded(deps.redis.get(key(kind, ip, now)).then((v) => Number(v ?? 0))),
   };
 }

@@ -54,6 +54,8 @@ export interface ListenerLimits {
   reverseLookup: boolean;
   maxAuthFailures: number;
   greetingDelayMs: number;
+  /** SMTP_REFUSE_EARLY_PIPELINING: applied on the MX listener only (submission clients are authenticated, and some MUAs are sloppy). */
+  refuseEarlyPipelining: boolean;
   sessionMaxMs: number;
   tlsHandshakeTimeoutMs: number;
 }
@@ -237,6 +239,7 @@ export function createSmtpListener(deps: SmtpListenerDeps): SmtpListener {
     authAfterTls: spec.auth && spec.tls === 'starttls',
     maxAuthFailures: limits.maxAuthFailures,
     greetingDelayMs: limits.greetingDelayMs,
+    refuseEarlyPipelining: limits.refuseEarlyPipelining && spec.role === 'mx',
     sessionMaxMs: limits.sessionMaxMs,
     tlsHandshakeTimeoutMs: limits.tlsHandshakeTimeoutMs,
     onEvent(conn: HopmailConnection, event) {
@@ -244,6 +247,11 @@ export function createSmtpListener(deps: SmtpListenerDeps): SmtpListener {
       if (event === 'session-deadline') {
         log.info({ event: EVENTS.sessionDeadline, sessionMaxMs: limits.sessionMaxMs }, 'session time limit exceeded, closing');
         ingress.recordProtocolReject('protocol', event);
+        return;
+      }
+      if (event === 'early-talker-pregreet' || event === 'early-talker-pipelining') {
+        log.info({ event: EVENTS.earlyTalker, listener: spec.name, test: event === 'early-talker-pregreet' ? 'pregreet' : 'pipelining' }, 'early talker refused');
+        ingress.recordProtocolReject('connect', event);
         return;
       }
       if (event === 'tls-handshake-timeout') {

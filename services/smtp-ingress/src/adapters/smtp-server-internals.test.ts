@@ -146,6 +146,44 @@ describe('HopmailConnection overrides', () => {
     expect(ours.filter((l) => /^250[- ]AUTH /.test(l))).toEqual([]);
   });
 
+  it('_onCommand() with refuseEarlyPipelining: a command after EHLO/HELO in the same write, or a partial line in the parser’s _remainder when the reply leaves, is 421 4.7.0; after PIPELINING was advertised it is RFC 2920 pipelining', async () => {
+    const s = await start({}, { refuseEarlyPipelining: true });
+    const early = 'mx.test You talk too soon: command sent before the reply to EHLO/HELO';
+    const a = await s.connect();
+    a.write('EHLO client.test\r\nMAIL FROM:<a@b.test>\r\n');
+    expect(await a.reply()).toMatch(/^250-/);
+    expect(await a.reply()).toBe(`421 4.7.0 ${early}`);
+    await a.waitClosed();
+    const b = await s.connect();
+    b.write('HELO client.test\r\nNOOP\r\n');
+    expect(await b.reply()).toMatch(/^250 /);
+    expect(await b.reply()).toBe(`421 4.7.0 ${early}`);
+    await b.waitClosed();
+    const c = await s.connect();
+    c.write('EHLO client.test\r\nMAIL FROM:<a@b');
+    expect(await c.reply()).toMatch(/^250-/);
+    expect(await c.reply()).toBe(`421 4.7.0 ${early}`);
+    await c.waitClosed();
+    expect(s.events).toEqual(['early-talker-pipelining', 'early-talker-pipelining', 'early-talker-pipelining']);
+    // Waited for the reply: PIPELINING is known, a group (and a later EHLO in one) is fine.
+    const d = await s.connect();
+    expect(await d.cmd('EHLO client.test')).toMatch(/^250-/);
+    const parser = onlyConnection(s.server)._parser;
+    expect(parser && typeof parser._remainder).toBe('string');
+    d.write('NOOP\r\nEHLO client.test\r\nNOOP\r\n');
+    expect(await d.reply()).toBe('250 2.0.0 OK');
+    expect(await d.reply()).toMatch(/^250-/);
+    expect(await d.reply()).toBe('250 2.0.0 OK');
+    expect(s.events).toHaveLength(3);
+    // Off (the default here, and on submission listeners): smtp-server's behaviour.
+    const off = await start();
+    const e = await off.connect();
+    e.write('HELO client.test\r\nNOOP\r\n');
+    expect(await e.reply()).toMatch(/^250 /);
+    expect(await e.reply()).toBe('250 2.0.0 OK');
+    expect(off.events).toEqual([]);
+  });
+
   it('_createParser(): a line past the parser cap is 500 5.5.2 then 421 4.7.0, not smtp-server’s bare 421', async () => {
     const s = await start({ maxCommandLength: 1024 }, { maxLineLength: 512 });
     const c = await s.connect();
@@ -191,6 +229,7 @@ describe('greeting, session and handshake deadlines (SMTPConnection#init, _setLi
     c.write('EHLO early.test\r\n');
     expect(await c.reply()).toMatch(/^421 .*talk too soon/);
     expect(c.received).not.toMatch(/^220 /);
+    expect(s.events).toEqual(['early-talker-pregreet']);
   });
 
   it('a session past its deadline gets 421 4.4.2 and is closed, however active (slowloris)', async () => {

@@ -40,6 +40,16 @@
 // 8. DSN parameters (RFC 3461 §4) are checked on the command line as sent: smtp-server
 //    decodes their xtext first and lets bad xtext and over-long values through. A bad one
 //    is `501 5.5.4` (protocol/dsn-params.ts) and the command goes no further.
+// 9. Early talkers (postscreen's pregreet and pipelining tests) are reported: a command
+//    before the greeting (smtp-server's 421 "You talk too soon") and, where the listener
+//    asks for it (the MX: SMTP_REFUSE_EARLY_PIPELINING), anything sent after EHLO/HELO
+//    before our reply to it went out, while PIPELINING was not advertised yet in this (TLS)
+//    session (RFC 2920 §3.1: EHLO ends a group; HELO offers no extensions at all). That is
+//    a bot writing a script blind: 421 4.7.0 "You talk too soon", as before the greeting.
+//    QUIT is let through (a probe's blind EHLO-QUIT sends no mail).
+//    The reply counts as gone once the corked replies of its turn are flushed (send()); a
+//    command dispatched before that, or a partial line left in the parser's _remainder
+//    then, is the tell. Pipelining after the reply advertised PIPELINING is RFC 2920's.
 
 import type { Socket } from 'node:net';
 import type { SecureContext } from 'node:tls';
@@ -49,7 +59,7 @@ import type { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 import { dsnParameterError } from '../protocol/dsn-params.ts';
 import { enhanceReply, isBadCommandReply } from '../protocol/replies.ts';
 
-export type ConnectionEvent = 'line-too-long' | 'too-many-bad-commands' | 'too-many-connections' | 'auth-in-clear' | 'auth-too-many-failures' | 'session-deadline' | 'tls-handshake-timeout';
+export type ConnectionEvent = 'line-too-long' | 'too-many-bad-commands' | 'too-many-connections' | 'auth-in-clear' | 'auth-too-many-failures' | 'session-deadline' | 'tls-handshake-timeout' | 'early-talker-pregreet' | 'early-talker-pipelining';
 
 export interface ConnectionLimits {
   /** Octets including CRLF. */
@@ -65,9 +75,16 @@ export interface ConnectionLimits {
   sessionMaxMs: number;
   /** Longest STARTTLS handshake. */
   tlsHandshakeTimeoutMs: number;
+  /** Commands sent after EHLO/HELO before its reply (PIPELINING not advertised yet) get 421 4.7.0 (postscreen's pipelining test). */
+  refuseEarlyPipelining?: boolean;
   /** Reports protocol-level events for logs and metrics. */
   onEvent(conn: HopmailConnection, event: ConnectionEvent): void;
 }
+
+/** EHLO or HELO, with or without an argument (the reply to a bad one counts as well). */
+const isHello = (command: Buffer) => /^(EHLO|HELO)(\s|$)/i.test(command.toString('latin1', 0, 5));
+
+const isQuit = (command: Buffer) => /^QUIT\s*$/i.test(command.toString('latin1', 0, 6));
 
 const MAIL_DSN_OCTETS = 100 + ' RET=HDRS ENVID='.length;
 const RCPT_DSN_OCTETS = 500 + ' NOTIFY=SUCCESS,FAILURE,DELAY ORCPT='.length;
@@ -80,6 +97,10 @@ export class HopmailConnection extends SMTPConnection {
   authFailures = 0;
   private corked = false;
   private deadline: NodeJS.Timeout | undefined;
+  /** Our EHLO reply listed PIPELINING in this (TLS) session: RFC 2920 pipelining is allowed. */
+  private pipeliningAdvertised = false;
+  /** The reply to an EHLO/HELO sent before PIPELINING was advertised is not yet on its way. */
+  private helloReplyPending = false;
 
   constructor(server: SMTPServer, socket: Socket, options: ConstructorParameters<typeof SMTPConnection>[2], limits: ConnectionLimits) {
     super(server, socket, options);
@@ -115,6 +136,9 @@ export class HopmailConnection extends SMTPConnection {
    * plain socket away under a handshake in progress can crash Node.
    */
   override upgrade(callback: () => void, secureCallback?: () => void): void {
+    // RFC 3207 §4.2: the TLS session starts over; PIPELINING is advertised again (or not).
+    this.pipeliningAdvertised = false;
+    this.helloReplyPending = false;
     let tlsSocket: Socket | undefined;
     const arm = this._armTimeout;
     this._armTimeout = (socket?: Socket) => {
@@ -150,7 +174,10 @@ export class HopmailConnection extends SMTPConnection {
       });
     }
     // Multi-line replies come from EHLO only: no enhanced codes there (RFC 2034 §3).
-    if (Array.isArray(data)) return super.send(code, data, false);
+    if (Array.isArray(data)) {
+      if (code === 250 && data.includes('PIPELINING')) this.pipeliningAdvertised = true;
+      return super.send(code, data, false);
+    }
     const reply = enhanceReply(code, data ?? '', context);
     // smtp-server's SMTP_MAX_CONNECTIONS refusal happens before onConnect: report it here.
     if (code === 421 && reply.text.startsWith('4.7.0') && /too many connected clients/i.test(reply.text)) this.limits.onEvent(this, 'too-many-connections');
@@ -167,6 +194,27 @@ export class HopmailConnection extends SMTPConnection {
   }
 
   override _onCommand(command: Buffer, callback?: () => void): void {
+    if (this.helloReplyPending && !this._upgrading && !this._closing) {
+      // A blind EHLO-QUIT (monitoring probes, `openssl s_client` fed a script) sends no mail.
+      if (!isQuit(command)) return this.refuseEarlyTalker();
+      this.helloReplyPending = false;
+    }
+    // smtp-server answers this one itself (421 "You talk too soon"); we only report it.
+    if (!this._ready && !this._upgrading && !this._closing && !this._server._closeTimeout) this.limits?.onEvent(this, 'early-talker-pregreet');
+    if (this.limits?.refuseEarlyPipelining && !this.pipeliningAdvertised && this._ready && !this._upgrading && !this._nextHandler && !this._closing && isHello(command)) {
+      this.helloReplyPending = true;
+      // The handler answers at once (corked, see send()); a command the parser dispatches
+      // before the uncork below meets helloReplyPending above.
+      super._onCommand(command, callback);
+      // Queued after send()'s uncork: the reply has left by then. A partial line, or a
+      // chunk the parser has not taken yet, was also sent before the client could read it.
+      setImmediate(() => {
+        const parser = this._parser;
+        if (this.helloReplyPending && parser && (parser._remainder.length > 0 || parser.writableLength > 0) && !this._upgrading && !this._closing) this.refuseEarlyTalker();
+        this.helloReplyPending = false;
+      });
+      return;
+    }
     // The parser hands us the line without its line end.
     if (command.length + 2 > this.limits.maxLineLength + this.dsnAllowance(command) && this._ready && !this._upgrading && !this._nextHandler) {
       this.limits.onEvent(this, 'line-too-long');
@@ -192,6 +240,13 @@ export class HopmailConnection extends SMTPConnection {
       return;
     }
     super._onCommand(command, callback);
+  }
+
+  /** Postscreen's pipelining test failed: the client did not wait for the reply to EHLO/HELO. */
+  private refuseEarlyTalker(): void {
+    this.helloReplyPending = false;
+    this.limits.onEvent(this, 'early-talker-pipelining');
+    this.send(421, `4.7.0 ${this.limits.hostname} You talk too soon: command sent before the reply to EHLO/HELO`);
   }
 
   /**

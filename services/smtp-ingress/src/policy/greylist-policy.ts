@@ -5,7 +5,7 @@
 // domain. Pure: what is
 // exempt, the triplet's key and the verdict. The state is in Redis (adapters/greylist.ts).
 
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { clientKey } from '../adapters/auth-limiter.ts';
 import type { AuthResultValue } from './mail-auth-policy.ts';
@@ -23,7 +23,13 @@ export function greylistNetwork(ip: string): string {
  * puts in an address (quotes, spaces, UTF-8, `:` or `*`) makes a key of the same shape.
  */
 export function tripletKey(ip: string, sender: string, recipient: string): string {
-  return createHash('sha256').update(`${greylistNetwork(ip)}\0${sender.toLowerCase()}\0${recipient.toLowerCase()}`).digest('base64url');
+  return networkTripletKey(greylistNetwork(ip), sender, recipient);
+}
+
+/** tripletKey() for a client network already worked out (greylistNetwork(): once per session). */
+export function networkTripletKey(network: string, sender: string, recipient: string): string {
+  // crypto.hash(): one call, no Hash object (a third of createHash()'s time on this path, every RCPT).
+  return hash('sha256', `${network}\0${sender.toLowerCase()}\0${recipient.toLowerCase()}`, 'base64url');
 }
 
 /** A CIDR list (GREYLIST_ALLOW_NETWORKS) as a matcher. Throws on a malformed entry. */
