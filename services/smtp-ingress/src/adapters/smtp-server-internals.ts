@@ -346,7 +346,13 @@ export function sessionIdOf(octets: Uint8Array, at = 0): string {
 export function fastSessionStart(server: SMTPServer): void {
   if (server.options.useProxy) return;
   const ignored = server.options.ignoredHosts;
-  server._handleProxy = (socket, callback) => callback(null, { id: newSessionId(), ignore: !!ignored?.includes(socket.remoteAddress ?? '') });
+  server._handleProxy = (socket, callback) => {
+    // Read now, as the library's step does: net.Socket keeps the peer's address once asked,
+    // and a failed implicit-TLS handshake later destroys the socket before anyone else asks
+    // (the tls-failed log line needs it).
+    const remoteAddress = socket.remoteAddress ?? '';
+    callback(null, { id: newSessionId(), ignore: !!ignored?.includes(remoteAddress) });
+  };
 }
 
 /**
