@@ -47,6 +47,8 @@ export interface LoadResult {
   acceptedAt: Float64Array;
   /** Milliseconds from connect() to the 220 greeting, one per connection opened. */
   bannerMs: number[];
+  /** Per accepted message: from the last octet of the message written to the 250 read (the ingress's DATA step and commit, nothing of the connection's setup). */
+  endOfDataMs: number[];
 }
 
 /** Sends `count` messages of about `size` bytes over `connections` sockets (or fewer: as many as fit in `durationMs`). */
@@ -78,6 +80,7 @@ export async function smtpLoad(options: {
   const t0 = performance.now();
   const deadline = options.durationMs ? t0 + options.durationMs : Infinity;
   const bannerMs: number[] = [];
+  const endOfDataMs: number[] = [];
 
   async function worker() {
     do {
@@ -104,8 +107,12 @@ export async function smtpLoad(options: {
         // The same octets DATA would carry, without the terminator (nothing to stuff here).
         const chunk = Buffer.from(body(seq).slice(0, -3), 'latin1');
         socket.write(Buffer.concat([Buffer.from(`MAIL FROM:<${from}>\r\nRCPT TO:<${rcpt}>\r\nBDAT ${chunk.length} LAST\r\n`), chunk]));
+        const sentAt = performance.now();
         const r = await reader.next(3);
-        if (r[2]!.startsWith('250')) acceptedAt[seq] = performance.now();
+        if (r[2]!.startsWith('250')) {
+          acceptedAt[seq] = performance.now();
+          endOfDataMs.push(acceptedAt[seq]! - sentAt);
+        }
         else failed++;
         continue;
       }
@@ -118,12 +125,16 @@ export async function smtpLoad(options: {
         continue;
       }
       socket.write(options.message ? options.message(seq) : body(seq));
+      const sentAt = performance.now();
       const [done] = await reader.next(1);
-      if (done!.startsWith('250')) acceptedAt[seq] = performance.now();
+      if (done!.startsWith('250')) {
+        acceptedAt[seq] = performance.now();
+        endOfDataMs.push(acceptedAt[seq]! - sentAt);
+      }
       else failed++;
       if (options.delayMs) await new Promise((r) => setTimeout(r, options.delayMs));
     }
   }
   await Promise.all(Array.from({ length: connections }, worker));
-  return { sent: nextSeq - failed, failed, seconds: (performance.now() - t0) / 1000, acceptedAt, bannerMs };
+  return { sent: nextSeq - failed, failed, seconds: (performance.now() - t0) / 1000, acceptedAt, bannerMs, endOfDataMs };
 }

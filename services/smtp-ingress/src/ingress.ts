@@ -232,7 +232,9 @@ export function createIngress(deps: IngressDeps) {
     connect(facts: SessionFacts, listener: string, requireAuth = false): Verdict {
       const { sessionId, remoteIp } = facts;
       const v = connectPolicy({ remoteIp, openFromIp: sessions.openFrom(remoteIp), maxPerIp: options.maxConnectionsPerIp, closing, hostname: options.hostname });
-      const log = logger.child({ sessionId, remoteIp });
+      // One child with every session field: a second child just to add `listener` cost as
+      // much again on each new connection (pino serialises the bindings per child).
+      const log = logger.child({ sessionId, remoteIp, listener });
       metrics.connections.inc({ listener, result: v.kind === 'accept' ? 'accepted' : v.reason });
       if (v.kind !== 'accept') {
         rejected('connect', v);
@@ -241,7 +243,7 @@ export function createIngress(deps: IngressDeps) {
       }
       // Started now, awaited at the first RCPT: the greeting never waits for DNS.
       const dnsbl = deps.dnsbl && !requireAuth && !allowlisted(remoteIp) ? deps.dnsbl(remoteIp) : undefined;
-      sessions.open({ sessionId, remoteIp, listener, log: log.child({ listener }), user: null, mailbox: null, requireAuth, openedAt: Date.now(), messages: 0, dnsbl });
+      sessions.open({ sessionId, remoteIp, listener, log, user: null, mailbox: null, requireAuth, openedAt: Date.now(), messages: 0, dnsbl });
       metrics.activeConnections.inc({ listener });
       log.debug({ event: EVENTS.connect, rdns: facts.clientHostname }, 'connect');
       return v;

@@ -24,7 +24,7 @@ import type { Ingress } from '../ingress.ts';
 import { replyText, type Verdict } from '../policy/verdict.ts';
 import type { SessionFacts, TransactionFacts } from '../session.ts';
 import { collectMessage } from './data-collector.ts';
-import { boundTlsHandshakes, followDefaultContext, tellIdleSessions, useHopmailConnections, type HopmailConnection } from './smtp-server-internals.ts';
+import { boundTlsHandshakes, fastSessionStart, followDefaultContext, tellIdleSessions, useHopmailConnections, type HopmailConnection } from './smtp-server-internals.ts';
 
 export type ListenerRole = 'mx' | 'submission' | 'submissions';
 
@@ -274,6 +274,7 @@ export function createSmtpListener(deps: SmtpListenerDeps): SmtpListener {
       ingress.recordProtocolReject(event === 'too-many-connections' ? 'connect' : 'protocol', event);
     },
   });
+  fastSessionStart(server);
   if (spec.tls === 'implicit') {
     // A timeout reaches the 'error' listener below as ERR_TLS_HANDSHAKE_TIMEOUT (tls-failed).
     boundTlsHandshakes(server, limits.tlsHandshakeTimeoutMs);

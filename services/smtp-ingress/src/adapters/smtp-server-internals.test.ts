@@ -1,7 +1,7 @@
 // One test per private part of smtp-server that smtp-server-internals.ts relies on. When an
 // upgrade of the library changes one of them, the test named after it fails here (and the
 // transcript tests would fail in less obvious ways).
-import { X509Certificate } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { Socket } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { SmtpClient } from '../../test/helpers.ts';
 import { waitFor } from '@hopmail/test-kit';
-import { boundTlsHandshakes, followDefaultContext, HopmailConnection, isIdle, tellIdleSessions, useHopmailConnections, type ConnectionEvent, type ConnectionLimits } from './smtp-server-internals.ts';
+import { boundTlsHandshakes, fastSessionStart, followDefaultContext, HopmailConnection, newSessionId, sessionIdOf, isIdle, tellIdleSessions, useHopmailConnections, type ConnectionEvent, type ConnectionLimits } from './smtp-server-internals.ts';
 
 const servers: SMTPServer[] = [];
 const clients: SmtpClient[] = [];
@@ -77,6 +77,35 @@ describe('useHopmailConnections (replaces SMTPServer#connect)', () => {
     const failed = new Promise<Error>((resolve) => s.server.once('error', resolve));
     connection.emit('error', new Error('socket trouble'));
     await expect(failed).resolves.toMatchObject({ message: 'socket trouble' });
+  });
+});
+
+describe('fastSessionStart (replaces SMTPServer#_handleProxy without PROXY protocol)', () => {
+  it('SMTPServer#_handleProxy still only makes the id and the ignore flag before the PROXY header part', () => {
+    // If this fails, smtp-server changed what happens between accept and connect(): copy
+    // the new steps into fastSessionStart() and update the expected text.
+    const text = SMTPServer.prototype._handleProxy.toString().replace(/\s+/g, ' ');
+    expect(text).toContain("_handleProxy(socket, callback) { let socketOptions = { id: BigInt('0x' + crypto.randomBytes(10).toString('hex')) .toString(32) .padStart(16, '0') }; if (!this._expectsProxyHeader(socket)) { socketOptions.ignore = this.options.ignoredHosts && this.options.ignoredHosts.includes(socket.remoteAddress); setImmediate(() => callback(null, socketOptions)); return; }");
+  });
+
+  it('session ids have smtp-server\'s form: 80 bits as 16 base-32 digits, as BigInt#toString(32) padded', () => {
+    for (const octets of [Buffer.alloc(10), Buffer.alloc(10, 0xff), Buffer.from('0123456789'), ...Array.from({ length: 200 }, () => randomBytes(10))]) {
+      expect(sessionIdOf(octets)).toBe(BigInt('0x' + octets.toString('hex')).toString(32).padStart(16, '0'));
+    }
+    const ids = new Set(Array.from({ length: 1000 }, newSessionId));
+    expect(ids.size).toBe(1000);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-v]{16}$/);
+  });
+
+  it('sessions start with such an id; with useProxy the library\'s own step stays', async () => {
+    const s = await start();
+    fastSessionStart(s.server);
+    const c = await s.connect();
+    expect(await c.cmd('EHLO client.test')).toMatch(/^250/);
+    expect(onlyConnection(s.server).id).toMatch(/^[0-9a-v]{16}$/);
+    const proxied = new SMTPServer({ logger: false, useProxy: true });
+    fastSessionStart(proxied);
+    expect(proxied._handleProxy).toBe(SMTPServer.prototype._handleProxy);
   });
 });
 

@@ -10,7 +10,7 @@ import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 import { SmtpClient } from '../../test/helpers.ts';
 
 /** Feeds `input` to a parser in DATA mode in pieces of `step` octets; resolves with what the data stream emitted. */
-function dataMode(input: string, step: number): Promise<{ data: string; after: string[] }> {
+function dataMode(input: string, step: number | number[]): Promise<{ data: string; after: string[] }> {
   const parser = new SMTPStream();
   const after: string[] = [];
   parser.oncommand = (line, cb) => {
@@ -27,7 +27,9 @@ function dataMode(input: string, step: number): Promise<{ data: string; after: s
       setImmediate(() => resolve({ data: Buffer.concat(out).toString('latin1'), after }));
     });
     const bytes = Buffer.from(input, 'latin1');
-    for (let i = 0; i < bytes.length; i += step) parser.write(bytes.subarray(i, i + step));
+    // A number: pieces of that size; a list: cut at those offsets.
+    const cuts = typeof step === 'number' ? Array.from({ length: Math.ceil(bytes.length / step) }, (_, i) => i * step) : [0, ...step];
+    cuts.forEach((at, i) => parser.write(bytes.subarray(at, cuts[i + 1] ?? bytes.length)));
   });
 }
 
@@ -46,6 +48,17 @@ describe('SMTPStream data mode: a leading dot goes when the line has more (RFC 5
       expect(r.after).toEqual(['NOOP']);
     });
   }
+
+  it('finds every line-start dot and the terminator wherever the input is cut (the scan looks for LF + dot natively)', async () => {
+    const lines = ['first', '.stuffed', '..', 'a.b', '...', '. space', 'x'.repeat(70), '...z', 'last'];
+    const input = lines.map((l) => `${l}\r\n`).join('') + '.\r\nNOOP\r\n';
+    const expected = lines.map((l) => `${l.startsWith('.') && l.length > 1 ? l.slice(1) : l}\r\n`).join('');
+    for (let at = 1; at < input.length; at++) {
+      const r = await dataMode(input, [at]);
+      expect(r.data, `cut at ${at}`).toBe(expected);
+      expect(r.after, `cut at ${at}`).toEqual(['NOOP']);
+    }
+  });
 });
 
 describe('SMTPStream chunk mode (RFC 3030 BDAT)', () => {
