@@ -1,8 +1,14 @@
 // Ingress throughput with the abuse defence of issue 13 (2 KiB, BENCH_CONNECTIONS connections):
 //  - ingress-rspamd: every message scanned by a real rspamd (test-kit's startRspamd: Debian's
-//    package, one normal worker, network modules off) beside the same ingress without it, and
-//    rspamd's own throughput on the same messages through its HTTP API (/checkv2, same
-//    concurrency, keep-alive): the target is Hopmail with rspamd at >= 80 % of rspamd alone.
+//    package, one normal worker, proxy off, network modules off) beside the same ingress
+//    without it, and rspamd's own throughput on the same messages through its HTTP API
+//    (/checkv2, the same requests in flight, the same request headers, a keep-alive agent as
+//    smtp-ingress's): the target is Hopmail with rspamd at >= 80 % of rspamd alone. The three
+//    take turns for BENCH_RSPAMD_ROUNDS rounds (the order rotated); each run prints the CPU per
+//    message of rspamd's worker, smtp-ingress, PostgreSQL's backends, Redis (shared: an upper
+//    bound) and the load generator, and the share of a core rspamd's worker got. From the CPU
+//    figures, the machine bound: on `cores` idle cores, rspamd's one worker cannot pass one core
+//    and everything together cannot pass them all; its ratio is what this machine allows.
 //  - ingress-screening: greylisting (triplet already passed) and a DNSBL zone in the fake DNS
 //    behind a warm dns-cache, against the same ingress without them; once with many messages
 //    per connection, once with a new connection per message (the DNSBL look-up is per
