@@ -256,12 +256,12 @@ export async function benchIngressRspamd() {
       const loadAfter = loadavg()[0]!;
       const actions = await db.pool.query<{ action: string; n: number }>(`SELECT spam->>'action' AS action, count(*)::int AS n FROM messages GROUP BY 1`);
       const summary = (rs: Metered[]) => {
-        const cpu = Object.fromEntries(Object.keys(rs[0]!.cpuMsPerMessage).map((k) => [k, median(rs.map((r) => r.cpuMsPerMessage[k as keyof Metered['cpuMsPerMessage']]))])) as Metered['cpuMsPerMessage'];
+        const cpu = Object.fromEntries(Object.keys(rs[0]!.cpuMsPerMessage).map((k) => [k, Number(median(rs.map((r) => r.cpuMsPerMessage[k as keyof Metered['cpuMsPerMessage']])).toFixed(3))])) as Metered['cpuMsPerMessage'];
         return {
           msgPerSecond: median(rs.map((r) => r.msgPerSecond)),
           rounds: rs.map((r) => r.msgPerSecond),
           failed: rs.reduce((n, r) => n + r.failed, 0),
-          rspamdWorkerCores: median(rs.map((r) => r.rspamdWorkerCores)),
+          rspamdWorkerCores: Number(median(rs.map((r) => r.rspamdWorkerCores)).toFixed(2)),
           cpuMsPerMessage: cpu,
         };
       };
