@@ -22,6 +22,8 @@ export interface TestRspamd {
   url: string;
   /** The controller worker (`/learnspam`, `/learnham`). */
   controllerUrl: string;
+  /** The main process (its workers are its children: benchmarks read their CPU from /proc). */
+  pid: number;
   /** SIGKILLs the daemon and its workers (a crash, for fail-open/fail-closed tests); stop() still cleans up. */
   kill(): void;
   stop(): Promise<void>;
@@ -139,6 +141,7 @@ export async function startRspamd(options: { redisUrl?: string } = {}): Promise<
   return {
     url,
     controllerUrl,
+    pid: child.pid!,
     kill,
     async stop() {
       kill();

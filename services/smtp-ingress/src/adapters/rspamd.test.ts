@@ -1,24 +1,32 @@
 // The rspamd client on the wire, against a stand-in HTTP server that records what it gets:
 // one Rcpt header line per recipient, only the first RSPAMD_MAX_SIZE octets of a large
-// message, the outbound Settings-ID only for an authenticated user, the abort signal honoured.
+// message, the outbound Settings-ID only for an authenticated user, the abort signal honoured,
+// connections kept when the server allows it and no cap on the scans in flight.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRspamdFilter } from './rspamd.ts';
 
 let server: Server;
 let url = '';
-const seen: { raw: string[]; bytes: number }[] = [];
+const seen: { raw: string[]; bytes: number; port: number }[] = [];
 let hang = false;
+/** When set, answers wait until this many requests are in (all of them in flight at once). */
+let gate: { n: number; waiting: (() => void)[] } | null = null;
 
 beforeAll(async () => {
   server = createServer((req: IncomingMessage, res) => {
     let bytes = 0;
     req.on('data', (c: Buffer) => (bytes += c.length));
     req.on('end', () => {
-      seen.push({ raw: req.rawHeaders, bytes });
+      seen.push({ raw: req.rawHeaders, bytes, port: req.socket.remotePort! });
       if (hang) return;
-      res.setHeader('Content-Type', 'application/json');
-      res.end(JSON.stringify({ action: 'no action', score: 0.5, required_score: 15, symbols: {} }));
+      const answer = () => {
+        res.setHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify({ action: 'no action', score: 0.5, required_score: 15, symbols: {} }));
+      };
+      if (!gate) return answer();
+      gate.waiting.push(answer);
+      if (gate.waiting.length >= gate.n) for (const a of gate.waiting.splice(0)) a();
     });
   }).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
@@ -61,5 +69,24 @@ describe('rspamd client', () => {
     setTimeout(() => ac.abort(), 50);
     await expect(p).rejects.toThrow();
     hang = false;
+  });
+
+  it('keeps the connection for the next scan when the server allows it (rspamd 3.4 does not: Connection: close)', async () => {
+    const f = createRspamdFilter({ url, maxSize: 1 << 20 });
+    const from = seen.length;
+    for (let i = 0; i < 3; i++) await f.check(Buffer.from('Subject: x\r\n\r\nhi\r\n'), envelope, new AbortController().signal);
+    expect(new Set(seen.slice(from).map((s) => s.port)).size).toBe(1);
+  });
+
+  it('sends every scan at once: no agent socket limit queues them behind each other', async () => {
+    const f = createRspamdFilter({ url, maxSize: 1 << 20 });
+    // Node's old default agent allowed 5 sockets per host; the answers come only once all 64 are in.
+    gate = { n: 64, waiting: [] };
+    try {
+      const rs = await Promise.all(Array.from({ length: 64 }, () => f.check(Buffer.from('Subject: x\r\n\r\nhi\r\n'), envelope, new AbortController().signal)));
+      expect(rs.every((r) => r.action === 'no action')).toBe(true);
+    } finally {
+      gate = null;
+    }
   });
 });

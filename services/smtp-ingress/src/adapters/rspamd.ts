@@ -3,7 +3,7 @@
 // carries the action, the score and the symbols. Anything else than a well-formed answer is
 // an error: the ingress decides what a missing verdict means (fail open or closed).
 
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import type { AuthResults } from '../policy/mail-auth-policy.ts';
 import type { ContentFilter, ScanEnvelope, ScanResult, SpamAction } from '../ports.ts';
 
@@ -104,6 +104,13 @@ export interface RspamdOptions {
 
 export function createRspamdFilter(options: RspamdOptions): ContentFilter {
   const endpoint = new URL('/checkv2', options.url);
+  // Its own agent rather than Node's global one: keep-alive and no socket limit whatever else
+  // in the process does to the global agent (smtp-server's connection limit already bounds the
+  // scans in flight, one per connection). rspamd 3.4's normal worker answers every request with
+  // `Connection: close`, so today each scan still opens a connection (measured: one connect,
+  // one writev of headers and body, one read); a proxy or a later rspamd that keeps
+  // connections open gets them reused.
+  const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
   return {
     async check(raw, envelope, signal) {
       // node:http rather than fetch: one `Rcpt:` line per recipient (fetch joins repeated headers with commas).
@@ -116,7 +123,7 @@ export function createRspamdFilter(options: RspamdOptions): ContentFilter {
       const body = raw.length > options.maxSize ? raw.subarray(0, options.maxSize) : raw;
       headers['Content-Length'] = String(body.length);
       const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-        const req = request(endpoint, { method: 'POST', headers, signal }, (res) => {
+        const req = request(endpoint, { method: 'POST', agent, headers, signal }, (res) => {
           const chunks: Buffer[] = [];
           let size = 0;
           res.on('data', (c: Buffer) => {
