@@ -32,7 +32,8 @@ export interface EngineOptions {
 
 /** What the session asks its I/O layer to do. */
 export interface SessionIO {
-  write(data: Buffer): Promise<void>;
+  /** Writes the bytes (an array: in one go, as one writev), resolving once the socket can take more. */
+  write(data: Buffer | Buffer[]): Promise<void>;
   /** Upgrades the connection; false when the handshake failed (the connection is gone). */
   startTls(): Promise<boolean>;
   delay(ms: number): Promise<void>;
@@ -1083,47 +1084,41 @@ const SLAB_BYTES = 65_536;
 
 /**
  * FETCH responses gathered into large writes: a socket write per 4 KiB message cost more than
- * building the message. Each write is awaited, so a client that stops reading stops the FETCH
- * with at most one slab in memory.
+ * building the message. The pieces go out as one writev (the messages are not copied), and
+ * each write is awaited, so a client that stops reading stops the FETCH with at most one
+ * slab's worth of pieces held.
  */
 class Slab {
-  private buf: Buffer | null = null;
-  private pos = 0;
+  private pieces: Buffer[] = [];
+  private bytes = 0;
   private readonly io: SessionIO;
 
   constructor(io: SessionIO) {
     this.io = io;
   }
 
-  /** Appends text, then (when given) a literal's octets and the `)` CRLF ending the response; a promise when it had to write first. */
+  /** Appends text, then (when given) a literal's octets and the `)` CRLF ending the response; a promise when it wrote. */
   put(text: string, literal?: Buffer): Promise<void> | undefined {
-    // UTF-8 takes at most 3 bytes per UTF-16 unit: no byteLength() per response.
-    const need = text.length * 3 + (literal ? literal.length + 3 : 0);
-    if (this.buf && this.pos + need <= this.buf.length) return void this.append(text, literal);
-    return this.flush().then(() => {
-      this.buf = Buffer.allocUnsafe(Math.max(SLAB_BYTES, need));
-      this.append(text, literal);
-    });
-  }
-
-  private append(text: string, literal?: Buffer): void {
-    const buf = this.buf!;
-    this.pos += buf.write(text, this.pos, 'utf8');
-    if (!literal) return;
-    this.pos += literal.copy(buf, this.pos);
-    buf[this.pos++] = 0x29; // )
-    buf[this.pos++] = 0x0d;
-    buf[this.pos++] = 0x0a;
+    const head = Buffer.from(text, 'utf8');
+    this.pieces.push(head);
+    this.bytes += head.length;
+    if (literal) {
+      this.pieces.push(literal, RESPONSE_END);
+      this.bytes += literal.length + 2;
+    }
+    return this.bytes >= SLAB_BYTES ? this.flush() : undefined;
   }
 
   async flush(): Promise<void> {
-    if (!this.buf || this.pos === 0) return;
-    const data = this.buf.subarray(0, this.pos);
-    this.buf = null;
-    this.pos = 0;
+    if (this.pieces.length === 0) return;
+    const data = this.pieces;
+    this.pieces = [];
+    this.bytes = 0;
     await this.io.write(data);
   }
 }
+
+const RESPONSE_END = Buffer.from(')\r\n');
 
 function streamable(items: FetchItems): boolean {
   if (items.sections.length !== 1 || items.envelope || items.body || items.bodystructure) return false;
