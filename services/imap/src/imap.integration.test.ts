@@ -271,6 +271,63 @@ describe('large messages', () => {
   });
 });
 
+describe('FETCH of many messages', () => {
+  it('answers BODY[] of 230 messages across batches byte for byte, small ones from the batch, a large one streamed, \\Seen set once', { timeout: 60_000 }, async () => {
+    const user = 'batches@example.org';
+    const box = await seedMailbox(db.pool, user, PASS);
+    // Every octet but NUL (RFC 9051's CHAR8: a literal carries no NUL).
+    const every = Buffer.from(Array.from({ length: 1020 }, (_, i) => 1 + (i % 255)));
+    const raws = Array.from({ length: 230 }, (_, i) =>
+      i === 5 ? Buffer.concat([Buffer.from('Subject: octets\r\n\r\n'), every])
+      : i === 100 ? Buffer.concat([Buffer.from('Subject: large\r\n\r\n'), Buffer.alloc(20_000, 'L')])
+      : i === 215 ? Buffer.concat([Buffer.from('Subject: limit\r\n\r\n'), Buffer.alloc(16_384 - 18, 'M')])
+      : sampleMessage(`m${i}`, 'x'.repeat((i * 37) % 5000)),
+    );
+    expect(raws[215]!.length).toBe(16_384);
+    for (const raw of raws) await deliver(db.pool, box, user, raw);
+    const c = await RawImap.connectTls(imap.app.tlsPort!);
+    await c.line();
+    expect((await c.cmd(`LOGIN ${user} "${PASS}"`)).at(-1)).toMatch(/^a1 OK/);
+    expect((await c.cmd('SELECT INBOX')).at(-1)).toMatch(/^a2 OK \[READ-WRITE\]/);
+    const uids = (await c.cmd('UID SEARCH ALL'))[0]!.split(' ').slice(2).map(Number);
+    expect(uids).toHaveLength(230);
+
+    // The whole answer, as bytes (the line reader decodes literals as text).
+    c.socket.removeAllListeners('data');
+    const expected = Buffer.concat([
+      ...raws.flatMap((raw, i) => [Buffer.from(`* ${i + 1} FETCH (UID ${uids[i]} FLAGS (\\Seen) BODY[] {${raw.length}}\r\n`), raw, Buffer.from(')\r\n')]),
+      Buffer.from('a4 OK UID FETCH completed\r\n'),
+    ]);
+    const chunks: Buffer[] = [];
+    let got = 0;
+    await new Promise<void>((resolve) => {
+      c.socket.on('data', (d: Buffer) => {
+        chunks.push(d);
+        got += d.length;
+        if (got >= expected.length) resolve();
+      });
+      c.send('a4 UID FETCH 1:* BODY[]\r\n');
+    });
+    const answer = Buffer.concat(chunks);
+    expect(answer.length).toBe(expected.length);
+    expect(Buffer.compare(answer, expected)).toBe(0);
+    c.close();
+
+    // Metadata only, across batches too; \Seen was set, and BODY.PEEK[] leaves flags alone.
+    const d = await RawImap.connectTls(imap.app.tlsPort!);
+    await d.line();
+    await d.cmd(`LOGIN ${user} "${PASS}"`);
+    await d.cmd('EXAMINE INBOX');
+    const meta = await d.cmd('FETCH 1:* (UID FLAGS RFC822.SIZE)');
+    expect(meta).toHaveLength(231);
+    meta.slice(0, 230).forEach((l, i) => expect(l).toBe(`* ${i + 1} FETCH (UID ${uids[i]} FLAGS (\\Seen) RFC822.SIZE ${raws[i]!.length})`));
+    expect(meta[230]).toBe('a3 OK FETCH completed');
+    const peek = await d.cmd('FETCH 99:101 BODY.PEEK[]');
+    expect(peek.map((l) => l.replace(/\{.*$/s, ''))).toEqual(['* 99 FETCH (BODY[] ', '* 100 FETCH (BODY[] ', '* 101 FETCH (BODY[] ', 'a4 OK FETCH completed']);
+    d.close();
+  });
+});
+
 describe('IDLE', () => {
   it('reports a delivery and another session flag change while idling', async () => {
     const c = await loggedIn();

@@ -185,8 +185,21 @@ export class ImapListener {
     const io: SessionIO = {
         write: async (data) => {
           if (socket.destroyed || !socket.writable) throw Object.assign(new Error('connection closed'), { code: 'ECONNRESET' });
-          metrics.bytesSent.inc(data.length);
-          if (!socket.write(data)) await drained(socket);
+          if (Buffer.isBuffer(data)) {
+            metrics.bytesSent.inc(data.length);
+            if (!socket.write(data)) await drained(socket);
+            return;
+          }
+          let bytes = 0;
+          let more = true;
+          socket.cork();
+          for (const b of data) {
+            bytes += b.length;
+            more = socket.write(b);
+          }
+          socket.uncork();
+          metrics.bytesSent.inc(bytes);
+          if (!more) await drained(socket);
         },
         startTls: async () => {
           // RFC 9051 §6.2.1: bytes pipelined behind STARTTLS came in clear; drop them.

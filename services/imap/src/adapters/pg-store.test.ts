@@ -49,3 +49,76 @@ describe('changesSince', () => {
     expect(queries).toBe(2);
   });
 });
+
+describe('FETCH reads', () => {
+  const FETCHER = 'fetcher@example.org';
+  // Awkward bytes: every octet value, NUL and bare CR/LF, 8-bit text, lengths around base64's
+  // 3-byte groups and encode()'s 76-column lines, and the largest message a batch takes.
+  const every = Buffer.from(Array.from({ length: 1024 }, (_, i) => i % 256));
+  const messages = [
+    Buffer.concat([Buffer.from('Subject: all octets\r\n\r\n'), every]),
+    Buffer.from('Subject: x\r\n\r\n\0\r\r\n\n'),
+    Buffer.from('Subject: caf\u00e9 \u2603\r\n\r\n\u00fcml\u00e4ut\r\n', 'utf8'),
+    Buffer.from('Subject: 1\r\n\r\nA'),
+    Buffer.from('Subject: 2\r\n\r\nAB'),
+    Buffer.from('Subject: 3\r\n\r\nABC'),
+    Buffer.alloc(57 * 2, 'Z'),
+    Buffer.concat([Buffer.from('Subject: max\r\n\r\n'), Buffer.alloc(4096 - 16, 0xff)]),
+    Buffer.concat([Buffer.from('Subject: max+1\r\n\r\n'), Buffer.alloc(4096 - 18 + 1, 0x80)]),
+  ];
+  let folderId: string;
+  let uids: number[];
+
+  beforeAll(async () => {
+    const box = await seedMailbox(db.pool, FETCHER, 'pw');
+    for (const m of messages) await deliver(db.pool, box, FETCHER, m);
+    folderId = (await store.folder(box, 'INBOX'))!.id;
+    uids = await store.uids(folderId);
+    expect(uids).toHaveLength(messages.length);
+  });
+
+  it('smallRaws: the stored bytes exactly, in the order asked, in one round trip; null for larger or absent ones', async () => {
+    expect(messages[7]!.length).toBe(4096);
+    expect(messages[8]!.length).toBe(4097);
+    const asked = [...uids].reverse().concat([999_999]);
+    queries = 0;
+    const raws = await store.smallRaws(folderId, asked, 4096);
+    expect(queries).toBe(1);
+    expect(raws).toHaveLength(asked.length);
+    asked.forEach((uid, i) => {
+      const k = uids.indexOf(uid);
+      if (k < 0 || k === 8) expect(raws[i]).toBeNull();
+      else expect(Buffer.compare(raws[i]!, messages[k]!)).toBe(0);
+    });
+    expect(await store.smallRaws(folderId, [], 4096)).toEqual([]);
+  });
+
+  it('meta: one query, UID order, absent UIDs left out, flags and INTERNALDATE as stored', async () => {
+    await store.storeFlags(folderId, [uids[1]!], 'add', ['\\Flagged', '$Label1', 'Work'], null);
+    const db0 = await db.pool.query<{ uid: string; flags: string[]; added_at: Date; modseq: string; size: number; message_id: string }>(
+      'SELECT uid, flags, added_at, modseq, size, message_id::text AS message_id FROM mailbox_messages WHERE folder_id = $1 ORDER BY uid',
+      [folderId],
+    );
+    queries = 0;
+    const metas = await store.meta(folderId, [999_999, ...[...uids].reverse()]);
+    expect(queries).toBe(1);
+    expect(metas).toEqual(
+      db0.rows.map((r) => ({ uid: Number(r.uid), flags: r.flags, modseq: Number(r.modseq), size: r.size, internalDate: r.added_at, messageId: r.message_id })),
+    );
+    expect(metas[0]!.flags).toEqual([]);
+    expect(metas[1]!.flags).toEqual(['$Label1', 'Work', '\\Flagged']);
+    expect(await store.meta(folderId, [999_999])).toEqual([]);
+  });
+
+  it('markSeen: sets \\Seen as +FLAGS would, at one new MODSEQ; 0 when nothing changed', async () => {
+    const before = (await store.folder((await db.pool.query<{ mailbox_id: string }>('SELECT mailbox_id::text AS mailbox_id FROM imap_folders WHERE id = $1', [folderId])).rows[0]!.mailbox_id, 'INBOX'))!;
+    const modseq = await store.markSeen(folderId, uids.slice(0, 3));
+    expect(modseq).toBe(before.highestModseq + 1);
+    const metas = await store.meta(folderId, uids.slice(0, 3));
+    expect(metas.map((m) => m.modseq)).toEqual([modseq, modseq, modseq]);
+    expect(metas[1]!.flags).toEqual(['$Label1', 'Work', '\\Flagged', '\\Seen']);
+    expect(metas[0]!.flags).toEqual(['\\Seen']);
+    expect(await store.markSeen(folderId, uids.slice(0, 3))).toBe(0);
+    expect(await store.markSeen(folderId, [])).toBe(0);
+  });
+});

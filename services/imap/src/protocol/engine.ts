@@ -32,7 +32,8 @@ export interface EngineOptions {
 
 /** What the session asks its I/O layer to do. */
 export interface SessionIO {
-  write(data: Buffer): Promise<void>;
+  /** Writes the bytes (an array: in one go, as one writev), resolving once the socket can take more. */
+  write(data: Buffer | Buffer[]): Promise<void>;
   /** Upgrades the connection; false when the handshake failed (the connection is gone). */
   startTls(): Promise<boolean>;
   delay(ms: number): Promise<void>;
@@ -715,60 +716,85 @@ export class ImapSession {
     if (this.condstore && changedSince !== null) items.modseq = true;
     const pairs = this.resolve(ranges, c.uid);
     const setSeen = !sel.readOnly && items.sections.some((s) => !s.peek);
-    for (let off = 0; off < pairs.length; off += this.options.batchSize) {
-      const batch = pairs.slice(off, off + this.options.batchSize);
-      let metas = await this.store.meta(sel.folder.id, batch.map(([, u]) => u));
-      if (setSeen) {
-        const unseen = metas.filter((m) => !m.flags.includes('\\Seen')).map((m) => m.uid);
-        if (unseen.length > 0) {
-          const { changed } = await this.store.storeFlags(sel.folder.id, unseen, 'add', ['\\Seen'], null);
-          const byUid = new Map(changed.map((m) => [m.uid, m]));
-          metas = metas.map((m) => byUid.get(m.uid) ?? m);
-          for (const m of changed) sel.modseq = Math.max(sel.modseq, m.modseq);
-          items.flags = true;
+    const whole = streamable(items);
+    // Metadata only, or the whole message: answered from the batch without a read per message.
+    const direct = whole || !(items.envelope || items.bodystructure || items.body || items.sections.length > 0);
+    const load = (batch: [number, number][]) => this.fetchBatch(sel.folder.id, batch, setSeen, whole);
+    const out = new Slab(this.io);
+    // The next batch is read while this one is written: PostgreSQL and the socket work side
+    // by side, and memory stays two batches (the write awaits a client that stops reading).
+    let next: Promise<FetchBatch> | null = pairs.length > 0 ? load(pairs.slice(0, this.options.batchSize)) : null;
+    for (let off = 0; next; off += this.options.batchSize) {
+      const { batch, metas, modseq, raws } = await next;
+      const following = off + this.options.batchSize;
+      next = following < pairs.length ? load(pairs.slice(following, following + this.options.batchSize)) : null;
+      next?.catch(() => {}); // awaited (and so reported) on the next turn, unless this one fails first
+      if (modseq > 0) {
+        sel.modseq = Math.max(sel.modseq, modseq);
+        items.flags = true;
+      }
+      for (let i = 0, j = 0; i < batch.length; i++) {
+        const [seq, uid] = batch[i]!;
+        // metas are in UID order, as the batch is (resolve() gives ascending sequence numbers).
+        while (j < metas.length && metas[j]!.uid < uid) j++;
+        const m = metas[j];
+        if (!m || m.uid !== uid) continue; // expunged by another session since; the EXPUNGE comes later
+        j++;
+        const raw = raws ? raws[i] : null;
+        if (changedSince !== null && m.modseq <= changedSince) continue;
+        if (!direct) {
+          await out.flush();
+          await this.send(...(await this.fetchResponse(seq, m, items)));
+        } else if (!whole) {
+          const wrote = out.put(`* ${seq} FETCH (${metaItems(m, items)})\r\n`);
+          if (wrote) await wrote;
+        } else if (raw) {
+          const head = metaItems(m, items);
+          const wrote = out.put(`* ${seq} FETCH (${head}${head ? ' ' : ''}${items.sections[0]!.legacy ?? 'BODY[]'} {${raw.length}}\r\n`, raw);
+          if (wrote) await wrote;
+        } else {
+          await out.flush();
+          await this.streamResponse(seq, m, items);
         }
       }
-      const byUid = new Map(metas.map((m) => [m.uid, m]));
-      // Small messages of the batch in one round trip (at most batch × SMALL_MESSAGE_BYTES in
-      // memory); larger ones stream chunk by chunk.
-      const small = streamable(items) ? await this.store.smallRaws(metas.filter((m) => m.size <= SMALL_MESSAGE_BYTES).map((m) => m.messageId), SMALL_MESSAGE_BYTES) : null;
-      for (const [seq, uid] of batch) {
-        const m = byUid.get(uid);
-        if (!m) continue; // expunged by another session since; the EXPUNGE comes later
-        if (changedSince !== null && m.modseq <= changedSince) continue;
-        if (streamable(items)) await this.streamResponse(seq, m, items, small?.get(m.messageId));
-        else await this.send(...(await this.fetchResponse(seq, m, items)));
-      }
     }
+    await out.flush();
     await this.ok(c.tag, `${c.uid ? 'UID ' : ''}FETCH completed`);
+  }
+
+  /**
+   * One FETCH batch's metadata (UID order) with \Seen set where asked, and with `whole` the
+   * batch's small messages in one round trip: at most batch × SMALL_MESSAGE_BYTES in memory;
+   * larger ones stream chunk by chunk.
+   */
+  private async fetchBatch(folderId: string, batch: [number, number][], setSeen: boolean, whole: boolean): Promise<FetchBatch> {
+    const uids = batch.map(([, u]) => u);
+    // The bodies are read while \Seen is set and the metadata read (two connections).
+    const raws = whole ? this.store.smallRaws(folderId, uids, SMALL_MESSAGE_BYTES) : null;
+    raws?.catch(() => {}); // awaited below, unless the metadata fails first
+    const modseq = setSeen ? await this.store.markSeen(folderId, uids) : 0;
+    const metas = await this.store.meta(folderId, uids);
+    return { batch, metas, modseq, raws: raws ? await raws : null };
   }
 
   /**
    * The whole message as the last item, streamed from PostgreSQL chunk by chunk with every
    * write awaited: a client that stops reading stops the reads, and memory stays one chunk.
    */
-  private async streamResponse(seq: number, m: MessageMeta, items: FetchItems, whole?: Buffer): Promise<void> {
-    const s = items.sections[0]!;
-    const stream = whole ? { size: whole.length, chunks: [whole] } : await this.store.rawStream(m.messageId);
-    const head = await this.fetchResponse(seq, m, { ...items, sections: [] });
-    // head is `* n FETCH (` items `)\r\n`: reopen it to append the body item.
-    const text = join(head).toString('utf8').replace(/\)\r\n$/, '');
-    const label = s.legacy ?? 'BODY[]';
-    const sep = text.endsWith('(') ? '' : ' ';
-    if (!stream) return this.send(text, `${sep}${label} NIL)\r\n`);
-    if (whole) return this.send(text, `${sep}${label} {${whole.length}}\r\n`, whole, ')\r\n'); // one write
-    await this.send(text, `${sep}${label} {${stream.size}}\r\n`);
+  private async streamResponse(seq: number, m: MessageMeta, items: FetchItems): Promise<void> {
+    const stream = await this.store.rawStream(m.messageId);
+    const head = metaItems(m, items);
+    const text = `* ${seq} FETCH (${head}${head ? ' ' : ''}${items.sections[0]!.legacy ?? 'BODY[]'}`;
+    if (!stream) return this.send(`${text} NIL)\r\n`);
+    await this.send(`${text} {${stream.size}}\r\n`);
     for await (const chunk of stream.chunks) await this.io.write(chunk);
     await this.send(')\r\n');
   }
 
   private async fetchResponse(seq: number, m: MessageMeta, items: FetchItems): Promise<Piece[]> {
     const out: Piece[][] = [];
-    if (items.uid) out.push([`UID ${m.uid}`]);
-    if (items.flags) out.push([`FLAGS (${m.flags.join(' ')})`]);
-    if (items.modseq) out.push([`MODSEQ (${m.modseq})`]);
-    if (items.internaldate) out.push([`INTERNALDATE "${formatDateTime(m.internalDate)}"`]);
-    if (items.size) out.push([`RFC822.SIZE ${m.size}`]);
+    const head = metaItems(m, items);
+    if (head) out.push([head]);
     if (items.envelope || items.bodystructure || items.body || items.sections.length > 0) {
       const raw = (await this.store.raw(m.messageId)) ?? Buffer.alloc(0);
       if (items.envelope) out.push(['ENVELOPE ', ...envelope(raw.subarray(0, headerEnd(raw)), this.utf8)]);
@@ -1031,6 +1057,68 @@ interface FetchItems {
 /** Only the whole message is asked for (plus metadata): it can be streamed. */
 /** Messages up to this size are read for a whole FETCH batch at once (FETCH BODY[] of everyday mail). */
 const SMALL_MESSAGE_BYTES = 16_384;
+
+interface FetchBatch {
+  /** [sequence number, UID] pairs asked for. */
+  batch: [number, number][];
+  /** The ones still there, in UID order. */
+  metas: MessageMeta[];
+  /** The MODSEQ at which this FETCH set \Seen, 0 when it set none. */
+  modseq: number;
+  /** With a whole-message FETCH, each asked message when small (else null: it streams), in batch order. */
+  raws: (Buffer | null)[] | null;
+}
+
+/** The metadata items of a FETCH response (RFC 9051 §7.5.2), in the order fetchResponse gives them. */
+function metaItems(m: MessageMeta, items: FetchItems): string {
+  let s = items.uid ? `UID ${m.uid}` : '';
+  if (items.flags) s += `${s ? ' ' : ''}FLAGS (${m.flags.join(' ')})`;
+  if (items.modseq) s += `${s ? ' ' : ''}MODSEQ (${m.modseq})`;
+  if (items.internaldate) s += `${s ? ' ' : ''}INTERNALDATE "${formatDateTime(m.internalDate)}"`;
+  if (items.size) s += `${s ? ' ' : ''}RFC822.SIZE ${m.size}`;
+  return s;
+}
+
+/** Bytes of responses gathered before a write. */
+const SLAB_BYTES = 65_536;
+
+/**
+ * FETCH responses gathered into large writes: a socket write per 4 KiB message cost more than
+ * building the message. The pieces go out as one writev (the messages are not copied), and
+ * each write is awaited, so a client that stops reading stops the FETCH with at most one
+ * slab's worth of pieces held.
+ */
+class Slab {
+  private pieces: Buffer[] = [];
+  private bytes = 0;
+  private readonly io: SessionIO;
+
+  constructor(io: SessionIO) {
+    this.io = io;
+  }
+
+  /** Appends text, then (when given) a literal's octets and the `)` CRLF ending the response; a promise when it wrote. */
+  put(text: string, literal?: Buffer): Promise<void> | undefined {
+    const head = Buffer.from(text, 'utf8');
+    this.pieces.push(head);
+    this.bytes += head.length;
+    if (literal) {
+      this.pieces.push(literal, RESPONSE_END);
+      this.bytes += literal.length + 2;
+    }
+    return this.bytes >= SLAB_BYTES ? this.flush() : undefined;
+  }
+
+  async flush(): Promise<void> {
+    if (this.pieces.length === 0) return;
+    const data = this.pieces;
+    this.pieces = [];
+    this.bytes = 0;
+    await this.io.write(data);
+  }
+}
+
+const RESPONSE_END = Buffer.from(')\r\n');
 
 function streamable(items: FetchItems): boolean {
   if (items.sections.length !== 1 || items.envelope || items.body || items.bodystructure) return false;

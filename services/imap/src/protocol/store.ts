@@ -53,7 +53,10 @@ export interface Store {
   status(folderId: string): Promise<FolderStatus>;
   /** UIDs of the folder, ascending. */
   uids(folderId: string): Promise<number[]>;
+  /** Metadata of these messages that exist, in UID order. */
   meta(folderId: string, uids: number[]): Promise<MessageMeta[]>;
+  /** Sets \Seen on these messages (as storeFlags +FLAGS would); the MODSEQ it took, 0 when none changed. */
+  markSeen(folderId: string, uids: number[]): Promise<number>;
   /**
    * Changes of the folder above `modseq`. `wake` (a change notification's key, mailbox and
    * generation) lets every session woken by the same notification share one query: a query
@@ -61,8 +64,8 @@ export interface Store {
    */
   changesSince(folderId: string, modseq: number, wake?: string): Promise<Changes>;
   raw(messageId: string): Promise<Buffer | null>;
-  /** Whole stored messages of at most maxBytes octets, by message id (larger ones are left out: they stream). */
-  smallRaws(messageIds: string[], maxBytes: number): Promise<Map<string, Buffer>>;
+  /** Whole stored messages of at most maxBytes octets, by UID in the order asked (null: larger, so it streams, or gone). */
+  smallRaws(folderId: string, uids: number[], maxBytes: number): Promise<(Buffer | null)[]>;
   /** The stored bytes in chunks (a few round trips, one chunk in memory): exact size first. */
   rawStream(messageId: string): Promise<{ size: number; chunks: AsyncIterable<Buffer> } | null>;
   /** Changes flags; returns the messages whose flags changed (and, with unchangedSince, the UIDs that failed it). */
