@@ -426,6 +426,30 @@ describe('SEARCH from the index (migration 0021)', () => {
     expect(await c.cmd('SEARCH SENTON 2026-06-01', 'b1')).toEqual(['b1 BAD bad date']);
     c.close();
   });
+  it('messages with NUL octets are indexed and found (migration 0024), and hold up no other message', async () => {
+    const user = 'nul@example.org';
+    const box = await seedMailbox(db.pool, user, PASS);
+    const msg = (subject: string, body: string) => Buffer.from(`From: ann@example.net\r\nSubject: ${subject}\r\n\r\n${body}`, 'latin1');
+    await deliver(db.pool, box, user, msg('nul\x00inside', 'before\x00after \\000 kept\r\n'));
+    await deliver(db.pool, box, user, msg('clean', 'after the nul one\r\n'));
+    // A long body, its needle past the indexed 1 MiB with a NUL on the way: the stored-bytes fallback.
+    await deliver(db.pool, box, user, msg('long', `${'filler\x00line\r\n'.repeat(100_000)}DeepNeedle\r\n`));
+    // The background indexer takes batches: one NUL message must not fail the others.
+    const indexer = await startTestApp({ DATABASE_URL: db.url, REDIS_URL: baseUrls().redisUrl, REDIS_PREFIX: `imaptest${Date.now()}`, SEARCH_INDEX_INTERVAL_MS: '100' });
+    await waitFor(async () => (await db.pool.query('SELECT 1 FROM message_search s JOIN mailbox_messages m USING (message_id) WHERE m.mailbox_id = $1', [box])).rowCount === 3, { timeoutMs: 20_000, what: 'all three indexed' });
+    await indexer.stop();
+    const c = await RawImap.connectTls(imap.app.tlsPort!);
+    await c.line();
+    expect((await c.cmd(`LOGIN ${user} "${PASS}"`)).at(-1)).toMatch(/OK/);
+    await c.cmd('SELECT INBOX');
+    const search = async (keys: string) => (await c.cmd(`SEARCH ${keys}`))[0];
+    expect(await search('SUBJECT nulinside')).toBe('* SEARCH 1');
+    expect(await search('BODY beforeafter')).toBe('* SEARCH 1');
+    expect(await search('BODY "\\\\000 kept"')).toBe('* SEARCH 1');
+    expect(await search('BODY after')).toBe('* SEARCH 1 2');
+    expect(await search('BODY deepneedle')).toBe('* SEARCH 3');
+    c.close();
+  });
 });
 
 describe('SORT (RFC 5256)', () => {

@@ -15,7 +15,8 @@ export interface CompiledSearch {
 }
 
 // A body longer than the indexed 1 MiB is searched in its stored bytes (few rows: a partial index).
-const RAW_BODY = "convert_from(substring(msg.raw FROM coalesce(nullif(position('\\x0d0a0d0a'::bytea IN msg.raw), 0) + 4, octet_length(msg.raw) + 1)), 'LATIN1')";
+// hopmail_search_latin1 (migration 0024): the octets as Latin-1 text, NULs left out.
+const RAW_BODY = "hopmail_search_latin1(substring(msg.raw FROM coalesce(nullif(position('\\x0d0a0d0a'::bytea IN msg.raw), 0) + 4, octet_length(msg.raw) + 1)))";
 
 /** The octets of a UTF-8 string as Latin-1 characters, ASCII letters lower-cased like hopmail_search_fold(). */
 function octets(s: string): string {
