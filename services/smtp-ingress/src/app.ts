@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { PgDirectory } from '@hopmail/db';
 import { createProducer } from '@hopmail/queue';
 import type { App, ServiceDeps } from '@hopmail/service-kit';
@@ -113,7 +114,7 @@ export function createApp(deps: AppDeps): IngressApp {
   if (config.RSPAMD_URL) logger.info({ event: EVENTS.contentFilter, url: config.RSPAMD_URL, failOpen: config.RSPAMD_FAIL_OPEN, timeoutMs: config.RSPAMD_TIMEOUT_MS }, 'content filter: rspamd');
   else logger.info({ event: EVENTS.contentFilter, url: null }, 'content filter: none (RSPAMD_URL unset), messages are not scanned');
   const contentFilter = config.RSPAMD_URL
-    ? createRspamdFilter({ url: config.RSPAMD_URL, maxSize: config.RSPAMD_MAX_SIZE, outboundSettingsId: config.RSPAMD_OUTBOUND_SETTINGS_ID || undefined })
+    ? createRspamdFilter({ url: config.RSPAMD_URL, maxSize: config.RSPAMD_MAX_SIZE, outboundSettingsId: config.RSPAMD_OUTBOUND_SETTINGS_ID || undefined, ...(config.RSPAMD_CA_FILE ? { ca: readFileSync(config.RSPAMD_CA_FILE, 'utf8') } : {}) })
     : null;
   const dnsblSites = parseDnsblSites(config.DNSBL_SITES);
   const metrics = createMetrics(deps.registry);

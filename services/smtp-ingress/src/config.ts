@@ -87,6 +87,7 @@ export const configSchema = z.object({
     .regex(/^(|https?:\/\/\S+)$/, 'an http(s) URL or empty')
     .default('')
     .describe("rspamd's normal worker (e.g. http://rspamd:11333): every message is scanned at the end of DATA; empty: no content filter"),
+  RSPAMD_CA_FILE: str('', 'PEM CA certificates trusted besides the system roots when RSPAMD_URL is https: (rspamd behind a TLS proxy with a private CA)'),
   RSPAMD_TIMEOUT_MS: int(5_000, 100, 120_000, 'longest wait for rspamd per message; past it the message is treated as unscanned (RSPAMD_FAIL_OPEN decides)'),
   RSPAMD_FAIL_OPEN: bool(true, 'when rspamd is down, slow or answers nonsense: accept with X-Spam-Status: unchecked (true) or answer 451 4.7.1 (false); never a 5xx'),
   RSPAMD_MAX_SIZE: int(10_485_760, 65_536, 536_870_912, 'only the first this many octets of a message are sent to rspamd (large messages are rarely spam and costly to scan)'),

@@ -3,6 +3,8 @@
 // message, the outbound Settings-ID only for an authenticated user, the abort signal honoured,
 // connections kept when the server allows it and no cap on the scans in flight.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { createSelfSignedCertificate } from '@hopmail/tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRspamdFilter } from './rspamd.ts';
 
@@ -87,6 +89,27 @@ describe('rspamd client', () => {
       expect(rs.every((r) => r.action === 'no action')).toBe(true);
     } finally {
       gate = null;
+    }
+  });
+
+  it('an https: URL (rspamd behind a TLS proxy) is scanned over TLS, verified against RSPAMD_CA_FILE', async () => {
+    const ca = createSelfSignedCertificate({ names: ['Hopmail Test CA'], ca: true, days: 2 });
+    const leaf = createSelfSignedCertificate({ names: ['127.0.0.1'], issuer: ca });
+    const tls = createHttpsServer({ cert: leaf.cert, key: leaf.key }, (req, res) => {
+      req.resume();
+      req.on('end', () => res.setHeader('Content-Type', 'application/json').end(JSON.stringify({ action: 'reject', score: 99, required_score: 15, symbols: {} })));
+    }).listen(0, '127.0.0.1');
+    await new Promise((r) => tls.once('listening', r));
+    const httpsUrl = `https://127.0.0.1:${(tls.address() as { port: number }).port}`;
+    try {
+      const trusted = createRspamdFilter({ url: httpsUrl, maxSize: 1024, ca: ca.cert });
+      expect(await trusted.check(Buffer.from('Subject: x\r\n\r\nhi\r\n'), envelope, AbortSignal.timeout(5000))).toMatchObject({ action: 'reject', score: 99 });
+      // Without the CA the certificate is not trusted: an error (fail-open or fail-closed decides), never a scan in clear.
+      const untrusted = createRspamdFilter({ url: httpsUrl, maxSize: 1024 });
+      await expect(untrusted.check(Buffer.from('Subject: x\r\n\r\nhi\r\n'), envelope, AbortSignal.timeout(5000))).rejects.toThrow(/certificate/);
+    } finally {
+      tls.closeAllConnections();
+      tls.close();
     }
   });
 });
