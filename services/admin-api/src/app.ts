@@ -1,6 +1,7 @@
 // admin-api: the management API over HTTP, and nothing else (retention, the event publisher
 // and webhook delivery run in the housekeeper).
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { createPeriodic, failFastRedis, readHeartbeats, settleWithin, withTimeout, type ServiceApp, type ServiceDeps } from '@hopmail/service-kit';
@@ -91,7 +92,7 @@ export function createApp({ config, logger, registry, pool, redis, hasher, dns }
     abuseStats: abuseStatsReader(counters, config.REDIS_PREFIX),
     abuseLists: new AbuseListStore(pool),
     spamTrainer: config.RSPAMD_CONTROLLER_URL
-      ? rspamdTrainer(pool, { controllerUrl: config.RSPAMD_CONTROLLER_URL, password: config.RSPAMD_PASSWORD || undefined, maxSize: 10 * 1024 * 1024, timeoutMs: config.RSPAMD_LEARN_TIMEOUT_MS })
+      ? rspamdTrainer(pool, { controllerUrl: config.RSPAMD_CONTROLLER_URL, password: config.RSPAMD_PASSWORD || undefined, maxSize: 10 * 1024 * 1024, timeoutMs: config.RSPAMD_LEARN_TIMEOUT_MS, ...(config.RSPAMD_CA_FILE ? { ca: readFileSync(config.RSPAMD_CA_FILE, 'utf8') } : {}) })
       : null,
     overview: { overview: new OverviewStore(pool), services: () => withTimeout(readHeartbeats(counters, config.REDIS_PREFIX), 1000, 'heartbeats') },
     dkimKeys: new DkimKeyStore(pool),

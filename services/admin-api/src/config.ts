@@ -60,6 +60,7 @@ export const configSchema = z.object({
     .regex(/^(|https?:\/\/\S+)$/, 'an http(s) URL or empty')
     .default('')
     .describe("rspamd's controller worker (e.g. http://rspamd:11334): POST /v1/messages/{id}/report trains its Bayes classifier; empty: reports answer 503"),
+  RSPAMD_CA_FILE: str('', 'PEM CA certificates trusted besides the system roots when RSPAMD_CONTROLLER_URL is https: (rspamd behind a TLS proxy with a private CA)'),
   RSPAMD_PASSWORD: str('', "rspamd controller's enable_password, when it has one (learning is a privileged command)"),
   RSPAMD_LEARN_TIMEOUT_MS: int(10_000, 100, 120_000, 'longest wait for rspamd to learn one reported message'),
 }).superRefine(requireSecretsInProduction);

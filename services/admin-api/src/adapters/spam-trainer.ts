@@ -2,6 +2,7 @@
 // controller worker's /learnspam or /learnham (https://rspamd.com/doc/developers/protocol.html).
 // rspamd keeps its statistics in Redis, shared by every rspamd replica.
 import { request } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Pool } from '@hopmail/db';
 
 export type Report = 'spam' | 'ham';
@@ -15,7 +16,11 @@ export class RspamdTrainerError extends Error {
   override name = 'RspamdTrainerError';
 }
 
-export function rspamdTrainer(pool: Pool, options: { controllerUrl: string; password?: string; maxSize: number; timeoutMs: number }): SpamTrainer {
+export function rspamdTrainer(pool: Pool, options: { controllerUrl: string; password?: string; maxSize: number; timeoutMs: number; ca?: string }): SpamTrainer {
+  // An https: URL (rspamd behind a TLS proxy): node:https, verified against the system roots and `ca` (RSPAMD_CA_FILE).
+  const secure = new URL(options.controllerUrl).protocol === 'https:';
+  const send = secure ? httpsRequest : request;
+  const agent = secure ? new HttpsAgent(options.ca ? { ca: options.ca } : {}) : undefined;
   return {
     async learn(id, kind) {
       const r = await pool.query<{ raw: Buffer }>('SELECT substring(raw FROM 1 FOR $2) AS raw FROM messages WHERE id = $1', [id, options.maxSize]);
@@ -25,7 +30,7 @@ export function rspamdTrainer(pool: Pool, options: { controllerUrl: string; pass
       const headers: Record<string, string> = { 'Content-Length': String(raw.length), 'Queue-Id': id };
       if (options.password) headers.Password = options.password;
       const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = request(url, { method: 'POST', headers, signal: AbortSignal.timeout(options.timeoutMs) }, (res) => {
+        const req = send(url, { method: 'POST', headers, signal: AbortSignal.timeout(options.timeoutMs), ...(agent ? { agent } : {}) }, (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8').slice(0, 2000) }));
