@@ -52,7 +52,7 @@ export const configSchema = z.object({
     .describe('the TLS-RPT report address at each of our domains ({tlsrpt} in DNS_DOCTOR_TLSRPT): mail to it is taken by routing as a report; must match smtp-ingress and routing'),
   MTA_STS_MODE: z.enum(['testing', 'enforce', 'none']).default('testing').describe('mode of the MTA-STS policy served for every local domain at /.well-known/mta-sts.txt: start with testing, read the TLS-RPT reports, then enforce'),
   MTA_STS_MAX_AGE: int(604_800, 86_400, 31_557_600, 'max_age of our MTA-STS policy in seconds (senders cache it this long; RFC 8461 recommends weeks)'),
-  TLSRPT_MAX_BYTES: int(5_242_880, 1024, 52_428_800, 'largest TLS-RPT report accepted at POST /tlsrpt (gzip or JSON)'),
+  TLSRPT_MAX_BYTES: int(5_242_880, 1024, 52_428_800, 'largest TLS-RPT report accepted at POST /tlsrpt, as sent and uncompressed (gzip or JSON)'),
   DKIM_GRACE_DAYS: int(7, 0, 365, 'days an older DKIM key stays valid after a newer key of its algorithm is activated: keep its record published for mail in transit'),
   WEBHOOK_ALLOW_PRIVATE: bool(false, 'allow webhook URLs whose host is a loopback, private, link-local or other non-public address (a receiver inside your own network); off, an admin key cannot point the server at its own network (SSRF). Set the housekeeper\'s alike: it checks the address of every connection'),
   RSPAMD_CONTROLLER_URL: z

@@ -88,6 +88,8 @@ describe('POST /tlsrpt', () => {
     ['application/tlsrpt+gzip', Buffer.from([0x1f, 0x8b, 0, 0]), 400, undefined],
     ['application/json', '{}', 400, 'body must be application/tlsrpt+gzip or application/tlsrpt+json (RFC 8460 §5.4)'],
     ['application/tlsrpt+json', 'x'.repeat(5000), 413, undefined],
+    // Small as sent, over TLSRPT_MAX_BYTES once inflated: refused without inflating further.
+    ['application/tlsrpt+gzip', gzipSync(JSON.stringify({ ...report(['ours.example'], 'big'), padding: 'x'.repeat(100_000) })), 400, 'not a TLS-RPT report: larger than 4096 bytes uncompressed'],
   ])('refuses %s %#', async (type, payload, status, message) => {
     const r = await inject({ method: 'POST', url: '/tlsrpt', headers: { 'content-type': type }, payload });
     expect(r.statusCode).toBe(status);

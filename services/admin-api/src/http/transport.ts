@@ -33,7 +33,8 @@ export const transportRoutes: FastifyPluginAsync<TransportDeps> = async (app, { 
     if (!Buffer.isBuffer(req.body)) throw badRequest('body must be application/tlsrpt+gzip or application/tlsrpt+json (RFC 8460 §5.4)');
     let parsed;
     try {
-      parsed = parseTlsReport(req.body);
+      // The same cap uncompressed: a small gzip must not inflate into a large report.
+      parsed = parseTlsReport(req.body, { maxBytes: tlsRptMaxBytes });
     } catch (err) {
       if (err instanceof TlsReportError) throw badRequest(`not a TLS-RPT report: ${err.message}`);
       throw err;
