@@ -127,7 +127,15 @@ test('the report our housekeeper mails is received by our own MX over SMTP, take
   // The receiver's message: came in over SMTP from the sender's relay; its trace says the report was taken.
   const m = await receiver.db.pool.query<{ id: string; client_helo: string; raw: Buffer }>(`SELECT id, client_helo, raw FROM messages WHERE mail_from = 'tls-reports@sender.test'`);
   expect(m.rows).toEqual([expect.objectContaining({ client_helo: 'mx.sender.test' })]);
-  const trace = (await receiver.call('GET', `/v1/messages/${m.rows[0]!.id}/trace`)).json;
+  // routing stores the report before it writes the recipient's status (a retried job stores
+  // nothing twice): the report can be shown a moment before the trace says delivered.
+  const trace = await waitFor(
+    async () => {
+      const t = (await receiver.call('GET', `/v1/messages/${m.rows[0]!.id}/trace`)).json;
+      return t.message.recipients.every((r: { status: string }) => r.status !== 'queued') ? t : undefined;
+    },
+    { what: 'the report recipient routed', timeoutMs: 30_000 },
+  );
   const reply = `250 2.0.0 TLS-RPT report <${reportId}> from Hopmail taken for dest.example`;
   expect(trace.message.recipients).toEqual([expect.objectContaining({ address: 'tls-reports@dest.example', status: 'delivered' })]);
   expect(trace.events.map((e: { type: string }) => e.type)).toEqual(['received', 'routed']);
