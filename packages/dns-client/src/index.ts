@@ -3,11 +3,11 @@
 // here, so answers are cached once for the whole cluster and failures mean the same
 // everywhere: nxdomain and nodata are answers, anything else is temporary.
 import { randomInt } from 'node:crypto';
-import { createSocket } from 'node:dgram';
 import { Resolver } from 'node:dns/promises';
 import { RCODE, decodeMessage, encodeQuery, type DnsMessage } from '@hopmail/dns-wire';
 import { int, z } from '@hopmail/config';
 import { isTtlType, resolveWithTtl, type TtlAnswer } from './resolve-ttl.ts';
+import { EDNS_UDP_SIZE, parseServer, udpAsk } from './wire.ts';
 
 export type { TtlAnswer } from './resolve-ttl.ts';
 
@@ -121,12 +121,9 @@ export async function addressesAuthenticated(options: { servers: readonly string
 async function rawLookup(options: { servers: readonly string[]; timeoutMs: number; tries: number }, name: string, type: number): Promise<DnsResult<{ msg: DnsMessage }>> {
   let last: DnsResult<never> = { ok: false, kind: 'temporary', code: 'ETIMEOUT' };
   for (let i = 0; i < options.tries * options.servers.length; i++) {
-    const server = options.servers[i % options.servers.length]!;
-    const m = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(server);
-    const host = m?.[1] ?? server;
-    const port = Number(m?.[2] ?? 53);
+    const { host, port } = parseServer(options.servers[i % options.servers.length]!);
     const id = randomInt(0, 0x10000);
-    const reply = await udpAsk(host, port, encodeQuery({ id, name, type, ad: true, udpSize: 1232 }), options.timeoutMs);
+    const reply = await udpAsk(host, port, encodeQuery({ id, name, type, ad: true, udpSize: EDNS_UDP_SIZE }), id, options.timeoutMs);
     if (!reply) continue;
     let msg: DnsMessage;
     try {
@@ -147,21 +144,4 @@ async function rawLookup(options: { servers: readonly string[]; timeoutMs: numbe
     return { ok: true, value: { msg } };
   }
   return last;
-}
-
-function udpAsk(host: string, port: number, query: Buffer, timeoutMs: number): Promise<Buffer | undefined> {
-  return new Promise((resolve) => {
-    const sock = createSocket(host.includes(':') ? 'udp6' : 'udp4');
-    const done = (b?: Buffer) => {
-      clearTimeout(t);
-      sock.close();
-      resolve(b);
-    };
-    const t = setTimeout(() => done(), timeoutMs);
-    sock.on('error', () => done());
-    sock.on('message', (b, rinfo) => {
-      if (rinfo.address === host || host === 'localhost') done(b);
-    });
-    sock.send(query, port, host);
-  });
 }

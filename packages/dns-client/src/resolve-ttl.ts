@@ -7,9 +7,8 @@
 // null). Callers that keep answers (the inbound checks' memo in smtp-ingress) keep them no
 // longer than that.
 import { randomInt } from 'node:crypto';
-import { createSocket } from 'node:dgram';
-import { connect } from 'node:net';
-import { RCODE, TYPE, TcpFrameReader, decodeMessage, encodeQuery, frameTcp, type DnsMessage, type DnsRecord } from '@hopmail/dns-wire';
+import { RCODE, TYPE, decodeMessage, encodeQuery, type DnsMessage, type DnsRecord } from '@hopmail/dns-wire';
+import { EDNS_UDP_SIZE, parseServer, tcpAsk, udpAsk } from './wire.ts';
 
 /** An answer and how many seconds it may be kept (0: not at all; null: the answer did not say). */
 export interface TtlAnswer {
@@ -20,8 +19,6 @@ export interface TtlAnswer {
 /** The types answered on the wire here; others go through node:dns (no TTL). */
 export const TTL_TYPES = ['A', 'AAAA', 'MX', 'TXT', 'PTR', 'CNAME', 'NS'] as const;
 type TtlType = (typeof TTL_TYPES)[number];
-
-const EDNS_UDP_SIZE = 1232; // RFC 9715 / DNS flag day 2020: no IP fragmentation
 
 /** node:dns's error shape: `code` says what happened; NXDOMAIN/NODATA carry their negative `ttl` (null: no SOA). */
 export function dnsError(code: string, name: string, ttl?: number | null): Error & { code: string; hostname: string; ttl?: number | null } {
@@ -75,11 +72,6 @@ function negativeTtl(msg: DnsMessage): number | null {
   return soa && soa.type === 'SOA' ? Math.min(soa.ttl, soa.minimum) : null;
 }
 
-function server(s: string): { host: string; port: number } {
-  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(s) ?? (s.split(':').length === 2 ? /^([^:]+):(\d+)$/.exec(s) : null);
-  return m ? { host: m[1]!, port: Number(m[2] ?? 53) } : { host: s, port: 53 };
-}
-
 /**
  * Asks `servers` in turn (`tries` rounds), as c-ares does: a timeout, SERVFAIL or REFUSED
  * moves on to the next server; an answer, NXDOMAIN or NODATA ends the question.
@@ -88,7 +80,7 @@ export async function resolveWithTtl(options: { servers: readonly string[]; time
   const type = TYPE[rrtype];
   let last: Error = dnsError('ETIMEOUT', name);
   for (let i = 0; i < options.tries * options.servers.length; i++) {
-    const { host, port } = server(options.servers[i % options.servers.length]!);
+    const { host, port } = parseServer(options.servers[i % options.servers.length]!);
     const id = randomInt(0, 0x10000);
     const query = encodeQuery({ id, name, type, udpSize: EDNS_UDP_SIZE });
     let reply = await udpAsk(host, port, query, id, options.timeoutMs);
@@ -128,42 +120,4 @@ function check(reply: Buffer, id: number, name: string, type: number): DnsMessag
   const q = msg.questions[0];
   if (!msg.header.qr || msg.header.id !== id || !q || q.type !== type || q.name.toLowerCase() !== name.toLowerCase().replace(/\.$/, '')) return dnsError('EBADRESP', name);
   return msg;
-}
-
-function udpAsk(host: string, port: number, query: Buffer, id: number, timeoutMs: number): Promise<Buffer | undefined> {
-  return new Promise((resolve) => {
-    const sock = createSocket(host.includes(':') ? 'udp6' : 'udp4');
-    const done = (b?: Buffer) => {
-      clearTimeout(t);
-      sock.close();
-      resolve(b);
-    };
-    const t = setTimeout(() => done(), timeoutMs);
-    sock.on('error', () => done());
-    sock.on('message', (b, rinfo) => {
-      // Anything but the reply to this query (another source, another id) is ignored.
-      if (rinfo.address === host && rinfo.port === port && b.length >= 2 && b.readUInt16BE(0) === id) done(b);
-    });
-    sock.send(query, port, host);
-  });
-}
-
-function tcpAsk(host: string, port: number, query: Buffer, timeoutMs: number): Promise<Buffer | undefined> {
-  return new Promise((resolve) => {
-    const reader = new TcpFrameReader();
-    const sock = connect({ host, port });
-    const done = (b?: Buffer) => {
-      clearTimeout(t);
-      sock.destroy();
-      resolve(b);
-    };
-    const t = setTimeout(() => done(), timeoutMs);
-    sock.on('error', () => done());
-    sock.on('connect', () => sock.write(frameTcp(query)));
-    sock.on('data', (chunk: Buffer) => {
-      const [first] = reader.push(chunk);
-      if (first) done(Buffer.from(first));
-    });
-    sock.on('end', () => done());
-  });
 }
