@@ -166,6 +166,11 @@ export interface FetchResult {
   peakRssMiB?: number;
 }
 
+/** What one measured FETCH of `count` messages of `size` octets in `seconds` comes to. */
+function fetchRate(name: string, count: number, size: number, seconds: number): FetchResult {
+  return { name, messages: count, messageBytes: size, seconds: round(seconds), messagesPerSecond: round(count / seconds), mibPerSecond: round((count * size) / 1048576 / seconds) };
+}
+
 /** LOGIN, SELECT INBOX, a warm-up UID FETCH 1 BODY.PEEK[], then the measured UID FETCH 1:* BODY[]. */
 async function fetchAll(port: number, user: string, password: string, count: number, size: number, onReady?: () => void): Promise<{ seconds: number }> {
   const c = await Stream.connect(port);
@@ -196,12 +201,7 @@ export async function benchImapFetch(opts: { messages?: number; messageBytes?: n
     let cpu0 = 0;
     const { seconds } = await fetchAll(port, box.address, PASSWORD, count, size, () => (cpu0 = procCpuMs(pid)));
     const r: FetchResult = {
-      name: 'imap-fetch',
-      messages: count,
-      messageBytes: size,
-      seconds: round(seconds),
-      messagesPerSecond: round(count / seconds),
-      mibPerSecond: round((count * size) / 1048576 / seconds),
+      ...fetchRate('imap-fetch', count, size, seconds),
       serviceCpuMs: procCpuMs(pid) - cpu0,
       peakRssMiB: round(procStatusKiB(pid, 'VmHWM') / 1024),
     };
@@ -230,14 +230,7 @@ export async function benchImapFetchDovecot(opts: { messages?: number; messageBy
     ok(await first.cmd('a2', 'EXAMINE INBOX'), 'Dovecot EXAMINE');
     first.close();
     const { seconds } = await fetchAll(port, 'reader', 'bench', count, size);
-    const r: FetchResult = {
-      name: 'imap-fetch-dovecot',
-      messages: count,
-      messageBytes: size,
-      seconds: round(seconds),
-      messagesPerSecond: round(count / seconds),
-      mibPerSecond: round((count * size) / 1048576 / seconds),
-    };
+    const r = fetchRate('imap-fetch-dovecot', count, size, seconds);
     log(`imap-fetch-dovecot (${dovecot.version}): ${r.messagesPerSecond} msg/s, ${r.mibPerSecond} MiB/s`);
     return r;
   } finally {
