@@ -8,7 +8,7 @@
 // message trace reads it; the retention pass deletes a message once no mailbox holds it and
 // every recipient is final. The mailbox's usage (mailboxes.used_bytes, message_count) is kept
 // by triggers on mailbox_messages (migration 0009), so it is right as soon as UPDATE commits.
-import { tryAdvisoryLock } from '@hopmail/db';
+import { splitByteBatch, tryAdvisoryLock } from '@hopmail/db';
 import pg from 'pg';
 import type { Maildrop, OpenOutcome } from '../protocol/backend.ts';
 import { maildropLockKey, uidlFor } from '../policy/limits.ts';
@@ -135,11 +135,8 @@ export class PgMaildropStore {
         budget -= cost;
       }
       aheadEnd = from + indexes.length;
-      // The whole batch as one value (one decode, one buffer, the messages are views of it)
-      // and each message's length in request order (-1: its row is gone), as text: parsing
-      // uuid and int arrays in JavaScript cost more than the rest of the batch. Base64, not
-      // bytea's hex text: a third less to send and parse, and Node decodes it twice as fast
-      // (it skips the newlines encode() puts in).
+      // The whole batch as one value, each message's length beside it (-1: its row is gone):
+      // splitByteBatch (@hopmail/db).
       const entries: Ahead[] = [];
       const batch = client
         .query<{ lens: string | null; data: string | null }>(
@@ -150,15 +147,8 @@ export class PgMaildropStore {
           [indexes.map((i) => rows[i]!.message_id), chunkBytes],
         )
         .then((r) => {
-          const { lens, data } = r.rows[0]!;
-          const bytes = Buffer.from(data ?? '', 'base64');
-          const lengths = (lens ?? '').split(',');
-          for (let k = 0, off = 0; k < entries.length; k++) {
-            const len = Number(lengths[k]);
-            if (!(len >= 0)) continue;
-            entries[k]!.chunk = bytes.subarray(off, off + len);
-            off += len;
-          }
+          const chunks = splitByteBatch(r.rows[0]!.lens, r.rows[0]!.data, entries.length);
+          for (let k = 0; k < entries.length; k++) if (chunks[k]) entries[k]!.chunk = chunks[k]!;
         });
       batch.catch(() => {}); // awaited (and so reported) only if one of its messages is read
       for (const i of indexes) {
