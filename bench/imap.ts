@@ -155,6 +155,20 @@ async function fill(db: TestDatabase, mailboxId: string, address: string, count:
   );
 }
 
+/**
+ * Waits until the service has indexed the new messages for SEARCH, then has PostgreSQL take
+ * the statistics autovacuum would: a mailbox in use, as Dovecot's cell builds its index first.
+ * Without it the FETCH would race the indexer that the fill just started.
+ */
+async function settle(db: TestDatabase): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while ((await db.pool.query('SELECT 1 FROM message_search_pending LIMIT 1')).rowCount) {
+    if (Date.now() > deadline) throw new Error('SEARCH indexing did not finish within 120 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await db.pool.query('VACUUM (ANALYZE) mailbox_messages, messages');
+}
+
 export interface FetchResult {
   name: string;
   messages: number;
@@ -197,6 +211,7 @@ export async function benchImapFetch(opts: { messages?: number; messageBytes?: n
     const box = await seedMailbox(db, 'reader');
     log(`imap-fetch: filing ${count} messages of ${size} octets`);
     await fill(db, box.id, box.address, count, size);
+    await settle(db);
     const pid = service.child.pid!;
     let cpu0 = 0;
     const { seconds } = await fetchAll(port, box.address, PASSWORD, count, size, () => (cpu0 = procCpuMs(pid)));

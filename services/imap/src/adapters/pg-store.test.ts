@@ -6,6 +6,8 @@ import type { Authenticator } from '@hopmail/login';
 import { deliver, sampleMessage, seedMailbox } from '../../test/support.ts';
 import { PgStore } from './pg-store.ts';
 
+const octets = (o: Buffer | string) => (typeof o === 'string' ? Buffer.from(o, 'latin1') : o);
+
 let db: TestDatabase;
 let mailboxId: string;
 let queries = 0;
@@ -77,48 +79,59 @@ describe('FETCH reads', () => {
     expect(uids).toHaveLength(messages.length);
   });
 
-  it('smallRaws: the stored bytes exactly, in the order asked, in one round trip; null for larger or absent ones', async () => {
+  it('fetchBatch: the stored bytes exactly, in UID order, in one round trip; null for larger ones, absent UIDs left out', async () => {
     expect(messages[7]!.length).toBe(4096);
     expect(messages[8]!.length).toBe(4097);
-    const asked = [...uids].reverse().concat([999_999]);
     queries = 0;
-    const raws = await store.smallRaws(folderId, asked, 4096);
+    const { modseq, rows } = await store.fetchBatch(folderId, [...uids, 999_999], { seen: false, maxBytes: 4096 });
     expect(queries).toBe(1);
-    expect(raws).toHaveLength(asked.length);
-    asked.forEach((uid, i) => {
-      const k = uids.indexOf(uid);
-      if (k < 0 || k === 8) expect(raws[i]).toBeNull();
-      else expect(Buffer.compare(raws[i]!, messages[k]!)).toBe(0);
+    expect(modseq).toBe(0);
+    expect(rows.map((r) => r.meta.uid)).toEqual(uids);
+    rows.forEach((r, k) => {
+      if (k === 8) expect(r.raw).toBeNull();
+      else expect(Buffer.compare(octets(r.raw!), messages[k]!)).toBe(0);
     });
-    expect(await store.smallRaws(folderId, [], 4096)).toEqual([]);
+    // A body comes as LATIN1 text (an octet per character), or as bytea when it holds a NUL.
+    expect(rows.map((r) => (r.raw === null ? null : typeof r.raw))).toEqual(['object', 'object', 'string', 'string', 'string', 'string', 'string', 'string', null]);
+    // Metadata only: no body read.
+    const bare = await store.fetchBatch(folderId, uids.slice(0, 2), { seen: false, maxBytes: 0 });
+    expect(bare.rows.map((r) => r.raw)).toEqual([null, null]);
+    expect(await store.fetchBatch(folderId, [], { seen: false, maxBytes: 4096 })).toEqual({ modseq: 0, rows: [] });
+    expect((await store.fetchBatch(folderId, [999_999], { seen: true, maxBytes: 4096 })).rows).toEqual([]);
   });
 
-  it('meta: one query, UID order, absent UIDs left out, flags and INTERNALDATE as stored', async () => {
+  it('fetchBatch: metadata as stored (flags, INTERNALDATE, MODSEQ, size), whatever order the UIDs are asked in', async () => {
     await store.storeFlags(folderId, [uids[1]!], 'add', ['\\Flagged', '$Label1', 'Work'], null);
     const db0 = await db.pool.query<{ uid: string; flags: string[]; added_at: Date; modseq: string; size: number; message_id: string }>(
       'SELECT uid, flags, added_at, modseq, size, message_id::text AS message_id FROM mailbox_messages WHERE folder_id = $1 ORDER BY uid',
       [folderId],
     );
-    queries = 0;
-    const metas = await store.meta(folderId, [999_999, ...[...uids].reverse()]);
-    expect(queries).toBe(1);
-    expect(metas).toEqual(
+    const { rows } = await store.fetchBatch(folderId, [999_999, ...[...uids].reverse()], { seen: false, maxBytes: 0 });
+    expect(rows.map((r) => r.meta)).toEqual(
       db0.rows.map((r) => ({ uid: Number(r.uid), flags: r.flags, modseq: Number(r.modseq), size: r.size, internalDate: r.added_at, messageId: r.message_id })),
     );
-    expect(metas[0]!.flags).toEqual([]);
-    expect(metas[1]!.flags).toEqual(['$Label1', 'Work', '\\Flagged']);
-    expect(await store.meta(folderId, [999_999])).toEqual([]);
+    expect(rows[0]!.meta.flags).toEqual([]);
+    expect(rows[1]!.meta.flags).toEqual(['$Label1', 'Work', '\\Flagged']);
   });
 
-  it('markSeen: sets \\Seen as +FLAGS would, at one new MODSEQ; 0 when nothing changed', async () => {
-    const before = (await store.folder((await db.pool.query<{ mailbox_id: string }>('SELECT mailbox_id::text AS mailbox_id FROM imap_folders WHERE id = $1', [folderId])).rows[0]!.mailbox_id, 'INBOX'))!;
-    const modseq = await store.markSeen(folderId, uids.slice(0, 3));
+  it('fetchBatch with seen: sets \\Seen as +FLAGS would, at one new MODSEQ, and answers the flags after it; 0 when nothing changed', async () => {
+    const boxId = (await db.pool.query<{ mailbox_id: string }>('SELECT mailbox_id::text AS mailbox_id FROM imap_folders WHERE id = $1', [folderId])).rows[0]!.mailbox_id;
+    const before = (await store.folder(boxId, 'INBOX'))!;
+    queries = 0;
+    const { modseq, rows } = await store.fetchBatch(folderId, uids.slice(0, 3), { seen: true, maxBytes: 4096 });
+    expect(queries).toBe(1);
     expect(modseq).toBe(before.highestModseq + 1);
-    const metas = await store.meta(folderId, uids.slice(0, 3));
-    expect(metas.map((m) => m.modseq)).toEqual([modseq, modseq, modseq]);
-    expect(metas[1]!.flags).toEqual(['$Label1', 'Work', '\\Flagged', '\\Seen']);
-    expect(metas[0]!.flags).toEqual(['\\Seen']);
-    expect(await store.markSeen(folderId, uids.slice(0, 3))).toBe(0);
-    expect(await store.markSeen(folderId, [])).toBe(0);
+    expect(rows.map((r) => r.meta.modseq)).toEqual([modseq, modseq, modseq]);
+    expect(rows[1]!.meta.flags).toEqual(['$Label1', 'Work', '\\Flagged', '\\Seen']);
+    expect(rows[0]!.meta.flags).toEqual(['\\Seen']);
+    expect(Buffer.compare(octets(rows[2]!.raw!), messages[2]!)).toBe(0);
+    const stored = await db.pool.query<{ flags: string[]; modseq: number }>('SELECT flags, modseq::int AS modseq FROM mailbox_messages WHERE folder_id = $1 AND uid = $2', [folderId, uids[1]]);
+    expect(stored.rows[0]).toEqual({ flags: ['$Label1', 'Work', '\\Flagged', '\\Seen'], modseq });
+    expect((await store.folder(boxId, 'INBOX'))!.highestModseq).toBe(modseq);
+    // Already seen, and one of them newly: only the new one moves, at the next MODSEQ.
+    const again = await store.fetchBatch(folderId, uids.slice(0, 4), { seen: true, maxBytes: 0 });
+    expect(again.modseq).toBe(modseq + 1);
+    expect(again.rows.map((r) => r.meta.modseq)).toEqual([modseq, modseq, modseq, modseq + 1]);
+    expect((await store.fetchBatch(folderId, uids.slice(0, 4), { seen: true, maxBytes: 0 })).modseq).toBe(0);
   });
 });

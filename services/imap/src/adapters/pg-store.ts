@@ -2,10 +2,9 @@
 // (the insert trigger for new messages, explicit bumps here for flag changes), so every change
 // to a folder is serialized on that one row and clients see them in order.
 import type pg from 'pg';
-import { splitByteBatch } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import type { Authenticator } from '@hopmail/login';
-import type { Changes, Folder, FolderStatus, MessageMeta, Store, StoreMode } from '../protocol/store.ts';
+import type { Changes, FetchRows, Folder, FolderStatus, MessageMeta, Store, StoreMode } from '../protocol/store.ts';
 import type { SearchKey } from '../protocol/search.ts';
 import { compileSearch } from './search-sql.ts';
 
@@ -56,6 +55,39 @@ const INDEX_FOLDER_SQL = `WITH done AS (
 const INDEX_BATCH_SQL = `WITH batch AS (SELECT message_id FROM message_search_pending LIMIT $1 FOR UPDATE SKIP LOCKED),
   done AS (DELETE FROM message_search_pending p USING batch b WHERE p.message_id = b.message_id RETURNING p.message_id)
   SELECT hopmail_search_index(message_id) FROM done`;
+
+// One FETCH batch in one statement (two side by side on two connections cost PostgreSQL more
+// CPU, and this machine had none to spare): \Seen set as storeFlags' +FLAGS (\Seen) would
+// (same flag order, one new MODSEQ, taken only when something changes), then the batch's
+// metadata after it and its small bodies, a row per message: node-postgres decodes a row's
+// value faster than one aggregated value of the batch (6 against 20 ms for 200 × 4 KiB).
+// The metadata is one text value (flags are atoms: no spaces): node-postgres's row, date and
+// array parsers cost more than the rest. The body comes as LATIN1 text, an octet per
+// character: half the bytes of bytea's hex and no decoding into a Buffer. One holding a NUL,
+// which text cannot, comes as bytea, as does everything from a database not in UTF8.
+const FETCH_BATCH_SQL = `
+  WITH want AS (
+    SELECT uid FROM unnest(string_to_array($2, ',')::bigint[]) AS u(uid)
+  ), todo AS (
+    SELECT m.id FROM mailbox_messages m JOIN want w ON m.folder_id = $1 AND m.uid = w.uid
+     WHERE $4 AND NOT m.flags @> ARRAY['\\Seen']
+  ), f AS (
+    UPDATE imap_folders SET highest_modseq = highest_modseq + 1 WHERE id = $1 AND EXISTS (SELECT 1 FROM todo) RETURNING highest_modseq
+  ), upd AS (
+    UPDATE mailbox_messages m SET flags = ARRAY(SELECT DISTINCT x FROM unnest(m.flags || ARRAY['\\Seen']) AS x ORDER BY x), modseq = f.highest_modseq
+      FROM todo, f WHERE m.id = todo.id RETURNING m.id, m.flags, m.modseq
+  )
+  SELECT concat_ws(' ', (upd.id IS NOT NULL)::int, mm.uid, coalesce(upd.modseq, mm.modseq), mm.size, floor(extract(epoch FROM mm.added_at) * 1000)::bigint,
+                   mm.message_id, nullif(array_to_string(coalesce(upd.flags, mm.flags), ' '), '')) AS meta,
+         CASE WHEN body.latin1 THEN convert_from(body.b, 'LATIN1') END AS text,
+         CASE WHEN NOT body.latin1 THEN body.b END AS raw
+    FROM want w JOIN mailbox_messages mm ON mm.folder_id = $1 AND mm.uid = w.uid
+    LEFT JOIN upd ON upd.id = mm.id
+    LEFT JOIN messages msg ON $3 > 0 AND msg.id = mm.message_id
+    -- out of TOAST once for both uses (OFFSET 0 keeps the planner from inlining it into each)
+    LEFT JOIN LATERAL (SELECT x.b, position('\\x00'::bytea IN x.b) = 0 AND current_setting('server_encoding') = 'UTF8' AS latin1
+                         FROM (SELECT msg.raw || ''::bytea AS b WHERE octet_length(msg.raw) <= $3 OFFSET 0) x OFFSET 0) body ON true
+   ORDER BY w.uid`;
 
 export interface PgStoreOptions {
   pool: pg.Pool;
@@ -174,40 +206,17 @@ export class PgStore implements Store {
     return r.rows.map((x) => Number(x.uid));
   }
 
-  async meta(folderId: string, uids: number[]): Promise<MessageMeta[]> {
-    if (uids.length === 0) return [];
-    // One text value, a line per message (flags are atoms: no spaces): node-postgres's row,
-    // date and array parsers cost more per message than the rest of a FETCH.
-    const r = await this.pool.query<{ metas: string | null }>(
-      `SELECT string_agg(concat_ws(' ', uid, modseq, size, floor(extract(epoch FROM added_at) * 1000)::bigint, message_id, nullif(array_to_string(flags, ' '), '')), E'\\n' ORDER BY uid) AS metas
-         FROM mailbox_messages WHERE folder_id = $1 AND uid = ANY(string_to_array($2, ',')::bigint[])`,
-      [folderId, uids.join(',')],
-    );
-    const text = r.rows[0]!.metas;
-    if (!text) return [];
-    return text.split('\n').map((line) => {
-      const f = line.split(' ');
-      return { uid: Number(f[0]), modseq: Number(f[1]), size: Number(f[2]), internalDate: new Date(Number(f[3])), messageId: f[4]!, flags: f.slice(5) };
+  async fetchBatch(folderId: string, uids: number[], opts: { seen: boolean; maxBytes: number }): Promise<FetchRows> {
+    if (uids.length === 0) return { modseq: 0, rows: [] };
+    const r = await this.pool.query<{ meta: string; text: string | null; raw: Buffer | null }>(FETCH_BATCH_SQL, [folderId, uids.join(','), opts.maxBytes, opts.seen]);
+    let modseq = 0;
+    const rows = r.rows.map(({ meta, text, raw }) => {
+      const f = meta.split(' ');
+      const m = Number(f[2]);
+      if (f[0] === '1' && m > modseq) modseq = m;
+      return { meta: { uid: Number(f[1]), modseq: m, size: Number(f[3]), internalDate: new Date(Number(f[4])), messageId: f[5]!, flags: f.slice(6) }, raw: text ?? raw };
     });
-  }
-
-  async markSeen(folderId: string, uids: number[]): Promise<number> {
-    if (uids.length === 0) return 0;
-    // storeFlags' +FLAGS (\Seen) (the same flag order), answering only the MODSEQ it took.
-    const r = await this.pool.query<{ modseq: string | null }>(
-      `WITH todo AS (
-         SELECT m.id FROM mailbox_messages m
-          WHERE m.folder_id = $1 AND m.uid = ANY(string_to_array($2, ',')::bigint[]) AND NOT m.flags @> ARRAY['\\Seen']
-       ), f AS (
-         UPDATE imap_folders SET highest_modseq = highest_modseq + 1 WHERE id = $1 AND EXISTS (SELECT 1 FROM todo) RETURNING highest_modseq
-       ), upd AS (
-         UPDATE mailbox_messages m SET flags = ARRAY(SELECT DISTINCT x FROM unnest(m.flags || ARRAY['\\Seen']) AS x ORDER BY x), modseq = f.highest_modseq
-           FROM todo, f WHERE m.id = todo.id RETURNING m.modseq
-       )
-       SELECT max(modseq) AS modseq FROM upd`,
-      [folderId, uids.join(',')],
-    );
-    return Number(r.rows[0]?.modseq ?? 0);
+    return { modseq, rows };
   }
 
   /** In-flight changesSince queries shared by the sessions one notification woke (folder, modseq, wake). */
@@ -247,23 +256,6 @@ export class PgStore implements Store {
   async raw(messageId: string): Promise<Buffer | null> {
     const r = await this.pool.query<{ raw: Buffer }>('SELECT raw FROM messages WHERE id = $1', [messageId]);
     return r.rows[0]?.raw ?? null;
-  }
-
-  async smallRaws(folderId: string, uids: number[], maxBytes: number): Promise<(Buffer | null)[]> {
-    if (uids.length === 0) return [];
-    // The batch as one value, each message's length beside it (-1: larger than maxBytes, or
-    // gone): splitByteBatch (@hopmail/db). The UIDs go as one text value: serializing an array
-    // parameter element by element costs more than the query.
-    const r = await this.pool.query<{ lens: string | null; data: string | null }>(
-      `SELECT string_agg(coalesce(octet_length(x.raw), -1)::text, ',' ORDER BY x.ord) AS lens,
-              encode(string_agg(x.raw, ''::bytea ORDER BY x.ord), 'base64') AS data
-         FROM (SELECT u.ord, CASE WHEN octet_length(m.raw) <= $3 THEN m.raw END AS raw
-                 FROM unnest(string_to_array($2, ',')::bigint[]) WITH ORDINALITY AS u(uid, ord)
-                 LEFT JOIN mailbox_messages mm ON mm.folder_id = $1 AND mm.uid = u.uid
-                 LEFT JOIN messages m ON m.id = mm.message_id) x`,
-      [folderId, uids.join(','), maxBytes],
-    );
-    return splitByteBatch(r.rows[0]!.lens, r.rows[0]!.data, uids.length);
   }
 
   async rawStream(messageId: string): Promise<{ size: number; chunks: AsyncIterable<Buffer> } | null> {

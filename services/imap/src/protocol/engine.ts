@@ -10,7 +10,7 @@ import { headerEnd, parseMessage, partAt, selectHeaderLines } from './mime.ts';
 import { bodyStructure, envelope } from './structure.ts';
 import { SORT_KEYS, orderedSubjectThreads, sortItems, type SortCriterion, type SortKey } from './sort.ts';
 import { referencesThreads } from './thread.ts';
-import type { Folder, MessageMeta, Store, StoreMode } from './store.ts';
+import type { FetchRows, Folder, MessageMeta, Octets, Store, StoreMode } from './store.ts';
 import { validateMailboxName, matchPattern } from '../policy/names.ts';
 import { EVENTS } from '../events.ts';
 
@@ -725,7 +725,7 @@ export class ImapSession {
     // by side, and memory stays two batches (the write awaits a client that stops reading).
     let next: Promise<FetchBatch> | null = pairs.length > 0 ? load(pairs.slice(0, this.options.batchSize)) : null;
     for (let off = 0; next; off += this.options.batchSize) {
-      const { batch, metas, modseq, raws } = await next;
+      const { batch, rows, modseq } = await next;
       const following = off + this.options.batchSize;
       next = following < pairs.length ? load(pairs.slice(following, following + this.options.batchSize)) : null;
       next?.catch(() => {}); // awaited (and so reported) on the next turn, unless this one fails first
@@ -735,12 +735,12 @@ export class ImapSession {
       }
       for (let i = 0, j = 0; i < batch.length; i++) {
         const [seq, uid] = batch[i]!;
-        // metas are in UID order, as the batch is (resolve() gives ascending sequence numbers).
-        while (j < metas.length && metas[j]!.uid < uid) j++;
-        const m = metas[j];
-        if (!m || m.uid !== uid) continue; // expunged by another session since; the EXPUNGE comes later
+        // rows are in UID order, as the batch is (resolve() gives ascending sequence numbers).
+        while (j < rows.length && rows[j]!.meta.uid < uid) j++;
+        const row = rows[j];
+        if (!row || row.meta.uid !== uid) continue; // expunged by another session since; the EXPUNGE comes later
         j++;
-        const raw = raws ? raws[i] : null;
+        const { meta: m, raw } = row;
         if (changedSince !== null && m.modseq <= changedSince) continue;
         if (!direct) {
           await out.flush();
@@ -763,18 +763,16 @@ export class ImapSession {
   }
 
   /**
-   * One FETCH batch's metadata (UID order) with \Seen set where asked, and with `whole` the
-   * batch's small messages in one round trip: at most batch × SMALL_MESSAGE_BYTES in memory;
-   * larger ones stream chunk by chunk.
+   * One FETCH batch in one round trip, \Seen set where asked, and with `whole` the batch's small
+   * messages: at most batch × SMALL_MESSAGE_BYTES in memory; larger ones stream chunk by chunk.
    */
   private async fetchBatch(folderId: string, batch: [number, number][], setSeen: boolean, whole: boolean): Promise<FetchBatch> {
-    const uids = batch.map(([, u]) => u);
-    // The bodies are read while \Seen is set and the metadata read (two connections).
-    const raws = whole ? this.store.smallRaws(folderId, uids, SMALL_MESSAGE_BYTES) : null;
-    raws?.catch(() => {}); // awaited below, unless the metadata fails first
-    const modseq = setSeen ? await this.store.markSeen(folderId, uids) : 0;
-    const metas = await this.store.meta(folderId, uids);
-    return { batch, metas, modseq, raws: raws ? await raws : null };
+    const { modseq, rows } = await this.store.fetchBatch(
+      folderId,
+      batch.map(([, u]) => u),
+      { seen: setSeen, maxBytes: whole ? SMALL_MESSAGE_BYTES : 0 },
+    );
+    return { batch, rows, modseq };
   }
 
   /**
@@ -1058,15 +1056,9 @@ interface FetchItems {
 /** Messages up to this size are read for a whole FETCH batch at once (FETCH BODY[] of everyday mail). */
 const SMALL_MESSAGE_BYTES = 16_384;
 
-interface FetchBatch {
+interface FetchBatch extends FetchRows {
   /** [sequence number, UID] pairs asked for. */
   batch: [number, number][];
-  /** The ones still there, in UID order. */
-  metas: MessageMeta[];
-  /** The MODSEQ at which this FETCH set \Seen, 0 when it set none. */
-  modseq: number;
-  /** With a whole-message FETCH, each asked message when small (else null: it streams), in batch order. */
-  raws: (Buffer | null)[] | null;
 }
 
 /** The metadata items of a FETCH response (RFC 9051 §7.5.2), in the order fetchResponse gives them. */
@@ -1084,13 +1076,13 @@ const SLAB_BYTES = 65_536;
 
 /**
  * FETCH responses gathered into large writes: a socket write per 4 KiB message cost more than
- * building the message. The pieces go out as one writev (the messages are not copied), and
- * each write is awaited, so a client that stops reading stops the FETCH with at most one
- * slab's worth of pieces held.
+ * building the message. Each response is copied into one 64 KiB buffer that goes out as one
+ * write (cheaper than a writev of three pieces a message), and each write is awaited, so a
+ * client that stops reading stops the FETCH with at most one slab held.
  */
 class Slab {
-  private pieces: Buffer[] = [];
-  private bytes = 0;
+  private buf = Buffer.allocUnsafe(SLAB_BYTES);
+  private used = 0;
   private readonly io: SessionIO;
 
   constructor(io: SessionIO) {
@@ -1098,22 +1090,36 @@ class Slab {
   }
 
   /** Appends text, then (when given) a literal's octets and the `)` CRLF ending the response; a promise when it wrote. */
-  put(text: string, literal?: Buffer): Promise<void> | undefined {
-    const head = Buffer.from(text, 'utf8');
-    this.pieces.push(head);
-    this.bytes += head.length;
-    if (literal) {
-      this.pieces.push(literal, RESPONSE_END);
-      this.bytes += literal.length + 2;
-    }
-    return this.bytes >= SLAB_BYTES ? this.flush() : undefined;
+  put(text: string, literal?: Octets): Promise<void> | undefined {
+    // A UTF-16 code unit is at most 3 octets of UTF-8.
+    const need = text.length * 3 + (literal ? literal.length + RESPONSE_END.length : 0);
+    if (need > SLAB_BYTES - this.used) return this.putAfterFlush(text, literal, need);
+    this.copy(text, literal);
+    return undefined;
+  }
+
+  private async putAfterFlush(text: string, literal: Octets | undefined, need: number): Promise<void> {
+    await this.flush();
+    if (need <= SLAB_BYTES) return this.copy(text, literal);
+    // Larger than a slab: its own write.
+    const pieces: Buffer[] = [Buffer.from(text, 'utf8')];
+    if (literal) pieces.push(typeof literal === 'string' ? Buffer.from(literal, 'latin1') : literal, RESPONSE_END);
+    await this.io.write(pieces);
+  }
+
+  private copy(text: string, literal: Octets | undefined): void {
+    this.used += this.buf.write(text, this.used, 'utf8');
+    if (!literal) return;
+    this.used += typeof literal === 'string' ? this.buf.write(literal, this.used, 'latin1') : literal.copy(this.buf, this.used);
+    this.used += RESPONSE_END.copy(this.buf, this.used);
   }
 
   async flush(): Promise<void> {
-    if (this.pieces.length === 0) return;
-    const data = this.pieces;
-    this.pieces = [];
-    this.bytes = 0;
+    if (this.used === 0) return;
+    // A new slab: the socket may hold on to the written one until the kernel has taken it.
+    const data = this.buf.subarray(0, this.used);
+    this.buf = Buffer.allocUnsafe(SLAB_BYTES);
+    this.used = 0;
     await this.io.write(data);
   }
 }

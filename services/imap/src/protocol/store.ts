@@ -42,6 +42,15 @@ export interface Changes {
 
 export type StoreMode = 'set' | 'add' | 'remove';
 
+/** A message's octets: a Buffer, or a string holding one octet per character (Node's 'latin1'). */
+export type Octets = Buffer | string;
+
+export interface FetchRows {
+  /** The MODSEQ at which \Seen was set, 0 when none changed. */
+  modseq: number;
+  rows: { meta: MessageMeta; raw: Octets | null }[];
+}
+
 export interface Store {
   authenticate(user: string, password: Buffer, ctx: { remoteIp: string }): Promise<AuthOutcome>;
   folders(mailboxId: string): Promise<Folder[]>;
@@ -53,10 +62,12 @@ export interface Store {
   status(folderId: string): Promise<FolderStatus>;
   /** UIDs of the folder, ascending. */
   uids(folderId: string): Promise<number[]>;
-  /** Metadata of these messages that exist, in UID order. */
-  meta(folderId: string, uids: number[]): Promise<MessageMeta[]>;
-  /** Sets \Seen on these messages (as storeFlags +FLAGS would); the MODSEQ it took, 0 when none changed. */
-  markSeen(folderId: string, uids: number[]): Promise<number>;
+  /**
+   * One FETCH batch in one round trip: with `seen`, \Seen set on these messages (as storeFlags
+   * +FLAGS would); then the metadata of those that exist, in UID order, each with its stored
+   * bytes when at most `maxBytes` (0: none read; null: larger, so it streams, or not asked).
+   */
+  fetchBatch(folderId: string, uids: number[], opts: { seen: boolean; maxBytes: number }): Promise<FetchRows>;
   /**
    * Changes of the folder above `modseq`. `wake` (a change notification's key, mailbox and
    * generation) lets every session woken by the same notification share one query: a query
@@ -64,8 +75,6 @@ export interface Store {
    */
   changesSince(folderId: string, modseq: number, wake?: string): Promise<Changes>;
   raw(messageId: string): Promise<Buffer | null>;
-  /** Whole stored messages of at most maxBytes octets, by UID in the order asked (null: larger, so it streams, or gone). */
-  smallRaws(folderId: string, uids: number[], maxBytes: number): Promise<(Buffer | null)[]>;
   /** The stored bytes in chunks (a few round trips, one chunk in memory): exact size first. */
   rawStream(messageId: string): Promise<{ size: number; chunks: AsyncIterable<Buffer> } | null>;
   /** Changes flags; returns the messages whose flags changed (and, with unchangedSince, the UIDs that failed it). */
