@@ -7,4 +7,4 @@ export * from './batcher.ts';
 export * from './locks.ts';
 export * from './durability.ts';
 export * from './tls-reports.ts';
-export * from './byte-batch.ts';
+export * from './octets.ts';

@@ -13,8 +13,8 @@ export class MemoryBackend implements Backend {
   readonly boxes = new Map<string, MemoryMessage[]>();
   readonly locks = new Set<string>();
   chunkSize = 5;
-  /** readNow() hands out whole messages (the read-ahead path); off, RETR/TOP stream in chunks. */
-  inMemory = false;
+  /** readNow() hands out whole messages (the read-ahead path), as Buffers or (latin1) as text as PostgreSQL's read-ahead does; off, RETR/TOP stream in chunks. */
+  inMemory: boolean | 'latin1' = false;
   /** Test switches. */
   failAuth = false;
   failOpen = false;
@@ -58,7 +58,8 @@ export class MemoryBackend implements Backend {
         }
       },
       readNow(index) {
-        return self.inMemory && !released ? snapshot[index]!.raw : undefined;
+        if (!self.inMemory || released) return undefined;
+        return self.inMemory === 'latin1' ? snapshot[index]!.raw.toString('latin1') : snapshot[index]!.raw;
       },
       async commit(indexes) {
         if (self.failCommit) throw new Error('commit failed');

@@ -2,6 +2,7 @@
 // (the insert trigger for new messages, explicit bumps here for flag changes), so every change
 // to a folder is serialized on that one row and clients see them in order.
 import type pg from 'pg';
+import { octetsJoin, rowOctets } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import type { Authenticator } from '@hopmail/login';
 import type { Changes, FetchRows, Folder, FolderStatus, MessageMeta, Store, StoreMode } from '../protocol/store.ts';
@@ -59,12 +60,9 @@ const INDEX_BATCH_SQL = `WITH batch AS (SELECT message_id FROM message_search_pe
 // One FETCH batch in one statement (two side by side on two connections cost PostgreSQL more
 // CPU, and this machine had none to spare): \Seen set as storeFlags' +FLAGS (\Seen) would
 // (same flag order, one new MODSEQ, taken only when something changes), then the batch's
-// metadata after it and its small bodies, a row per message: node-postgres decodes a row's
-// value faster than one aggregated value of the batch (6 against 20 ms for 200 × 4 KiB).
-// The metadata is one text value (flags are atoms: no spaces): node-postgres's row, date and
-// array parsers cost more than the rest. The body comes as LATIN1 text, an octet per
-// character: half the bytes of bytea's hex and no decoding into a Buffer. One holding a NUL,
-// which text cannot, comes as bytea, as does everything from a database not in UTF8.
+// metadata after it and its small bodies, a row per message (octetsJoin, @hopmail/db). The
+// metadata is one text value (flags are atoms: no spaces): node-postgres's row, date and
+// array parsers cost more than the rest.
 const FETCH_BATCH_SQL = `
   WITH want AS (
     SELECT uid FROM unnest(string_to_array($2, ',')::bigint[]) AS u(uid)
@@ -79,14 +77,11 @@ const FETCH_BATCH_SQL = `
   )
   SELECT concat_ws(' ', (upd.id IS NOT NULL)::int, mm.uid, coalesce(upd.modseq, mm.modseq), mm.size, floor(extract(epoch FROM mm.added_at) * 1000)::bigint,
                    mm.message_id, nullif(array_to_string(coalesce(upd.flags, mm.flags), ' '), '')) AS meta,
-         CASE WHEN body.latin1 THEN convert_from(body.b, 'LATIN1') END AS text,
-         CASE WHEN NOT body.latin1 THEN body.b END AS raw
+         body.text, body.raw
     FROM want w JOIN mailbox_messages mm ON mm.folder_id = $1 AND mm.uid = w.uid
     LEFT JOIN upd ON upd.id = mm.id
     LEFT JOIN messages msg ON $3 > 0 AND msg.id = mm.message_id
-    -- out of TOAST once for both uses (OFFSET 0 keeps the planner from inlining it into each)
-    LEFT JOIN LATERAL (SELECT x.b, position('\\x00'::bytea IN x.b) = 0 AND current_setting('server_encoding') = 'UTF8' AS latin1
-                         FROM (SELECT msg.raw || ''::bytea AS b WHERE octet_length(msg.raw) <= $3 OFFSET 0) x OFFSET 0) body ON true
+    ${octetsJoin("SELECT msg.raw AS b WHERE octet_length(msg.raw) <= $3", 'body')}
    ORDER BY w.uid`;
 
 export interface PgStoreOptions {
@@ -214,7 +209,7 @@ export class PgStore implements Store {
       const f = meta.split(' ');
       const m = Number(f[2]);
       if (f[0] === '1' && m > modseq) modseq = m;
-      return { meta: { uid: Number(f[1]), modseq: m, size: Number(f[3]), internalDate: new Date(Number(f[4])), messageId: f[5]!, flags: f.slice(6) }, raw: text ?? raw };
+      return { meta: { uid: Number(f[1]), modseq: m, size: Number(f[3]), internalDate: new Date(Number(f[4])), messageId: f[5]!, flags: f.slice(6) }, raw: rowOctets({ text, raw }) };
     });
     return { modseq, rows };
   }

@@ -1,8 +1,9 @@
 // What the engine needs from storage. adapters/pg-store.ts implements it on PostgreSQL.
+import type { Octets } from '@hopmail/db';
 import type { AuthOutcome } from '@hopmail/login';
 import type { SearchKey } from './search.ts';
 
-export type { AuthOutcome };
+export type { AuthOutcome, Octets };
 
 export interface Folder {
   id: string;
@@ -41,9 +42,6 @@ export interface Changes {
 }
 
 export type StoreMode = 'set' | 'add' | 'remove';
-
-/** A message's octets: a Buffer, or a string holding one octet per character (Node's 'latin1'). */
-export type Octets = Buffer | string;
 
 export interface FetchRows {
   /** The MODSEQ at which \Seen was set, 0 when none changed. */

@@ -8,7 +8,7 @@
 // message trace reads it; the retention pass deletes a message once no mailbox holds it and
 // every recipient is final. The mailbox's usage (mailboxes.used_bytes, message_count) is kept
 // by triggers on mailbox_messages (migration 0009), so it is right as soon as UPDATE commits.
-import { splitByteBatch, tryAdvisoryLock } from '@hopmail/db';
+import { octetBuffer, octetsJoin, rowOctets, tryAdvisoryLock, type Octets } from '@hopmail/db';
 import pg from 'pg';
 import type { Maildrop, OpenOutcome } from '../protocol/backend.ts';
 import { maildropLockKey, uidlFor } from '../policy/limits.ts';
@@ -40,7 +40,7 @@ interface Ahead {
   /** Settles when the batch's query is back (rejects if it failed). */
   batch: Promise<void>;
   /** Its first chunk (the whole message when it fits) once the batch is back; undefined before, or when the message is gone. */
-  chunk?: Buffer;
+  chunk?: Octets;
   /** Octets counted against the read-ahead budget. */
   cost: number;
 }
@@ -135,20 +135,20 @@ export class PgMaildropStore {
         budget -= cost;
       }
       aheadEnd = from + indexes.length;
-      // The whole batch as one value, each message's length beside it (-1: its row is gone):
-      // splitByteBatch (@hopmail/db).
+      // A row per message, as LATIN1 text where it can be (octetsJoin, @hopmail/db): the form
+      // stuffWhole() scans.
       const entries: Ahead[] = [];
       const batch = client
-        .query<{ lens: string | null; data: string | null }>(
-          `SELECT string_agg(coalesce(length(x.chunk), -1)::text, ',' ORDER BY x.ord) AS lens,
-                  encode(string_agg(x.chunk, ''::bytea ORDER BY x.ord), 'base64') AS data
-             FROM (SELECT u.ord, substring(m.raw FROM 1 FOR $2) AS chunk
-                     FROM unnest($1::uuid[]) WITH ORDINALITY AS u(id, ord) LEFT JOIN messages m ON m.id = u.id) x`,
+        .query<{ text: string | null; raw: Buffer | null }>(
+          `SELECT c.text, c.raw
+             FROM unnest($1::uuid[]) WITH ORDINALITY AS u(id, ord)
+             LEFT JOIN messages m ON m.id = u.id
+             ${octetsJoin('SELECT substring(m.raw FROM 1 FOR $2) AS b', 'c')}
+            ORDER BY u.ord`,
           [indexes.map((i) => rows[i]!.message_id), chunkBytes],
         )
         .then((r) => {
-          const chunks = splitByteBatch(r.rows[0]!.lens, r.rows[0]!.data, entries.length);
-          for (let k = 0; k < entries.length; k++) if (chunks[k]) entries[k]!.chunk = chunks[k]!;
+          for (let k = 0; k < entries.length; k++) entries[k]!.chunk = rowOctets(r.rows[k]) ?? undefined;
         });
       batch.catch(() => {}); // awaited (and so reported) only if one of its messages is read
       for (const i of indexes) {
@@ -208,7 +208,7 @@ export class PgMaildropStore {
         const first = ahead.get(index)!;
         for (let offset = 0; ; ) {
           check();
-          const chunk = offset === 0 ? await first.batch.then(() => first.chunk) : await fetchChunk(row.message_id, offset);
+          const chunk = offset === 0 ? await first.batch.then(() => first.chunk && octetBuffer(first.chunk)) : await fetchChunk(row.message_id, offset);
           if (!chunk) throw new Pop3Error('messageGone');
           if (chunk.length > 0) yield chunk;
           offset += chunk.length;

@@ -1,5 +1,6 @@
 // What the engine needs from the outside world. adapters/ implements these against
 // PostgreSQL, Argon2 and Redis; the transcript tests implement them in memory.
+import type { Octets } from '@hopmail/db';
 
 export interface DropMessage {
   /** RFC 1939 §7 unique-id: 1–70 printable ASCII characters (0x21–0x7E), stable. */
@@ -18,7 +19,7 @@ export interface Maildrop {
    * The whole of messages[index] when it is already in memory (read ahead), without waiting;
    * undefined otherwise (then read() it). Either way the store learns where the client is.
    */
-  readNow(index: number): Buffer | undefined;
+  readNow(index: number): Octets | undefined;
   /** RFC 1939 §6 UPDATE: remove these messages, all or nothing. */
   commit(indexes: readonly number[]): Promise<void>;
   /** Drops the lock. Never deletes anything. Safe to call twice. */
@@ -26,7 +27,7 @@ export interface Maildrop {
 }
 
 import type { AuthOutcome } from '@hopmail/login';
-export type { AuthOutcome };
+export type { AuthOutcome, Octets };
 
 export type OpenOutcome = { ok: true; drop: Maildrop } | { ok: false; reason: 'in-use' | 'unavailable' };
 

@@ -483,7 +483,7 @@ describe('line endings on the wire: CRLF only', () => {
 });
 
 describe('messages already in memory (read ahead)', () => {
-  it('RETR and TOP send exactly what streaming sends, for every awkward message, in one write', async () => {
+  it('RETR and TOP send exactly what streaming sends, for every awkward message, in one write, from a Buffer or from latin1 text', async () => {
     const messages = [
       M1,
       '.\r\n',
@@ -498,18 +498,21 @@ describe('messages already in memory (read ahead)', () => {
       'cr then dot\r.x\r\n',
       '',
       'H: 1\r\n\r\nb1\r\n.b2\r\nb3',
-    ].map((m) => Buffer.from(m));
+    ]
+      .map((m) => Buffer.from(m))
+      .concat(Buffer.from([0x53, 0x3a, 0x20, 0xe9, 0x0d, 0x0a, 0x0d, 0x0a, 0x2e, 0xff, 0x80, 0x0d, 0x0a, 0x00, 0x2e, 0x0d, 0x0a])); // 8-bit, a NUL, dots
     const commands = ['RETR 1', 'TOP 1 0', 'TOP 1 1', 'TOP 1 2', 'TOP 1 100', 'RETR 1'].map((c) => c + '\r\n').join('');
     for (const raw of messages) {
-      const run = async (inMemory: boolean) => {
+      const run = async (inMemory: boolean | 'latin1') => {
         const b = new MemoryBackend();
         b.chunkSize = 3;
         b.inMemory = inMemory;
         b.addUser('u', 'p', [{ uidl: 'x', raw }]);
         return replay(b, ['USER u\r\nPASS p\r\n' + commands]);
       };
-      const [streamed, fromMemory] = [await run(false), await run(true)];
+      const [streamed, fromMemory, fromText] = [await run(false), await run(true), await run('latin1')];
       expect(fromMemory.output, JSON.stringify(raw.toString())).toBe(streamed.output);
+      expect(fromText.output, JSON.stringify(raw.toString())).toBe(streamed.output);
     }
   });
 

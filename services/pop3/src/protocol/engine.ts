@@ -4,6 +4,7 @@
 // awaits every yielded write before asking for the next action, a RETR streams with
 // backpressure and pipelined commands are answered strictly in order (RFC 2449 §6.6).
 
+import { octetBuffer } from '@hopmail/db';
 import type { AuthOutcome, Backend, Maildrop } from './backend.ts';
 import { DotStuffer, TopLimiter, stuffWhole } from './dot-stuff.ts';
 import { LineReader } from './line-reader.ts';
@@ -370,7 +371,7 @@ export class Pop3Engine {
     const head = enc(`+OK ${bodyLines === null ? `${s.drop.messages[index]!.size} octets` : 'top of message follows'}\r\n`);
     // Read ahead already: the whole reply in one buffer, one write, no round trip.
     const whole = s.drop.readNow(index);
-    const reply = whole && stuffWhole(head, bodyLines === null ? whole : new TopLimiter(bodyLines).push(whole));
+    const reply = whole && stuffWhole(head, bodyLines === null ? whole : new TopLimiter(bodyLines).push(octetBuffer(whole)));
     if (reply) return yield { type: 'write', data: reply };
     const iterator = s.drop.read(index)[Symbol.asyncIterator]();
     let r: IteratorResult<Buffer>;
