@@ -61,13 +61,14 @@ const INDEX_BATCH_SQL = `WITH batch AS (SELECT message_id FROM message_search_pe
 // CPU, and this machine had none to spare): \Seen set as storeFlags' +FLAGS (\Seen) would
 // (same flag order, one new MODSEQ, taken only when something changes), then the batch's
 // metadata after it and its small bodies, a row per message (octetsJoin, @hopmail/db). The
+// UID range ($5, $6) lets the planner read the batch by index rather than the whole folder. The
 // metadata is one text value (flags are atoms: no spaces): node-postgres's row, date and
 // array parsers cost more than the rest.
 const FETCH_BATCH_SQL = `
   WITH want AS (
     SELECT uid FROM unnest(string_to_array($2, ',')::bigint[]) AS u(uid)
   ), todo AS (
-    SELECT m.id FROM mailbox_messages m JOIN want w ON m.folder_id = $1 AND m.uid = w.uid
+    SELECT m.id FROM mailbox_messages m JOIN want w ON m.folder_id = $1 AND m.uid = w.uid AND m.uid BETWEEN $5 AND $6
      WHERE $4 AND NOT m.flags @> ARRAY['\\Seen']
   ), f AS (
     UPDATE imap_folders SET highest_modseq = highest_modseq + 1 WHERE id = $1 AND EXISTS (SELECT 1 FROM todo) RETURNING highest_modseq
@@ -78,7 +79,7 @@ const FETCH_BATCH_SQL = `
   SELECT concat_ws(' ', (upd.id IS NOT NULL)::int, mm.uid, coalesce(upd.modseq, mm.modseq), mm.size, floor(extract(epoch FROM mm.added_at) * 1000)::bigint,
                    mm.message_id, nullif(array_to_string(coalesce(upd.flags, mm.flags), ' '), '')) AS meta,
          body.text, body.raw
-    FROM want w JOIN mailbox_messages mm ON mm.folder_id = $1 AND mm.uid = w.uid
+    FROM want w JOIN mailbox_messages mm ON mm.folder_id = $1 AND mm.uid = w.uid AND mm.uid BETWEEN $5 AND $6
     LEFT JOIN upd ON upd.id = mm.id
     LEFT JOIN messages msg ON $3 > 0 AND msg.id = mm.message_id
     ${octetsJoin("SELECT msg.raw AS b WHERE octet_length(msg.raw) <= $3", 'body')}
@@ -203,7 +204,10 @@ export class PgStore implements Store {
 
   async fetchBatch(folderId: string, uids: number[], opts: { seen: boolean; maxBytes: number }): Promise<FetchRows> {
     if (uids.length === 0) return { modseq: 0, rows: [] };
-    const r = await this.pool.query<{ meta: string; text: string | null; raw: Buffer | null }>(FETCH_BATCH_SQL, [folderId, uids.join(','), opts.maxBytes, opts.seen]);
+    let lo = uids[0]!;
+    let hi = lo;
+    for (const u of uids) [lo, hi] = [Math.min(lo, u), Math.max(hi, u)];
+    const r = await this.pool.query<{ meta: string; text: string | null; raw: Buffer | null }>(FETCH_BATCH_SQL, [folderId, uids.join(','), opts.maxBytes, opts.seen, lo, hi]);
     let modseq = 0;
     const rows = r.rows.map(({ meta, text, raw }) => {
       const f = meta.split(' ');
