@@ -42,6 +42,25 @@ describe('createGroupCommitter', () => {
     expect(r.rows[0].n).toBe(300);
   });
 
+  it('batches messages of every size up to maxBatchBytes, each byte for byte, and writes a larger one alone', async () => {
+    // Every octet value, at sizes around the limit; statements of 1 and 2+ messages (the
+    // latter prepared per batch size) both carry the bytes as binary parameters.
+    const big = (n: number, i: number) => ({ ...msg(i), raw: Buffer.from(Array.from({ length: n }, (_, k) => (k * 7 + i) & 0xff)) });
+    const gc = createGroupCommitter(db.pool, { maxInFlight: 1, maxBatchBytes: 100 * 1024 });
+    const ms = [big(100 * 1024, 1), big(100 * 1024 + 1, 2), big(3, 3), big(50_000, 4), big(100 * 1024, 5), big(1, 6)];
+    let statements = 0;
+    const count = () => statements++;
+    db.pool.on('acquire', count);
+    await Promise.all(ms.map((m) => gc.insert(m)));
+    db.pool.off('acquire', count);
+    for (const m of ms) {
+      const r = await db.pool.query('SELECT raw FROM messages WHERE id = $1', [m.id]);
+      expect(Buffer.compare(r.rows[0].raw, m.raw), `${m.raw.length} octets`).toBe(0);
+    }
+    // Made in one turn: the one over the limit alone, the other five together.
+    expect(statements).toBe(2);
+  });
+
   it('a bad message in a batch fails alone; the others commit', async () => {
     const gc = createGroupCommitter(db.pool, { maxInFlight: 1 });
     const dup = msg(7);
