@@ -156,15 +156,23 @@ describe('delivery to Junk', () => {
       return Number(/^\+OK (\d+) /.exec(stat)![1]);
     };
     const before = await pop3Count();
-    // DMARC quarantine marks the message with X-Spam-Flag: YES on top (migration 0015).
-    await sendAndRoute('quarantined', 'X-Spam-Flag: YES\r\n');
-    // rspamd's "add header" verdict, as smtp-ingress records it in messages.spam (migration 0016);
-    // no rspamd runs in this test, so the verdict is written where ingress would write it.
+    // DMARC quarantine marks the message with X-Spam-Flag: YES on top (migration 0015); so does
+    // an upstream filter. smtp-ingress sees the field when it commits and stores junk (0025).
+    const quarantined = await sendAndRoute('quarantined', 'X-Spam-Flag: YES\r\n');
+    // rspamd's "add header" verdict, as smtp-ingress records it: messages.spam (migration 0016)
+    // and junk; no rspamd runs in this test, so the verdict is written where ingress would write it.
     const verdict = { checked: true, action: 'add header', score: 9.5, required: 6, symbols: { BAYES_SPAM: 5 } };
-    await sendAndRoute('scored', '', (id) => db.pool.query('UPDATE messages SET spam = $2 WHERE id = $1', [id, JSON.stringify(verdict)]));
-    await sendAndRoute('rewritten', '', (id) => db.pool.query('UPDATE messages SET spam = $2 WHERE id = $1', [id, JSON.stringify({ ...verdict, action: 'rewrite subject' })]));
+    await sendAndRoute('scored', '', (id) => db.pool.query('UPDATE messages SET spam = $2, junk = true WHERE id = $1', [id, JSON.stringify(verdict)]));
+    // The delivery trigger goes by junk alone when it is set...
+    await sendAndRoute('marked', '', (id) => db.pool.query('UPDATE messages SET junk = true WHERE id = $1', [id]));
+    // ...and reads the stored message as before 0025 when it is not (stored by something else,
+    // or before the migration): the verdict, or the header field.
+    await sendAndRoute('rewritten', '', (id) => db.pool.query('UPDATE messages SET spam = $2, junk = NULL WHERE id = $1', [id, JSON.stringify({ ...verdict, action: 'rewrite subject' })]));
+    await sendAndRoute('legacy', 'X-Spam-Flag:\r\n  yes\r\n', (id) => db.pool.query('UPDATE messages SET junk = NULL WHERE id = $1', [id]));
     // Not spam: a clean verdict, and X-Spam-Flag: NO.
-    await sendAndRoute('clean', 'X-Spam-Flag: NO\r\n', (id) => db.pool.query('UPDATE messages SET spam = $2 WHERE id = $1', [id, JSON.stringify({ ...verdict, action: 'no action', score: 0.1 })]));
+    const clean = await sendAndRoute('clean', 'X-Spam-Flag: NO\r\n', (id) => db.pool.query('UPDATE messages SET spam = $2 WHERE id = $1', [id, JSON.stringify({ ...verdict, action: 'no action', score: 0.1 })]));
+    const junk = async (id: string) => (await db.pool.query<{ junk: boolean | null }>('SELECT junk FROM messages WHERE id = $1', [id])).rows[0]!.junk;
+    expect([await junk(quarantined), await junk(clean)]).toEqual([true, false]);
 
     const c = client(imapA);
     await c.connect();
@@ -178,10 +186,10 @@ describe('delivery to Junk', () => {
         lock.release();
       }
     };
-    expect((await subjects('Junk')).sort()).toEqual(['quarantined', 'rewritten', 'scored']);
+    expect((await subjects('Junk')).sort()).toEqual(['legacy', 'marked', 'quarantined', 'rewritten', 'scored']);
     const inbox = await subjects('INBOX');
     expect(inbox).toContain('clean');
-    expect(inbox.filter((x) => ['quarantined', 'scored', 'rewritten'].includes(x))).toEqual([]);
+    expect(inbox.filter((x) => ['quarantined', 'scored', 'marked', 'rewritten', 'legacy'].includes(x))).toEqual([]);
     await c.logout();
     expect(await pop3Count()).toBe(before + 1);
   });

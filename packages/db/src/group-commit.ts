@@ -39,7 +39,7 @@ export async function insertMessages(db: pg.Pool | pg.PoolClient, messages: read
   const cols = {
     id: [] as string[], raw: [] as Buffer[], size: [] as number[], from: [] as string[], ip: [] as (string | null)[], helo: [] as (string | null)[],
     auth: [] as (string | null)[], tls: [] as boolean[], utf8: [] as boolean[], b8: [] as boolean[], bin: [] as boolean[], mid: [] as (string | null)[], ar: [] as (string | null)[], rtls: [] as boolean[], spam: [] as (string | null)[],
-    ret: [] as (string | null)[], envid: [] as (string | null)[],
+    ret: [] as (string | null)[], envid: [] as (string | null)[], junk: [] as (boolean | null)[],
   };
   const rMsg: string[] = [];
   const rAddr: string[] = [];
@@ -64,6 +64,7 @@ export async function insertMessages(db: pg.Pool | pg.PoolClient, messages: read
     cols.spam.push(m.spam == null ? null : JSON.stringify(m.spam));
     cols.ret.push(m.dsnRet ?? null);
     cols.envid.push(m.dsnEnvid ?? null);
+    cols.junk.push(m.junk ?? null);
     const rcpts = distinctRecipients(m.recipients);
     const dsn = recipientDsnColumns(m, rcpts);
     rcpts.forEach((r, i) => {
@@ -77,7 +78,7 @@ export async function insertMessages(db: pg.Pool | pg.PoolClient, messages: read
   await db.query({
     name: `hopmail-insert-messages-${messages.length}`,
     text: insertMessagesSql(messages.length),
-    values: [cols.id, cols.size, cols.from, cols.ip, cols.helo, cols.auth, cols.tls, cols.utf8, cols.b8, cols.mid, rMsg, rAddr, rDomain, cols.ar, cols.rtls, cols.spam, cols.ret, cols.envid, rNotify, rOrcpt, cols.bin, ...cols.raw],
+    values: [cols.id, cols.size, cols.from, cols.ip, cols.helo, cols.auth, cols.tls, cols.utf8, cols.b8, cols.mid, rMsg, rAddr, rDomain, cols.ar, cols.rtls, cols.spam, cols.ret, cols.envid, rNotify, rOrcpt, cols.bin, cols.junk, ...cols.raw],
   });
 }
 
@@ -85,19 +86,19 @@ const insertMessagesText = new Map<number, string>();
 
 /**
  * The statement for `n` messages: every column an array, but each message's bytes its own
- * parameter ($22 on), which node-postgres sends as binary. A bytea[] parameter travels as
+ * parameter ($23 on), which node-postgres sends as binary. A bytea[] parameter travels as
  * text, every octet as two hex digits built into one string: that was a sixth of the
  * ingress's CPU at 2 KiB. A statement per batch size, prepared once per connection.
  */
 function insertMessagesSql(n: number): string {
   let text = insertMessagesText.get(n);
   if (!text) {
-    const raws = Array.from({ length: n }, (_, i) => `$${22 + i}::bytea`).join(', ');
+    const raws = Array.from({ length: n }, (_, i) => `$${23 + i}::bytea`).join(', ');
     // The recipients' foreign key is checked at the end of the statement, after the CTE
     // has inserted the messages.
     text = `WITH m AS (
-       INSERT INTO messages (id, raw, size, mail_from, client_ip, client_helo, auth_user, tls, smtputf8, body_8bit, header_message_id, auth_results, require_tls, spam, dsn_ret, dsn_envid, body_binary)
-       SELECT * FROM unnest($1::uuid[], ARRAY[${raws}], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::bool[], $9::bool[], $10::text[], $14::jsonb[], $15::bool[], $16::jsonb[], $17::text[], $18::text[], $21::bool[])
+       INSERT INTO messages (id, raw, size, mail_from, client_ip, client_helo, auth_user, tls, smtputf8, body_8bit, header_message_id, auth_results, require_tls, spam, dsn_ret, dsn_envid, body_binary, junk)
+       SELECT * FROM unnest($1::uuid[], ARRAY[${raws}], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::bool[], $9::bool[], $10::text[], $14::jsonb[], $15::bool[], $16::jsonb[], $17::text[], $18::text[], $21::bool[], $22::bool[])
        RETURNING id)
      INSERT INTO recipients (message_id, address, domain, dsn_notify, dsn_orcpt)
      SELECT r.message_id, r.address, r.domain, r.notify::text[], r.orcpt FROM unnest($11::uuid[], $12::text[], $13::text[], $19::text[], $20::text[]) AS r(message_id, address, domain, notify, orcpt)

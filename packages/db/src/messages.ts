@@ -24,6 +24,11 @@ export interface NewMessage {
   requireTls?: boolean;
   /** The content filter's verdict (messages.spam), or null when none ran. */
   spam?: unknown;
+  /**
+   * The spam checks flagged it (messages.junk): routing's delivery files it in \Junk. Unset:
+   * the delivery trigger reads the stored message to decide (migration 0025).
+   */
+  junk?: boolean | null;
   /** Commit the recipients as 'held' (an operator releases them), e.g. outgoing spam. */
   held?: boolean;
   /** MAIL FROM … RET= and ENVID= (RFC 3461 §4.3, §4.4; ENVID decoded). */
@@ -82,8 +87,8 @@ export async function insertMessage(db: pg.Pool | pg.PoolClient, m: NewMessage):
   await db.query({
     name: 'hopmail-insert-message',
     text: `WITH m AS (
-       INSERT INTO messages (id, raw, size, mail_from, client_ip, client_helo, auth_user, tls, smtputf8, body_8bit, header_message_id, auth_results, require_tls, spam, dsn_ret, dsn_envid, body_binary)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $15, $16::jsonb, $18, $19, $22)
+       INSERT INTO messages (id, raw, size, mail_from, client_ip, client_helo, auth_user, tls, smtputf8, body_8bit, header_message_id, auth_results, require_tls, spam, dsn_ret, dsn_envid, body_binary, junk)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $14, $15, $16::jsonb, $18, $19, $22, $23)
        RETURNING id)
      INSERT INTO recipients (message_id, address, domain, status, dsn_notify, dsn_orcpt)
      SELECT m.id, r.address, r.domain, CASE WHEN $17::bool THEN 'held' ELSE 'queued' END, r.notify::text[], r.orcpt
@@ -111,6 +116,7 @@ export async function insertMessage(db: pg.Pool | pg.PoolClient, m: NewMessage):
       dsn.notify,
       dsn.orcpt,
       m.bodyBinary ?? false,
+      m.junk ?? null,
     ],
   });
 }

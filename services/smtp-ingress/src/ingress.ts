@@ -23,7 +23,8 @@ import type { AuthResults, AuthResultValue } from './policy/mail-auth-policy.ts'
 import { isPostmaster, namesServerPostmaster } from './policy/postmaster.ts';
 import type { NewMessage, RecipientDsn } from '@hopmail/db';
 import type { Accounts, AuthLimiter, Authenticator, ContentFilter, InboundPolicies, MessageStore, SpfCheck } from './ports.ts';
-import { rewriteSubject, spamPolicy, type SpamInput } from './policy/spam-policy.ts';
+import { junkVerdict, rewriteSubject, spamPolicy, type SpamInput } from './policy/spam-policy.ts';
+import { spamFlagged } from './protocol/message.ts';
 import { withTimeout } from '@hopmail/service-kit';
 import type { Greylist } from './adapters/greylist.ts';
 import type { DnsblLookup } from './adapters/dnsbl.ts';
@@ -534,6 +535,9 @@ export function createIngress(deps: IngressDeps) {
       toCommit = scanned.message;
       heldVerdict = scanned.held;
     }
+    // Where routing files it: decided here, with the header in memory, not by the delivery
+    // trigger reading the stored message for every copy (migration 0025).
+    toCommit.junk = junkVerdict(toCommit.spam) || spamFlagged(toCommit.raw);
     let committed;
     try {
       committed = await store.commit(toCommit);

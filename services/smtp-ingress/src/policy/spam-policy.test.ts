@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkHeaders, parseCheckReply } from '../adapters/rspamd.ts';
 import type { ScanResult } from '../ports.ts';
-import { rewriteSubject, spamPolicy } from './spam-policy.ts';
+import { junkVerdict, rewriteSubject, spamPolicy } from './spam-policy.ts';
 
 const result = (over: Partial<ScanResult>): ScanResult => ({ action: 'no action', score: 1.5, requiredScore: 15, symbols: { A: 1, B: 0.5 }, smtpMessage: null, subject: null, addHeaders: [], ...over });
 const mx = { failOpen: true, submission: false, queueId: 'q1' };
@@ -103,5 +103,17 @@ describe('checkHeaders', () => {
     };
     const h = checkHeaders({ queueId: 'q', ip: '192.0.2.1', helo: null, hostname: null, mailFrom: 'a@d.test', recipients: [], user: null, auth });
     expect(h.filter(([k]) => k.startsWith('Hopmail-'))).toEqual([['Hopmail-SPF', 'softfail'], ['Hopmail-DKIM', 'pass'], ['Hopmail-DMARC', 'fail reject'], ['Hopmail-ARC', 'none']]);
+  });
+});
+
+describe('junkVerdict', () => {
+  it('rspamd\'s add header and rewrite subject file the message in Junk; nothing else does', () => {
+    const v = (action: ScanResult['action']) => ({ checked: true, action, score: 9, required: 6, symbols: {} });
+    expect(junkVerdict(v('add header'))).toBe(true);
+    expect(junkVerdict(v('rewrite subject'))).toBe(true);
+    expect(junkVerdict(v('no action'))).toBe(false);
+    expect(junkVerdict({ checked: false, reason: 'unavailable' })).toBe(false);
+    expect(junkVerdict(null)).toBe(false);
+    expect(junkVerdict(undefined)).toBe(false);
   });
 });

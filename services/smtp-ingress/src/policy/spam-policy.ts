@@ -9,6 +9,12 @@ export type SpamRecord =
   | { checked: true; action: ScanResult['action']; score: number; required: number; symbols: Record<string, number> }
   | { checked: false; reason: 'unavailable' };
 
+/** rspamd's verdict files the message in \Junk (the delivery trigger's test, migrations 0021, 0025). */
+export function junkVerdict(record: unknown): boolean {
+  const r = record as SpamRecord | null | undefined;
+  return r?.checked === true && (r.action === 'add header' || r.action === 'rewrite subject');
+}
+
 export type SpamInput = { kind: 'scanned'; result: ScanResult } | { kind: 'unavailable' };
 
 export interface SpamDecision {

@@ -67,6 +67,17 @@ export function headerSectionLength(buf: Buffer): number {
   return end === -1 ? buf.length : end + 2;
 }
 
+/**
+ * An `X-Spam-Flag: YES` field in the header section (any case, folded or not): a message
+ * routing files in \Junk (DMARC quarantine and rspamd put one on top; an upstream filter may
+ * have). The same test as the delivery trigger's on the stored header (migrations 0021, 0025).
+ */
+export function spamFlagged(buf: Buffer): boolean {
+  const header = buf.toString('latin1', 0, headerSectionLength(buf));
+  if (!/x-spam-flag/i.test(header)) return false;
+  return /(?:^|\n)x-spam-flag[ \t]*:[ \t]*yes(?![a-z0-9_])/i.test(header.replace(/\r?\n[ \t]+/g, ' '));
+}
+
 export function scanMessage(buf: Buffer): MessageScan {
   const headerLength = Math.min(headerSectionLength(buf), MAX_HEADER_SCAN);
   const header = buf.toString('utf8', 0, headerLength);

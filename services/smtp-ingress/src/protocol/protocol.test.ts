@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findBareLineEnding, findHiddenTerminator, headerSectionLength, scanMessage } from './message.ts';
+import { findBareLineEnding, findHiddenTerminator, headerSectionLength, scanMessage, spamFlagged } from './message.ts';
 import { protocolType, receivedHeader, rfc5322Date } from './received.ts';
 import { enhanceReply } from './replies.ts';
 
@@ -89,5 +89,24 @@ describe('enhanceReply', () => {
     [354, 'End data with <CR><LF>.<CR><LF>', undefined, 'End data with <CR><LF>.<CR><LF>'],
   ] as const)('%i %s (%s)', (code, text, context, expected) => {
     expect(enhanceReply(code, text, context).text).toBe(expected);
+  });
+});
+
+describe('spamFlagged (routing files the message in Junk: migration 0025)', () => {
+  const m = (s: string) => Buffer.from(s, 'latin1');
+  it('finds X-Spam-Flag: YES anywhere in the header section, in any case, folded or not', () => {
+    expect(spamFlagged(m('X-Spam-Flag: YES\r\nReceived: x\r\n\r\nbody\r\n'))).toBe(true);
+    expect(spamFlagged(m('Authentication-Results: mx; none\r\nX-Spam-Flag: YES\r\n\r\nb\r\n'))).toBe(true);
+    expect(spamFlagged(m('Subject: s\r\nx-spam-flag :\tyes\r\n\r\n'))).toBe(true);
+    expect(spamFlagged(m('X-Spam-Flag:\r\n  Yes\r\nSubject: s\r\n\r\n'))).toBe(true);
+    expect(spamFlagged(m('X-Spam-Flag: YES'))).toBe(true); // no body at all
+  });
+  it('not NO, not a longer word, not another field, not in the body', () => {
+    expect(spamFlagged(m('X-Spam-Flag: NO\r\n\r\n'))).toBe(false);
+    expect(spamFlagged(m('X-Spam-Flag: YESTERDAY\r\n\r\n'))).toBe(false);
+    expect(spamFlagged(m('X-Spam-Flag-Old: YES\r\nX-Old-X-Spam-Flag: YES\r\n\r\n'))).toBe(false);
+    expect(spamFlagged(m('Subject: X-Spam-Flag: YES\r\n\r\n'))).toBe(false);
+    expect(spamFlagged(m('Subject: s\r\n\r\nX-Spam-Flag: YES\r\n'))).toBe(false);
+    expect(spamFlagged(m('\r\nX-Spam-Flag: YES\r\n'))).toBe(false);
   });
 });
