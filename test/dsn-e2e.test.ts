@@ -188,6 +188,12 @@ describe('aliases and DSN (RFC 3461 §6.2.7), end to end', () => {
     expect(dsn!.to).toBe('sender@remote.test');
     expect(dsn!.raw).toContain('Final-Recipient: rfc822; far@remote.test\r\nOriginal-Recipient: rfc822;Fwd@example.org\r\nAction: relayed\r\nStatus: 2.0.0\r\n');
     expect(dsn!.raw).not.toContain('Action: expanded');
+    // The trace: the alias passed its report on (routed), the target's report was sent (dsn-sent).
+    const ev = (await t.pool.query(`SELECT recipient, type, data FROM message_events WHERE message_id = $1 AND (data ? 'dsnSuccess' OR type = 'dsn-sent') ORDER BY id`, [id])).rows;
+    expect(ev).toEqual([
+      { recipient: 'fwd@example.org', type: 'routed', data: expect.objectContaining({ dsnSuccess: 'passed-on' }) },
+      { recipient: 'far@remote.test', type: 'dsn-sent', data: expect.objectContaining({ action: 'relayed' }) },
+    ]);
   });
 
   it('an alias to several addresses: one "expanded" report for the alias; its targets lose SUCCESS (a remote one is relayed without a report of its own)', async () => {

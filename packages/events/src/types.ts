@@ -29,9 +29,10 @@ interface Base {
 
 export type MessageEvent =
   | (Base & { type: 'received'; data: { sender: string; size: number; clientIp?: string; helo?: string; authUser?: string; tls: boolean; headerMessageId?: string } })
-  | (Base & { type: 'routed'; data: { status: string; domain?: string; via?: string; mailbox?: string } })
+  /** dsnSuccess: the NOTIFY=SUCCESS report became the next hop's or the alias target's to send (migration 0026). */
+  | (Base & { type: 'routed'; data: { status: string; domain?: string; via?: string; mailbox?: string; dsnSuccess?: 'passed-on' } })
   | (Base & { type: 'delivered-mailbox'; data: { mailbox: string; uidl?: string; size?: number } })
-  | (Base & { type: 'delivered'; data: { mx?: string; reply?: string } })
+  | (Base & { type: 'delivered'; data: { mx?: string; reply?: string; dsnSuccess?: 'passed-on' } })
   | (Base & { type: 'relay-attempt'; data: { domain: string; mx?: string; ip?: string; port?: number; tls: boolean; outcome: string; reply?: string; recipients: string[] } })
   | (Base & { type: 'deferred'; data: { reply?: string; nextAttemptAt?: string; attempts?: number } })
   | (Base & { type: 'bounced'; data: { reply?: string; status: 'bounced' | 'failed' } })

@@ -72,6 +72,9 @@ describe('DSN at the next hop', () => {
     expect(tx.rcptParams).toEqual([{ NOTIFY: 'SUCCESS,FAILURE', ORCPT: 'rfc822;Orig+A@example.org' }, { NOTIFY: 'NEVER' }, {}]);
     const r = await db.pool.query(`SELECT address, dsn_success_at IS NOT NULL AS passed FROM recipients WHERE message_id = $1 ORDER BY id`, [id]);
     expect(r.rows).toEqual([{ address: 'a@dsn.test', passed: true }, { address: 'b@dsn.test', passed: false }, { address: 'c@dsn.test', passed: false }]);
+    // The trace says so, on the delivery of the one whose report the next hop now owes.
+    const ev = await db.pool.query(`SELECT recipient, data->>'dsnSuccess' AS passed FROM message_events WHERE message_id = $1 AND type = 'delivered' ORDER BY recipient`, [id]);
+    expect(ev.rows).toEqual([{ recipient: 'a@dsn.test', passed: 'passed-on' }, { recipient: 'b@dsn.test', passed: null }, { recipient: 'c@dsn.test', passed: null }]);
     expect(await relay.app.sendDsn({ messageId: id, reason: 'success' })).toEqual({ kind: 'nothing' });
     expect(await dsnsFor(db, id)).toEqual([]);
   });

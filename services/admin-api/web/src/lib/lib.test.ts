@@ -176,6 +176,7 @@ describe('trace timeline', () => {
       { id: 2, at: 't2', type: 'relay-attempt', recipient: null, service: null, actor: null, data: { outcome: 'deferred', mx: 'mx.x.org', reply: '451 <script>x</script>', tls: false } },
       { id: 3, at: 't3', type: 'admin-action', recipient: 'a@x.org', service: 'admin-api', actor: 'bootstrap', data: { action: 'hold' } },
       { id: 4, at: 't4', type: 'dsn-sent', recipient: 'a@x.org', service: null, actor: null, data: { suppressed: true } },
+      { id: 5, at: 't5', type: 'delivered', recipient: 'b@y.org', service: null, actor: null, data: { mx: 'mx.y.org', dsnSuccess: 'passed-on' } },
     ]);
     expect(items[0]!.details).toContainEqual(['Sender', '<> (null sender)']);
     expect(items[0]!.details).toContainEqual(['TLS', 'yes']);
@@ -184,6 +185,8 @@ describe('trace timeline', () => {
     expect(items[2]!.title).toBe('Administrator: hold');
     expect(items[2]!.details).toContainEqual(['By', 'bootstrap']);
     expect(items[3]!.title).toBe('No DSN (null sender)');
+    expect(items[4]!.details).toContainEqual(['Success DSN', 'the next hop’s to send (NOTIFY passed on)']);
+    expect(items[4]!.details.map(([k]) => k)).not.toContain('dsnSuccess');
   });
   it('lists fields of the message the console does not know (authentication results)', () => {
     expect(extraFields({ id: 'x', sender: 'a', authResults: { spf: 'pass' } }, ['id', 'sender'])).toEqual([['authResults', '{"spf":"pass"}']]);

@@ -91,6 +91,10 @@ export function timeline(events: readonly TraceEvent[]): TimelineItem[] {
           return s === null ? [] : [[k, s] as [string, string]];
         });
     }
+    if (d.dsnSuccess === 'passed-on') {
+      details = details.filter(([k]) => k !== 'dsnSuccess');
+      details.push(['Success DSN', 'the next hop’s to send (NOTIFY passed on)']);
+    }
     if (e.actor && e.type !== 'received') details.push(['By', e.actor]);
     if (e.service) details.push(['Service', e.service]);
     return { id: e.id, at: e.at, title, tone, recipient: e.recipient, details };
