@@ -30,6 +30,15 @@ export const bool = (def: boolean, why: string) =>
 
 export const str = (def: string, why: string) => z.string().default(def).describe(why);
 
+/** A mailbox local part (RFC 5321 dot-atom, at most 64 octets). */
+export const localPart = (def: string, why: string) =>
+  z
+    .string()
+    .regex(/^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/, 'a local part (dot-atom)')
+    .max(64)
+    .default(def)
+    .describe(why);
+
 /**
  * Settings shared by every service. Each service spreads these into its own schema,
  * so one table per service still lists everything it reads.

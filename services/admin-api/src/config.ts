@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { bool, commonConfig, int, port, str, z } from '@hopmail/config';
+import { bool, commonConfig, int, localPart, port, str, z } from '@hopmail/config';
 import { dnsClientConfig } from '@hopmail/dns-client';
 import { kekConfig, requireSecretsInProduction } from '@hopmail/sender-auth';
 
@@ -44,12 +44,7 @@ export const configSchema = z.object({
   DNS_DOCTOR_SPF: str('v=spf1 mx -all', 'the SPF record the DNS doctor proposes; a published one passes when it has each of its terms (more are fine: other senders of the domain)'),
   DNS_DOCTOR_DMARC: str('v=DMARC1; p=quarantine; rua=mailto:postmaster@{domain}', 'the DMARC record the DNS doctor proposes ({domain} is the domain); a published one passes when its p= is as strict or stricter'),
   DNS_DOCTOR_TLSRPT: str('v=TLSRPTv1; rua=mailto:{tlsrpt}@{domain}', 'the TLS-RPT record the DNS doctor proposes ({domain} is the domain, {tlsrpt} is TLSRPT_LOCAL_PART: the address smtp-ingress and routing take reports at); point rua elsewhere to have a report service read them'),
-  TLSRPT_LOCAL_PART: z
-    .string()
-    .regex(/^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/, 'a local part (dot-atom)')
-    .max(64)
-    .default('tls-reports')
-    .describe('the TLS-RPT report address at each of our domains ({tlsrpt} in DNS_DOCTOR_TLSRPT): mail to it is taken by routing as a report; must match smtp-ingress and routing'),
+  TLSRPT_LOCAL_PART: localPart('tls-reports', 'the TLS-RPT report address at each of our domains ({tlsrpt} in DNS_DOCTOR_TLSRPT): mail to it is taken by routing as a report; must match smtp-ingress and routing'),
   MTA_STS_MODE: z.enum(['testing', 'enforce', 'none']).default('testing').describe('mode of the MTA-STS policy served for every local domain at /.well-known/mta-sts.txt: start with testing, read the TLS-RPT reports, then enforce'),
   MTA_STS_MAX_AGE: int(604_800, 86_400, 31_557_600, 'max_age of our MTA-STS policy in seconds (senders cache it this long; RFC 8461 recommends weeks)'),
   TLSRPT_MAX_BYTES: int(5_242_880, 1024, 52_428_800, 'largest TLS-RPT report accepted at POST /tlsrpt, as sent and uncompressed (gzip or JSON)'),

@@ -1,4 +1,4 @@
-import { bool, commonConfig, int, port, str, z } from '@hopmail/config';
+import { bool, commonConfig, int, localPart, port, str, z } from '@hopmail/config';
 import { dnsClientConfig } from '@hopmail/dns-client';
 
 export const configSchema = z.object({
@@ -27,10 +27,14 @@ export const configSchema = z.object({
   TLSRPT_SUBMITTER: str('localhost', 'our name in the reports (TLS-Report-Submitter, report ids): the public MX host name'),
   TLSRPT_ORGANIZATION: str('Hopmail', 'organization-name of the reports'),
   TLSRPT_CONTACT: str('', 'contact-info of the reports (an address or URL); empty: TLSRPT_FROM'),
-  TLSRPT_FROM: str('', 'sender of mailto: reports, an address at one of our domains with an active DKIM key (RFC 8460 §5.3 requires the signature); empty: mailto: reports are not sent'),
+  TLSRPT_FROM: str('', 'sender of mailto: reports, an address at one of our domains with an active DKIM key (RFC 8460 §5.3 requires the signature), not at TLSRPT_LOCAL_PART; empty: mailto: reports are not sent'),
+  TLSRPT_LOCAL_PART: localPart('tls-reports', 'the TLS-RPT report address at our domains, as smtp-ingress and routing have it: TLSRPT_FROM may not use it, since routing takes only reports there and bounces of our reports would be discarded'),
   TLSRPT_HTTP_TIMEOUT_MS: int(10_000, 100, 120_000, 'timeout of one https: report POST'),
   TLSRPT_CA_FILE: str('', 'PEM CA certificates trusted besides the system roots for https: report receivers (a private PKI; tests)'),
   HOUSEKEEPING_INTERVAL_MS: int(3_600_000, 1000, 86_400_000, 'how often the retention pass runs'),
+}).refine((c) => c.TLSRPT_FROM.toLowerCase().slice(0, Math.max(0, c.TLSRPT_FROM.lastIndexOf('@'))) !== c.TLSRPT_LOCAL_PART.toLowerCase(), {
+  path: ['TLSRPT_FROM'],
+  message: 'is the TLS-RPT report address (TLSRPT_LOCAL_PART): routing takes only reports there, so bounces of our own reports would be discarded; send them from another address',
 });
 
 export type Config = z.output<typeof configSchema>;

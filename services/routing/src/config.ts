@@ -1,4 +1,4 @@
-import { bool, commonConfig, int, port, z } from '@hopmail/config';
+import { bool, commonConfig, int, localPart, port, z } from '@hopmail/config';
 
 export const configSchema = z.object({
   ...commonConfig,
@@ -16,12 +16,7 @@ export const configSchema = z.object({
     .describe('RFC 5233 subaddress delimiter (user+tag is delivered to user); `none` disables subaddressing'),
   ALIAS_MAX_DEPTH: int(10, 1, 100, 'longest alias → alias chain followed before the recipient bounces as a loop (5.4.6)'),
   ALIAS_MAX_TARGETS: int(1000, 1, 100_000, 'most addresses one recipient may expand to before it bounces (5.5.3)'),
-  TLSRPT_LOCAL_PART: z
-    .string()
-    .regex(/^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/, 'a local part (dot-atom)')
-    .max(64)
-    .default('tls-reports')
-    .describe('the TLS-RPT report address (RFC 8460 rua=mailto:<this>@<domain>): mail to it at a local domain is parsed and stored as a TLS-RPT report (GET /v1/domains/{name}/tls-reports), and also delivered to a mailbox or alias of that name if one exists; must match smtp-ingress and admin-api'),
+  TLSRPT_LOCAL_PART: localPart('tls-reports', 'the TLS-RPT report address (RFC 8460 rua=mailto:<this>@<domain>): mail to it at a local domain is parsed and stored as a TLS-RPT report (GET /v1/domains/{name}/tls-reports), and also delivered to a mailbox or alias of that name if one exists; must match smtp-ingress and admin-api'),
   TLSRPT_MAX_BYTES: int(5_242_880, 1024, 52_428_800, 'largest TLS-RPT report taken by mail: the attachment once decoded, and its JSON once uncompressed (gunzip stops there: a gzip bomb is refused, not inflated)'),
   DIRECTORY_CACHE_MS: int(1000, 0, 300_000, 'how long mailbox/alias lookups are cached; admin changes take effect after at most this long'),
   RECONCILE_INTERVAL_MS: int(30_000, 50, 3_600_000, 'how often the reconciler looks in PostgreSQL for unfinished work whose job is missing'),

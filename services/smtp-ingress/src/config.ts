@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { bool, commonConfig, int, port, str, z } from '@hopmail/config';
+import { bool, commonConfig, int, localPart, port, str, z } from '@hopmail/config';
 import { tlsConfig } from '@hopmail/tls';
 import { requireSecretsInProduction, srsConfig } from '@hopmail/sender-auth';
 import { dnsClientConfig } from '@hopmail/dns-client';
@@ -60,12 +60,7 @@ export const configSchema = z.object({
     .default('')
     .refine((s) => s === '' || !('error' in parseAddress(s)), 'an address (local@domain), or empty')
     .describe('where mail to <postmaster>, to postmaster@[our address] and to postmaster@ a local domain without a postmaster mailbox or alias of its own goes (RFC 5321 §4.5.1: always accepted); empty: the oldest mailbox of the cluster, as Debian makes the first user the postmaster'),
-  TLSRPT_LOCAL_PART: z
-    .string()
-    .regex(/^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/, 'a local part (dot-atom)')
-    .max(64)
-    .default('tls-reports')
-    .describe("the TLS-RPT report address (RFC 8460 rua=mailto:<this>@<domain>): accepted at RCPT at every local domain even without a mailbox or alias of that name, and taken by routing; must match routing and admin-api (whose DNS doctor proposes it)"),
+  TLSRPT_LOCAL_PART: localPart('tls-reports', "the TLS-RPT report address (RFC 8460 rua=mailto:<this>@<domain>): accepted at RCPT at every local domain even without a mailbox or alias of that name, and taken by routing; must match routing and admin-api (whose DNS doctor proposes it)"),
   DIRECTORY_CACHE_MS: int(2000, 0, 300_000, 'how long RCPT lookups (domains, mailboxes, aliases) are cached; admin changes take effect after at most this long'),
   ...srsConfig,
   ...dnsClientConfig,
