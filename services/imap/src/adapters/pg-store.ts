@@ -73,7 +73,9 @@ const FETCH_BATCH_SQL = `
   ), f AS (
     UPDATE imap_folders SET highest_modseq = highest_modseq + 1 WHERE id = $1 AND EXISTS (SELECT 1 FROM todo) RETURNING highest_modseq
   ), upd AS (
-    UPDATE mailbox_messages m SET flags = ARRAY(SELECT DISTINCT x FROM unnest(m.flags || ARRAY['\\Seen']) AS x ORDER BY x), modseq = f.highest_modseq
+    -- (most messages have no flags yet: those skip the sort)
+    UPDATE mailbox_messages m SET flags = CASE WHEN m.flags = '{}' THEN ARRAY['\\Seen'] ELSE ARRAY(SELECT DISTINCT x FROM unnest(m.flags || ARRAY['\\Seen']) AS x ORDER BY x) END,
+                                  modseq = f.highest_modseq
       FROM todo, f WHERE m.id = todo.id RETURNING m.id, m.flags, m.modseq
   )
   SELECT concat_ws(' ', (upd.id IS NOT NULL)::int, mm.uid, coalesce(upd.modseq, mm.modseq), mm.size, floor(extract(epoch FROM mm.added_at) * 1000)::bigint,
