@@ -56,7 +56,7 @@ beforeAll(async () => {
     ],
   });
   const dnsEnv = { DNS_SERVERS: `${dns.host}:${dns.port}`, DNS_TIMEOUT_MS: '500', DNS_TRIES: '1' };
-  sender = await startTestHousekeeper({ start: false, env: { ...dnsEnv, TLSRPT_SUBMITTER: 'mx.sender.test', TLSRPT_FROM: 'tls-reports@sender.test' } });
+  sender = await startTestHousekeeper({ start: false, env: { ...dnsEnv, TLSRPT_SUBMITTER: 'mx.sender.test', TLSRPT_FROM: 'tlsrpt-sender@sender.test' } });
   senderRouting = routing(sender.db, sender.redis, sender.prefix);
   await senderRouting.start();
   const relayConfig = loadConfig('outbound-relay', relaySchema, {
@@ -103,7 +103,7 @@ test('the report our housekeeper mails is received by our own MX over SMTP, take
   // Produced and relayed by the sender …
   const out = await waitFor(
     async () => {
-      const r = await sender.db.pool.query<{ status: string; last_reply: string | null }>(`SELECT r.status, r.last_reply FROM recipients r JOIN messages m ON m.id = r.message_id WHERE m.mail_from = 'tls-reports@sender.test'`);
+      const r = await sender.db.pool.query<{ status: string; last_reply: string | null }>(`SELECT r.status, r.last_reply FROM recipients r JOIN messages m ON m.id = r.message_id WHERE m.mail_from = 'tlsrpt-sender@sender.test'`);
       return r.rows[0]?.status === 'delivered' ? r.rows[0] : undefined;
     },
     { what: 'the report relayed to dest.example', timeoutMs: 30_000 },
@@ -125,7 +125,7 @@ test('the report our housekeeper mails is received by our own MX over SMTP, take
   expect(ingress.logs.filter((l) => l.event === 'smtp-ingress.tls-report-accepted').map((l) => l.to)).toEqual(['tls-reports@dest.example']);
 
   // The receiver's message: came in over SMTP from the sender's relay; its trace says the report was taken.
-  const m = await receiver.db.pool.query<{ id: string; client_helo: string; raw: Buffer }>(`SELECT id, client_helo, raw FROM messages WHERE mail_from = 'tls-reports@sender.test'`);
+  const m = await receiver.db.pool.query<{ id: string; client_helo: string; raw: Buffer }>(`SELECT id, client_helo, raw FROM messages WHERE mail_from = 'tlsrpt-sender@sender.test'`);
   expect(m.rows).toEqual([expect.objectContaining({ client_helo: 'mx.sender.test' })]);
   // routing stores the report before it writes the recipient's status (a retried job stores
   // nothing twice): the report can be shown a moment before the trace says delivered.
@@ -143,7 +143,7 @@ test('the report our housekeeper mails is received by our own MX over SMTP, take
 
   // The same report mailed again (nodemailer, port 25): taken, stored once.
   const transport = nodemailer.createTransport({ host: MX_IP, port: ingress.port, secure: false, ignoreTLS: true, name: 'again.sender.test' });
-  await transport.sendMail({ envelope: { from: 'tls-reports@sender.test', to: ['tls-reports@dest.example'] }, raw: stripFirstReceived(m.rows[0]!.raw) });
+  await transport.sendMail({ envelope: { from: 'tlsrpt-sender@sender.test', to: ['tls-reports@dest.example'] }, raw: stripFirstReceived(m.rows[0]!.raw) });
   transport.close();
   await waitFor(
     async () => {

@@ -54,7 +54,7 @@ beforeAll(async () => {
       DNS_TIMEOUT_MS: '500',
       DNS_TRIES: '1',
       TLSRPT_SUBMITTER: 'mx.hopmail.test',
-      TLSRPT_FROM: 'tls-reports@hopmail.test',
+      TLSRPT_FROM: 'tlsrpt-sender@hopmail.test',
       TLSRPT_CA_FILE: join(dir, 'ca.pem'),
     },
   });
@@ -95,7 +95,7 @@ test('yesterday\'s outcomes are reported once, over https: and mailto:, and pars
 
   // mailto: → a committed message (routing and the relay take it from here), whose attachment parses back.
   const m = await api.db.pool.query<{ raw: Buffer; mail_from: string; address: string; status: string }>(
-    `SELECT m.raw, m.mail_from, r.address, r.status FROM messages m JOIN recipients r ON r.message_id = m.id WHERE m.mail_from = 'tls-reports@hopmail.test'`,
+    `SELECT m.raw, m.mail_from, r.address, r.status FROM messages m JOIN recipients r ON r.message_id = m.id WHERE m.mail_from = 'tlsrpt-sender@hopmail.test'`,
   );
   expect(m.rows).toEqual([expect.objectContaining({ address: 'tls-reports@dest.example', status: 'queued' })]);
   const raw = m.rows[0]!.raw.toString();
