@@ -12,7 +12,8 @@ import { pathToFileURL } from 'node:url';
 import { createTestDatabase, redisPrefix, startServiceProcess, type ServiceProcess, type TestDatabase } from '@hopmail/test-kit';
 import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
-import { message, procCpuMs, procStatusKiB } from './pop3.ts';
+import { message } from './pop3.ts';
+import { procCpuMs, procStatusKiB } from './proc.ts';
 import { startDovecot } from './dovecot.ts';
 
 const PASSWORD = 'bench password';

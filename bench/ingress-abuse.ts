@@ -16,12 +16,11 @@
 //    (alternating which goes first); medians per mode. Target: the checks cost <= 10 %.
 // Run alone: `pnpm exec node bench/ingress-abuse.ts [rspamd|screening]`.
 import { Agent, request } from 'node:http';
-import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { createTestDatabase, freePort, redisPrefix, startFakeDns, startRspamd, startServiceProcess, type ServiceProcess, type TestDatabase } from '@hopmail/test-kit';
 import { checkHeaders, parseCheckReply } from '../services/smtp-ingress/src/adapters/rspamd.ts';
-import { procCpuMs } from './pop3.ts';
+import { cpuOrZero, processes, procCpuMs, sumCpu } from './proc.ts';
 import { smtpLoad } from './smtp-load.ts';
 
 process.env.DATABASE_URL ??= 'postgres://root@127.0.0.1:5432/postgres';
@@ -117,44 +116,10 @@ async function rspamdDirect(url: string, bodies: string[], count: number, connec
 }
 
 /** Every process whose parent is `ppid` and whose command line starts with `prefix` (rspamd's workers). */
-function childPids(ppid: number, prefix: string): number[] {
-  const pids: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== ppid) continue;
-      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').startsWith(prefix)) pids.push(Number(d));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
-}
+const childPids = (ppid: number, prefix: string) => processes((p) => p.ppid === ppid && p.cmdline.startsWith(prefix));
 
 /** PostgreSQL's backends serving database `name` (their process titles name it), at this moment. */
-function postgresBackends(name: string): number[] {
-  const pids: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8');
-      if (cmd.startsWith('postgres: ') && cmd.includes(` ${name} `)) pids.push(Number(d));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
-}
-
-const cpuOrZero = (pid: number) => {
-  try {
-    return procCpuMs(pid);
-  } catch {
-    return 0;
-  }
-};
-const sumCpu = (pids: number[]) => pids.reduce((n, pid) => n + cpuOrZero(pid), 0);
+const postgresBackends = (name: string) => processes((p) => p.cmdline.startsWith('postgres: ') && p.cmdline.includes(` ${name} `));
 
 /**
  * CPU time (ms) of each party while `run` goes: rspamd's normal worker, rspamd's other
@@ -224,13 +189,7 @@ export async function benchIngressRspamd() {
       const rspamdOthers = [rspamd.pid, ...childPids(rspamd.pid, 'rspamd: ').filter((p) => !rspamdWorkers.includes(p))];
       const database = new URL(db.url).pathname.slice(1);
       const redisPort = new URL(process.env.REDIS_URL!).port || '6379';
-      const redisPid = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).find((pid) => {
-        try {
-          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('redis-server') && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`:${redisPort}`);
-        } catch {
-          return false;
-        }
-      });
+      const redisPid = processes((p) => p.cmdline.startsWith('redis-server') && p.cmdline.includes(`:${redisPort}`))[0];
       // Both ingresses run side by side and take turns with rspamd alone, the order rotated
       // each round: on a small machine shared with other work the load drifts (see ingress-screening).
       const scanned = await startIngress(db, procs, { RSPAMD_URL: rspamd.url });

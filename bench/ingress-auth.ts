@@ -7,7 +7,7 @@ import { createPrivateKey } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { dkimRecordValue, generateDkimKey, signDkim } from '@hopmail/sender-auth';
 import { createTestDatabase, freePort, redisPrefix, startFakeDns, startServiceProcess, type ServiceProcess } from '@hopmail/test-kit';
-import { procCpuMs } from './pop3.ts';
+import { procCpuMs } from './proc.ts';
 import { smtpLoad } from './smtp-load.ts';
 
 process.env.DATABASE_URL ??= 'postgres://root@127.0.0.1:5432/postgres';

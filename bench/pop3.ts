@@ -6,13 +6,13 @@
 // session's rate is reported beside it. Run alone: `pnpm exec node bench/pop3.ts`
 // [--messages N] [--size BYTES] [--window N] [--chunk BYTES].
 import { createHash, type Hash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { createTestDatabase, redisPrefix, startServiceProcess } from '@hopmail/test-kit';
 import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import { seedMailbox } from '../services/pop3/test/support.ts';
+import { procCpuMs, procStatusKiB } from './proc.ts';
 import { startDovecot } from './dovecot.ts';
 
 export interface BenchPop3Options {
@@ -269,18 +269,6 @@ export async function benchPop3Dovecot(opts: BenchPop3Options = {}): Promise<Ben
   } finally {
     await dovecot.stop();
   }
-}
-
-/** User + system CPU time of a process, in ms (/proc/<pid>/stat, clock ticks of 10 ms). */
-export function procCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
-export function procStatusKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : NaN;
 }
 
 export async function benchPop3(opts: BenchPop3Options = {}): Promise<BenchPop3Result> {

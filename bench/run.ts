@@ -8,11 +8,11 @@
 //   light load, and each service's peak memory.
 // Settings come from BENCH_* variables (printed with the results).
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { createTestDatabase, freePort, redisPrefix, startServiceProcess, type ServiceProcess } from '@hopmail/test-kit';
 import { smtpLoad } from './smtp-load.ts';
-import { procCpuMs } from './pop3.ts';
+import { processes, procCpuMs, sumCpu } from './proc.ts';
 
 const execFileP = promisify(execFile);
 
@@ -97,20 +97,13 @@ async function benchCore() {
   // The machine is shared and noisy: CPU per message compares runs where msg/s cannot, and
   // says who the two cores went to (PostgreSQL's backends, checkpointer and WAL writer all
   // count; redis-server is shared with whatever else runs).
-  const cpuNow = () => {
-    const t = { ingress: procCpuMs(procs[0]!.child.pid!), routing: procCpuMs(procs[1]!.child.pid!), postgres: 0, redis: 0, load: process.cpuUsage() };
-    for (const d of readdirSync('/proc')) {
-      if (!/^\d+$/.test(d)) continue;
-      try {
-        const comm = readFileSync(`/proc/${d}/comm`, 'utf8');
-        if (comm.startsWith('postgres')) t.postgres += procCpuMs(Number(d));
-        else if (comm.startsWith('redis-server')) t.redis += procCpuMs(Number(d));
-      } catch {
-        // gone meanwhile
-      }
-    }
-    return t;
-  };
+  const cpuNow = () => ({
+    ingress: procCpuMs(procs[0]!.child.pid!),
+    routing: procCpuMs(procs[1]!.child.pid!),
+    postgres: sumCpu(processes((p) => p.comm === 'postgres')),
+    redis: sumCpu(processes((p) => p.comm === 'redis-server')),
+    load: process.cpuUsage(),
+  });
   const cpuPerMessage = (before: ReturnType<typeof cpuNow>, n: number) => {
     const now = cpuNow();
     const load = process.cpuUsage(before.load);
