@@ -7,24 +7,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@hopmail/test-kit';
-import { countMessages, HOSTNAME, repliesWithoutEnhancedCode, SmtpClient, simpleMessage, startIngress, writeCertificate, type TestIngress } from '../test/helpers.ts';
+import { checkedClients, countMessages, HOSTNAME, SmtpClient, simpleMessage, startIngress, writeCertificate, type TestIngress } from '../test/helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hopmail-early-talker-'));
 const EARLY = `421 4.7.0 ${HOSTNAME} You talk too soon: command sent before the reply to EHLO/HELO`;
 let t: TestIngress;
-const clients: SmtpClient[] = [];
+const clients = checkedClients();
 
 beforeAll(async () => {
   const cert = writeCertificate(dir, 'tls', [HOSTNAME, '127.0.0.1']);
   t = await startIngress({ env: { TLS_CERT_FILE: cert.certFile, TLS_KEY_FILE: cert.keyFile, TLS_RELOAD_POLL_MS: '0', SUBMISSION_PORT: '0', SUBMISSIONS_PORT: '0' } });
-});
-afterEach(() => {
-  for (const c of clients.splice(0)) {
-    expect(repliesWithoutEnhancedCode(c.received)).toEqual([]);
-    c.close();
-  }
 });
 afterAll(async () => {
   await t?.stop();

@@ -12,6 +12,7 @@ import { createLogger, createRegistry, queueRedis } from '@hopmail/service-kit';
 import { baseUrls, createTestDatabase, redisPrefix, type TestDatabase } from '@hopmail/test-kit';
 import { createSelfSignedCertificate } from '@hopmail/tls';
 import type { Redis } from 'ioredis';
+import { afterEach, expect } from 'vitest';
 import { Writable } from 'node:stream';
 import { certificatesFor, createApp, type IngressApp } from '../src/app.ts';
 import { configSchema, type Config } from '../src/config.ts';
@@ -306,6 +307,22 @@ export async function countMessages(pool: Pool): Promise<number> {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The clients a test file opens (push them as they connect): after each test every reply
+ * they received carries an enhanced status code (RFC 2034), smtp-server's own included, and
+ * they are closed.
+ */
+export function checkedClients(): SmtpClient[] {
+  const clients: SmtpClient[] = [];
+  afterEach(() => {
+    for (const c of clients.splice(0)) {
+      expect(repliesWithoutEnhancedCode(c.received)).toEqual([]);
+      c.close();
+    }
+  });
+  return clients;
+}
 
 /**
  * Reply lines in a byte transcript that lack an RFC 2034 enhanced status code. Exempt:
