@@ -10,23 +10,30 @@ const now = () => new Date(clock);
 const tarpits: number[] = [];
 const sleep = async (ms: number) => void tarpits.push(ms);
 
-describe('per-client rate limits across replicas (fake clock)', () => {
+/** Two replicas sharing one database and one Redis prefix, started before the describe's tests and handed to `use`. */
+function twoReplicas(env: Record<string, string>, use: (a: TestIngress, b: TestIngress) => void): void {
   let db: TestDatabase;
-  let a: TestIngress;
-  let b: TestIngress;
+  let a: TestIngress | undefined;
+  let b: TestIngress | undefined;
   beforeAll(async () => {
     db = await createTestDatabase();
     await seedDirectory(db.pool);
     const prefix = redisPrefix();
-    const env = { RATE_WINDOW_MS: '60000', RATE_MAX_UNKNOWN_RECIPIENTS: '3', RATE_MAX_CONNECTIONS: '8', RATE_MAX_MESSAGES: '4', RATE_TARPIT_MS: '7000' };
     a = await startIngress({ db, prefix, env, now, sleep });
     b = await startIngress({ db, prefix, env, now, sleep });
+    use(a, b);
   });
   afterAll(async () => {
     await a?.stop();
     await b?.stop();
     await db?.drop();
   });
+}
+
+describe('per-client rate limits across replicas (fake clock)', () => {
+  let a: TestIngress;
+  let b: TestIngress;
+  twoReplicas({ RATE_WINDOW_MS: '60000', RATE_MAX_UNKNOWN_RECIPIENTS: '3', RATE_MAX_CONNECTIONS: '8', RATE_MAX_MESSAGES: '4', RATE_TARPIT_MS: '7000' }, (x, y) => ([a, b] = [x, y]));
 
   it('harvest: past RATE_MAX_UNKNOWN_RECIPIENTS (counted on both replicas) a tarpit, 421 4.7.0 and close; reset with the next window', async () => {
     const c1 = await SmtpClient.connect(a.port);
@@ -81,22 +88,9 @@ describe('per-client rate limits across replicas (fake clock)', () => {
 // the same script (one round trip); one answered from the replica's cache is counted on its own;
 // a greylisted RCPT is never counted.
 describe('recipients per window with greylisting (fake clock)', () => {
-  let db: TestDatabase;
   let a: TestIngress;
   let b: TestIngress;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    await seedDirectory(db.pool);
-    const prefix = redisPrefix();
-    const env = { RATE_WINDOW_MS: '60000', RATE_MAX_RECIPIENTS: '3', GREYLIST_ENABLED: 'true', GREYLIST_DELAY_MS: '0', GREYLIST_CLIENT_PASSES: '0' };
-    a = await startIngress({ db, prefix, env, now, sleep });
-    b = await startIngress({ db, prefix, env, now, sleep });
-  });
-  afterAll(async () => {
-    await a?.stop();
-    await b?.stop();
-    await db?.drop();
-  });
+  twoReplicas({ RATE_WINDOW_MS: '60000', RATE_MAX_RECIPIENTS: '3', GREYLIST_ENABLED: 'true', GREYLIST_DELAY_MS: '0', GREYLIST_CLIENT_PASSES: '0' }, (x, y) => ([a, b] = [x, y]));
 
   it('greylisted RCPTs are not counted; passed and known ones are, on both replicas, from Redis or from the cache', async () => {
     clock = Math.ceil(clock / 60_000) * 60_000 + 60_000;
