@@ -206,9 +206,8 @@ export class PgStore implements Store {
 
   async fetchBatch(folderId: string, uids: number[], opts: { seen: boolean; maxBytes: number }): Promise<FetchRows> {
     if (uids.length === 0) return { modseq: 0, rows: [] };
-    let lo = uids[0]!;
-    let hi = lo;
-    for (const u of uids) [lo, hi] = [Math.min(lo, u), Math.max(hi, u)];
+    // At most FETCH_BATCH (10,000) values: spread as arguments.
+    const [lo, hi] = [Math.min(...uids), Math.max(...uids)];
     const r = await this.pool.query<{ meta: string; text: string | null; raw: Buffer | null }>(FETCH_BATCH_SQL, [folderId, uids.join(','), opts.maxBytes, opts.seen, lo, hi]);
     let modseq = 0;
     const rows = r.rows.map(({ meta, text, raw }) => {

@@ -431,16 +431,19 @@ describe('pipelining and packet boundaries (RFC 2449 §6.6)', () => {
   });
 });
 
+/** Messages with lines that start with dots, where stuffing and chunk boundaries meet; no bare CR or LF. */
+const DOT_LINES = [
+  '.\r\n',
+  '..\r\n.\r\n.',
+  'Subject: x\r\n\r\n.\r\n\r\n.\r\n',
+  'a\r\n.b\r\n..c\r\n...\r\n',
+  'no final newline',
+  '\r\n\r\n.\r\n',
+];
+
 describe('byte stuffing across chunk boundaries', () => {
   it('round-trips awkward messages at every chunk size', async () => {
-    const messages = [
-      '.\r\n',
-      '..\r\n.\r\n.',
-      'Subject: x\r\n\r\n.\r\n\r\n.\r\n',
-      'a\r\n.b\r\n..c\r\n...\r\n',
-      'no final newline',
-      '\r\n\r\n.\r\n',
-    ].map((s) => Buffer.from(s));
+    const messages = DOT_LINES.map((s) => Buffer.from(s));
     for (const raw of messages) {
       for (let chunk = 1; chunk <= raw.length + 1; chunk++) {
         const b = new MemoryBackend();
@@ -486,12 +489,7 @@ describe('messages already in memory (read ahead)', () => {
   it('RETR and TOP send exactly what streaming sends, for every awkward message, in one write, from a Buffer or from latin1 text', async () => {
     const messages = [
       M1,
-      '.\r\n',
-      '..\r\n.\r\n.',
-      'Subject: x\r\n\r\n.\r\n\r\n.\r\n',
-      'a\r\n.b\r\n..c\r\n...\r\n',
-      'no final newline',
-      '\r\n\r\n.\r\n',
+      ...DOT_LINES,
       'bare\n.lf\n',
       'a\rb\r\nc\n\nd',
       'ends in cr\r',
