@@ -1,6 +1,6 @@
 // Message search and the per-message trace (message_events, written by the database
 // triggers of 0005_operations.sql and by recordEvent() callers).
-import type { Pool } from '@hopmail/db';
+import { rollback, withTransaction, type Pool, type Queryable } from '@hopmail/db';
 
 export interface MessageSummary {
   id: string;
@@ -85,8 +85,8 @@ export class MessageSearch {
     return { items, nextKey: more ? items.at(-1)!.id : null };
   }
 
-  async get(id: string): Promise<(MessageSummary & { domains: string[] }) | null> {
-    const r = await this.pool.query<MessageSummary & { domains: string[] }>(
+  async get(id: string, db: Queryable = this.pool): Promise<(MessageSummary & { domains: string[] }) | null> {
+    const r = await db.query<MessageSummary & { domains: string[] }>(
       `SELECT ${COLS}, (SELECT coalesce(array_agg(DISTINCT lower(r.domain)), '{}') FROM recipients r WHERE r.message_id = m.id) AS domains
          FROM messages m WHERE m.id = $1`,
       [id],
@@ -94,9 +94,22 @@ export class MessageSearch {
     return r.rows[0] ?? null;
   }
 
-  /** The message's events in time order; `after` is the last event id of the previous page. */
-  async trace(id: string, o: { limit: number; after: string | null }): Promise<{ items: TraceEvent[]; nextKey: string | null }> {
-    const r = await this.pool.query<TraceEvent>(
+  /**
+   * The message and its events in time order, read in one snapshot: the recipients' state and
+   * the events that the same statements wrote agree (read one after the other, a recipient
+   * could show `delivered` with its `routed` event missing). `after` is the last event id of
+   * the previous page; null when the message does not exist.
+   */
+  async trace(id: string, o: { limit: number; after: string | null }): Promise<{ message: MessageSummary & { domains: string[] }; items: TraceEvent[]; nextKey: string | null } | null> {
+    return withTransaction(this.pool, async (tx) => {
+      await tx.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+      const message = await this.get(id, tx);
+      return rollback(message && { message, ...(await this.events(tx, id, o)) });
+    });
+  }
+
+  private async events(db: Queryable, id: string, o: { limit: number; after: string | null }): Promise<{ items: TraceEvent[]; nextKey: string | null }> {
+    const r = await db.query<TraceEvent>(
       `SELECT id, at, type, recipient, service, actor, data FROM message_events
         WHERE message_id = $1 AND ($2::bigint IS NULL OR (at, id) > (SELECT at, id FROM message_events WHERE id = $2))
         ORDER BY at, id LIMIT $3`,

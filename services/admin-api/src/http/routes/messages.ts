@@ -127,13 +127,11 @@ export function messageRoutes(app: FastifyInstance, { messages, defaultLimit }: 
     },
     async (req) => {
       const id = req.params.id.toLowerCase();
-      // Events first: the recipients' state read after them is at least as recent.
       const t = await messages.trace(id, pageArgs(req.query, 500));
-      const m = await messages.get(id);
-      if (!m) throw notFound(`message ${id} does not exist`);
+      if (!t) throw notFound(`message ${id} does not exist`);
       const p = principalOf(req);
-      if (!m.domains.some((d) => coversDomain(p, d))) throw forbidden(`this key is not allowed to see message ${id}`);
-      const { domains: _d, ...message } = m;
+      if (!t.message.domains.some((d) => coversDomain(p, d))) throw forbidden(`this key is not allowed to see message ${id}`);
+      const { domains: _d, ...message } = t.message;
       const out = pageOut(t);
       return { message, events: out.items, nextCursor: out.nextCursor };
     },
