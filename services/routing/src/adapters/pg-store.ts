@@ -147,11 +147,34 @@ export class PgRoutingStore implements RoutingStore, ReconcileStore {
              FROM unnest($1::bigint[], $2::text[], $3::text[], $14::boolean[]) AS u(id, status, reply, pass_on)
             WHERE r.id = u.id AND r.status = 'queued'
            RETURNING r.message_id, r.domain, r.status, r.dsn_notify, r.dsn_success_at
-         ), mm AS (
-           INSERT INTO mailbox_messages (mailbox_id, message_id, recipient_id, uidl, size)
-           SELECT u.mailbox_id, u.message_id, u.recipient_id, u.message_id::text, u.size
-             FROM unnest($4::bigint[], $5::uuid[], $6::bigint[], $7::integer[]) AS u(mailbox_id, message_id, recipient_id, size)
+         ), copies AS (
+           -- Each copy's folder: \\Junk when the spam checks flagged the message, else INBOX
+           -- (migration 0027); NULL when the mailbox has no INBOX yet (the trigger makes one).
+           SELECT u.mailbox_id, u.message_id, u.recipient_id, u.size, u.ord,
+                  coalesce(CASE WHEN hopmail_delivery_junk(m.junk, m.spam, m.raw)
+                                THEN (SELECT j.id FROM imap_folders j WHERE j.mailbox_id = u.mailbox_id AND j.special_use = '\\Junk' ORDER BY j.id LIMIT 1) END,
+                           (SELECT i.id FROM imap_folders i WHERE i.mailbox_id = u.mailbox_id AND i.name = 'INBOX')) AS folder_id
+             FROM unnest($4::bigint[], $5::uuid[], $6::bigint[], $7::integer[]) WITH ORDINALITY AS u(mailbox_id, message_id, recipient_id, size, ord)
+             JOIN messages m ON m.id = u.message_id
             WHERE u.message_id IN (SELECT message_id FROM up)
+         ), locked AS (
+           -- The folders locked in id order before any is numbered, as 0018's trigger does: two
+           -- statements filing into the same folders cannot deadlock.
+           SELECT count(*) AS n FROM (SELECT id FROM imap_folders WHERE id IN (SELECT folder_id FROM copies) ORDER BY id FOR NO KEY UPDATE) l
+         ), numbered AS (
+           -- One MODSEQ per folder per statement, and the next UIDs in the copies' order.
+           UPDATE imap_folders f SET uid_next = f.uid_next + c.n, highest_modseq = f.highest_modseq + 1
+             FROM (SELECT folder_id, count(*) AS n FROM copies WHERE folder_id IS NOT NULL GROUP BY folder_id) c, locked
+            WHERE f.id = c.folder_id AND locked.n >= 0
+           RETURNING f.id, f.uid_next - c.n AS first_uid, f.highest_modseq
+         ), mm AS (
+           -- Numbered here, so each copy is written once (migration 0027). A copy that
+           -- conflicts (a job run again) leaves its UID unused: a gap, which IMAP allows.
+           INSERT INTO mailbox_messages (mailbox_id, message_id, recipient_id, uidl, size, folder_id, uid, modseq)
+           SELECT c.mailbox_id, c.message_id, c.recipient_id, c.message_id::text, c.size, c.folder_id,
+                  n.first_uid + row_number() OVER (PARTITION BY c.folder_id ORDER BY c.ord) - 1, n.highest_modseq
+             FROM copies c LEFT JOIN numbered n ON n.id = c.folder_id
+            ORDER BY c.ord
            ON CONFLICT DO NOTHING
          ), ch AS (
            INSERT INTO recipients (message_id, address, domain, original_id, status, last_reply, next_attempt_at, dsn_notify)
