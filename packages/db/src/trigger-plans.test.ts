@@ -1,6 +1,7 @@
-// The trace triggers must not keep a plan made while the tables were small (0006): a
-// connection that delivered its first message into an empty database must still look up
-// recipients by index once the table has grown, before any ANALYZE.
+// The trace and usage triggers must not keep a plan made while the tables were small (0006,
+// 0028): a connection that delivered its first message into an empty database must still look
+// up recipients and mailboxes by index once the tables have grown, before any ANALYZE, for
+// every statement that fires them: copies delivered, alias children inserted, copies deleted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newMessageId } from '@hopmail/mail';
 import { createTestDatabase, type TestDatabase } from '@hopmail/test-kit';
@@ -35,22 +36,57 @@ describe('trace triggers on a table that grew after the connection planned', () 
           [mailbox, ids],
         );
       };
+      // Alias children inserted already decided (hopmail_ev_recipients_ins joins their originals).
+      const children = async () => {
+        const parent = (await client.query<{ id: string; message_id: string }>(`SELECT id, message_id FROM recipients WHERE address = 'u@plans.test' ORDER BY id DESC LIMIT 1`)).rows[0]!;
+        await client.query(
+          `INSERT INTO recipients (message_id, address, domain, original_id, status, last_reply)
+           SELECT $1, 'c' || g || '-' || $2::text || '@far.test', 'far.test', $2::bigint, 'bounced', '550 no' FROM generate_series(1, 3) g`,
+          [parent.message_id, parent.id],
+        );
+      };
+      const remove = async () => {
+        await client.query(`DELETE FROM mailbox_messages WHERE id IN (SELECT id FROM mailbox_messages WHERE mailbox_id = $1 ORDER BY id LIMIT 5)`, [mailbox]);
+      };
+      const all = async () => {
+        await deliver();
+        await children();
+        await remove();
+      };
       // Plans made on this connection while the tables are nearly empty.
-      for (let i = 0; i < 6; i++) await deliver();
+      for (let i = 0; i < 6; i++) await all();
       // The tables grow; nothing analyses them.
       await db.pool.query(`
         WITH m AS (INSERT INTO messages (id, raw, size, mail_from) SELECT gen_random_uuid(), '\\x00', 1, 'a@b.test' FROM generate_series(1, 20000) RETURNING id)
         INSERT INTO recipients (message_id, address, domain) SELECT id, 'r@far.test', 'far.test' FROM m`);
+      await db.pool.query(
+        `INSERT INTO mailboxes (domain_id, local_part, address, password_hash) SELECT $1, 'm' || g, 'm' || g || '@plans.test', 'x' FROM generate_series(1, 3000) g`,
+        [d.rows[0]!.id],
+      );
       // The backend's own counters for the current transaction, before and after, in one
       // transaction: between two autocommit statements the backend may flush its pending
       // counters to pg_stat_user_tables, which made the difference negative.
-      const seqScans = async () => (await client.query<{ n: number }>(`SELECT seq_scan AS n FROM pg_stat_xact_user_tables WHERE relname = 'recipients'`)).rows[0]!.n;
+      const seqScans = async () =>
+        (await client.query<{ relname: string; n: number }>(`SELECT relname, seq_scan::int AS n FROM pg_stat_xact_user_tables WHERE relname IN ('recipients', 'mailboxes') ORDER BY relname`)).rows;
       const scans = await withTransaction(client, async () => {
         const before = await seqScans();
-        await deliver();
-        return (await seqScans()) - before;
+        await all();
+        const after = await seqScans();
+        return after.map((a, i) => ({ table: a.relname, seqScans: a.n - before[i]!.n }));
       });
-      expect(scans).toBe(0);
+      expect(scans).toEqual([
+        { table: 'mailboxes', seqScans: 0 },
+        { table: 'recipients', seqScans: 0 },
+      ]);
+      // And what they wrote: the events and the counters.
+      const usage = await db.pool.query<{ n: number; count: number }>(`SELECT (SELECT count(*)::int FROM mailbox_messages WHERE mailbox_id = $1) AS n, message_count AS count FROM mailboxes WHERE id = $1`, [mailbox]);
+      expect(usage.rows[0]!.count).toBe(usage.rows[0]!.n);
+      const events = await db.pool.query<{ type: string; n: number }>(`SELECT type, count(*)::int AS n FROM message_events WHERE type <> 'received' GROUP BY type ORDER BY type`);
+      expect(events.rows).toEqual([
+        { type: 'bounced', n: 21 },
+        { type: 'deleted-by-pop3', n: 35 },
+        { type: 'delivered-mailbox', n: 70 },
+      ]);
     } finally {
       client.release();
     }
