@@ -10,11 +10,35 @@ export type Queryable = pg.Pool | pg.PoolClient | pg.Client;
 // returning numbers keeps JSON and arithmetic simple.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
-export function createPool(connectionString: string, max = 10, applicationName = 'hopmail'): pg.Pool {
+/**
+ * Session settings under which a prepared statement's plan is made once per connection and
+ * kept: a generic plan always (no re-planning per execution), with sequential scans, hash
+ * joins and merge joins switched off, so the only plans left for key lookups are index
+ * lookups in nested loops, right at any table size with or without statistics (a plan made
+ * while the tables were small no longer means a sequential scan kept for ever). For a pool
+ * whose statements are all key lookups (routing's); the trace triggers of migration 0028 run
+ * under the same settings.
+ */
+export const INDEX_PLANS: Readonly<Record<string, string>> = {
+  plan_cache_mode: 'force_generic_plan',
+  enable_seqscan: 'off',
+  enable_hashjoin: 'off',
+  enable_mergejoin: 'off',
+};
+
+/** `settings`: session settings of every connection (INDEX_PLANS), set before its first query. */
+export function createPool(connectionString: string, max = 10, applicationName = 'hopmail', settings: Readonly<Record<string, string>> = {}): pg.Pool {
   const pool = new pg.Pool({ connectionString, max, application_name: applicationName, connectionTimeoutMillis: 5000 });
   // An idle client losing its connection (PostgreSQL restart) must not crash the process;
   // the next query gets a fresh connection.
   pool.on('error', () => {});
+  const set = Object.entries(settings);
+  if (set.length > 0) {
+    // Queued on the new connection before the pool hands it out, so it runs first. (Not as
+    // the startup `options`: those of a DATABASE_URL would replace them.)
+    const text = `SELECT ${set.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, false)`).join(', ')}`;
+    pool.on('connect', (client) => void client.query(text, set.flat()).catch(() => {}));
+  }
   return pool;
 }
 

@@ -3,7 +3,7 @@
 // logger and metrics registry, the connections a service declares it needs, the health
 // endpoints, start, and an ordered, bounded shutdown. A service's main.ts is one call.
 import { ConfigError, loadConfig, z } from '@hopmail/config';
-import { createPool, durabilityProblems, type Pool } from '@hopmail/db';
+import { createPool, durabilityProblems, INDEX_PLANS, type Pool } from '@hopmail/db';
 import { certificateStoreFromConfig, type CertificateStore, type TlsConfigValues } from '@hopmail/tls';
 import type { Redis } from 'ioredis';
 import type { DestinationStream, Logger } from 'pino';
@@ -64,7 +64,8 @@ export interface ServiceApp extends App {
 export type RedisRole = 'queue' | 'fail-fast' | 'cache';
 
 export interface ServiceNeeds {
-  postgres?: boolean;
+  /** `'index-plans'`: the pool's connections run with INDEX_PLANS (@hopmail/db): prepared statements keep one plan of index lookups. */
+  postgres?: boolean | 'index-plans';
   redis?: RedisRole;
   /**
    * A certificate store from TLS_CERT_FILE/TLS_KEY_FILE (null without one, development only).
@@ -88,7 +89,7 @@ export interface BaseConfig {
 
 // What build() gets: only the connections the service declared (a property it did not
 // declare is absent from the type, not merely optional).
-export type ServiceDeps<C, N extends ServiceNeeds> = { config: C; logger: Logger; registry: client.Registry } & (N extends { postgres: true } ? { pool: Pool } : unknown) &
+export type ServiceDeps<C, N extends ServiceNeeds> = { config: C; logger: Logger; registry: client.Registry } & (N extends { postgres: true | 'index-plans' } ? { pool: Pool } : unknown) &
   (N extends { redis: RedisRole } ? { redis: Redis } : unknown) &
   (N extends { certificates: infer T } ? (T extends false | undefined ? unknown : { certificates: CertificateStore | null }) : unknown);
 
@@ -138,7 +139,7 @@ export async function runService<S extends z.ZodObject, N extends ServiceNeeds>(
   const closeLast: Resource[] = [];
   let heartbeat: HeartbeatWriter | null = null;
   if (needs.postgres) {
-    const pool = createPool(base.DATABASE_URL, base.DATABASE_POOL_SIZE, `hopmail-${name}`);
+    const pool = createPool(base.DATABASE_URL, base.DATABASE_POOL_SIZE, `hopmail-${name}`, needs.postgres === 'index-plans' ? INDEX_PLANS : {});
     deps.pool = pool;
     checks.postgres = () => pool.query('SELECT 1');
     closeLast.push({ name: 'postgres', close: () => pool.end() });

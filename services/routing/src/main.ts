@@ -2,4 +2,4 @@ import { runService } from '@hopmail/service-kit';
 import { createApp } from './app.ts';
 import { configSchema } from './config.ts';
 
-await runService({ name: 'routing', schema: configSchema, needs: { postgres: true, redis: 'queue' }, build: createApp });
+await runService({ name: 'routing', schema: configSchema, needs: { postgres: 'index-plans', redis: 'queue' }, build: createApp });

@@ -1,8 +1,11 @@
 // RoutingStore and ReconcileStore on PostgreSQL (src/store.ts): SQL only, no decisions.
-// Every statement here is unprepared ({ text, values } without a name): a named statement
-// settles on a generic plan after five runs, made for the table sizes of that moment (a
-// sequential scan while the tables were small), and keeps it for the life of the
-// connection; unnamed, it is planned for each run. docs/ARCHITECTURE.md (Performance) says why.
+// Routing's pool runs with INDEX_PLANS (@hopmail/db; runService's `postgres: 'index-plans'`):
+// each connection plans a statement once, generically, and with only index lookups to choose
+// from, so a plan made while the tables were small stays right as they grow. The two
+// statements of every batch (loadQueued, write) are named, so they are also parsed and
+// planned once per connection: planning them was half of routing's PostgreSQL time. The
+// others are unnamed, planned per run under the same settings. docs/ARCHITECTURE.md
+// (Performance) says why.
 import { withTransaction, type Queryable } from '@hopmail/db';
 import { RoutingError } from '../errors.ts';
 import type { LockedFacts, LockRequest, MessageWrite, QueuedMessage, ReconcileStore, RelayKey, RoutingStore, RoutingTransaction, Written } from '../store.ts';
@@ -28,6 +31,7 @@ export class PgRoutingStore implements RoutingStore, ReconcileStore {
    */
   async loadQueued(messageIds: readonly string[]): Promise<(QueuedMessage | null)[]> {
     const r = await this.db.query<{ message_id: string; size: number; mail_from: string; id: number | null; address: string | null; status: string | null }>({
+      name: 'hopmail-routing-load',
       text: `SELECT m.id AS message_id, m.size, m.mail_from, r.id, r.address, r.status
          FROM messages m
          LEFT JOIN LATERAL (SELECT id, address, status FROM recipients WHERE message_id = m.id OFFSET 0) r ON true
@@ -139,13 +143,17 @@ export class PgRoutingStore implements RoutingStore, ReconcileStore {
     let r;
     try {
       r = await this.db.query<{ message_id: string; relay_domains: string[]; bounced: boolean; success: boolean }>({
+        name: 'hopmail-routing-write',
         text: `WITH up AS (
            UPDATE recipients r
               SET status = u.status, last_reply = u.reply, updated_at = now(),
                   next_attempt_at = CASE WHEN u.status = 'relay' THEN now() ELSE r.next_attempt_at END,
                   dsn_success_at = CASE WHEN u.pass_on THEN now() ELSE r.dsn_success_at END
              FROM unnest($1::bigint[], $2::text[], $3::text[], $14::boolean[]) AS u(id, status, reply, pass_on)
-            WHERE r.id = u.id AND r.status = 'queued'
+            -- status || '': the guard is checked on each row found by id, never looked up
+            -- through an index on status (a plan kept from when the table was small would
+            -- otherwise walk every queued recipient).
+            WHERE r.id = u.id AND r.status || '' = 'queued'
            RETURNING r.message_id, r.domain, r.status, r.dsn_notify, r.dsn_success_at
          ), copies AS (
            -- Each copy's folder: \\Junk when the spam checks flagged the message, else INBOX
