@@ -21,6 +21,11 @@ export interface RoutingDeps {
   config: Config;
   logger: Logger;
   registry: Registry;
+  /**
+   * Made with INDEX_PLANS (@hopmail/db), as runService's `postgres: 'index-plans'` does
+   * (main.ts): the store's named statements keep one plan per connection, which only those
+   * settings keep to index lookups as the tables grow (adapters/pg-store.ts).
+   */
   pool: Pool;
   redis: Redis;
 }

@@ -1,6 +1,6 @@
 // Integration: the route-message handler against real PostgreSQL and Redis.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPool } from '@hopmail/db';
+import { createPool, INDEX_PLANS, type Pool } from '@hopmail/db';
 import { createProducer, jobIdFor, type Payload, type QueueName } from '@hopmail/queue';
 import { baseUrls, createTestDatabase, redisPrefix, startPrivateRedis, startTcpProxy, waitFor, type TestDatabase } from '@hopmail/test-kit';
 import type { Redis } from 'ioredis';
@@ -13,13 +13,16 @@ let redis: Redis;
 let prefix: string;
 let app: RoutingApp;
 let env: Record<string, string>;
+/** The app's pool as runService makes routing's (INDEX_PLANS). */
+let routingPool: Pool;
 
 beforeAll(async () => {
   db = await createTestDatabase();
   redis = redisFor(baseUrls().redisUrl);
   prefix = redisPrefix();
   env = { DATABASE_URL: db.url, REDIS_URL: baseUrls().redisUrl, REDIS_PREFIX: prefix };
-  app = buildApp(db.pool, redis, env);
+  routingPool = createPool(db.url, 10, 'hopmail-routing', INDEX_PLANS);
+  app = buildApp(routingPool, redis, env);
   const p = db.pool;
   await addDomain(p, 'example.org');
   await addDomain(p, 'other.org');
@@ -42,6 +45,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await app?.stop();
+  await routingPool?.end();
   await redis?.quit();
   await db?.drop();
 });
