@@ -120,6 +120,8 @@ describe('PgRoutingStore.write: delivered copies are numbered as they are insert
       });
       // Before 0027 each copy was inserted, then updated by the numbering trigger.
       expect(updated).toEqual({ ins: 3, upd: 0 });
+      // Both messages queued for the SEARCH indexer, once each (0029: per statement).
+      expect((await db.pool.query(`SELECT count(*)::int AS n FROM message_search_pending WHERE message_id = ANY($1::uuid[])`, [[plain, junk]])).rows[0]!.n).toBe(2);
       const rows = await db.pool.query<{ address: string; folder: string; uid: number; modseq: number; highest: number; uid_next: number; junk: boolean }>(
         `SELECT mb.address, f.name AS folder, mm.uid::int, mm.modseq::int, f.highest_modseq::int AS highest, f.uid_next::int, mm.message_id = $1 AS junk
            FROM mailbox_messages mm JOIN mailboxes mb ON mb.id = mm.mailbox_id JOIN imap_folders f ON f.id = mm.folder_id
