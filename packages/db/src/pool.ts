@@ -16,8 +16,8 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
  * joins and merge joins switched off, so the only plans left for key lookups are index
  * lookups in nested loops, right at any table size with or without statistics (a plan made
  * while the tables were small no longer means a sequential scan kept for ever). For a pool
- * whose statements are all key lookups (routing's); the trace triggers of migration 0028 run
- * under the same settings.
+ * whose statements are all key lookups (routing's); the trace and usage triggers of migration
+ * 0028 switch off the same three plan types for their own queries.
  */
 export const INDEX_PLANS: Readonly<Record<string, string>> = {
   plan_cache_mode: 'force_generic_plan',
