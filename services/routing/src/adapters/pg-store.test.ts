@@ -49,11 +49,15 @@ describe('PgRoutingStore.loadQueued and write', () => {
       await db.pool.query(`
         WITH m AS (INSERT INTO messages (id, raw, size, mail_from) SELECT gen_random_uuid(), '\\x00', 1, 'a@b.test' FROM generate_series(1, 20000) RETURNING id)
         INSERT INTO recipients (message_id, address, domain) SELECT id, 'r@far.test', 'far.test' FROM m`);
+      // And 2,000 more mailboxes, with their IMAP folders (10,000).
+      await db.pool.query(
+        `INSERT INTO mailboxes (domain_id, local_part, address, password_hash) SELECT d.id, 'm' || g, 'm' || g || '@grow.test', 'x' FROM domains d, generate_series(1, 2000) g WHERE d.name = 'grow.test'`,
+      );
       const counters = async () =>
         (
           await client.query<{ seq: number; rows: number; idx: number }>(
-            `SELECT (SELECT sum(seq_scan)::int FROM pg_stat_xact_user_tables WHERE relname IN ('recipients', 'messages', 'mailbox_messages')) AS seq,
-                    (SELECT sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::int FROM pg_stat_xact_user_tables WHERE relname IN ('recipients', 'messages', 'mailbox_messages')) AS rows,
+            `SELECT (SELECT sum(seq_scan)::int FROM pg_stat_xact_user_tables WHERE relname IN ('recipients', 'messages', 'mailbox_messages', 'mailboxes', 'imap_folders')) AS seq,
+                    (SELECT sum(coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::int FROM pg_stat_xact_user_tables WHERE relname IN ('recipients', 'messages', 'mailbox_messages', 'mailboxes', 'imap_folders')) AS rows,
                     pg_stat_get_xact_tuples_returned('recipients_unfinished_idx'::regclass)::int AS idx`,
           )
         ).rows[0]!;
