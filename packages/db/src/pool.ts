@@ -28,17 +28,27 @@ export const INDEX_PLANS: Readonly<Record<string, string>> = {
 
 /** `settings`: session settings of every connection (INDEX_PLANS), set before its first query. */
 export function createPool(connectionString: string, max = 10, applicationName = 'hopmail', settings: Readonly<Record<string, string>> = {}): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max, application_name: applicationName, connectionTimeoutMillis: 5000 });
+  const set = Object.entries(settings);
+  const text = `SELECT ${set.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, false)`).join(', ')}`;
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    application_name: applicationName,
+    connectionTimeoutMillis: 5000,
+    // Set on each new connection before the pool hands it out (awaited; a connection where
+    // they fail is closed and the caller gets the error). Not as the startup `options`: those
+    // of a DATABASE_URL would replace them.
+    ...(set.length > 0
+      ? {
+          onConnect: async (client: pg.ClientBase) => {
+            await client.query(text, set.flat());
+          },
+        }
+      : {}),
+  });
   // An idle client losing its connection (PostgreSQL restart) must not crash the process;
   // the next query gets a fresh connection.
   pool.on('error', () => {});
-  const set = Object.entries(settings);
-  if (set.length > 0) {
-    // Queued on the new connection before the pool hands it out, so it runs first. (Not as
-    // the startup `options`: those of a DATABASE_URL would replace them.)
-    const text = `SELECT ${set.map((_, i) => `set_config($${2 * i + 1}, $${2 * i + 2}, false)`).join(', ')}`;
-    pool.on('connect', (client) => void client.query(text, set.flat()).catch(() => {}));
-  }
   return pool;
 }
 
