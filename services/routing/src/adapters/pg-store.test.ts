@@ -3,7 +3,7 @@
 // index — no scan of every recipient, no walk over the whole queued backlog. On connections
 // as routing's (INDEX_PLANS): its plans are made once, while the tables are small.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '@hopmail/test-kit';
+import { createTestDatabase, waitFor, type TestDatabase } from '@hopmail/test-kit';
 import { createPool, INDEX_PLANS, insertMessage, withTransaction, type Pool } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import type { MessageWrite } from '../store.ts';
@@ -179,5 +179,48 @@ describe('PgRoutingStore.write: delivered copies are numbered as they are insert
     }
     const r = await db.pool.query(`SELECT f.name, mm.uid::int, f.uid_next::int FROM mailbox_messages mm JOIN imap_folders f ON f.id = mm.folder_id WHERE mm.mailbox_id = $1`, [id]);
     expect(r.rows).toEqual([{ name: 'INBOX', uid: 1, uid_next: 2 }]);
+  });
+});
+
+describe('PgRoutingStore.lockFacts and write for a mailbox with a quota', () => {
+  it('take the folder before the mailbox row, as IMAP APPEND/COPY/MOVE do: an IMAP transaction between them is waited for, not deadlocked with', async () => {
+    await addDomain(db.pool, 'quota.test');
+    const mailbox = await addMailbox(db.pool, 'q@quota.test', 10_000_000);
+    const inbox = (await db.pool.query<{ id: number }>(`SELECT id FROM imap_folders WHERE mailbox_id = $1 AND name = 'INBOX'`, [mailbox])).rows[0]!.id;
+    const msg = await newMessage(db.pool, ['q@quota.test']);
+    // An IMAP COPY into that INBOX, half way: the folder locked (numbering), the mailbox not yet (usage).
+    const imap = await db.pool.connect();
+    const client = await routingPool.connect();
+    try {
+      await imap.query('BEGIN');
+      await imap.query('SELECT 1 FROM imap_folders WHERE id = $1 FOR NO KEY UPDATE', [inbox]);
+      const routingPid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      const delivered = new PgRoutingStore(client).transaction(async (tx) => {
+        const [m] = await tx.loadQueued([msg]);
+        const r = m!.recipients[0]!;
+        const facts = await tx.lockFacts([{ messageId: msg, recipientIds: [r.id], mailboxIds: [mailbox] }]);
+        expect(facts.mailboxes.get(mailbox)).toMatchObject({ quotaBytes: 10_000_000 });
+        const decision = { mailboxRows: [{ mailboxId: mailbox, recipientId: r.id }], children: [], updates: [{ id: r.id, status: 'delivered' as const, reply: '250 ok', reason: null }] };
+        return tx.write([{ messageId: msg, size: m!.size, decision }]);
+      });
+      delivered.catch(() => {}); // awaited below; a deadlock error must fail the test there, not as unhandled
+      // Routing waits for the folder …
+      await waitFor(
+        async () => ((await db.pool.query(`SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'`, [routingPid])).rowCount ? true : undefined),
+        { what: 'routing waiting for the folder', timeoutMs: 10_000 },
+      );
+      // … without holding the mailbox row: IMAP takes it at once and commits (before, routing
+      // held it, and PostgreSQL broke the deadlock by aborting one of the two).
+      await imap.query(`SET LOCAL lock_timeout = '5s'`);
+      await imap.query('SELECT 1 FROM mailboxes WHERE id = $1 FOR NO KEY UPDATE', [mailbox]);
+      await imap.query('COMMIT');
+      expect(await delivered).toEqual([expect.objectContaining({ relayDomains: [] })]);
+    } finally {
+      await imap.query('ROLLBACK').catch(() => {});
+      imap.release();
+      client.release();
+    }
+    const r = await db.pool.query(`SELECT mm.uid::int, mb.message_count FROM mailbox_messages mm JOIN mailboxes mb ON mb.id = mm.mailbox_id WHERE mm.mailbox_id = $1`, [mailbox]);
+    expect(r.rows).toEqual([{ uid: 1, message_count: 1 }]);
   });
 });

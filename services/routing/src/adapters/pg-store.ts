@@ -57,7 +57,7 @@ export class PgRoutingStore implements RoutingStore, ReconcileStore {
    * redelivered job, a reconciler re-add racing the original) cannot both act: the second
    * waits, then finds nothing queued. The target mailboxes locked FOR KEY SHARE, which tells
    * which still exist and keeps them from being deleted before the insert, and those with a
-   * quota FOR NO KEY UPDATE (in id order), so that no other transaction can fill them
+   * quota FOR NO KEY UPDATE (in id order, after the folders the copies go to), so that no other transaction can fill them
    * meanwhile. Usage comes from the counters kept by mailbox_messages' triggers (migration
    * 0009): O(1) per mailbox, however many messages it holds.
    */
@@ -78,6 +78,13 @@ export class PgRoutingStore implements RoutingStore, ReconcileStore {
     const held = new Map<number, Set<string>>();
     const limited = boxes.rows.filter((b) => b.quota_bytes > 0).map((b) => b.id);
     if (limited.length > 0) {
+      // The folders the copies may be filed in (INBOX, \Junk) first, in id order: write()
+      // numbers in them, and IMAP's APPEND, COPY and MOVE lock a folder (numbering) before its
+      // mailbox (usage). Taking the mailbox row first here could deadlock with them.
+      await this.db.query({
+        text: `SELECT 1 FROM imap_folders WHERE mailbox_id = ANY($1::bigint[]) AND (name = 'INBOX' OR special_use = '\\Junk') ORDER BY id FOR NO KEY UPDATE`,
+        values: [mailboxIds],
+      });
       const usage = await this.db.query<{ id: number; used: number }>({
         text: 'SELECT id, used_bytes AS used FROM mailboxes WHERE id = ANY($1::bigint[]) ORDER BY id FOR NO KEY UPDATE',
         values: [limited],
