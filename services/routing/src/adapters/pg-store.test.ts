@@ -195,9 +195,10 @@ describe('PgRoutingStore.lockFacts and write for a mailbox with a quota', () => 
       await imap.query('BEGIN');
       await imap.query('SELECT 1 FROM imap_folders WHERE id = $1 FOR NO KEY UPDATE', [inbox]);
       const routingPid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-      const delivered = new PgRoutingStore(client).transaction(async (tx) => {
-        const [m] = await tx.loadQueued([msg]);
-        const r = m!.recipients[0]!;
+      const store = new PgRoutingStore(client);
+      const [m] = await store.loadQueued([msg]);
+      const r = m!.recipients[0]!;
+      const delivered = store.transaction(async (tx) => {
         const facts = await tx.lockFacts([{ messageId: msg, recipientIds: [r.id], mailboxIds: [mailbox] }]);
         expect(facts.mailboxes.get(mailbox)).toMatchObject({ quotaBytes: 10_000_000 });
         const decision = { mailboxRows: [{ mailboxId: mailbox, recipientId: r.id }], children: [], updates: [{ id: r.id, status: 'delivered' as const, reply: '250 ok', reason: null }] };
