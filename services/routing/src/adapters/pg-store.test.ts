@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, waitFor, type TestDatabase } from '@hopmail/test-kit';
 import { createPool, INDEX_PLANS, insertMessage, withTransaction, type Pool } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
-import type { MessageWrite } from '../store.ts';
+import type { MessageWrite, QueuedMessage } from '../store.ts';
 import { addDomain, addMailbox, newMessage } from '../../test/fixtures.ts';
 import { PgRoutingStore } from './pg-store.ts';
 
@@ -22,6 +22,19 @@ afterAll(async () => {
   await db.drop();
 });
 
+/** A message's queued recipients delivered, each into the mailbox `mailboxOf` names for its address. */
+function delivery(messageId: string, m: QueuedMessage, mailboxOf: (address: string) => number): MessageWrite {
+  return {
+    messageId,
+    size: m.size,
+    decision: {
+      mailboxRows: m.recipients.map((r) => ({ mailboxId: mailboxOf(r.address), recipientId: r.id })),
+      children: [],
+      updates: m.recipients.map((r) => ({ id: r.id, status: 'delivered' as const, reply: '250 2.0.0 delivered', reason: null })),
+    },
+  };
+}
+
 describe('PgRoutingStore.loadQueued and write', () => {
   it('read the queued recipients of each message, and deliver, by index however the tables grew', async () => {
     const client = await routingPool.connect();
@@ -36,9 +49,7 @@ describe('PgRoutingStore.loadQueued and write', () => {
       const deliverOne = async () => {
         const id = await newMessage(db.pool, ['g@grow.test']);
         const [m] = await store.loadQueued([id]);
-        const r = m!.recipients[0]!;
-        const decision = { mailboxRows: [{ mailboxId: mailbox, recipientId: r.id }], children: [], updates: [{ id: r.id, status: 'delivered' as const, reply: '250 ok', reason: null }] };
-        expect(await store.write([{ messageId: id, size: m!.size, decision }])).toEqual([expect.objectContaining({ relayDomains: [] })]);
+        expect(await store.write([delivery(id, m!, () => mailbox)])).toEqual([expect.objectContaining({ relayDomains: [] })]);
       };
       // Plans made on this connection while the tables are nearly empty.
       for (let i = 0; i < 6; i++) {
@@ -88,15 +99,7 @@ describe('PgRoutingStore.write: delivered copies are numbered as they are insert
   /** Each message's recipients delivered into the mailboxes of the same addresses. */
   async function deliver(store: PgRoutingStore, ids: string[]): Promise<void> {
     const loaded = await store.loadQueued(ids);
-    const items: MessageWrite[] = loaded.map((m, i) => ({
-      messageId: ids[i]!,
-      size: m!.size,
-      decision: {
-        mailboxRows: m!.recipients.map((r) => ({ mailboxId: mailboxes.get(r.address)!, recipientId: r.id })),
-        children: [],
-        updates: m!.recipients.map((r) => ({ id: r.id, status: 'delivered' as const, reply: '250 2.0.0 delivered', reason: null })),
-      },
-    }));
+    const items = loaded.map((m, i) => delivery(ids[i]!, m!, (address) => mailboxes.get(address)!));
     expect((await store.write(items)).every((w) => w !== null)).toBe(true);
   }
   const mailboxes = new Map<string, number>();
@@ -197,12 +200,10 @@ describe('PgRoutingStore.lockFacts and write for a mailbox with a quota', () => 
       const routingPid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
       const store = new PgRoutingStore(client);
       const [m] = await store.loadQueued([msg]);
-      const r = m!.recipients[0]!;
       const delivered = store.transaction(async (tx) => {
-        const facts = await tx.lockFacts([{ messageId: msg, recipientIds: [r.id], mailboxIds: [mailbox] }]);
+        const facts = await tx.lockFacts([{ messageId: msg, recipientIds: m!.recipients.map((r) => r.id), mailboxIds: [mailbox] }]);
         expect(facts.mailboxes.get(mailbox)).toMatchObject({ quotaBytes: 10_000_000 });
-        const decision = { mailboxRows: [{ mailboxId: mailbox, recipientId: r.id }], children: [], updates: [{ id: r.id, status: 'delivered' as const, reply: '250 ok', reason: null }] };
-        return tx.write([{ messageId: msg, size: m!.size, decision }]);
+        return tx.write([delivery(msg, m!, () => mailbox)]);
       });
       delivered.catch(() => {}); // awaited below; a deadlock error must fail the test there, not as unhandled
       // Routing waits for the folder …
