@@ -8,11 +8,11 @@
 //   light load, and each service's peak memory.
 // Settings come from BENCH_* variables (printed with the results).
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { createTestDatabase, freePort, redisPrefix, startServiceProcess, type ServiceProcess } from '@hopmail/test-kit';
 import { smtpLoad } from './smtp-load.ts';
-import { processes, procCpuMs, sumCpu } from './proc.ts';
+import { processes, procCpuMs, procStatusKiB, sumCpu } from './proc.ts';
 
 const execFileP = promisify(execFile);
 
@@ -32,10 +32,10 @@ const settings = {
   only: (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean),
 };
 
+/** procStatusKiB, 0 for a process that is gone (a sample taken as a service exits). */
 function memKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   try {
-    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : 0;
+    return procStatusKiB(pid, field) || 0;
   } catch {
     return 0;
   }
