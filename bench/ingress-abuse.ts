@@ -2,8 +2,8 @@
 //  - ingress-rspamd: every message scanned by a real rspamd (test-kit's startRspamd: Debian's
 //    package, one normal worker, proxy off, network modules off) beside the same ingress
 //    without it, and rspamd's own throughput on the same messages through its HTTP API
-//    (/checkv2, the same requests in flight, the same request headers, a keep-alive agent as
-//    smtp-ingress's): the target is Hopmail with rspamd at >= 80 % of rspamd alone. The three
+//    (/checkv2, the same requests in flight, through smtp-ingress's own client: the same request
+//    headers, the same answer parsing): the target is Hopmail with rspamd at >= 80 % of rspamd alone. The three
 //    take turns for BENCH_RSPAMD_ROUNDS rounds (the order rotated); each run prints the CPU per
 //    message of rspamd's worker, smtp-ingress, PostgreSQL's backends, Redis (shared: an upper
 //    bound) and the load generator, and the share of a core rspamd's worker got. From the CPU
@@ -15,11 +15,10 @@
 //    connection). Both ingresses run at once and take turns for BENCH_SCREENING_ROUNDS rounds
 //    (alternating which goes first); medians per mode. Target: the checks cost <= 10 %.
 // Run alone: `pnpm exec node bench/ingress-abuse.ts [rspamd|screening]`.
-import { Agent, request } from 'node:http';
 import { availableParallelism, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { createTestDatabase, freePort, redisPrefix, startFakeDns, startRspamd, startServiceProcess, type ServiceProcess, type TestDatabase } from '@hopmail/test-kit';
-import { checkHeaders, parseCheckReply } from '../services/smtp-ingress/src/adapters/rspamd.ts';
+import { createRspamdFilter } from '../services/smtp-ingress/src/adapters/rspamd.ts';
 import { cpuOrZero, processes, procCpuMs, sumCpu } from './proc.ts';
 import { smtpLoad } from './smtp-load.ts';
 
@@ -73,34 +72,19 @@ async function load(port: number, pid: number, bodies: string[], count: number, 
   return { msgPerSecond: Math.round(r.sent / r.seconds), failed: r.failed, ingressCpuMsPerMessage: Number(((procCpuMs(pid) - cpu0) / Math.max(1, r.sent)).toFixed(3)) };
 }
 
-/** The HTTP client settings both ways: smtp-ingress's (adapters/rspamd.ts) and rspamd alone's. */
-const SCAN_CONCURRENCY_NOTE = 'one scan per SMTP connection in flight; rspamd alone: the same number of requests in flight, keep-alive agent (rspamd 3.4 answers Connection: close either way)';
+/** The HTTP client both ways: smtp-ingress's (adapters/rspamd.ts). */
+const SCAN_CONCURRENCY_NOTE = "one scan per SMTP connection in flight; rspamd alone: the same number of requests in flight, through smtp-ingress's own client (rspamd 3.4 answers Connection: close)";
 
-/** rspamd alone: `count` POSTs to /checkv2, `connections` at a time, with the request headers smtp-ingress sends and the same kind of agent. */
+/** rspamd alone: `count` scans, `connections` at a time, through smtp-ingress's rspamd client (the same request headers, the same answer parsing). */
 async function rspamdDirect(url: string, bodies: string[], count: number, connections: number) {
-  const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
-  const endpoint = new URL('/checkv2', url);
+  const filter = createRspamdFilter({ url, maxSize: 50 * 1024 * 1024 });
   let next = 0;
   let failed = 0;
-  const one = (seq: number) =>
-    new Promise<void>((resolve, reject) => {
-      // The octets smtp-ingress sends: its Received: field above the message, latin1 as it arrives.
-      const body = Buffer.from(`Received: from client.bench ([127.0.0.1]) by ingress.bench with ESMTP id bench${seq}; ${new Date().toUTCString()}\r\n${bodies[seq % bodies.length]!}`, 'latin1');
-      const headers: Record<string, string | string[]> = {};
-      for (const [k, v] of checkHeaders({ queueId: `bench${seq}`, ip: '127.0.0.1', helo: 'load.test', hostname: null, mailFrom: FROM, recipients: [RCPT], user: null, auth: null })) headers[k] = v;
-      headers['Content-Length'] = String(body.length);
-      const req = request(endpoint, { method: 'POST', agent, headers }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          // Parsed as smtp-ingress does, so that both sides pay for the answer.
-          if (res.statusCode === 200 && parseCheckReply(JSON.parse(Buffer.concat(chunks).toString('utf8')))) resolve();
-          else reject(new Error(`HTTP ${res.statusCode}`));
-        });
-      });
-      req.on('error', reject);
-      req.end(body);
-    });
+  const one = async (seq: number) => {
+    // The octets smtp-ingress sends: its Received: field above the message, latin1 as it arrives.
+    const body = Buffer.from(`Received: from client.bench ([127.0.0.1]) by ingress.bench with ESMTP id bench${seq}; ${new Date().toUTCString()}\r\n${bodies[seq % bodies.length]!}`, 'latin1');
+    await filter.check(body, { queueId: `bench${seq}`, ip: '127.0.0.1', helo: 'load.test', hostname: null, mailFrom: FROM, recipients: [RCPT], user: null, auth: null }, AbortSignal.timeout(30_000));
+  };
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: connections }, async () => {
@@ -111,7 +95,6 @@ async function rspamdDirect(url: string, bodies: string[], count: number, connec
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
-  agent.destroy();
   return { sent: count - failed, failed, seconds };
 }
 

@@ -3,8 +3,7 @@
 // carries the action, the score and the symbols. Anything else than a well-formed answer is
 // an error: the ingress decides what a missing verdict means (fail open or closed).
 
-import { Agent, request } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { createHttp1Post } from './http1-post.ts';
 import type { AuthResults } from '../policy/mail-auth-policy.ts';
 import type { ContentFilter, ScanEnvelope, ScanResult, SpamAction } from '../ports.ts';
 
@@ -106,45 +105,21 @@ export interface RspamdOptions {
 }
 
 export function createRspamdFilter(options: RspamdOptions): ContentFilter {
-  const endpoint = new URL('/checkv2', options.url);
-  // Its own agent rather than Node's global one: keep-alive and no socket limit whatever else
-  // in the process does to the global agent (smtp-server's connection limit already bounds the
-  // scans in flight, one per connection). rspamd 3.4's normal worker answers every request with
-  // `Connection: close`, so today each scan still opens a connection (measured: one connect,
-  // one writev of headers and body, one read); a proxy or a later rspamd that keeps
-  // connections open gets them reused.
-  // An https: URL (rspamd behind a TLS proxy) goes through node:https, verified against the
-  // system roots and `ca`.
-  const secure = endpoint.protocol === 'https:';
-  const agent = secure ? new HttpsAgent({ keepAlive: true, maxSockets: Infinity, ...(options.ca ? { ca: options.ca } : {}) }) : new Agent({ keepAlive: true, maxSockets: Infinity });
-  const send = secure ? httpsRequest : request;
+  // One connection per scan in flight, no cap (smtp-server's connection limit already bounds
+  // the scans, one per SMTP connection). rspamd 3.4's normal worker answers every request with
+  // `Connection: close`, so today each scan opens a connection; a proxy or a later rspamd that
+  // keeps connections open gets them reused. An https: URL (rspamd behind a TLS proxy) is
+  // verified against the default trust store and `ca`.
+  // A sane answer is a few KiB; a runaway one is garbage.
+  const post = createHttp1Post(new URL(options.url), { ca: options.ca, maxResponseBytes: 4 * 1024 * 1024 });
   return {
     async check(raw, envelope, signal) {
-      // node:http rather than fetch: one `Rcpt:` line per recipient (fetch joins repeated headers with commas).
-      const headers: Record<string, string | string[]> = {};
-      for (const [k, v] of checkHeaders(envelope, { settingsId: envelope.user ? options.outboundSettingsId : undefined })) {
-        const had = headers[k];
-        headers[k] = had === undefined ? v : [...(Array.isArray(had) ? had : [had]), v];
-      }
-      if (options.password) headers.Password = options.password;
+      // One `Rcpt:` line per recipient (fetch would join repeated headers with commas).
+      const headers = checkHeaders(envelope, { settingsId: envelope.user ? options.outboundSettingsId : undefined });
+      if (options.password) headers.push(['Password', options.password]);
       const body = raw.length > options.maxSize ? raw.subarray(0, options.maxSize) : raw;
-      headers['Content-Length'] = String(body.length);
-      const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-        const req = send(endpoint, { method: 'POST', agent, headers, signal }, (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (c: Buffer) => {
-            size += c.length;
-            // A sane answer is a few KiB; a runaway one is garbage.
-            if (size > 4 * 1024 * 1024) req.destroy(new RspamdError('rspamd answer too large'));
-            else chunks.push(c);
-          });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-          res.on('error', reject);
-        });
-        req.on('error', reject);
-        req.end(body);
-      });
+      const { status, body: answer } = await post('/checkv2', headers, body, signal);
+      const text = answer.toString('utf8');
       if (status !== 200) throw new RspamdError(`rspamd answered HTTP ${status}: ${text.slice(0, 200)}`);
       let json: unknown;
       try {
