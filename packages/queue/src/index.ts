@@ -28,8 +28,14 @@ const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-
 export const DSN_REASONS = ['failed', 'delayed', 'success'] as const;
 export type DsnReason = (typeof DSN_REASONS)[number];
 
+/** Most messages one route-message job carries (`messageId` and `also`). */
+export const MAX_ROUTE_BATCH = 100;
+
 export const payloadSchemas = {
-  'route-message': z.object({ messageId: uuid }).strict(),
+  // `also`: more messages committed in the same statement (smtp-ingress's group commit), routed
+  // by the same job. The job id is still `messageId`; each of `also` is routed as if it had its
+  // own job, and the reconciler adds one for any that stays queued.
+  'route-message': z.object({ messageId: uuid, also: z.array(uuid).min(1).max(MAX_ROUTE_BATCH - 1).optional() }).strict(),
   'deliver-remote': z.object({ messageId: uuid, domain: z.string().min(1).max(255) }).strict(),
   'send-dsn': z.object({ messageId: uuid, reason: z.enum(DSN_REASONS) }).strict(),
 } as const;

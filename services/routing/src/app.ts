@@ -2,11 +2,12 @@
 // the deps runService gives (main.ts) or a test passes.
 import { PgDirectory, type Pool } from '@hopmail/db';
 import type { ResolveOptions } from '@hopmail/mail';
-import { createProducer, createWorker, UnrecoverableError, type Job } from '@hopmail/queue';
+import { createProducer, createWorker, UnrecoverableError, type Job, type Payload } from '@hopmail/queue';
 import { isPermanent, type CodedError, type Logger } from '@hopmail/service-kit';
 import type { Redis } from 'ioredis';
 import type { Worker } from 'bullmq';
 import { PgRoutingStore } from './adapters/pg-store.ts';
+import { routeBatch } from './jobs/route-batch.ts';
 import { QuotaCache } from './adapters/quota-cache.ts';
 import { PgTlsReportStore } from './adapters/tls-reports.ts';
 import type { Config } from './config.ts';
@@ -86,20 +87,32 @@ export function createApp(deps: RoutingDeps): RoutingApp {
   // Errors already logged under their own event code (permanent failures).
   const logged = new WeakSet<object>();
 
-  async function run(payload: { messageId: string }, job: Job): Promise<void> {
+  /** A permanent failure: logged under its own code, and the error BullMQ must not retry. */
+  function permanent(err: unknown, messageId: string, job: Job): UnrecoverableError {
+    const code = (err as CodedError).code;
+    // A permanent error's code is its event (EVENTS.messageMissing).
+    logger.error({ event: code, jobId: job.id, msgId: messageId, queue: 'route-message', err }, 'permanent failure, not retried');
+    const wrapped = new UnrecoverableError(`${code}: ${(err as Error).message}`);
+    logged.add(wrapped);
+    return wrapped;
+  }
+
+  async function run(payload: Payload<'route-message'>, job: Job): Promise<void> {
     const end = metrics.jobSeconds.startTimer();
     try {
-      await handler(payload, job);
-    } catch (err) {
-      if (isPermanent(err)) {
-        const code = (err as CodedError).code;
-        // A permanent error's code is its event (EVENTS.messageMissing).
-        logger.error({ event: code, jobId: job.id, msgId: payload.messageId, queue: 'route-message', err }, 'permanent failure, not retried');
-        const wrapped = new UnrecoverableError(`${code}: ${(err as Error).message}`);
-        logged.add(wrapped);
-        throw wrapped;
+      // A job can carry the messages committed together (`also`). What failed for a passing
+      // reason is tried again, the job narrowed to those first so the others are not routed
+      // twice; what can never succeed is logged and dropped.
+      const ids = [payload.messageId, ...(payload.also ?? [])];
+      const outcome = await routeBatch(ids, (messageId) => handler({ messageId }, job), isPermanent);
+      const dropped = outcome.permanent.map((p) => permanent(p.error, p.messageId, job));
+      if (outcome.retry.length > 0) {
+        const [messageId, ...also] = outcome.retry;
+        // Should this fail, the retry routes them all again: harmless, each route is idempotent.
+        if (also.length + 1 < ids.length) await job.updateData(also.length > 0 ? { messageId, also } : { messageId }).catch(() => {});
+        throw outcome.retryError;
       }
-      throw err;
+      if (dropped.length > 0) throw dropped[0];
     } finally {
       end();
     }

@@ -536,6 +536,16 @@ describe('the BullMQ worker', () => {
       await waitFor(async () => !(await producer.queue.getJob(id)), { what: 'second run' });
       expect(await copies(db.pool, id)).toEqual(['bob@example.org']);
 
+      // Messages committed together come as one job (smtp-ingress's group commit): each is
+      // routed; one that does not exist is dropped for good while the others arrive.
+      const [a, b] = [await newMessage(db.pool, ['alice@example.org']), await newMessage(db.pool, ['carol@other.org'])];
+      const gone = '01890000-0000-7000-8000-000000000002';
+      await producer.add({ messageId: a, also: [gone, b] });
+      await waitFor(async () => (await producer.queue.getJob(a))?.getState().then((s) => s === 'failed'), { what: 'the batch job failed for the missing message' });
+      expect(await copies(db.pool, a)).toEqual(['alice@example.org']);
+      expect(await copies(db.pool, b)).toEqual(['carol@other.org']);
+      expect((await producer.queue.getJob(a))!.attemptsMade).toBe(1);
+
       const missing = '01890000-0000-7000-8000-000000000001';
       await producer.add({ messageId: missing });
       await waitFor(async () => (await producer.queue.getJob(missing))?.getState().then((s) => s === 'failed'), { what: 'permanent failure' });

@@ -4,26 +4,28 @@
 // routing's reconciler a scan: when Redis fails after the commit the message is already safe.
 
 import { createBatcher, createGroupCommitter, type Pool } from '@hopmail/db';
-import type { Payload, Producer } from '@hopmail/queue';
+import { MAX_ROUTE_BATCH, type Producer } from '@hopmail/queue';
 import { withTimeout } from '@hopmail/service-kit';
 import { IngressError } from '../errors.ts';
 import type { CommitResult, MessageStore } from '../ports.ts';
 
-/** Most jobs one addBulk carries. */
-const MAX_ENQUEUE_BATCH = 100;
-
 const ENQUEUED: CommitResult = { enqueued: true };
 
 /**
- * Adds route-message jobs for messages committed together with one addBulk (one Redis round
- * trip instead of one each): under load many sessions commit at once. Job ids are message
- * ids, so an add that lands after its caller stopped waiting changes nothing.
+ * Messages committed together go to routing as one route-message job (`also`): one Redis
+ * round trip, and one job for BullMQ to move through its states, instead of one each; under
+ * load many sessions commit at once. The job id is the first message's id, so an add that
+ * lands after its caller stopped waiting changes nothing.
  */
-export function createRouteEnqueuer(producer: Producer<'route-message'>): (payload: Payload<'route-message'>) => Promise<string> {
+export function createRouteEnqueuer(producer: Producer<'route-message'>): (payload: { messageId: string }) => Promise<string> {
   return createBatcher(
-    (payloads: readonly Payload<'route-message'>[]) => producer.addBulk(payloads),
-    (payload: Payload<'route-message'>) => producer.add(payload),
-    { maxBatch: MAX_ENQUEUE_BATCH },
+    async (payloads: readonly { messageId: string }[]) => {
+      const [messageId, ...also] = new Set(payloads.map((p) => p.messageId));
+      const id = await producer.add(also.length > 0 ? { messageId: messageId!, also } : { messageId: messageId! });
+      return payloads.map(() => id);
+    },
+    (payload: { messageId: string }) => producer.add({ messageId: payload.messageId }),
+    { maxBatch: MAX_ROUTE_BATCH },
   );
 }
 
