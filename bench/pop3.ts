@@ -1,10 +1,13 @@
 // POP3 benchmark: one session that LISTs and RETRs every message of a mailbox holding
 // 2,000 messages of 4 KiB, against the pop3 service running as its own process (so its
-// peak RSS is the service's alone), and the same session against Debian's Dovecot on the
-// same messages (benchPop3Dovecot) as the reference. Each server is measured on its second
-// such session (warm: Dovecot's index built, the service's hot path compiled); the first
-// session's rate is reported beside it. Run alone: `pnpm exec node bench/pop3.ts`
-// [--messages N] [--size BYTES] [--window N] [--chunk BYTES].
+// peak RSS is the service's alone) and, when installed, Debian's Dovecot on the same messages
+// with the same client: the reference. One command in flight, so a session measures the
+// round trip per RETR, and on a 2-core machine shared by client and server a single 0.2 s
+// session swings by half from one run to the next (where the scheduler puts the two): after a
+// first session each (Dovecot builds its index; the service compiles its hot path), the two
+// take turns for `rounds` sessions each, the order swapped every round, and the medians and
+// per-round ratios are reported. Run alone: `pnpm exec node bench/pop3.ts` [--messages N]
+// [--size BYTES] [--window N] [--chunk BYTES] [--rounds N].
 import { createHash, type Hash } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { pathToFileURL } from 'node:url';
@@ -24,6 +27,8 @@ export interface BenchPop3Options {
   window?: number;
   /** RETR_CHUNK_BYTES of the service. */
   chunkBytes?: number;
+  /** Measured sessions per server, taking turns (default BENCH_POP3_ROUNDS or 5). */
+  rounds?: number;
   log?: (line: string) => void;
 }
 
@@ -32,18 +37,25 @@ export interface BenchPop3Result {
   messages: number;
   messageBytes: number;
   window: number;
-  seconds: number;
+  rounds: number;
+  /** Median of the measured sessions. */
   messagesPerSecond: number;
   mibPerSecond: number;
+  /** Each measured session, in order. */
+  roundsPerSecond: number[];
   listMs: number;
-  /** VmHWM of the service process after the session, and its RSS when idle before it. */
+  /** VmHWM of the service process after the sessions, and its RSS when idle before them. */
   peakRssMiB: number;
   idleRssMiB: number;
-  /** Service CPU time for the session (LIST + RETRs): comparable on a busy machine. */
+  /** Median service CPU time of a measured session (LIST + RETRs): comparable on a busy machine. */
   serviceCpuMs: number;
   /** The first session, on a service that had served none (its hot path not yet compiled). */
   coldMessagesPerSecond: number;
   coldServiceCpuMs: number;
+  /** The same sessions against Dovecot, taking turns with the service's; absent when not installed. */
+  dovecot?: { version: string; messagesPerSecond: number; roundsPerSecond: number[]; coldMessagesPerSecond: number; listMs: number };
+  /** Service ÷ Dovecot: of the medians, each round's, and the median of those. */
+  ratio?: { ofMedians: number; perRound: number[]; medianOfRounds: number };
 }
 
 /** Message i of the bench mailboxes: exactly `size` octets (bench/imap.ts uses the same). */
@@ -214,67 +226,11 @@ async function retrieveAll(o: { port: number; user: string; password: string; co
   return { seconds, listMs, bytes };
 }
 
-export interface BenchDovecotResult {
-  name: 'pop3-dovecot';
-  messages: number;
-  messageBytes: number;
-  window: number;
-  seconds: number;
-  messagesPerSecond: number;
-  mibPerSecond: number;
-  listMs: number;
-  /** The first session (Dovecot builds its index then). */
-  coldMessagesPerSecond: number;
-}
-
-/**
- * The same session against Debian's Dovecot (dovecot-pop3d) serving the same messages from
- * a Maildir, started here on 127.0.0.1 with a throw-away configuration: the reference the
- * pop3 service is measured against. Undefined (and says why) when Dovecot is not installed.
- */
-export async function benchPop3Dovecot(opts: BenchPop3Options = {}): Promise<BenchDovecotResult | undefined> {
-  const count = opts.messages ?? 2_000;
-  const size = opts.messageBytes ?? 4_096;
-  const window = Math.max(1, opts.window ?? 1);
-  const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  const digests = new Set<string>();
-  const messages = Array.from({ length: count }, (_, i) => message(i, size));
-  for (const raw of messages) digests.add(createHash('sha1').update(raw).digest('hex'));
-  const dovecot = await startDovecot('pop3', messages);
-  if (!dovecot) {
-    log('pop3-dovecot: Dovecot is not installed (apt-get install dovecot-pop3d); skipped');
-    return undefined;
-  }
-  const { port } = dovecot;
-  try {
-    // Both servers are measured warm, on their second session: a first one lets Dovecot build
-    // its index, as it would have for a mailbox in use (and gives the pop3 cell's service its
-    // compiled hot path, as a server that has been running has). The first is reported too.
-    const check = (_n: number, r: Reply) => r.length === size && digests.has(r.sha1!);
-    const cold = await retrieveAll({ port, user: 'reader', password: 'bench', count, window, check });
-    const { seconds, listMs, bytes } = await retrieveAll({ port, user: 'reader', password: 'bench', count, window, check });
-    const result: BenchDovecotResult = {
-      name: 'pop3-dovecot',
-      messages: count,
-      messageBytes: size,
-      window,
-      seconds: round(seconds),
-      messagesPerSecond: round(count / seconds),
-      mibPerSecond: round(bytes / 1048576 / seconds),
-      listMs: round(listMs),
-      coldMessagesPerSecond: round(count / cold.seconds),
-    };
-    log(`pop3 bench, Dovecot ${dovecot.version}: ${count} × ${size} B, window ${window}: ${result.messagesPerSecond} msg/s (first session ${result.coldMessagesPerSecond}), ${result.mibPerSecond} MiB/s, LIST ${result.listMs} ms`);
-    return result;
-  } finally {
-    await dovecot.stop();
-  }
-}
-
 export async function benchPop3(opts: BenchPop3Options = {}): Promise<BenchPop3Result> {
   const count = opts.messages ?? 2_000;
   const size = opts.messageBytes ?? 4_096;
   const window = Math.max(1, opts.window ?? 1);
+  const rounds = Math.max(1, opts.rounds ?? Number(process.env.BENCH_POP3_ROUNDS ?? 5));
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
   process.env.DATABASE_URL ??= 'postgres://root@127.0.0.1:5432/test';
   process.env.REDIS_URL ??= 'redis://127.0.0.1:6379';
@@ -292,11 +248,13 @@ export async function benchPop3(opts: BenchPop3Options = {}): Promise<BenchPop3R
     NODE_ENV: 'test',
     ...(opts.chunkBytes ? { RETR_CHUNK_BYTES: String(opts.chunkBytes) } : {}),
   });
+  let dovecot: Awaited<ReturnType<typeof startDovecot>> = null;
   try {
     const address = 'reader@bench.example';
     const mailboxId = await seedMailbox(db.pool, address, 'bench password');
     log(`pop3 bench: inserting ${count} messages of ${size} octets`);
     const ids: string[] = [];
+    const raws: Buffer[] = [];
     const digests: string[] = [];
     const parallel = Math.max(1, Math.min(50, Math.floor(32 * 1048576 / size)));
     for (let i = 0; i < count; i += parallel) {
@@ -305,6 +263,7 @@ export async function benchPop3(opts: BenchPop3Options = {}): Promise<BenchPop3R
           const raw = message(i + j, size);
           const id = newMessageId();
           ids[i + j] = id;
+          raws[i + j] = raw;
           digests[i + j] = createHash('sha1').update(raw).digest('hex');
           await insertMessage(db.pool, { id, raw, mailFrom: 'bench@example.net', recipients: [address] });
         }),
@@ -316,47 +275,78 @@ export async function benchPop3(opts: BenchPop3Options = {}): Promise<BenchPop3R
        SELECT $1, u.id, u.id::text, m.size FROM unnest($2::uuid[]) WITH ORDINALITY AS u(id, ord) JOIN messages m ON m.id = u.id ORDER BY u.ord`,
       [mailboxId, ids],
     );
+    dovecot = await startDovecot('pop3', raws);
+    if (!dovecot) log('pop3 bench: Dovecot is not installed (apt-get install dovecot-pop3d); the service alone');
     await service.ready;
     const port = (service.logs.find((l) => l.event === 'pop3.listening') as { port: number }).port;
     const pid = service.child.pid!;
     const idleRssMiB = procStatusKiB(pid, 'VmRSS') / 1024;
 
     const check = (n: number, r: Reply) => r.length === size && r.sha1 === digests[n - 1];
-    // Measured on the second session, as the Dovecot cell is (see benchPop3Dovecot).
-    const session = async () => {
+    const ours = async () => {
       let cpu0 = 0;
       const r = await retrieveAll({ port, user: address, password: 'bench password', count, window, onLoggedIn: () => (cpu0 = procCpuMs(pid)), check });
       return { ...r, cpuMs: procCpuMs(pid) - cpu0 };
     };
-    const cold = await session();
-    const { seconds, listMs, bytes, cpuMs: serviceCpuMs } = await session();
-    const peakRssMiB = procStatusKiB(pid, 'VmHWM') / 1024;
+    const theirs = () => retrieveAll({ port: dovecot!.port, user: 'reader', password: 'bench', count, window, check });
+    const cold = await ours();
+    const coldDovecot = dovecot ? await theirs() : null;
+    const sessions: Awaited<ReturnType<typeof ours>>[] = [];
+    const dovecotSessions: Awaited<ReturnType<typeof theirs>>[] = [];
+    for (let i = 0; i < rounds; i++) {
+      if (dovecot && i % 2 === 1) dovecotSessions.push(await theirs());
+      sessions.push(await ours());
+      if (dovecot && i % 2 === 0) dovecotSessions.push(await theirs());
+    }
+    const rate = (r: { seconds: number }) => count / r.seconds;
+    const rates = sessions.map(rate);
+    // The median session (its MiB/s and LIST time go with its rate).
+    const mid = [...sessions].sort((a, b) => rate(a) - rate(b))[Math.floor(rounds / 2)]!;
     const result: BenchPop3Result = {
       name: 'pop3',
       messages: count,
       messageBytes: size,
       window,
-      seconds: round(seconds),
-      messagesPerSecond: round(count / seconds),
-      mibPerSecond: round(bytes / 1048576 / seconds),
-      listMs: round(listMs),
-      peakRssMiB: round(peakRssMiB),
+      rounds,
+      messagesPerSecond: round(rate(mid)),
+      mibPerSecond: round(mid.bytes / 1048576 / mid.seconds),
+      roundsPerSecond: rates.map(round),
+      listMs: round(mid.listMs),
+      peakRssMiB: round(procStatusKiB(pid, 'VmHWM') / 1024),
       idleRssMiB: round(idleRssMiB),
-      serviceCpuMs,
-      coldMessagesPerSecond: round(count / cold.seconds),
+      serviceCpuMs: median(sessions.map((s) => s.cpuMs)),
+      coldMessagesPerSecond: round(rate(cold)),
       coldServiceCpuMs: cold.cpuMs,
     };
     log(
-      `pop3 bench: ${count} × ${size} B, window ${window}: ${result.messagesPerSecond} msg/s, ${result.mibPerSecond} MiB/s, ` +
-        `LIST ${result.listMs} ms, service CPU ${serviceCpuMs} ms (first session ${result.coldMessagesPerSecond} msg/s, CPU ${cold.cpuMs} ms), RSS idle ${result.idleRssMiB} MiB / peak ${result.peakRssMiB} MiB`,
+      `pop3 bench: ${count} × ${size} B, window ${window}, ${rounds} sessions: ${result.messagesPerSecond} msg/s (sessions ${result.roundsPerSecond.join(', ')}), ${result.mibPerSecond} MiB/s, ` +
+        `LIST ${result.listMs} ms, service CPU ${result.serviceCpuMs} ms (first session ${result.coldMessagesPerSecond} msg/s, CPU ${cold.cpuMs} ms), RSS idle ${result.idleRssMiB} MiB / peak ${result.peakRssMiB} MiB`,
     );
+    if (dovecot && coldDovecot) {
+      const theirRates = dovecotSessions.map(rate);
+      const perRound = rates.map((r, i) => round(r / theirRates[i]!));
+      result.dovecot = {
+        version: dovecot.version,
+        messagesPerSecond: round(median(theirRates)),
+        roundsPerSecond: theirRates.map(round),
+        coldMessagesPerSecond: round(rate(coldDovecot)),
+        listMs: round(median(dovecotSessions.map((s) => s.listMs))),
+      };
+      result.ratio = { ofMedians: round(result.messagesPerSecond / result.dovecot.messagesPerSecond), perRound, medianOfRounds: median(perRound) };
+      log(
+        `pop3 bench, Dovecot ${dovecot.version}, the same sessions taking turns: ${result.dovecot.messagesPerSecond} msg/s (sessions ${result.dovecot.roundsPerSecond.join(', ')}; first ${result.dovecot.coldMessagesPerSecond}); ` +
+          `service ÷ Dovecot ${result.ratio.ofMedians} (rounds ${perRound.join(', ')})`,
+      );
+    }
     return result;
   } finally {
+    await dovecot?.stop();
     await service.kill('SIGTERM');
     await db.drop();
   }
 }
 
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const round = (x: number) => Math.round(x * 100) / 100;
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
@@ -364,9 +354,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     const i = process.argv.indexOf(`--${name}`);
     return i > 0 ? Number(process.argv[i + 1]) : undefined;
   };
-  const options = { messages: arg('messages'), messageBytes: arg('size'), window: arg('window'), chunkBytes: arg('chunk') };
+  const options = { messages: arg('messages'), messageBytes: arg('size'), window: arg('window'), chunkBytes: arg('chunk'), rounds: arg('rounds') };
   process.stdout.write(JSON.stringify(await benchPop3(options)) + '\n');
-  const dovecot = await benchPop3Dovecot(options);
-  if (dovecot) process.stdout.write(JSON.stringify(dovecot) + '\n');
   process.exit(0);
 }

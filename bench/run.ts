@@ -277,7 +277,6 @@ const sections: Record<string, () => Promise<void>> = { core: benchCore, 'ingres
 // Per-service benchmarks live beside this file; each exports a function printing its figures.
 for (const [name, file, fn] of [
   ['pop3', './pop3.ts', 'benchPop3'],
-  ['pop3-dovecot', './pop3.ts', 'benchPop3Dovecot'],
   ['dns-cache', './dns-cache.ts', 'benchDnsCache'],
   ['outbound-relay', './outbound-relay.ts', 'benchOutboundRelay'],
   ['console-overview', './console-overview.ts', 'benchConsoleOverview'],
