@@ -24,7 +24,7 @@ export const configSchema = z.object({
   RATE_LIMIT_TIMEOUT_MS: int(500, 10, 10_000, 'how long a login waits for Redis before going on without the cross-replica counters'),
   FETCH_BATCH: int(200, 1, 10_000, 'messages whose metadata one FETCH/STORE round trip to PostgreSQL reads; bounds memory per command'),
   FETCH_CHUNK_BYTES: int(262_144, 1_024, 16_777_216, 'bytes read from PostgreSQL per round trip when streaming a whole message (FETCH BODY[]); bounds memory per session whatever the message size'),
-  SEARCH_INDEX_INTERVAL_MS: int(1_000, 0, 3_600_000, 'pause of the background SEARCH indexer when its queue is empty (new mail is indexed off the delivery path, in batches of SEARCH_INDEX_BATCH); 0: no background indexing, a SEARCH indexes its folder first'),
+  SEARCH_INDEX_INTERVAL_MS: int(1_000, 0, 3_600_000, 'pause of the background SEARCH indexer when its queue is empty (new mail is indexed off the delivery path, in batches of SEARCH_INDEX_BATCH); 0: this replica does not index (another one must: a SEARCH still finds mail not indexed, reading its stored bytes, more slowly)'),
   SEARCH_INDEX_BATCH: int(200, 1, 10_000, 'messages the background SEARCH indexer takes per statement'),
   SEARCH_TIMEOUT_MS: int(10_000, 100, 600_000, 'statement_timeout of one SEARCH in PostgreSQL; a slower search answers NO'),
 })
