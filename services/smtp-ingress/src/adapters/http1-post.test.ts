@@ -81,6 +81,14 @@ describe('HTTP/1.1 POST', () => {
     expect(new Set(requests.map((r) => r.port)).size).toBe(2);
   });
 
+  it('an answer followed by more octets than it announced: the connection is not used again', async () => {
+    script = (s) => send(s, ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n']);
+    const post = createHttp1Post(url(), { maxResponseBytes: 1024 });
+    expect((await post('/', [], Buffer.alloc(0), signal())).body.toString()).toBe('ok');
+    expect((await post('/', [], Buffer.alloc(0), signal())).body.toString()).toBe('ok');
+    expect(new Set(requests.map((r) => r.port)).size).toBe(2);
+  });
+
   it('skips an interim 100 Continue; passes other statuses to the caller', async () => {
     script = (s) => send(s, ['HTTP/1.1 100 Continue\r\n\r\n', 'HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy']);
     const post = createHttp1Post(url(), { maxResponseBytes: 1024 });

@@ -185,13 +185,18 @@ class ResponseParser {
     const body = this.buf.subarray(this.bodyStart);
     if (this.mode.kind === 'length') {
       if (this.mode.n > this.maxBody) throw new Http1Error('answer too large');
-      return body.length >= this.mode.n ? { status: this.status, body: body.subarray(0, this.mode.n) } : null;
+      if (body.length < this.mode.n) return null;
+      // More than the answer (a second one, or garbage): this connection is not used again.
+      if (body.length > this.mode.n) this.reusable = false;
+      return { status: this.status, body: body.subarray(0, this.mode.n) };
     }
     if (body.length > this.maxBody + MAX_HEAD_BYTES) throw new Http1Error('answer too large');
     if (this.mode.kind === 'chunked') {
       const decoded = dechunk(body);
-      if (decoded && decoded.length > this.maxBody) throw new Http1Error('answer too large');
-      return decoded ? { status: this.status, body: decoded } : null;
+      if (!decoded) return null;
+      if (decoded.body.length > this.maxBody) throw new Http1Error('answer too large');
+      if (decoded.end < body.length) this.reusable = false;
+      return { status: this.status, body: decoded.body };
     }
     return null;
   }
@@ -233,8 +238,8 @@ class ResponseParser {
   }
 }
 
-/** The chunked body (RFC 9112 §7.1) decoded, or null while incomplete. Extensions and trailers are ignored. */
-function dechunk(data: Buffer): Buffer | null {
+/** The chunked body (RFC 9112 §7.1) decoded and where it ended, or null while incomplete. Extensions and trailers are ignored. */
+function dechunk(data: Buffer): { body: Buffer; end: number } | null {
   const parts: Buffer[] = [];
   let at = 0;
   for (;;) {
@@ -249,7 +254,7 @@ function dechunk(data: Buffer): Buffer | null {
       for (;;) {
         const t = data.indexOf(CRLF, at);
         if (t < 0) return null;
-        if (t === at) return Buffer.concat(parts);
+        if (t === at) return { body: Buffer.concat(parts), end: t + 2 };
         at = t + 2;
       }
     }
