@@ -4,14 +4,14 @@
 //   connection per message (real MX traffic; banner latency; Postfix's smtp-source too when
 //   installed), the whole path to the
 //   mailbox (also into a mailbox with a quota), a sustained soak with each service's memory over its thirds (RSS, and the
-//   V8 heap after GC from /metrics: flat means no leak), end-to-end latency p50/p99 at
-//   light load, and each service's peak memory.
+//   V8 heap after GC from /metrics: flat means no leak), end-to-end latency p50/p99 and the
+//   banner's latency at light load, and each service's peak memory.
 // Settings come from BENCH_* variables (printed with the results).
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { createTestDatabase, freePort, redisPrefix, startServiceProcess, type ServiceProcess } from '@hopmail/test-kit';
-import { smtpLoad } from './smtp-load.ts';
+import { bannerLatency, smtpLoad } from './smtp-load.ts';
 import { processes, procCpuMs, procStatusKiB, sumCpu } from './proc.ts';
 
 const execFileP = promisify(execFile);
@@ -226,6 +226,9 @@ async function benchCore() {
   );
   const lats = rows.rows.map((row) => Number(row.added) - (tStart + lat.acceptedAt[Number(row.seq)]!)).sort((a, b) => a - b);
   print(`end-to-end latency (250 → in mailbox, ${lat.sent} messages at light load): p50 ${pct(lats, 50).toFixed(1)} ms, p99 ${pct(lats, 99).toFixed(1)} ms`);
+  // The banner on its own: the loaded cells above time it behind 50 busy sessions on 2 cores.
+  const banners = (await bannerLatency({ port, count: settings.latencyCount })).sort((a, b) => a - b);
+  print(`banner at light load (${banners.length} connections one after another, connect → 220): p50 ${pct(banners, 50).toFixed(2)} ms, p99 ${pct(banners, 99).toFixed(2)} ms`);
 
   clearInterval(sampler);
   for (const p of procs) {

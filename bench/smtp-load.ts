@@ -149,3 +149,25 @@ export async function smtpLoad(options: {
   await Promise.all(Array.from({ length: connections }, worker));
   return { sent: nextSeq - failed, failed, seconds: (performance.now() - t0) / 1000, acceptedAt, bannerMs, endOfDataMs };
 }
+
+/**
+ * The server's own greeting latency: `count` connections one after another, each timed from
+ * connect() to the 220 line, then QUIT. One at a time, so the figure is the server's path to
+ * its banner, not the queueing of a machine the load keeps busy.
+ */
+export async function bannerLatency(options: { port: number; host?: string; count: number }): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < options.count; i++) {
+    const opened = performance.now();
+    const socket = connect(options.port, options.host ?? '127.0.0.1');
+    socket.setNoDelay(true);
+    const reader = new ReplyReader(socket);
+    const [greeting] = await reader.next(1);
+    times.push(performance.now() - opened);
+    if (!greeting!.startsWith('220')) throw new Error(`no greeting: ${greeting}`);
+    socket.write('QUIT\r\n');
+    await reader.next(1).catch(() => {});
+    socket.destroy();
+  }
+  return times;
+}
