@@ -17,7 +17,7 @@ export interface Dovecot {
 }
 
 /** Dovecot serving `protocol` on a free port with `messages` in reader's Maildir, in order; null when not installed. */
-export async function startDovecot(protocol: 'pop3' | 'imap', messages: Iterable<Buffer>): Promise<Dovecot | null> {
+export async function startDovecot(protocol: 'pop3' | 'imap', messages: Iterable<Buffer>, options: { cpu?: number } = {}): Promise<Dovecot | null> {
   if (!existsSync(DOVECOT) || !existsSync(`/usr/lib/dovecot/${protocol}`)) return null;
   const dir = mkdtempSync(join(tmpdir(), `bench-dovecot-${protocol}-`));
   chmodSync(dir, 0o755); // the mail user (nobody, when we are root) must reach its home
@@ -57,7 +57,9 @@ export async function startDovecot(protocol: 'pop3' | 'imap', messages: Iterable
     ].join('\n'),
   );
   execFileSync('chown', ['-R', `${user.n}:${user.g}`, join(dir, 'home')]);
-  const child = spawn(DOVECOT, ['-F', '-c', join(dir, 'dovecot.conf')], { stdio: 'ignore' });
+  // On one CPU when asked (taskset; every process it forks inherits it).
+  const argv = [DOVECOT, '-F', '-c', join(dir, 'dovecot.conf')];
+  const child = options.cpu === undefined ? spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' }) : spawn('taskset', ['-c', String(options.cpu), ...argv], { stdio: 'ignore' });
   const stop = async () => {
     child.kill('SIGTERM');
     await new Promise((r) => child.once('exit', r));
