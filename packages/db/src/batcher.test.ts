@@ -55,6 +55,30 @@ describe('createBatcher', () => {
     expect(sizes.reduce((a, c) => a + c, 0)).toBe(55);
   });
 
+  it('minIntervalMs: an idle batcher starts at once; calls within the interval wait and go together', async () => {
+    const starts: { at: number; items: number[] }[] = [];
+    const record = async (xs: readonly number[]) => (starts.push({ at: performance.now(), items: [...xs] }), xs);
+    const b = createBatcher<number, number>(record, async (x) => (await record([x]))[0]!, { minIntervalMs: 40 });
+    const t0 = performance.now();
+    await b(1);
+    // Within the interval, in three different turns: they wait for it, then go as one batch.
+    const later = [b(2)];
+    await tick();
+    later.push(b(3));
+    await new Promise((r) => setTimeout(r, 5));
+    later.push(b(4));
+    expect(await Promise.all(later)).toEqual([2, 3, 4]);
+    expect(starts.map((s) => s.items)).toEqual([[1], [2, 3, 4]]);
+    expect(starts[0]!.at - t0).toBeLessThan(20);
+    expect(starts[1]!.at - starts[0]!.at).toBeGreaterThanOrEqual(39);
+    // Idle for longer than the interval: at once again.
+    await new Promise((r) => setTimeout(r, 50));
+    const t1 = performance.now();
+    await b(5);
+    expect(starts[2]!.items).toEqual([5]);
+    expect(starts[2]!.at - t1).toBeLessThan(20);
+  });
+
   it('never puts two items with the same key in one batch', async () => {
     const batches: string[][] = [];
     const b = createBatcher<string, string>(

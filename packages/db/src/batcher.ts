@@ -10,6 +10,10 @@
  *
  * `key`: two calls with the same key never share a batch (the later one waits for the next),
  * for statements where one row appearing twice would be ambiguous.
+ *
+ * `minIntervalMs`: a batch starts no sooner than this after the previous one started; calls
+ * made meanwhile wait and go together. A call to a batcher idle for longer runs at once, so
+ * this adds no latency under light load and caps the batches per second under heavy load.
  */
 export interface BatcherOptions<I> {
   /** Batches in flight at once (PostgreSQL connections this batcher may hold). */
@@ -17,6 +21,7 @@ export interface BatcherOptions<I> {
   /** Items per batch. */
   maxBatch?: number;
   key?: (item: I) => string;
+  minIntervalMs?: number;
 }
 
 export type Batcher<I, R> = (item: I) => Promise<R>;
@@ -29,6 +34,8 @@ export function createBatcher<I, R>(
   const maxInFlight = options.maxInFlight ?? 4;
   const maxBatch = options.maxBatch ?? 64;
   const key = options.key;
+  const minIntervalMs = options.minIntervalMs ?? 0;
+  let lastStart = -Infinity;
   type Pending = { item: I; resolve: (r: R) => void; reject: (e: unknown) => void };
   let queue: Pending[] = [];
   let inFlight = 0;
@@ -69,11 +76,21 @@ export function createBatcher<I, R>(
   const pump = () => {
     scheduled = false;
     while (inFlight < maxInFlight && queue.length > 0) {
+      if (minIntervalMs > 0) {
+        const wait = lastStart + minIntervalMs - performance.now();
+        if (wait > 0) {
+          scheduled = true;
+          setTimeout(pump, wait);
+          return;
+        }
+        lastStart = performance.now();
+      }
       const batch = take();
       inFlight++;
       void run(batch).finally(() => {
         inFlight--;
-        pump();
+        // A pump already due (this turn's, or the interval's timer) takes the rest.
+        if (!scheduled) pump();
       });
     }
   };

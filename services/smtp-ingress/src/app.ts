@@ -118,6 +118,16 @@ export function createApp(deps: AppDeps): IngressApp {
     : null;
   const dnsblSites = parseDnsblSites(config.DNSBL_SITES);
   const metrics = createMetrics(deps.registry);
+  const store = createMessageStore({
+    pool: deps.pool,
+    producer,
+    enqueueTimeoutMs: config.SMTP_ENQUEUE_TIMEOUT_MS,
+    enqueueWindowMs: config.SMTP_ENQUEUE_WINDOW_MS,
+    onEnqueueFailed: (msgId, err) => {
+      metrics.enqueueFailures.inc();
+      logger.warn({ event: EVENTS.enqueueFailed, msgId, err }, 'message committed but route-message job not added; the reconciler will re-enqueue it');
+    },
+  });
   const dnsbl = dnsblSites.length
     ? createDnsblLookup({
         dns: createDnsClient({ servers: config.DNS_SERVERS, timeoutMs: config.DNS_TIMEOUT_MS, tries: config.DNS_TRIES }),
@@ -232,7 +242,7 @@ export function createApp(deps: AppDeps): IngressApp {
           }),
         }
       : {}),
-    store: createMessageStore({ pool: deps.pool, producer, enqueueTimeoutMs: config.SMTP_ENQUEUE_TIMEOUT_MS }),
+    store,
     logger,
     metrics,
   });
@@ -273,6 +283,8 @@ export function createApp(deps: AppDeps): IngressApp {
       abuseLists.close();
       certificates?.close();
       await authenticator?.close?.();
+      // The jobs of the last messages committed, before the queue's connection goes.
+      await store.drain();
       await producer.close();
     },
   };

@@ -538,9 +538,8 @@ export function createIngress(deps: IngressDeps) {
     // Where routing files it: decided here, with the header in memory, not by the delivery
     // trigger reading the stored message for every copy (migration 0025).
     toCommit.junk = junkVerdict(toCommit.spam) || spamFlagged(toCommit.raw);
-    let committed;
     try {
-      committed = await store.commit(toCommit);
+      await store.commit(toCommit);
     } catch (err) {
       const e = err instanceof IngressError ? err : new IngressError('storeFailed', String(err), err);
       state.log.error({ event: EVENTS.storeFailed, msgId: id, err: e.cause ?? e }, 'message not stored');
@@ -559,10 +558,6 @@ export function createIngress(deps: IngressDeps) {
     state.messages++;
     metrics.accepted.inc({ listener: state.listener });
     metrics.messageSize.observe(size);
-    if (!committed.enqueued) {
-      metrics.enqueueFailures.inc();
-      state.log.warn({ event: EVENTS.enqueueFailed, msgId: id, err: committed.error }, 'message committed but route-message job not added; the reconciler will re-enqueue it');
-    }
     const tx = sessions.transaction(facts.transaction);
     state.log.info({ event: EVENTS.messageAccepted, msgId: id, from: mailFrom, rcpts: recipients.length, size, ms: tx ? Date.now() - tx.startedAt : undefined }, 'message accepted');
     return { verdict: ACCEPT, reply: `2.0.0 Ok: queued as ${id}` };

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import nodemailer from 'nodemailer';
+import { waitFor } from '@hopmail/test-kit';
 import { startIngress, type TestIngress } from '../test/helpers.ts';
 
 let t: TestIngress;
@@ -78,7 +79,8 @@ it('stores what nodemailer sends byte for byte (dots, 8-bit UTF-8, 998-octet lin
     { address: 'alice@example.org', status: 'queued' },
     { address: 'bob@example.org', status: 'queued' },
   ]);
-  const job = await queue.getJob(id);
+  // Added just after the 250 (the reply does not wait for Redis).
+  const job = await waitFor(async () => queue.getJob(id), { what: 'the route-message job' });
   expect(job?.name).toBe('route-message');
   expect(job?.data).toEqual({ messageId: id });
 });

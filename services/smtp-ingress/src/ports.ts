@@ -6,16 +6,15 @@ import type { NewMessage } from '@hopmail/db';
 import type { MailboxRef } from '@hopmail/mail';
 import type { AuthResults, AuthResultValue, InboundPolicy } from './policy/mail-auth-policy.ts';
 
-export type CommitResult = { enqueued: true } | { enqueued: false; error: unknown };
-
 /** "250 only after commit" (DESIGN.md). */
 export interface MessageStore {
   /**
-   * Commits the message and its recipients, then hands it to routing (route-message). Throws
-   * IngressError('storeFailed') when nothing was committed; a failed hand-off after the commit
-   * is `enqueued: false` (the message is safe: routing's reconciler picks it up).
+   * Commits the message and its recipients and resolves: the 250 may go. The hand-off to
+   * routing (route-message) follows in the background; if it fails the message is safe and
+   * routing's reconciler picks it up. Throws IngressError('storeFailed') when nothing was
+   * committed.
    */
-  commit(message: NewMessage): Promise<CommitResult>;
+  commit(message: NewMessage): Promise<void>;
 }
 
 /** Who may log in, and which addresses are theirs. */

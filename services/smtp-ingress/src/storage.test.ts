@@ -1,7 +1,7 @@
 // "250 only after commit": PostgreSQL going away mid-session gives 451 4.3.0 (never 250,
 // never 5xx) and the service recovers; Redis going away after the commit still gives 250.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { baseUrls, createTestDatabase, startTcpProxy, type TcpProxy, type TestDatabase } from '@hopmail/test-kit';
+import { baseUrls, createTestDatabase, startTcpProxy, waitFor, type TcpProxy, type TestDatabase } from '@hopmail/test-kit';
 import { SmtpClient, countMessages, repliesWithoutEnhancedCode, seedDirectory, sendMessage, simpleMessage, sleep, startIngress, type TestIngress } from '../test/helpers.ts';
 
 let db: TestDatabase;
@@ -69,39 +69,42 @@ describe('PostgreSQL down', () => {
 });
 
 describe('Redis down after the commit', () => {
-  it('answers 250 (the message is safe), logs smtp-ingress.enqueue-failed, and the job arrives once Redis is back', async () => {
+  it('answers 250 (the message is safe) without waiting for Redis, logs smtp-ingress.enqueue-failed after SMTP_ENQUEUE_TIMEOUT_MS, and the job arrives once Redis is back', async () => {
     const r = new URL(baseUrls().redisUrl);
     const proxy = await startTcpProxy(r.hostname, Number(r.port || 6379));
     const t = await startIngress({ db, env: { REDIS_URL: proxy.url(baseUrls().redisUrl), SMTP_ENQUEUE_TIMEOUT_MS: '300' } });
+    const { Queue } = await import('bullmq');
+    const { Redis } = await import('ioredis');
+    const conn = new Redis(baseUrls().redisUrl, { maxRetriesPerRequest: null });
+    const q = new Queue('route-message', { connection: conn, prefix: t.prefix });
     try {
-      // Warm up the queue connection first so that the outage is what fails.
+      // Warm up the queue connection first so that the outage is what fails: the warm-up's job
+      // (added after its 250) must be in before the outage.
       const w = await SmtpClient.connect(t.port);
-      expect(await sendMessage(w, 'a@remote.test', ['alice@example.org'], simpleMessage('warm'))).toMatch(/^250 /);
+      const warm = await sendMessage(w, 'a@remote.test', ['alice@example.org'], simpleMessage('warm'));
+      expect(warm).toMatch(/^250 /);
       w.close();
+      await waitFor(async () => q.getJob(warm.split(' ').pop()!), { what: 'the warm-up job' });
       proxy.down();
       const c = await SmtpClient.connect(t.port);
       const reply = await sendMessage(c, 'a@remote.test', ['alice@example.org'], simpleMessage('redis-down'));
       expect(reply).toMatch(/^250 2\.0\.0 Ok: queued as /);
       const id = reply.split(' ').pop()!;
       expect((await db.pool.query('SELECT 1 FROM messages WHERE id = $1', [id])).rowCount).toBe(1);
-      const warn = t.logs.find((l) => l.event === 'smtp-ingress.enqueue-failed');
-      expect(warn).toMatchObject({ level: 'warn', msgId: id });
+      await waitFor(async () => t.logs.some((l) => l.event === 'smtp-ingress.enqueue-failed'), { what: 'the enqueue failure logged' });
+      expect(t.logs.find((l) => l.event === 'smtp-ingress.enqueue-failed')).toMatchObject({ level: 'warn', msgId: id });
       c.close();
       proxy.up();
       // ioredis replays the queued add on reconnect; job ids are message ids, so a second add by the reconciler would be harmless.
-      const { Queue } = await import('bullmq');
-      const { Redis } = await import('ioredis');
-      const conn = new Redis(baseUrls().redisUrl, { maxRetriesPerRequest: null });
-      const q = new Queue('route-message', { connection: conn, prefix: t.prefix });
       let job = null;
       for (let i = 0; i < 100 && !job; i++) {
         job = await q.getJob(id);
         if (!job) await sleep(100);
       }
       expect(job?.data).toEqual({ messageId: id });
+    } finally {
       await q.close();
       conn.disconnect();
-    } finally {
       proxy.up();
       await t.stop();
       await proxy.close();

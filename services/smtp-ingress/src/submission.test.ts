@@ -9,6 +9,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import nodemailer from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '@hopmail/test-kit';
 import { expectCode, HOSTNAME, plain, repliesWithoutEnhancedCode, sleep, SmtpClient, startIngress, writeCertificate, type TestIngress } from '../test/helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hopmail-smtp-tls-'));
@@ -272,7 +273,8 @@ describe('delivery of submitted mail', () => {
       { address: 'bob@example.org', status: 'queued' },
       { address: 'friend@remote.test', status: 'queued' },
     ]);
-    expect((await queue.getJob(id))?.data).toEqual({ messageId: id });
+    // Added just after the 250 (the reply does not wait for Redis).
+    expect((await waitFor(async () => queue.getJob(id), { what: 'the route-message job' })).data).toEqual({ messageId: id });
   });
 
   it('keeps Date and Message-ID the client sent', async () => {
