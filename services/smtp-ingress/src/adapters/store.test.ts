@@ -100,3 +100,16 @@ it('SMTP_ENQUEUE_WINDOW_MS: messages committed within the window after a job sha
   expect(calls).toEqual(['add', 'add']);
   await producer.close();
 });
+
+it('drain() (shutdown) waits for the jobs of committed messages still on their way', async () => {
+  const producer = createProducer('route-message', redis, redisPrefix());
+  const store = createMessageStore({ pool: db.pool, producer, enqueueTimeoutMs: 5000, enqueueWindowMs: 300, onEnqueueFailed: () => {} });
+  const [a, b] = [message(), message()];
+  await store.commit(a);
+  // b's job waits for the window that a's job opened.
+  await store.commit(b);
+  expect(await producer.getJob({ messageId: b.id })).toBeUndefined();
+  await store.drain();
+  expect((await producer.getJob({ messageId: b.id }))?.data).toEqual({ messageId: b.id });
+  await producer.close();
+});
