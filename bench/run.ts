@@ -150,17 +150,32 @@ async function benchCore() {
     ['2 KiB', settings.smallCount, settings.smallSize, settings.connections],
     ['100 KiB', settings.largeCount, settings.largeSize, 10],
   ] as const) {
+    // Three rounds of a third each, the median reported: one round of a few seconds on the
+    // 2-core machine moved by a fifth from one run to the next (100 KiB: 453–629 msg/s).
     const t0 = performance.now();
     const cpu0 = cpuNow();
-    const r = await smtpLoad({ port, connections, count, size, rcpt: 'user@bench.test', newConnectionPerMessage: true });
-    const cpu = cpuPerMessage(cpu0, r.sent);
-    await untilRouted(base + r.sent);
+    const rates: number[] = [];
+    const bannerMs: number[] = [];
+    const endOfDataMs: number[] = [];
+    let sent = 0;
+    let failed = 0;
+    for (let round = 0; round < 3; round++) {
+      const r = await smtpLoad({ port, connections, count: Math.ceil(count / 3), size, rcpt: 'user@bench.test', newConnectionPerMessage: true });
+      rates.push(r.sent / r.seconds);
+      sent += r.sent;
+      failed += r.failed;
+      bannerMs.push(...r.bannerMs);
+      endOfDataMs.push(...r.endOfDataMs);
+    }
+    const cpu = cpuPerMessage(cpu0, sent);
+    await untilRouted(base + sent);
     const pathSeconds = (performance.now() - t0) / 1000;
-    base += r.sent;
-    const banner = [...r.bannerMs].sort((a, b) => a - b);
+    base += sent;
+    const banner = bannerMs.sort((a, b) => a - b);
     // Where a session's time goes: the greeting, and the DATA step + commit (end of data → 250).
-    const endOfData = [...r.endOfDataMs].sort((a, b) => a - b);
-    print(`ingress ${label}, a new connection per message, ${connections} at once: ${(r.sent / r.seconds).toFixed(0)} msg/s accepted+committed (${r.failed} failed), ingress CPU ${cpu.ingress} ms/msg; whole path to mailbox ${(r.sent / pathSeconds).toFixed(0)} msg/s; banner p50 ${pct(banner, 50).toFixed(1)} ms, p99 ${pct(banner, 99).toFixed(1)} ms; end of data → 250 p50 ${pct(endOfData, 50).toFixed(1)} ms, p99 ${pct(endOfData, 99).toFixed(1)} ms`);
+    const endOfData = endOfDataMs.sort((a, b) => a - b);
+    const median = [...rates].sort((a, b) => a - b)[1]!;
+    print(`ingress ${label}, a new connection per message, ${connections} at once: ${median.toFixed(0)} msg/s accepted+committed, median of 3 rounds (${rates.map((x) => x.toFixed(0)).join(', ')}; ${failed} failed), ingress CPU ${cpu.ingress} ms/msg; whole path to mailbox ${(sent / pathSeconds).toFixed(0)} msg/s; banner p50 ${pct(banner, 50).toFixed(1)} ms, p99 ${pct(banner, 99).toFixed(1)} ms; end of data → 250 p50 ${pct(endOfData, 50).toFixed(1)} ms, p99 ${pct(endOfData, 99).toFixed(1)} ms`);
     print(`  ${cpu.text}`);
   }
   const smtpSource = ['/usr/sbin/smtp-source', '/usr/bin/smtp-source'].find((f) => existsSync(f));
