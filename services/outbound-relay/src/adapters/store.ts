@@ -100,7 +100,9 @@ export class RelayStore {
               EXISTS (SELECT 1 FROM relay_attempts a WHERE a.message_id = $1 AND a.domain = lower($2) AND a.outcome = 'in-progress') AS attempt_in_progress
          FROM recipients r JOIN messages m ON m.id = r.message_id LEFT JOIN recipients o ON o.id = r.original_id
         WHERE r.message_id = $1 AND r.domain = lower($2) AND r.status IN ('relay', 'deferred')
-          AND (r.next_attempt_at IS NULL OR r.next_attempt_at <= $3)
+          -- To the millisecond, as \`now\` (a JS Date) is: a row made due by now() in the same
+          -- millisecond (routing's write, then its job picked up at once) is due, not skipped.
+          AND (r.next_attempt_at IS NULL OR date_trunc('milliseconds', r.next_attempt_at) <= $3)
         ORDER BY r.id`,
       [messageId, domain, now],
     );
