@@ -77,7 +77,6 @@ export async function smtpLoad(options: {
   // The body and terminator are the same octets every time: built once, written as they are
   // (a generator that builds and encodes 100 KiB per message takes CPU the server needs).
   const tail = Buffer.from(`${filler.slice(0, Math.max(0, size - 150))}\r\n.\r\n`, 'latin1');
-  const body = (seq: number) => header(seq) + tail.toString('latin1');
   const writeMessage = (socket: Socket, seq: number) => {
     socket.cork();
     socket.write(header(seq), 'latin1');
@@ -115,8 +114,13 @@ export async function smtpLoad(options: {
       const seq = nextSeq++;
       if (options.bdat) {
         // The same octets DATA would carry, without the terminator (nothing to stuff here).
-        const chunk = Buffer.from(body(seq).slice(0, -3), 'latin1');
-        socket.write(Buffer.concat([Buffer.from(`MAIL FROM:<${from}>\r\nRCPT TO:<${rcpt}>\r\nBDAT ${chunk.length} LAST\r\n`), chunk]));
+        const head = Buffer.from(header(seq), 'latin1');
+        const body = tail.subarray(0, -3);
+        socket.cork();
+        socket.write(`MAIL FROM:<${from}>\r\nRCPT TO:<${rcpt}>\r\nBDAT ${head.length + body.length} LAST\r\n`, 'latin1');
+        socket.write(head);
+        socket.write(body);
+        socket.uncork();
         const sentAt = performance.now();
         const r = await reader.next(3);
         if (r[2]!.startsWith('250')) {
