@@ -53,34 +53,39 @@ const INDEX_BATCH_SQL = `WITH batch AS (SELECT message_id FROM message_search_pe
   done AS (DELETE FROM message_search_pending p USING batch b WHERE p.message_id = b.message_id RETURNING p.message_id)
   SELECT hopmail_search_index(message_id) FROM done`;
 
-// One FETCH batch in one statement (two side by side on two connections cost PostgreSQL more
-// CPU, and this machine had none to spare): \Seen set as storeFlags' +FLAGS (\Seen) would
-// (same flag order, one new MODSEQ, taken only when something changes), then the batch's
-// metadata after it and its small bodies, a row per message (octetsJoin, @hopmail/db). The
-// UID range ($5, $6) lets the planner read the batch by index rather than the whole folder. The
-// metadata is one text value (flags are atoms: no spaces): node-postgres's row, date and
-// array parsers cost more than the rest.
-const FETCH_BATCH_SQL = `
-  WITH want AS (
-    SELECT uid FROM unnest(string_to_array($2, ',')::bigint[]) AS u(uid)
-  ), todo AS (
-    SELECT m.id FROM mailbox_messages m JOIN want w ON m.folder_id = $1 AND m.uid = w.uid AND m.uid BETWEEN $5 AND $6
-     WHERE $4 AND NOT m.flags @> ARRAY['\\Seen']
+// A FETCH batch that sets \Seen does it first, as storeFlags' +FLAGS (\Seen) would (same flag
+// order, one new MODSEQ, taken only when something changes), and answers that MODSEQ (NULL
+// when nothing changed). Apart from the read: a statement that modifies data has PostgreSQL copy its
+// whole result (the bodies too) into a store before the first row is sent, and fires the
+// UPDATE trigger even when nothing changed; a plain SELECT streams.
+const FETCH_SEEN_SQL = `
+  WITH todo AS (
+    SELECT m.id FROM unnest(string_to_array($2, ',')::bigint[]) AS w(uid)
+      JOIN mailbox_messages m ON m.folder_id = $1 AND m.uid = w.uid AND m.uid BETWEEN $3 AND $4
+     WHERE NOT m.flags @> ARRAY['\\Seen']
   ), f AS (
     UPDATE imap_folders SET highest_modseq = highest_modseq + 1 WHERE id = $1 AND EXISTS (SELECT 1 FROM todo) RETURNING highest_modseq
   ), upd AS (
     -- (most messages have no flags yet: those skip the sort)
     UPDATE mailbox_messages m SET flags = CASE WHEN m.flags = '{}' THEN ARRAY['\\Seen'] ELSE ARRAY(SELECT DISTINCT x FROM unnest(m.flags || ARRAY['\\Seen']) AS x ORDER BY x) END,
                                   modseq = f.highest_modseq
-      FROM todo, f WHERE m.id = todo.id RETURNING m.id, m.flags, m.modseq
+      FROM todo, f WHERE m.id = todo.id
   )
-  SELECT concat_ws(' ', (upd.id IS NOT NULL)::int, mm.uid, coalesce(upd.modseq, mm.modseq), mm.size, floor(extract(epoch FROM mm.added_at) * 1000)::bigint,
-                   mm.message_id, nullif(array_to_string(coalesce(upd.flags, mm.flags), ' '), '')) AS meta,
+  SELECT highest_modseq AS modseq FROM f`;
+
+// The batch's metadata and its small bodies, a row per message (octetsJoin, @hopmail/db). The
+// UID range ($4, $5) lets the planner read the batch by index rather than the whole folder. The
+// metadata is one text value (flags are atoms: no spaces): node-postgres's row, date and array
+// parsers cost more than the rest. Both statements are named (prepared once per connection):
+// planning them anew cost as much as running them.
+const FETCH_BATCH_SQL = `
+  SELECT concat_ws(' ', mm.uid, mm.modseq, mm.size, floor(extract(epoch FROM mm.added_at) * 1000)::bigint,
+                   mm.message_id, nullif(array_to_string(mm.flags, ' '), '')) AS meta,
          body.text, body.raw
-    FROM want w JOIN mailbox_messages mm ON mm.folder_id = $1 AND mm.uid = w.uid AND mm.uid BETWEEN $5 AND $6
-    LEFT JOIN upd ON upd.id = mm.id
+    FROM unnest(string_to_array($2, ',')::bigint[]) AS w(uid)
+    JOIN mailbox_messages mm ON mm.folder_id = $1 AND mm.uid = w.uid AND mm.uid BETWEEN $4 AND $5
     LEFT JOIN messages msg ON $3 > 0 AND msg.id = mm.message_id
-    ${octetsJoin("SELECT msg.raw AS b WHERE octet_length(msg.raw) <= $3", 'body')}
+    ${octetsJoin('SELECT msg.raw AS b WHERE octet_length(msg.raw) <= $3', 'body')}
    ORDER BY w.uid`;
 
 export interface PgStoreOptions {
@@ -204,13 +209,20 @@ export class PgStore implements Store {
     if (uids.length === 0) return { modseq: 0, rows: [] };
     // At most FETCH_BATCH (10,000) values: spread as arguments.
     const [lo, hi] = [Math.min(...uids), Math.max(...uids)];
-    const r = await this.pool.query<{ meta: string; text: string | null; raw: Buffer | null }>(FETCH_BATCH_SQL, [folderId, uids.join(','), opts.maxBytes, opts.seen, lo, hi]);
+    const list = uids.join(',');
     let modseq = 0;
+    if (opts.seen) {
+      const s = await this.pool.query<{ modseq: string }>({ name: 'hopmail-imap-fetch-seen', text: FETCH_SEEN_SQL, values: [folderId, list, lo, hi] });
+      modseq = Number(s.rows[0]?.modseq ?? 0);
+    }
+    const r = await this.pool.query<{ meta: string; text: string | null; raw: Buffer | null }>({
+      name: 'hopmail-imap-fetch',
+      text: FETCH_BATCH_SQL,
+      values: [folderId, list, opts.maxBytes, lo, hi],
+    });
     const rows = r.rows.map(({ meta, text, raw }) => {
       const f = meta.split(' ');
-      const m = Number(f[2]);
-      if (f[0] === '1' && m > modseq) modseq = m;
-      return { meta: { uid: Number(f[1]), modseq: m, size: Number(f[3]), internalDate: new Date(Number(f[4])), messageId: f[5]!, flags: f.slice(6) }, raw: rowOctets({ text, raw }) };
+      return { meta: { uid: Number(f[0]), modseq: Number(f[1]), size: Number(f[2]), internalDate: new Date(Number(f[3])), messageId: f[4]!, flags: f.slice(5) }, raw: rowOctets({ text, raw }) };
     });
     return { modseq, rows };
   }
