@@ -55,3 +55,13 @@ describe('mailbox_messages indexes', () => {
     expect(p).not.toMatch(/Seq Scan on mailbox_messages/);
   });
 });
+
+describe('mailbox_messages triggers (migration 0032)', () => {
+  it('an UPDATE (a flag change) fires none: the IMAP notification comes from the folder whose MODSEQ it takes', async () => {
+    const t = await db.pool.query<{ table: string; tgname: string }>(
+      `SELECT c.relname AS table, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+        WHERE NOT t.tgisinternal AND c.relname IN ('mailbox_messages', 'imap_folders') AND (t.tgtype & 16) <> 0 ORDER BY 1, 2`,
+    );
+    expect(t.rows).toEqual([{ table: 'imap_folders', tgname: 'imap_folders_notify' }]);
+  });
+});

@@ -1,6 +1,7 @@
-// Change notifications for IDLE and NOOP: migration 0018's triggers NOTIFY `hopmail_imap` with
-// the mailbox id when a transaction that delivered, expunged, moved or re-flagged mail commits
-// — routing, pop3, the admin API or any imap replica. One LISTEN connection per process fans
+// Change notifications for IDLE and NOOP: triggers NOTIFY `hopmail_imap` with the mailbox id
+// when a transaction that delivered, expunged, moved or re-flagged mail commits (migration
+// 0018's on mailbox_messages inserts and deletes, 0032's on a folder's MODSEQ, which every flag
+// change takes) — routing, pop3, the admin API or any imap replica. One LISTEN connection per process fans
 // them out to the sessions watching that mailbox. After a lost connection every session is
 // woken once (it re-reads its changes by MODSEQ, so nothing missed stays missed).
 import pg from 'pg';

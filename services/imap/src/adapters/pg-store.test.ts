@@ -136,4 +136,34 @@ describe('FETCH reads', () => {
     expect(again.rows.map((r) => r.meta.modseq)).toEqual([modseq, modseq, modseq, modseq + 1]);
     expect((await store.fetchBatch(folderId, uids.slice(0, 4), { seen: true, maxBytes: 0 })).modseq).toBe(0);
   });
+
+  it('a flag change (FETCH setting \\Seen, STORE) notifies hopmail_imap once with the mailbox id; one that changes nothing does not (migration 0032)', async () => {
+    const box = (await db.pool.query<{ mailbox_id: string }>('SELECT mailbox_id::text AS mailbox_id FROM imap_folders WHERE id = $1', [folderId])).rows[0]!.mailbox_id;
+    const listener = await db.pool.connect();
+    const heard: string[] = [];
+    listener.on('notification', (n) => {
+      if (n.channel === 'hopmail_imap') heard.push(n.payload ?? '');
+    });
+    try {
+      await listener.query('LISTEN hopmail_imap');
+      // A notification is delivered at commit; a round trip on the listening connection after
+      // it has been sent lets it arrive.
+      const settle = async () => {
+        await listener.query('SELECT 1');
+        return heard.splice(0);
+      };
+      await store.storeFlags(folderId, uids.slice(5, 8), 'remove', ['\\Seen'], null);
+      await settle();
+      await store.fetchBatch(folderId, uids.slice(5, 8), { seen: true, maxBytes: 0 });
+      expect(await settle()).toEqual([box]);
+      await store.fetchBatch(folderId, uids.slice(5, 8), { seen: true, maxBytes: 0 });
+      await store.storeFlags(folderId, uids.slice(5, 8), 'add', ['\\Seen'], null);
+      expect(await settle()).toEqual([]);
+      await store.storeFlags(folderId, uids.slice(5, 8), 'add', ['\\Flagged'], null);
+      expect(await settle()).toEqual([box]);
+    } finally {
+      await listener.query('UNLISTEN *');
+      listener.release();
+    }
+  });
 });
