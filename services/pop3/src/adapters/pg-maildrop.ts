@@ -32,6 +32,14 @@ interface Row {
 
 /** Most messages one read-ahead query asks for. */
 const MAX_READ_AHEAD_MESSAGES = 256;
+
+/** The next messages read ahead, a row each in the order asked (whole, or their first chunk). */
+const READ_AHEAD_SQL = `SELECT c.text, c.raw
+     FROM unnest($1::uuid[]) WITH ORDINALITY AS u(id, ord)
+     LEFT JOIN messages m ON m.id = u.id
+     ${octetsJoin('SELECT substring(m.raw FROM 1 FOR $2) AS b', 'c')}
+    ORDER BY u.ord`;
+
 /** The first batch once a client reads in order; each next one is twice the last, up to half the budget. */
 const FIRST_BATCH_BYTES = 65_536;
 
@@ -138,15 +146,13 @@ export class PgMaildropStore {
       // A row per message, as LATIN1 text where it can be (octetsJoin, @hopmail/db): the form
       // stuffWhole() scans.
       const entries: Ahead[] = [];
+      // Named: prepared once per pooled connection, not planned again for every batch.
       const batch = client
-        .query<{ text: string | null; raw: Buffer | null }>(
-          `SELECT c.text, c.raw
-             FROM unnest($1::uuid[]) WITH ORDINALITY AS u(id, ord)
-             LEFT JOIN messages m ON m.id = u.id
-             ${octetsJoin('SELECT substring(m.raw FROM 1 FOR $2) AS b', 'c')}
-            ORDER BY u.ord`,
-          [indexes.map((i) => rows[i]!.message_id), chunkBytes],
-        )
+        .query<{ text: string | null; raw: Buffer | null }>({
+          name: 'hopmail-pop3-read-ahead',
+          text: READ_AHEAD_SQL,
+          values: [indexes.map((i) => rows[i]!.message_id), chunkBytes],
+        })
         .then((r) => {
           for (let k = 0; k < entries.length; k++) entries[k]!.chunk = rowOctets(r.rows[k]) ?? undefined;
         });
