@@ -31,6 +31,22 @@ describe('insertMessages', () => {
     const r = await db.pool.query('SELECT address, domain FROM recipients WHERE message_id = $1 ORDER BY id', [ms[0]!.id]);
     expect(r.rows).toEqual([{ address: 'A@X.org', domain: 'x.org' }, { address: 'a@x.org', domain: 'x.org' }, { address: 'b@y.org', domain: 'y.org' }]);
   });
+  it('one prepared statement for every batch of up to 64 messages (the rest of its slots NULL); a larger batch has its own', async () => {
+    const client = await db.pool.connect();
+    try {
+      const batches = [[msg(10)], [msg(11), msg(12), msg(13)], Array.from({ length: 64 }, (_, i) => msg(100 + i)), Array.from({ length: 70 }, (_, i) => msg(200 + i))];
+      for (const b of batches) await insertMessages(client, b);
+      const all = batches.flat();
+      const stored = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM messages WHERE id = ANY($1::uuid[])', [all.map((m) => m.id)]);
+      expect(stored.rows[0]!.n).toBe(all.length);
+      const r = await client.query<{ rcpts: number }>('SELECT count(*)::int AS rcpts FROM recipients WHERE message_id = ANY($1::uuid[])', [all.map((m) => m.id)]);
+      expect(r.rows[0]!.rcpts).toBe(all.length);
+      const prepared = await client.query<{ name: string }>("SELECT name FROM pg_prepared_statements WHERE name LIKE 'hopmail-insert-messages-%' ORDER BY name");
+      expect(prepared.rows.map((x) => x.name)).toEqual(['hopmail-insert-messages-64', 'hopmail-insert-messages-70']);
+    } finally {
+      client.release();
+    }
+  });
 });
 
 describe('createGroupCommitter', () => {
