@@ -1,5 +1,8 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, commonConfig, describeConfig, loadConfig, port, redact, z } from './index.ts';
+import { availableCpus, ConfigError, commonConfig, describeConfig, loadConfig, port, redact, z } from './index.ts';
 
 const schema = z.object({ ...commonConfig, SMTP_PORT: port(2525, 'SMTP port'), ADMIN_TOKEN: z.string().min(8).describe('token') });
 
@@ -33,5 +36,39 @@ describe('loadConfig', () => {
     const rows = describeConfig(schema);
     expect(rows.find((r) => r.key === 'SMTP_PORT')).toEqual({ key: 'SMTP_PORT', default: 2525, description: 'SMTP port' });
     expect(rows.every((r) => r.description.length > 0)).toBe(true);
+  });
+});
+
+describe('availableCpus', () => {
+  const cgroup = (files: Record<string, string>) => {
+    const dir = mkdtempSync(join(tmpdir(), 'hopmail-cgroup-'));
+    for (const [name, text] of Object.entries(files)) {
+      mkdirSync(join(dir, name, '..'), { recursive: true });
+      writeFileSync(join(dir, name), text);
+    }
+    return dir;
+  };
+  const cpus = availableParallelism();
+
+  it('the CPUs the process may run on, fewer under a cgroup quota (v2 and v1), rounded up, at least 1', () => {
+    const cases: [Record<string, string>, number][] = [
+      [{}, cpus],
+      [{ 'cpu.max': 'max 100000\n' }, cpus],
+      [{ 'cpu.max': '100000 100000\n' }, 1],
+      [{ 'cpu.max': '150000 100000\n' }, Math.min(cpus, 2)],
+      [{ 'cpu.max': '20000 100000\n' }, 1],
+      [{ 'cpu.max': '6400000 100000\n' }, cpus],
+      [{ 'cpu/cpu.cfs_quota_us': '-1\n', 'cpu/cpu.cfs_period_us': '100000\n' }, cpus],
+      [{ 'cpu/cpu.cfs_quota_us': '100000\n', 'cpu/cpu.cfs_period_us': '100000\n' }, 1],
+      [{ 'cpu.max': 'garbage\n' }, cpus],
+    ];
+    for (const [files, want] of cases) {
+      const dir = cgroup(files);
+      try {
+        expect(availableCpus(dir), JSON.stringify(files)).toBe(want);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
   });
 });

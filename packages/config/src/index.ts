@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 export { z };
@@ -12,6 +14,32 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
     this.problems = problems;
   }
+}
+
+/**
+ * The CPUs this process may use: the ones it may run on (affinity), fewer where a cgroup quota
+ * says so (a container's CPU limit: cgroup v2 cpu.max, v1 cpu.cfs_quota_us), at least 1.
+ * `root` is where the cgroup files are (tests).
+ */
+export function availableCpus(root = '/sys/fs/cgroup'): number {
+  const cpus = availableParallelism();
+  const read = (f: string) => {
+    try {
+      return readFileSync(`${root}/${f}`, 'utf8').trim();
+    } catch {
+      return null;
+    }
+  };
+  let quota: number | null = null;
+  const v2 = read('cpu.max')?.split(/\s+/);
+  if (v2 && v2[0] !== 'max') quota = Number(v2[0]) / Number(v2[1] ?? 100_000);
+  else if (!v2) {
+    const q = Number(read('cpu/cpu.cfs_quota_us') ?? -1);
+    const period = Number(read('cpu/cpu.cfs_period_us') ?? 100_000);
+    if (q > 0 && period > 0) quota = q / period;
+  }
+  if (quota === null || !Number.isFinite(quota) || quota <= 0) return Math.max(1, cpus);
+  return Math.max(1, Math.min(cpus, Math.ceil(quota)));
 }
 
 /** Port numbers: 0 lets the OS pick one (tests). */

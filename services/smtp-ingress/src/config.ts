@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { bool, commonConfig, int, localPart, port, str, z } from '@hopmail/config';
+import { availableCpus, bool, commonConfig, int, localPart, port, str, z } from '@hopmail/config';
 import { tlsConfig } from '@hopmail/tls';
 import { requireSecretsInProduction, srsConfig } from '@hopmail/sender-auth';
 import { dnsClientConfig } from '@hopmail/dns-client';
@@ -75,7 +75,7 @@ export const configSchema = z.object({
   INBOUND_SPF_REJECT: bool(false, 'default for domains without their own setting: refuse (550 5.7.23) mail whose SPF result is fail even when DMARC would let it through; off: SPF only feeds DMARC'),
   INBOUND_AUTH_TIMEOUT_MS: int(15_000, 100, 120_000, 'all checks of one message at most this long (keep above DNS_TIMEOUT_MS × DNS_TRIES); past it the unfinished checks are temperror and the client gets 451 4.7.x'),
   INBOUND_DKIM_MAX_SIGNATURES: int(10, 1, 100, 'DKIM-Signature fields verified per message (the topmost); more are left unverified (dkim=neutral in Authentication-Results:): bounded work'),
-  INBOUND_AUTH_WORKERS: int(1, 0, 64, 'worker threads that verify incoming mail (about 1 ms of CPU per message) beside the SMTP sessions; 0: on the session thread. About the cores you can give this process, minus one'),
+  INBOUND_AUTH_WORKERS: int(Math.min(4, availableCpus()), 0, 64, 'worker threads that verify incoming mail (about 1 ms of CPU per message) beside the SMTP sessions; 0: on the session thread. Default: the CPUs this process may use (its cgroup quota included), at most 4'),
   INBOUND_DNS_CACHE_MS: int(5_000, 0, 300_000, "at most how long this process keeps the inbound checks' DNS answers (and NXDOMAIN/NODATA, never failures) in front of dns-cache; each is kept no longer than its TTL (the remaining TTL dns-cache answers with; NXDOMAIN/NODATA: the SOA's negative TTL; an answer without a TTL, this long), so a changed SPF, DKIM or DMARC record is seen once its TTL has run out, as without this memo; 0: ask dns-cache every time"),
   INBOUND_DKIM_MIN_RSA_BITS: int(1024, 512, 4096, 'shortest RSA key a DKIM or ARC signature may use to pass (RFC 8301); shorter fails as too weak'),
   RSPAMD_URL: z
