@@ -59,8 +59,8 @@ describe('createGroupCommitter', () => {
   });
 
   it('batches messages of every size up to maxBatchBytes, each byte for byte, and writes a larger one alone', async () => {
-    // Every octet value, at sizes around the limit; statements of 1 and 2+ messages (the
-    // latter prepared per batch size) both carry the bytes as binary parameters.
+    // Every octet value, at sizes around the limit; statements of 1 and of 2+ messages (the
+    // latter one statement for every batch of up to 64) both carry the bytes as binary parameters.
     const big = (n: number, i: number) => ({ ...msg(i), raw: Buffer.from(Array.from({ length: n }, (_, k) => (k * 7 + i) & 0xff)) });
     const gc = createGroupCommitter(db.pool, { maxInFlight: 1, maxBatchBytes: 100 * 1024 });
     const ms = [big(100 * 1024, 1), big(100 * 1024 + 1, 2), big(3, 3), big(50_000, 4), big(100 * 1024, 5), big(1, 6)];
@@ -75,6 +75,32 @@ describe('createGroupCommitter', () => {
     }
     // Made in one turn: the one over the limit alone, the other five together.
     expect(statements).toBe(2);
+  });
+
+  it('by default one statement at a time: the messages finishing while it is in flight wait and share the next', async () => {
+    const gc = createGroupCommitter(db.pool);
+    let open = 0;
+    let most = 0;
+    let statements = 0;
+    const acquire = () => {
+      statements++;
+      most = Math.max(most, ++open);
+    };
+    const release = () => open--;
+    db.pool.on('acquire', acquire).on('release', release);
+    // Arriving one by one, each on a later turn of the event loop, while earlier ones commit.
+    const ms = Array.from({ length: 30 }, (_, i) => msg(400 + i));
+    const pending: Promise<void>[] = [];
+    for (const m of ms) {
+      pending.push(gc.insert(m));
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(pending);
+    db.pool.off('acquire', acquire).off('release', release);
+    expect(most).toBe(1);
+    expect(statements).toBeLessThan(30);
+    const r = await db.pool.query('SELECT count(*)::int AS n FROM messages WHERE id = ANY($1::uuid[])', [ms.map((m) => m.id)]);
+    expect(r.rows[0].n).toBe(30);
   });
 
   it('a bad message in a batch fails alone; the others commit', async () => {

@@ -123,6 +123,7 @@ export function createApp(deps: AppDeps): IngressApp {
     producer,
     enqueueTimeoutMs: config.SMTP_ENQUEUE_TIMEOUT_MS,
     enqueueWindowMs: config.SMTP_ENQUEUE_WINDOW_MS,
+    commitsInFlight: config.SMTP_COMMITS_IN_FLIGHT,
     onEnqueueFailed: (msgId, err) => {
       metrics.enqueueFailures.inc();
       logger.warn({ event: EVENTS.enqueueFailed, msgId, err }, 'message committed but route-message job not added; the reconciler will re-enqueue it');

@@ -46,6 +46,7 @@ export const configSchema = z.object({
   SMTP_REVERSE_LOOKUP: bool(true, 'look up the client address in DNS (PTR) for the Received: header; loopback clients are never looked up'),
   SMTP_CLOSE_TIMEOUT_MS: int(20_000, 100, 600_000, 'on shutdown, how long sessions in a mail transaction may run on before 421 4.3.2; keep below SHUTDOWN_TIMEOUT_MS'),
   SMTP_ENQUEUE_TIMEOUT_MS: int(2_000, 10, 60_000, 'how long an add of the route-message job after the commit may take before it counts as failed (logged; the reconciler re-enqueues); the 250 does not wait for it'),
+  SMTP_COMMITS_IN_FLIGHT: int(1, 1, 64, 'group commits (one INSERT statement each, up to 64 messages) in flight at once; the messages that finish DATA meanwhile share the next one. 1: the fewest, largest statements, the least CPU per message'),
   SMTP_ENQUEUE_WINDOW_MS: int(5, 0, 1_000, "route-message jobs start at most this often: the messages committed meanwhile share one job (and routing's batches); a message after a quiet spell goes at once. 0: only messages committed while an add is in flight share one"),
   LOCAL_PART_CASE_SENSITIVE: bool(false, 'compare local parts case-sensitively (RFC 5321 allows it; must match routing)'),
   SUBADDRESS_DELIMITER: z

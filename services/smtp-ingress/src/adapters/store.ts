@@ -37,6 +37,8 @@ export interface MessageStoreDeps {
   enqueueTimeoutMs: number;
   /** SMTP_ENQUEUE_WINDOW_MS: see createRouteEnqueuer. */
   enqueueWindowMs?: number;
+  /** SMTP_COMMITS_IN_FLIGHT: group commits (statements) at once; the messages finishing meanwhile wait for the next. */
+  commitsInFlight?: number;
   /** A committed message whose job was not added (the reconciler re-enqueues it). */
   onEnqueueFailed: (messageId: string, error: unknown) => void;
 }
@@ -45,7 +47,7 @@ export function createMessageStore(deps: MessageStoreDeps): MessageStore & { dra
   const enqueue = createRouteEnqueuer(deps.producer, deps.enqueueWindowMs ?? 0);
   // Sessions that finish DATA together share one commit; each still gets its 250 only
   // after its own rows are committed.
-  const committer = createGroupCommitter(deps.pool);
+  const committer = createGroupCommitter(deps.pool, { maxInFlight: deps.commitsInFlight ?? 1 });
   const handOffs = new Set<Promise<void>>();
   return {
     async commit(message) {
