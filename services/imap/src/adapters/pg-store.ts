@@ -54,10 +54,10 @@ const INDEX_BATCH_SQL = `WITH batch AS (SELECT message_id FROM message_search_pe
   SELECT hopmail_search_index(message_id) FROM done`;
 
 // A FETCH batch that sets \Seen does it first, as storeFlags' +FLAGS (\Seen) would (same flag
-// order, one new MODSEQ, taken only when something changes), and answers that MODSEQ (NULL
-// when nothing changed). Apart from the read: a statement that modifies data has PostgreSQL copy its
-// whole result (the bodies too) into a store before the first row is sent, and fires the
-// UPDATE trigger even when nothing changed; a plain SELECT streams.
+// order, one new MODSEQ, taken only when something changes), and answers that MODSEQ (no row
+// when nothing changed). Apart from the read: a statement that modifies data has PostgreSQL
+// copy its whole result (the bodies too) into a store before the first row is sent; a plain
+// SELECT streams.
 const FETCH_SEEN_SQL = `
   WITH todo AS (
     SELECT m.id FROM unnest(string_to_array($2, ',')::bigint[]) AS w(uid)
