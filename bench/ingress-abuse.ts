@@ -21,6 +21,7 @@ import { createTestDatabase, freePort, redisPrefix, startFakeDns, startRspamd, s
 import { createRspamdFilter } from '../services/smtp-ingress/src/adapters/rspamd.ts';
 import { cpuOrZero, processes, procCpuMs, sumCpu } from './proc.ts';
 import { smtpLoad } from './smtp-load.ts';
+import { median } from './stats.ts';
 
 process.env.DATABASE_URL ??= 'postgres://root@127.0.0.1:5432/postgres';
 process.env.REDIS_URL ??= 'redis://127.0.0.1:6379';
@@ -136,11 +137,6 @@ async function metered(parties: { rspamdWorkers: number[]; rspamdOthers: number[
 }
 
 type Metered = Awaited<ReturnType<typeof metered>>;
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 /**
  * What the CPU figures allow on an otherwise idle machine of `cores`: rspamd's single worker
@@ -281,10 +277,6 @@ export async function benchIngressScreening() {
         }
       }
       const loadAfter = loadavg()[0]!;
-      const median = (xs: number[]) => {
-        const s = [...xs].sort((a, b) => a - b);
-        return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-      };
       const summary = (rs: Run[]) => ({
         msgPerSecond: median(rs.map((r) => r.msgPerSecond)),
         rounds: rs.map((r) => r.msgPerSecond),

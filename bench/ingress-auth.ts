@@ -12,6 +12,7 @@ import { dkimRecordValue, generateDkimKey, signDkim } from '@hopmail/sender-auth
 import { createTestDatabase, freePort, redisPrefix, startFakeDns, startServiceProcess, type ServiceProcess } from '@hopmail/test-kit';
 import { procCpuMs } from './proc.ts';
 import { smtpLoad } from './smtp-load.ts';
+import { median } from './stats.ts';
 
 process.env.DATABASE_URL ??= 'postgres://root@127.0.0.1:5432/postgres';
 process.env.REDIS_URL ??= 'redis://127.0.0.1:6379';
@@ -118,7 +119,7 @@ export async function benchIngressAuth(opts: { connections?: number; count?: num
       const rates = rs.map((r) => Math.round(r.sent / r.seconds));
       const sent = rs.reduce((n, r) => n + r.sent, 0);
       const cpu = (k: keyof CpuPerMessage) => Number((rs.reduce((n, r) => n + r.cpuMsPerMessage[k] * r.sent, 0) / Math.max(1, sent)).toFixed(3));
-      return { msgPerSecond: [...rates].sort((x, y) => x - y)[Math.floor(rates.length / 2)]!, rounds: rates, failed: rs.reduce((n, r) => n + r.failed, 0), cpuMsPerMessage: { ingress: cpu('ingress'), dnsCache: cpu('dnsCache') } };
+      return { msgPerSecond: median(rates), rounds: rates, failed: rs.reduce((n, r) => n + r.failed, 0), cpuMsPerMessage: { ingress: cpu('ingress'), dnsCache: cpu('dnsCache') } };
     };
     return {
       name: 'ingress-auth',

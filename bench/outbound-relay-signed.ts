@@ -7,6 +7,7 @@
 // (signed/unsigned 0.78–0.89). Run alone: `pnpm exec node bench/outbound-relay-signed.ts`.
 import { pathToFileURL } from 'node:url';
 import { benchOutboundRelay, type BenchOutboundRelayOptions, type BenchOutboundRelayResult } from './outbound-relay.ts';
+import { median } from './stats.ts';
 
 export interface BenchOutboundRelaySignedResult extends Omit<BenchOutboundRelayResult, 'name'> {
   name: 'outbound-relay-signed';
@@ -17,7 +18,6 @@ export interface BenchOutboundRelaySignedResult extends Omit<BenchOutboundRelayR
   perRound: number[];
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const ratio = (a: number, b: number) => Number((a / Math.max(1, b)).toFixed(2));
 
 export async function benchOutboundRelaySigned(opts: BenchOutboundRelayOptions = {}): Promise<BenchOutboundRelaySignedResult> {

@@ -19,6 +19,7 @@ import { newMessageId } from '@hopmail/mail';
 import { seedMailbox } from '../services/pop3/test/support.ts';
 import { procCpuMs, procStatusKiB } from './proc.ts';
 import { startDovecot } from './dovecot.ts';
+import { median } from './stats.ts';
 
 export interface BenchPop3Options {
   /** Messages in the mailbox (default 2,000). */
@@ -373,7 +374,6 @@ function hasTaskset(): boolean {
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const round = (x: number) => Math.round(x * 100) / 100;
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { createTestDatabase, freePort, redisPrefix, startServiceProcess, type ServiceProcess } from '@hopmail/test-kit';
 import { bannerLatency, smtpLoad } from './smtp-load.ts';
 import { processes, procCpuMs, procStatusKiB, sumCpu } from './proc.ts';
+import { median } from './stats.ts';
 
 const execFileP = promisify(execFile);
 
@@ -280,7 +281,6 @@ async function benchIngressBdat() {
         rates[bdat ? 'BDAT' : 'DATA']!.push(r.sent / r.seconds);
       }
     }
-    const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
     for (const [verb, r] of Object.entries(rates)) {
       print(`ingress 100 KiB over ${verb}: ${settings.connections} connections, median of 3 rounds of ${Math.ceil(settings.largeCount / 3)}: ${median(r).toFixed(0)} msg/s accepted+committed, ${((median(r) * settings.largeSize) / 1048576).toFixed(1)} MiB/s (rounds ${r.map((x) => x.toFixed(0)).join(', ')})`);
     }
