@@ -82,12 +82,10 @@ export async function insertMessages(db: pg.Pool | pg.PoolClient, messages: read
     });
   }
   const slots = rawSlots(messages.length);
-  const raws: (Buffer | null)[] = cols.raw;
-  while (raws.length < slots) raws.push(null);
   await db.query({
     name: `hopmail-insert-messages-${slots}`,
     text: insertMessagesSql(slots),
-    values: [cols.id, cols.size, cols.from, cols.ip, cols.helo, cols.auth, cols.tls, cols.utf8, cols.b8, cols.mid, rMsg, rAddr, rDomain, cols.ar, cols.rtls, cols.spam, cols.ret, cols.envid, rNotify, rOrcpt, cols.bin, cols.junk, ...raws],
+    values: [cols.id, cols.size, cols.from, cols.ip, cols.helo, cols.auth, cols.tls, cols.utf8, cols.b8, cols.mid, rMsg, rAddr, rDomain, cols.ar, cols.rtls, cols.spam, cols.ret, cols.envid, rNotify, rOrcpt, cols.bin, cols.junk, ...cols.raw, ...new Array<null>(slots - messages.length).fill(null)],
   });
 }
 
