@@ -91,8 +91,11 @@ describe('Redis down after the commit', () => {
       expect(reply).toMatch(/^250 2\.0\.0 Ok: queued as /);
       const id = reply.split(' ').pop()!;
       expect((await db.pool.query('SELECT 1 FROM messages WHERE id = $1', [id])).rowCount).toBe(1);
-      await waitFor(async () => t.logs.some((l) => l.event === 'smtp-ingress.enqueue-failed'), { what: 'the enqueue failure logged' });
-      expect(t.logs.find((l) => l.event === 'smtp-ingress.enqueue-failed')).toMatchObject({ level: 'warn', msgId: id });
+      // This message's failure: on a loaded machine the warm-up's add can outlast the timeout
+      // too (logged, then harmless when it lands, as its job above shows).
+      const failed = (l: Record<string, unknown>) => l.event === 'smtp-ingress.enqueue-failed' && l.msgId === id;
+      await waitFor(async () => t.logs.some(failed), { what: 'the enqueue failure logged' });
+      expect(t.logs.find(failed)).toMatchObject({ level: 'warn', msgId: id });
       c.close();
       proxy.up();
       // ioredis replays the queued add on reconnect; job ids are message ids, so a second add by the reconciler would be harmless.
