@@ -11,7 +11,10 @@ export class ChunkReader {
   private readonly queue: Buffer[] = [];
   private ended = false;
   private waiter: (() => void) | null = null;
+  private readonly take: ((chunk: Buffer) => boolean) | undefined;
   private readonly onData = (d: Buffer) => {
+    // The consumer waits with nothing queued: `take` may answer the chunk right here.
+    if (this.take && this.waiter && this.queue.length === 0 && this.take(d)) return;
     this.queue.push(d);
     this.socket.pause();
     this.wake();
@@ -21,8 +24,14 @@ export class ChunkReader {
     this.wake();
   };
 
-  constructor(socket: Socket) {
+  /**
+   * `take`, when given, is offered each chunk that arrives while the consumer waits in next()
+   * with nothing queued. It returns true when it handled the chunk itself, synchronously (then
+   * next() goes on waiting and the socket keeps flowing), false to have next() return it.
+   */
+  constructor(socket: Socket, take?: (chunk: Buffer) => boolean) {
     this.socket = socket;
+    this.take = take;
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('close', this.onEnd);

@@ -23,7 +23,7 @@ export const configSchema = z.object({
   AUTH_MAX_FAILURES_PER_IP: int(30, 1, 1_000_000, 'failed logins per client address within the window before its logins are refused, across replicas'),
   RATE_LIMIT_TIMEOUT_MS: int(500, 10, 10_000, 'how long a login waits for Redis before going on without the cross-replica counters'),
   RETR_CHUNK_BYTES: int(131_072, 1_024, 16_777_216, 'bytes read from PostgreSQL per round trip when streaming RETR/TOP; bounds per-session memory'),
-  RETR_READ_AHEAD_BYTES: int(524_288, 0, 67_108_864, 'bytes of the next messages each session reads ahead of a client reading in order (in batches growing to half of it), so that RETR answers from memory instead of waiting for PostgreSQL; memory per session reading (up to this plus one RETR_CHUNK_BYTES); 0 reads one message at a time'),
+  RETR_READ_AHEAD_BYTES: int(524_288, 0, 67_108_864, 'bytes of the next messages each session reads ahead of a client reading in order (in batches growing to half of it), so that RETR answers from memory instead of waiting for PostgreSQL; memory per session reading (up to this plus two RETR_CHUNK_BYTES: a chunk being sent, and the next reply built ahead); 0 reads one message at a time'),
 })
   .refine((c) => c.NODE_ENV !== 'production' || !c.ALLOW_PLAINTEXT_AUTH, {
     message: 'ALLOW_PLAINTEXT_AUTH=true is for local development only: passwords would cross the network in clear',

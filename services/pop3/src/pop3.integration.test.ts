@@ -93,6 +93,46 @@ describe('reading mail over a real socket', () => {
   });
 });
 
+describe('a client that stops reading', () => {
+  it('while its RETRs are answered as they arrive: the replies stop at what the sockets hold, and every one comes once it reads again', async () => {
+    // Messages read ahead whole (RETR_CHUNK_BYTES above their size): the listener's fast path.
+    const r = await startTestApp({ ...env, RETR_CHUNK_BYTES: '65536', RETR_READ_AHEAD_BYTES: '1048576' });
+    try {
+      const msgs = Array.from({ length: 600 }, (_, i) => Buffer.from(`Subject: message ${i}\r\n\r\n` + `.line of message ${i}, to fill the sockets\r\n`.repeat(900)));
+      const total = msgs.reduce((n, m) => n + m.length, 0);
+      const box = await mailbox(msgs);
+      const c = await login(box.address, r);
+      expect(await c.cmd('RETR 1')).toBe(`+OK ${msgs[0]!.length} octets`);
+      expect((await c.body()).equals(msgs[0]!)).toBe(true);
+      const sent = async () => (await r.registry.getSingleMetric('hopmail_pop3_bytes_sent_total')!.get()).values[0]!.value;
+      const before = await sent();
+      c.socket.pause();
+      // One command at a time, each its own packet, as a client reading in order sends them.
+      for (let i = 2; i <= msgs.length; i++) {
+        c.send(`RETR ${i}\r\n`);
+        await new Promise((res) => setTimeout(res, 1));
+      }
+      let last = -1;
+      await waitFor(async () => {
+        const now = await sent();
+        const still = now === last;
+        last = now;
+        return still;
+      }, { intervalMs: 200 });
+      // What the two sockets' buffers hold (a few MiB), not the 24 MiB asked for.
+      expect(last - before).toBeLessThan(total / 2);
+      c.socket.resume();
+      for (let i = 1; i < msgs.length; i++) {
+        expect(await c.line()).toBe(`+OK ${msgs[i]!.length} octets`);
+        expect((await c.body()).equals(msgs[i]!), `message ${i + 1}`).toBe(true);
+      }
+      expect(await c.cmd('QUIT')).toMatch(/^\+OK /);
+    } finally {
+      await r.stop();
+    }
+  });
+});
+
 describe('maildrop semantics', () => {
   it('DELE then a dropped connection keeps the mail', async () => {
     const box = await mailbox([DOTS, BINARY]);

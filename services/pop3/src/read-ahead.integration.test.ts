@@ -168,7 +168,12 @@ describe('the read-ahead budget', () => {
     try {
       let peak = 0;
       for (let i = 0; i < msgs.length; i++) {
+        const ahead = drop.aheadBytes;
+        const peeked = drop.peek(i);
+        expect(drop.aheadBytes).toBe(ahead); // peek() moves nothing
         const now = drop.readNow(i);
+        if (peeked) expect(now).toBe(peeked);
+        expect(drop.peek(i)).toBe(now);
         peak = Math.max(peak, drop.aheadBytes);
         expect(drop.aheadBytes).toBeLessThanOrEqual(4_096 + 1_024);
         if (now) expect(octetBuffer(now).equals(msgs[i]!)).toBe(true);
@@ -193,8 +198,11 @@ describe('the read-ahead budget', () => {
         expect((await readAll(drop, i)).equals(msgs[i]!)).toBe(true);
         expect(drop.aheadBytes).toBe(Math.min(msgs[i]!.length, 1_024));
       }
-      // Reading in order again: the batches come back.
+      // Reading in order again: the batches come back, asked for at the end of the turn (after
+      // the reply to this command, whose write should not wait for the next batch's query).
       expect((await readAll(drop, 1)).equals(msgs[1]!)).toBe(true);
+      expect(drop.aheadBytes).toBe(1_000);
+      await new Promise((r) => setImmediate(r));
       expect(drop.aheadBytes).toBeGreaterThan(1_024);
     } finally {
       await drop.release();

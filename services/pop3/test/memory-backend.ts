@@ -61,6 +61,9 @@ export class MemoryBackend implements Backend {
         if (!self.inMemory || released) return undefined;
         return self.inMemory === 'latin1' ? snapshot[index]!.raw.toString('latin1') : snapshot[index]!.raw;
       },
+      peek(index) {
+        return drop.readNow(index);
+      },
       async commit(indexes) {
         if (self.failCommit) throw new Error('commit failed');
         const gone = new Set(indexes.map((i) => snapshot[i]));
@@ -94,14 +97,18 @@ export interface Transcript {
   closed: boolean;
   /** Output offsets (in octets) at which a TLS handshake took place. */
   tlsAt: number[];
+  /** Packets answered by answerNow() (with `listener`). */
+  answeredNow: number;
 }
 
 /** Replays client packets through a fresh engine; returns every byte the server wrote. */
 /**
  * Each packet after the first STLS is taken to arrive after the handshake (a simulated one:
  * the engine's tlsStarted() is called right away). `secure` starts the session in TLS (port 995).
+ * `listener` feeds packets as the socket listener does: answerNow() first, receive() when it
+ * declines, and prepareNext() after each packet.
  */
-export async function replay(backend: Backend, packets: (string | Buffer)[], options: Partial<EngineOptions> = {}, opts: { secure?: boolean } = {}): Promise<Transcript> {
+export async function replay(backend: Backend, packets: (string | Buffer)[], options: Partial<EngineOptions> = {}, opts: { secure?: boolean; listener?: boolean } = {}): Promise<Transcript> {
   const engine = new Pop3Engine(backend, { ...TEST_OPTIONS, ...options }, '192.0.2.1', opts);
   const out: Buffer[] = [];
   const events: SessionEvent[] = [];
@@ -118,11 +125,18 @@ export async function replay(backend: Backend, packets: (string | Buffer)[], opt
     } else closed = true;
   };
   engine.greeting().forEach(perform);
+  let answeredNow = 0;
   for (const p of packets) {
     if (closed) break;
-    for await (const a of engine.receive(typeof p === 'string' ? Buffer.from(p, 'latin1') : p)) perform(a);
+    const chunk = typeof p === 'string' ? Buffer.from(p, 'latin1') : p;
+    const now = opts.listener ? engine.answerNow(chunk) : null;
+    if (now) {
+      out.push(now);
+      answeredNow++;
+    } else for await (const a of engine.receive(chunk)) perform(a);
+    if (opts.listener) engine.prepareNext();
   }
   await engine.dispose();
   const outputBytes = Buffer.concat(out);
-  return { output: outputBytes.toString('latin1'), outputBytes, events, delays, closed, tlsAt };
+  return { output: outputBytes.toString('latin1'), outputBytes, events, delays, closed, tlsAt, answeredNow };
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { certificateStoreFromConfig, createSelfSignedCertificate } from '@hopmail/tls';
 import { createPool, insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
-import { createLogger, createRegistry, failFastRedis, type Logger } from '@hopmail/service-kit';
+import { createLogger, createRegistry, failFastRedis, type Logger, type prom } from '@hopmail/service-kit';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { loadConfig } from '@hopmail/config';
@@ -44,6 +44,7 @@ export interface TestApp {
   app: Pop3App;
   config: Config;
   redis: Redis;
+  registry: prom.Registry;
   stop(): Promise<void>;
 }
 
@@ -58,12 +59,14 @@ export async function startTestApp(env: Record<string, string>, logger?: Logger)
   const pool = createPool(config.DATABASE_URL, config.DATABASE_POOL_SIZE, 'hopmail-pop3-test');
   const log = logger ?? createLogger('pop3', config.LOG_LEVEL);
   const certificates = certificateStoreFromConfig(config, log);
-  const app = createApp({ config, logger: log, registry: createRegistry('pop3'), pool, redis, certificates });
+  const registry = createRegistry('pop3');
+  const app = createApp({ config, logger: log, registry, pool, redis, certificates });
   await app.start();
   return {
     app,
     config,
     redis,
+    registry,
     async stop() {
       await app.stop();
       redis.disconnect();

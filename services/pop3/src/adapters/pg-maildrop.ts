@@ -111,7 +111,7 @@ export class PgMaildropStore {
     // Read-ahead: clients read a mailbox in order, so the next messages (whole when they fit in
     // a chunk, else their first chunk) come in one query, and RETR answers them from memory
     // without a round trip. Batches grow (as the kernel's file read-ahead does) while the
-    // client reads in order, up to half the budget each: the next one is asked for as soon as
+    // client reads in order, up to half the budget each: the next one is asked for (at the end of the turn) once
     // less than half the budget is left ahead of the client, so it is back before the client
     // gets there. A jump (a client reading newest first, TOPs here and there) reads just that
     // message and starts small again, so a client that is not reading in order costs no more
@@ -164,6 +164,12 @@ export class PgMaildropStore {
         aheadBytes += entry.cost;
       }
     };
+    /** Less than half the budget is left ahead of the client, and there is more to read. */
+    const refillDue = () => {
+      const at = ahead.get(last);
+      return at !== undefined && aheadBytes - at.cost < readAheadBytes / 2 && aheadEnd < rows.length && !released;
+    };
+    let refill: NodeJS.Immediate | null = null;
     /** The client is at `index`: drop what is behind it, and keep the budget filled ahead of it. */
     const advance = (index: number) => {
       // In order: the next message, or the same one again (TOP then RETR).
@@ -181,7 +187,14 @@ export class PgMaildropStore {
         if (k >= index) break;
         drop(k);
       }
-      if (inOrder && aheadBytes - ahead.get(index)!.cost < readAheadBytes / 2 && aheadEnd < rows.length && !released) readAhead(aheadEnd, grow());
+      if (inOrder && !refill && refillDue()) {
+        // The next batch is asked for once this turn is over: its query (and the write that
+        // sends it) then comes after the reply to this command, not before it.
+        refill = setImmediate(() => {
+          refill = null;
+          if (refillDue()) readAhead(aheadEnd, grow());
+        });
+      }
     };
     const fetchChunk = async (messageId: string, offset: number): Promise<Buffer | undefined> => {
       const r = await client.query<{ chunk: Buffer }>('SELECT substring(raw FROM $2 FOR $3) AS chunk FROM messages WHERE id = $1', [
@@ -201,6 +214,11 @@ export class PgMaildropStore {
         advance(index);
         const chunk = ahead.get(index)!.chunk;
         // Only a whole message: the entry of a large one holds its first chunk.
+        return chunk && chunk.length === rows[index]!.size ? chunk : undefined;
+      },
+      peek(index) {
+        if (released || lost()) return undefined;
+        const chunk = ahead.get(index)?.chunk;
         return chunk && chunk.length === rows[index]!.size ? chunk : undefined;
       },
       async *read(index) {
@@ -232,6 +250,7 @@ export class PgMaildropStore {
       async release() {
         if (released) return;
         released = true;
+        if (refill) clearImmediate(refill);
         // Closing the connection drops the session-level advisory lock.
         await client.end().catch(() => {});
       },

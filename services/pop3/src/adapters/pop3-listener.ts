@@ -178,7 +178,37 @@ export class Pop3Listener {
       conn.socket = s;
       s.setTimeout(this.options.idleTimeoutMs);
       s.on('timeout', onTimeout);
-      reader = new ChunkReader(s);
+      reader = new ChunkReader(s, answerNow);
+    };
+    // A RETR of a message read ahead is answered as its bytes arrive, while the session loop
+    // waits for input (ChunkReader's `take`): no promise between the command and its reply.
+    // A reply the socket cannot take at once pauses reading until it drains, as the loop would.
+    const answerNow = (chunk: Buffer): boolean => {
+      if (closed || this.stopping || engine.closed) return false;
+      const reply = engine.answerNow(chunk);
+      if (!reply) return false;
+      metrics.bytesSent.inc(reply.length);
+      if (!socket.write(reply)) {
+        const s = socket;
+        conn.busy = true;
+        s.pause();
+        void drained(s).then(() => {
+          conn.busy = false;
+          if (!s.destroyed) s.resume();
+        });
+      }
+      prepareNext();
+      return true;
+    };
+    // Once this turn's replies are written, the next message's reply is built (Pop3Engine.prepareNext).
+    let preparing = false;
+    const prepareNext = () => {
+      if (preparing) return;
+      preparing = true;
+      setImmediate(() => {
+        preparing = false;
+        if (!closed) engine.prepareNext();
+      });
     };
 
     /** Handshake on the raw socket; false (and logged) when it fails or times out. */
@@ -275,6 +305,7 @@ export class Pop3Listener {
           if (!(done === true || (done !== false && (await done)))) break;
         }
         conn.busy = false;
+        prepareNext();
         if (engine.closed) closed = true;
         if (closed) break;
         if (this.stopping) {

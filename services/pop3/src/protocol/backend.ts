@@ -20,6 +20,8 @@ export interface Maildrop {
    * undefined otherwise (then read() it). Either way the store learns where the client is.
    */
   readNow(index: number): Octets | undefined;
+  /** What readNow() would give, without telling the store anything (building a reply ahead). */
+  peek(index: number): Octets | undefined;
   /** RFC 1939 §6 UPDATE: remove these messages, all or nothing. */
   commit(indexes: readonly number[]): Promise<void>;
   /** Drops the lock. Never deletes anything. Safe to call twice. */

@@ -527,6 +527,84 @@ describe('messages already in memory (read ahead)', () => {
   });
 });
 
+describe('RETR answered at once (answerNow, prepareNext: the listener\'s fast path)', () => {
+  const BARE_LF = Buffer.from('Subject: bare\n\n.dot after a bare LF\nend\r\n');
+  function box(inMemory: boolean | 'latin1' = true) {
+    const b = backend([{ uidl: 'u4', raw: BARE_LF }]);
+    b.inMemory = inMemory;
+    return b;
+  }
+  /** The same packets through receive() alone and the way the listener feeds them. */
+  async function both(packets: string[], inMemory: boolean | 'latin1' = true) {
+    const slow = await replay(box(inMemory), [LOGIN, ...packets]);
+    const fast = await replay(box(inMemory), [LOGIN, ...packets], {}, { listener: true });
+    expect(fast.output).toBe(slow.output);
+    expect(fast.events).toEqual(slow.events);
+    return fast;
+  }
+
+  it('answers a lone RETR of a message in memory with the bytes receive() gives, the next one built ahead', async () => {
+    for (const inMemory of [true, 'latin1'] as const) {
+      const t = await both(['RETR 1\r\n', 'RETR 2\r\n', 'retr 3\n', 'RETR 2\r\n', 'RETR 01\r\n', 'TOP 1 1\r\n', 'RETR 2\r\n', 'QUIT\r\n'], inMemory);
+      expect(t.answeredNow).toBe(6);
+      const { body } = unstuff(t.output.slice(t.output.indexOf('octets\r\n') + 8));
+      expect(body).toBe(M1.toString());
+    }
+  });
+
+  it('leaves every other chunk to receive(), and takes none of its bytes', async () => {
+    const t = await both([
+      'RETR 1\r\nRETR 2\r\n', // two commands in one chunk
+      'RE',
+      'TR 3\r\n', // a command split across chunks
+      'RETR 9\r\n', // no such message
+      'DELE 2\r\n',
+      'RETR 2\r\n', // deleted
+      'RETR  1\r\n',
+      'RETR 1 \r\n',
+      'NOOP',
+      'RETR 1\r\n', // ends the line 'NOOPRETR 1'
+      'RETR 1\r', // no LF yet
+      '\n',
+      'RETR 4\r\n', // a bare LF in the stored message: receive() normalises it
+      'LIST 1\r\n',
+      `RETR ${'1'.repeat(300)}\r\n`, // over the command limit
+      'QUIT\r\n',
+    ]);
+    expect(t.answeredNow).toBe(0);
+    expect(t.output).toContain('-ERR message 2 already deleted\r\n');
+    expect(t.output).toContain('From: a@x.org');
+    expect(t.output).toContain('Subject: bare\r\n\r\n..dot after a bare LF\r\nend\r\n.\r\n');
+  });
+
+  it('answers nothing before login, nor a message that is not in memory', async () => {
+    const before = await replay(box(), ['RETR 1\r\n', LOGIN], {}, { listener: true });
+    expect(before.answeredNow).toBe(0);
+    expect(before.output).toContain('-ERR command not valid in this state\r\n');
+    const streamed = await both(['RETR 1\r\n', 'RETR 2\r\n'], false);
+    expect(streamed.answeredNow).toBe(0);
+  });
+
+  it('prepareNext builds nothing past the last message, for a deleted one, or before a RETR', async () => {
+    const b = box();
+    const engine = new Pop3Engine(b, TEST_OPTIONS, '192.0.2.1');
+    for await (const _ of engine.receive(Buffer.from(LOGIN)));
+    engine.prepareNext(); // nothing retrieved yet: nothing to build
+    expect(engine.answerNow(Buffer.from('RETR 4\r\n'))).toBeNull(); // bare LF: receive() answers
+    for await (const _ of engine.receive(Buffer.from('RETR 4\r\n')));
+    engine.prepareNext(); // past the last message
+    const r1 = engine.answerNow(Buffer.from('RETR 1\r\n'))!;
+    expect(r1.toString('latin1')).toBe(`+OK ${M1.length} octets\r\n` + M1.toString().replace(/^\./gm, '..') + '.\r\n');
+    engine.prepareNext(); // builds message 2's reply
+    for await (const _ of engine.receive(Buffer.from('DELE 2\r\n')));
+    expect(engine.answerNow(Buffer.from('RETR 2\r\n'))).toBeNull(); // deleted since: receive() says so
+    engine.prepareNext();
+    expect(engine.answerNow(Buffer.from('RETR 3\r\n'))!.toString('latin1')).toBe(`+OK ${M3.length} octets\r\n${M3.toString()}.\r\n`);
+    await engine.dispose();
+    expect(engine.answerNow(Buffer.from('RETR 1\r\n'))).toBeNull(); // closed
+  });
+});
+
 describe('STLS (RFC 2595 §4) and plaintext-login refusal', () => {
   const TLS_OPTS = { stls: true, allowPlaintextAuth: false };
   const CAPS_HEAD = '+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n';

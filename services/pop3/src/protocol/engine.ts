@@ -97,6 +97,9 @@ const multi = (first: string, lines: string[]): Action => ({
 const COALESCE_BYTES = 16_384;
 const COMMAND_RE = /^([A-Za-z]{1,8})(?: (.*))?$/s;
 const NUMBER_RE = /^\d{1,10}$/;
+/** A RETR alone on its line: what answerNow() answers. */
+const RETR_RE = /^RETR (\d{1,10})\r?\n$/i;
+const LF = 0x0a;
 const PLAIN_B64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 export class Pop3Engine {
@@ -112,6 +115,9 @@ export class Pop3Engine {
   /** Between STLS's +OK and the end of the handshake: no input is read. */
   private awaitingTls = false;
   private badCommands = 0;
+  /** The message RETR read last (-1: none), and the reply to the next one when prepareNext() built it. */
+  private lastRetr = -1;
+  private prepared: { index: number; reply: Buffer } | null = null;
   /** Whatever maildrop is open, whatever the state: dispose() must release it. */
   private openDrop: Maildrop | null = null;
 
@@ -200,6 +206,49 @@ export class Pop3Engine {
     const drop = this.openDrop;
     this.openDrop = null;
     if (drop) await drop.release();
+  }
+
+  /**
+   * The whole reply when `chunk` is exactly one `RETR n` line of a live message that is already
+   * in memory, nothing else buffered: answered synchronously, without the generator path that
+   * every other command takes (a client reading its mailbox in order waits on this round trip
+   * once per message). Null for anything else; then nothing was consumed and receive() takes
+   * the chunk. The reply is the one receive() would give, byte for byte.
+   */
+  answerNow(chunk: Buffer): Buffer | null {
+    const s = this.state;
+    const n = chunk.length;
+    if (s.kind !== 'transaction' || this.reader.pending > 0 || n > this.options.maxCommandOctets || chunk[n - 1] !== LF || chunk.indexOf(LF) !== n - 1) return null;
+    const m = RETR_RE.exec(chunk.toString('latin1'));
+    if (!m) return null;
+    const index = this.message(s, m[1]!);
+    if (typeof index === 'string') return null;
+    return this.wholeReply(s, index, null);
+  }
+
+  /**
+   * Builds the reply to RETR of the message after the one retrieved last, when that message is
+   * in memory already (read ahead): the listener calls this once a reply is written, so that a
+   * client reading in order gets the next one without the stuffing on its round trip.
+   */
+  prepareNext(): void {
+    const s = this.state;
+    const next = this.lastRetr + 1;
+    if (s.kind !== 'transaction' || next === 0 || next >= s.drop.messages.length || this.prepared?.index === next || s.deleted.has(next)) return;
+    const whole = s.drop.peek(next);
+    const reply = whole && stuffWhole(statusLine(s, next, null), whole);
+    this.prepared = reply ? { index: next, reply } : null;
+  }
+
+  /** RETR/TOP's reply in one buffer when the message is in memory (read ahead) and needs no normalising; null otherwise. */
+  private wholeReply(s: TransactionState, index: number, bodyLines: number | null): Buffer | null {
+    const whole = s.drop.readNow(index);
+    if (bodyLines !== null) return whole ? stuffWhole(statusLine(s, index, bodyLines), new TopLimiter(bodyLines).push(octetBuffer(whole))) : null;
+    this.lastRetr = index;
+    const ready = this.prepared;
+    this.prepared = null;
+    if (!whole) return null;
+    return ready?.index === index ? ready.reply : stuffWhole(statusLine(s, index, null), whole);
   }
 
   // command() and dispatch() hand back the handler's generator rather than delegating to it
@@ -368,11 +417,10 @@ export class Pop3Engine {
   }
 
   async *send(s: TransactionState, index: number, bodyLines: number | null): Gen {
-    const head = enc(`+OK ${bodyLines === null ? `${s.drop.messages[index]!.size} octets` : 'top of message follows'}\r\n`);
     // Read ahead already: the whole reply in one buffer, one write, no round trip.
-    const whole = s.drop.readNow(index);
-    const reply = whole && stuffWhole(head, bodyLines === null ? whole : new TopLimiter(bodyLines).push(octetBuffer(whole)));
+    const reply = this.wholeReply(s, index, bodyLines);
     if (reply) return yield { type: 'write', data: reply };
+    const head = statusLine(s, index, bodyLines);
     const iterator = s.drop.read(index)[Symbol.asyncIterator]();
     let r: IteratorResult<Buffer>;
     try {
@@ -414,6 +462,11 @@ export class Pop3Engine {
     pending.push(stuffer.end());
     yield { type: 'write', data: Buffer.concat(pending) };
   }
+}
+
+/** The +OK line of RETR (`bodyLines` null) or TOP. */
+function statusLine(s: TransactionState, index: number, bodyLines: number | null): Buffer {
+  return enc(`+OK ${bodyLines === null ? `${s.drop.messages[index]!.size} octets` : 'top of message follows'}\r\n`);
 }
 
 function totals(drop: Maildrop, deleted: ReadonlySet<number>): { count: number; octets: number } {
