@@ -302,7 +302,6 @@ for (const [name, file, fn] of [
   ['outbound-relay-mta-sts', './outbound-relay-mta-sts.ts', 'benchOutboundRelayMtaSts'],
   ['ingress-auth', './ingress-auth.ts', 'benchIngressAuth'],
   ['imap-fetch', './imap.ts', 'benchImapFetch'],
-  ['imap-fetch-dovecot', './imap.ts', 'benchImapFetchDovecot'],
   ['imap-search', './imap.ts', 'benchImapSearch'],
   ['imap-idle', './imap.ts', 'benchImapIdle'],
   ['ingress-rspamd', './ingress-abuse.ts', 'benchIngressRspamd'],
