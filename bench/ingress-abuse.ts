@@ -158,9 +158,13 @@ export async function benchIngressRspamd() {
     size: SIZE,
     cores: availableParallelism(),
     scanConcurrency: SCAN_CONCURRENCY_NOTE,
+    // How smtp-ingress and the load generator reach rspamd: TCP as in the compose file and the
+    // Kubernetes base (its own service), or BENCH_RSPAMD_TRANSPORT=unix (RSPAMD_URL=unix:/path, rspamd beside the ingress).
+    transport: process.env.BENCH_RSPAMD_TRANSPORT === 'unix' ? 'unix' : 'tcp',
   };
   const bodies = messages(200);
   const rspamd = await startRspamd();
+  const rspamdUrl = settings.transport === 'tcp' ? rspamd.url : rspamd.unixUrl;
   try {
     return await withDatabase(async (db, procs) => {
       // One normal worker (test-kit's configuration, proxy off) serves both ways: the same rspamd, the same rules.
@@ -171,15 +175,15 @@ export async function benchIngressRspamd() {
       const redisPid = processes((p) => p.cmdline.startsWith('redis-server') && p.cmdline.includes(`:${redisPort}`))[0];
       // Both ingresses run side by side and take turns with rspamd alone, the order rotated
       // each round: on a small machine shared with other work the load drifts (see ingress-screening).
-      const scanned = await startIngress(db, procs, { RSPAMD_URL: rspamd.url });
+      const scanned = await startIngress(db, procs, { RSPAMD_URL: rspamdUrl });
       const plain = await startIngress(db, procs, {});
       const parties = { rspamdWorkers, rspamdOthers, database, redisPid };
       const modes = {
-        rspamdAlone: () => metered(parties, () => rspamdDirect(rspamd.url, bodies, settings.count, settings.connections)),
+        rspamdAlone: () => metered(parties, () => rspamdDirect(rspamdUrl, bodies, settings.count, settings.connections)),
         withRspamd: () => metered({ ...parties, ingressPid: scanned.p.child.pid! }, () => smtp(scanned.port, bodies, settings.count, settings.connections)),
         withoutRspamd: () => metered({ ...parties, ingressPid: plain.p.child.pid! }, () => smtp(plain.port, bodies, settings.count, settings.connections)),
       };
-      await rspamdDirect(rspamd.url, bodies, 300, 10);
+      await rspamdDirect(rspamdUrl, bodies, 300, 10);
       await smtp(scanned.port, bodies, 300, 10);
       await smtp(plain.port, bodies, 300, 10);
       const names = Object.keys(modes) as (keyof typeof modes)[];

@@ -20,6 +20,8 @@ export const RSPAMD_TEST_REWRITE_SUBJECT = 'hopmail-test-rewrite-subject';
 export interface TestRspamd {
   /** The normal worker (`/checkv2`). */
   url: string;
+  /** The same worker on a Unix-domain socket (`unix:/…/normal.sock`). */
+  unixUrl: string;
   /** The controller worker (`/learnspam`, `/learnham`). */
   controllerUrl: string;
   /** The main process (its workers are its children: benchmarks read their CPU from /proc). */
@@ -85,10 +87,11 @@ export async function startRspamd(options: { redisUrl?: string } = {}): Promise<
   const dbDir = process.env.RSPAMD_TEST_DBDIR ?? join(tmpdir(), 'hopmail-rspamd-cache');
   await mkdir(dbDir, { recursive: true });
   const port = await freePort();
+  const socketPath = join(dir, 'run', 'normal.sock');
   let controllerPort = await freePort();
   while (controllerPort === port) controllerPort = await freePort();
   const files: Record<string, string> = {
-    'override.d/worker-normal.inc': `bind_socket = "127.0.0.1:${port}";\ncount = 1;\n`,
+    'override.d/worker-normal.inc': `bind_socket = "127.0.0.1:${port}";\nbind_socket = "${socketPath} mode=0666";\ncount = 1;\n`,
     'override.d/worker-controller.inc': `bind_socket = "127.0.0.1:${controllerPort}";\ncount = 1;\nsecure_ip = "127.0.0.1";\n`,
     'override.d/worker-proxy.inc': 'enabled = false;\n',
     'override.d/logging.inc': 'type = "console";\nlevel = "error";\n',
@@ -140,6 +143,7 @@ export async function startRspamd(options: { redisUrl?: string } = {}): Promise<
   }
   return {
     url,
+    unixUrl: `unix:${socketPath}`,
     controllerUrl,
     pid: child.pid!,
     kill,

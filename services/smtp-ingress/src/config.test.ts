@@ -23,6 +23,15 @@ describe('config', () => {
     }
   });
 
+  it('RSPAMD_URL: http(s), an absolute unix: socket path, or empty', () => {
+    for (const v of ['', 'http://rspamd:11333', 'https://rspamd.example:443', 'unix:/run/rspamd/normal.sock']) {
+      expect(loadConfig('smtp-ingress', configSchema, { env: { RSPAMD_URL: v }, argv: [] }).RSPAMD_URL).toBe(v);
+    }
+    for (const v of ['rspamd:11333', 'unix:normal.sock', 'ftp://rspamd', 'unix:/run/with space.sock']) {
+      expect(() => loadConfig('smtp-ingress', configSchema, { env: { RSPAMD_URL: v }, argv: [] }), v).toThrow(/RSPAMD_URL/);
+    }
+  });
+
   it('keeps the drain inside the shutdown deadline', () => {
     expect(() => loadConfig('smtp-ingress', configSchema, { env: { SMTP_CLOSE_TIMEOUT_MS: '30000', SHUTDOWN_TIMEOUT_MS: '25000' }, argv: [] })).toThrow(/SMTP_CLOSE_TIMEOUT_MS must be below/);
   });

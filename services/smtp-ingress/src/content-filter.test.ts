@@ -60,6 +60,20 @@ describe.skipIf(unavailable !== null)('rspamd (real process)', () => {
     expect(open.logs.some((l) => l.event === 'smtp-ingress.spam-rejected' && l.reason === 'spam')).toBe(true);
   });
 
+  it('over a Unix-domain socket (RSPAMD_URL=unix:/path): the same verdicts', async () => {
+    const t = await startIngress({ db, env: { RSPAMD_URL: rspamd.unixUrl } });
+    try {
+      const c = await SmtpClient.connect(t.port);
+      expect(await sendMessage(c, 'sender@remote.test', ['alice@example.org'], message('gtube over unix', GTUBE))).toBe('550 5.7.1 Gtube pattern');
+      const id = queued(await sendMessage(c, 'sender@remote.test', ['alice@example.org'], message('clean over unix')));
+      c.close();
+      expect(id).toBeDefined();
+      expect((await stored(t, id!)).spam).toMatchObject({ checked: true, action: 'no action', required: 15 });
+    } finally {
+      await t.stop();
+    }
+  });
+
   it('a clean message passes with its score header, and the verdict is stored with it', async () => {
     const c = await SmtpClient.connect(open.port);
     const id = queued(await sendMessage(c, 'sender@remote.test', ['alice@example.org'], message('clean')));

@@ -1,6 +1,9 @@
 // The HTTP/1.1 client against raw sockets that answer the way upstreams and proxies do: by
 // length, chunked, up to the close, split anywhere, after an interim 100, or wrongly.
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHttp1Post, Http1Error } from './http1-post.ts';
 
@@ -149,6 +152,44 @@ describe('HTTP/1.1 POST', () => {
     await expect(p).rejects.toThrow('budget spent');
     await new Promise((r) => setTimeout(r, 30));
     expect(sockets.size).toBe(before - 1);
+  });
+
+  it('unix:/path: the same exchange over a Unix-domain socket (Host: localhost), and its connection kept', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hopmail-http1-'));
+    const path = join(dir, 'upstream.sock');
+    const seen: string[] = [];
+    let connections = 0;
+    const unix = createServer((socket) => {
+      connections++;
+      let buf = '';
+      socket.on('data', (d) => {
+        buf += d.toString('latin1');
+        const end = buf.indexOf('\r\n\r\n');
+        const length = end < 0 ? -1 : Number(/\r\ncontent-length: *(\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
+        if (end < 0 || buf.length < end + 4 + length) return;
+        seen.push(buf.slice(0, end + 4 + length));
+        buf = '';
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nunix');
+      });
+    });
+    await new Promise<void>((r) => unix.listen(path, r));
+    try {
+      const post = createHttp1Post(new URL(`unix:${path}`), { maxResponseBytes: 1024 });
+      for (const body of ['one', 'two']) {
+        const r = await post('/checkv2', [['Queue-Id', body]], Buffer.from(body), signal());
+        expect(r).toEqual({ status: 200, body: Buffer.from('unix') });
+      }
+      expect(seen).toEqual([
+        'POST /checkv2 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nQueue-Id: one\r\n\r\none',
+        'POST /checkv2 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3\r\nQueue-Id: two\r\n\r\ntwo',
+      ]);
+      expect(connections).toBe(1);
+      // A socket nobody listens on is an error, as an unreachable host is.
+      await expect(createHttp1Post(new URL(`unix:${path}.none`), { maxResponseBytes: 1024 })('/', [], Buffer.alloc(0), signal())).rejects.toThrow(/ENOENT/);
+    } finally {
+      unix.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('an unreachable upstream is an error', async () => {

@@ -37,22 +37,34 @@ const IDLE_EVENTS = ['close', 'error', 'end', 'timeout', 'data'] as const;
 /** POSTs to `url`'s origin; headers are name/value pairs, repeated names sent as separate lines. */
 export type Http1Post = (path: string, headers: readonly (readonly [string, string])[], body: Buffer, signal: AbortSignal) => Promise<Http1Response>;
 
+/**
+ * `url` is http:, https:, or unix:/path/to/socket: plain HTTP over a Unix-domain socket (an
+ * upstream on the same host or in the same pod: no TCP handshake, teardown or loopback stack
+ * per connection).
+ */
 export function createHttp1Post(url: URL, options: Http1PostOptions): Http1Post {
   const secure = url.protocol === 'https:';
-  if (!secure && url.protocol !== 'http:') throw new Http1Error(`unsupported URL scheme ${url.protocol}`);
+  const unixPath = url.protocol === 'unix:' ? decodeURIComponent(url.pathname) : null;
+  if (!secure && url.protocol !== 'http:' && !unixPath) throw new Http1Error(`unsupported URL scheme ${url.protocol}`);
   // URL keeps the brackets of an IPv6 literal; connect() wants the bare address.
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const port = Number(url.port) || (secure ? 443 : 80);
   // `ca` given to tls.connect replaces the default trust store: the defaults go along.
   const ca = options.ca ? [...getCACertificates('default'), options.ca] : undefined;
+  // RFC 9112 §3.2: a Host field is required; a socket has no authority, so localhost.
+  const hostHeader = unixPath ? 'localhost' : url.host;
   const maxIdle = options.maxIdle ?? 256;
   const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
   /** Kept connections, each with the listener that drops it if anything happens while idle. */
   const idle = new Map<Socket, () => void>();
 
   const open = (): Socket => {
+    if (unixPath) return quiet(netConnect({ path: unixPath }));
     const s = secure ? tlsConnect({ host, port, servername: isIP(host) ? undefined : host, ca }) : netConnect({ host, port });
     s.setNoDelay(true);
+    return quiet(s);
+  };
+  const quiet = (s: Socket): Socket => {
     // Never an unhandled 'error' (a process crash) between an exchange and the idle pool: the
     // exchange's and the pool's own listeners are the ones that act on it.
     s.on('error', () => {});
@@ -87,7 +99,7 @@ export function createHttp1Post(url: URL, options: Http1PostOptions): Http1Post 
   };
 
   const head = (path: string, headers: readonly (readonly [string, string])[], length: number): string => {
-    let h = `POST ${path} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Length: ${length}\r\n`;
+    let h = `POST ${path} HTTP/1.1\r\nHost: ${hostHeader}\r\nContent-Length: ${length}\r\n`;
     for (const [name, value] of headers) {
       // Header injection is the caller's bug, not something to send.
       if (!TOKEN.test(name) || /[\r\n\0]/.test(value)) throw new Http1Error(`invalid request header ${JSON.stringify(name)}`);

@@ -109,7 +109,8 @@ export function createRspamdFilter(options: RspamdOptions): ContentFilter {
   // the scans, one per SMTP connection). rspamd 3.4's normal worker answers every request with
   // `Connection: close`, so today each scan opens a connection; a proxy or a later rspamd that
   // keeps connections open gets them reused. An https: URL (rspamd behind a TLS proxy) is
-  // verified against the default trust store and `ca`.
+  // verified against the default trust store and `ca`; a unix: one (rspamd beside us) makes
+  // that per-scan connection a Unix-domain one, cheaper than TCP over loopback.
   // A sane answer is a few KiB; a runaway one is garbage.
   const post = createHttp1Post(new URL(options.url), { ca: options.ca, maxResponseBytes: 4 * 1024 * 1024 });
   return {
