@@ -86,3 +86,22 @@ export async function waitForPort(port: number): Promise<void> {
   }
   throw new Error(`nothing listens on 127.0.0.1:${port}`);
 }
+
+/**
+ * The service's sessions and Dovecot's (`theirs`, null when Dovecot is not installed) taking
+ * turns: a first session each (Dovecot builds its index, the service compiles its hot path),
+ * then `rounds` of each, the order swapped every round, so that a machine whose load drifts
+ * weighs on both alike.
+ */
+export async function takeTurns<A, B>(rounds: number, ours: () => Promise<A>, theirs: (() => Promise<B>) | null): Promise<{ cold: A; coldTheirs: B | null; ours: A[]; theirs: B[] }> {
+  const cold = await ours();
+  const coldTheirs = theirs ? await theirs() : null;
+  const mine: A[] = [];
+  const other: B[] = [];
+  for (let i = 0; i < rounds; i++) {
+    if (theirs && i % 2 === 1) other.push(await theirs());
+    mine.push(await ours());
+    if (theirs && i % 2 === 0) other.push(await theirs());
+  }
+  return { cold, coldTheirs, ours: mine, theirs: other };
+}

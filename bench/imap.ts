@@ -15,7 +15,7 @@ import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import { message } from './pop3.ts';
 import { procCpuMs, procStatusKiB } from './proc.ts';
-import { startDovecot } from './dovecot.ts';
+import { startDovecot, takeTurns } from './dovecot.ts';
 import { median } from './stats.ts';
 
 const PASSWORD = 'bench password';
@@ -252,16 +252,9 @@ export async function benchImapFetch(opts: { messages?: number; messageBytes?: n
       const r = await fetchAll(port, box.address, PASSWORD, count, size, () => (cpu0 = procCpuMs(pid)));
       return { ...r, cpuMs: procCpuMs(pid) - cpu0 };
     };
-    const theirs = () => fetchAll(dovecot!.port, 'reader', 'bench', count, size);
-    const cold = await ours();
-    const coldDovecot = dovecot ? await theirs() : null;
-    const sessions: Awaited<ReturnType<typeof ours>>[] = [];
-    const dovecotSessions: { seconds: number }[] = [];
-    for (let i = 0; i < rounds; i++) {
-      if (dovecot && i % 2 === 1) dovecotSessions.push(await theirs());
-      sessions.push(await ours());
-      if (dovecot && i % 2 === 0) dovecotSessions.push(await theirs());
-    }
+    const at = dovecot?.port;
+    const turns = await takeTurns(rounds, ours, at ? () => fetchAll(at, 'reader', 'bench', count, size) : null);
+    const { cold, coldTheirs: coldDovecot, ours: sessions, theirs: dovecotSessions } = turns;
     const rate = (r: { seconds: number }) => count / r.seconds;
     const rates = sessions.map(rate);
     const mps = median(rates);

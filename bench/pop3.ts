@@ -18,7 +18,7 @@ import { insertMessage } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import { seedMailbox } from '../services/pop3/test/support.ts';
 import { procCpuMs, procStatusKiB } from './proc.ts';
-import { startDovecot } from './dovecot.ts';
+import { startDovecot, takeTurns } from './dovecot.ts';
 import { median } from './stats.ts';
 
 export interface BenchPop3Options {
@@ -305,16 +305,9 @@ export async function benchPop3(opts: BenchPop3Options = {}): Promise<BenchPop3R
       const r = await retrieveAll({ port, user: address, password: 'bench password', count, window, onLoggedIn: () => (cpu0 = procCpuMs(pid)), check });
       return { ...r, cpuMs: procCpuMs(pid) - cpu0 };
     };
-    const theirs = () => retrieveAll({ port: dovecot!.port, user: 'reader', password: 'bench', count, window, check });
-    const cold = await ours();
-    const coldDovecot = dovecot ? await theirs() : null;
-    const sessions: Awaited<ReturnType<typeof ours>>[] = [];
-    const dovecotSessions: Awaited<ReturnType<typeof theirs>>[] = [];
-    for (let i = 0; i < rounds; i++) {
-      if (dovecot && i % 2 === 1) dovecotSessions.push(await theirs());
-      sessions.push(await ours());
-      if (dovecot && i % 2 === 0) dovecotSessions.push(await theirs());
-    }
+    const at = dovecot?.port;
+    const turns = await takeTurns(rounds, ours, at ? () => retrieveAll({ port: at, user: 'reader', password: 'bench', count, window, check }) : null);
+    const { cold, coldTheirs: coldDovecot, ours: sessions, theirs: dovecotSessions } = turns;
     const rate = (r: { seconds: number }) => count / r.seconds;
     const rates = sessions.map(rate);
     // The median session (its MiB/s and LIST time go with its rate).
