@@ -26,7 +26,7 @@ RUN npm install -g pnpm@12.4.2
 WORKDIR /src
 # The lockfile alone fills the store: this layer is reused until dependencies change.
 COPY pnpm-lock.yaml pnpm-workspace.yaml ./
-# pnpm fetch applies patchedDependencies (smtp-server's BDAT patch): the patches come first too.
+# pnpm fetch applies patchedDependencies (patches/: smtp-server, mailauth, pg-protocol): the patches come first too.
 COPY patches ./patches
 RUN --mount=type=cache,id=hopmail-pnpm,target=/pnpm/store pnpm fetch --store-dir /pnpm/store
 COPY . .
