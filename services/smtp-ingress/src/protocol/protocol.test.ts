@@ -21,6 +21,53 @@ describe('findBareLineEnding', () => {
   ])('%j → %i', (input, expected) => {
     expect(findBareLineEnding(b(input))).toBe(expected);
   });
+
+  // It scans 64 KiB windows: line ends across and next to a window's edge, and random mixes
+  // of CR, LF and text around the edges, give what a plain octet-by-octet search gives.
+  const reference = (buf: Buffer) => {
+    for (let i = 0; i < buf.length; i++) {
+      if (buf[i] === 0x0d && buf[i + 1] !== 0x0a) return i;
+      if (buf[i] === 0x0a && (i === 0 || buf[i - 1] !== 0x0d)) return i;
+    }
+    return -1;
+  };
+  const W = 65_536;
+  const around = (at: number, s: string, total = 2 * W + 10) => {
+    const buf = Buffer.alloc(total, 'x');
+    buf.write(s, at, 'latin1');
+    return buf;
+  };
+  it.each([
+    ['CRLF across the edge', around(W - 1, '\r\n'), -1],
+    ['CRLF across the second edge', around(2 * W - 1, '\r\n'), -1],
+    ['CRLF just after the edge', around(W, '\r\n'), -1],
+    ['bare CR as the last octet of a window', around(W - 1, '\r'), W - 1],
+    ['bare LF as the first octet of a window', around(W, '\n'), W],
+    ['CR at the edge, LF one later', around(W - 1, '\rx\n'), W - 1],
+    ['CRLF right before the edge, then LF', around(W - 2, '\r\n\n'), W],
+    ['bare CR as the very last octet', Buffer.concat([Buffer.alloc(W, 'x'), Buffer.from('\r')]), W],
+    ['exactly one window, CRLF at its end', Buffer.concat([Buffer.alloc(W - 2, 'x'), Buffer.from('\r\n')]), -1],
+  ])('%s', (_name, buf, expected) => {
+    expect(findBareLineEnding(buf)).toBe(expected);
+    expect(reference(buf)).toBe(expected);
+  });
+
+  it('agrees with an octet-by-octet search on random CR/LF mixes around the edges', () => {
+    let seed = 7;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    for (let k = 0; k < 300; k++) {
+      const total = W * (1 + rand(3)) + rand(5) - 2;
+      const buf = Buffer.alloc(total, 'x');
+      // CRLF pairs everywhere, then a few octets near an edge changed.
+      for (let i = 78; i + 1 < total; i += 80) buf.write('\r\n', i, 'latin1');
+      const edge = W * (1 + rand(2));
+      for (let j = 0; j < 1 + rand(3); j++) {
+        const at = edge - 3 + rand(7);
+        if (at >= 0 && at < total) buf[at] = [0x0d, 0x0a, 0x78][rand(3)]!;
+      }
+      expect(findBareLineEnding(buf), `case ${k}`).toBe(reference(buf));
+    }
+  });
 });
 
 describe('scanMessage', () => {
