@@ -65,6 +65,7 @@ export function createApp(deps: AppDeps): ImapApp {
       authFailureDelayMs: config.AUTH_FAILURE_DELAY_MS,
       maxMessageOctets: config.MAX_LITERAL_OCTETS,
       batchSize: config.FETCH_BATCH,
+      fetchReadAhead: config.FETCH_READ_AHEAD,
     },
     store,
     notifier,

@@ -23,6 +23,7 @@ export const configSchema = z.object({
   AUTH_MAX_FAILURES_PER_IP: int(30, 1, 1_000_000, 'failed logins per client address within the window before its logins are refused, across replicas and protocols'),
   RATE_LIMIT_TIMEOUT_MS: int(500, 10, 10_000, 'how long a login waits for Redis before going on without the cross-replica counters'),
   FETCH_BATCH: int(200, 1, 10_000, 'messages whose metadata one FETCH/STORE round trip to PostgreSQL reads; bounds memory per command'),
+  FETCH_READ_AHEAD: int(2, 1, 16, 'FETCH batches read from PostgreSQL (each on its own pooled connection) while the one before them is written to the client; memory per FETCH is up to this many batches and one'),
   FETCH_CHUNK_BYTES: int(262_144, 1_024, 16_777_216, 'bytes read from PostgreSQL per round trip when streaming a whole message (FETCH BODY[]); bounds memory per session whatever the message size'),
   SEARCH_INDEX_INTERVAL_MS: int(1_000, 0, 3_600_000, 'pause of the background SEARCH indexer when its queue is empty (new mail is indexed off the delivery path, in batches of SEARCH_INDEX_BATCH); 0: this replica does not index (another one must: a SEARCH still finds mail not indexed, reading its stored bytes, more slowly)'),
   SEARCH_INDEX_BATCH: int(200, 1, 10_000, 'messages the background SEARCH indexer takes per statement'),

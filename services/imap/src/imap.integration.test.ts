@@ -328,6 +328,45 @@ describe('FETCH of many messages', () => {
   });
 });
 
+describe('FETCH reading batches ahead (FETCH_READ_AHEAD)', () => {
+  it('reads three batches at once on three pooled connections, and answers in order byte for byte', { timeout: 60_000 }, async () => {
+    const ahead = await startTestApp({ DATABASE_URL: db.url, REDIS_URL: baseUrls().redisUrl, REDIS_PREFIX: `imaptest${Date.now()}`, SEARCH_INDEX_INTERVAL_MS: '0', FETCH_BATCH: '10', FETCH_READ_AHEAD: '3', ALLOW_PLAINTEXT_AUTH: 'true' });
+    try {
+      const user = 'ahead@example.org';
+      const box = await seedMailbox(db.pool, user, PASS);
+      const raws = Array.from({ length: 95 }, (_, i) => sampleMessage(`ahead ${i}`, 'y'.repeat((i * 53) % 3000)));
+      for (const raw of raws) await deliver(db.pool, box, user, raw);
+      const c = await RawImap.connect(ahead.app.port);
+      await c.line();
+      expect((await c.cmd(`LOGIN ${user} "${PASS}"`)).at(-1)).toMatch(/^a1 OK/);
+      expect((await c.cmd('SELECT INBOX')).at(-1)).toMatch(/^a2 OK/);
+      const before = ahead.pool.totalCount;
+      c.socket.removeAllListeners('data');
+      const expected = Buffer.concat([
+        ...raws.flatMap((raw, i) => [Buffer.from(`* ${i + 1} FETCH (FLAGS (\\Seen) BODY[] {${raw.length}}\r\n`), raw, Buffer.from(')\r\n')]),
+        Buffer.from('a3 OK FETCH completed\r\n'),
+      ]);
+      const chunks: Buffer[] = [];
+      let got = 0;
+      await new Promise<void>((resolve) => {
+        c.socket.on('data', (d: Buffer) => {
+          chunks.push(d);
+          got += d.length;
+          if (got >= expected.length) resolve();
+        });
+        c.send('a3 FETCH 1:* BODY[]\r\n');
+      });
+      expect(Buffer.compare(Buffer.concat(chunks), expected)).toBe(0);
+      // The session's own statements take one connection at a time: three at once were the batches read ahead.
+      expect(before).toBeLessThanOrEqual(2);
+      expect(ahead.pool.totalCount).toBeGreaterThanOrEqual(3);
+      c.close();
+    } finally {
+      await ahead.stop();
+    }
+  });
+});
+
 describe('IDLE', () => {
   it('reports a delivery and another session flag change while idling', async () => {
     const c = await loggedIn();

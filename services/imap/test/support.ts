@@ -18,6 +18,8 @@ export interface TestApp {
   registry: ReturnType<typeof createRegistry>;
   config: Config;
   redis: Redis;
+  /** The app's PostgreSQL pool. */
+  pool: pg.Pool;
   stop(): Promise<void>;
 }
 
@@ -49,6 +51,7 @@ export async function startTestApp(env: Record<string, string>, logger?: Logger)
     registry,
     config,
     redis,
+    pool,
     async stop() {
       await app.stop();
       redis.disconnect();

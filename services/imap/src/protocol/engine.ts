@@ -28,6 +28,8 @@ export interface EngineOptions {
   maxMessageOctets: number;
   /** Messages one FETCH/STORE/COPY may touch at once (larger sets are worked through in batches). */
   batchSize: number;
+  /** FETCH batches being read from storage while the one before them is written (at least 1). */
+  fetchReadAhead: number;
 }
 
 /** What the session asks its I/O layer to do. */
@@ -721,14 +723,25 @@ export class ImapSession {
     const direct = whole || !(items.envelope || items.bodystructure || items.body || items.sections.length > 0);
     const load = (batch: [number, number][]) => this.fetchBatch(sel.folder.id, batch, setSeen, whole);
     const out = new Slab(this.io);
-    // The next batch is read while this one is written: PostgreSQL and the socket work side
-    // by side, and memory stays two batches (the write awaits a client that stops reading).
-    let next: Promise<FetchBatch> | null = pairs.length > 0 ? load(pairs.slice(0, this.options.batchSize)) : null;
-    for (let off = 0; next; off += this.options.batchSize) {
+    // The next `fetchReadAhead` batches are read while this one is written: PostgreSQL (on as
+    // many pooled connections, so on more than one core) and the socket work side by side, and
+    // memory stays within that many batches and one (the write awaits a client that stops
+    // reading, and nothing more is asked for until it does). With one batch ahead a FETCH went
+    // at the pace of PostgreSQL's batches, one after the other.
+    const ahead: Promise<FetchBatch>[] = [];
+    let asked = 0;
+    const askMore = () => {
+      while (ahead.length < Math.max(1, this.options.fetchReadAhead) && asked < pairs.length) {
+        const p = load(pairs.slice(asked, asked + this.options.batchSize));
+        p.catch(() => {}); // awaited (and so reported) in its turn, unless one before it fails first
+        ahead.push(p);
+        asked += this.options.batchSize;
+      }
+    };
+    askMore();
+    for (let next = ahead.shift(); next; next = ahead.shift()) {
       const { batch, rows, modseq } = await next;
-      const following = off + this.options.batchSize;
-      next = following < pairs.length ? load(pairs.slice(following, following + this.options.batchSize)) : null;
-      next?.catch(() => {}); // awaited (and so reported) on the next turn, unless this one fails first
+      askMore();
       if (modseq > 0) {
         sel.modseq = Math.max(sel.modseq, modseq);
         items.flags = true;
