@@ -24,6 +24,20 @@ afterAll(async () => {
   await db?.drop();
 });
 
+/** Sends `command` on a client whose line reader is detached and collects the answer's first `length` octets as they come. */
+function rawAnswer(c: RawImap, command: string, length: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let got = 0;
+  return new Promise<Buffer>((resolve) => {
+    c.socket.on('data', (d: Buffer) => {
+      chunks.push(d);
+      got += d.length;
+      if (got >= length) resolve(Buffer.concat(chunks));
+    });
+    c.send(command);
+  });
+}
+
 async function loggedIn(): Promise<RawImap> {
   const c = await RawImap.connectTls(imap.app.tlsPort!);
   await c.line();
@@ -298,17 +312,7 @@ describe('FETCH of many messages', () => {
       ...raws.flatMap((raw, i) => [Buffer.from(`* ${i + 1} FETCH (UID ${uids[i]} FLAGS (\\Seen) BODY[] {${raw.length}}\r\n`), raw, Buffer.from(')\r\n')]),
       Buffer.from('a4 OK UID FETCH completed\r\n'),
     ]);
-    const chunks: Buffer[] = [];
-    let got = 0;
-    await new Promise<void>((resolve) => {
-      c.socket.on('data', (d: Buffer) => {
-        chunks.push(d);
-        got += d.length;
-        if (got >= expected.length) resolve();
-      });
-      c.send('a4 UID FETCH 1:* BODY[]\r\n');
-    });
-    const answer = Buffer.concat(chunks);
+    const answer = await rawAnswer(c, 'a4 UID FETCH 1:* BODY[]\r\n', expected.length);
     expect(answer.length).toBe(expected.length);
     expect(Buffer.compare(answer, expected)).toBe(0);
     c.close();
@@ -346,17 +350,7 @@ describe('FETCH reading batches ahead (FETCH_READ_AHEAD)', () => {
         ...raws.flatMap((raw, i) => [Buffer.from(`* ${i + 1} FETCH (FLAGS (\\Seen) BODY[] {${raw.length}}\r\n`), raw, Buffer.from(')\r\n')]),
         Buffer.from('a3 OK FETCH completed\r\n'),
       ]);
-      const chunks: Buffer[] = [];
-      let got = 0;
-      await new Promise<void>((resolve) => {
-        c.socket.on('data', (d: Buffer) => {
-          chunks.push(d);
-          got += d.length;
-          if (got >= expected.length) resolve();
-        });
-        c.send('a3 FETCH 1:* BODY[]\r\n');
-      });
-      expect(Buffer.compare(Buffer.concat(chunks), expected)).toBe(0);
+      expect(Buffer.compare(await rawAnswer(c, 'a3 FETCH 1:* BODY[]\r\n', expected.length), expected)).toBe(0);
       // The session's own statements take one connection at a time: three at once were the batches read ahead.
       expect(before).toBeLessThanOrEqual(2);
       expect(ahead.pool.totalCount).toBeGreaterThanOrEqual(3);
