@@ -41,4 +41,23 @@ describe('createLogger', () => {
     expect(lines[0]).toMatchObject({ sessionId: 's1', password: '***', note: 'password', deep: { a: { password: 'two levels down' } }, msg: 'hello' });
     expect(JSON.stringify(lines[0])).not.toContain('in-bindings');
   });
+
+  it("redacts one level down in a child's bindings, and in a grandchild's", () => {
+    const { log, lines } = capture();
+    const bindings = { auth: { user: 'u', token: 'secret-token' } };
+    const grandchild = log.child(bindings).child({ jobId: 'j', headers: { authorization: 'Basic abc' } });
+    grandchild.warn({ event: 'e' }, 'deep');
+    expect(lines[0]).toMatchObject({ auth: { user: 'u', token: '***' }, jobId: 'j', headers: { authorization: '***' }, event: 'e' });
+    expect(JSON.stringify(lines[0])).not.toMatch(/secret-token|Basic abc/);
+    expect(bindings.auth.token).toBe('secret-token');
+  });
+
+  it('keeps an Error one level down an Error (message and stack) when it censors a key on it', () => {
+    const { log, lines } = capture();
+    const err = Object.assign(new Error('boom'), { password: 'on the error' });
+    log.error({ err, event: 'x' }, 'failed');
+    expect(lines[0]).toMatchObject({ err: { type: 'Error', message: 'boom', password: '***' } });
+    expect(String((lines[0]!.err as { stack: string }).stack)).toContain('boom');
+    expect(err.password).toBe('on the error');
+  });
 });
