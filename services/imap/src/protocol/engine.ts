@@ -28,7 +28,7 @@ export interface EngineOptions {
   maxMessageOctets: number;
   /** Messages one FETCH/STORE/COPY may touch at once (larger sets are worked through in batches). */
   batchSize: number;
-  /** FETCH batches being read from storage while the one before them is written (at least 1). */
+  /** FETCH batches being read from storage while the one before them is written (FETCH_READ_AHEAD, at least 1). */
   fetchReadAhead: number;
 }
 
@@ -731,7 +731,7 @@ export class ImapSession {
     const ahead: Promise<FetchBatch>[] = [];
     let asked = 0;
     const askMore = () => {
-      while (ahead.length < Math.max(1, this.options.fetchReadAhead) && asked < pairs.length) {
+      while (ahead.length < this.options.fetchReadAhead && asked < pairs.length) {
         const p = load(pairs.slice(asked, asked + this.options.batchSize));
         p.catch(() => {}); // awaited (and so reported) in its turn, unless one before it fails first
         ahead.push(p);

@@ -196,6 +196,11 @@ export class PgMaildropStore {
         });
       }
     };
+    /** The message when it is in memory whole (the entry of a large one holds its first chunk). */
+    const whole = (index: number): Octets | undefined => {
+      const chunk = ahead.get(index)?.chunk;
+      return chunk && chunk.length === rows[index]!.size ? chunk : undefined;
+    };
     const fetchChunk = async (messageId: string, offset: number): Promise<Buffer | undefined> => {
       const r = await client.query<{ chunk: Buffer }>('SELECT substring(raw FROM $2 FOR $3) AS chunk FROM messages WHERE id = $1', [
         messageId,
@@ -212,14 +217,10 @@ export class PgMaildropStore {
       readNow(index) {
         if (released || lost()) return undefined;
         advance(index);
-        const chunk = ahead.get(index)!.chunk;
-        // Only a whole message: the entry of a large one holds its first chunk.
-        return chunk && chunk.length === rows[index]!.size ? chunk : undefined;
+        return whole(index);
       },
       peek(index) {
-        if (released || lost()) return undefined;
-        const chunk = ahead.get(index)?.chunk;
-        return chunk && chunk.length === rows[index]!.size ? chunk : undefined;
+        return released || lost() ? undefined : whole(index);
       },
       async *read(index) {
         const row = rows[index]!;
