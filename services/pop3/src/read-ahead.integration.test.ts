@@ -2,7 +2,6 @@
 // store holds, the budget holds with large messages, and the session's snapshot rules
 // still hold when another session or IMAP changes the mailbox under it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { octetBuffer } from '@hopmail/db';
 import { createTestDatabase, redisPrefix, baseUrls, waitFor, type TestDatabase } from '@hopmail/test-kit';
 import { PgMaildropStore, type PgMaildrop } from './adapters/pg-maildrop.ts';
 import { deliver, RawClient, seedMailbox, startTestApp, type TestApp } from '../test/support.ts';
@@ -176,14 +175,14 @@ describe('the read-ahead budget', () => {
         expect(drop.peek(i)).toBe(now);
         peak = Math.max(peak, drop.aheadBytes);
         expect(drop.aheadBytes).toBeLessThanOrEqual(4_096 + 1_024);
-        if (now) expect(octetBuffer(now).equals(msgs[i]!)).toBe(true);
+        if (now) expect(now.equals(msgs[i]!)).toBe(true);
         if (msgs[i]!.length > 1_024) expect(now).toBeUndefined();
         expect((await readAll(drop, i)).equals(msgs[i]!), `message ${i + 1}`).toBe(true);
       }
       expect(peak).toBeGreaterThan(2_048); // two batches were in play
       // Small messages read ahead are answered from memory.
       const last = drop.readNow(msgs.length - 1);
-      expect(last !== undefined && octetBuffer(last).equals(msgs.at(-1)!)).toBe(true);
+      expect(last !== undefined && last.equals(msgs.at(-1)!)).toBe(true);
     } finally {
       await drop.release();
     }

@@ -13,8 +13,8 @@ export class MemoryBackend implements Backend {
   readonly boxes = new Map<string, MemoryMessage[]>();
   readonly locks = new Set<string>();
   chunkSize = 5;
-  /** readNow() hands out whole messages (the read-ahead path), as Buffers or (latin1) as text as PostgreSQL's read-ahead does; off, RETR/TOP stream in chunks. */
-  inMemory: boolean | 'latin1' = false;
+  /** readNow() hands out whole messages (the read-ahead path); off, RETR/TOP stream in chunks. */
+  inMemory = false;
   /** Test switches. */
   failAuth = false;
   failOpen = false;
@@ -59,7 +59,7 @@ export class MemoryBackend implements Backend {
       },
       readNow(index) {
         if (!self.inMemory || released) return undefined;
-        return self.inMemory === 'latin1' ? snapshot[index]!.raw.toString('latin1') : snapshot[index]!.raw;
+        return snapshot[index]!.raw;
       },
       peek(index) {
         return drop.readNow(index);

@@ -2,7 +2,7 @@
 // (the insert trigger for new messages, explicit bumps here for flag changes), so every change
 // to a folder is serialized on that one row and clients see them in order.
 import type pg from 'pg';
-import { octetsJoin, rowOctets } from '@hopmail/db';
+import { octetRows } from '@hopmail/db';
 import { newMessageId } from '@hopmail/mail';
 import type { Authenticator } from '@hopmail/login';
 import type { Changes, FetchRows, Folder, FolderStatus, MessageMeta, Store, StoreMode } from '../protocol/store.ts';
@@ -73,19 +73,18 @@ const FETCH_SEEN_SQL = `
   )
   SELECT highest_modseq AS modseq FROM f`;
 
-// The batch's metadata and its small bodies, a row per message (octetsJoin, @hopmail/db). The
-// UID range ($4, $5) lets the planner read the batch by index rather than the whole folder. The
-// metadata is one text value (flags are atoms: no spaces): node-postgres's row, date and array
-// parsers cost more than the rest. Both statements are named (prepared once per connection):
+// The batch's metadata and its small bodies, a row per message in binary format (octetRows,
+// @hopmail/db). The UID range ($4, $5) lets the planner read the batch by index rather than
+// the whole folder. The metadata is one text value (flags are atoms: no spaces):
+// node-postgres's row, date and array parsers cost more than the rest. Both statements are named (prepared once per connection):
 // planning them anew cost as much as running them.
 const FETCH_BATCH_SQL = `
   SELECT concat_ws(' ', mm.uid, mm.modseq, mm.size, floor(extract(epoch FROM mm.added_at) * 1000)::bigint,
                    mm.message_id, nullif(array_to_string(mm.flags, ' '), '')) AS meta,
-         body.text, body.raw
+         CASE WHEN octet_length(msg.raw) <= $3 THEN msg.raw END AS raw
     FROM unnest(string_to_array($2, ',')::bigint[]) AS w(uid)
     JOIN mailbox_messages mm ON mm.folder_id = $1 AND mm.uid = w.uid AND mm.uid BETWEEN $4 AND $5
     LEFT JOIN messages msg ON $3 > 0 AND msg.id = mm.message_id
-    ${octetsJoin('SELECT msg.raw AS b WHERE octet_length(msg.raw) <= $3', 'body')}
    ORDER BY w.uid`;
 
 export interface PgStoreOptions {
@@ -215,14 +214,15 @@ export class PgStore implements Store {
       const s = await this.pool.query<{ modseq: string }>({ name: 'hopmail-imap-fetch-seen', text: FETCH_SEEN_SQL, values: [folderId, list, lo, hi] });
       modseq = Number(s.rows[0]?.modseq ?? 0);
     }
-    const r = await this.pool.query<{ meta: string; text: string | null; raw: Buffer | null }>({
+    const r = await this.pool.query<[Buffer, Buffer | null]>({
       name: 'hopmail-imap-fetch',
       text: FETCH_BATCH_SQL,
       values: [folderId, list, opts.maxBytes, lo, hi],
+      ...octetRows,
     });
-    const rows = r.rows.map(({ meta, text, raw }) => {
-      const f = meta.split(' ');
-      return { meta: { uid: Number(f[0]), modseq: Number(f[1]), size: Number(f[2]), internalDate: new Date(Number(f[3])), messageId: f[4]!, flags: f.slice(5) }, raw: rowOctets({ text, raw }) };
+    const rows = r.rows.map(([meta, raw]) => {
+      const f = meta.toString().split(' ');
+      return { meta: { uid: Number(f[0]), modseq: Number(f[1]), size: Number(f[2]), internalDate: new Date(Number(f[3])), messageId: f[4]!, flags: f.slice(5) }, raw };
     });
     return { modseq, rows };
   }

@@ -10,7 +10,7 @@ import { headerEnd, parseMessage, partAt, selectHeaderLines } from './mime.ts';
 import { bodyStructure, envelope } from './structure.ts';
 import { SORT_KEYS, orderedSubjectThreads, sortItems, type SortCriterion, type SortKey } from './sort.ts';
 import { referencesThreads } from './thread.ts';
-import type { FetchRows, Folder, MessageMeta, Octets, Store, StoreMode } from './store.ts';
+import type { FetchRows, Folder, MessageMeta, Store, StoreMode } from './store.ts';
 import { validateMailboxName, matchPattern } from '../policy/names.ts';
 import { EVENTS } from '../events.ts';
 
@@ -1103,7 +1103,7 @@ class Slab {
   }
 
   /** Appends text, then (when given) a literal's octets and the `)` CRLF ending the response; a promise when it wrote. */
-  put(text: string, literal?: Octets): Promise<void> | undefined {
+  put(text: string, literal?: Buffer): Promise<void> | undefined {
     // A UTF-16 code unit is at most 3 octets of UTF-8.
     const need = text.length * 3 + (literal ? literal.length + RESPONSE_END.length : 0);
     if (need > SLAB_BYTES - this.used) return this.putAfterFlush(text, literal, need);
@@ -1111,19 +1111,19 @@ class Slab {
     return undefined;
   }
 
-  private async putAfterFlush(text: string, literal: Octets | undefined, need: number): Promise<void> {
+  private async putAfterFlush(text: string, literal: Buffer | undefined, need: number): Promise<void> {
     await this.flush();
     if (need <= SLAB_BYTES) return this.copy(text, literal);
     // Larger than a slab: its own write.
     const pieces: Buffer[] = [Buffer.from(text, 'utf8')];
-    if (literal) pieces.push(typeof literal === 'string' ? Buffer.from(literal, 'latin1') : literal, RESPONSE_END);
+    if (literal) pieces.push(literal, RESPONSE_END);
     await this.io.write(pieces);
   }
 
-  private copy(text: string, literal: Octets | undefined): void {
+  private copy(text: string, literal: Buffer | undefined): void {
     this.used += this.buf.write(text, this.used, 'utf8');
     if (!literal) return;
-    this.used += typeof literal === 'string' ? this.buf.write(literal, this.used, 'latin1') : literal.copy(this.buf, this.used);
+    this.used += literal.copy(this.buf, this.used);
     this.used += RESPONSE_END.copy(this.buf, this.used);
   }
 

@@ -1,9 +1,8 @@
 // What the engine needs from storage. adapters/pg-store.ts implements it on PostgreSQL.
-import type { Octets } from '@hopmail/db';
 import type { AuthOutcome } from '@hopmail/login';
 import type { SearchKey } from './search.ts';
 
-export type { AuthOutcome, Octets };
+export type { AuthOutcome };
 
 export interface Folder {
   id: string;
@@ -46,7 +45,7 @@ export type StoreMode = 'set' | 'add' | 'remove';
 export interface FetchRows {
   /** The MODSEQ at which \Seen was set, 0 when none changed. */
   modseq: number;
-  rows: { meta: MessageMeta; raw: Octets | null }[];
+  rows: { meta: MessageMeta; raw: Buffer | null }[];
 }
 
 export interface Store {

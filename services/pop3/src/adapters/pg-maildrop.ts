@@ -8,7 +8,7 @@
 // message trace reads it; the retention pass deletes a message once no mailbox holds it and
 // every recipient is final. The mailbox's usage (mailboxes.used_bytes, message_count) is kept
 // by triggers on mailbox_messages (migration 0009), so it is right as soon as UPDATE commits.
-import { octetBuffer, octetsJoin, rowOctets, tryAdvisoryLock, type Octets } from '@hopmail/db';
+import { octetRows, tryAdvisoryLock } from '@hopmail/db';
 import pg from 'pg';
 import type { Maildrop, OpenOutcome } from '../protocol/backend.ts';
 import { maildropLockKey, uidlFor } from '../policy/limits.ts';
@@ -34,10 +34,9 @@ interface Row {
 const MAX_READ_AHEAD_MESSAGES = 256;
 
 /** The next messages read ahead, a row each in the order asked (whole, or their first chunk). */
-const READ_AHEAD_SQL = `SELECT c.text, c.raw
+const READ_AHEAD_SQL = `SELECT substring(m.raw FROM 1 FOR $2) AS raw
      FROM unnest($1::uuid[]) WITH ORDINALITY AS u(id, ord)
      LEFT JOIN messages m ON m.id = u.id
-     ${octetsJoin('SELECT substring(m.raw FROM 1 FOR $2) AS b', 'c')}
     ORDER BY u.ord`;
 
 /** The first batch once a client reads in order; each next one is twice the last, up to half the budget. */
@@ -48,7 +47,7 @@ interface Ahead {
   /** Settles when the batch's query is back (rejects if it failed). */
   batch: Promise<void>;
   /** Its first chunk (the whole message when it fits) once the batch is back; undefined before, or when the message is gone. */
-  chunk?: Octets;
+  chunk?: Buffer;
   /** Octets counted against the read-ahead budget. */
   cost: number;
 }
@@ -143,18 +142,18 @@ export class PgMaildropStore {
         budget -= cost;
       }
       aheadEnd = from + indexes.length;
-      // A row per message, as LATIN1 text where it can be (octetsJoin, @hopmail/db): the form
-      // stuffWhole() scans.
+      // A row per message, in binary format (octetRows, @hopmail/db): each chunk a Buffer.
       const entries: Ahead[] = [];
       // Named: prepared once per pooled connection, not planned again for every batch.
       const batch = client
-        .query<{ text: string | null; raw: Buffer | null }>({
+        .query<[Buffer | null]>({
           name: 'hopmail-pop3-read-ahead',
           text: READ_AHEAD_SQL,
           values: [indexes.map((i) => rows[i]!.message_id), chunkBytes],
+          ...octetRows,
         })
         .then((r) => {
-          for (let k = 0; k < entries.length; k++) entries[k]!.chunk = rowOctets(r.rows[k]) ?? undefined;
+          for (let k = 0; k < entries.length; k++) entries[k]!.chunk = r.rows[k]?.[0] ?? undefined;
         });
       batch.catch(() => {}); // awaited (and so reported) only if one of its messages is read
       for (const i of indexes) {
@@ -197,7 +196,7 @@ export class PgMaildropStore {
       }
     };
     /** The message when it is in memory whole (the entry of a large one holds its first chunk). */
-    const whole = (index: number): Octets | undefined => {
+    const whole = (index: number): Buffer | undefined => {
       const chunk = ahead.get(index)?.chunk;
       return chunk && chunk.length === rows[index]!.size ? chunk : undefined;
     };
@@ -233,7 +232,7 @@ export class PgMaildropStore {
         const first = ahead.get(index)!;
         for (let offset = 0; ; ) {
           check();
-          const chunk = offset === 0 ? await first.batch.then(() => first.chunk && octetBuffer(first.chunk)) : await fetchChunk(row.message_id, offset);
+          const chunk = offset === 0 ? await first.batch.then(() => first.chunk) : await fetchChunk(row.message_id, offset);
           if (!chunk) throw new Pop3Error('messageGone');
           if (chunk.length > 0) yield chunk;
           offset += chunk.length;

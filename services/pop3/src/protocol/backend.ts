@@ -1,6 +1,5 @@
 // What the engine needs from the outside world. adapters/ implements these against
 // PostgreSQL, Argon2 and Redis; the transcript tests implement them in memory.
-import type { Octets } from '@hopmail/db';
 
 export interface DropMessage {
   /** RFC 1939 §7 unique-id: 1–70 printable ASCII characters (0x21–0x7E), stable. */
@@ -19,9 +18,9 @@ export interface Maildrop {
    * The whole of messages[index] when it is already in memory (read ahead), without waiting;
    * undefined otherwise (then read() it). Either way the store learns where the client is.
    */
-  readNow(index: number): Octets | undefined;
+  readNow(index: number): Buffer | undefined;
   /** What readNow() would give, without telling the store anything (building a reply ahead). */
-  peek(index: number): Octets | undefined;
+  peek(index: number): Buffer | undefined;
   /** RFC 1939 §6 UPDATE: remove these messages, all or nothing. */
   commit(indexes: readonly number[]): Promise<void>;
   /** Drops the lock. Never deletes anything. Safe to call twice. */
@@ -29,7 +28,7 @@ export interface Maildrop {
 }
 
 import type { AuthOutcome } from '@hopmail/login';
-export type { AuthOutcome, Octets };
+export type { AuthOutcome };
 
 export type OpenOutcome = { ok: true; drop: Maildrop } | { ok: false; reason: 'in-use' | 'unavailable' };
 

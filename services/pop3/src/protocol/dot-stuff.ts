@@ -7,8 +7,6 @@
 // the client's un-stuffed bytes are exactly the stored ones and the "+OK n octets" of
 // RETR/LIST is exact; the normalisation is a guarantee for anything else in the store.
 
-import type { Octets } from '@hopmail/db';
-
 const LF = 0x0a;
 const CR = 0x0d;
 const DOT = 0x2e;
@@ -91,13 +89,13 @@ export class DotStuffer {
  * line), `body` stuffed, and the terminator. For a message already in memory; the same bytes
  * DotStuffer sends. Null when `body` has a bare CR or LF, or is empty: DotStuffer takes those.
  */
-export function stuffWhole(head: Buffer, body: Octets): Buffer | null {
+export function stuffWhole(head: Buffer, body: Buffer): Buffer | null {
   const n = body.length;
   if (n === 0) return null;
   // One regular-expression scan of the message as a latin1 string finds both what sends it to
   // the normalising path (a bare CR or LF) and every line starting with '.': a few times
   // cheaper than indexOf() per line end, which is the hot spot of RETR from memory.
-  const text = typeof body === 'string' ? body : body.toString('latin1');
+  const text = body.toString('latin1');
   const dots: number[] = text.charCodeAt(0) === DOT ? [0] : [];
   LINE_MARKS.lastIndex = 0;
   for (let m = LINE_MARKS.exec(text); m !== null; m = LINE_MARKS.exec(text)) {
@@ -109,19 +107,13 @@ export function stuffWhole(head: Buffer, body: Octets): Buffer | null {
   let o = head.copy(out, 0);
   let from = 0;
   for (const at of dots) {
-    o += copyOctets(body, out, o, from, at);
+    o += body.copy(out, o, from, at);
     out[o++] = DOT;
     from = at;
   }
-  o += copyOctets(body, out, o, from, n);
+  o += body.copy(out, o, from, n);
   tail.copy(out, o);
   return out;
-}
-
-/** Octets [from, to) of `body` into `out` at `at`; how many. */
-function copyOctets(body: Octets, out: Buffer, at: number, from: number, to: number): number {
-  if (typeof body !== 'string') return body.copy(out, at, from, to);
-  return out.write(from === 0 && to === body.length ? body : body.slice(from, to), at, to - from, 'latin1');
 }
 
 // Replies are cut from shared slabs, as Node's own Buffer pool does for small buffers (which

@@ -4,7 +4,6 @@
 // awaits every yielded write before asking for the next action, a RETR streams with
 // backpressure and pipelined commands are answered strictly in order (RFC 2449 §6.6).
 
-import { octetBuffer } from '@hopmail/db';
 import type { AuthOutcome, Backend, Maildrop } from './backend.ts';
 import { DotStuffer, TopLimiter, stuffWhole } from './dot-stuff.ts';
 import { LineReader } from './line-reader.ts';
@@ -243,7 +242,7 @@ export class Pop3Engine {
   /** RETR/TOP's reply in one buffer when the message is in memory (read ahead) and needs no normalising; null otherwise. */
   private wholeReply(s: TransactionState, index: number, bodyLines: number | null): Buffer | null {
     const whole = s.drop.readNow(index);
-    if (bodyLines !== null) return whole ? stuffWhole(statusLine(s, index, bodyLines), new TopLimiter(bodyLines).push(octetBuffer(whole))) : null;
+    if (bodyLines !== null) return whole ? stuffWhole(statusLine(s, index, bodyLines), new TopLimiter(bodyLines).push(whole)) : null;
     this.lastRetr = index;
     const ready = this.prepared;
     this.prepared = null;
