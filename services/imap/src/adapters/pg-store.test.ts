@@ -51,6 +51,105 @@ describe('changesSince', () => {
   });
 });
 
+describe('flag changes as HOT updates, found again through imap_flag_changes (migration 0033)', () => {
+  const OWNER = 'hot@example.org';
+  let box: string;
+  let folder: string;
+  let uids: number[];
+  const metaOf = async (since: number) => (await store.changesSince(folder, since)).changed.map((m) => [m.uid, m.modseq, m.flags.join(' ')]);
+  const full = async (since: number) =>
+    (
+      await db.pool.query<{ uid: string; modseq: string; flags: string[] }>(
+        'SELECT uid, greatest(modseq, flags_modseq) AS modseq, flags FROM mailbox_messages WHERE folder_id = $1 AND greatest(modseq, flags_modseq) > $2 ORDER BY uid',
+        [folder, since],
+      )
+    ).rows.map((r) => [Number(r.uid), Number(r.modseq), r.flags.join(' ')]);
+
+  beforeAll(async () => {
+    box = await seedMailbox(db.pool, OWNER, 'pw');
+    for (let i = 0; i < 12; i++) await deliver(db.pool, box, OWNER, sampleMessage(`hot ${i}`));
+    folder = (await store.folder(box, 'INBOX'))!.id;
+    uids = await store.uids(folder);
+  });
+
+  it('changesSince gives the messages filed since and those whose flags changed since, each at its MODSEQ, from every point on', async () => {
+    const start = (await store.folder(box, 'INBOX'))!.highestModseq;
+    const points = [0, start];
+    await store.fetchBatch(folder, uids.slice(0, 4), { seen: true, maxBytes: 0 });
+    points.push((await store.folder(box, 'INBOX'))!.highestModseq);
+    await store.storeFlags(folder, [uids[2]!, uids[9]!], 'add', ['\\Flagged'], null);
+    points.push((await store.folder(box, 'INBOX'))!.highestModseq);
+    await deliver(db.pool, box, OWNER, sampleMessage('hot new'));
+    await store.storeFlags(folder, [uids[2]!], 'remove', ['\\Seen'], null);
+    points.push((await store.folder(box, 'INBOX'))!.highestModseq);
+    const now = points.at(-1)!;
+    for (const since of [...points, now - 1, now - 2]) expect(await metaOf(since), `since ${since}`).toEqual(await full(since));
+    // Message 3: \Seen at one MODSEQ, \Flagged at the next, \Seen taken away at the last.
+    expect((await metaOf(start)).find(([uid]) => uid === uids[2])).toEqual([uids[2], now, '\\Flagged']);
+    // One row per statement that changed something: the FETCH's, two STOREs'.
+    const log = await db.pool.query<{ uids: string[] }>('SELECT uids FROM imap_flag_changes WHERE folder_id = $1 ORDER BY modseq', [folder]);
+    expect(log.rows.map((r) => r.uids.map(Number))).toEqual([uids.slice(0, 4), [uids[2], uids[9]], [uids[2]]]);
+    // UNCHANGEDSINCE and SEARCH MODSEQ see the same MODSEQ.
+    expect((await store.storeFlags(folder, [uids[2]!], 'add', ['x'], now - 1)).failed).toEqual([uids[2]]);
+  });
+
+  it('prunes the log every 256 MODSEQs to 10,000 behind, and a changesSince from before that reads the whole folder', async () => {
+    const early = (await store.folder(box, 'INBOX'))!.highestModseq;
+    await store.storeFlags(folder, [uids[5]!], 'add', ['$early'], null);
+    // Jump to just before a MODSEQ that is a multiple of 256, far ahead.
+    await db.pool.query('UPDATE imap_folders SET highest_modseq = 20479 WHERE id = $1', [folder]);
+    await store.storeFlags(folder, [uids[6]!], 'add', ['$late'], null);
+    const f = await db.pool.query<{ highest_modseq: string; flag_log_floor: string }>('SELECT highest_modseq, flag_log_floor FROM imap_folders WHERE id = $1', [folder]);
+    expect([Number(f.rows[0]!.highest_modseq), Number(f.rows[0]!.flag_log_floor)]).toEqual([20480, 20480 - 10_000]);
+    const log = await db.pool.query<{ modseq: string }>('SELECT modseq FROM imap_flag_changes WHERE folder_id = $1', [folder]);
+    expect(log.rows.map((r) => Number(r.modseq))).toEqual([20480]); // the older rows are gone
+    // From before the floor: the whole folder is read, nothing is missed.
+    for (const since of [0, early, 10_479, 10_480, 20_000]) expect(await metaOf(since), `since ${since}`).toEqual(await full(since));
+    expect((await metaOf(early)).map(([uid]) => uid)).toEqual(expect.arrayContaining([uids[5], uids[6]]));
+  });
+
+  it('setting \\Seen and STORE write no indexed column of mailbox_messages: HOT updates', async () => {
+    // The columns a flag change writes are in no index, and the table leaves room on its pages.
+    const indexed = await db.pool.query<{ attname: string }>(
+      `SELECT DISTINCT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+        WHERE i.indrelid = 'mailbox_messages'::regclass`,
+    );
+    expect(indexed.rows.map((r) => r.attname)).not.toContain('flags');
+    expect(indexed.rows.map((r) => r.attname)).not.toContain('flags_modseq');
+    // And PostgreSQL counts them as HOT: one connection, its statistics flushed before reading.
+    const client = await db.pool.connect();
+    try {
+      const one = { query: client.query.bind(client), connect: async () => client } as unknown as pg.Pool;
+      const solo = new PgStore({ pool: one, authenticator: {} as Authenticator, searchTimeoutMs: 5_000, chunkBytes: 65_536 });
+      const stats = async () => {
+        await client.query('SELECT pg_stat_force_next_flush()');
+        await client.query('SELECT 1');
+        const r = await db.pool.query<{ upd: string; hot: string }>(
+          "SELECT n_tup_upd AS upd, n_tup_hot_upd AS hot FROM pg_stat_user_tables WHERE relid = 'mailbox_messages'::regclass",
+        );
+        return { upd: Number(r.rows[0]!.upd), hot: Number(r.rows[0]!.hot) };
+      };
+      await solo.storeFlags(folder, uids, 'remove', ['\\Seen'], null);
+      // Room on the pages again (what autovacuum and page pruning keep up in use), then a
+      // FETCH that sets \Seen on three messages and a STORE on two.
+      await db.pool.query('VACUUM mailbox_messages');
+      const before = await stats();
+      await solo.fetchBatch(folder, uids.slice(0, 3), { seen: true, maxBytes: 0 });
+      await db.pool.query('VACUUM mailbox_messages');
+      await solo.storeFlags(folder, uids.slice(3, 5), 'add', ['\\Answered'], null);
+      let after = await stats();
+      for (let i = 0; i < 50 && after.upd - before.upd < 5; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        after = await stats();
+      }
+      expect(after.upd - before.upd).toBe(5);
+      expect(after.hot - before.hot).toBe(5);
+    } finally {
+      client.release();
+    }
+  });
+});
+
 describe('FETCH reads', () => {
   const FETCHER = 'fetcher@example.org';
   // Awkward bytes: every octet value, NUL and bare CR/LF, 8-bit text, lengths around base64's
@@ -102,7 +201,7 @@ describe('FETCH reads', () => {
   it('fetchBatch: metadata as stored (flags, INTERNALDATE, MODSEQ, size), whatever order the UIDs are asked in', async () => {
     await store.storeFlags(folderId, [uids[1]!], 'add', ['\\Flagged', '$Label1', 'Work'], null);
     const db0 = await db.pool.query<{ uid: string; flags: string[]; added_at: Date; modseq: string; size: number; message_id: string }>(
-      'SELECT uid, flags, added_at, modseq, size, message_id::text AS message_id FROM mailbox_messages WHERE folder_id = $1 ORDER BY uid',
+      'SELECT uid, flags, added_at, greatest(modseq, flags_modseq) AS modseq, size, message_id::text AS message_id FROM mailbox_messages WHERE folder_id = $1 ORDER BY uid',
       [folderId],
     );
     const { rows } = await store.fetchBatch(folderId, [999_999, ...[...uids].reverse()], { seen: false, maxBytes: 0 });
@@ -126,7 +225,7 @@ describe('FETCH reads', () => {
     expect(rows[1]!.meta.flags).toEqual(['$Label1', 'Work', '\\Flagged', '\\Seen']);
     expect(rows[0]!.meta.flags).toEqual(['\\Seen']);
     expect(Buffer.compare(rows[2]!.raw!, messages[2]!)).toBe(0);
-    const stored = await db.pool.query<{ flags: string[]; modseq: number }>('SELECT flags, modseq::int AS modseq FROM mailbox_messages WHERE folder_id = $1 AND uid = $2', [folderId, uids[1]]);
+    const stored = await db.pool.query<{ flags: string[]; modseq: number }>('SELECT flags, greatest(modseq, flags_modseq)::int AS modseq FROM mailbox_messages WHERE folder_id = $1 AND uid = $2', [folderId, uids[1]]);
     expect(stored.rows[0]).toEqual({ flags: ['$Label1', 'Work', '\\Flagged', '\\Seen'], modseq });
     expect((await store.folder(boxId, 'INBOX'))!.highestModseq).toBe(modseq);
     // Already seen, and one of them newly: only the new one moves, at the next MODSEQ.

@@ -53,6 +53,27 @@ const INDEX_BATCH_SQL = `WITH batch AS (SELECT message_id FROM message_search_pe
   done AS (DELETE FROM message_search_pending p USING batch b WHERE p.message_id = b.message_id RETURNING p.message_id)
   SELECT hopmail_search_index(message_id) FROM done`;
 
+// What every flag change does after its `todo` (id, uid of each message whose flags change;
+// $1 the folder), one MODSEQ per statement, taken only when something changes (migration
+// 0033): the folder's MODSEQ moves on, the statement's UIDs go to imap_flag_changes, and every
+// FLAG_LOG_PRUNE_EVERY MODSEQs the rows more than FLAG_LOG_KEEP behind are deleted, the floor
+// raised to say so. The message rows themselves get flags and flags_modseq, no indexed column:
+// HOT updates.
+const FLAG_LOG_KEEP = 10_000;
+const FLAG_LOG_PRUNE_EVERY = 256;
+const FLAG_CHANGE = `f AS (
+    UPDATE imap_folders SET highest_modseq = highest_modseq + 1,
+           flag_log_floor = CASE WHEN (highest_modseq + 1) % ${FLAG_LOG_PRUNE_EVERY} = 0 THEN greatest(flag_log_floor, highest_modseq + 1 - ${FLAG_LOG_KEEP}) ELSE flag_log_floor END
+     WHERE id = $1 AND EXISTS (SELECT 1 FROM todo) RETURNING highest_modseq, flag_log_floor
+  ), logged AS (
+    INSERT INTO imap_flag_changes (folder_id, modseq, uids) SELECT $1, f.highest_modseq, ARRAY(SELECT uid FROM todo ORDER BY uid) FROM f
+  ), pruned AS (
+    DELETE FROM imap_flag_changes c USING f WHERE f.highest_modseq % ${FLAG_LOG_PRUNE_EVERY} = 0 AND c.folder_id = $1 AND c.modseq <= f.flag_log_floor
+  )`;
+
+/** A message's MODSEQ (alias m): when filed, or when its flags last changed. */
+const MODSEQ = (m: string) => `greatest(${m}.modseq, ${m}.flags_modseq)`;
+
 // A FETCH batch that sets \Seen does it first, as storeFlags' +FLAGS (\Seen) would (same flag
 // order, one new MODSEQ, taken only when something changes), and answers that MODSEQ (no row
 // when nothing changed). Apart from the read: a statement that modifies data has PostgreSQL
@@ -60,15 +81,13 @@ const INDEX_BATCH_SQL = `WITH batch AS (SELECT message_id FROM message_search_pe
 // SELECT streams.
 const FETCH_SEEN_SQL = `
   WITH todo AS (
-    SELECT m.id FROM unnest(string_to_array($2, ',')::bigint[]) AS w(uid)
+    SELECT m.id, m.uid FROM unnest(string_to_array($2, ',')::bigint[]) AS w(uid)
       JOIN mailbox_messages m ON m.folder_id = $1 AND m.uid = w.uid AND m.uid BETWEEN $3 AND $4
      WHERE NOT m.flags @> ARRAY['\\Seen']
-  ), f AS (
-    UPDATE imap_folders SET highest_modseq = highest_modseq + 1 WHERE id = $1 AND EXISTS (SELECT 1 FROM todo) RETURNING highest_modseq
-  ), upd AS (
+  ), ${FLAG_CHANGE}, upd AS (
     -- (most messages have no flags yet: those skip the sort)
     UPDATE mailbox_messages m SET flags = CASE WHEN m.flags = '{}' THEN ARRAY['\\Seen'] ELSE ARRAY(SELECT DISTINCT x FROM unnest(m.flags || ARRAY['\\Seen']) AS x ORDER BY x) END,
-                                  modseq = f.highest_modseq
+                                  flags_modseq = f.highest_modseq
       FROM todo, f WHERE m.id = todo.id
   )
   SELECT highest_modseq AS modseq FROM f`;
@@ -79,13 +98,27 @@ const FETCH_SEEN_SQL = `
 // node-postgres's row, date and array parsers cost more than the rest. Both statements are named (prepared once per connection):
 // planning them anew cost as much as running them.
 const FETCH_BATCH_SQL = `
-  SELECT concat_ws(' ', mm.uid, mm.modseq, mm.size, floor(extract(epoch FROM mm.added_at) * 1000)::bigint,
+  SELECT concat_ws(' ', mm.uid, ${MODSEQ('mm')}, mm.size, floor(extract(epoch FROM mm.added_at) * 1000)::bigint,
                    mm.message_id, nullif(array_to_string(mm.flags, ' '), '')) AS meta,
          CASE WHEN octet_length(msg.raw) <= $3 THEN msg.raw END AS raw
     FROM unnest(string_to_array($2, ',')::bigint[]) AS w(uid)
     JOIN mailbox_messages mm ON mm.folder_id = $1 AND mm.uid = w.uid AND mm.uid BETWEEN $4 AND $5
     LEFT JOIN messages msg ON $3 > 0 AND msg.id = mm.message_id
    ORDER BY w.uid`;
+
+// The folder f's messages whose MODSEQ is above $2: those filed since (the modseq index), and
+// those whose flags changed since, found through imap_flag_changes; or, for a $2 from before
+// the log's floor, the whole folder's.
+const CHANGED_SINCE = `
+  SELECT m.uid, m.flags, ${MODSEQ('m')} AS modseq, m.size, m.added_at, m.message_id FROM mailbox_messages m
+   WHERE m.folder_id = f.id AND m.modseq > $2
+  UNION
+  SELECT m.uid, m.flags, ${MODSEQ('m')}, m.size, m.added_at, m.message_id FROM mailbox_messages m
+   WHERE f.flag_log_floor <= $2 AND m.folder_id = f.id AND m.flags_modseq > $2
+     AND m.uid IN (SELECT unnest(c.uids) FROM imap_flag_changes c WHERE c.folder_id = f.id AND c.modseq > $2)
+  UNION
+  SELECT m.uid, m.flags, ${MODSEQ('m')}, m.size, m.added_at, m.message_id FROM mailbox_messages m
+   WHERE f.flag_log_floor > $2 AND m.folder_id = f.id AND ${MODSEQ('m')} > $2`;
 
 export interface PgStoreOptions {
   pool: pg.Pool;
@@ -246,7 +279,7 @@ export class PgStore implements Store {
     const r = await this.pool.query<{ highest_modseq: string; uid_next: string; changed: MetaRow[] | null; expunged: string[] | null }>(
       `SELECT f.highest_modseq, f.uid_next,
               (SELECT json_agg(json_build_object('uid', m.uid, 'flags', m.flags, 'modseq', m.modseq, 'size', m.size, 'added_at', m.added_at, 'message_id', m.message_id) ORDER BY m.uid)
-                 FROM mailbox_messages m WHERE m.folder_id = f.id AND m.modseq > $2) AS changed,
+                 FROM (${CHANGED_SINCE}) m) AS changed,
               (SELECT array_agg(e.uid ORDER BY e.uid) FROM imap_expunged e WHERE e.folder_id = f.id AND e.modseq > $2) AS expunged
          FROM imap_folders f WHERE f.id = $1`,
       [folderId, modseq],
@@ -293,20 +326,18 @@ export class PgStore implements Store {
     // One MODSEQ for the whole command (RFC 7162 §3.1.1 allows it), taken only when something changes.
     const r = await this.pool.query<MetaRow & { ok: boolean }>(
       `WITH target AS (
-         SELECT m.id, ${expr} AS nf, ($4::bigint IS NULL OR m.modseq <= $4) AS ok
+         SELECT m.id, m.uid, ${expr} AS nf, ($4::bigint IS NULL OR ${MODSEQ('m')} <= $4) AS ok
            FROM mailbox_messages m WHERE m.folder_id = $1 AND m.uid = ANY($2::bigint[])
        ), todo AS (
-         SELECT t.id, t.nf FROM target t JOIN mailbox_messages m ON m.id = t.id
+         SELECT t.id, t.uid, t.nf FROM target t JOIN mailbox_messages m ON m.id = t.id
           WHERE t.ok AND NOT (m.flags @> t.nf AND t.nf @> m.flags)
-       ), f AS (
-         UPDATE imap_folders SET highest_modseq = highest_modseq + 1 WHERE id = $1 AND EXISTS (SELECT 1 FROM todo) RETURNING highest_modseq
-       ), upd AS (
-         UPDATE mailbox_messages m SET flags = todo.nf, modseq = f.highest_modseq FROM todo, f WHERE m.id = todo.id
-         RETURNING m.uid, m.flags, m.modseq, m.size, m.added_at, m.message_id::text AS message_id, true AS ok
+       ), ${FLAG_CHANGE}, upd AS (
+         UPDATE mailbox_messages m SET flags = todo.nf, flags_modseq = f.highest_modseq FROM todo, f WHERE m.id = todo.id
+         RETURNING m.uid, m.flags, ${MODSEQ('m')} AS modseq, m.size, m.added_at, m.message_id::text AS message_id, true AS ok
        )
        SELECT * FROM upd
        UNION ALL
-       SELECT m.uid, m.flags, m.modseq, m.size, m.added_at, m.message_id::text, false FROM target t JOIN mailbox_messages m ON m.id = t.id WHERE NOT t.ok`,
+       SELECT m.uid, m.flags, ${MODSEQ('m')}, m.size, m.added_at, m.message_id::text, false FROM target t JOIN mailbox_messages m ON m.id = t.id WHERE NOT t.ok`,
       [folderId, uids, flags, unchangedSince],
     );
     return {

@@ -49,7 +49,7 @@ export function compileSearch(key: SearchKey, firstParam: number): CompiledSearc
       case 'flag': return `${k.set ? '' : 'NOT '}(mm.flags @> ARRAY[${p(k.flag)}::text])`;
       case 'uid': return `(${k.ranges.map(([a, b]) => `mm.uid BETWEEN ${p(a)}::bigint AND ${p(b)}::bigint`).join(' OR ') || 'false'})`;
       case 'size': return `mm.size ${k.op === 'larger' ? '>' : '<'} ${p(k.n)}::bigint`;
-      case 'modseq': return `mm.modseq >= ${p(k.n)}::bigint`;
+      case 'modseq': return `greatest(mm.modseq, mm.flags_modseq) >= ${p(k.n)}::bigint`;
       case 'date': {
         // SENT*: the Date: field's date, time and zone disregarded (RFC 9051 §6.4.4).
         if (k.on === 'sent') needsIndex = true;
