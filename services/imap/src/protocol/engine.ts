@@ -4,7 +4,7 @@
 // each one, so a client that stops reading stops the session instead of growing memory.
 import { ParseError, astring, tokenize, type ReaderItem, type Token } from './parser.ts';
 import { decodeMutf7, join, list, literal, mailboxName, nstr, quoted, str, type Piece } from './encoder.ts';
-import { formatSet, inRanges, parseSequenceSet, type Range } from './sequence.ts';
+import { formatSet, inRanges, parseSequenceSet, seqOfUid, type Range } from './sequence.ts';
 import { BadCharset, parseDate, parseSearch, seqToUid } from './search.ts';
 import { headerEnd, parseMessage, partAt, selectHeaderLines } from './mime.ts';
 import { bodyStructure, envelope } from './structure.ts';
@@ -419,9 +419,8 @@ export class ImapSession {
       const ch = await this.store.changesSince(folder.id, qresync.modseq);
       const gone = ch.expunged.filter((u) => !qresync.known || inRanges(u, qresync.known));
       if (gone.length > 0) await this.send(`* VANISHED (EARLIER) ${formatSet(gone)}\r\n`);
-      const seqOf = new Map(uids.map((u, i) => [u, i + 1]));
       for (const m of ch.changed) {
-        const seq = seqOf.get(m.uid);
+        const seq = seqOfUid(uids, m.uid);
         if (seq) await this.send(`* ${seq} FETCH (UID ${m.uid} FLAGS (${m.flags.join(' ')}) MODSEQ (${m.modseq}))\r\n`);
       }
     }
@@ -889,10 +888,8 @@ export class ImapSession {
     const sel = this.sel!;
     const parsed = parseSearch(c.args, { uids: sel.uids, maxUid: sel.uids.at(-1) ?? 0 });
     const found = await this.store.search(sel.folder.id, parsed.key);
-    const inView = new Set(sel.uids);
-    const uids = found.filter((u) => inView.has(u));
-    const seqOf = new Map(sel.uids.map((u, i) => [u, i + 1]));
-    const nums = c.uid ? uids : uids.map((u) => seqOf.get(u)!);
+    const uids = found.filter((u) => seqOfUid(sel.uids, u) > 0);
+    const nums = c.uid ? uids : uids.map((u) => seqOfUid(sel.uids, u));
     if (parsed.ret) {
       const parts: string[] = [];
       for (const r of parsed.ret) {
@@ -929,12 +926,10 @@ export class ImapSession {
     const cs = (astring(charset) ?? '').toUpperCase();
     if (cs !== 'UTF-8' && cs !== 'US-ASCII') throw new BadCharset();
     const parsed = parseSearch(rest, { uids: sel.uids, maxUid: sel.uids.at(-1) ?? 0 });
-    const inView = new Set(sel.uids);
-    const found = (await this.store.search(sel.folder.id, parsed.key)).filter((u) => inView.has(u));
+    const found = (await this.store.search(sel.folder.id, parsed.key)).filter((u) => seqOfUid(sel.uids, u) > 0);
     const items = found.length > 0 ? await this.store.headers(sel.folder.id, found) : [];
     const sorted = sortItems(items, criteria);
-    const seqOf = new Map(sel.uids.map((u, i) => [u, i + 1]));
-    const nums = c.uid ? sorted : sorted.map((u) => seqOf.get(u)!);
+    const nums = c.uid ? sorted : sorted.map((u) => seqOfUid(sel.uids, u));
     await this.send(`* SORT${nums.map((n) => ` ${n}`).join('')}\r\n`);
     await this.ok(c.tag, `${c.uid ? 'UID ' : ''}SORT completed`);
   }
@@ -949,11 +944,9 @@ export class ImapSession {
     const cs = (astring(charset) ?? '').toUpperCase();
     if (cs !== 'UTF-8' && cs !== 'US-ASCII') throw new BadCharset();
     const parsed = parseSearch(rest, { uids: sel.uids, maxUid: sel.uids.at(-1) ?? 0 });
-    const inView = new Set(sel.uids);
-    const found = (await this.store.search(sel.folder.id, parsed.key)).filter((u) => inView.has(u));
+    const found = (await this.store.search(sel.folder.id, parsed.key)).filter((u) => seqOfUid(sel.uids, u) > 0);
     const items = found.length > 0 ? await this.store.headers(sel.folder.id, found) : [];
-    const seqOf = new Map(sel.uids.map((u, i) => [u, i + 1]));
-    const num = (u: number) => (c.uid ? u : seqOf.get(u)!);
+    const num = (u: number) => (c.uid ? u : seqOfUid(sel.uids, u));
     const text = algorithm === 'REFERENCES' ? referencesThreads(items, num) : orderedSubjectThreads(items, num);
     await this.send(`* THREAD${text ? ` ${text}` : ''}\r\n`);
     await this.ok(c.tag, `${c.uid ? 'UID ' : ''}THREAD completed`);
@@ -1015,9 +1008,8 @@ export class ImapSession {
       await this.send(`* ${sel.uids.length} EXISTS\r\n`);
     }
     const flagged = ch.changed.filter((m) => m.uid <= known);
-    const seqOf = flagged.length > 0 ? new Map(sel.uids.map((u, i) => [u, i + 1])) : null;
     for (const m of flagged) {
-      const seq = seqOf!.get(m.uid);
+      const seq = seqOfUid(sel.uids, m.uid);
       if (!seq) continue;
       await this.send(`* ${seq} FETCH (UID ${m.uid} FLAGS (${m.flags.join(' ')})${this.condstore ? ` MODSEQ (${m.modseq})` : ''})\r\n`);
     }

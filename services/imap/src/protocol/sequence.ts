@@ -27,6 +27,24 @@ export function inRanges(n: number, ranges: Range[]): boolean {
   return false;
 }
 
+/**
+ * The sequence number of `uid` in a session's view (its UIDs, ascending), 0 when it is not
+ * there: a binary search, where a Set or Map of a 100,000-message view cost a SEARCH more than
+ * PostgreSQL did.
+ */
+export function seqOfUid(uids: readonly number[], uid: number): number {
+  let lo = 0;
+  let hi = uids.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const u = uids[mid]!;
+    if (u === uid) return mid + 1;
+    if (u < uid) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return 0;
+}
+
 /** Compact sequence-set text of sorted numbers: 1,2,3,7 → "1:3,7". */
 export function formatSet(nums: number[]): string {
   const sorted = [...nums].sort((a, b) => a - b);
