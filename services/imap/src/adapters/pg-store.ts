@@ -95,8 +95,8 @@ const FETCH_SEEN_SQL = `
 // The batch's metadata and its small bodies, a row per message in binary format (octetRows,
 // @hopmail/db). The UID range ($4, $5) lets the planner read the batch by index rather than
 // the whole folder. The metadata is one text value (flags are atoms: no spaces):
-// node-postgres's row, date and array parsers cost more than the rest. Both statements are named (prepared once per connection):
-// planning them anew cost as much as running them.
+// node-postgres's row, date and array parsers cost more than the rest. Both statements are
+// named (prepared once per connection): planning them anew cost as much as running them.
 const FETCH_BATCH_SQL = `
   SELECT concat_ws(' ', mm.uid, ${MODSEQ('mm')}, mm.size, floor(extract(epoch FROM mm.added_at) * 1000)::bigint,
                    mm.message_id, nullif(array_to_string(mm.flags, ' '), '')) AS meta,
