@@ -116,6 +116,8 @@ describe('flag changes as HOT updates, found again through imap_flag_changes (mi
     );
     expect(indexed.rows.map((r) => r.attname)).not.toContain('flags');
     expect(indexed.rows.map((r) => r.attname)).not.toContain('flags_modseq');
+    const options = await db.pool.query<{ o: string[] }>("SELECT reloptions AS o FROM pg_class WHERE oid = 'mailbox_messages'::regclass");
+    expect(options.rows[0]!.o).toContain('fillfactor=70'); // migration 0034
     // And PostgreSQL counts them as HOT: one connection, its statistics flushed before reading.
     const client = await db.pool.connect();
     try {
