@@ -5,7 +5,7 @@
 import { ParseError, astring, tokenize, type ReaderItem, type Token } from './parser.ts';
 import { decodeMutf7, join, list, literal, mailboxName, nstr, quoted, str, type Piece } from './encoder.ts';
 import { formatSet, inRanges, parseSequenceSet, seqOfUid, type Range } from './sequence.ts';
-import { BadCharset, parseDate, parseSearch, seqToUid } from './search.ts';
+import { BadCharset, parseDate, parseSearch, seqToUid, type SearchKey } from './search.ts';
 import { headerEnd, parseMessage, partAt, selectHeaderLines } from './mime.ts';
 import { bodyStructure, envelope } from './structure.ts';
 import { SORT_KEYS, orderedSubjectThreads, sortItems, type SortCriterion, type SortKey } from './sort.ts';
@@ -884,11 +884,15 @@ export class ImapSession {
   }
 
   /** RFC 9051 §6.4.4, ESEARCH (RFC 4731) */
+  /** The UIDs the search finds that are in the session's view (SEARCH, SORT, THREAD), ascending. */
+  private async searchInView(sel: Selected, key: SearchKey): Promise<number[]> {
+    return (await this.store.search(sel.folder.id, key)).filter((u) => seqOfUid(sel.uids, u) > 0);
+  }
+
   async search(c: Command): Promise<void> {
     const sel = this.sel!;
     const parsed = parseSearch(c.args, { uids: sel.uids, maxUid: sel.uids.at(-1) ?? 0 });
-    const found = await this.store.search(sel.folder.id, parsed.key);
-    const uids = found.filter((u) => seqOfUid(sel.uids, u) > 0);
+    const uids = await this.searchInView(sel, parsed.key);
     const nums = c.uid ? uids : uids.map((u) => seqOfUid(sel.uids, u));
     if (parsed.ret) {
       const parts: string[] = [];
@@ -926,7 +930,7 @@ export class ImapSession {
     const cs = (astring(charset) ?? '').toUpperCase();
     if (cs !== 'UTF-8' && cs !== 'US-ASCII') throw new BadCharset();
     const parsed = parseSearch(rest, { uids: sel.uids, maxUid: sel.uids.at(-1) ?? 0 });
-    const found = (await this.store.search(sel.folder.id, parsed.key)).filter((u) => seqOfUid(sel.uids, u) > 0);
+    const found = await this.searchInView(sel, parsed.key);
     const items = found.length > 0 ? await this.store.headers(sel.folder.id, found) : [];
     const sorted = sortItems(items, criteria);
     const nums = c.uid ? sorted : sorted.map((u) => seqOfUid(sel.uids, u));
@@ -944,7 +948,7 @@ export class ImapSession {
     const cs = (astring(charset) ?? '').toUpperCase();
     if (cs !== 'UTF-8' && cs !== 'US-ASCII') throw new BadCharset();
     const parsed = parseSearch(rest, { uids: sel.uids, maxUid: sel.uids.at(-1) ?? 0 });
-    const found = (await this.store.search(sel.folder.id, parsed.key)).filter((u) => seqOfUid(sel.uids, u) > 0);
+    const found = await this.searchInView(sel, parsed.key);
     const items = found.length > 0 ? await this.store.headers(sel.folder.id, found) : [];
     const num = (u: number) => (c.uid ? u : seqOfUid(sel.uids, u));
     const text = algorithm === 'REFERENCES' ? referencesThreads(items, num) : orderedSubjectThreads(items, num);
